@@ -1,0 +1,94 @@
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// Errors of the store ports; implementations return them (possibly wrapped)
+// so that callers can test with errors.Is.
+var (
+	// ErrUserExists is returned by UserStore.CreateUser for a taken username.
+	ErrUserExists = errors.New("jwtauth: user already exists")
+	// ErrUserNotFound is returned when no user has the username.
+	ErrUserNotFound = errors.New("jwtauth: user not found")
+	// ErrRefreshNotFound is returned for a refresh token the store does not hold.
+	ErrRefreshNotFound = errors.New("jwtauth: refresh token not found")
+	// ErrRefreshReused is returned when a refresh token that was already used
+	// or revoked is presented again; its whole family has been revoked.
+	ErrRefreshReused = errors.New("jwtauth: refresh token reused; family revoked")
+	// ErrRefreshExpired is returned for a refresh token past its expiry.
+	ErrRefreshExpired = errors.New("jwtauth: refresh token expired")
+	// ErrStoreUnavailable wraps failures to reach the store (network, closed
+	// pool); the HTTP layer answers them with 503.
+	ErrStoreUnavailable = errors.New("jwtauth: store unavailable")
+)
+
+// User is an account as the UserStore keeps it.
+type User struct {
+	// Username is normalized (PRECIS UsernameCaseMapped, RFC 8265 §3.3) and unique.
+	Username string
+	// PasswordHash is a PHC string ("$argon2id$v=19$m=…,t=…,p=…$salt$hash") or a
+	// bcrypt hash ("$2a$…", "$2b$…"). It never appears in logs or errors.
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// UserStore is the persistence port for accounts.
+type UserStore interface {
+	// CreateUser inserts u atomically; it returns ErrUserExists when the
+	// username is taken and then changes nothing.
+	CreateUser(ctx context.Context, u User) error
+	// UserByName returns the user or ErrUserNotFound.
+	UserByName(ctx context.Context, username string) (User, error)
+	// UpdatePasswordHash replaces a user's hash (rehash on login); ErrUserNotFound.
+	UpdatePasswordHash(ctx context.Context, username, hash string) error
+}
+
+// RefreshToken is the stored record of one opaque refresh token (RFC 6749
+// §1.5). The token itself is never stored: only its SHA-256 hash.
+type RefreshToken struct {
+	Hash       []byte // SHA-256 of the token, 32 bytes
+	FamilyID   string // shared by every token descending from one login
+	ParentHash []byte // hash of the token this one replaced; nil for a login
+	Username   string
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time // zero until exchanged at /refresh
+	RevokedAt  time.Time // zero unless its family was revoked
+}
+
+// RefreshTokenStore is the persistence port for refresh-token families
+// (OAuth 2.0 Security BCP, RFC 9700 §4.14.2: rotation with reuse detection).
+type RefreshTokenStore interface {
+	// CreateRefreshToken inserts t (the first token of a new family).
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken atomically exchanges the token whose hash is given:
+	// it marks that token used at now and inserts next (same family, parent
+	// = hash) and returns the old record. Of concurrent calls with one hash,
+	// exactly one succeeds. A token already used or revoked revokes its whole
+	// family at now and yields ErrRefreshReused; an unknown hash
+	// ErrRefreshNotFound; an expired token ErrRefreshExpired (nothing changed).
+	RotateRefreshToken(ctx context.Context, hash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeRefreshFamily revokes, at now, the family of the token with hash
+	// and returns its family id; ErrRefreshNotFound for an unknown hash.
+	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error)
+	// PurgeRefreshTokens deletes every family whose tokens all expired before
+	// before, and returns how many tokens it deleted.
+	PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Store is everything the reference server persists: keys, users and refresh
+// tokens, in one database.
+type Store interface {
+	keys.Store
+	UserStore
+	RefreshTokenStore
+	// Ping reports whether the store is reachable (for /healthz).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources; later calls fail.
+	Close() error
+}

@@ -1,0 +1,111 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// sealedPrefix marks a private key blob sealed with AES-256-GCM. A clear blob
+// is PKCS #8 DER and starts with an ASN.1 SEQUENCE tag (0x30), never with it.
+var sealedPrefix = []byte("jwtauth-aes256gcm-v1:")
+
+// codec turns Keys into Records and back, sealing private keys when kek is set.
+type codec struct {
+	aead cipher.AEAD // nil: private keys stored in clear
+}
+
+// newCodec returns a codec; kek must be empty or exactly 32 bytes (AES-256).
+func newCodec(kek []byte) (*codec, error) {
+	if len(kek) == 0 {
+		return &codec{}, nil
+	}
+	if len(kek) != 32 {
+		return nil, fmt.Errorf("%w: must be 32 bytes, got %d", ErrKeyEncryptionKey, len(kek))
+	}
+	block, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key-encryption key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key-encryption key: %w", err)
+	}
+	return &codec{aead: aead}, nil
+}
+
+// encode serializes k; the kid is the GCM additional data, so a sealed blob
+// moved to another row does not open.
+func (c *codec) encode(k *Key) (Record, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return Record{}, fmt.Errorf("keys: marshal %s: %w", k.KID, err)
+	}
+	blob := der
+	if c.aead != nil {
+		nonce := make([]byte, c.aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return Record{}, fmt.Errorf("keys: nonce: %w", err)
+		}
+		blob = append(append(append([]byte{}, sealedPrefix...), nonce...), c.aead.Seal(nil, nonce, der, []byte(k.KID))...)
+	}
+	return Record{
+		KID: k.KID, State: k.State, Bits: k.Bits(), PrivateKey: blob,
+		CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt, ActivatedAt: k.ActivatedAt,
+		RetiredAt: k.RetiredAt, RemoveAt: k.RemoveAt, RevokedAt: k.RevokedAt,
+	}, nil
+}
+
+// decode parses r. Errors wrap ErrCorruptKey or ErrKeyEncryptionKey and never
+// contain key material.
+func (c *codec) decode(r Record) (*Key, error) {
+	if !r.State.Valid() {
+		return nil, fmt.Errorf("%w: %s: unknown state %q", ErrCorruptKey, r.KID, r.State)
+	}
+	der := r.PrivateKey
+	if bytes.HasPrefix(der, sealedPrefix) {
+		if c.aead == nil {
+			return nil, fmt.Errorf("%w: key %s is encrypted and no key-encryption key is configured", ErrKeyEncryptionKey, r.KID)
+		}
+		rest := der[len(sealedPrefix):]
+		if len(rest) < c.aead.NonceSize()+c.aead.Overhead() {
+			return nil, fmt.Errorf("%w: %s: sealed key too short", ErrCorruptKey, r.KID)
+		}
+		plain, err := c.aead.Open(nil, rest[:c.aead.NonceSize()], rest[c.aead.NonceSize():], []byte(r.KID))
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %s does not open with it", ErrKeyEncryptionKey, r.KID)
+		}
+		der = plain
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: private key does not parse", ErrCorruptKey, r.KID)
+	}
+	priv, ok := parsed.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: not an RSA key (%T)", ErrCorruptKey, r.KID, parsed)
+	}
+	if err := priv.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: invalid RSA key", ErrCorruptKey, r.KID)
+	}
+	if err := ValidateBits(priv.N.BitLen()); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptKey, r.KID, err)
+	}
+	k := &Key{
+		KID: r.KID, State: r.State, Private: priv,
+		CreatedAt: r.CreatedAt, PublishedAt: r.PublishedAt, ActivatedAt: r.ActivatedAt,
+		RetiredAt: r.RetiredAt, RemoveAt: r.RemoveAt, RevokedAt: r.RevokedAt,
+	}
+	if err := k.init(); err != nil {
+		if errors.Is(err, ErrCorruptKey) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptKey, r.KID, err)
+	}
+	return k, nil
+}

@@ -1,0 +1,174 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// Sentinel errors of the keys package; test them with errors.Is.
+var (
+	// ErrUnsupportedBits is returned for an RSA modulus size other than 2048, 3072 or 4096 bits.
+	ErrUnsupportedBits = errors.New("keys: unsupported RSA key size (2048, 3072 or 4096 bits only)")
+	// ErrUnknownKey is returned when no published key has the requested kid.
+	ErrUnknownKey = errors.New("keys: unknown key")
+	// ErrKeyRevoked is returned when the requested kid names a revoked key.
+	ErrKeyRevoked = errors.New("keys: key revoked")
+	// ErrNoActiveKey is returned when the key set has no signing key.
+	ErrNoActiveKey = errors.New("keys: no active signing key")
+	// ErrConflict is returned by Store.ApplyKeys when the stored key set changed
+	// since the version the caller read.
+	ErrConflict = errors.New("keys: key set changed concurrently")
+	// ErrCorruptKey is returned when a stored key record cannot be decoded.
+	ErrCorruptKey = errors.New("keys: corrupt key record")
+	// ErrKeyEncryptionKey is returned when stored keys are encrypted and the
+	// configured key-encryption key is missing or wrong.
+	ErrKeyEncryptionKey = errors.New("keys: missing or wrong key-encryption key")
+	// ErrInvalidTransition is returned for a lifecycle change the key's state does not allow.
+	ErrInvalidTransition = errors.New("keys: invalid key state transition")
+)
+
+// State is a key's place in the lifecycle (SPEC §3).
+type State string
+
+// The lifecycle states. A removed key has no state: its record is deleted.
+const (
+	StateNext    State = "next"    // published, not yet signing
+	StateActive  State = "active"  // published, signs every new token
+	StateRetired State = "retired" // published until RemoveAt, signs nothing
+	StateRevoked State = "revoked" // unpublished at once, verifies nothing
+)
+
+// Valid reports whether s is one of the four lifecycle states.
+func (s State) Valid() bool {
+	switch s {
+	case StateNext, StateActive, StateRetired, StateRevoked:
+		return true
+	}
+	return false
+}
+
+// Published reports whether a key in state s appears in the JWKS and verifies tokens.
+func (s State) Published() bool { return s == StateNext || s == StateActive || s == StateRetired }
+
+// Algorithm is the only JWS algorithm (RFC 7518 §3.3) keys of this package sign with.
+const Algorithm = "RS256"
+
+// Key is one RSA key with its lifecycle state and timestamps. A Key read from
+// a [Set] is shared and must not be modified.
+type Key struct {
+	KID         string // RFC 7638 SHA-256 thumbprint of the public key, base64url without padding
+	State       State
+	Private     *rsa.PrivateKey
+	CreatedAt   time.Time
+	PublishedAt time.Time // when it entered the JWKS
+	ActivatedAt time.Time // when it started signing; zero if it never did
+	RetiredAt   time.Time // when it stopped signing; zero unless retired
+	RemoveAt    time.Time // when a retired key leaves the JWKS
+	RevokedAt   time.Time // zero unless revoked
+
+	public jwk.Key
+}
+
+// Bits returns the size of the RSA modulus in bits.
+func (k *Key) Bits() int { return k.Private.N.BitLen() }
+
+// Public returns the RSA public key.
+func (k *Key) Public() *rsa.PublicKey { return &k.Private.PublicKey }
+
+// PublicJWK returns the public key as an RFC 7517 JWK with kid, "use":"sig" and
+// "alg":"RS256" set, and no private member. The returned key is shared: clone
+// it before changing it.
+func (k *Key) PublicJWK() jwk.Key { return k.public }
+
+// ValidateBits returns ErrUnsupportedBits unless bits is 2048, 3072 or 4096.
+func ValidateBits(bits int) error {
+	switch bits {
+	case 2048, 3072, 4096:
+		return nil
+	}
+	return fmt.Errorf("%w: %d", ErrUnsupportedBits, bits)
+}
+
+// GenerateRSA creates an RSA private key of the given size from crypto/rand.
+// It returns ErrUnsupportedBits unless bits is 2048, 3072 or 4096.
+func GenerateRSA(bits int) (*rsa.PrivateKey, error) {
+	if err := ValidateBits(bits); err != nil {
+		return nil, err
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate %d-bit RSA key: %w", bits, err)
+	}
+	return priv, nil
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of pub, base64url without padding.
+func Thumbprint(pub *rsa.PublicKey) (string, error) {
+	jk, err := jwk.Import(pub)
+	if err != nil {
+		return "", fmt.Errorf("keys: import public key: %w", err)
+	}
+	sum, err := jk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
+}
+
+// NewKey wraps priv as a Key in state with kid set to its thumbprint. The
+// modulus must be 2048, 3072 or 4096 bits.
+func NewKey(priv *rsa.PrivateKey, state State, created time.Time) (*Key, error) {
+	if priv == nil {
+		return nil, errors.New("keys: nil private key")
+	}
+	if err := ValidateBits(priv.N.BitLen()); err != nil {
+		return nil, err
+	}
+	if !state.Valid() {
+		return nil, fmt.Errorf("%w: unknown state %q", ErrInvalidTransition, state)
+	}
+	k := &Key{State: state, Private: priv, CreatedAt: created}
+	if err := k.init(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// init computes the kid and the public JWK.
+func (k *Key) init() error {
+	k.Private.Precompute()
+	pub, err := jwk.Import(&k.Private.PublicKey)
+	if err != nil {
+		return fmt.Errorf("keys: import public key: %w", err)
+	}
+	sum, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	kid := base64.RawURLEncoding.EncodeToString(sum)
+	if k.KID != "" && k.KID != kid {
+		return fmt.Errorf("%w: kid %s does not match its key's thumbprint", ErrCorruptKey, k.KID)
+	}
+	k.KID = kid
+	for name, v := range map[string]any{jwk.KeyIDKey: kid, jwk.KeyUsageKey: jwk.ForSignature, jwk.AlgorithmKey: jwa.RS256()} {
+		if err := pub.Set(name, v); err != nil {
+			return fmt.Errorf("keys: set %s: %w", name, err)
+		}
+	}
+	k.public = pub
+	return nil
+}
+
+// clone returns a shallow copy that shares the private key and the public JWK.
+func (k *Key) clone() *Key {
+	c := *k
+	return &c
+}

@@ -1,0 +1,541 @@
+package keys
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Policy is the rotation schedule. Zero fields take the defaults of SPEC §2.
+type Policy struct {
+	// Bits is the RSA modulus size of new keys: 2048 (default), 3072 or 4096.
+	Bits int
+	// RotateEvery is how long a key signs before the next key replaces it (default 24h).
+	RotateEvery time.Duration
+	// Prepublish is the least time a next key is published before it may sign
+	// (default 1h). It should be at least the JWKS max-age.
+	Prepublish time.Duration
+	// Retain is how long a retired key stays published so that tokens it
+	// signed still verify: access-token TTL + leeway + JWKS max-age
+	// (default 15m + 30s + 5m).
+	Retain time.Duration
+}
+
+// DefaultPolicy returns the defaults of SPEC §2.
+func DefaultPolicy() Policy {
+	return Policy{Bits: 2048, RotateEvery: 24 * time.Hour, Prepublish: time.Hour, Retain: 15*time.Minute + 30*time.Second + 5*time.Minute}
+}
+
+func (p Policy) withDefaults() Policy {
+	d := DefaultPolicy()
+	if p.Bits == 0 {
+		p.Bits = d.Bits
+	}
+	if p.RotateEvery == 0 {
+		p.RotateEvery = d.RotateEvery
+	}
+	if p.Prepublish == 0 {
+		p.Prepublish = d.Prepublish
+	}
+	if p.Retain == 0 {
+		p.Retain = d.Retain
+	}
+	return p
+}
+
+// Validate reports a policy that cannot work: an unsupported key size or a
+// negative duration.
+func (p Policy) Validate() error {
+	if err := ValidateBits(p.Bits); err != nil {
+		return err
+	}
+	if p.RotateEvery <= 0 || p.Prepublish < 0 || p.Retain < 0 {
+		return fmt.Errorf("keys: policy durations must not be negative and RotateEvery must be positive (rotate-every %s, prepublish %s, retain %s)", p.RotateEvery, p.Prepublish, p.Retain)
+	}
+	return nil
+}
+
+// Config configures a Manager. Store is required; every other field has a
+// useful zero value.
+type Config struct {
+	Store  Store
+	Policy Policy
+	// KeyEncryptionKey, when set, must be 32 bytes: private keys are sealed
+	// with AES-256-GCM (kid as additional data) before they reach the store.
+	KeyEncryptionKey []byte
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Generate creates a private key of the given size; default GenerateRSA.
+	Generate func(bits int) (*rsa.PrivateKey, error)
+	// Logger receives one line per lifecycle transition; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Manager owns the key set of one process: it loads it from the Store, keeps
+// the current Set in memory, performs the lifecycle transitions and notices
+// changes other processes made to the store. It is safe for concurrent use.
+type Manager struct {
+	store   Store
+	policy  Policy
+	codec   *codec
+	now     func() time.Time
+	gen     func(int) (*rsa.PrivateKey, error)
+	log     *slog.Logger
+	current atomic.Pointer[Set]
+
+	mu    sync.Mutex      // serializes this process's writes
+	spare *rsa.PrivateKey // generated but not yet committed (kept across conflicts)
+}
+
+// Open loads the key set from cfg.Store and brings it up to date with the
+// schedule: on an empty store it creates and persists the first active key and
+// a next key. It fails, changing nothing, when a stored key does not decode
+// (ErrCorruptKey) or the key-encryption key is missing or wrong (ErrKeyEncryptionKey).
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("keys: Config.Store is required")
+	}
+	p := cfg.Policy.withDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := newCodec(cfg.KeyEncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{store: cfg.Store, policy: p, codec: c, now: cfg.Now, gen: cfg.Generate, log: cfg.Logger}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.gen == nil {
+		m.gen = GenerateRSA
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if _, err := m.reload(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.Maintain(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Policy returns the policy in force, defaults filled in.
+func (m *Manager) Policy() Policy { return m.policy }
+
+// Current returns the current snapshot of the key set.
+func (m *Manager) Current() *Set { return m.current.Load() }
+
+// SigningKey returns the active key, or ErrNoActiveKey.
+func (m *Manager) SigningKey() (*Key, error) {
+	if k := m.Current().Active(); k != nil {
+		return k, nil
+	}
+	return nil, ErrNoActiveKey
+}
+
+// VerificationKey returns the public key for kid from the current set; see Set.VerificationKey.
+func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	return m.Current().VerificationKey(ctx, kid)
+}
+
+// reload reads the store and installs the set it holds.
+func (m *Manager) reload(ctx context.Context) (*Set, error) {
+	recs, version, err := m.store.LoadKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: load: %w", err)
+	}
+	ks := make([]*Key, 0, len(recs))
+	for _, r := range recs {
+		k, err := m.codec.decode(r)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	s := newSet(version, ks)
+	m.current.Store(s)
+	return s, nil
+}
+
+// Refresh reloads the key set when the store's version differs from the
+// current one, so that changes made by the CLI or another instance take
+// effect. It returns whether the set changed.
+func (m *Manager) Refresh(ctx context.Context) (bool, error) {
+	v, err := m.store.KeysVersion(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keys: version: %w", err)
+	}
+	if cur := m.Current(); cur != nil && cur.Version() == v {
+		return false, nil
+	}
+	_, err = m.reload(ctx)
+	return err == nil, err
+}
+
+// NextDue returns when the schedule next has something to do for set s: the
+// active key's rotation (not before the next key has been published for the
+// pre-publication lead) or a retired key's removal.
+func (m *Manager) NextDue(s *Set) time.Time {
+	var due time.Time
+	earliest := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	if a := s.Active(); a != nil {
+		t := a.ActivatedAt.Add(m.policy.RotateEvery)
+		if n := s.Next(); n != nil {
+			if p := n.PublishedAt.Add(m.policy.Prepublish); p.After(t) {
+				t = p
+			}
+		}
+		earliest(t)
+	} else {
+		earliest(m.now())
+	}
+	for _, k := range s.keys {
+		if k.State == StateRetired {
+			earliest(k.RemoveAt)
+		}
+	}
+	return due
+}
+
+// Maintain performs what the schedule says is due now: it removes retired
+// keys past their retention, promotes the next key when the active one has
+// signed for RotateEvery (and the next key has been public for Prepublish),
+// creates the first key of an empty store and keeps one next key published.
+// Of several processes calling it at once, one performs each transition.
+func (m *Manager) Maintain(ctx context.Context) error {
+	return m.update(ctx, func(d *draft) error {
+		now := d.now
+		for _, k := range d.inState(StateRetired) {
+			if !now.Before(k.RemoveAt) {
+				d.remove(k, "retention elapsed")
+			}
+		}
+		active, next := d.first(StateActive), d.first(StateNext)
+		switch {
+		case active == nil && next != nil:
+			d.promote(next, "no active key")
+		case active == nil:
+			k, err := d.create(StateActive, "first signing key")
+			if err != nil {
+				return err
+			}
+			k.ActivatedAt = now
+		case next != nil && !now.Before(active.ActivatedAt.Add(m.policy.RotateEvery)) &&
+			!now.Before(next.PublishedAt.Add(m.policy.Prepublish)):
+			d.retire(active, "scheduled rotation")
+			d.promote(next, "scheduled rotation")
+		}
+		return d.ensureNext()
+	})
+}
+
+// RotateResult says what Rotate did.
+type RotateResult struct {
+	Promoted  string    // kid of the new active key; empty when nothing was promoted yet
+	Retired   string    // kid of the key that stopped signing
+	Next      string    // kid of the published next key after the call
+	PromoteAt time.Time // when not promoted: the earliest time the next key may sign
+}
+
+// ErrNotPrepublished is returned by Rotate (without force) when the next key
+// has not been published for the pre-publication lead; RotateResult.PromoteAt
+// says when it may be promoted.
+var ErrNotPrepublished = errors.New("keys: next key not published long enough to sign")
+
+// Rotate promotes the published next key on demand. Without force it refuses
+// (ErrNotPrepublished) while the next key has been public for less than the
+// pre-publication lead, creating a next key first if there is none. With
+// force it promotes at once: verifiers whose cached JWKS predates the next key
+// may meet an unknown kid until they refresh.
+func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) {
+	var res RotateResult
+	err := m.update(ctx, func(d *draft) error {
+		res = RotateResult{}
+		next := d.first(StateNext)
+		if next == nil {
+			k, err := d.create(StateNext, "rotation requested")
+			if err != nil {
+				return err
+			}
+			next = k
+		}
+		if ready := next.PublishedAt.Add(m.policy.Prepublish); !force && d.now.Before(ready) {
+			res.Next, res.PromoteAt = next.KID, ready
+			return nil
+		}
+		why := "rotation requested"
+		if force {
+			why = "forced rotation"
+		}
+		if a := d.first(StateActive); a != nil {
+			d.retire(a, why)
+			res.Retired = a.KID
+		}
+		d.promote(next, why)
+		res.Promoted = next.KID
+		if err := d.ensureNext(); err != nil {
+			return err
+		}
+		res.Next = d.first(StateNext).KID
+		return nil
+	})
+	if err == nil && res.Promoted == "" {
+		err = fmt.Errorf("%w: next key %s may sign from %s", ErrNotPrepublished, res.Next, res.PromoteAt.UTC().Format(time.RFC3339))
+	}
+	return res, err
+}
+
+// Revoke is the emergency path for a compromised key (SPEC §3): the key
+// leaves the JWKS and stops verifying at once. Revoking the active key
+// promotes the next key (or creates one) in the same transaction, so signing
+// never stops. It returns ErrUnknownKey for a kid not in the set and
+// ErrInvalidTransition for a key already revoked.
+func (m *Manager) Revoke(ctx context.Context, kid string) error {
+	return m.update(ctx, func(d *draft) error {
+		k := d.byKID(kid)
+		if k == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownKey, kid)
+		}
+		if k.State == StateRevoked {
+			return fmt.Errorf("%w: %s is already revoked", ErrInvalidTransition, kid)
+		}
+		wasActive := k.State == StateActive
+		d.transition(k, StateRevoked, "revoked by operator")
+		k.RevokedAt = d.now
+		if wasActive {
+			if next := d.first(StateNext); next != nil {
+				d.promote(next, "active key revoked")
+			} else {
+				nk, err := d.create(StateActive, "active key revoked")
+				if err != nil {
+					return err
+				}
+				nk.ActivatedAt = d.now
+			}
+		}
+		return d.ensureNext()
+	})
+}
+
+// Run keeps the key set current until ctx ends: every poll interval it picks
+// up changes made by other processes and performs due transitions. Errors are
+// logged and retried at the next poll; the last good set stays in use.
+func (m *Manager) Run(ctx context.Context, poll time.Duration) {
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := m.Refresh(ctx); err != nil {
+			m.log.Error("key set refresh failed", "err", err)
+			continue
+		}
+		if !m.now().Before(m.NextDue(m.Current())) {
+			if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("key rotation failed", "err", err)
+			}
+		}
+	}
+}
+
+// update runs fn on a fresh copy of the stored set and commits its changes
+// with the version check, retrying when another writer got there first.
+func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for attempt := 0; attempt < 8; attempt++ {
+		set, err := m.reload(ctx)
+		if err != nil {
+			return err
+		}
+		d := &draft{m: m, now: m.now(), keys: make([]*Key, 0, len(set.keys))}
+		for _, k := range set.keys {
+			d.keys = append(d.keys, k.clone())
+		}
+		if err := fn(d); err != nil {
+			m.giveBack(d)
+			return err
+		}
+		if len(d.dirty) == 0 && len(d.removed) == 0 {
+			return nil
+		}
+		var ch Change
+		for _, k := range d.keys {
+			if d.dirty[k.KID] {
+				r, err := m.codec.encode(k)
+				if err != nil {
+					return err
+				}
+				ch.Put = append(ch.Put, r)
+			}
+		}
+		ch.Delete = d.removed
+		version, err := m.store.ApplyKeys(ctx, set.Version(), ch)
+		if errors.Is(err, ErrConflict) {
+			m.giveBack(d)
+			continue
+		}
+		if err != nil {
+			m.giveBack(d)
+			return fmt.Errorf("keys: apply: %w", err)
+		}
+		for _, l := range d.logs {
+			m.log.Info("key transition", "kid", l.kid, "from", l.from, "to", l.to, "why", l.why)
+		}
+		live := d.keys[:0]
+		for _, k := range d.keys {
+			if !d.isRemoved(k.KID) {
+				live = append(live, k)
+			}
+		}
+		m.current.Store(newSet(version, live))
+		return nil
+	}
+	return fmt.Errorf("keys: %w: gave up after repeated conflicts", ErrConflict)
+}
+
+// giveBack keeps a key generated by a draft that was not committed, so a
+// retry does not pay for RSA generation again.
+func (m *Manager) giveBack(d *draft) {
+	for _, k := range d.created {
+		m.spare = k.Private
+	}
+}
+
+func (m *Manager) generate() (*rsa.PrivateKey, error) {
+	if p := m.spare; p != nil && p.N.BitLen() == m.policy.Bits {
+		m.spare = nil
+		return p, nil
+	}
+	return m.gen(m.policy.Bits)
+}
+
+// draft is a mutable copy of the set inside one update.
+type draft struct {
+	m       *Manager
+	now     time.Time
+	keys    []*Key
+	dirty   map[string]bool
+	removed []string
+	created []*Key
+	logs    []transitionLog
+}
+
+type transitionLog struct {
+	kid      string
+	from, to string
+	why      string
+}
+
+func (d *draft) byKID(kid string) *Key {
+	for _, k := range d.keys {
+		if k.KID == kid && !d.isRemoved(kid) {
+			return k
+		}
+	}
+	return nil
+}
+
+func (d *draft) isRemoved(kid string) bool {
+	for _, r := range d.removed {
+		if r == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// first returns the newest key in state s.
+func (d *draft) first(s State) *Key {
+	var best *Key
+	for _, k := range d.keys {
+		if k.State == s && !d.isRemoved(k.KID) && (best == nil || k.CreatedAt.After(best.CreatedAt)) {
+			best = k
+		}
+	}
+	return best
+}
+
+func (d *draft) inState(s State) []*Key {
+	var out []*Key
+	for _, k := range d.keys {
+		if k.State == s && !d.isRemoved(k.KID) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (d *draft) mark(k *Key) {
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[k.KID] = true
+}
+
+func (d *draft) transition(k *Key, to State, why string) {
+	d.logs = append(d.logs, transitionLog{kid: k.KID, from: string(k.State), to: string(to), why: why})
+	k.State = to
+	d.mark(k)
+}
+
+func (d *draft) promote(k *Key, why string) {
+	d.transition(k, StateActive, why)
+	k.ActivatedAt = d.now
+}
+
+func (d *draft) retire(k *Key, why string) {
+	d.transition(k, StateRetired, why)
+	k.RetiredAt = d.now
+	k.RemoveAt = d.now.Add(d.m.policy.Retain)
+}
+
+func (d *draft) remove(k *Key, why string) {
+	d.logs = append(d.logs, transitionLog{kid: k.KID, from: string(k.State), to: "removed", why: why})
+	d.removed = append(d.removed, k.KID)
+}
+
+// create generates a key, published now, in state s.
+func (d *draft) create(s State, why string) (*Key, error) {
+	priv, err := d.m.generate()
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewKey(priv, s, d.now)
+	if err != nil {
+		return nil, err
+	}
+	k.PublishedAt = d.now
+	d.keys = append(d.keys, k)
+	d.created = append(d.created, k)
+	d.logs = append(d.logs, transitionLog{kid: k.KID, from: "created", to: string(s), why: why})
+	d.mark(k)
+	return k, nil
+}
+
+// ensureNext publishes a next key when there is none.
+func (d *draft) ensureNext() error {
+	if d.first(StateNext) != nil {
+		return nil
+	}
+	_, err := d.create(StateNext, "pre-publication")
+	return err
+}

@@ -1,0 +1,45 @@
+package keys
+
+import (
+	"context"
+	"time"
+)
+
+// Record is a Key as a Store keeps it: the private key is an opaque blob
+// (PKCS #8 DER, or that DER sealed with AES-256-GCM when a key-encryption key
+// is configured). Stores never interpret PrivateKey.
+type Record struct {
+	KID         string
+	State       State
+	Bits        int
+	PrivateKey  []byte
+	CreatedAt   time.Time
+	PublishedAt time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	RemoveAt    time.Time
+	RevokedAt   time.Time
+}
+
+// Change is one atomic update of the stored key set: records to insert or
+// replace (matched by KID) and kids whose records are deleted.
+type Change struct {
+	Put    []Record
+	Delete []string
+}
+
+// Store is the persistence port of the key set. Implementations must make
+// ApplyKeys atomic (all of a Change or none of it) and linearizable across
+// processes sharing the store: of two ApplyKeys calls with the same expected
+// version, at most one succeeds.
+type Store interface {
+	// LoadKeys returns every stored record and the key-set version they belong to.
+	LoadKeys(ctx context.Context) ([]Record, int64, error)
+	// KeysVersion returns the key-set version: a counter that grows with every
+	// applied Change. It is cheap enough to poll every second.
+	KeysVersion(ctx context.Context) (int64, error)
+	// ApplyKeys applies ch if the stored version still equals expected and
+	// returns the new version. It returns ErrConflict, and changes nothing,
+	// when the version differs.
+	ApplyKeys(ctx context.Context, expected int64, ch Change) (int64, error)
+}
