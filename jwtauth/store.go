@@ -67,8 +67,9 @@ type RefreshTokenStore interface {
 	// CreateRefreshToken inserts t (the first token of a new family).
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically exchanges the token whose hash is given:
-	// it marks that token used at now and inserts next (same family, parent
-	// = hash) and returns the old record. Of concurrent calls with one hash,
+	// it marks that token used at now and inserts next, with FamilyID,
+	// ParentHash (= hash) and Username taken from the old record, and returns
+	// the old record. Of concurrent calls with one hash,
 	// exactly one succeeds. A token already used or revoked revokes its whole
 	// family at now and yields ErrRefreshReused; an unknown hash
 	// ErrRefreshNotFound; an expired token ErrRefreshExpired (nothing changed).

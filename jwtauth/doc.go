@@ -1,0 +1,21 @@
+// Package jwtauth issues and verifies RS256 access tokens (RFC 7519 JWTs in
+// RFC 7515 compact JWS form) signed by a rotating RSA key set, publishes the
+// key set as an RFC 7517 JWKS, and runs the account flow (register, login,
+// refresh, logout) over small store ports.
+//
+// The pieces, each usable alone:
+//
+//   - [Issuer] signs access tokens with the active key of a [SigningKeySource]
+//     (a *keys.Manager), kid in the header.
+//   - [Verifier] verifies them against a [KeySet] with strict rules: RS256
+//     only, exp required, iss/aud/nbf/iat checked with leeway, canonical
+//     base64url, numeric dates and unique member names only, tokens over
+//     8 KiB refused before any cryptography.
+//   - [JWKSHandler] and [DiscoveryHandler] serve /.well-known/jwks.json and
+//     /.well-known/openid-configuration.
+//   - [Accounts] runs the account flow; [Routes] maps all of it onto HTTP,
+//     and [Authenticator] is the middleware core the adapters wrap.
+//
+// Verified claims travel in a request's context; read them with
+// [ClaimsFromContext].
+package jwtauth

@@ -1,0 +1,216 @@
+package jwtauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBodySize is the largest request body the account endpoints read (1 MiB).
+const MaxBodySize = 1 << 20
+
+// Error is an API error with its HTTP status and OAuth 2.0 style code
+// (RFC 6749 §5.2); it is written as {"error":Code,"error_description":Description}.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Description) }
+
+func badRequest(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+}
+
+// WriteError writes err as a JSON error body. An *Error is written as it is;
+// an error wrapping ErrStoreUnavailable becomes 503 temporarily_unavailable;
+// anything else 500 server_error with a generic description (the detail goes
+// to the log, never to the client).
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later"}
+		} else {
+			slog.Error("request failed", "err", err)
+			e = &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
+		}
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error","error_description":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// decodeFields reads a JSON object body of string members into the named
+// fields. It refuses a non-JSON Content-Type (415), a body over MaxBodySize
+// (413), malformed JSON, duplicate or non-string members, and missing or
+// empty fields (400); unknown members are ignored.
+func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("request body exceeds %d bytes", MaxBodySize)}
+		}
+		return nil, badRequest("request body could not be read")
+	}
+	out := make(map[string]string, len(fields))
+	err = decodeObject(body, func(name string, dec *json.Decoder) error {
+		for _, f := range fields {
+			if f == name {
+				s, err := stringValue(dec, name)
+				out[name] = s
+				return err
+			}
+		}
+		return skipValue(dec)
+	})
+	if err != nil {
+		return nil, badRequest("request body must be a JSON object: " + err.Error())
+	}
+	for _, f := range fields {
+		if out[f] == "" {
+			return nil, badRequest(fmt.Sprintf("%s is required", f))
+		}
+	}
+	return out, nil
+}
+
+// Route is one endpoint of SPEC §2. Adapters register Handler for Method and
+// Path; when Protected is set they put their authentication middleware in
+// front of it.
+type Route struct {
+	Method    string
+	Path      string
+	Handler   http.Handler
+	Protected bool
+}
+
+// RoutesConfig names what Routes serves. Accounts, JWKS and Discovery are
+// required; Health may be nil (then /healthz always answers ok).
+type RoutesConfig struct {
+	Accounts  *Accounts
+	JWKS      http.Handler
+	Discovery http.Handler
+	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
+	Health func(context.Context) error
+}
+
+// Routes returns every endpoint of SPEC §2: POST /register, /login,
+// /refresh, /logout; GET /protected (Protected); the two well-known
+// documents and /healthz.
+func Routes(cfg RoutesConfig) []Route {
+	a := cfg.Accounts
+	creds := func(f func(ctx context.Context, u, p string) (any, int, error)) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in, e := decodeFields(w, r, "username", "password")
+			if e != nil {
+				WriteError(w, e)
+				return
+			}
+			v, status, err := f(r.Context(), in["username"], in["password"])
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			writeJSON(w, status, v)
+		})
+	}
+	refresh := func(f func(ctx context.Context, token string) (any, int, error)) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in, e := decodeFields(w, r, "refresh_token")
+			if e != nil {
+				WriteError(w, e)
+				return
+			}
+			v, status, err := f(r.Context(), in["refresh_token"])
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			if v == nil {
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(status)
+				return
+			}
+			writeJSON(w, status, v)
+		})
+	}
+	return []Route{
+		{Method: http.MethodPost, Path: "/register", Handler: creds(func(ctx context.Context, u, p string) (any, int, error) {
+			return map[string]string{"message": "user registered"}, http.StatusCreated, a.Register(ctx, u, p)
+		})},
+		{Method: http.MethodPost, Path: "/login", Handler: creds(func(ctx context.Context, u, p string) (any, int, error) {
+			resp, err := a.Login(ctx, u, p)
+			return resp, http.StatusOK, err
+		})},
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+			resp, err := a.Refresh(ctx, t)
+			return resp, http.StatusOK, err
+		})},
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+			return nil, http.StatusNoContent, a.Logout(ctx, t)
+		})},
+		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
+		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Handler: cfg.JWKS},
+		{Method: http.MethodGet, Path: "/.well-known/openid-configuration", Handler: cfg.Discovery},
+		{Method: http.MethodGet, Path: "/healthz", Handler: healthHandler(cfg.Health)},
+	}
+}
+
+// serveProtected is the tutorial's protected resource: it greets the
+// authenticated subject.
+func serveProtected(w http.ResponseWriter, r *http.Request) {
+	c, ok := ClaimsFromContext(r.Context())
+	if !ok {
+		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Welcome " + c.Subject + "! This is a protected route.", "sub": c.Subject})
+}
+
+func healthHandler(check func(context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if check != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := check(ctx); err != nil {
+				slog.Warn("health check failed", "err", err)
+				WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unreachable"})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}

@@ -1,0 +1,165 @@
+package jwtauth
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// DefaultAccessTTL is the lifetime of an access token when IssuerConfig.TTL is zero (15 min).
+const DefaultAccessTTL = 15 * time.Minute
+
+// SigningKeySource gives the key that signs new tokens; *keys.Manager implements it.
+type SigningKeySource interface {
+	SigningKey() (*keys.Key, error)
+}
+
+// IssuerConfig configures an Issuer. Keys, Issuer and Audience are required.
+type IssuerConfig struct {
+	Keys     SigningKeySource
+	Issuer   string        // iss of every token
+	Audience []string      // aud of every token (a string on the wire when it has one member)
+	TTL      time.Duration // exp - iat; default DefaultAccessTTL
+	Now      func() time.Time
+}
+
+// Issuer signs access tokens: compact JWS (RFC 7515 §7.1), header
+// {"alg":"RS256","kid":…,"typ":"JWT"}, claims iss, sub, aud, exp, nbf, iat
+// and a random jti (RFC 7519 §4.1). It is safe for concurrent use.
+type Issuer struct {
+	keys     SigningKeySource
+	issuer   string
+	audience any // string or []string, as it is encoded
+	ttl      time.Duration
+	now      func() time.Time
+
+	hdrMu sync.Mutex
+	hdrs  map[string]string // kid → encoded header segment plus '.'
+}
+
+// NewIssuer checks cfg and returns an Issuer.
+func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("jwtauth: IssuerConfig.Keys is required")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("jwtauth: IssuerConfig.Issuer is required")
+	}
+	if len(cfg.Audience) == 0 || slices.Contains(cfg.Audience, "") {
+		return nil, errors.New("jwtauth: IssuerConfig.Audience needs at least one non-empty audience")
+	}
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("jwtauth: IssuerConfig.TTL must not be negative, got %s", cfg.TTL)
+	}
+	i := &Issuer{keys: cfg.Keys, issuer: cfg.Issuer, ttl: cfg.TTL, now: cfg.Now, hdrs: map[string]string{}}
+	if len(cfg.Audience) == 1 {
+		i.audience = cfg.Audience[0]
+	} else {
+		i.audience = slices.Clone(cfg.Audience)
+	}
+	if i.ttl == 0 {
+		i.ttl = DefaultAccessTTL
+	}
+	if i.now == nil {
+		i.now = time.Now
+	}
+	return i, nil
+}
+
+// TTL returns the lifetime of the tokens the issuer signs.
+func (i *Issuer) TTL() time.Duration { return i.ttl }
+
+// Token is a signed access token.
+type Token struct {
+	Raw    string // the compact JWS
+	KID    string // the signing key
+	Claims Claims
+}
+
+// wireClaims fixes the member order and the integer NumericDate encoding.
+type wireClaims struct {
+	Iss string `json:"iss"`
+	Sub string `json:"sub"`
+	Aud any    `json:"aud"`
+	Exp int64  `json:"exp"`
+	Nbf int64  `json:"nbf"`
+	Iat int64  `json:"iat"`
+	Jti string `json:"jti"`
+}
+
+// Issue signs an access token for subject (the username) with the active key.
+// It fails with keys.ErrNoActiveKey when the key set has no signing key.
+func (i *Issuer) Issue(_ context.Context, subject string) (*Token, error) {
+	if subject == "" {
+		return nil, errors.New("jwtauth: Issue: empty subject")
+	}
+	k, err := i.keys.SigningKey()
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: signing key: %w", err)
+	}
+	now := i.now().Truncate(time.Second)
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("jwtauth: jti: %w", err)
+	}
+	wc := wireClaims{
+		Iss: i.issuer, Sub: subject, Aud: i.audience,
+		Exp: now.Add(i.ttl).Unix(), Nbf: now.Unix(), Iat: now.Unix(),
+		Jti: base64.RawURLEncoding.EncodeToString(id[:]),
+	}
+	payload, err := json.Marshal(wc)
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: encode claims: %w", err)
+	}
+	hdr := i.header(k.KID)
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(hdr)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(k.Private.Size()))
+	buf = append(buf, hdr...)
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := jwsbb.SignRSA(k.Private, buf, crypto.SHA256, false, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: sign with %s: %w", k.KID, err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	t := &Token{Raw: string(buf), KID: k.KID, Claims: Claims{
+		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti,
+	}}
+	if s, ok := i.audience.(string); ok {
+		t.Claims.Audience = []string{s}
+	} else {
+		t.Claims.Audience = slices.Clone(i.audience.([]string))
+	}
+	return t, nil
+}
+
+// header returns the encoded protected header for kid followed by '.',
+// computed once per kid.
+func (i *Issuer) header(kid string) string {
+	i.hdrMu.Lock()
+	defer i.hdrMu.Unlock()
+	if h, ok := i.hdrs[kid]; ok {
+		return h
+	}
+	b, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Typ string `json:"typ"`
+		Kid string `json:"kid"`
+	}{keys.Algorithm, "JWT", kid})
+	h := base64.RawURLEncoding.EncodeToString(b) + "."
+	if len(i.hdrs) > 64 { // old kids: keep the map small
+		clear(i.hdrs)
+	}
+	i.hdrs[kid] = h
+	return h
+}

@@ -1,0 +1,167 @@
+package jwtauth
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// KeySetSource gives the current key set; *keys.Manager implements it.
+type KeySetSource interface {
+	Current() *keys.Set
+}
+
+// JWKS returns the RFC 7517 §5 JWK Set document of the published keys of s
+// (next, active, retired): public members only (kty, kid, use "sig", alg
+// "RS256", n, e).
+func JWKS(s *keys.Set) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, k := range s.Published() {
+		pub, err := k.PublicJWK().Clone()
+		if err != nil {
+			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
+		}
+		if err := set.AddKey(pub); err != nil {
+			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
+		}
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: jwks: %w", err)
+	}
+	return b, nil
+}
+
+// JWKSHandler serves /.well-known/jwks.json: the JWKS of the current key set
+// with Cache-Control "public, max-age=N" and a strong ETag (RFC 9110 §8.8.3);
+// a matching If-None-Match gets 304. The body is built once per key-set
+// change, not per request.
+type JWKSHandler struct {
+	src    KeySetSource
+	maxAge time.Duration
+	mu     sync.Mutex
+	doc    atomic.Pointer[cachedDoc]
+}
+
+type cachedDoc struct {
+	set  *keys.Set
+	body []byte
+	etag string
+}
+
+// NewJWKSHandler returns a handler for src's published keys; maxAge is the
+// Cache-Control max-age (rounded down to seconds; default 5 min when zero).
+func NewJWKSHandler(src KeySetSource, maxAge time.Duration) *JWKSHandler {
+	if maxAge == 0 {
+		maxAge = 5 * time.Minute
+	}
+	return &JWKSHandler{src: src, maxAge: maxAge}
+}
+
+// Document returns the current JWKS bytes and their ETag, rebuilding them
+// only when the key set changed.
+func (h *JWKSHandler) Document() (body []byte, etag string, err error) {
+	s := h.src.Current()
+	if d := h.doc.Load(); d != nil && d.set == s {
+		return d.body, d.etag, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d := h.doc.Load(); d != nil && d.set == s {
+		return d.body, d.etag, nil
+	}
+	b, err := JWKS(s)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(b)
+	d := &cachedDoc{set: s, body: b, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}
+	h.doc.Store(d)
+	return d.body, d.etag, nil
+}
+
+// ServeHTTP implements http.Handler for GET and HEAD.
+func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, etag, err := h.Document()
+	if err != nil {
+		WriteError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "the key set could not be encoded"})
+		return
+	}
+	serveCached(w, r, body, etag, "public, max-age="+strconv.Itoa(int(h.maxAge/time.Second)))
+}
+
+// serveCached writes a JSON body with validators, answering 304 when
+// If-None-Match names etag (weak comparison, RFC 9110 §13.1.2) or "*".
+func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cacheControl string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method not allowed"})
+		return
+	}
+	hd := w.Header()
+	hd.Set("Cache-Control", cacheControl)
+	hd.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(body)
+	}
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// DiscoveryHandler serves /.well-known/openid-configuration (OpenID Connect
+// Discovery 1.0 §3) for issuer: issuer, jwks_uri and the supported algorithms.
+type DiscoveryHandler struct {
+	body []byte
+	etag string
+}
+
+// NewDiscoveryHandler builds the discovery document once. issuer must be the
+// exact iss of the tokens, without a trailing slash.
+func NewDiscoveryHandler(issuer string) (*DiscoveryHandler, error) {
+	base := strings.TrimSuffix(issuer, "/")
+	doc := map[string]any{
+		"issuer":                                issuer,
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"token_endpoint":                        base + "/login",
+		"id_token_signing_alg_values_supported": []string{keys.Algorithm},
+		"response_types_supported":              []string{"token"},
+		"subject_types_supported":               []string{"public"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"},
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return &DiscoveryHandler{body: b, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}, nil
+}
+
+// ServeHTTP implements http.Handler for GET and HEAD.
+func (h *DiscoveryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveCached(w, r, h.body, h.etag, "public, max-age=3600")
+}

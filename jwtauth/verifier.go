@@ -1,0 +1,363 @@
+package jwtauth
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// MaxTokenSize is the largest token, in bytes, a Verifier decodes (8 KiB).
+// Larger input is refused before any decoding or cryptography.
+const MaxTokenSize = 8 << 10
+
+// DefaultLeeway is the clock skew tolerated on exp, nbf and iat (30 s).
+const DefaultLeeway = 30 * time.Second
+
+// KeySet gives the public key for a kid. keys.Set and keys.Manager (local
+// keys) and RemoteKeySet implement it. Errors wrapping keys.ErrUnknownKey or
+// keys.ErrKeyRevoked make Verify fail with ErrUnknownKey.
+type KeySet interface {
+	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
+}
+
+// TokenVerifier verifies a raw access token; *Verifier implements it. The
+// middleware of the adapters takes this interface.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (*Claims, error)
+}
+
+// VerifierConfig configures a Verifier. Keys, Issuer and Audience are
+// required unless the loudly named opt-outs are set.
+type VerifierConfig struct {
+	// Keys supplies the verification keys, by kid.
+	Keys KeySet
+	// Issuer is the exact iss every token must carry.
+	Issuer string
+	// Audience lists the accepted audiences: aud must contain at least one.
+	Audience []string
+	// Leeway is the clock skew tolerated on exp, nbf and iat. Zero means
+	// DefaultLeeway (30 s); a negative value means none.
+	Leeway time.Duration
+	// Algorithms lists the accepted JWS algorithms (RFC 7518 §3.1). Default
+	// ["RS256"]; only RSA algorithms (RS256/384/512, PS256/384/512) may be
+	// listed: HMAC and "none" make NewVerifier fail.
+	Algorithms []string
+	// RequiredClaims lists claims that must be present besides exp (always
+	// required), e.g. "sub", "jti".
+	RequiredClaims []string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	// InsecureSkipIssuerCheck accepts any iss. Only for tests and tools.
+	InsecureSkipIssuerCheck bool
+	// InsecureSkipAudienceCheck accepts any aud. Only for tests and tools.
+	InsecureSkipAudienceCheck bool
+}
+
+// Verifier verifies access tokens (RFC 7519 §7.2, RFC 8725) against a key
+// set. It is safe for concurrent use.
+type Verifier struct {
+	keys     KeySet
+	issuer   string
+	audience []string
+	leeway   time.Duration
+	algs     []rsaAlg
+	required []string
+	now      func() time.Time
+	skipIss  bool
+	skipAud  bool
+}
+
+type rsaAlg struct {
+	name string
+	hash crypto.Hash
+	pss  bool
+}
+
+var rsaAlgs = map[string]rsaAlg{
+	"RS256": {"RS256", crypto.SHA256, false}, "RS384": {"RS384", crypto.SHA384, false}, "RS512": {"RS512", crypto.SHA512, false},
+	"PS256": {"PS256", crypto.SHA256, true}, "PS384": {"PS384", crypto.SHA384, true}, "PS512": {"PS512", crypto.SHA512, true},
+}
+
+// NewVerifier checks cfg and returns a Verifier. It fails when Keys is nil,
+// Issuer or Audience is empty without the matching Insecure opt-out, or an
+// algorithm is not an RSA signature algorithm.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("jwtauth: VerifierConfig.Keys is required")
+	}
+	if cfg.Issuer == "" && !cfg.InsecureSkipIssuerCheck {
+		return nil, errors.New("jwtauth: VerifierConfig.Issuer is required")
+	}
+	if len(cfg.Audience) == 0 && !cfg.InsecureSkipAudienceCheck {
+		return nil, errors.New("jwtauth: VerifierConfig.Audience is required")
+	}
+	v := &Verifier{
+		keys: cfg.Keys, issuer: cfg.Issuer, audience: slices.Clone(cfg.Audience),
+		leeway: cfg.Leeway, required: slices.Clone(cfg.RequiredClaims), now: cfg.Now,
+		skipIss: cfg.InsecureSkipIssuerCheck, skipAud: cfg.InsecureSkipAudienceCheck,
+	}
+	if v.leeway == 0 {
+		v.leeway = DefaultLeeway
+	} else if v.leeway < 0 {
+		v.leeway = 0
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	names := cfg.Algorithms
+	if len(names) == 0 {
+		names = []string{keys.Algorithm}
+	}
+	for _, n := range names {
+		a, ok := rsaAlgs[n]
+		if !ok {
+			return nil, fmt.Errorf("jwtauth: algorithm %q cannot verify with RSA keys (allowed: RS256, RS384, RS512, PS256, PS384, PS512)", n)
+		}
+		v.algs = append(v.algs, a)
+	}
+	for _, c := range v.required {
+		switch c {
+		case "iss", "sub", "aud", "exp", "nbf", "iat", "jti":
+		default:
+			return nil, fmt.Errorf("jwtauth: RequiredClaims: %q is not a registered claim this verifier checks", c)
+		}
+	}
+	return v, nil
+}
+
+// Leeway returns the clock skew the verifier tolerates.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
+
+var strictB64 = base64.RawURLEncoding.Strict()
+
+// decodeSegment decodes one segment as canonical base64url without padding
+// (RFC 7515 §2): '=', '+', '/' and non-zero trailing bits are refused.
+func decodeSegment(seg, name string) ([]byte, error) {
+	b, err := strictB64.DecodeString(seg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not canonical base64url", ErrTokenMalformed, name)
+	}
+	return b, nil
+}
+
+// header is the part of a JOSE header (RFC 7515 §4.1) the verifier reads.
+type header struct {
+	alg, kid, typ string
+}
+
+func parseHeader(b []byte) (header, error) {
+	var h header
+	var hasAlg bool
+	err := decodeObject(b, func(name string, dec *json.Decoder) error {
+		var err error
+		switch name {
+		case "alg":
+			h.alg, err = stringValue(dec, name)
+			hasAlg = true
+		case "kid":
+			h.kid, err = stringValue(dec, name)
+		case "typ":
+			h.typ, err = stringValue(dec, name)
+		case "crit":
+			// No extension is understood, so any crit makes the token
+			// unacceptable (RFC 7515 §4.1.11), including b64 (RFC 7797).
+			if err = skipValue(dec); err == nil {
+				err = ErrUnsupportedCritical
+			}
+		case "b64":
+			var b bool
+			if err = dec.Decode(&b); err == nil && !b {
+				err = fmt.Errorf("%w: unencoded payload (RFC 7797)", ErrUnsupportedCritical)
+			}
+		default:
+			// jku, x5u, jwk, x5c and anything else are ignored: keys come
+			// only from the configured key set (RFC 8725 §3.10).
+			err = skipValue(dec)
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrUnsupportedCritical) {
+			return h, err
+		}
+		return h, fmt.Errorf("%w: header: %v", ErrTokenMalformed, err)
+	}
+	if !hasAlg {
+		return h, fmt.Errorf("%w: header has no alg", ErrTokenMalformed)
+	}
+	if h.typ != "" && !strings.EqualFold(h.typ, "JWT") && !strings.EqualFold(h.typ, "at+jwt") {
+		return h, fmt.Errorf("%w: typ %q is not JWT", ErrTokenMalformed, h.typ)
+	}
+	return h, nil
+}
+
+// parseClaims decodes a claims set strictly: registered claims must have
+// their RFC 7519 §4.1 types, dates must be JSON numbers.
+func parseClaims(b []byte) (*Claims, error) {
+	c := &Claims{}
+	err := decodeObject(b, func(name string, dec *json.Decoder) error {
+		var err error
+		switch name {
+		case "iss":
+			c.Issuer, err = stringValue(dec, name)
+		case "sub":
+			c.Subject, err = stringValue(dec, name)
+		case "jti":
+			c.ID, err = stringValue(dec, name)
+		case "aud":
+			c.Audience, err = audienceValue(dec)
+		case "exp":
+			c.ExpiresAt, err = numericDate(dec, name)
+		case "nbf":
+			c.NotBefore, err = numericDate(dec, name)
+		case "iat":
+			c.IssuedAt, err = numericDate(dec, name)
+		default:
+			var raw json.RawMessage
+			if err = dec.Decode(&raw); err == nil {
+				if c.Extra == nil {
+					c.Extra = make(map[string]json.RawMessage)
+				}
+				c.Extra[name] = raw
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrTokenMalformed, err)
+	}
+	return c, nil
+}
+
+// Verify checks raw and returns its claims. In order: size (ErrTokenTooLarge),
+// form (ErrTokenMalformed), header alg and crit (ErrUnsupportedAlgorithm,
+// ErrUnsupportedCritical), kid (ErrUnknownKey), signature
+// (ErrInvalidSignature), claims types (ErrTokenMalformed), then exp
+// (ErrMissingClaim, ErrTokenExpired), nbf and iat (ErrTokenNotYetValid), iss
+// (ErrInvalidIssuer), aud (ErrInvalidAudience) and the required claims.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if raw == "" {
+		return nil, ErrTokenMissing
+	}
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTokenTooLarge, len(raw), MaxTokenSize)
+	}
+	h64, rest, ok1 := strings.Cut(raw, ".")
+	p64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(s64, ".") {
+		return nil, fmt.Errorf("%w: want 3 dot-separated segments (compact JWS)", ErrTokenMalformed)
+	}
+	hb, err := decodeSegment(h64, "header")
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	alg, ok := v.alg(h.alg)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, h.alg)
+	}
+	pb, err := decodeSegment(p64, "payload")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeSegment(s64, "signature")
+	if err != nil {
+		return nil, err
+	}
+	if h.kid == "" {
+		return nil, fmt.Errorf("%w: header has no kid", ErrUnknownKey)
+	}
+	pub, err := v.keys.VerificationKey(ctx, h.kid)
+	if err != nil {
+		if errors.Is(err, keys.ErrKeyRevoked) {
+			return nil, fmt.Errorf("%w: key %.64q was revoked", ErrUnknownKey, h.kid)
+		}
+		if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrUnknownKey) {
+			return nil, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, h.kid)
+		}
+		return nil, fmt.Errorf("%w: kid %.64q: %w", ErrUnknownKey, h.kid, err)
+	}
+	if err := jwsbb.VerifyRSA(pub, []byte(raw[:len(h64)+1+len(p64)]), sig, alg.hash, alg.pss); err != nil {
+		return nil, ErrInvalidSignature
+	}
+	c, err := parseClaims(pb)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.validate(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) alg(name string) (rsaAlg, bool) {
+	for _, a := range v.algs {
+		if a.name == name {
+			return a, true
+		}
+	}
+	return rsaAlg{}, false
+}
+
+// validate applies the time, issuer, audience and presence rules to verified claims.
+func (v *Verifier) validate(c *Claims) error {
+	now := v.now()
+	if c.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: exp", ErrMissingClaim)
+	}
+	if !now.Before(c.ExpiresAt.Add(v.leeway)) {
+		return fmt.Errorf("%w: at %s", ErrTokenExpired, c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if !c.NotBefore.IsZero() && now.Add(v.leeway).Before(c.NotBefore) {
+		return fmt.Errorf("%w: nbf %s", ErrTokenNotYetValid, c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if !c.IssuedAt.IsZero() && now.Add(v.leeway).Before(c.IssuedAt) {
+		return fmt.Errorf("%w: iat %s is in the future", ErrTokenNotYetValid, c.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if !v.skipIss && c.Issuer != v.issuer {
+		return fmt.Errorf("%w: %.128q", ErrInvalidIssuer, c.Issuer)
+	}
+	if !v.skipAud && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(v.audience, a) }) {
+		return fmt.Errorf("%w: %.128q", ErrInvalidAudience, c.Audience)
+	}
+	for _, name := range v.required {
+		if !c.has(name) {
+			return fmt.Errorf("%w: %s", ErrMissingClaim, name)
+		}
+	}
+	return nil
+}
+
+func (c *Claims) has(name string) bool {
+	switch name {
+	case "iss":
+		return c.Issuer != ""
+	case "sub":
+		return c.Subject != ""
+	case "aud":
+		return len(c.Audience) > 0
+	case "exp":
+		return !c.ExpiresAt.IsZero()
+	case "nbf":
+		return !c.NotBefore.IsZero()
+	case "iat":
+		return !c.IssuedAt.IsZero()
+	case "jti":
+		return c.ID != ""
+	}
+	return false
+}
