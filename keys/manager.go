@@ -454,6 +454,15 @@ func (d *draft) byKID(kid string) *Key {
 	return nil
 }
 
+func (d *draft) hasKID(kid string) bool {
+	for _, k := range d.keys {
+		if k.KID == kid {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *draft) isRemoved(kid string) bool {
 	for _, r := range d.removed {
 		if r == kid {
@@ -515,13 +524,21 @@ func (d *draft) remove(k *Key, why string) {
 
 // create generates a key, published now, in state s.
 func (d *draft) create(s State, why string) (*Key, error) {
-	priv, err := d.m.generate()
-	if err != nil {
-		return nil, err
-	}
-	k, err := NewKey(priv, s, d.now)
-	if err != nil {
-		return nil, err
+	var k *Key
+	for attempt := 0; k == nil; attempt++ {
+		priv, err := d.m.generate()
+		if err != nil {
+			return nil, err
+		}
+		if k, err = NewKey(priv, s, d.now); err != nil {
+			return nil, err
+		}
+		if d.hasKID(k.KID) { // the same key twice would overwrite a stored record
+			if attempt == 2 {
+				return nil, fmt.Errorf("keys: generator returned key %s, which the set already holds", k.KID)
+			}
+			k = nil
+		}
 	}
 	k.PublishedAt = d.now
 	d.keys = append(d.keys, k)

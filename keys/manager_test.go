@@ -1,0 +1,322 @@
+package keys_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// clock is a manual clock for the schedule.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+var policy = keys.Policy{Bits: 2048, RotateEvery: 24 * time.Hour, Prepublish: time.Hour, Retain: 20 * time.Minute}
+
+func open(t *testing.T, s keys.Store, c *clock, kek []byte) *keys.Manager {
+	t.Helper()
+	m, err := keys.Open(context.Background(), keys.Config{Store: s, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), KeyEncryptionKey: kek, Logger: quiet})
+	require.NoError(t, err)
+	return m
+}
+
+func states(s *keys.Set) map[keys.State]int {
+	out := map[keys.State]int{}
+	for _, k := range s.Keys() {
+		out[k.State]++
+	}
+	return out
+}
+
+func TestOpenEmptyStoreCreatesActiveAndNextAndRestartKeepsThem(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	set := m.Current()
+	require.NotNil(t, set.Active())
+	require.NotNil(t, set.Next())
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1}, states(set))
+	assert.Equal(t, c.Now(), set.Active().ActivatedAt)
+	assert.Len(t, set.Published(), 2)
+
+	// A restart: a second manager on the same store loads the same keys and creates none.
+	v := set.Version()
+	m2 := open(t, st, c, nil)
+	assert.Equal(t, set.Active().KID, m2.Current().Active().KID)
+	assert.Equal(t, set.Next().KID, m2.Current().Next().KID)
+	assert.Equal(t, v, m2.Current().Version())
+}
+
+func TestKidIsRFC7638Thumbprint(t *testing.T) {
+	// RFC 7638 §3.1 example key and thumbprint.
+	const jwkJSON = `{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}`
+	k, err := jwk.ParseKey([]byte(jwkJSON))
+	require.NoError(t, err)
+	var pub rsa.PublicKey
+	require.NoError(t, jwk.Export(k, &pub))
+	tp, err := keys.Thumbprint(&pub)
+	require.NoError(t, err)
+	assert.Equal(t, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", tp)
+
+	key, err := keys.NewKey(keystest.Keys(t)[0], keys.StateNext, time.Now())
+	require.NoError(t, err)
+	want, err := keys.Thumbprint(key.Public())
+	require.NoError(t, err)
+	assert.Equal(t, want, key.KID)
+	pj := key.PublicJWK()
+	kid, _ := pj.KeyID()
+	assert.Equal(t, want, kid)
+	use, _ := pj.KeyUsage()
+	assert.Equal(t, "sig", use)
+	alg, _ := pj.Algorithm()
+	assert.Equal(t, "RS256", alg.String())
+	_, isPrivate := pj.(jwk.RSAPrivateKey)
+	assert.False(t, isPrivate)
+}
+
+func TestKeySizesOtherThan2048To4096AreRefused(t *testing.T) {
+	_, err := keys.NewKey(keystest.Weak(t), keys.StateNext, time.Now())
+	assert.ErrorIs(t, err, keys.ErrUnsupportedBits)
+	_, err = keys.GenerateRSA(1024)
+	assert.ErrorIs(t, err, keys.ErrUnsupportedBits)
+	_, err = keys.GenerateRSA(2049)
+	assert.ErrorIs(t, err, keys.ErrUnsupportedBits)
+	st := memory.New()
+	_, err = keys.Open(context.Background(), keys.Config{Store: st, Policy: keys.Policy{Bits: 1024}})
+	assert.ErrorIs(t, err, keys.ErrUnsupportedBits)
+	_, v, err := st.LoadKeys(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, v, "a refused policy must not write anything")
+}
+
+func TestScheduledRotationRetirementAndRemoval(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	ctx := context.Background()
+	first, next := m.Current().Active(), m.Current().Next()
+
+	c.Add(23 * time.Hour)
+	require.NoError(t, m.Maintain(ctx))
+	assert.Equal(t, first.KID, m.Current().Active().KID, "not due yet")
+
+	c.Add(time.Hour)
+	require.NoError(t, m.Maintain(ctx))
+	set := m.Current()
+	assert.Equal(t, next.KID, set.Active().KID, "the published next key is promoted")
+	old, ok := set.Lookup(first.KID)
+	require.True(t, ok)
+	assert.Equal(t, keys.StateRetired, old.State)
+	assert.Equal(t, c.Now(), old.RetiredAt)
+	assert.Equal(t, c.Now().Add(policy.Retain), old.RemoveAt)
+	assert.Len(t, set.Published(), 3, "retired, active and a fresh next key")
+	_, err := set.VerificationKey(ctx, first.KID)
+	assert.NoError(t, err, "a retired key still verifies")
+	assert.Equal(t, c.Now().Add(policy.Retain), m.NextDue(set))
+
+	c.Add(policy.Retain)
+	require.NoError(t, m.Maintain(ctx))
+	_, ok = m.Current().Lookup(first.KID)
+	assert.False(t, ok, "retired key removed after its retention")
+	_, err = m.Current().VerificationKey(ctx, first.KID)
+	assert.ErrorIs(t, err, keys.ErrUnknownKey)
+	assert.Len(t, m.Current().Published(), 2)
+}
+
+func TestCatchUpAfterDowntimeRotatesOnce(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	first := m.Current().Active().KID
+	c.Add(7 * 24 * time.Hour)
+	m2 := open(t, st, c, nil) // restart after a week
+	set := m2.Current()
+	assert.NotEqual(t, first, set.Active().KID)
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1, keys.StateRetired: 1}, states(set))
+	v := set.Version()
+	require.NoError(t, m2.Maintain(context.Background()))
+	assert.Equal(t, v, m2.Current().Version(), "no burst of rotations")
+}
+
+func TestRotateOnDemandRespectsPrepublication(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	ctx := context.Background()
+	c.Add(30 * time.Minute)
+	res, err := m.Rotate(ctx, false)
+	require.ErrorIs(t, err, keys.ErrNotPrepublished)
+	assert.Empty(t, res.Promoted)
+	assert.Equal(t, m.Current().Next().KID, res.Next)
+	assert.Equal(t, c.Now().Add(30*time.Minute), res.PromoteAt)
+
+	c.Add(30 * time.Minute)
+	prevActive := m.Current().Active().KID
+	res, err = m.Rotate(ctx, false)
+	require.NoError(t, err)
+	assert.Equal(t, prevActive, res.Retired)
+	assert.Equal(t, m.Current().Active().KID, res.Promoted)
+	assert.Equal(t, m.Current().Next().KID, res.Next)
+
+	// Right after, the new next key is fresh: only --now promotes it.
+	_, err = m.Rotate(ctx, false)
+	require.ErrorIs(t, err, keys.ErrNotPrepublished)
+	res, err = m.Rotate(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, m.Current().Active().KID, res.Promoted)
+	assert.Equal(t, 1, states(m.Current())[keys.StateActive])
+}
+
+func TestRevoke(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	ctx := context.Background()
+	active, next := m.Current().Active().KID, m.Current().Next().KID
+
+	v := m.Current().Version()
+	assert.ErrorIs(t, m.Revoke(ctx, "no-such-kid"), keys.ErrUnknownKey)
+	assert.Equal(t, v, m.Current().Version(), "an unknown kid changes nothing")
+
+	require.NoError(t, m.Revoke(ctx, active))
+	set := m.Current()
+	assert.Equal(t, next, set.Active().KID, "the next key is promoted in the same transaction")
+	require.NotNil(t, set.Next())
+	for _, k := range set.Published() {
+		assert.NotEqual(t, active, k.KID, "a revoked key leaves the JWKS at once")
+	}
+	_, err := set.VerificationKey(ctx, active)
+	assert.ErrorIs(t, err, keys.ErrKeyRevoked)
+	rk, _ := set.Lookup(active)
+	assert.Equal(t, c.Now(), rk.RevokedAt)
+	assert.ErrorIs(t, m.Revoke(ctx, active), keys.ErrInvalidTransition)
+
+	// Revoking the next key publishes a fresh one.
+	nk := set.Next().KID
+	require.NoError(t, m.Revoke(ctx, nk))
+	require.NotNil(t, m.Current().Next())
+	assert.NotEqual(t, nk, m.Current().Next().KID)
+	assert.Equal(t, next, m.Current().Active().KID)
+}
+
+func TestEncryptionAtRest(t *testing.T) {
+	st, c := memory.New(), newClock()
+	kek := bytes.Repeat([]byte{7}, 32)
+	m := open(t, st, c, kek)
+	ctx := context.Background()
+	recs, v, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	for _, r := range recs {
+		k, _ := m.Current().Lookup(r.KID)
+		der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+		require.NoError(t, err)
+		assert.False(t, bytes.Contains(r.PrivateKey, der[len(der)-64:]), "private key stored in clear")
+		_, err = x509.ParsePKCS8PrivateKey(r.PrivateKey)
+		assert.Error(t, err)
+	}
+	reopen := func(kek []byte) error {
+		_, err := keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), KeyEncryptionKey: kek, Logger: quiet})
+		return err
+	}
+	assert.ErrorIs(t, reopen(nil), keys.ErrKeyEncryptionKey)
+	assert.ErrorIs(t, reopen(bytes.Repeat([]byte{8}, 32)), keys.ErrKeyEncryptionKey)
+	assert.ErrorIs(t, reopen([]byte("short")), keys.ErrKeyEncryptionKey)
+	assert.NoError(t, reopen(kek))
+	v2, err := st.KeysVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, v2, "a wrong key-encryption key never creates a new key set")
+
+	// A sealed blob moved under another kid does not open (kid is the GCM additional data).
+	swapped := recs[0]
+	swapped.PrivateKey = recs[1].PrivateKey
+	_, err = st.ApplyKeys(ctx, v, keys.Change{Put: []keys.Record{swapped}})
+	require.NoError(t, err)
+	assert.ErrorIs(t, reopen(kek), keys.ErrKeyEncryptionKey)
+}
+
+func TestCorruptRecordIsAClearError(t *testing.T) {
+	st, c := memory.New(), newClock()
+	open(t, st, c, nil)
+	ctx := context.Background()
+	recs, v, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	bad := recs[0]
+	bad.PrivateKey = []byte("not a key")
+	_, err = st.ApplyKeys(ctx, v, keys.Change{Put: []keys.Record{bad}})
+	require.NoError(t, err)
+	_, err = keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t)})
+	require.ErrorIs(t, err, keys.ErrCorruptKey)
+	assert.Contains(t, err.Error(), bad.KID)
+	assert.NotContains(t, err.Error(), "not a key")
+}
+
+func TestOtherProcessChangesAreNoticed(t *testing.T) {
+	st, c := memory.New(), newClock()
+	a, b := open(t, st, c, nil), open(t, st, c, nil)
+	ctx := context.Background()
+	_, err := a.Rotate(ctx, true)
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Current().Active().KID, b.Current().Active().KID)
+	changed, err := b.Refresh(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.Equal(t, a.Current().Active().KID, b.Current().Active().KID)
+	changed, err = b.Refresh(ctx)
+	require.NoError(t, err)
+	assert.False(t, changed)
+}
+
+func TestConcurrentManagersKeepOneActiveKey(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ms := []*keys.Manager{open(t, st, c, nil), open(t, st, c, nil), open(t, st, c, nil)}
+	c.Add(25 * time.Hour)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ms))
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- m.Maintain(context.Background())
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	fresh := open(t, st, c, nil)
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1, keys.StateRetired: 1}, states(fresh.Current()),
+		"three managers due at once perform one rotation")
+}
+
+func TestStoreFailureLeavesCurrentSetInPlace(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	before := m.Current()
+	require.NoError(t, st.Close())
+	_, err := m.Rotate(context.Background(), true)
+	require.Error(t, err)
+	assert.Same(t, before, m.Current())
+	assert.False(t, errors.Is(err, keys.ErrNotPrepublished))
+}
