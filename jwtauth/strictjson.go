@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
-	"time"
 )
 
 // decodeObject reads data as one JSON object and calls member for each of its
@@ -53,10 +50,32 @@ func decodeObject(data []byte, member func(name string, dec *json.Decoder) error
 	return nil
 }
 
-// skipValue consumes one value of any type.
+// maxNesting bounds the depth of arrays and objects inside a member value,
+// so a token or body of nested brackets cannot cost deep recursion.
+const maxNesting = 32
+
+// skipValue consumes one value of any type, nested at most maxNesting deep.
 func skipValue(dec *json.Decoder) error {
-	var raw json.RawMessage
-	return dec.Decode(&raw)
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '[', '{':
+				if depth++; depth > maxNesting {
+					return fmt.Errorf("nested deeper than %d levels", maxNesting)
+				}
+			default:
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 // stringValue decodes one JSON string; any other type is an error.
@@ -76,56 +95,3 @@ func stringValue(dec *json.Decoder, name string) (string, error) {
 // arithmetic cannot overflow.
 const maxNumericDate = 253402300799
 
-// numericDate decodes an RFC 7519 §2 NumericDate: a JSON number (never a
-// string), non-negative, at most the year 9999, fractions allowed.
-func numericDate(dec *json.Decoder, name string) (time.Time, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", name, err)
-	}
-	n, ok := tok.(json.Number)
-	if !ok {
-		return time.Time{}, fmt.Errorf("%s must be a JSON number (NumericDate)", name)
-	}
-	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-		if i < 0 || i > maxNumericDate {
-			return time.Time{}, fmt.Errorf("%s out of range", name)
-		}
-		return time.Unix(i, 0), nil
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
-		return time.Time{}, fmt.Errorf("%s out of range", name)
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
-}
-
-// audienceValue decodes aud: a string or an array of strings (RFC 7519 §4.1.3).
-func audienceValue(dec *json.Decoder) ([]string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("aud: %w", err)
-	}
-	switch t := tok.(type) {
-	case string:
-		return []string{t}, nil
-	case json.Delim:
-		if t != '[' {
-			break
-		}
-		var out []string
-		for dec.More() {
-			s, err := stringValue(dec, "aud member")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
-		if _, err := dec.Token(); err != nil {
-			return nil, fmt.Errorf("aud: %w", err)
-		}
-		return out, nil
-	}
-	return nil, errors.New("aud must be a string or an array of strings")
-}

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+	"github.com/valyala/fastjson"
 )
 
 // MaxTokenSize is the largest token, in bytes, a Verifier decodes (8 KiB).
@@ -156,35 +158,99 @@ type header struct {
 	alg, kid, typ string
 }
 
+// parsers parse headers and claims without allocating per member; fastjson
+// comes with jwx (its jwsbb package parses headers with it).
+var parsers fastjson.ParserPool
+
+// parseJSONObject validates b as strict RFC 8259 JSON holding one object and
+// calls member for each member in order, failing on a repeated name (RFC
+// 7515 §5.2 and RFC 7519 §4 let a parser reject duplicates; accepting the
+// last one lets a tampered copy win). Values are only valid during member.
+func parseJSONObject(b []byte, member func(name string, v *fastjson.Value) error) error {
+	if err := fastjson.ValidateBytes(b); err != nil {
+		return errors.New("not valid JSON")
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return errors.New("not valid JSON")
+	}
+	o, err := v.Object()
+	if err != nil {
+		return errors.New("not a JSON object")
+	}
+	var seen [16]string
+	names := seen[:0]
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			if n == string(key) {
+				err = fmt.Errorf("duplicate member %q", key)
+				return
+			}
+		}
+		name := string(key)
+		names = append(names, name)
+		err = member(name, v)
+	})
+	return err
+}
+
+func jsonString(v *fastjson.Value, name string) (string, error) {
+	b, err := v.StringBytes()
+	if err != nil {
+		return "", fmt.Errorf("%s must be a string", name)
+	}
+	return string(b), nil
+}
+
+// jsonNumericDate reads an RFC 7519 §2 NumericDate: a JSON number (never a
+// string), non-negative, at most the year 9999, fractions allowed.
+func jsonNumericDate(v *fastjson.Value, name string) (time.Time, error) {
+	if v.Type() != fastjson.TypeNumber {
+		return time.Time{}, fmt.Errorf("%s must be a JSON number (NumericDate)", name)
+	}
+	if i, err := v.Int64(); err == nil {
+		if i < 0 || i > maxNumericDate {
+			return time.Time{}, fmt.Errorf("%s out of range", name)
+		}
+		return time.Unix(i, 0), nil
+	}
+	f, err := v.Float64()
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, fmt.Errorf("%s out of range", name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
 func parseHeader(b []byte) (header, error) {
 	var h header
 	var hasAlg bool
-	err := decodeObject(b, func(name string, dec *json.Decoder) error {
+	err := parseJSONObject(b, func(name string, v *fastjson.Value) error {
 		var err error
 		switch name {
 		case "alg":
-			h.alg, err = stringValue(dec, name)
+			h.alg, err = jsonString(v, name)
 			hasAlg = true
 		case "kid":
-			h.kid, err = stringValue(dec, name)
+			h.kid, err = jsonString(v, name)
 		case "typ":
-			h.typ, err = stringValue(dec, name)
+			h.typ, err = jsonString(v, name)
 		case "crit":
 			// No extension is understood, so any crit makes the token
 			// unacceptable (RFC 7515 §4.1.11), including b64 (RFC 7797).
-			if err = skipValue(dec); err == nil {
-				err = ErrUnsupportedCritical
-			}
+			err = ErrUnsupportedCritical
 		case "b64":
-			var b bool
-			if err = dec.Decode(&b); err == nil && !b {
+			if v.Type() != fastjson.TypeTrue {
 				err = fmt.Errorf("%w: unencoded payload (RFC 7797)", ErrUnsupportedCritical)
 			}
-		default:
-			// jku, x5u, jwk, x5c and anything else are ignored: keys come
-			// only from the configured key set (RFC 8725 §3.10).
-			err = skipValue(dec)
 		}
+		// jku, x5u, jwk, x5c and anything else are ignored: keys come only
+		// from the configured key set (RFC 8725 §3.10).
 		return err
 	})
 	if err != nil {
@@ -206,31 +272,28 @@ func parseHeader(b []byte) (header, error) {
 // their RFC 7519 §4.1 types, dates must be JSON numbers.
 func parseClaims(b []byte) (*Claims, error) {
 	c := &Claims{}
-	err := decodeObject(b, func(name string, dec *json.Decoder) error {
+	err := parseJSONObject(b, func(name string, v *fastjson.Value) error {
 		var err error
 		switch name {
 		case "iss":
-			c.Issuer, err = stringValue(dec, name)
+			c.Issuer, err = jsonString(v, name)
 		case "sub":
-			c.Subject, err = stringValue(dec, name)
+			c.Subject, err = jsonString(v, name)
 		case "jti":
-			c.ID, err = stringValue(dec, name)
+			c.ID, err = jsonString(v, name)
 		case "aud":
-			c.Audience, err = audienceValue(dec)
+			c.Audience, err = jsonAudience(v)
 		case "exp":
-			c.ExpiresAt, err = numericDate(dec, name)
+			c.ExpiresAt, err = jsonNumericDate(v, name)
 		case "nbf":
-			c.NotBefore, err = numericDate(dec, name)
+			c.NotBefore, err = jsonNumericDate(v, name)
 		case "iat":
-			c.IssuedAt, err = numericDate(dec, name)
+			c.IssuedAt, err = jsonNumericDate(v, name)
 		default:
-			var raw json.RawMessage
-			if err = dec.Decode(&raw); err == nil {
-				if c.Extra == nil {
-					c.Extra = make(map[string]json.RawMessage)
-				}
-				c.Extra[name] = raw
+			if c.Extra == nil {
+				c.Extra = make(map[string]json.RawMessage)
 			}
+			c.Extra[name] = v.MarshalTo(nil)
 		}
 		return err
 	})
@@ -238,6 +301,27 @@ func parseClaims(b []byte) (*Claims, error) {
 		return nil, fmt.Errorf("%w: claims: %v", ErrTokenMalformed, err)
 	}
 	return c, nil
+}
+
+// jsonAudience reads aud: a string or an array of strings (RFC 7519 §4.1.3).
+func jsonAudience(v *fastjson.Value) ([]string, error) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		s, err := jsonString(v, "aud")
+		return []string{s}, err
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		out := make([]string, 0, len(arr))
+		for _, e := range arr {
+			s, err := jsonString(e, "aud member")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errors.New("aud must be a string or an array of strings")
 }
 
 // Verify checks raw and returns its claims. In order: size (ErrTokenTooLarge),

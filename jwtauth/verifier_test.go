@@ -1,0 +1,263 @@
+package jwtauth_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testIssuer   = "https://auth.example.com"
+	testAudience = "https://api.example.com"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// fixture is a key manager, an issuer and a verifier sharing a fixed clock.
+type fixture struct {
+	now      time.Time
+	mgr      *keys.Manager
+	issuer   *jwtauth.Issuer
+	verifier *jwtauth.Verifier
+	kid      string
+	priv     *rsa.PrivateKey
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Unix(1_800_000_000, 0)}
+	clock := func() time.Time { return f.now }
+	var err error
+	f.mgr, err = keys.Open(context.Background(), keys.Config{Store: memory.New(), Now: clock, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	f.issuer, err = jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	require.NoError(t, err)
+	f.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	require.NoError(t, err)
+	f.kid, f.priv = f.mgr.Current().Active().KID, f.mgr.Current().Active().Private
+	return f
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// forge signs header.payload (raw JSON strings) with RS256 and priv.
+func forge(t testing.TB, priv *rsa.PrivateKey, header, payload string) string {
+	t.Helper()
+	input := b64(header) + "." + b64(payload)
+	sig, err := jwsbb.SignRSA(priv, []byte(input), crypto.SHA256, false, rand.Reader)
+	require.NoError(t, err)
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func (f *fixture) header() string {
+	return fmt.Sprintf(`{"alg":"RS256","typ":"JWT","kid":%q}`, f.kid)
+}
+
+func (f *fixture) claims(mod func(m map[string]any)) string {
+	m := map[string]any{"iss": testIssuer, "sub": "alice", "aud": testAudience,
+		"exp": f.now.Add(15 * time.Minute).Unix(), "nbf": f.now.Unix(), "iat": f.now.Unix(), "jti": "j1"}
+	if mod != nil {
+		mod(m)
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func TestIssueThenVerify(t *testing.T) {
+	f := newFixture(t)
+	tok, err := f.issuer.Issue(context.Background(), "alice")
+	require.NoError(t, err)
+	parts := strings.Split(tok.Raw, ".")
+	require.Len(t, parts, 3)
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, fmt.Sprintf(`{"alg":"RS256","typ":"JWT","kid":%q}`, f.kid), string(hdr))
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(payload, &m))
+	assert.Equal(t, testIssuer, m["iss"])
+	assert.Equal(t, "alice", m["sub"])
+	assert.Equal(t, testAudience, m["aud"])
+	assert.Equal(t, float64(f.now.Unix()), m["iat"])
+	assert.Equal(t, float64(f.now.Unix()), m["nbf"])
+	assert.Equal(t, float64(f.now.Add(15*time.Minute).Unix()), m["exp"])
+	assert.Len(t, m["jti"], 22)
+
+	c, err := f.verifier.Verify(context.Background(), tok.Raw)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", c.Subject)
+	assert.Equal(t, []string{testAudience}, c.Audience)
+	assert.Equal(t, tok.Claims.ID, c.ID)
+	assert.Equal(t, f.now.Add(15*time.Minute).Unix(), c.ExpiresAt.Unix())
+
+	tok2, err := f.issuer.Issue(context.Background(), "alice")
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.Claims.ID, tok2.Claims.ID, "jti is unique")
+}
+
+func TestTokenFromBeforeRestartVerifies(t *testing.T) {
+	st := memory.New()
+	ctx := context.Background()
+	m1, err := keys.Open(ctx, keys.Config{Store: st, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m1, Issuer: testIssuer, Audience: []string{testAudience}})
+	require.NoError(t, err)
+	tok, err := iss.Issue(ctx, "bob")
+	require.NoError(t, err)
+	m2, err := keys.Open(ctx, keys.Config{Store: st, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m2, Issuer: testIssuer, Audience: []string{testAudience}})
+	require.NoError(t, err)
+	c, err := v.Verify(ctx, tok.Raw)
+	require.NoError(t, err)
+	assert.Equal(t, "bob", c.Subject)
+}
+
+func TestVerifyRejects(t *testing.T) {
+	f := newFixture(t)
+	other := keystest.Keys(t)[7]
+	pubDER, err := x509.MarshalPKIXPublicKey(&f.priv.PublicKey)
+	require.NoError(t, err)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	hs256 := func(secret []byte) string {
+		in := b64(`{"alg":"HS256","typ":"JWT","kid":"`+f.kid+`"}`) + "." + b64(f.claims(nil))
+		mac := hmac.New(sha256.New, secret)
+		mac.Write([]byte(in))
+		return in + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	valid := forge(t, f.priv, f.header(), f.claims(nil))
+	vp := strings.Split(valid, ".")
+	withClaims := func(mod func(m map[string]any)) string { return forge(t, f.priv, f.header(), f.claims(mod)) }
+	withHeader := func(h string) string { return forge(t, f.priv, h, f.claims(nil)) }
+	rawClaims := func(c string) string { return forge(t, f.priv, f.header(), c) }
+	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
+	del := func(k string) func(map[string]any) { return func(m map[string]any) { delete(m, k) } }
+
+	cases := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"empty", "", jwtauth.ErrTokenMissing},
+		{"garbage", "not a token", jwtauth.ErrTokenMalformed},
+		{"two segments", vp[0] + "." + vp[1], jwtauth.ErrTokenMalformed},
+		{"four segments", valid + ".x", jwtauth.ErrTokenMalformed},
+		{"five segments (JWE)", vp[0] + "." + vp[1] + "." + vp[2] + ".a.b", jwtauth.ErrTokenMalformed},
+		{"JSON serialization", `{"payload":"` + vp[1] + `","signatures":[]}`, jwtauth.ErrTokenMalformed},
+		{"over 8 KiB", valid + strings.Repeat("A", jwtauth.MaxTokenSize), jwtauth.ErrTokenTooLarge},
+		{"alg none unsigned", b64(`{"alg":"none"}`) + "." + vp[1] + ".", jwtauth.ErrUnsupportedAlgorithm},
+		{"alg None", b64(`{"alg":"None","kid":"`+f.kid+`"}`) + "." + vp[1] + ".", jwtauth.ErrUnsupportedAlgorithm},
+		{"alg none with signature", b64(`{"alg":"none","kid":"`+f.kid+`"}`) + "." + vp[1] + "." + vp[2], jwtauth.ErrUnsupportedAlgorithm},
+		{"HS256 keyed with the public key PEM", hs256(pubPEM), jwtauth.ErrUnsupportedAlgorithm},
+		{"HS256 keyed with the public key DER", hs256(pubDER), jwtauth.ErrUnsupportedAlgorithm},
+		{"signature stripped", vp[0] + "." + vp[1] + ".", jwtauth.ErrInvalidSignature},
+		{"payload tampered", vp[0] + "." + b64(f.claims(set("sub", "admin"))) + "." + vp[2], jwtauth.ErrInvalidSignature},
+		{"signed by another key under our kid", forge(t, other, f.header(), f.claims(nil)), jwtauth.ErrInvalidSignature},
+		{"embedded jwk header is not trusted", forge(t, other, `{"alg":"RS256","kid":"attacker","jwk":{"kty":"RSA"}}`, f.claims(nil)), jwtauth.ErrUnknownKey},
+		{"jku header is not followed", forge(t, other, `{"alg":"RS256","kid":"`+f.kid+`","jku":"https://evil.example/jwks"}`, f.claims(nil)), jwtauth.ErrInvalidSignature},
+		{"unknown kid", withHeader(`{"alg":"RS256","kid":"nope"}`), jwtauth.ErrUnknownKey},
+		{"no kid", withHeader(`{"alg":"RS256"}`), jwtauth.ErrUnknownKey},
+		{"kid not a string", withHeader(`{"alg":"RS256","kid":5}`), jwtauth.ErrTokenMalformed},
+		{"unknown crit", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","crit":["exp"],"exp":1}`), jwtauth.ErrUnsupportedCritical},
+		{"b64 false", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","b64":false,"crit":["b64"]}`), jwtauth.ErrUnsupportedCritical},
+		{"duplicate header member", withHeader(`{"alg":"RS256","alg":"RS256","kid":"` + f.kid + `"}`), jwtauth.ErrTokenMalformed},
+		{"typ not JWT", withHeader(`{"alg":"RS256","typ":"JWE","kid":"` + f.kid + `"}`), jwtauth.ErrTokenMalformed},
+		{"header not an object", withHeader(`["RS256"]`), jwtauth.ErrTokenMalformed},
+		{"padding in header", b64(f.header()) + "=." + vp[1] + "." + vp[2], jwtauth.ErrTokenMalformed},
+		{"standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(vp[0]+"."+vp[1]+"."+vp[2]) + "+/", jwtauth.ErrTokenMalformed},
+		{"non-zero trailing bits", vp[0] + "." + vp[1] + "." + vp[2][:len(vp[2])-1] + "B", jwtauth.ErrTokenMalformed},
+		{"expired", withClaims(set("exp", f.now.Add(-31*time.Second).Unix())), jwtauth.ErrTokenExpired},
+		{"not yet valid", withClaims(set("nbf", f.now.Add(31*time.Second).Unix())), jwtauth.ErrTokenNotYetValid},
+		{"issued in the future", withClaims(set("iat", f.now.Add(time.Hour).Unix())), jwtauth.ErrTokenNotYetValid},
+		{"missing exp", withClaims(del("exp")), jwtauth.ErrMissingClaim},
+		{"exp as string", withClaims(set("exp", fmt.Sprint(f.now.Add(time.Hour).Unix()))), jwtauth.ErrTokenMalformed},
+		{"exp as RFC 3339 text", withClaims(set("exp", f.now.Add(time.Hour).Format(time.RFC3339))), jwtauth.ErrTokenMalformed},
+		{"nbf as string", withClaims(set("nbf", "0")), jwtauth.ErrTokenMalformed},
+		{"exp negative", withClaims(set("exp", -1)), jwtauth.ErrTokenMalformed},
+		{"exp huge", withClaims(set("exp", 1e300)), jwtauth.ErrTokenMalformed},
+		{"wrong issuer", withClaims(set("iss", "https://evil.example")), jwtauth.ErrInvalidIssuer},
+		{"missing issuer", withClaims(del("iss")), jwtauth.ErrInvalidIssuer},
+		{"wrong audience", withClaims(set("aud", "https://other.example")), jwtauth.ErrInvalidAudience},
+		{"audience array without us", withClaims(set("aud", []string{"a", "b"})), jwtauth.ErrInvalidAudience},
+		{"missing audience", withClaims(del("aud")), jwtauth.ErrInvalidAudience},
+		{"aud not string", withClaims(set("aud", 7)), jwtauth.ErrTokenMalformed},
+		{"iss not string", withClaims(set("iss", 7)), jwtauth.ErrTokenMalformed},
+		{"duplicate claim", rawClaims(strings.Replace(f.claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), jwtauth.ErrTokenMalformed},
+		{"claims not an object", rawClaims(`"alice"`), jwtauth.ErrTokenMalformed},
+		{"trailing data after claims", rawClaims(f.claims(nil) + `{}`), jwtauth.ErrTokenMalformed},
+		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), jwtauth.ErrTokenMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := f.verifier.Verify(context.Background(), tc.token)
+			require.Error(t, err)
+			assert.Nil(t, c)
+			assert.ErrorIs(t, err, tc.want, "got %v", err)
+		})
+	}
+}
+
+func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
+	f := newFixture(t)
+	accept := func(mod func(m map[string]any)) {
+		t.Helper()
+		_, err := f.verifier.Verify(context.Background(), forge(t, f.priv, f.header(), f.claims(mod)))
+		assert.NoError(t, err)
+	}
+	accept(func(m map[string]any) { m["iat"] = f.now.Add(2 * time.Second).Unix() })  // clock skew
+	accept(func(m map[string]any) { m["nbf"] = f.now.Add(29 * time.Second).Unix() }) // within leeway
+	accept(func(m map[string]any) { m["exp"] = f.now.Add(-29 * time.Second).Unix() })
+	accept(func(m map[string]any) { m["aud"] = []string{"x", testAudience} })
+	accept(func(m map[string]any) { m["exp"] = float64(f.now.Add(time.Minute).Unix()) + 0.5 })
+	accept(func(m map[string]any) { m["custom"] = map[string]any{"role": "admin"} })
+}
+
+func TestVerifierConfigRefusesInsecureChoices(t *testing.T) {
+	f := newFixture(t)
+	for name, cfg := range map[string]jwtauth.VerifierConfig{
+		"no keys":     {Issuer: testIssuer, Audience: []string{testAudience}},
+		"no issuer":   {Keys: f.mgr, Audience: []string{testAudience}},
+		"no audience": {Keys: f.mgr, Issuer: testIssuer},
+		"HS256":       {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"HS256"}},
+		"none":        {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"none"}},
+		"odd claim":   {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, RequiredClaims: []string{"role"}},
+	} {
+		_, err := jwtauth.NewVerifier(cfg)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestRevokedKeyIsRejectedAtOnce(t *testing.T) {
+	f := newFixture(t)
+	tok, err := f.issuer.Issue(context.Background(), "alice")
+	require.NoError(t, err)
+	require.NoError(t, f.mgr.Revoke(context.Background(), tok.KID))
+	_, err = f.verifier.Verify(context.Background(), tok.Raw)
+	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	tok2, err := f.issuer.Issue(context.Background(), "alice")
+	require.NoError(t, err, "signing goes on with the promoted key")
+	assert.NotEqual(t, tok.KID, tok2.KID)
+	_, err = f.verifier.Verify(context.Background(), tok2.Raw)
+	assert.NoError(t, err)
+}
