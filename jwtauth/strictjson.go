@@ -94,4 +94,3 @@ func stringValue(dec *json.Decoder, name string) (string, error) {
 // maxNumericDate bounds NumericDate values to the year 9999, so that time
 // arithmetic cannot overflow.
 const maxNumericDate = 253402300799
-
