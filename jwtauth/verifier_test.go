@@ -58,6 +58,21 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
+// outsider returns a fixed test key that is not in the fixture's key set.
+func (f *fixture) outsider(t testing.TB) *rsa.PrivateKey {
+	for _, k := range keystest.Keys(t) {
+		in := false
+		for _, sk := range f.mgr.Current().Keys() {
+			in = in || sk.Private.N.Cmp(k.N) == 0
+		}
+		if !in {
+			return k
+		}
+	}
+	t.Fatal("no outsider key")
+	return nil
+}
+
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // forge signs header.payload (raw JSON strings) with RS256 and priv.
@@ -136,7 +151,7 @@ func TestTokenFromBeforeRestartVerifies(t *testing.T) {
 
 func TestVerifyRejects(t *testing.T) {
 	f := newFixture(t)
-	other := keystest.Keys(t)[7]
+	other := f.outsider(t)
 	pubDER, err := x509.MarshalPKIXPublicKey(&f.priv.PublicKey)
 	require.NoError(t, err)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})

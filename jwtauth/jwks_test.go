@@ -1,0 +1,90 @@
+package jwtauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"testing"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestJWKSHandler(t *testing.T) {
+	f := newFixture(t)
+	h := jwtauth.NewJWKSHandler(f.mgr, 0)
+	get := func(inm string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)
+		if inm != "" {
+			r.Header.Set("If-None-Match", inm)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := get("")
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+	assert.Equal(t, "public, max-age=300", w.Header().Get("Cache-Control"))
+	etag := w.Header().Get("ETag")
+	assert.Regexp(t, `^"[A-Za-z0-9_-]{24}"$`, etag, "a strong ETag")
+
+	var doc struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
+	require.Len(t, doc.Keys, 2, "active and next")
+	var kids []string
+	for _, k := range doc.Keys {
+		members := make([]string, 0, len(k))
+		for m := range k {
+			members = append(members, m)
+		}
+		sort.Strings(members)
+		assert.Equal(t, []string{"alg", "e", "kid", "kty", "n", "use"}, members, "public members only")
+		assert.Equal(t, "RSA", k["kty"])
+		assert.Equal(t, "sig", k["use"])
+		assert.Equal(t, "RS256", k["alg"])
+		kids = append(kids, k["kid"].(string))
+	}
+	assert.ElementsMatch(t, []string{f.mgr.Current().Active().KID, f.mgr.Current().Next().KID}, kids)
+
+	assert.Equal(t, http.StatusNotModified, get(etag).Code)
+	assert.Equal(t, http.StatusNotModified, get(`"other", `+etag).Code)
+	assert.Equal(t, http.StatusNotModified, get("W/"+etag).Code)
+	assert.Equal(t, http.StatusOK, get(`"other"`).Code)
+
+	// The body is built once per key-set change.
+	b1, _, err := h.Document()
+	require.NoError(t, err)
+	b2, _, err := h.Document()
+	require.NoError(t, err)
+	assert.Same(t, &b1[0], &b2[0], "same bytes while the set is unchanged")
+
+	_, err = f.mgr.Rotate(context.Background(), true)
+	require.NoError(t, err)
+	w = get(etag)
+	assert.Equal(t, http.StatusOK, w.Code, "a rotation changes the ETag")
+	assert.NotEqual(t, etag, w.Header().Get("ETag"))
+
+	r := httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}
+
+func TestDiscoveryDocument(t *testing.T) {
+	h, err := jwtauth.NewDiscoveryHandler("https://auth.example.com")
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/openid-configuration", nil))
+	require.Equal(t, http.StatusOK, w.Code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
+	assert.Equal(t, "https://auth.example.com", doc["issuer"])
+	assert.Equal(t, "https://auth.example.com/.well-known/jwks.json", doc["jwks_uri"])
+	assert.Equal(t, []any{"RS256"}, doc["id_token_signing_alg_values_supported"])
+}

@@ -1,0 +1,90 @@
+package jwtauth_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+)
+
+var fastArgon = jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+func TestArgon2idPHCRoundTrip(t *testing.T) {
+	h, err := jwtauth.HashPassword("correct horse", fastArgon)
+	require.NoError(t, err)
+	assert.Regexp(t, `^\$argon2id\$v=19\$m=64,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`, h)
+	ok, rehash, err := jwtauth.VerifyPassword(h, "correct horse", fastArgon)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.False(t, rehash)
+	ok, _, err = jwtauth.VerifyPassword(h, "correct horsf", fastArgon)
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	// Older parameters match and ask for a rehash.
+	ok, rehash, err = jwtauth.VerifyPassword(h, "correct horse", jwtauth.DefaultArgon2Params)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.True(t, rehash)
+
+	def, err := jwtauth.HashPassword("x", jwtauth.DefaultArgon2Params)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(def, "$argon2id$v=19$m=19456,t=2,p=1$"), "OWASP parameters")
+}
+
+func TestBcryptHashesVerifyAndNeverTruncate(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("legacy password"), bcrypt.MinCost)
+	require.NoError(t, err)
+	ok, rehash, err := jwtauth.VerifyPassword(string(h), "legacy password", fastArgon)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.True(t, rehash, "bcrypt hashes are upgraded")
+
+	long := strings.Repeat("a", 72)
+	h72, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
+	require.NoError(t, err)
+	ok, _, err = jwtauth.VerifyPassword(string(h72), long+"b", fastArgon)
+	require.NoError(t, err)
+	assert.False(t, ok, "a 73-byte password must not match the hash of its first 72 bytes")
+
+	a, err := jwtauth.HashPassword(long+"b", fastArgon)
+	require.NoError(t, err)
+	ok, _, err = jwtauth.VerifyPassword(a, long+"c", fastArgon)
+	require.NoError(t, err)
+	assert.False(t, ok, "argon2id compares every byte")
+}
+
+func TestMalformedHashesNeverMatch(t *testing.T) {
+	for _, h := range []string{
+		"", "plaintext", "$argon2id$", "$argon2id$v=18$m=64,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"$argon2id$v=19$m=99999999,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"$argon2id$v=19$m=64,t=1,p=1$!!!$AAAA", "$2b$04$short",
+	} {
+		ok, _, err := jwtauth.VerifyPassword(h, "password", fastArgon)
+		assert.False(t, ok, h)
+		assert.ErrorIs(t, err, jwtauth.ErrUnknownHashFormat, h)
+	}
+}
+
+func TestUsernameAndPasswordRules(t *testing.T) {
+	n, err := jwtauth.NormalizeUsername("Alice")
+	require.NoError(t, err)
+	assert.Equal(t, "alice", n)
+	n, err = jwtauth.NormalizeUsername("ＡＬＩＣＥ") // fullwidth letters map to ASCII (RFC 8265 §3.3.2)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", n)
+	for _, bad := range []string{"", "al ice", "bob\x00", "bob\n", strings.Repeat("a", 65)} {
+		_, err := jwtauth.NormalizeUsername(bad)
+		var e *jwtauth.Error
+		require.ErrorAs(t, err, &e, "%q", bad)
+		assert.Equal(t, "invalid_request", e.Code)
+	}
+	assert.Error(t, jwtauth.CheckPassword("short"))
+	assert.Error(t, jwtauth.CheckPassword(strings.Repeat("x", 1025)))
+	assert.Error(t, jwtauth.CheckPassword("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))
+	assert.NoError(t, jwtauth.CheckPassword("12345678"))
+	assert.NoError(t, jwtauth.CheckPassword(strings.Repeat("é", 1024)))
+}
