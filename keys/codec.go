@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // sealedPrefix marks a private key blob sealed with AES-256-GCM. A clear blob
@@ -18,12 +19,15 @@ var sealedPrefix = []byte("jwtauth-aes256gcm-v1:")
 // codec turns Keys into Records and back, sealing private keys when kek is set.
 type codec struct {
 	aead cipher.AEAD // nil: private keys stored in clear
+
+	mu     sync.Mutex
+	parsed map[string]*Key // kid → key last decoded, to skip re-parsing an unchanged blob
 }
 
 // newCodec returns a codec; kek must be empty or exactly 32 bytes (AES-256).
 func newCodec(kek []byte) (*codec, error) {
 	if len(kek) == 0 {
-		return &codec{}, nil
+		return &codec{parsed: map[string]*Key{}}, nil
 	}
 	if len(kek) != 32 {
 		return nil, fmt.Errorf("%w: must be 32 bytes, got %d", ErrKeyEncryptionKey, len(kek))
@@ -36,24 +40,17 @@ func newCodec(kek []byte) (*codec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: key-encryption key: %w", err)
 	}
-	return &codec{aead: aead}, nil
+	return &codec{aead: aead, parsed: map[string]*Key{}}, nil
 }
 
 // encode serializes k; the kid is the GCM additional data, so a sealed blob
 // moved to another row does not open.
 func (c *codec) encode(k *Key) (Record, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	blob, err := c.seal(k)
 	if err != nil {
-		return Record{}, fmt.Errorf("keys: marshal %s: %w", k.KID, err)
+		return Record{}, err
 	}
-	blob := der
-	if c.aead != nil {
-		nonce := make([]byte, c.aead.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
-			return Record{}, fmt.Errorf("keys: nonce: %w", err)
-		}
-		blob = append(append(append([]byte{}, sealedPrefix...), nonce...), c.aead.Seal(nil, nonce, der, []byte(k.KID))...)
-	}
+	k.blob = blob
 	return Record{
 		KID: k.KID, State: k.State, Bits: k.Bits(), PrivateKey: blob,
 		CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt, ActivatedAt: k.ActivatedAt,
@@ -61,11 +58,42 @@ func (c *codec) encode(k *Key) (Record, error) {
 	}, nil
 }
 
+// seal returns the stored form of k's private key: the blob it was read
+// from or last written as, else a new PKCS #8 DER, sealed when a KEK is set.
+func (c *codec) seal(k *Key) ([]byte, error) {
+	if k.blob != nil && bytes.HasPrefix(k.blob, sealedPrefix) == (c.aead != nil) {
+		return k.blob, nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return nil, fmt.Errorf("keys: marshal %s: %w", k.KID, err)
+	}
+	blob := der
+	if c.aead != nil {
+		nonce := make([]byte, c.aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, fmt.Errorf("keys: nonce: %w", err)
+		}
+		blob = append(append(append([]byte{}, sealedPrefix...), nonce...), c.aead.Seal(nil, nonce, der, []byte(k.KID))...)
+	}
+	return blob, nil
+}
+
 // decode parses r. Errors wrap ErrCorruptKey or ErrKeyEncryptionKey and never
 // contain key material.
 func (c *codec) decode(r Record) (*Key, error) {
 	if !r.State.Valid() {
 		return nil, fmt.Errorf("%w: %s: unknown state %q", ErrCorruptKey, r.KID, r.State)
+	}
+	c.mu.Lock()
+	cached, ok := c.parsed[r.KID]
+	c.mu.Unlock()
+	if ok && bytes.Equal(cached.blob, r.PrivateKey) {
+		// Only the state or timestamps changed: skip parsing and validating the key again.
+		k := cached.clone()
+		k.State, k.CreatedAt, k.PublishedAt, k.ActivatedAt = r.State, r.CreatedAt, r.PublishedAt, r.ActivatedAt
+		k.RetiredAt, k.RemoveAt, k.RevokedAt = r.RetiredAt, r.RemoveAt, r.RevokedAt
+		return k, nil
 	}
 	der := r.PrivateKey
 	if bytes.HasPrefix(der, sealedPrefix) {
@@ -107,5 +135,12 @@ func (c *codec) decode(r Record) (*Key, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptKey, r.KID, err)
 	}
+	k.blob = bytes.Clone(r.PrivateKey)
+	c.mu.Lock()
+	if len(c.parsed) > 256 {
+		clear(c.parsed)
+	}
+	c.parsed[r.KID] = k
+	c.mu.Unlock()
 	return k, nil
 }

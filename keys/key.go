@@ -75,6 +75,7 @@ type Key struct {
 	RevokedAt   time.Time // zero unless revoked
 
 	public jwk.Key
+	blob   []byte // the stored private-key blob, reused while the key only changes state
 }
 
 // Bits returns the size of the RSA modulus in bits.

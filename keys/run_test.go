@@ -1,0 +1,82 @@
+package keys_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunPicksUpOtherProcessesAndRotatesOnSchedule runs a manager's loop in
+// a synctest bubble: a revoke made through another manager (the CLI) is seen
+// within one poll, and a month of daily rotations happens on schedule.
+func TestRunPicksUpOtherProcessesAndRotatesOnSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		st := memory.New()
+		gen := keystest.Generator(t)
+		cfg := keys.Config{Store: st, Generate: gen, Logger: quiet}
+		server, err := keys.Open(ctx, cfg)
+		require.NoError(t, err)
+		cli, err := keys.Open(ctx, cfg)
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() { server.Run(ctx, 2*time.Second); close(done) }()
+
+		active := server.Current().Active().KID
+		require.NoError(t, cli.Revoke(ctx, active))
+		_, err = server.Current().VerificationKey(ctx, active)
+		require.NoError(t, err, "not seen before the poll")
+		time.Sleep(2*time.Second + time.Millisecond)
+		synctest.Wait()
+		_, err = server.Current().VerificationKey(ctx, active)
+		assert.ErrorIs(t, err, keys.ErrKeyRevoked, "seen within one poll interval")
+
+		changes, prev := 0, server.Current().Active().ActivatedAt
+		for day := 0; day < 30; day++ {
+			time.Sleep(24 * time.Hour)
+			synctest.Wait()
+			if a := server.Current().Active().ActivatedAt; !a.Equal(prev) {
+				changes, prev = changes+1, a
+			}
+		}
+		assert.Equal(t, 30, changes, "one new active key a day")
+		assert.LessOrEqual(t, len(server.Current().Published()), 3)
+		cancel()
+		<-done
+	})
+}
+
+// failingStore fails ApplyKeys, as a crash before the commit would.
+type failingStore struct {
+	keys.Store
+}
+
+func (failingStore) ApplyKeys(context.Context, int64, keys.Change) (int64, error) {
+	return 0, errors.New("disk on fire")
+}
+
+func TestFailedTransitionChangesNothing(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	ctx := context.Background()
+	before := m.Current()
+	broken, err := keys.Open(ctx, keys.Config{Store: failingStore{st}, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err, "opening needs no write when the set is complete")
+	_, err = broken.Rotate(ctx, true)
+	require.Error(t, err)
+	assert.ErrorContains(t, broken.Revoke(ctx, before.Active().KID), "disk on fire")
+	// The "restart": a manager on the intact store sees the set as it was.
+	m2 := open(t, st, c, nil)
+	assert.Equal(t, before.Version(), m2.Current().Version())
+	assert.Equal(t, before.Active().KID, m2.Current().Active().KID)
+	assert.Equal(t, 1, states(m2.Current())[keys.StateActive])
+}
