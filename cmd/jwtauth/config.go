@@ -1,0 +1,287 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// Store kinds a --store value selects.
+const (
+	storeSQLite   = "sqlite"
+	storeMemory   = "memory"
+	storePostgres = "postgres"
+)
+
+// storeConfig is a parsed --store value.
+type storeConfig struct {
+	Kind string // storeSQLite, storeMemory or storePostgres
+	Path string // the SQLite file name, or the PostgreSQL DSN
+}
+
+// String returns the store as it may be logged: a PostgreSQL password is
+// replaced by "xxxxx".
+func (s storeConfig) String() string {
+	switch s.Kind {
+	case storeSQLite:
+		return "sqlite:" + s.Path
+	case storeMemory:
+		return "memory:"
+	}
+	return redactDSN(s.Path)
+}
+
+// config is the configuration of SPEC §2. The key-set fields are shared by
+// every verb that opens the store; Addr, Issuer, Audience and RefreshTTL
+// only matter to serve.
+type config struct {
+	Addr     string
+	Issuer   string
+	Audience string
+	Store    storeConfig
+
+	AccessTTL   time.Duration
+	RefreshTTL  time.Duration
+	RotateEvery time.Duration
+	KeyBits     int
+	JWKSMaxAge  time.Duration
+	Prepublish  time.Duration
+	// KeyEncryptionKey is the 32-byte key sealing private keys at rest; nil
+	// means private keys are stored in clear. It is never logged or printed.
+	KeyEncryptionKey []byte
+}
+
+// Policy returns the key rotation policy: retired keys stay published until
+// every token they signed has expired and every cached JWKS has been
+// refreshed (access TTL + leeway + JWKS max-age, SPEC §3).
+func (c config) Policy() keys.Policy {
+	return keys.Policy{
+		Bits:        c.KeyBits,
+		RotateEvery: c.RotateEvery,
+		Prepublish:  c.Prepublish,
+		Retain:      c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge,
+	}
+}
+
+// setting is one row of the SPEC §2 table: a flag, its environment variable
+// and its default. The flag wins over the variable, which wins over the default.
+type setting struct {
+	flag, env, def, usage string
+	serveOnly             bool
+}
+
+// settings is the table of SPEC §2, in its order.
+var settings = []setting{
+	{"addr", "JWTAUTH_ADDR", "127.0.0.1:8080", "`host:port` to listen on", true},
+	{"issuer", "JWTAUTH_ISSUER", "", "iss of the tokens and base `URL` of the discovery document (default http://<addr>)", true},
+	{"audience", "JWTAUTH_AUDIENCE", "", "aud of the tokens (default the issuer)", true},
+	{"store", "JWTAUTH_STORE", "sqlite:./jwtauth.db", "`store`: sqlite:PATH, memory: (throwaway) or postgres://…", false},
+	{"access-ttl", "JWTAUTH_ACCESS_TTL", "15m", "lifetime of access tokens", false},
+	{"refresh-ttl", "JWTAUTH_REFRESH_TTL", "720h", "lifetime of refresh tokens", true},
+	{"rotate-every", "JWTAUTH_ROTATE_EVERY", "24h", "how long a key signs before the next one replaces it", false},
+	{"key-bits", "JWTAUTH_KEY_BITS", "2048", "RSA modulus size of new keys: 2048, 3072 or 4096", false},
+	{"jwks-max-age", "JWTAUTH_JWKS_MAX_AGE", "5m", "Cache-Control max-age of the JWKS", false},
+	{"prepublish", "JWTAUTH_PREPUBLISH", "1h", "how long a next key is public before it may sign (at least jwks-max-age)", false},
+	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear)", false},
+}
+
+// usageError marks a bad command line or configuration: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// addSettings registers the settings a verb takes on fs (every one for
+// serve, the key-set ones for the other verbs) and returns their values by
+// flag name.
+func addSettings(fs *flag.FlagSet, serve bool) map[string]*string {
+	vals := map[string]*string{}
+	for _, s := range settings {
+		if s.serveOnly && !serve {
+			continue
+		}
+		usage := s.usage + " [$" + s.env + "]"
+		vals[s.flag] = fs.String(s.flag, s.def, usage)
+	}
+	return vals
+}
+
+// resolveConfig builds the config from the flags set on fs (vals, from
+// addSettings), then the environment, then the defaults, and validates it.
+// Every error names the flag or variable at fault and is a *usageError.
+func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) string) (config, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	type source struct{ value, name string }
+	get := func(s setting) (source, bool) {
+		if set[s.flag] {
+			return source{*vals[s.flag], "--" + s.flag}, true
+		}
+		if v := env(s.env); v != "" {
+			return source{v, s.env}, true
+		}
+		return source{s.def, "--" + s.flag}, false
+	}
+
+	var c config
+	var errs []error
+	bad := func(src source, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{src.name}, args...)...))
+	}
+	duration := func(src source, dst *time.Duration) {
+		d, err := time.ParseDuration(src.value)
+		switch {
+		case err != nil:
+			bad(src, "%q is not a duration (examples: 90s, 15m, 24h)", src.value)
+		case d <= 0:
+			bad(src, "must be positive, got %s", src.value)
+		default:
+			*dst = d
+		}
+	}
+	for _, s := range settings {
+		if _, ok := vals[s.flag]; !ok {
+			continue
+		}
+		src, given := get(s)
+		switch s.flag {
+		case "addr":
+			if _, _, err := net.SplitHostPort(src.value); err != nil {
+				bad(src, "%q is not host:port", src.value)
+			}
+			c.Addr = src.value
+		case "issuer":
+			if given {
+				if err := checkIssuer(src.value); err != nil {
+					bad(src, "%v", err)
+				}
+				c.Issuer = src.value
+			}
+		case "audience":
+			if given {
+				c.Audience = src.value
+			}
+		case "store":
+			st, err := parseStore(src.value)
+			if err != nil {
+				bad(src, "%v", err)
+			}
+			c.Store = st
+		case "access-ttl":
+			duration(src, &c.AccessTTL)
+		case "refresh-ttl":
+			duration(src, &c.RefreshTTL)
+		case "rotate-every":
+			duration(src, &c.RotateEvery)
+		case "jwks-max-age":
+			duration(src, &c.JWKSMaxAge)
+		case "prepublish":
+			duration(src, &c.Prepublish)
+		case "key-bits":
+			n, err := strconv.Atoi(src.value)
+			if err != nil || keys.ValidateBits(n) != nil {
+				bad(src, "%q is not a supported RSA key size (2048, 3072 or 4096)", src.value)
+			}
+			c.KeyBits = n
+		case "key-encryption-key":
+			if given {
+				kek, err := decodeKEK(src.value)
+				if err != nil {
+					bad(src, "%v", err) // never the value itself
+				}
+				c.KeyEncryptionKey = kek
+			}
+		}
+	}
+	if _, serve := vals["addr"]; serve && c.Addr != "" {
+		if c.Issuer == "" {
+			c.Issuer = "http://" + c.Addr
+		}
+		if c.Audience == "" {
+			c.Audience = c.Issuer
+		}
+	}
+	if c.JWKSMaxAge > 0 && c.Prepublish > 0 && c.Prepublish < c.JWKSMaxAge {
+		errs = append(errs, fmt.Errorf("--prepublish %s is shorter than --jwks-max-age %s: verifiers caching the JWKS could meet a kid they have never seen; raise --prepublish or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge))
+	}
+	if len(errs) > 0 {
+		return config{}, &usageError{errors.Join(errs...)}
+	}
+	return c, nil
+}
+
+// parseStore parses a --store value: "sqlite:PATH", "memory:" or a
+// "postgres://" / "postgresql://" URL.
+func parseStore(v string) (storeConfig, error) {
+	switch {
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		if _, err := url.Parse(v); err != nil {
+			return storeConfig{}, errors.New("the PostgreSQL URL does not parse")
+		}
+		return storeConfig{Kind: storePostgres, Path: v}, nil
+	case v == "memory:":
+		return storeConfig{Kind: storeMemory}, nil
+	case strings.HasPrefix(v, "sqlite:"):
+		p := strings.TrimPrefix(v, "sqlite:")
+		if p == "" {
+			return storeConfig{}, errors.New(`"sqlite:" needs a file name, e.g. sqlite:./jwtauth.db`)
+		}
+		return storeConfig{Kind: storeSQLite, Path: p}, nil
+	}
+	return storeConfig{}, fmt.Errorf("%q is not a store; use sqlite:PATH, memory: or postgres://user@host/db", redactDSN(v))
+}
+
+// redactDSN hides the password of a URL-shaped DSN.
+func redactDSN(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(v, "@") {
+			return "<unparsable DSN>"
+		}
+		return v
+	}
+	return u.Redacted()
+}
+
+// checkIssuer accepts an absolute http(s) URL without query or fragment
+// (OpenID Connect Discovery 1.0 §3).
+func checkIssuer(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", v)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not have user info, a query or a fragment", v)
+	}
+	return nil
+}
+
+// decodeKEK decodes a base64 (standard or URL alphabet, padded or not)
+// key-encryption key of exactly 32 bytes. Errors never contain the value.
+func decodeKEK(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.Strict().DecodeString(v)
+		if err != nil {
+			continue
+		}
+		if len(b) != 32 {
+			return nil, fmt.Errorf("decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(b))
+		}
+		return b, nil
+	}
+	return nil, errors.New("is not valid base64 (generate one with: openssl rand -base64 32)")
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// kek32 is base64 of 32 bytes 0x01…0x20.
+const kek32 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
+func parseServeConfig(args []string, env map[string]string) (config, error) {
+	fs := newFlagSet("serve", "serve [flags]")
+	vals := addSettings(fs, true)
+	var out, errOut bytes.Buffer
+	if _, err := parseArgs(fs, args, &out, &errOut); err != nil {
+		return config{}, err
+	}
+	return resolveConfig(fs, vals, func(k string) string { return env[k] })
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseServeConfig(nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, config{
+		Addr:        "127.0.0.1:8080",
+		Issuer:      "http://127.0.0.1:8080",
+		Audience:    "http://127.0.0.1:8080",
+		Store:       storeConfig{Kind: storeSQLite, Path: "./jwtauth.db"},
+		AccessTTL:   15 * time.Minute,
+		RefreshTTL:  720 * time.Hour,
+		RotateEvery: 24 * time.Hour,
+		KeyBits:     2048,
+		JWKSMaxAge:  5 * time.Minute,
+		Prepublish:  time.Hour,
+	}, c)
+	p := c.Policy()
+	assert.Equal(t, 15*time.Minute+30*time.Second+5*time.Minute, p.Retain)
+	assert.Equal(t, 2048, p.Bits)
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c config)
+	}{
+		{"env addr moves the default issuer and audience", nil, map[string]string{"JWTAUTH_ADDR": "0.0.0.0:9000"}, func(t *testing.T, c config) {
+			assert.Equal(t, "0.0.0.0:9000", c.Addr)
+			assert.Equal(t, "http://0.0.0.0:9000", c.Issuer)
+			assert.Equal(t, "http://0.0.0.0:9000", c.Audience)
+		}},
+		{"flag wins over env", []string{"--addr", "127.0.0.1:7000", "--access-ttl=5m"},
+			map[string]string{"JWTAUTH_ADDR": "0.0.0.0:9000", "JWTAUTH_ACCESS_TTL": "1h"}, func(t *testing.T, c config) {
+				assert.Equal(t, "127.0.0.1:7000", c.Addr)
+				assert.Equal(t, 5*time.Minute, c.AccessTTL)
+			}},
+		{"single dash flags", []string{"-key-bits", "4096"}, map[string]string{"JWTAUTH_KEY_BITS": "3072"}, func(t *testing.T, c config) {
+			assert.Equal(t, 4096, c.KeyBits)
+		}},
+		{"env used when no flag", nil, map[string]string{
+			"JWTAUTH_REFRESH_TTL": "48h", "JWTAUTH_ROTATE_EVERY": "12h", "JWTAUTH_KEY_BITS": "3072",
+			"JWTAUTH_JWKS_MAX_AGE": "10m", "JWTAUTH_PREPUBLISH": "2h", "JWTAUTH_STORE": "memory:",
+		}, func(t *testing.T, c config) {
+			assert.Equal(t, 48*time.Hour, c.RefreshTTL)
+			assert.Equal(t, 12*time.Hour, c.RotateEvery)
+			assert.Equal(t, 3072, c.KeyBits)
+			assert.Equal(t, 10*time.Minute, c.JWKSMaxAge)
+			assert.Equal(t, 2*time.Hour, c.Prepublish)
+			assert.Equal(t, storeConfig{Kind: storeMemory}, c.Store)
+		}},
+		{"issuer given, audience defaults to it", []string{"--issuer", "https://auth.example.com"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, "https://auth.example.com", c.Issuer)
+			assert.Equal(t, "https://auth.example.com", c.Audience)
+		}},
+		{"audience from env", nil, map[string]string{"JWTAUTH_AUDIENCE": "api://orders"}, func(t *testing.T, c config) {
+			assert.Equal(t, "api://orders", c.Audience)
+			assert.Equal(t, "http://127.0.0.1:8080", c.Issuer)
+		}},
+		{"empty env counts as unset", nil, map[string]string{"JWTAUTH_ACCESS_TTL": ""}, func(t *testing.T, c config) {
+			assert.Equal(t, 15*time.Minute, c.AccessTTL)
+		}},
+		{"key-encryption-key from env", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": kek32}, func(t *testing.T, c config) {
+			require.Len(t, c.KeyEncryptionKey, 32)
+			assert.Equal(t, byte(1), c.KeyEncryptionKey[0])
+			assert.Equal(t, byte(32), c.KeyEncryptionKey[31])
+		}},
+		{"postgres store parses, password redacted", []string{"--store", "postgres://app:s3cret@db:5432/auth"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, storePostgres, c.Store.Kind)
+			assert.NotContains(t, c.Store.String(), "s3cret")
+			assert.Contains(t, c.Store.String(), "db:5432/auth")
+		}},
+		{"prepublish equal to max-age is fine", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, 5*time.Minute, c.Prepublish)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServeConfig(tt.args, tt.env)
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{"bad addr", []string{"--addr", "localhost"}, nil, []string{"--addr", "host:port"}},
+		{"bad issuer scheme", []string{"--issuer", "ftp://x"}, nil, []string{"--issuer", "http(s) URL"}},
+		{"relative issuer", nil, map[string]string{"JWTAUTH_ISSUER": "auth.example.com"}, []string{"JWTAUTH_ISSUER", "http(s) URL"}},
+		{"issuer with query", []string{"--issuer", "https://a.example/?x=1"}, nil, []string{"--issuer", "query"}},
+		{"unknown store", []string{"--store", "mysql://u:pw@h/db"}, nil, []string{"--store", "sqlite:PATH, memory:"}},
+		{"sqlite without path", []string{"--store", "sqlite:"}, nil, []string{"--store", "needs a file name"}},
+		{"bare path store", nil, map[string]string{"JWTAUTH_STORE": "./x.db"}, []string{"JWTAUTH_STORE", "not a store"}},
+		{"access-ttl not a duration", []string{"--access-ttl", "15"}, nil, []string{"--access-ttl", "not a duration"}},
+		{"refresh-ttl negative", []string{"--refresh-ttl", "-1h"}, nil, []string{"--refresh-ttl", "positive"}},
+		{"rotate-every zero", nil, map[string]string{"JWTAUTH_ROTATE_EVERY": "0s"}, []string{"JWTAUTH_ROTATE_EVERY", "positive"}},
+		{"jwks-max-age bad", []string{"--jwks-max-age", "soon"}, nil, []string{"--jwks-max-age", "not a duration"}},
+		{"prepublish bad", nil, map[string]string{"JWTAUTH_PREPUBLISH": "1 hour"}, []string{"JWTAUTH_PREPUBLISH", "not a duration"}},
+		{"key-bits 1024", []string{"--key-bits", "1024"}, nil, []string{"--key-bits", "2048, 3072 or 4096"}},
+		{"key-bits text", nil, map[string]string{"JWTAUTH_KEY_BITS": "big"}, []string{"JWTAUTH_KEY_BITS", "2048, 3072 or 4096"}},
+		{"prepublish below max-age", []string{"--prepublish", "1m"}, nil, []string{"--prepublish 1m0s is shorter than --jwks-max-age 5m0s"}},
+		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
+		{"kek too short", []string{"--key-encryption-key", "c2hvcnQ="}, nil, []string{"--key-encryption-key", "5 bytes, want 32"}},
+		{"kek not base64", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": "not*base64!"}, []string{"JWTAUTH_KEY_ENCRYPTION_KEY", "not valid base64"}},
+		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
+		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseServeConfig(tt.args, tt.env)
+			require.Error(t, err)
+			var ue *usageError
+			assert.True(t, errors.As(err, &ue), "want a usage error (exit 2), got %T", err)
+			assert.Equal(t, 2, exitCode(err))
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), "not*base64!", "a key-encryption key must never be echoed")
+			assert.NotContains(t, err.Error(), "pw@", "a DSN password must never be echoed")
+		})
+	}
+}
+
+func TestParseArgsInterspersed(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(&bytes.Buffer{})
+	now := fs.Bool("now", false, "")
+	store := fs.String("store", "", "")
+	pos, err := parseArgs(fs, []string{"KID1", "--store", "sqlite:a.db", "--now", "--", "-x"}, &bytes.Buffer{}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"KID1", "-x"}, pos)
+	assert.True(t, *now)
+	assert.Equal(t, "sqlite:a.db", *store)
+}
+
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
+	if err != nil {
+		errOut.WriteString("jwtauth: " + err.Error() + "\n")
+	}
+	return out.String(), errOut.String(), exitCode(err)
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stdout    []string
+		stderr    []string
+		notStdout []string
+	}{
+		{name: "no verb", args: nil, code: 2, stderr: []string{"Usage:", "jwtauth serve", "no command given"}},
+		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"Usage:", "jwtauth keys rotate", "jwtauth token inspect"}},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: []string{"Usage:"}},
+		{name: "unknown verb", args: []string{"launch"}, code: 2, stderr: []string{`unknown command "launch"`, "Usage:"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stdout: []string{"-addr", "JWTAUTH_ADDR", "-key-encryption-key", "JWTAUTH_PREPUBLISH", `(default "sqlite:./jwtauth.db")`}},
+		{name: "serve bad key bits", args: []string{"serve", "--key-bits", "1024"}, code: 2, stderr: []string{"--key-bits", "2048, 3072 or 4096"}},
+		{name: "serve extra argument", args: []string{"serve", "now"}, code: 2, stderr: []string{"no arguments"}},
+		{name: "keys without subcommand", args: []string{"keys"}, code: 2, stderr: []string{"missing subcommand"}},
+		{name: "keys unknown subcommand", args: []string{"keys", "shred"}, code: 2, stderr: []string{`unknown subcommand "shred"`}},
+		{name: "keys rotate -h", args: []string{"keys", "rotate", "-h"}, code: 0, stdout: []string{"-now", "-store"}, notStdout: []string{"-addr"}},
+		{name: "keys revoke without kid", args: []string{"keys", "revoke"}, code: 2, stderr: []string{"exactly one KID"}},
+		{name: "keys on memory store", args: []string{"keys", "list", "--store", "memory:"}, code: 2, stderr: []string{"memory: store"}},
+		{name: "token verify", args: []string{"token", "verify", "x"}, code: 2, stderr: []string{"not implemented yet"}},
+		{name: "token unknown", args: []string{"token", "forge"}, code: 2, stderr: []string{`unknown subcommand "forge"`}},
+		{name: "token inspect no token", args: []string{"token", "inspect"}, code: 2, stderr: []string{"exactly one TOKEN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, nil, "", tt.args...)
+			assert.Equal(t, tt.code, code, "stderr: %s", errOut)
+			for _, w := range tt.stdout {
+				assert.Contains(t, out, w)
+			}
+			for _, w := range tt.notStdout {
+				assert.NotContains(t, out, w)
+			}
+			for _, w := range tt.stderr {
+				assert.Contains(t, errOut, w)
+			}
+		})
+	}
+}
+
+func TestServePostgresNotSupported(t *testing.T) {
+	_, errOut, code := runCLI(t, nil, "", "serve", "--addr", "127.0.0.1:0", "--store", "postgres://app:s3cret@127.0.0.1:1/auth")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "not supported yet")
+	assert.NotContains(t, errOut, "s3cret")
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+const keysUsage = `Usage:
+  jwtauth keys list [flags]              show the key set (no private material)
+  jwtauth keys rotate [--now] [flags]    promote the published next key
+  jwtauth keys revoke [flags] KID        revoke a compromised key at once
+
+They work on the store named by --store / JWTAUTH_STORE; a running server
+picks the change up within seconds. Run "jwtauth keys list -h" for the flags.
+`
+
+// runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
+func runKeys(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return usagef("keys: missing subcommand (list, rotate or revoke)")
+	}
+	sub, args := args[0], args[1:]
+	var synopsis string
+	switch sub {
+	case "list":
+		synopsis = "keys list [flags]"
+	case "rotate":
+		synopsis = "keys rotate [--now] [flags]"
+	case "revoke":
+		synopsis = "keys revoke [flags] KID"
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, keysUsage)
+		return usagef("keys: unknown subcommand %q", sub)
+	}
+	fs := newFlagSet("keys "+sub, synopsis)
+	vals := addSettings(fs, false)
+	now := false
+	if sub == "rotate" {
+		fs.BoolVar(&now, "now", false, "promote the next key at once even if it was published for less than --prepublish (cached verifiers may meet an unknown kid)")
+	}
+	pos, err := parseArgs(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub == "revoke" && len(pos) != 1:
+		return usagef("keys revoke takes exactly one KID (see jwtauth keys list)")
+	case sub != "revoke" && len(pos) != 0:
+		return usagef("keys %s takes no arguments, got %q", sub, pos)
+	}
+	cfg, err := resolveConfig(fs, vals, env)
+	if err != nil {
+		return err
+	}
+	if cfg.Store.Kind == storeMemory {
+		return usagef("keys %s: the memory: store lives inside one server process; point --store at its sqlite: or postgres:// store", sub)
+	}
+	store, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if sub == "list" {
+		return listKeys(ctx, store, stdout)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if cfg.KeyEncryptionKey == nil {
+		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
+	}
+	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
+	}
+	if sub == "rotate" {
+		return rotateKeys(ctx, mgr, now, stdout, stderr)
+	}
+	return revokeKey(ctx, mgr, pos[0], stdout)
+}
+
+// listKeys prints the stored key set as a table, straight from the store:
+// it reads no private key, so it needs no key-encryption key and changes
+// nothing.
+func listKeys(ctx context.Context, store keys.Store, w io.Writer) error {
+	recs, _, err := store.LoadKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	order := map[keys.State]int{keys.StateActive: 0, keys.StateNext: 1, keys.StateRetired: 2, keys.StateRevoked: 3}
+	sort.SliceStable(recs, func(i, j int) bool {
+		if a, b := order[recs[i].State], order[recs[j].State]; a != b {
+			return a < b
+		}
+		return recs[i].CreatedAt.After(recs[j].CreatedAt)
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tSTATE\tBITS\tCREATED\tPUBLISHED\tACTIVATED\tRETIRED\tREMOVE-AT\tREVOKED")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.KID, r.State, r.Bits,
+			stamp(r.CreatedAt), stamp(r.PublishedAt), stamp(r.ActivatedAt), stamp(r.RetiredAt), stamp(r.RemoveAt), stamp(r.RevokedAt))
+	}
+	return tw.Flush()
+}
+
+// stamp formats t in UTC, RFC 3339, or "-" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// rotateKeys promotes the next key. Without force it refuses while the next
+// key has been public for less than the pre-publication lead and says when
+// it may be promoted.
+func rotateKeys(ctx context.Context, mgr *keys.Manager, force bool, stdout, stderr io.Writer) error {
+	res, err := mgr.Rotate(ctx, force)
+	if errors.Is(err, keys.ErrNotPrepublished) {
+		wait := time.Until(res.PromoteAt).Round(time.Second)
+		return fmt.Errorf("next key %s has been published for less than --prepublish (%s); it may be promoted from %s (in %s); use --now to promote it at once",
+			res.Next, mgr.Policy().Prepublish, stamp(res.PromoteAt), wait)
+	}
+	if err != nil {
+		return fmt.Errorf("rotate: %w", err)
+	}
+	if force {
+		fmt.Fprintln(stderr, "warning: forced rotation: verifiers whose cached JWKS predates the new key may meet an unknown kid until they refresh it")
+	}
+	fmt.Fprintf(stdout, "active: %s\n", res.Promoted)
+	if res.Retired != "" {
+		fmt.Fprintf(stdout, "retired: %s\n", res.Retired)
+	}
+	fmt.Fprintf(stdout, "next: %s\n", res.Next)
+	return nil
+}
+
+// revokeKey revokes kid and says which key signs afterwards.
+func revokeKey(ctx context.Context, mgr *keys.Manager, kid string, stdout io.Writer) error {
+	if err := mgr.Revoke(ctx, kid); err != nil {
+		if errors.Is(err, keys.ErrUnknownKey) {
+			return fmt.Errorf("revoke: no key %q in the key set (see jwtauth keys list)", kid)
+		}
+		return fmt.Errorf("revoke: %w", err)
+	}
+	fmt.Fprintf(stdout, "revoked: %s\n", kid)
+	if k, err := mgr.SigningKey(); err == nil {
+		fmt.Fprintf(stdout, "active: %s\n", k.KID)
+	}
+	return nil
+}

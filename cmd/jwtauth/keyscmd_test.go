@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const keysHeader = "KID STATE BITS CREATED PUBLISHED ACTIVATED RETIRED REMOVE-AT REVOKED"
+
+// storedKeys reads the key records of the SQLite file at path, by state.
+func storedKeys(t *testing.T, path string) map[keys.State][]keys.Record {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	recs, _, err := s.LoadKeys(context.Background())
+	require.NoError(t, err)
+	out := map[keys.State][]keys.Record{}
+	for _, r := range recs {
+		out[r.State] = append(out[r.State], r)
+	}
+	return out
+}
+
+// row is the line "keys list" must print for r, with runs of spaces
+// collapsed to one.
+func row(r keys.Record) string {
+	return strings.Join([]string{r.KID, string(r.State), "2048", stamp(r.CreatedAt), stamp(r.PublishedAt),
+		stamp(r.ActivatedAt), stamp(r.RetiredAt), stamp(r.RemoveAt), stamp(r.RevokedAt)}, " ")
+}
+
+// lines splits a table into lines with runs of spaces collapsed.
+func lines(out string) []string {
+	var ls []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		ls = append(ls, strings.Join(strings.Fields(l), " "))
+	}
+	return ls
+}
+
+func TestKeysCommands(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.db")
+	env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_KEY_BITS": "2048"}
+
+	// An empty store lists nothing, and listing changes nothing.
+	out, errOut, code := runCLI(t, env, "", "keys", "list")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, []string{keysHeader}, lines(out))
+	assert.Empty(t, storedKeys(t, path))
+
+	// rotate without --now on a fresh set: the next key was just published.
+	out, errOut, code = runCLI(t, env, "", "keys", "rotate")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "has been published for less than --prepublish (1h0m0s); it may be promoted from ")
+	assert.Contains(t, errOut, "use --now")
+	st := storedKeys(t, path)
+	require.Len(t, st[keys.StateActive], 1)
+	require.Len(t, st[keys.StateNext], 1)
+	active, next := st[keys.StateActive][0], st[keys.StateNext][0]
+	assert.Contains(t, errOut, "next key "+next.KID+" ")
+
+	out, errOut, code = runCLI(t, env, "", "keys", "list")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, []string{keysHeader, row(active), row(next)}, lines(out))
+	assert.NotContains(t, out, "PRIVATE")
+
+	// rotate --now promotes the next key and publishes a new one.
+	out, errOut, code = runCLI(t, env, "", "keys", "rotate", "--now")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "warning: forced rotation: verifiers whose cached JWKS predates the new key may meet an unknown kid")
+	st = storedKeys(t, path)
+	require.Len(t, st[keys.StateNext], 1)
+	newNext := st[keys.StateNext][0]
+	assert.Equal(t, "active: "+next.KID+"\nretired: "+active.KID+"\nnext: "+newNext.KID+"\n", out)
+	require.Len(t, st[keys.StateActive], 1)
+	assert.Equal(t, next.KID, st[keys.StateActive][0].KID)
+	require.Len(t, st[keys.StateRetired], 1)
+	retired := st[keys.StateRetired][0]
+	assert.Equal(t, active.KID, retired.KID)
+
+	// revoke the active key: the next key takes over at once.
+	out, errOut, code = runCLI(t, env, "", "keys", "revoke", next.KID)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "revoked: "+next.KID+"\nactive: "+newNext.KID+"\n", out)
+
+	st = storedKeys(t, path)
+	require.Len(t, st[keys.StateRevoked], 1)
+	revoked := st[keys.StateRevoked][0]
+	assert.False(t, revoked.RevokedAt.IsZero())
+	nowActive := st[keys.StateActive][0]
+	lastNext := st[keys.StateNext][0]
+	out, errOut, code = runCLI(t, env, "", "keys", "list")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, []string{keysHeader, row(nowActive), row(lastNext), row(retired), row(revoked)}, lines(out))
+	assert.NotEqual(t, "-", stamp(retired.RemoveAt))
+
+	// Errors: unknown kid, already revoked.
+	_, errOut, code = runCLI(t, env, "", "keys", "revoke", "no-such-kid")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, `no key "no-such-kid" in the key set`)
+	_, errOut, code = runCLI(t, env, "", "keys", "revoke", next.KID)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "already revoked")
+}
+
+func TestKeysEncryptedStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kek.db")
+	env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_KEY_ENCRYPTION_KEY": kek32}
+	out, errOut, code := runCLI(t, env, "", "keys", "rotate", "--now")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "stored in clear")
+	assert.Contains(t, out, "active: ")
+
+	// With a wrong key-encryption key, or none, the sealed keys do not open;
+	// the error says why and never echoes the key.
+	wrong := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	_, errOut, code = runCLI(t, env, "", "keys", "rotate", "--now", "--key-encryption-key", wrong)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "key-encryption key")
+	assert.NotContains(t, errOut, wrong)
+	delete(env, "JWTAUTH_KEY_ENCRYPTION_KEY")
+	_, errOut, code = runCLI(t, env, "", "keys", "rotate", "--now")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "key-encryption key")
+
+	// list needs no key-encryption key: it reads no private key.
+	out, errOut, code = runCLI(t, env, "", "keys", "list")
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, lines(out), 4) // header, active, next, retired
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/adapters/nethttp"
+	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// Timeouts and limits of the HTTP server. Request bodies are limited to
+// jwtauth.MaxBodySize by the handlers themselves.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10 // a token is at most 8 KiB
+
+	// shutdownTimeout bounds how long in-flight requests may take to finish
+	// after SIGINT/SIGTERM.
+	shutdownTimeout = 10 * time.Second
+	// keyPoll is how often the server picks up key-set changes made by the
+	// CLI or another instance, and performs due rotations.
+	keyPoll = 2 * time.Second
+	// purgeEvery is how often expired refresh tokens are deleted.
+	purgeEvery = time.Hour
+)
+
+// runServe is "jwtauth serve": the reference auth server of SPEC §2. It
+// returns nil after a graceful shutdown when ctx ends.
+func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [flags]")
+	vals := addSettings(fs, true)
+	pos, err := parseArgs(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos)
+	}
+	cfg, err := resolveConfig(fs, vals, env)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the server for cfg until ctx ends, then shuts it down: it
+// stops accepting connections, lets in-flight requests finish (up to
+// shutdownTimeout), stops the background loops and closes the store.
+func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w (is another server using this address? pick another with --addr or JWTAUTH_ADDR)", cfg.Addr, err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+
+	store, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	if cfg.KeyEncryptionKey == nil {
+		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
+	}
+	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
+	}
+	handler, err := newHandler(cfg, store, mgr, log)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() { mgr.Run(bgCtx, keyPoll) })
+	bg.Go(func() { purgeLoop(bgCtx, store, log) })
+	defer func() {
+		stopBackground()
+		bg.Wait()
+	}()
+
+	kid := ""
+	if k, err := mgr.SigningKey(); err == nil {
+		kid = k.KID
+	}
+	log.Info("jwtauth listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "kid", kid, "store", cfg.Store.String())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("jwtauth shutting down", "grace", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		log.Warn("in-flight requests did not finish in time", "err", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("jwtauth stopped")
+	return nil
+}
+
+// newHandler wires the core on store and mgr: issuer, verifier, account
+// flow, JWKS and discovery documents, and the routes of SPEC §2 on net/http.
+func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Logger) (http.Handler, error) {
+	aud := []string{cfg.Audience}
+	issuer, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: cfg.AccessTTL})
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud})
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
+		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := jwtauth.NewDiscoveryHandler(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	routes := jwtauth.Routes(jwtauth.RoutesConfig{
+		Accounts:  accounts,
+		JWKS:      jwtauth.NewJWKSHandler(mgr, cfg.JWKSMaxAge),
+		Discovery: discovery,
+		Health:    store.Ping,
+	})
+	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), nil
+}
+
+// errPostgresNotSupported is returned for a postgres:// store until the
+// PostgreSQL adapter lands.
+var errPostgresNotSupported = errors.New("PostgreSQL stores are not supported yet by this build; use sqlite:PATH or memory:")
+
+// openStore opens the store cfg names.
+func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
+	switch cfg.Kind {
+	case storeMemory:
+		return memory.New(), nil
+	case storeSQLite:
+		s, err := sqlite.Open(ctx, cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", cfg, err)
+		}
+		return s, nil
+	case storePostgres:
+		return nil, fmt.Errorf("open store %s: %w", cfg, errPostgresNotSupported)
+	}
+	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
+}
+
+// purgeLoop deletes expired refresh-token families at start and then every
+// purgeEvery until ctx ends.
+func purgeLoop(ctx context.Context, store jwtauth.RefreshTokenStore, log *slog.Logger) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		n, err := store.PurgeRefreshTokens(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("purge of expired refresh tokens failed", "err", err)
+		case n > 0:
+			log.Info("purged expired refresh tokens", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
