@@ -1,0 +1,313 @@
+// Package memory is an in-memory implementation of jwtauth.Store for tests
+// and throwaway runs (`jwtauth serve --store memory:`). Nothing survives the
+// process; several processes cannot share it.
+//
+// It follows the same contract as the persistent adapters, checked by the
+// same conformance suite (jwtauth/storetest): byte slices are copied on the
+// way in and out, times are kept in UTC without monotonic clock readings, and
+// after Close every method fails with an error wrapping
+// jwtauth.ErrStoreUnavailable.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// Store is an in-memory jwtauth.Store guarded by one mutex. The zero value is
+// not usable; call New. It is safe for concurrent use.
+type Store struct {
+	mu      sync.Mutex
+	closed  bool
+	users   map[string]jwtauth.User
+	keys    map[string]keys.Record
+	version int64
+	refresh map[string]jwtauth.RefreshToken // by string(Hash)
+}
+
+var _ jwtauth.Store = (*Store)(nil)
+
+// New returns an empty store: no users, no refresh tokens, and key-set version 0.
+func New() *Store {
+	return &Store{
+		users:   map[string]jwtauth.User{},
+		keys:    map[string]keys.Record{},
+		refresh: map[string]jwtauth.RefreshToken{},
+	}
+}
+
+// errClosed is returned by every method after Close.
+var errClosed = fmt.Errorf("memory: %w: store closed", jwtauth.ErrStoreUnavailable)
+
+// lock checks ctx, takes the mutex and checks that the store is open. On
+// success the caller must unlock s.mu.
+func (s *Store) lock(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	return nil
+}
+
+// Ping returns nil while the store is open, an error wrapping
+// jwtauth.ErrStoreUnavailable after Close, and ctx's error when ctx is done.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.lock(ctx, "ping"); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close drops every record. Later calls of every method, Close excepted,
+// return an error wrapping jwtauth.ErrStoreUnavailable. Close is idempotent
+// and always returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.users, s.keys, s.refresh = nil, nil, nil
+	return nil
+}
+
+// CreateUser inserts u, its CreatedAt normalized to UTC. It returns
+// jwtauth.ErrUserExists, changing nothing, when the username is taken.
+func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+	if err := s.lock(ctx, "create user"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.Username]; ok {
+		return fmt.Errorf("memory: create user %q: %w", u.Username, jwtauth.ErrUserExists)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	s.users[u.Username] = u
+	return nil
+}
+
+// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+	if err := s.lock(ctx, "get user"); err != nil {
+		return jwtauth.User{}, err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[username]
+	if !ok {
+		return jwtauth.User{}, fmt.Errorf("memory: get user %q: %w", username, jwtauth.ErrUserNotFound)
+	}
+	return u, nil
+}
+
+// UpdatePasswordHash replaces the user's password hash; it returns an error
+// wrapping jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
+	if err := s.lock(ctx, "update password hash"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[username]
+	if !ok {
+		return fmt.Errorf("memory: update password hash of %q: %w", username, jwtauth.ErrUserNotFound)
+	}
+	u.PasswordHash = hash
+	s.users[username] = u
+	return nil
+}
+
+// LoadKeys returns copies of every key record, ordered by kid, and the
+// key-set version (0 for a store that never applied a change).
+func (s *Store) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	if err := s.lock(ctx, "load keys"); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.Unlock()
+	out := make([]keys.Record, 0, len(s.keys))
+	for _, r := range s.keys {
+		out = append(out, copyRecord(r))
+	}
+	slices.SortFunc(out, func(a, b keys.Record) int { return strings.Compare(a.KID, b.KID) })
+	return out, s.version, nil
+}
+
+// KeysVersion returns the key-set version.
+func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
+	if err := s.lock(ctx, "keys version"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return s.version, nil
+}
+
+// ApplyKeys applies ch when the version still equals expected and returns
+// the new version (expected+1). Puts replace records with the same kid;
+// deletes of unknown kids are ignored; a kid both put and deleted ends up
+// deleted. It returns an error wrapping keys.ErrConflict, changing nothing,
+// when the version differs, and an error for a record without a kid.
+func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
+	if err := s.lock(ctx, "apply keys"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if s.version != expected {
+		return 0, fmt.Errorf("memory: apply keys at version %d (stored %d): %w", expected, s.version, keys.ErrConflict)
+	}
+	for _, r := range ch.Put {
+		if r.KID == "" {
+			return 0, errors.New("memory: apply keys: record without kid")
+		}
+	}
+	for _, r := range ch.Put {
+		s.keys[r.KID] = copyRecord(r)
+	}
+	for _, kid := range ch.Delete {
+		delete(s.keys, kid)
+	}
+	s.version++
+	return s.version, nil
+}
+
+// CreateRefreshToken stores a copy of t. It returns an error wrapping
+// jwtauth.ErrUserNotFound when t.Username names no user, and an error when a
+// token with the same hash exists, the hash is empty or ExpiresAt is zero.
+func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+	if err := s.lock(ctx, "create refresh token"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	return s.insertRefresh(t)
+}
+
+// insertRefresh inserts t; s.mu must be held.
+func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
+	if len(t.Hash) == 0 {
+		return errors.New("memory: create refresh token: empty hash")
+	}
+	if t.ExpiresAt.IsZero() {
+		return errors.New("memory: create refresh token: no expiry")
+	}
+	if _, ok := s.users[t.Username]; !ok {
+		return fmt.Errorf("memory: create refresh token for %q: %w", t.Username, jwtauth.ErrUserNotFound)
+	}
+	if _, ok := s.refresh[string(t.Hash)]; ok {
+		return errors.New("memory: create refresh token: a token with this hash exists")
+	}
+	s.refresh[string(t.Hash)] = copyRefresh(t)
+	return nil
+}
+
+// RotateRefreshToken exchanges the token with hash for next, as
+// jwtauth.RefreshTokenStore documents. next takes the family, username and
+// parent (hash) of the old token; its UsedAt and RevokedAt are cleared. The
+// returned record is the old token with UsedAt set to now. A token already
+// used or revoked revokes its family (ErrRefreshReused) before its expiry is
+// considered.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	if err := s.lock(ctx, "rotate refresh token"); err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	defer s.mu.Unlock()
+	old, ok := s.refresh[string(hash)]
+	if !ok {
+		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token: %w", jwtauth.ErrRefreshNotFound)
+	}
+	now = now.UTC()
+	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
+		s.revokeFamily(old.FamilyID, now)
+		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshReused)
+	}
+	if !now.Before(old.ExpiresAt) {
+		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)
+	}
+	next.FamilyID, next.Username, next.ParentHash = old.FamilyID, old.Username, hash
+	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+	if err := s.insertRefresh(next); err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	old.UsedAt = now
+	s.refresh[string(hash)] = old
+	return copyRefresh(old), nil
+}
+
+// revokeFamily sets RevokedAt to now on every token of the family not yet
+// revoked; s.mu must be held.
+func (s *Store) revokeFamily(family string, now time.Time) {
+	for h, t := range s.refresh {
+		if t.FamilyID == family && t.RevokedAt.IsZero() {
+			t.RevokedAt = now
+			s.refresh[h] = t
+		}
+	}
+}
+
+// RevokeRefreshFamily revokes, at now, every token of the family of the
+// token with hash (tokens already revoked keep their time) and returns the
+// family id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	if err := s.lock(ctx, "revoke refresh family"); err != nil {
+		return "", err
+	}
+	defer s.mu.Unlock()
+	t, ok := s.refresh[string(hash)]
+	if !ok {
+		return "", fmt.Errorf("memory: revoke refresh family: %w", jwtauth.ErrRefreshNotFound)
+	}
+	s.revokeFamily(t.FamilyID, now.UTC())
+	return t.FamilyID, nil
+}
+
+// PurgeRefreshTokens deletes every family all of whose tokens have an
+// ExpiresAt before before, and returns how many tokens it deleted.
+func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.lock(ctx, "purge refresh tokens"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	live := map[string]bool{}
+	for _, t := range s.refresh {
+		if !t.ExpiresAt.Before(before) {
+			live[t.FamilyID] = true
+		}
+	}
+	var n int64
+	for h, t := range s.refresh {
+		if !live[t.FamilyID] {
+			delete(s.refresh, h)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func copyRecord(r keys.Record) keys.Record {
+	r.PrivateKey = bytes.Clone(r.PrivateKey)
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.PublishedAt = r.PublishedAt.UTC()
+	r.ActivatedAt = r.ActivatedAt.UTC()
+	r.RetiredAt = r.RetiredAt.UTC()
+	r.RemoveAt = r.RemoveAt.UTC()
+	r.RevokedAt = r.RevokedAt.UTC()
+	return r
+}
+
+func copyRefresh(t jwtauth.RefreshToken) jwtauth.RefreshToken {
+	t.Hash = bytes.Clone(t.Hash)
+	t.ParentHash = bytes.Clone(t.ParentHash)
+	t.IssuedAt = t.IssuedAt.UTC()
+	t.ExpiresAt = t.ExpiresAt.UTC()
+	t.UsedAt = t.UsedAt.UTC()
+	t.RevokedAt = t.RevokedAt.UTC()
+	return t
+}

@@ -1,0 +1,619 @@
+// Package sqlite implements jwtauth.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go, no cgo): the default store of `jwtauth serve`.
+//
+// The database is one file in WAL mode, so readers never wait for the
+// writer. Several processes may open the same file — `jwtauth keys rotate`
+// runs while a server does: every write runs in a BEGIN IMMEDIATE
+// transaction, which takes SQLite's write lock before it reads, so the
+// version check of ApplyKeys and the used-check of RotateRefreshToken cannot
+// race with another connection or process. A writer waits for the lock up
+// to 5 s (busy_timeout) before failing with jwtauth.ErrStoreUnavailable.
+//
+// The schema is created and upgraded by embedded, numbered migrations
+// tracked in PRAGMA user_version (see SchemaVersion). Times are stored as
+// Unix nanoseconds and read back in UTC; the zero time is stored as NULL, so
+// a time.Time round-trips exactly when it lies within the int64 nanosecond
+// range (years 1678 to 2262).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// BusyTimeout is how long a statement waits for a lock another connection or
+// process holds before it fails with jwtauth.ErrStoreUnavailable.
+const BusyTimeout = 5 * time.Second
+
+// Store is a jwtauth.Store on one SQLite file. It is safe for concurrent use;
+// in-process writers queue for one write slot, other processes are kept out
+// by SQLite's file lock.
+type Store struct {
+	db     *sql.DB
+	path   string
+	closed atomic.Bool
+	wsem   chan struct{} // one in-process writer at a time
+}
+
+var _ jwtauth.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the SQLite database at path, a file
+// name, and migrates its schema to SchemaVersion(). It enables WAL mode,
+// foreign keys and a busy timeout of BusyTimeout. It fails with a clear
+// error, leaving the file unchanged, when the file is not a SQLite database
+// or its schema is newer than this binary (ErrSchemaTooNew).
+func Open(ctx context.Context, path string) (*Store, error) {
+	switch {
+	case path == "":
+		return nil, errors.New("sqlite: open: empty path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
+		return nil, fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
+	}
+	dsn := path + "?" + strings.Join([]string{
+		fmt.Sprintf("_busy_timeout=%d", BusyTimeout.Milliseconds()),
+		"_foreign_keys=1",
+		"_journal_mode=WAL",
+		"_txlock=immediate", // every read-write Tx takes the write lock up front
+	}, "&")
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Writers are serialized by wsem; the others are readers, which WAL runs
+	// in parallel.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	s := &Store{db: db, path: path, wsem: make(chan struct{}, 1)}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.openError(err)
+	}
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return s.openError(err)
+	}
+	if err := migrate(ctx, s.db, migrations); err != nil {
+		if errors.Is(err, ErrSchemaTooNew) {
+			return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+		}
+		return s.openError(err)
+	}
+	return nil
+}
+
+func (s *Store) openError(err error) error {
+	var se *msqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return fmt.Errorf("sqlite: open %s: the file is not a SQLite database: %w", s.path, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+}
+
+// Close closes the database, waiting for statements in progress. Later calls
+// of every method, Close excepted, return an error wrapping
+// jwtauth.ErrStoreUnavailable. A second Close returns nil.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Ping reads the key-set version row: nil when the database answers, an
+// error wrapping jwtauth.ErrStoreUnavailable when it is closed, locked past
+// BusyTimeout or unreadable.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.KeysVersion(ctx)
+	if err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// errClosed is the cause of every error of a closed store.
+var errClosed = errors.New("store closed")
+
+// check fails fast for a done ctx or a closed store.
+func (s *Store) check(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, errClosed)
+	}
+	return nil
+}
+
+// fail wraps err from operation op: context errors as they are, errors of a
+// closed, locked or unreadable database with jwtauth.ErrStoreUnavailable.
+// Errors that already carry a prefix of this package are returned unchanged.
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwtauth.ErrStoreUnavailable):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	case s.closed.Load(), errors.Is(err, sql.ErrConnDone), unavailable(err):
+		return fmt.Errorf("sqlite: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// unavailable reports SQLite result codes that mean the database cannot be
+// used right now (rather than that the request was wrong).
+func unavailable(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB,
+		sqlite3.SQLITE_CORRUPT:
+		return true
+	}
+	return false
+}
+
+// constraint reports whether err is the SQLite constraint violation code
+// (an extended code such as SQLITE_CONSTRAINT_UNIQUE).
+func constraint(err error, code int) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code() == code
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction, holding the in-process
+// write slot: it commits when fn returns nil and rolls back otherwise.
+// Errors are wrapped with op.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := s.check(ctx, op); err != nil {
+		return err
+	}
+	select {
+	case s.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return s.fail(op, ctx.Err())
+	}
+	defer func() { <-s.wsem }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return s.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// Time encoding: Unix nanoseconds, NULL for the zero time.
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// errTimeRange is returned for a non-zero time outside the int64 nanosecond range.
+var errTimeRange = errors.New("time outside the storable range (years 1678 to 2262)")
+
+func encTime(t time.Time) (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, fmt.Errorf("%w: %s", errTimeRange, t.UTC().Format(time.RFC3339))
+	}
+	return t.UnixNano(), nil
+}
+
+// encTimes encodes ts in order, stopping at the first error.
+func encTimes(ts ...time.Time) ([]any, error) {
+	out := make([]any, len(ts))
+	for i, t := range ts {
+		v, err := encTime(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func decTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// Users.
+
+// CreateUser inserts u. It returns an error wrapping jwtauth.ErrUserExists,
+// changing nothing, when the username is taken (the UNIQUE constraint on
+// users.username decides, so concurrent registrations cannot both succeed).
+func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+	op := fmt.Sprintf("create user %q", u.Username)
+	created, err := encTime(u.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: created at: %w", op, err)
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)`,
+			u.Username, u.PasswordHash, created)
+		if constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+			return jwtauth.ErrUserExists
+		}
+		return err
+	})
+}
+
+// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+	op := fmt.Sprintf("get user %q", username)
+	if err := s.check(ctx, op); err != nil {
+		return jwtauth.User{}, err
+	}
+	u := jwtauth.User{Username: username}
+	var created sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash, created_at FROM users WHERE username = ?`, username).
+		Scan(&u.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jwtauth.User{}, s.fail(op, jwtauth.ErrUserNotFound)
+	}
+	if err != nil {
+		return jwtauth.User{}, s.fail(op, err)
+	}
+	u.CreatedAt = decTime(created)
+	return u, nil
+}
+
+// UpdatePasswordHash replaces the user's password hash; it returns an error
+// wrapping jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
+	return s.write(ctx, fmt.Sprintf("update password hash of %q", username), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, hash, username)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return jwtauth.ErrUserNotFound
+		}
+		return nil
+	})
+}
+
+// Keys.
+
+const keyColumns = `kid, state, bits, private_key, created_at, published_at, activated_at, retired_at, remove_at, revoked_at`
+
+// LoadKeys returns every key record, ordered by kid, and the key-set version
+// they belong to, read in one statement (one snapshot).
+func (s *Store) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	const op = "load keys"
+	if err := s.check(ctx, op); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT v.version, k.kid, k.state, k.bits, k.private_key,
+		k.created_at, k.published_at, k.activated_at, k.retired_at, k.remove_at, k.revoked_at
+		FROM key_set_version AS v LEFT JOIN signing_keys AS k ORDER BY k.kid`)
+	if err != nil {
+		return nil, 0, s.fail(op, err)
+	}
+	defer rows.Close()
+	var (
+		out     []keys.Record
+		version int64
+	)
+	for rows.Next() {
+		var (
+			kid, state sql.NullString
+			bits       sql.NullInt64
+			blob       []byte
+			ts         [6]sql.NullInt64
+		)
+		if err := rows.Scan(&version, &kid, &state, &bits, &blob, &ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5]); err != nil {
+			return nil, 0, s.fail(op, err)
+		}
+		if !kid.Valid { // the LEFT JOIN row of an empty key set
+			continue
+		}
+		out = append(out, keys.Record{
+			KID: kid.String, State: keys.State(state.String), Bits: int(bits.Int64), PrivateKey: blob,
+			CreatedAt: decTime(ts[0]), PublishedAt: decTime(ts[1]), ActivatedAt: decTime(ts[2]),
+			RetiredAt: decTime(ts[3]), RemoveAt: decTime(ts[4]), RevokedAt: decTime(ts[5]),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, s.fail(op, err)
+	}
+	return out, version, nil
+}
+
+// KeysVersion returns the key-set version (0 before the first ApplyKeys):
+// one read of a one-row table, cheap enough to poll every second.
+func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
+	const op = "keys version"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM key_set_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, s.fail(op, err)
+	}
+	return v, nil
+}
+
+// ApplyKeys applies ch in one BEGIN IMMEDIATE transaction when the stored
+// version equals expected, and returns the new version (expected+1). Puts
+// insert or replace records by kid, then deletes remove kids (unknown kids
+// are ignored). It returns an error wrapping keys.ErrConflict, changing
+// nothing, when the version differs — also when the other writer is another
+// process on the same file.
+func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
+	op := fmt.Sprintf("apply keys at version %d", expected)
+	puts := make([][]any, 0, len(ch.Put))
+	for _, r := range ch.Put {
+		if r.KID == "" {
+			return 0, fmt.Errorf("sqlite: %s: record without kid", op)
+		}
+		ts, err := encTimes(r.CreatedAt, r.PublishedAt, r.ActivatedAt, r.RetiredAt, r.RemoveAt, r.RevokedAt)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: %s: key %s: %w", op, r.KID, err)
+		}
+		puts = append(puts, append([]any{r.KID, string(r.State), r.Bits, r.PrivateKey}, ts...))
+	}
+	var version int64
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT version FROM key_set_version WHERE id = 1`).Scan(&version); err != nil {
+			return err
+		}
+		if version != expected {
+			return fmt.Errorf("stored version %d: %w", version, keys.ErrConflict)
+		}
+		for _, args := range puts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (kid) DO UPDATE SET state = excluded.state, bits = excluded.bits,
+				private_key = excluded.private_key, created_at = excluded.created_at,
+				published_at = excluded.published_at, activated_at = excluded.activated_at,
+				retired_at = excluded.retired_at, remove_at = excluded.remove_at, revoked_at = excluded.revoked_at`,
+				args...); err != nil {
+				return fmt.Errorf("put key %s: %w", args[0], err)
+			}
+		}
+		for _, kid := range ch.Delete {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE kid = ?`, kid); err != nil {
+				return fmt.Errorf("delete key %s: %w", kid, err)
+			}
+		}
+		if err := tx.QueryRowContext(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// Refresh tokens.
+
+// errNoExpiry is returned for a refresh token without ExpiresAt.
+var errNoExpiry = errors.New("refresh token without expiry")
+
+// errDuplicateHash is returned when a refresh token's hash is already stored.
+var errDuplicateHash = errors.New("a refresh token with this hash is already stored")
+
+// refreshArgs returns the INSERT arguments of t in refreshColumns order.
+func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
+	if len(t.Hash) == 0 {
+		return nil, errors.New("refresh token without hash")
+	}
+	if t.ExpiresAt.IsZero() {
+		return nil, errNoExpiry
+	}
+	ts, err := encTimes(t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt)
+	if err != nil {
+		return nil, err
+	}
+	var parent any
+	if t.ParentHash != nil {
+		parent = t.ParentHash
+	}
+	return append([]any{t.Hash, t.FamilyID, parent, t.Username}, ts...), nil
+}
+
+const refreshColumns = `hash, family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at`
+
+func insertRefresh(ctx context.Context, tx *sql.Tx, args []any) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	switch {
+	case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+		return errDuplicateHash
+	case constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
+		return jwtauth.ErrUserNotFound
+	}
+	return err
+}
+
+// CreateRefreshToken stores t, the first token of a family. It returns an
+// error wrapping jwtauth.ErrUserNotFound when t.Username names no user (a
+// foreign key), and an error when the hash is empty or already stored or
+// ExpiresAt is zero.
+func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+	op := "create refresh token of family " + t.FamilyID
+	args, err := refreshArgs(t)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		return insertRefresh(ctx, tx, args)
+	})
+}
+
+// RotateRefreshToken exchanges the token with hash for next in one BEGIN
+// IMMEDIATE transaction, as jwtauth.RefreshTokenStore documents, so that of
+// concurrent calls — from any process — exactly one succeeds. next takes the
+// family, username and parent (hash) of the old token; its UsedAt and
+// RevokedAt are cleared. The returned record is the old token with UsedAt set
+// to now. A token already used or revoked revokes its whole family at now
+// (tokens already revoked keep their time) and yields ErrRefreshReused, before
+// its expiry is considered; an expired token (now not before ExpiresAt) yields
+// ErrRefreshExpired and changes nothing; an unknown hash ErrRefreshNotFound.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	const op = "rotate refresh token"
+	nowv, err := encTime(now)
+	if err != nil {
+		return jwtauth.RefreshToken{}, fmt.Errorf("sqlite: %s: now: %w", op, err)
+	}
+	var old jwtauth.RefreshToken
+	var reused error
+	err = s.write(ctx, op, func(tx *sql.Tx) error {
+		t, err := refreshByHash(ctx, tx, hash)
+		if err != nil {
+			return err
+		}
+		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
+			if err := revokeFamily(ctx, tx, t.FamilyID, nowv); err != nil {
+				return err
+			}
+			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+			return nil // commit the revocation, then report the reuse
+		}
+		if !now.Before(t.ExpiresAt) {
+			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL`, nowv, hash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 { // cannot happen under the write lock; never succeed twice
+			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+		}
+		next.FamilyID, next.Username, next.ParentHash = t.FamilyID, t.Username, hash
+		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+		args, err := refreshArgs(next)
+		if err != nil {
+			return fmt.Errorf("next token: %w", err)
+		}
+		if err := insertRefresh(ctx, tx, args); err != nil {
+			return fmt.Errorf("next token: %w", err)
+		}
+		t.UsedAt = time.Unix(0, now.UnixNano()).UTC()
+		old = t
+		return nil
+	})
+	if err == nil && reused != nil {
+		err = s.fail(op, reused)
+	}
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return old, nil
+}
+
+// refreshByHash reads one token or returns jwtauth.ErrRefreshNotFound.
+func refreshByHash(ctx context.Context, tx *sql.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+	var issued, expires, used, revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
+		FROM refresh_tokens WHERE hash = ?`, hash).
+		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
+	}
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
+	return t, nil
+}
+
+func revokeFamily(ctx context.Context, tx *sql.Tx, family string, now any) error {
+	_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, now, family)
+	return err
+}
+
+// RevokeRefreshFamily revokes, at now, every token of the family of the
+// token with hash (tokens already revoked keep their time) and returns the
+// family id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	const op = "revoke refresh family"
+	nowv, err := encTime(now)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: %s: now: %w", op, err)
+	}
+	var family string
+	err = s.write(ctx, op, func(tx *sql.Tx) error {
+		t, err := refreshByHash(ctx, tx, hash)
+		if err != nil {
+			return err
+		}
+		family = t.FamilyID
+		return revokeFamily(ctx, tx, family, nowv)
+	})
+	if err != nil {
+		return "", err
+	}
+	return family, nil
+}
+
+// PurgeRefreshTokens deletes every family all of whose tokens have an
+// ExpiresAt before before, and returns how many tokens it deleted.
+func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
+	const op = "purge refresh tokens"
+	b, err := encTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if b == nil { // nothing expired before the zero time
+		return 0, s.check(ctx, op)
+	}
+	var n int64
+	err = s.write(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id IN (
+			SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING MAX(expires_at) < ?)`, b)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,287 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/storetest"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) jwtauth.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "jwtauth.db"))
+		require.NoError(t, err)
+		return s
+	})
+}
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func hashOf(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+var t0 = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.UTC)
+
+func TestReopenKeepsEverything(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	u := jwtauth.User{Username: "alice", PasswordHash: "$2b$12$abc", CreatedAt: t0}
+	require.NoError(t, s.CreateUser(ctx, u))
+	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	m1, err := keys.Open(ctx, keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	recs1, v1, err := s.LoadKeys(ctx)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	// The restarted server: same file, new Store, a generator that must not run.
+	s = open(t, path)
+	got, err := s.UserByName(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, u, got)
+	recs2, v2, err := s.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v1, v2)
+	assert.Equal(t, recs1, recs2)
+	m2, err := keys.Open(ctx, keys.Config{Store: s, Logger: slog.New(slog.DiscardHandler),
+		Generate: func(int) (*rsa.PrivateKey, error) { return nil, errors.New("restart generated a key") }})
+	require.NoError(t, err)
+	assert.Equal(t, m1.Current().Active().KID, m2.Current().Active().KID)
+	assert.Equal(t, m1.Current().Next().KID, m2.Current().Next().KID)
+	old, err := s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, "fam-1", old.FamilyID)
+	assert.Equal(t, t0.Add(time.Hour), old.ExpiresAt)
+	assert.Equal(t, sqlite.SchemaVersion(), userVersion(t, path))
+}
+
+func userVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var v int
+	require.NoError(t, db.QueryRow("PRAGMA user_version").Scan(&v))
+	return v
+}
+
+func TestNewerSchemaFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	require.NoError(t, s.Close())
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	newer := sqlite.SchemaVersion() + 1
+	_, err = db.Exec(fmt.Sprintf("PRAGMA user_version = %d", newer))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	_, err = sqlite.Open(t.Context(), path)
+	require.ErrorIs(t, err, sqlite.ErrSchemaTooNew)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), fmt.Sprintf("schema version %d", newer))
+	assert.Contains(t, err.Error(), "upgrade")
+	assert.Equal(t, newer, userVersion(t, path), "the database was changed")
+}
+
+func TestNotADatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	content := bytes.Repeat([]byte("this is a text file, not a database\n"), 200)
+	require.NoError(t, os.WriteFile(path, content, 0o600))
+
+	_, err := sqlite.Open(t.Context(), path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a SQLite database")
+	assert.Contains(t, err.Error(), path)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, content, after, "the file was changed")
+}
+
+func TestOpenRejectsNonFileNames(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?_txlock=deferred"} {
+		_, err := sqlite.Open(t.Context(), path)
+		assert.Error(t, err, "%q", path)
+	}
+}
+
+// TestTwoStoresOneFile runs writers on two Stores over one file, as two
+// processes would: their in-process write queues are separate, so only
+// SQLite's lock keeps them apart.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	stores := []*sqlite.Store{open(t, path), open(t, path)}
+
+	t.Run("ApplyKeys", func(t *testing.T) {
+		const n = 20
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = stores[i%2].ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{
+					KID: fmt.Sprintf("kid-%02d", i), State: keys.StateNext, Bits: 2048, PrivateKey: []byte{0x30, byte(i)}, CreatedAt: t0,
+				}}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+			} else {
+				assert.ErrorIs(t, err, keys.ErrConflict)
+			}
+		}
+		assert.Equal(t, 1, wins)
+		for _, s := range stores {
+			recs, v, err := s.LoadKeys(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), v)
+			assert.Len(t, recs, 1)
+		}
+	})
+
+	t.Run("RotateRefreshToken", func(t *testing.T) {
+		require.NoError(t, stores[0].CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+		require.NoError(t, stores[1].CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+		const n = 50
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = stores[i%2].RotateRefreshToken(ctx, hashOf("t1"),
+					jwtauth.RefreshToken{Hash: hashOf(fmt.Sprintf("t2-%d", i)), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+			})
+		}
+		close(start)
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+			} else {
+				assert.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+			}
+		}
+		assert.Equal(t, 1, wins)
+	})
+}
+
+// childEnv names the database a re-executed test binary works on in
+// TestProcesses.
+const childEnv = "JWTAUTH_SQLITE_TEST_CHILD"
+
+// TestProcesses runs writers in separate OS processes (this test binary,
+// re-executed), the situation of `jwtauth keys rotate` next to a server:
+// every process bumps the key set a number of times with read-then-
+// ApplyKeys, retrying on conflict, and races once for one refresh token. No
+// update may be lost and exactly one rotation may win.
+func TestProcesses(t *testing.T) {
+	if path := os.Getenv(childEnv); path != "" {
+		child(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+
+	const procs = 4
+	outs := make([][]byte, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() {
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestProcesses$", "-test.v")
+			cmd.Env = append(os.Environ(), childEnv+"="+path, "JWTAUTH_SQLITE_TEST_ID="+strconv.Itoa(i))
+			outs[i], errs[i] = cmd.CombinedOutput()
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for i := range procs {
+		require.NoError(t, errs[i], "child %d:\n%s", i, outs[i])
+		if strings.Contains(string(outs[i]), "ROTATE=won") {
+			wins++
+		} else {
+			assert.Contains(t, string(outs[i]), "ROTATE=reused", "child %d", i)
+		}
+	}
+	assert.Equal(t, 1, wins, "processes that rotated the one refresh token")
+	recs, v, err := s.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(procs*childBumps), v, "lost key-set updates")
+	assert.Len(t, recs, procs*childBumps)
+}
+
+// childBumps is how many key-set changes each child process commits.
+const childBumps = 10
+
+func child(t *testing.T, path string) {
+	ctx := context.Background()
+	id := os.Getenv("JWTAUTH_SQLITE_TEST_ID")
+	s, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+
+	_, err = s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t2-" + id), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+	switch {
+	case err == nil:
+		fmt.Println("ROTATE=won")
+	case errors.Is(err, jwtauth.ErrRefreshReused):
+		fmt.Println("ROTATE=reused")
+	default:
+		require.NoError(t, err)
+	}
+
+	for i := 0; i < childBumps; {
+		v, err := s.KeysVersion(ctx)
+		require.NoError(t, err)
+		_, err = s.ApplyKeys(ctx, v, keys.Change{Put: []keys.Record{{KID: fmt.Sprintf("kid-%s-%d", id, i), State: keys.StateNext, Bits: 2048, PrivateKey: []byte{0x30}, CreatedAt: t0}}})
+		if errors.Is(err, keys.ErrConflict) {
+			continue
+		}
+		require.NoError(t, err)
+		i++
+	}
+}

@@ -1,0 +1,117 @@
+package storetest
+
+import (
+	"crypto/rsa"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+var managerTests = []subtest{
+	{"FirstStart", testManagerFirstStart},
+	{"Restart", testManagerRestart},
+	{"ConcurrentRotate", testManagerConcurrentRotate},
+}
+
+// managerConfig returns a Manager config over s with the test keys and a
+// silent logger.
+func managerConfig(s jwtauth.Store, gen func(int) (*rsa.PrivateKey, error)) keys.Config {
+	return keys.Config{Store: s, Generate: gen, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// countStates counts the stored records per state.
+func countStates(recs []keys.Record) map[keys.State]int {
+	n := map[keys.State]int{}
+	for _, r := range recs {
+		n[r.State]++
+	}
+	return n
+}
+
+func testManagerFirstStart(t *testing.T, s jwtauth.Store) {
+	m, err := keys.Open(t.Context(), managerConfig(s, Generator(t)))
+	require.NoError(t, err)
+	set := m.Current()
+	require.NotNil(t, set.Active())
+	require.NotNil(t, set.Next())
+	assert.NotEqual(t, set.Active().KID, set.Next().KID)
+
+	recs, v := loadKeys(t, s)
+	assert.Equal(t, set.Version(), v)
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1}, countStates(recs))
+	stored := map[keys.State]string{}
+	for _, r := range recs {
+		stored[r.State] = r.KID
+		assert.Equal(t, 2048, r.Bits)
+		assert.NotEmpty(t, r.PrivateKey)
+	}
+	assert.Equal(t, set.Active().KID, stored[keys.StateActive])
+	assert.Equal(t, set.Next().KID, stored[keys.StateNext])
+}
+
+func testManagerRestart(t *testing.T, s jwtauth.Store) {
+	m1, err := keys.Open(t.Context(), managerConfig(s, Generator(t)))
+	require.NoError(t, err)
+	before, v1 := loadKeys(t, s)
+
+	// A restarted process loads the keys; it must not generate any.
+	m2, err := keys.Open(t.Context(), managerConfig(s, func(int) (*rsa.PrivateKey, error) {
+		return nil, errors.New("restart generated a key")
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, m1.Current().Active().KID, m2.Current().Active().KID)
+	assert.Equal(t, m1.Current().Next().KID, m2.Current().Next().KID)
+	assert.Equal(t, m1.Current().Version(), m2.Current().Version())
+	// The loaded private key is the one generated.
+	assert.True(t, m1.Current().Active().Private.Equal(m2.Current().Active().Private))
+
+	after, v2 := loadKeys(t, s)
+	assert.Equal(t, v1, v2, "restart changed the key set")
+	assert.Equal(t, before, after)
+}
+
+func testManagerConcurrentRotate(t *testing.T, s jwtauth.Store) {
+	gen := Generator(t) // shared: the two managers must not create the same key
+	m1, err := keys.Open(t.Context(), managerConfig(s, gen))
+	require.NoError(t, err)
+	m2, err := keys.Open(t.Context(), managerConfig(s, gen))
+	require.NoError(t, err)
+	first := m1.Current().Active().KID
+
+	ms := []*keys.Manager{m1, m2}
+	results := make([]keys.RotateResult, len(ms))
+	errs := race(len(ms), func(i int) error {
+		var err error
+		results[i], err = ms[i].Rotate(t.Context(), true)
+		return err
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "manager %d", i)
+	}
+
+	recs, v := loadKeys(t, s)
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1, keys.StateRetired: 2}, countStates(recs),
+		"two forced rotations from the first key set")
+	var active string
+	for _, r := range recs {
+		if r.State == keys.StateActive {
+			active = r.KID
+		}
+	}
+	assert.NotEqual(t, first, active)
+	// Each rotation retired the key the other promoted or the first one.
+	assert.ElementsMatch(t, []string{first, results[0].Promoted, results[1].Promoted},
+		[]string{results[0].Retired, results[1].Retired, active})
+	for i, m := range ms {
+		_, err := m.Refresh(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, v, m.Current().Version(), "manager %d", i)
+		assert.Equal(t, active, m.Current().Active().KID, "manager %d", i)
+	}
+}
