@@ -329,8 +329,9 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 	})
 }
 
-// Run keeps the key set current until ctx ends: every poll interval it picks
-// up changes made by other processes and performs due transitions. Errors are
+// Run keeps the key set current until ctx ends: every poll interval, and at
+// once when the store is a ChangeNotifier that signals, it picks up changes
+// made by other processes and performs due transitions. Errors are
 // logged and retried at the next poll; the last good set stays in use.
 func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 	if poll <= 0 {
@@ -338,11 +339,20 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	var changes <-chan struct{}
+	if n, ok := m.store.(ChangeNotifier); ok {
+		changes = n.KeyChanges(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // notifier gone: polling goes on
+				continue
+			}
 		}
 		if _, err := m.Refresh(ctx); err != nil {
 			m.log.Error("key set refresh failed", "err", err)

@@ -43,3 +43,13 @@ type Store interface {
 	// when the version differs.
 	ApplyKeys(ctx context.Context, expected int64, ch Change) (int64, error)
 }
+
+// ChangeNotifier is an optional interface of a Store that can tell when
+// another process changed the key set (PostgreSQL LISTEN/NOTIFY, say).
+// Manager.Run reloads at once on a signal and keeps polling as the fallback,
+// so a notifier that misses a change only delays it to the next poll.
+type ChangeNotifier interface {
+	// KeyChanges returns a channel that receives a value after the key set
+	// changed; it is closed when ctx ends.
+	KeyChanges(ctx context.Context) <-chan struct{}
+}
