@@ -1,0 +1,195 @@
+// Package adaptertest is the one HTTP behaviour table every jwtauth adapter
+// passes, in the manner of golang.org/x/net/nettest and testing/fstest: an
+// adapter's test hands [Run] a function that mounts a []jwtauth.Route and an
+// *jwtauth.Authenticator on its framework, and Run drives the result with
+// net/http/httptest through every endpoint of SPEC §2, asserting exact
+// statuses, headers and JSON bodies.
+//
+// The fixture is real code end to end (keys.Manager, jwtauth.Issuer,
+// Verifier, Accounts, JWKS and discovery handlers) over adapters/memory,
+// with fixed 2048-bit test keys from testdata/ so that no test pays for RSA
+// key generation.
+package adaptertest
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"embed"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// The fixture's fixed configuration; the behaviour table asserts against it.
+const (
+	// Issuer is the iss of the fixture's tokens and the issuer of its discovery document.
+	Issuer = "https://auth.example.test"
+	// Audience is the aud of the fixture's tokens.
+	Audience = "https://api.example.test"
+	// Realm is the fixture Authenticator's RFC 6750 realm.
+	Realm = "adaptertest"
+	// AccessTTL is the lifetime of the fixture's access tokens.
+	AccessTTL = 15 * time.Minute
+	// JWKSMaxAge is the Cache-Control max-age of the fixture's JWKS.
+	JWKSMaxAge = 5 * time.Minute
+)
+
+// argon2 parameters small enough for -race; never use them in production.
+var fastArgon2 = jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+//go:embed testdata/*.pem
+var testdata embed.FS
+
+var (
+	keysOnce sync.Once
+	testKeys []*rsa.PrivateKey
+	errKeys  error
+)
+
+// loadTestKeys parses testdata/rsa2048-0{1..5}.pem once per process.
+func loadTestKeys(tb testing.TB) []*rsa.PrivateKey {
+	tb.Helper()
+	keysOnce.Do(func() {
+		for i := 1; i <= 5; i++ {
+			name := fmt.Sprintf("testdata/rsa2048-%02d.pem", i)
+			b, err := testdata.ReadFile(name)
+			if err != nil {
+				errKeys = err
+				return
+			}
+			blk, _ := pem.Decode(b)
+			if blk == nil {
+				errKeys = fmt.Errorf("%s: no PEM block", name)
+				return
+			}
+			k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+			if err != nil {
+				errKeys = fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			rk, ok := k.(*rsa.PrivateKey)
+			if !ok {
+				errKeys = fmt.Errorf("%s: not an RSA key", name)
+				return
+			}
+			testKeys = append(testKeys, rk)
+		}
+	})
+	if errKeys != nil {
+		tb.Fatalf("adaptertest: test keys: %v", errKeys)
+	}
+	return testKeys
+}
+
+// Fixture is a complete jwtauth server core over an in-memory store: the
+// routes and authenticator an adapter mounts, plus the pieces a test needs to
+// mint valid and forged tokens.
+type Fixture struct {
+	// Routes is jwtauth.Routes over the fixture's accounts, JWKS and discovery handlers.
+	Routes []jwtauth.Route
+	// Auth verifies the fixture's tokens (Issuer, Audience, RS256) with realm Realm.
+	Auth *jwtauth.Authenticator
+	// Keys is the key set: one active and one next key after NewFixture.
+	Keys *keys.Manager
+	// Issuer signs valid access tokens with the active key.
+	Issuer *jwtauth.Issuer
+	// Outsider is an RSA key that is not, and never becomes, part of Keys.
+	Outsider *rsa.PrivateKey
+}
+
+// NewFixture builds a fresh fixture. Every fixture has its own store, key set
+// and accounts, so tests using separate fixtures may run in parallel.
+func NewFixture(tb testing.TB) *Fixture {
+	tb.Helper()
+	pool := loadTestKeys(tb)
+	// The last key is the outsider; the others feed the key manager in order,
+	// so that a fixture can create up to len(pool)-1 keys (open, then a revoke).
+	var mu sync.Mutex
+	n := 0
+	gen := func(bits int) (*rsa.PrivateKey, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if bits != 2048 || n >= len(pool)-1 {
+			return nil, errors.New("adaptertest: out of fixed 2048-bit test keys")
+		}
+		n++
+		return pool[n-1], nil
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	store := memory.New()
+	ctx := context.Background()
+	m, err := keys.Open(ctx, keys.Config{Store: store, Generate: gen, Logger: quiet})
+	if err != nil {
+		tb.Fatalf("adaptertest: keys.Open: %v", err)
+	}
+	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL})
+	if err != nil {
+		tb.Fatalf("adaptertest: NewIssuer: %v", err)
+	}
+	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}})
+	if err != nil {
+		tb.Fatalf("adaptertest: NewVerifier: %v", err)
+	}
+	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon2, Logger: quiet})
+	if err != nil {
+		tb.Fatalf("adaptertest: NewAccounts: %v", err)
+	}
+	disc, err := jwtauth.NewDiscoveryHandler(Issuer)
+	if err != nil {
+		tb.Fatalf("adaptertest: NewDiscoveryHandler: %v", err)
+	}
+	return &Fixture{
+		Routes: jwtauth.Routes(jwtauth.RoutesConfig{
+			Accounts:  acc,
+			JWKS:      jwtauth.NewJWKSHandler(m, JWKSMaxAge),
+			Discovery: disc,
+			Health:    store.Ping,
+		}),
+		Auth:     &jwtauth.Authenticator{Verifier: ver, Realm: Realm},
+		Keys:     m,
+		Issuer:   iss,
+		Outsider: pool[len(pool)-1],
+	}
+}
+
+// Token returns a valid access token for subject, signed by the active key.
+func (f *Fixture) Token(tb testing.TB, subject string) string {
+	tb.Helper()
+	t, err := f.Issuer.Issue(context.Background(), subject)
+	if err != nil {
+		tb.Fatalf("adaptertest: issue: %v", err)
+	}
+	return t.Raw
+}
+
+// ActiveKey returns the key that signs the fixture's tokens.
+func (f *Fixture) ActiveKey(tb testing.TB) *keys.Key {
+	tb.Helper()
+	k, err := f.Keys.SigningKey()
+	if err != nil {
+		tb.Fatalf("adaptertest: signing key: %v", err)
+	}
+	return k
+}
+
+// issuerWith returns an Issuer over the fixture's keys with cfg changed by
+// edit: a fake clock, another iss or aud.
+func (f *Fixture) issuerWith(tb testing.TB, edit func(*jwtauth.IssuerConfig)) *jwtauth.Issuer {
+	tb.Helper()
+	cfg := jwtauth.IssuerConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL}
+	edit(&cfg)
+	iss, err := jwtauth.NewIssuer(cfg)
+	if err != nil {
+		tb.Fatalf("adaptertest: NewIssuer: %v", err)
+	}
+	return iss
+}

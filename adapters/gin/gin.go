@@ -1,0 +1,111 @@
+// Package gin adapts jwtauth to github.com/gin-gonic/gin: a gin.HandlerFunc
+// middleware that puts the verified claims in the request's context and in
+// the gin.Context, and helpers that mount jwtauth.Routes on a gin router.
+//
+// Its name clashes with gin's own package, so import it under another name:
+//
+//	import jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
+//
+// It is a thin translation of jwtauth.Authenticator: token extraction,
+// verification and the RFC 6750 challenge all live in the core, so this
+// adapter and adapters/nethttp behave identically (both pass
+// adapters/adaptertest).
+package gin
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+// claimsKey is the gin.Context key of the verified claims.
+type claimsKey struct{}
+
+// Middleware returns a gin middleware that authenticates every request with
+// auth. A request without a valid access token (RFC 6750 §2.1
+// "Authorization: Bearer" or the x-access-token header) is answered by
+// auth.Challenge — 401 with a WWW-Authenticate challenge and a JSON error
+// body — and the chain is aborted. Otherwise c.Request carries the verified
+// claims in its context (jwtauth.ClaimsFromContext) and the gin.Context holds
+// them too (ClaimsFromContext).
+//
+// Middleware panics when auth or auth.Verifier is nil, so that a miswired
+// server fails at start-up rather than on its first request.
+func Middleware(auth *jwtauth.Authenticator) gin.HandlerFunc {
+	if auth == nil || auth.Verifier == nil {
+		panic("gin: Middleware needs an Authenticator with a Verifier")
+	}
+	return func(c *gin.Context) {
+		r, claims, err := auth.Authenticate(c.Request)
+		if err != nil {
+			auth.Challenge(c.Writer, err)
+			c.Abort()
+			return
+		}
+		c.Request = r
+		c.Set(claimsKey{}, claims)
+		c.Next()
+	}
+}
+
+// ClaimsFromContext returns the claims Middleware verified for c's request,
+// and false when the request did not pass through Middleware.
+func ClaimsFromContext(c *gin.Context) (*jwtauth.Claims, bool) {
+	if v, ok := c.Get(claimsKey{}); ok {
+		if claims, ok := v.(*jwtauth.Claims); ok && claims != nil {
+			return claims, true
+		}
+	}
+	if c.Request == nil {
+		return nil, false
+	}
+	return jwtauth.ClaimsFromContext(c.Request.Context())
+}
+
+// Mount registers each route on r, its handler wrapped with gin.WrapH and
+// the Protected ones behind Middleware(auth). A GET route also answers HEAD,
+// as net/http's ServeMux does. Mount panics, as gin does, when a route
+// conflicts with one already registered; it panics when a route is Protected
+// and auth is nil.
+func Mount(r gin.IRouter, routes []jwtauth.Route, auth *jwtauth.Authenticator) {
+	var mw gin.HandlerFunc
+	for _, rt := range routes {
+		chain := []gin.HandlerFunc{gin.WrapH(rt.Handler)}
+		if rt.Protected {
+			if mw == nil {
+				mw = Middleware(auth)
+			}
+			chain = []gin.HandlerFunc{mw, chain[0]}
+		}
+		r.Handle(rt.Method, rt.Path, chain...)
+		if rt.Method == http.MethodGet {
+			r.Handle(http.MethodHead, rt.Path, chain...)
+		}
+	}
+}
+
+// New returns a gin.Engine (gin.New: no logger, no recovery middleware)
+// serving routes (see Mount) that answers what no route matches in the SPEC
+// §2 error shape: 404 {"error":"not_found",…} for an unknown path and 405
+// {"error":"method_not_allowed",…} with an Allow header for a known path and
+// another method (HandleMethodNotAllowed is on). A trailing slash is not
+// redirected, as with net/http's ServeMux. gin applies Use only to
+// routes registered after it, so for middleware such as gin.Logger on these
+// routes build the engine yourself and call Mount.
+func New(routes []jwtauth.Route, auth *jwtauth.Authenticator) *gin.Engine {
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	// Like http.ServeMux: "/healthz/" is not "/healthz" (404, not a redirect).
+	e.RedirectTrailingSlash = false
+	e.NoRoute(func(c *gin.Context) {
+		jwtauth.WriteError(c.Writer, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+	})
+	e.NoMethod(func(c *gin.Context) {
+		// gin has set the Allow header already (RFC 9110 §15.5.6).
+		jwtauth.WriteError(c.Writer, &jwtauth.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
+	})
+	Mount(e, routes, auth)
+	return e
+}

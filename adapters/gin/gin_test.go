@@ -1,0 +1,123 @@
+package gin_test
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/adaptertest"
+	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+func TestBehaviour(t *testing.T) {
+	adaptertest.Run(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+		return jwtgin.New(routes, auth)
+	})
+}
+
+// TestMountOnUserEngine checks Mount on a group of the user's own engine next
+// to the user's routes, and that handlers behind Middleware see the claims
+// both in the gin.Context and in the request's context.
+func TestMountOnUserEngine(t *testing.T) {
+	f := adaptertest.NewFixture(t)
+	r := gin.New()
+	r.GET("/public", func(c *gin.Context) {
+		_, ok := jwtgin.ClaimsFromContext(c)
+		assert.False(t, ok)
+		c.Status(http.StatusTeapot)
+	})
+	called := 0
+	r.GET("/me", jwtgin.Middleware(f.Auth), func(c *gin.Context) {
+		called++
+		claims, ok := jwtgin.ClaimsFromContext(c)
+		require.True(t, ok)
+		assert.Equal(t, "alice", claims.Subject)
+		fromReq, ok := jwtauth.ClaimsFromContext(c.Request.Context())
+		require.True(t, ok)
+		assert.Same(t, claims, fromReq)
+		c.Status(http.StatusNoContent)
+	})
+	jwtgin.Mount(r.Group("/auth"), f.Routes, f.Auth)
+
+	serve := func(path string, header ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return rec
+	}
+	assert.Equal(t, http.StatusTeapot, serve("/public").Code)
+	assert.Equal(t, http.StatusOK, serve("/auth/healthz").Code)
+	tok := f.Token(t, "alice")
+	rec := serve("/auth/protected", "Authorization", "Bearer "+tok)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"sub":"alice"`)
+	assert.Equal(t, http.StatusNoContent, serve("/me", "x-access-token", tok).Code)
+	assert.Equal(t, 1, called)
+	rec = serve("/me")
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	assert.Equal(t, `Bearer realm="`+adaptertest.Realm+`"`, rec.Header().Get("WWW-Authenticate"))
+	assert.Equal(t, 1, called, "the chain must be aborted after a failed authentication")
+}
+
+func TestMiddlewareNeedsAuthenticator(t *testing.T) {
+	assert.Panics(t, func() { jwtgin.Middleware(nil) })
+	assert.Panics(t, func() { jwtgin.Middleware(&jwtauth.Authenticator{}) })
+}
+
+// BenchmarkMiddlewareGin measures one authenticated GET /protected through
+// jwtgin.New: routing, token extraction, verification (one RSA signature
+// check) and the JSON answer. Compare with BenchmarkFloorVerifyPKCS1v15.
+func BenchmarkMiddlewareGin(b *testing.B) {
+	gin.SetMode(gin.TestMode)
+	f := adaptertest.NewFixture(b)
+	h := jwtgin.New(f.Routes, f.Auth)
+	req := httptest.NewRequest(http.MethodGet, "/protected", nil)
+	req.Header.Set("Authorization", "Bearer "+f.Token(b, "alice"))
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkFloorVerifyPKCS1v15 is the floor under BenchmarkMiddlewareGin:
+// crypto/rsa.VerifyPKCS1v15 over SHA-256 of the same token's signing input
+// with the same key, and nothing else.
+func BenchmarkFloorVerifyPKCS1v15(b *testing.B) {
+	f := adaptertest.NewFixture(b)
+	tok := f.Token(b, "alice")
+	pub := f.ActiveKey(b).Public()
+	dot := strings.LastIndexByte(tok, '.')
+	input := []byte(tok[:dot])
+	sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		sum := sha256.Sum256(input)
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

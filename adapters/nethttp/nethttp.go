@@ -1,0 +1,113 @@
+// Package nethttp adapts jwtauth to the standard library's net/http: a
+// func(http.Handler) http.Handler middleware that puts the verified claims in
+// the request's context, and helpers that mount jwtauth.Routes on an
+// http.ServeMux with Go 1.22 method patterns.
+//
+// It is a thin translation of jwtauth.Authenticator: token extraction,
+// verification and the RFC 6750 challenge all live in the core, so this
+// adapter and adapters/gin behave identically (both pass adapters/adaptertest).
+package nethttp
+
+import (
+	"net/http"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+// Middleware returns middleware that authenticates every request with auth.
+// A request without a valid access token (RFC 6750 §2.1 "Authorization:
+// Bearer" or the x-access-token header) is answered by auth.Challenge: 401
+// with a WWW-Authenticate challenge and a JSON error body, and next is not
+// called. Otherwise next sees the request with the verified claims in its
+// context; read them with jwtauth.ClaimsFromContext.
+//
+// Middleware panics when auth or auth.Verifier is nil, so that a miswired
+// server fails at start-up rather than on its first request.
+func Middleware(auth *jwtauth.Authenticator) func(http.Handler) http.Handler {
+	if auth == nil || auth.Verifier == nil {
+		panic("nethttp: Middleware needs an Authenticator with a Verifier")
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, _, err := auth.Authenticate(r)
+			if err != nil {
+				auth.Challenge(w, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Mount registers each route on mux with a Go 1.22 method pattern ("POST
+// /login"), wrapping the Protected ones with Middleware(auth). A GET pattern
+// also answers HEAD, as http.ServeMux does for every GET pattern. Mount
+// panics, as http.ServeMux.Handle does, when a pattern conflicts with one
+// already registered; it panics when a route is Protected and auth is nil.
+func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *jwtauth.Authenticator) {
+	var mw func(http.Handler) http.Handler
+	for _, rt := range routes {
+		h := rt.Handler
+		if rt.Protected {
+			if mw == nil {
+				mw = Middleware(auth)
+			}
+			h = mw(h)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, h)
+	}
+}
+
+// Handler returns an http.Handler serving routes (see Mount) that answers
+// what no route matches in the SPEC §2 error shape instead of the
+// ServeMux's plain text: 404 {"error":"not_found",…} for an unknown path and
+// 405 {"error":"method_not_allowed",…} with an Allow header (RFC 9110
+// §15.5.6) for a known path and another method.
+func Handler(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+	mux := http.NewServeMux()
+	Mount(mux, routes, auth)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			// A match, or a redirect to the canonical path.
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No match: let the mux's own 404 or 405 handler say which it is and
+		// compute the Allow header, then answer in JSON.
+		var probe probeWriter
+		h.ServeHTTP(&probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Description: "the method is not allowed for this endpoint"})
+			return
+		}
+		jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+	})
+}
+
+// probeWriter records the status and headers of the ServeMux's fallback
+// handlers and discards their plain-text bodies.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header {
+	if p.header == nil {
+		p.header = http.Header{}
+	}
+	return p.header
+}
+
+func (p *probeWriter) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+
+func (p *probeWriter) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
