@@ -1,0 +1,754 @@
+// Package postgres implements jwtauth.Store on PostgreSQL with
+// github.com/jackc/pgx/v5 (pgxpool): the store for several `jwtauth serve`
+// instances behind one load balancer.
+//
+// Every instance opens the same database. The database decides every race:
+//
+//   - Registrations: the primary key on users.username; of two instances
+//     registering one username at once, one gets jwtauth.ErrUserExists.
+//   - The key set: ApplyKeys runs in one transaction that locks the one-row
+//     key_set_version table (SELECT … FOR UPDATE), compares the version,
+//     applies the change, bumps the version and calls
+//     pg_notify('jwtauth_keys', version). Of two instances performing the
+//     same scheduled rotation, one commits and the other gets
+//     keys.ErrConflict, reloads and finds the rotation done.
+//   - Refresh tokens: RotateRefreshToken locks the presented token's row
+//     (SELECT … FOR UPDATE), so of concurrent exchanges exactly one wins.
+//
+// Store implements keys.ChangeNotifier: KeyChanges holds a dedicated
+// connection that LISTENs on the jwtauth_keys channel, so keys.Manager.Run
+// on every instance reloads within milliseconds of a change; when that
+// connection drops it reconnects with backoff, and the Manager's poll covers
+// the gap. Several jwtauth deployments in different schemas of one database
+// share the channel and only cause each other a spurious version check.
+//
+// The schema is created and upgraded by embedded, numbered migrations (see
+// SchemaVersion) recorded in the table jwtauth_schema_migrations, in the
+// first schema of the connection's search_path. The runner is thirty lines
+// of this package rather than a migration library (golang-migrate, goose,
+// tern): it needs one transaction under pg_advisory_xact_lock, so that
+// instances starting together migrate once, and a refusal to run against a
+// newer schema; a library would add dependencies, its own version-table
+// format and a CLI for a handful of forward-only files. Times are stored as
+// BIGINT Unix nanoseconds (not timestamptz, which keeps microseconds) and
+// read back in UTC; the zero time is NULL.
+//
+// Errors that mean the database cannot be reached (connection refused or
+// lost, server shutting down, pool closed) wrap jwtauth.ErrStoreUnavailable,
+// which the HTTP layer answers with 503. Pooled connections are re-dialed by
+// pgx, so the store recovers without being reopened when the database
+// returns. No error or log line contains the DSN's password.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// NotifyChannel is the LISTEN/NOTIFY channel on which ApplyKeys announces a
+// new key-set version (the payload is the version in decimal).
+const NotifyChannel = "jwtauth_keys"
+
+// DefaultConnectTimeout bounds the dial of one connection when the DSN sets
+// no connect_timeout, so that an unreachable host fails a request with
+// jwtauth.ErrStoreUnavailable instead of hanging it.
+const DefaultConnectTimeout = 5 * time.Second
+
+// Store is a jwtauth.Store and keys.ChangeNotifier on a PostgreSQL
+// connection pool. It is safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	listen *pgx.ConnConfig // for KeyChanges' dedicated connections
+	target string          // user@host:port/database, for messages
+
+	mu     sync.Mutex // guards closed transitions and wg.Add
+	closed atomic.Bool
+	bg     context.Context // canceled by Close; ends KeyChanges listeners
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ jwtauth.Store             = (*Store)(nil)
+	_ keys.ChangeNotifier       = (*Store)(nil)
+	_ jwtauth.UserStore         = (*Store)(nil)
+	_ keys.Store                = (*Store)(nil)
+	_ jwtauth.RefreshTokenStore = (*Store)(nil)
+)
+
+// Open connects to the PostgreSQL database dsn names (a postgres:// URL or
+// key=value string as libpq and pgx accept, pool settings such as
+// pool_max_conns included) and migrates its schema to SchemaVersion(). The
+// tables live in the first schema of the search_path (set it with the DSN's
+// search_path parameter to keep jwtauth apart). When the DSN sets no
+// application_name the connections are named "jwtauth", and without a
+// connect_timeout each dial is bounded by DefaultConnectTimeout.
+//
+// Open fails with a clear error, and a DSN with its password masked, when
+// the DSN does not parse, the server cannot be reached (wrapping
+// jwtauth.ErrStoreUnavailable), rejects the login, the role may not create
+// the tables, or the schema is newer than this binary (ErrSchemaTooNew).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, parseError(dsn, err)
+	}
+	cc := cfg.ConnConfig
+	target := fmt.Sprintf("%s@%s/%s", cc.User, net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), cc.Database)
+	if _, ok := cc.RuntimeParams["application_name"]; !ok {
+		cc.RuntimeParams["application_name"] = "jwtauth"
+	}
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = DefaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, redact(dsn, fmt.Errorf("postgres: open %s: %w", target, err))
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s := &Store{pool: pool, listen: cc.Copy(), target: target, bg: bg, stop: stop}
+	if err := s.init(ctx); err != nil {
+		s.Close()
+		return nil, redact(dsn, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.openError("connect", err)
+	}
+	if err := migrate(ctx, s.pool, migrations); err != nil {
+		if errors.Is(err, ErrSchemaTooNew) {
+			return fmt.Errorf("postgres: open %s: %w", s.target, err)
+		}
+		return s.openError("migrate", err)
+	}
+	return nil
+}
+
+// openError explains a failure of Open's step ("connect", "migrate").
+func (s *Store) openError(step string, err error) error {
+	var pe *pgconn.PgError
+	pgErr := errors.As(err, &pe)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err):
+		return fmt.Errorf("postgres: open %s: %s: %w", s.target, step, err)
+	case pgErr && (pe.Code == "28P01" || pe.Code == "28000"):
+		return fmt.Errorf("postgres: open %s: the server rejected the login (check user and password): %w", s.target, err)
+	case pgErr && pe.Code == "3D000":
+		return fmt.Errorf("postgres: open %s: the database does not exist: %w", s.target, err)
+	case pgErr && pe.Code == "42501":
+		if step == "connect" {
+			return fmt.Errorf("postgres: open %s: the role may not connect to the database (GRANT CONNECT): %w", s.target, err)
+		}
+		return fmt.Errorf("postgres: open %s: the role lacks the privileges to create or upgrade jwtauth's tables "+
+			"(it needs CREATE on the first schema of its search_path, or run jwtauth once with the schema's owner): %w", s.target, err)
+	case pgErr && pe.Code == "3F000":
+		return fmt.Errorf("postgres: open %s: no schema of the search_path exists or may be used by the role "+
+			"(check search_path; GRANT USAGE, CREATE ON SCHEMA …): %w", s.target, err)
+	case unavailable(err):
+		return fmt.Errorf("postgres: open %s: cannot reach the database: %w: %w", s.target, jwtauth.ErrStoreUnavailable, err)
+	}
+	return fmt.Errorf("postgres: open %s: %s: %w", s.target, step, err)
+}
+
+// Close stops the KeyChanges listeners and closes the pool, waiting for
+// statements in progress. Later calls of every method, Close excepted, return
+// an error wrapping jwtauth.ErrStoreUnavailable. A second Close returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed.Swap(true) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// Ping reads the key-set version row: nil when the database answers and holds
+// jwtauth's schema, an error wrapping jwtauth.ErrStoreUnavailable when it
+// cannot be reached or the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.KeysVersion(ctx)
+	return err
+}
+
+// errClosed is the cause of every error of a closed store.
+var errClosed = errors.New("store closed")
+
+// check fails fast for a done ctx or a closed store.
+func (s *Store) check(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("postgres: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, errClosed)
+	}
+	return nil
+}
+
+// fail wraps err from operation op: context errors as they are, errors of an
+// unreachable database or closed store with jwtauth.ErrStoreUnavailable.
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwtauth.ErrStoreUnavailable):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err):
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	case s.closed.Load(), unavailable(err):
+		return fmt.Errorf("postgres: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// unavailable reports errors that mean the database cannot be used right now
+// (rather than that the request was wrong): failed dials, connections lost or
+// closed by the server, a server shutting down or out of connections.
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", // connection exception
+			"53", // insufficient resources (too many connections, disk full)
+			"58": // system error
+			return true
+		}
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", // admin shutdown, crash shutdown, cannot connect now
+			"25006": // read-only transaction: a standby after failover
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, pgconn.ErrConnClosed) || err.Error() == "closed pool"
+}
+
+// pgCode returns the SQLSTATE of a server error, "" for other errors.
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// lost reacts to a connection the server closed (restart, failover,
+// pg_terminate_backend): the pool's other idle connections are most likely
+// dead too, so they are all dropped and the next calls dial anew instead of
+// failing one by one.
+func (s *Store) lost(err error) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Severity != "FATAL" && pe.Severity != "PANIC" {
+		return // the server answered: the connection is fine
+	}
+	if unavailable(err) && !s.closed.Load() && !pgconn.SafeToRetry(err) {
+		s.pool.Reset()
+	}
+}
+
+// maxAttempts bounds the retries of a statement or transaction that failed
+// without effect (a lost connection before the commit, a deadlock).
+const maxAttempts = 3
+
+// read runs fn, a read-only query or an idempotent statement, and wraps its
+// error with op. When the connection was lost (pgx dials a new one) or the
+// statement lost a deadlock, it runs fn again, maxAttempts in all; fn must
+// reset whatever it records.
+func (s *Store) read(ctx context.Context, op string, fn func() error) error {
+	if err := s.check(ctx, op); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		retry := unavailable(err) || pgCode(err) == "40P01"
+		s.lost(err)
+		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
+			continue
+		}
+		return s.fail(op, err)
+	}
+}
+
+// exec runs one statement in its own implicit transaction and wraps its
+// error with op. It retries only when pgx knows the statement was not sent
+// (or idempotent is set and the connection was lost), so that a retry can
+// never apply a write twice.
+func (s *Store) exec(ctx context.Context, op string, idempotent bool, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := s.check(ctx, op); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		tag, err := s.pool.Exec(ctx, sql, args...)
+		if err == nil {
+			return tag, nil
+		}
+		retry := pgconn.SafeToRetry(err) || (idempotent && (unavailable(err) || pgCode(err) == "40P01"))
+		s.lost(err)
+		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
+			continue
+		}
+		return tag, s.fail(op, err)
+	}
+}
+
+// write runs fn in a READ COMMITTED transaction and commits when fn returns
+// nil. When the transaction fails before its commit was sent because the
+// connection was lost, or on a deadlock or serialization failure, the server
+// rolled it back and write runs fn again (maxAttempts in all); fn must
+// therefore reset whatever it records. Errors are wrapped with op.
+func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	if err := s.check(ctx, op); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		committing := false
+		err := func() error {
+			tx, err := s.pool.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+			if err := fn(tx); err != nil {
+				return err
+			}
+			committing = true
+			return tx.Commit(ctx)
+		}()
+		if err == nil {
+			return nil
+		}
+		retry := pgconn.SafeToRetry(err) ||
+			(!committing && (unavailable(err) || pgCode(err) == "40P01" || pgCode(err) == "40001"))
+		s.lost(err)
+		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
+			continue
+		}
+		return s.fail(op, err)
+	}
+}
+
+// Time encoding: Unix nanoseconds, NULL for the zero time.
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// errTimeRange is returned for a non-zero time outside the int64 nanosecond range.
+var errTimeRange = errors.New("time outside the storable range (years 1678 to 2262)")
+
+func encTime(t time.Time) (*int64, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, fmt.Errorf("%w: %s", errTimeRange, t.UTC().Format(time.RFC3339))
+	}
+	n := t.UnixNano()
+	return &n, nil
+}
+
+// encTimes encodes ts in order, stopping at the first error.
+func encTimes(ts ...time.Time) ([]any, error) {
+	out := make([]any, len(ts))
+	for i, t := range ts {
+		v, err := encTime(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func decTime(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// Users.
+
+// CreateUser inserts u. It returns an error wrapping jwtauth.ErrUserExists,
+// changing nothing, when the username is taken: the primary key on
+// users.username decides, so of concurrent registrations on any number of
+// instances exactly one succeeds.
+func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+	op := fmt.Sprintf("create user %q", u.Username)
+	created, err := encTime(u.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: created at: %w", op, err)
+	}
+	_, err = s.exec(ctx, op, false, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
+		u.Username, u.PasswordHash, created)
+	if pgCode(err) == "23505" { // unique_violation
+		return fmt.Errorf("postgres: %s: %w", op, jwtauth.ErrUserExists)
+	}
+	return err
+}
+
+// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+	op := fmt.Sprintf("get user %q", username)
+	u := jwtauth.User{Username: username}
+	err := s.read(ctx, op, func() error {
+		var created *int64
+		err := s.pool.QueryRow(ctx, `SELECT password_hash, created_at FROM users WHERE username = $1`, username).
+			Scan(&u.PasswordHash, &created)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return jwtauth.ErrUserNotFound
+		}
+		u.CreatedAt = decTime(created)
+		return err
+	})
+	if err != nil {
+		return jwtauth.User{}, err
+	}
+	return u, nil
+}
+
+// UpdatePasswordHash replaces the user's password hash; it returns an error
+// wrapping jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
+	op := fmt.Sprintf("update password hash of %q", username)
+	tag, err := s.exec(ctx, op, true, `UPDATE users SET password_hash = $1 WHERE username = $2`, hash, username)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: %s: %w", op, jwtauth.ErrUserNotFound)
+	}
+	return nil
+}
+
+// Keys.
+
+const keyColumns = `kid, state, bits, private_key, created_at, published_at, activated_at, retired_at, remove_at, revoked_at`
+
+// LoadKeys returns every key record, ordered by kid, and the key-set version
+// they belong to, read in one statement (one snapshot).
+func (s *Store) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	var (
+		out     []keys.Record
+		version int64
+	)
+	err := s.read(ctx, "load keys", func() error {
+		out, version = nil, 0
+		rows, err := s.pool.Query(ctx, `SELECT v.version, k.kid, k.state, k.bits, k.private_key,
+			k.created_at, k.published_at, k.activated_at, k.retired_at, k.remove_at, k.revoked_at
+			FROM key_set_version AS v LEFT JOIN signing_keys AS k ON true WHERE v.id = 1 ORDER BY k.kid`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				kid, state *string
+				bits       *int32
+				blob       []byte
+				ts         [6]*int64
+			)
+			if err := rows.Scan(&version, &kid, &state, &bits, &blob, &ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5]); err != nil {
+				return err
+			}
+			if kid == nil { // the LEFT JOIN row of an empty key set
+				continue
+			}
+			out = append(out, keys.Record{
+				KID: *kid, State: keys.State(*state), Bits: int(*bits), PrivateKey: blob,
+				CreatedAt: decTime(ts[0]), PublishedAt: decTime(ts[1]), ActivatedAt: decTime(ts[2]),
+				RetiredAt: decTime(ts[3]), RemoveAt: decTime(ts[4]), RevokedAt: decTime(ts[5]),
+			})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, version, nil
+}
+
+// KeysVersion returns the key-set version (0 before the first ApplyKeys):
+// one primary-key read of a one-row table, cheap enough to poll every second.
+func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.read(ctx, "keys version", func() error {
+		return s.pool.QueryRow(ctx, `SELECT version FROM key_set_version WHERE id = 1`).Scan(&v)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// ApplyKeys applies ch when the stored version equals expected and returns
+// the new version (expected+1). In one transaction it locks the version row
+// (SELECT … FOR UPDATE), so concurrent writers on any instance queue behind
+// it, compares, inserts or replaces the Put records by kid, deletes the
+// Delete kids (unknown kids are ignored), bumps the version and notifies
+// NotifyChannel, delivered when the transaction commits. It returns an error
+// wrapping keys.ErrConflict, changing nothing, when the version differs.
+func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
+	op := fmt.Sprintf("apply keys at version %d", expected)
+	puts := make([][]any, 0, len(ch.Put))
+	for _, r := range ch.Put {
+		if r.KID == "" {
+			return 0, fmt.Errorf("postgres: %s: record without kid", op)
+		}
+		ts, err := encTimes(r.CreatedAt, r.PublishedAt, r.ActivatedAt, r.RetiredAt, r.RemoveAt, r.RevokedAt)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: %s: key %s: %w", op, r.KID, err)
+		}
+		puts = append(puts, append([]any{r.KID, string(r.State), r.Bits, r.PrivateKey}, ts...))
+	}
+	var version int64
+	err := s.write(ctx, op, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT version FROM key_set_version WHERE id = 1 FOR UPDATE`).Scan(&version); err != nil {
+			return err
+		}
+		if version != expected {
+			return fmt.Errorf("stored version %d: %w", version, keys.ErrConflict)
+		}
+		for _, args := range puts {
+			if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				ON CONFLICT (kid) DO UPDATE SET state = excluded.state, bits = excluded.bits,
+				private_key = excluded.private_key, created_at = excluded.created_at,
+				published_at = excluded.published_at, activated_at = excluded.activated_at,
+				retired_at = excluded.retired_at, remove_at = excluded.remove_at, revoked_at = excluded.revoked_at`,
+				args...); err != nil {
+				return fmt.Errorf("put key %s: %w", args[0], err)
+			}
+		}
+		if len(ch.Delete) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE kid = ANY($1)`, ch.Delete); err != nil {
+				return fmt.Errorf("delete keys: %w", err)
+			}
+		}
+		if err := tx.QueryRow(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(version, 10))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// Refresh tokens.
+
+// errNoExpiry is returned for a refresh token without ExpiresAt.
+var errNoExpiry = errors.New("refresh token without expiry")
+
+// errDuplicateHash is returned when a refresh token's hash is already stored.
+var errDuplicateHash = errors.New("a refresh token with this hash is already stored")
+
+const refreshColumns = `hash, family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at`
+
+// refreshArgs returns the INSERT arguments of t in refreshColumns order.
+func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
+	if len(t.Hash) == 0 {
+		return nil, errors.New("refresh token without hash")
+	}
+	if t.ExpiresAt.IsZero() {
+		return nil, errNoExpiry
+	}
+	ts, err := encTimes(t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt)
+	if err != nil {
+		return nil, err
+	}
+	return append([]any{t.Hash, t.FamilyID, t.ParentHash, t.Username}, ts...), nil
+}
+
+const insertRefreshSQL = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// refreshInsertError maps the constraint violations of insertRefreshSQL.
+func refreshInsertError(err error) error {
+	switch pgCode(err) {
+	case "23505": // unique_violation on the hash
+		return errDuplicateHash
+	case "23503": // foreign_key_violation on the username
+		return jwtauth.ErrUserNotFound
+	}
+	return err
+}
+
+// CreateRefreshToken stores t, the first token of a family. It returns an
+// error wrapping jwtauth.ErrUserNotFound when t.Username names no user (a
+// foreign key), and an error when the hash is empty or already stored or
+// ExpiresAt is zero.
+func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+	op := "create refresh token of family " + t.FamilyID
+	args, err := refreshArgs(t)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	_, err = s.exec(ctx, op, false, insertRefreshSQL, args...)
+	if ierr := refreshInsertError(err); ierr != err {
+		return fmt.Errorf("postgres: %s: %w", op, ierr)
+	}
+	return err
+}
+
+// RotateRefreshToken exchanges the token with hash for next in one
+// transaction that locks the token's row (SELECT … FOR UPDATE), as
+// jwtauth.RefreshTokenStore documents: of concurrent calls from any number of
+// instances exactly one succeeds, the others wait for it and then see the
+// token used. next takes the family, username and parent (hash) of the old
+// token; its UsedAt and RevokedAt are cleared. The returned record is the old
+// token with UsedAt set to now. A token already used or revoked revokes its
+// whole family at now (tokens already revoked keep their time) and yields
+// ErrRefreshReused, before its expiry is considered; an expired token (now
+// not before ExpiresAt) yields ErrRefreshExpired and changes nothing; an
+// unknown hash ErrRefreshNotFound.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	const op = "rotate refresh token"
+	nowv, err := encTime(now)
+	if err != nil {
+		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: now: %w", op, err)
+	}
+	var (
+		old    jwtauth.RefreshToken
+		reused error
+	)
+	err = s.write(ctx, op, func(tx pgx.Tx) error {
+		old, reused = jwtauth.RefreshToken{}, nil
+		t, err := refreshForUpdate(ctx, tx, hash)
+		if err != nil {
+			return err
+		}
+		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
+			if _, err := tx.Exec(ctx, revokeFamilySQL, t.FamilyID, nowv); err != nil {
+				return err
+			}
+			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+			return nil // commit the revocation, then report the reuse
+		}
+		if !now.Before(t.ExpiresAt) {
+			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+		}
+		n := next
+		n.FamilyID, n.Username, n.ParentHash = t.FamilyID, t.Username, t.Hash
+		n.UsedAt, n.RevokedAt = time.Time{}, time.Time{}
+		args, err := refreshArgs(n)
+		if err != nil {
+			return fmt.Errorf("next token: %w", err)
+		}
+		// The row is locked: the update and the insert go out in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, nowv, t.Hash)
+		b.Queue(insertRefreshSQL, args...)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("next token: %w", refreshInsertError(err))
+		}
+		t.UsedAt = time.Unix(0, *nowv).UTC()
+		old = t
+		return nil
+	})
+	if err == nil && reused != nil {
+		err = s.fail(op, reused)
+	}
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return old, nil
+}
+
+// refreshForUpdate reads and locks one token or returns
+// jwtauth.ErrRefreshNotFound.
+func refreshForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+	var issued, expires, used, revoked *int64
+	err := tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
+		FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, hash).
+		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
+	}
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
+	return t, nil
+}
+
+// revokeFamilySQL revokes, at $2, the tokens of family $1 not yet revoked.
+const revokeFamilySQL = `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`
+
+// RevokeRefreshFamily revokes, at now, every token of the family of the token
+// with hash (tokens already revoked keep their time) and returns the family
+// id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash. It is
+// one statement, retried after a lost connection (it is idempotent).
+func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	const op = "revoke refresh family"
+	nowv, err := encTime(now)
+	if err != nil {
+		return "", fmt.Errorf("postgres: %s: now: %w", op, err)
+	}
+	var family string
+	err = s.read(ctx, op, func() error {
+		err := s.pool.QueryRow(ctx, `WITH f AS (SELECT family_id FROM refresh_tokens WHERE hash = $1),
+			u AS (UPDATE refresh_tokens AS r SET revoked_at = $2 FROM f
+				WHERE r.family_id = f.family_id AND r.revoked_at IS NULL)
+			SELECT family_id FROM f`, hash, nowv).Scan(&family)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return jwtauth.ErrRefreshNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return family, nil
+}
+
+// PurgeRefreshTokens deletes every family all of whose tokens have an
+// ExpiresAt before before, and returns how many tokens it deleted.
+func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
+	const op = "purge refresh tokens"
+	b, err := encTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if b == nil { // nothing expired before the zero time
+		return 0, s.check(ctx, op)
+	}
+	tag, err := s.exec(ctx, op, true, `DELETE FROM refresh_tokens WHERE family_id IN (
+		SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < $1)`, b)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

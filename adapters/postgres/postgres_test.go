@@ -1,0 +1,479 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/storetest"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+func TestConformance(t *testing.T) {
+	baseDSN(t)
+	storetest.Run(t, func(t *testing.T) jwtauth.Store {
+		return newDB(t).open(t, "jwtauth-conformance")
+	})
+}
+
+var t0 = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.UTC)
+
+func hashOf(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestTwoInstancesRegisterSameUser registers one username through two stores
+// (two pools, as two server instances have) at once: the UNIQUE constraint
+// lets exactly one through.
+func TestTwoInstancesRegisterSameUser(t *testing.T) {
+	db := newDB(t)
+	stores := []*postgres.Store{db.open(t, "jwtauth-a"), db.open(t, "jwtauth-b")}
+	ctx := t.Context()
+	for round := range 5 {
+		name := fmt.Sprintf("user-%d", round)
+		const n = 8
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				errs[i] = stores[i%2].CreateUser(ctx, jwtauth.User{Username: name, PasswordHash: "h" + strconv.Itoa(i), CreatedAt: t0})
+			})
+		}
+		close(start)
+		wg.Wait()
+		wins, exists := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, jwtauth.ErrUserExists):
+				exists++
+			default:
+				t.Errorf("round %d: unexpected error %v", round, err)
+			}
+		}
+		assert.Equal(t, 1, wins, "round %d", round)
+		assert.Equal(t, n-1, exists, "round %d", round)
+	}
+}
+
+// waitListening waits until a store of application app holds a LISTEN
+// connection.
+func waitListening(t *testing.T, db *testDB, app string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		err := db.admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, app).Scan(&n)
+		return err == nil && n > 0
+	}, 10*time.Second, 10*time.Millisecond, "no LISTEN connection of %s", app)
+}
+
+// waitActive waits up to within for m's active key to be kid and returns
+// how long it took.
+func waitActive(t *testing.T, m *keys.Manager, kid string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if a := m.Current().Active(); a != nil && a.KID == kid {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("instance B did not adopt active key %s within %s (has %s)", kid, within, m.Current().Active().KID)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestKeyChangesAcrossInstances rotates on instance A and expects instance B,
+// whose Manager polls only once a minute, to serve the new key within 1 s:
+// only LISTEN/NOTIFY can explain it. Then B's listener is killed with
+// pg_terminate_backend; it reconnects and the next rotation arrives as fast.
+func TestKeyChangesAcrossInstances(t *testing.T) {
+	db := newDB(t)
+	a, b := db.open(t, "jwtauth-notify-a"), db.open(t, "jwtauth-notify-b")
+	gen := storetest.Generator(t)
+	ctx := t.Context()
+	ma, err := keys.Open(ctx, keys.Config{Store: a, Generate: gen, Logger: quiet()})
+	require.NoError(t, err)
+	mb, err := keys.Open(ctx, keys.Config{Store: b, Generate: gen, Logger: quiet()})
+	require.NoError(t, err)
+	require.Equal(t, ma.Current().Active().KID, mb.Current().Active().KID)
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { mb.Run(runCtx, time.Minute) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+	waitListening(t, db, "jwtauth-notify-b")
+
+	res, err := ma.Rotate(ctx, true)
+	require.NoError(t, err)
+	took := waitActive(t, mb, res.Promoted, time.Second)
+	t.Logf("B adopted the rotation after %s", took)
+
+	// Kill every connection of B, the listener's included.
+	require.Positive(t, db.terminate(t, "jwtauth-notify-b"))
+	waitListening(t, db, "jwtauth-notify-b")
+	res, err = ma.Rotate(ctx, true)
+	require.NoError(t, err)
+	took = waitActive(t, mb, res.Promoted, time.Second)
+	t.Logf("after the listener reconnected, B adopted the rotation after %s", took)
+}
+
+// TestNotifyPayload checks the notification itself: channel jwtauth_keys,
+// the new version as payload, sent on commit only.
+func TestNotifyPayload(t *testing.T) {
+	db := newDB(t)
+	s := db.open(t, "jwtauth-payload")
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, db.dsn(t, "jwtauth-payload-listener"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, "LISTEN "+postgres.NotifyChannel)
+	require.NoError(t, err)
+
+	// A conflicting ApplyKeys notifies nothing …
+	_, err = s.ApplyKeys(ctx, 7, keys.Change{})
+	require.ErrorIs(t, err, keys.ErrConflict)
+	// … a committed one notifies its version. (Other tests on this database
+	// notify too: look for ours.)
+	v, err := s.ApplyKeys(ctx, 0, keys.Change{})
+	require.NoError(t, err)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := conn.WaitForNotification(wctx)
+	require.NoError(t, err)
+	assert.Equal(t, postgres.NotifyChannel, n.Channel)
+	assert.Equal(t, strconv.FormatInt(v, 10), n.Payload)
+}
+
+// TestScheduledRotationAcrossInstances runs two Managers on two pools with a
+// short rotation period: every period exactly one of them performs the
+// rotation (one version bump, one retired key, activations a full period
+// apart), and both serve the same active key.
+func TestScheduledRotationAcrossInstances(t *testing.T) {
+	db := newDB(t)
+	a, b := db.open(t, "jwtauth-sched-a"), db.open(t, "jwtauth-sched-b")
+	gen := storetest.Generator(t)
+	ctx := t.Context()
+	policy := keys.Policy{RotateEvery: 400 * time.Millisecond, Prepublish: time.Nanosecond}
+	ma, err := keys.Open(ctx, keys.Config{Store: a, Generate: gen, Policy: policy, Logger: quiet()})
+	require.NoError(t, err)
+	mb, err := keys.Open(ctx, keys.Config{Store: b, Generate: gen, Policy: policy, Logger: quiet()})
+	require.NoError(t, err)
+	_, v0, err := a.LoadKeys(ctx)
+	require.NoError(t, err)
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { ma.Run(runCtx, 20*time.Millisecond) })
+	wg.Go(func() { mb.Run(runCtx, 20*time.Millisecond) })
+	time.Sleep(2100 * time.Millisecond) // about five periods
+	stop()
+	wg.Wait()
+
+	recs, v, err := a.LoadKeys(ctx)
+	require.NoError(t, err)
+	var retired int
+	var activations []time.Time
+	for _, r := range recs {
+		if r.State == keys.StateRetired {
+			retired++
+		}
+		if !r.ActivatedAt.IsZero() {
+			activations = append(activations, r.ActivatedAt)
+		}
+	}
+	t.Logf("%d rotations, key set version %d → %d", retired, v0, v)
+	assert.GreaterOrEqual(t, retired, 3, "rotations in five periods")
+	assert.Equal(t, v0+int64(retired), v, "one committed change per rotation")
+	slices.SortFunc(activations, func(x, y time.Time) int { return x.Compare(y) })
+	for i := 1; i < len(activations); i++ {
+		assert.GreaterOrEqual(t, activations[i].Sub(activations[i-1]), policy.RotateEvery,
+			"two rotations within one period (activations %d and %d)", i-1, i)
+	}
+	_, err = ma.Refresh(ctx)
+	require.NoError(t, err)
+	_, err = mb.Refresh(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, ma.Current().Active().KID, mb.Current().Active().KID)
+}
+
+// everyCall exercises each kind of store call once; it returns the first
+// error.
+func everyCall(ctx context.Context, s *postgres.Store, i int) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if _, err := s.UserByName(ctx, "alice"); err != nil {
+		return err
+	}
+	if err := s.CreateUser(ctx, jwtauth.User{Username: fmt.Sprintf("user-%d", i), PasswordHash: "h", CreatedAt: t0}); err != nil && !errors.Is(err, jwtauth.ErrUserExists) {
+		return err
+	}
+	if _, _, err := s.LoadKeys(ctx); err != nil {
+		return err
+	}
+	tok := fmt.Sprintf("tok-%d", i)
+	if err := s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf(tok), FamilyID: tok, Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		return err
+	}
+	_, err := s.RotateRefreshToken(ctx, hashOf(tok), jwtauth.RefreshToken{Hash: hashOf(tok + "-next"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+	if errors.Is(err, jwtauth.ErrRefreshNotFound) {
+		err = nil // CreateRefreshToken's error was retried … nothing to rotate
+	}
+	return err
+}
+
+// TestTerminatedConnections kills the pool's server processes with
+// pg_terminate_backend between and during calls: each call succeeds (pgx
+// dials anew) or fails with jwtauth.ErrStoreUnavailable, nothing panics,
+// and the same Store works again without being reopened.
+func TestTerminatedConnections(t *testing.T) {
+	db := newDB(t)
+	const app = "jwtauth-terminate"
+	s := db.open(t, app)
+	ctx := t.Context()
+	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+
+	var failures, successes int
+	for i := range 30 {
+		if i%3 == 0 {
+			db.terminate(t, app)
+		}
+		var err error
+		assert.NotPanics(t, func() { err = everyCall(ctx, s, i) })
+		if err != nil {
+			failures++
+			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d", i)
+		} else {
+			successes++
+		}
+	}
+	// Terminations while calls are in flight.
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() { errs[i] = everyCall(ctx, s, 100+i) })
+	}
+	for range 5 {
+		db.terminate(t, app)
+		time.Sleep(2 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			failures++
+			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "concurrent call %d", i)
+		} else {
+			successes++
+		}
+	}
+	t.Logf("%d calls succeeded, %d failed with ErrStoreUnavailable", successes, failures)
+	db.terminate(t, app)
+	require.NoError(t, everyCall(ctx, s, 1000), "the store did not recover")
+}
+
+// TestDatabaseOutage takes the database away (a proxy in front of it stops)
+// and brings it back: calls fail fast with jwtauth.ErrStoreUnavailable while
+// it is gone and work again, through the same Store, once it is back.
+func TestDatabaseOutage(t *testing.T) {
+	db := newDB(t)
+	p := newProxy(t)
+	host, port, err := net.SplitHostPort(p.addr)
+	require.NoError(t, err)
+	dsn := withParams(t, db.dsn(t, "jwtauth-outage"), map[string]string{"host": host, "port": port, "connect_timeout": "2"})
+	s, err := postgres.Open(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+
+	p.down()
+	for i := range 5 {
+		start := time.Now()
+		err := everyCall(ctx, s, i)
+		require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d while the database is down", i)
+		assert.Less(t, time.Since(start), 3*time.Second, "a call hung while the database is down")
+	}
+	require.ErrorIs(t, s.Ping(ctx), jwtauth.ErrStoreUnavailable)
+
+	p.up()
+	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 10*time.Second, 20*time.Millisecond, "no recovery")
+	require.NoError(t, everyCall(ctx, s, 100))
+	u, err := s.UserByName(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, "h", u.PasswordHash)
+}
+
+// TestOpenErrors covers the start-up failures an operator meets: each error
+// says what is wrong and never shows the password.
+func TestOpenErrors(t *testing.T) {
+	const pw = "s3cret-Pa55"
+	t.Run("DSNDoesNotParse", func(t *testing.T) {
+		for _, dsn := range []string{
+			"postgres://app:" + pw + "@db.example:notaport/auth",
+			"postgres://app:" + pw + "@[::1/auth",
+			"host=db.example port=x password=" + pw + " dbname=auth",
+			"host=db.example password='" + pw + "' sslmode=bogus",
+			"postgres://app:" + pw + "@db.example/auth?sslmode=bogus",
+		} {
+			_, err := postgres.Open(t.Context(), dsn)
+			require.Error(t, err, "%s", dsn)
+			assert.ErrorIs(t, err, postgres.ErrInvalidDSN, "%s", dsn)
+			assert.NotContains(t, err.Error(), pw, "the error shows the password")
+			assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+		}
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		start := time.Now()
+		_, err := postgres.Open(t.Context(), "postgres://app:"+pw+"@127.0.0.1:1/auth?connect_timeout=3")
+		require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+		assert.NotContains(t, err.Error(), pw)
+		assert.Contains(t, err.Error(), "cannot reach")
+		assert.Less(t, time.Since(start), 5*time.Second)
+	})
+}
+
+// TestOpenRejected covers a server that answers but refuses: an unknown
+// role, a database that does not exist, a role without the privileges to
+// create the tables — and that a role with table privileges only can run on
+// a schema an owner migrated.
+func TestOpenRejected(t *testing.T) {
+	db := newDB(t)
+	ctx := t.Context()
+	t.Run("UnknownRole", func(t *testing.T) {
+		_, err := postgres.Open(ctx, withParams(t, db.dsn(t, "x"), map[string]string{"user": "no_such_role_jwtauth"}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "rejected the login")
+	})
+	t.Run("UnknownDatabase", func(t *testing.T) {
+		cfg, err := pgx.ParseConfig(db.base)
+		require.NoError(t, err)
+		dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=no_such_db_jwtauth sslmode=disable", cfg.Host, cfg.Port, cfg.User)
+		_, err = postgres.Open(ctx, dsn)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "does not exist")
+	})
+	t.Run("NoPrivileges", func(t *testing.T) {
+		role := randomName("jwtauth_test_role_")
+		_, err := db.admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN")
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = db.admin.Exec(c, "REVOKE ALL ON ALL TABLES IN SCHEMA "+db.schema+" FROM "+role)
+			_, _ = db.admin.Exec(c, "REVOKE ALL ON SCHEMA "+db.schema+" FROM "+role)
+			_, _ = db.admin.Exec(c, "DROP ROLE IF EXISTS "+role)
+		})
+		dsn := withParams(t, db.dsn(t, "jwtauth-noperm"), map[string]string{"user": role})
+
+		_, err = postgres.Open(ctx, dsn)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "GRANT USAGE, CREATE ON SCHEMA")
+		assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+
+		_, err = db.admin.Exec(ctx, "GRANT USAGE ON SCHEMA "+db.schema+" TO "+role)
+		require.NoError(t, err)
+		_, err = postgres.Open(ctx, dsn)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "lacks the privileges")
+		assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+
+		// An owner migrates; the role gets table privileges only and runs.
+		owner := db.open(t, "jwtauth-owner")
+		require.NoError(t, owner.Close())
+		_, err = db.admin.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+db.schema+" TO "+role)
+		require.NoError(t, err)
+		s, err := postgres.Open(ctx, dsn)
+		require.NoError(t, err)
+		defer s.Close()
+		require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	})
+}
+
+// TestSchemaNewerThanBinary: a database migrated by a newer jwtauth is
+// refused, with a message that says to upgrade, and left untouched.
+func TestSchemaNewerThanBinary(t *testing.T) {
+	db := newDB(t)
+	ctx := t.Context()
+	s := db.open(t, "jwtauth-newer")
+	require.NoError(t, s.Close())
+	newer := postgres.SchemaVersion() + 1
+	_, err := db.admin.Exec(ctx, "INSERT INTO "+db.schema+".jwtauth_schema_migrations (version, name) VALUES ($1, 'from the future')", newer)
+	require.NoError(t, err)
+
+	_, err = postgres.Open(ctx, db.dsn(t, "jwtauth-newer"))
+	require.ErrorIs(t, err, postgres.ErrSchemaTooNew)
+	assert.Contains(t, err.Error(), fmt.Sprintf("schema version %d", newer))
+	assert.Contains(t, err.Error(), "upgrade")
+	var max int
+	require.NoError(t, db.admin.QueryRow(ctx, "SELECT max(version) FROM "+db.schema+".jwtauth_schema_migrations").Scan(&max))
+	assert.Equal(t, newer, max)
+}
+
+// TestConcurrentOpenMigratesOnce starts several instances on an empty schema
+// at once: the advisory lock lets one migrate, and all of them open.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	db := newDB(t)
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			s, err := postgres.Open(t.Context(), db.dsn(t, "jwtauth-migrate"))
+			if err == nil {
+				err = s.Ping(t.Context())
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "instance %d", i)
+	}
+	var rows, version int
+	require.NoError(t, db.admin.QueryRow(t.Context(), "SELECT count(*), max(version) FROM "+db.schema+".jwtauth_schema_migrations").Scan(&rows, &version))
+	assert.Equal(t, postgres.SchemaVersion(), rows)
+	assert.Equal(t, postgres.SchemaVersion(), version)
+}
+
+// TestKeyChangesClosed: the channel closes with its context and with the store.
+func TestKeyChangesClosed(t *testing.T) {
+	db := newDB(t)
+	s := db.open(t, "jwtauth-kc")
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := s.KeyChanges(ctx)
+	cancel()
+	for range ch { // drains a pending signal, ends when closed
+	}
+	ch = s.KeyChanges(t.Context())
+	require.NoError(t, s.Close())
+	for range ch {
+	}
+	_, ok := <-s.KeyChanges(t.Context())
+	assert.False(t, ok, "KeyChanges of a closed store")
+}
