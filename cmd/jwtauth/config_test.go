@@ -219,9 +219,9 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestServePostgresNotSupported(t *testing.T) {
-	_, errOut, code := runCLI(t, nil, "", "serve", "--addr", "127.0.0.1:0", "--store", "postgres://app:s3cret@127.0.0.1:1/auth")
+func TestServePostgresUnreachable(t *testing.T) {
+	_, errOut, code := runCLI(t, nil, "", "serve", "--addr", "127.0.0.1:0", "--store", "postgres://app:s3cret@127.0.0.1:1/auth?connect_timeout=2")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "not supported yet")
+	assert.Contains(t, errOut, "cannot reach the database")
 	assert.NotContains(t, errOut, "s3cret")
 }

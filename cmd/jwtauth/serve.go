@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
+	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
@@ -169,10 +170,6 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), nil
 }
 
-// errPostgresNotSupported is returned for a postgres:// store until the
-// PostgreSQL adapter lands.
-var errPostgresNotSupported = errors.New("PostgreSQL stores are not supported yet by this build; use sqlite:PATH or memory:")
-
 // openStore opens the store cfg names.
 func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 	switch cfg.Kind {
@@ -185,7 +182,13 @@ func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 		}
 		return s, nil
 	case storePostgres:
-		return nil, fmt.Errorf("open store %s: %w", cfg, errPostgresNotSupported)
+		// Several instances may share the database: migrations, rotations
+		// and registrations are coordinated by PostgreSQL (see adapters/postgres).
+		s, err := postgres.Open(ctx, cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", cfg, err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
 }

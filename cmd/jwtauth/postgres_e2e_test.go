@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// postgresSchemaDSN returns a DSN for a fresh schema of the test database
+// named by JWTAUTH_TEST_POSTGRES_DSN (dropped when the test ends), or skips
+// the test without it (fails with JWTAUTH_REQUIRE_POSTGRES=1, as in CI).
+func postgresSchemaDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("JWTAUTH_TEST_POSTGRES_DSN")
+	if base == "" {
+		if os.Getenv("JWTAUTH_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("JWTAUTH_REQUIRE_POSTGRES=1 but JWTAUTH_TEST_POSTGRES_DSN is not set: the PostgreSQL tests must run")
+		}
+		t.Skip("PostgreSQL tests skipped: set JWTAUTH_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	u, err := url.Parse(base)
+	require.NoError(t, err, "JWTAUTH_TEST_POSTGRES_DSN must be a postgres:// URL here")
+	conn, err := pgx.Connect(t.Context(), base)
+	require.NoError(t, err)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "jwtauth_e2e_" + hex.EncodeToString(b)
+	_, err = conn.Exec(t.Context(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		_ = conn.Close(ctx)
+	})
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestTwoInstancesOnPostgres runs two real `jwtauth serve` processes on one
+// PostgreSQL schema: a login on A opens /protected on B, a refresh token A
+// issued works on B, a username registered on A is taken on B, and a
+// `keys rotate --now` through the shared store reaches B's JWKS and signing
+// within 1 s (B polls every 2 s: LISTEN/NOTIFY brings it).
+func TestTwoInstancesOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dsn := postgresSchemaDSN(t)
+	bin := buildBinary(t)
+	// Behind a load balancer both instances are one issuer: its public URL.
+	args := []string{"--store", dsn, "--key-bits", "2048", "--issuer", "https://auth.example.test"}
+	a := startServer(t, bin, freeAddr(t), args...)
+	b := startServer(t, bin, freeAddr(t), args...)
+	const user, pass = "alice", "correct horse battery staple"
+
+	resp, body := call(t, http.MethodPost, a.base+"/register", map[string]string{"username": user, "password": pass}, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	resp, body = call(t, http.MethodPost, b.base+"/register", map[string]string{"username": user, "password": pass}, nil)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode, body)
+
+	resp, body = call(t, http.MethodPost, a.base+"/login", map[string]string{"username": user, "password": pass}, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	access, refresh := body["access_token"].(string), body["refresh_token"].(string)
+	resp, body = call(t, http.MethodGet, b.base+"/protected", nil, map[string]string{"Authorization": "Bearer " + access})
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, user, body["sub"])
+	resp, body = call(t, http.MethodPost, b.base+"/refresh", map[string]string{"refresh_token": refresh}, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, body = call(t, http.MethodPost, a.base+"/refresh", map[string]string{"refresh_token": refresh}, nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a refresh token used on B is spent on A: %v", body)
+
+	kidsA, kidsB := jwksKIDs(t, a.base), jwksKIDs(t, b.base)
+	assert.ElementsMatch(t, kidsA, kidsB, "one key set")
+	require.Len(t, kidsB, 2)
+	oldActive := headerKID(t, access)
+
+	// Rotate through the shared store, as an operator would next to A.
+	cmd := exec.Command(bin, "keys", "rotate", "--now", "--store", dsn, "--key-bits", "2048")
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "keys rotate: %s", out)
+	rotated := time.Now()
+
+	var kids []string
+	for {
+		kids = jwksKIDs(t, b.base)
+		if len(kids) == 3 {
+			break
+		}
+		if time.Since(rotated) > time.Second {
+			t.Fatalf("B still serves %v one second after the rotation", kids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("B served the rotated JWKS %s after `keys rotate` returned", time.Since(rotated).Round(time.Millisecond))
+	assert.Contains(t, kids, oldActive, "the retired key stays published")
+	newActive := ""
+	for _, k := range kidsB {
+		if k != oldActive {
+			newActive = k // the next key before the rotation
+		}
+	}
+	resp, body = call(t, http.MethodPost, b.base+"/login", map[string]string{"username": user, "password": pass}, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, newActive, headerKID(t, body["access_token"].(string)), "B signs with the promoted key")
+	assert.True(t, slices.Equal(sorted(kids), sorted(jwksKIDs(t, a.base))), "A serves the same JWKS")
+
+	require.Equal(t, 0, a.stop(t), a.stderr.String())
+	require.Equal(t, 0, b.stop(t), b.stderr.String())
+	for _, s := range []*server{a, b} {
+		assert.Equal(t, 1, strings.Count(s.stderr.String(), `msg="jwtauth listening"`))
+		assert.NotContains(t, s.stderr.String(), pass)
+	}
+}
+
+// TestPostgresOutage takes the database away from a running server (a TCP
+// proxy in front of PostgreSQL stops, cutting every connection) and brings
+// it back: meanwhile /healthz, /register and /login answer 503, never 500,
+// and an access token issued before keeps opening /protected; afterwards
+// everything works without a restart.
+func TestPostgresOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dsn := postgresSchemaDSN(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	p := startProxy(t, u.Host)
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	u.Host = p.addr
+	bin := buildBinary(t)
+	srv := startServer(t, bin, freeAddr(t), "--store", u.String(), "--key-bits", "2048")
+	creds := map[string]string{"username": "alice", "password": "correct horse battery staple"}
+	resp, body := call(t, http.MethodPost, srv.base+"/register", creds, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	resp, body = call(t, http.MethodPost, srv.base+"/login", creds, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	access := body["access_token"].(string)
+
+	p.down()
+	resp, body = call(t, http.MethodGet, srv.base+"/healthz", nil, nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	for _, path := range []string{"/login", "/register"} {
+		resp, body = call(t, http.MethodPost, srv.base+path, map[string]string{"username": "bob", "password": "correct horse battery staple"}, nil)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s: %v", path, body)
+		assert.Equal(t, "temporarily_unavailable", body["error"], path)
+	}
+	resp, body = call(t, http.MethodGet, srv.base+"/protected", nil, map[string]string{"Authorization": "Bearer " + access})
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "verification needs no database: %v", body)
+
+	p.up(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, _ = call(t, http.MethodGet, srv.base+"/healthz", nil, nil)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no recovery after the database returned")
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, body = call(t, http.MethodPost, srv.base+"/login", creds, nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, body = call(t, http.MethodPost, srv.base+"/register", map[string]string{"username": "bob", "password": "correct horse battery staple"}, nil)
+	assert.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	require.Equal(t, 0, srv.stop(t), srv.stderr.String())
+	assert.NotContains(t, srv.stderr.String(), "server_error")
+}
+
+// tcpProxy forwards 127.0.0.1:<port> to a target; down cuts every
+// connection and stops listening, up listens again on the same port.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &tcpProxy{addr: ln.Addr().String(), target: target}
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
+			go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *tcpProxy) up(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	require.Eventually(t, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", p.addr)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	p.serve(ln)
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
