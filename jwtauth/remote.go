@@ -1,0 +1,727 @@
+package jwtauth
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of RemoteConfig.
+const (
+	// DefaultMinRefresh is the floor on the refresh interval (1 min): a
+	// smaller or absent Cache-Control max-age never makes the background
+	// refresh run more often, and a failed fetch is retried after it.
+	DefaultMinRefresh = time.Minute
+	// DefaultMaxRefresh is the ceiling on the refresh interval (1 h): a larger
+	// max-age never keeps a set longer without asking the origin again.
+	DefaultMaxRefresh = time.Hour
+	// DefaultRefresh is the refresh interval when a response has no
+	// Cache-Control max-age (5 min, the max-age of our own JWKS endpoint),
+	// clamped to [MinRefresh, MaxRefresh].
+	DefaultRefresh = 5 * time.Minute
+	// DefaultUnknownKIDInterval is the least time between two fetches caused
+	// by a token whose kid the set does not hold (5 s).
+	DefaultUnknownKIDInterval = 5 * time.Second
+	// DefaultMaxStale is how long the last good set is used while the origin
+	// cannot be reached or returns no usable set (24 h).
+	DefaultMaxStale = 24 * time.Hour
+	// DefaultFetchTimeout bounds one HTTP exchange, body included (10 s).
+	DefaultFetchTimeout = 10 * time.Second
+	// DefaultMaxJWKSBytes caps a JWKS or discovery response body (1 MiB).
+	DefaultMaxJWKSBytes = 1 << 20
+)
+
+// ErrKeySetUnavailable is returned by RemoteKeySet.VerificationKey when it
+// holds no usable key set: no fetch has succeeded yet (a cold key set), the
+// last good set is older than RemoteConfig.MaxStale, or the key set was
+// never started. Verify reports it wrapped in ErrUnknownKey, so every token
+// is rejected (fail closed).
+var ErrKeySetUnavailable = errors.New("jwtauth: remote key set unavailable")
+
+// ErrJWKSFetch wraps every failed fetch of a remote JWKS or discovery
+// document: network error, timeout, a status other than 200/304, an HTML
+// or oversized body, JSON that is not a JWK Set, a set with private key
+// material, or a set without one usable key. Such a response never replaces
+// the last good set.
+var ErrJWKSFetch = errors.New("jwtauth: jwks fetch failed")
+
+// RemoteConfig configures a RemoteKeySet. Exactly one of JWKSURL and Issuer
+// is needed; every other field has a useful zero value.
+type RemoteConfig struct {
+	// JWKSURL is the URL of the JWK Set (RFC 7517 §5), e.g.
+	// "https://auth.example.com/.well-known/jwks.json". When set, no
+	// discovery is done.
+	JWKSURL string
+	// Issuer is an OpenID Connect issuer URL. Without JWKSURL, the JWKS URL
+	// is read once from Issuer + "/.well-known/openid-configuration"
+	// (OpenID Connect Discovery 1.0 §4), whose "issuer" member must equal
+	// Issuer exactly (§4.3). NewRemoteVerifier also uses it as the expected
+	// iss when VerifierConfig.Issuer is empty.
+	Issuer string
+	// HTTPClient makes the requests; default http.DefaultClient. Timeout
+	// applies on top of the client's own.
+	HTTPClient *http.Client
+	// MinRefresh and MaxRefresh bound the background refresh interval, which
+	// is the response's Cache-Control max-age minus its Age (RFC 9111
+	// §4.2), or DefaultRefresh without one. Defaults DefaultMinRefresh (1
+	// min) and DefaultMaxRefresh (1 h). A failed fetch is retried after
+	// MinRefresh.
+	MinRefresh, MaxRefresh time.Duration
+	// UnknownKIDInterval is the least time between a fetch and a fetch
+	// caused by an unknown kid; concurrent misses share one fetch. Default
+	// DefaultUnknownKIDInterval (5 s).
+	UnknownKIDInterval time.Duration
+	// MaxStale is how long after the origin last confirmed the set (a 200
+	// with a usable set, or a 304) the set is still used while refreshes
+	// fail. After it every lookup fails with ErrKeySetUnavailable. Default
+	// DefaultMaxStale (24 h).
+	MaxStale time.Duration
+	// Timeout bounds one HTTP exchange, body included. Default
+	// DefaultFetchTimeout (10 s).
+	Timeout time.Duration
+	// MaxBytes caps a response body, in bytes; a larger one is a failed
+	// fetch. Default DefaultMaxJWKSBytes (1 MiB).
+	MaxBytes int64
+	// Lazy makes NewRemoteKeySet return without fetching: the background
+	// refresh and the first lookup fetch the set, and until one succeeds
+	// every lookup fails with ErrKeySetUnavailable. Use it when services may
+	// start before their issuer. By default NewRemoteKeySet fetches once and
+	// fails when it cannot get a usable set.
+	Lazy bool
+	// Now is the clock used for freshness, staleness and the unknown-kid
+	// interval; default time.Now. The background refresh waits on runtime
+	// timers (use testing/synctest to drive it in tests).
+	Now func() time.Time
+	// Logger receives one line per failed fetch and per key-set change;
+	// default slog.Default().
+	Logger *slog.Logger
+}
+
+// RemoteKeySet is a KeySet fed by a remote JWK Set (RFC 7517 §5): the
+// verifying side of a service that trusts tokens of another issuer, such as
+// `jwtauth serve`. It implements KeySet, so Verifier and the adapters'
+// middleware work with it unchanged. It is safe for concurrent use.
+//
+// Behaviour:
+//   - A background goroutine refreshes the set when its Cache-Control
+//     max-age (bounded by MinRefresh and MaxRefresh) runs out, sending
+//     If-None-Match with the last ETag; a 304 Not Modified (RFC 9110 §15.4.5)
+//     confirms the set it holds.
+//   - A kid the set does not hold causes one immediate fetch, at most one
+//     per UnknownKIDInterval; concurrent misses are coalesced into that one
+//     fetch (singleflight), so forged kids cannot flood the origin.
+//   - A fetched set replaces the previous one entirely: a key removed at the
+//     origin (retired or revoked) stops verifying as soon as the new set is
+//     fetched.
+//   - A failed fetch (see ErrJWKSFetch) is logged and never replaces a good
+//     set; the last good set is used for up to MaxStale after the origin last
+//     confirmed it. With no good set, lookups fail closed.
+//   - Only RSA signing keys are used: a key with "use":"enc", key_ops
+//     without "verify", a kty other than RSA, an "alg" other than RS256, no
+//     kid, or a modulus under 2048 or over 8192 bits is skipped. A set with
+//     any private key member ("d", "p", "q", "dp", "dq", "qi", "oth", "k",
+//     "priv") is rejected as a whole: its publisher is leaking keys.
+//
+// Why not jwx's jwk.Cache: in jwx v3.4.0 it (through httprc v3) sends no
+// If-None-Match and treats 304 as an error, reads its clock with time.Now,
+// has no maximum staleness, no rate-limited refresh on an unknown kid, and
+// replaces a good set with any set that parses, an empty one included. So
+// RemoteKeySet runs its own small fetch loop over net/http; the JWK members
+// themselves are parsed and validated by jwx (jwk.ParseKey, jwk.Export).
+type RemoteKeySet struct {
+	cfg    RemoteConfig
+	client *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+
+	cur atomic.Pointer[remoteSet]
+	sf  singleflight.Group
+
+	mu          sync.Mutex
+	jwksURL     string    // resolved (discovery done) when non-empty
+	lastAttempt time.Time // start of the last fetch, by cfg.Now
+	nextRefresh time.Time // when the background refresh is due, by cfg.Now
+	lastErr     error
+	fetches     int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	kick   chan struct{}
+}
+
+// remoteSet is an immutable snapshot of the usable keys of one JWKS document.
+type remoteSet struct {
+	keys      map[string]*rsa.PublicKey
+	etag      string
+	validated time.Time // when the origin last confirmed it (200 or 304), by cfg.Now
+}
+
+// NewRemoteKeySet checks cfg, fetches the set (unless cfg.Lazy) and starts
+// the background refresh, which runs until ctx is done or Close is called.
+// It fails when neither JWKSURL nor Issuer is set, a URL is not absolute
+// http(s), or (not Lazy) discovery or the first fetch fails: the error then
+// wraps ErrJWKSFetch and says why.
+func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, error) {
+	if cfg.JWKSURL == "" && cfg.Issuer == "" {
+		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
+	}
+	for _, u := range []string{cfg.JWKSURL, cfg.Issuer} {
+		if u == "" {
+			continue
+		}
+		if err := checkHTTPURL(u); err != nil {
+			return nil, fmt.Errorf("jwtauth: RemoteConfig: %w", err)
+		}
+	}
+	if cfg.MinRefresh <= 0 {
+		cfg.MinRefresh = DefaultMinRefresh
+	}
+	if cfg.MaxRefresh <= 0 {
+		cfg.MaxRefresh = DefaultMaxRefresh
+	}
+	if cfg.MaxRefresh < cfg.MinRefresh {
+		return nil, fmt.Errorf("jwtauth: RemoteConfig: MaxRefresh %s is below MinRefresh %s", cfg.MaxRefresh, cfg.MinRefresh)
+	}
+	if cfg.UnknownKIDInterval <= 0 {
+		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
+	}
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultFetchTimeout
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxJWKSBytes
+	}
+	r := &RemoteKeySet{cfg: cfg, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
+		jwksURL: cfg.JWKSURL, done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	if r.client == nil {
+		r.client = http.DefaultClient
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	if !cfg.Lazy {
+		if err := r.fetch(ctx); err != nil {
+			r.cancel()
+			return nil, err
+		}
+	}
+	go r.run()
+	return r, nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// VerificationKey returns the RSA public key for kid. A kid the current set
+// does not hold causes a fetch when none was made in the last
+// UnknownKIDInterval (see RemoteKeySet); if the kid is still unknown the
+// error wraps keys.ErrUnknownKey. Without a usable set it returns an error
+// wrapping ErrKeySetUnavailable. The cached path takes no lock and does no
+// I/O.
+func (r *RemoteKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	s := r.cur.Load()
+	if s != nil {
+		if pub, ok := s.keys[kid]; ok {
+			if err := r.checkStale(s); err != nil {
+				return nil, err
+			}
+			return pub, nil
+		}
+	}
+	if err := r.refetchForMiss(ctx); err != nil && !errors.Is(err, errThrottled) {
+		// The fetch failed; the last good set (if any) is still in force.
+		r.log.Debug("jwtauth: remote jwks: refetch for unknown kid failed", "err", err)
+	}
+	s = r.cur.Load()
+	if s == nil {
+		return nil, r.unavailable()
+	}
+	if err := r.checkStale(s); err != nil {
+		return nil, err
+	}
+	if pub, ok := s.keys[kid]; ok {
+		return pub, nil
+	}
+	return nil, keys.ErrUnknownKey
+}
+
+func (r *RemoteKeySet) checkStale(s *remoteSet) error {
+	if age := r.now().Sub(s.validated); age > r.cfg.MaxStale {
+		r.mu.Lock()
+		last := r.lastErr
+		r.mu.Unlock()
+		if last == nil {
+			return fmt.Errorf("%w: the last good set is %s old (MaxStale %s)", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale)
+		}
+		return fmt.Errorf("%w: the last good set is %s old (MaxStale %s); last error: %w", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale, last)
+	}
+	return nil
+}
+
+func (r *RemoteKeySet) unavailable() error {
+	r.mu.Lock()
+	last := r.lastErr
+	r.mu.Unlock()
+	if last == nil {
+		return fmt.Errorf("%w: no key set fetched yet", ErrKeySetUnavailable)
+	}
+	return fmt.Errorf("%w: no good key set yet: %w", ErrKeySetUnavailable, last)
+}
+
+var errThrottled = errors.New("jwtauth: remote jwks: refetch throttled")
+
+// refetchForMiss fetches unless a fetch started within UnknownKIDInterval.
+// All callers share the fetch in flight; a caller whose ctx ends stops
+// waiting without cancelling the fetch for the others.
+func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
+	ch := r.sf.DoChan("fetch", func() (any, error) {
+		r.mu.Lock()
+		throttled := !r.lastAttempt.IsZero() && r.now().Sub(r.lastAttempt) < r.cfg.UnknownKIDInterval
+		r.mu.Unlock()
+		if throttled {
+			return nil, errThrottled
+		}
+		return nil, r.fetch(r.ctx)
+	})
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Refresh fetches the set now, whatever its freshness and the unknown-kid
+// interval, sharing a fetch already in flight. It returns the fetch's error
+// (wrapping ErrJWKSFetch); the last good set stays in force on failure.
+func (r *RemoteKeySet) Refresh(ctx context.Context) error {
+	ch := r.sf.DoChan("fetch", func() (any, error) { return nil, r.fetch(r.ctx) })
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LastError returns the error of the last fetch, or nil when it succeeded
+// (or none was made).
+func (r *RemoteKeySet) LastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
+}
+
+// KIDs returns the kids of the usable keys of the current set, in no
+// particular order; nil without a set.
+func (r *RemoteKeySet) KIDs() []string {
+	s := r.cur.Load()
+	if s == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.keys))
+	for kid := range s.keys {
+		out = append(out, kid)
+	}
+	return out
+}
+
+// Close stops the background refresh and waits for it to end. Lookups
+// still answer from the last set (until MaxStale) but fetch no more. Close
+// is idempotent and always returns nil.
+func (r *RemoteKeySet) Close() error {
+	r.cancel()
+	<-r.done
+	return nil
+}
+
+// run is the background refresh loop: it fetches when nextRefresh is due,
+// and re-reads nextRefresh whenever a fetch (of any caller) ends.
+func (r *RemoteKeySet) run() {
+	defer close(r.done)
+	for {
+		r.mu.Lock()
+		wait := r.nextRefresh.Sub(r.now())
+		r.mu.Unlock()
+		if wait <= 0 {
+			ch := r.sf.DoChan("fetch", func() (any, error) { return nil, r.fetch(r.ctx) })
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-ch:
+			}
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-r.kick:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// fetch resolves the JWKS URL if needed, fetches the set and installs it.
+// Callers coalesce through r.sf so that at most one fetch runs at a time.
+func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("%w: key set closed", ErrJWKSFetch)
+	}
+	now := r.now()
+	r.mu.Lock()
+	r.lastAttempt = now
+	r.fetches++
+	jwksURL := r.jwksURL
+	r.mu.Unlock()
+
+	defer func() {
+		r.mu.Lock()
+		r.lastErr = err
+		if err != nil {
+			// Retry a failure after the floor, and not later than the normal schedule.
+			if next := now.Add(r.cfg.MinRefresh); !r.nextRefresh.After(now) || next.Before(r.nextRefresh) {
+				r.nextRefresh = next
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			if s := r.cur.Load(); s != nil {
+				r.log.Warn("jwtauth: remote jwks fetch failed; keeping the last good set", "url", r.target(),
+					"last_good_age", now.Sub(s.validated).Round(time.Second).String(), "max_stale", r.cfg.MaxStale.String(), "err", err)
+			} else {
+				r.log.Warn("jwtauth: remote jwks fetch failed; no good set yet, every token is rejected", "url", r.target(), "err", err)
+			}
+		}
+	}()
+
+	if jwksURL == "" {
+		jwksURL, err = r.discover(ctx)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.jwksURL = jwksURL
+		r.mu.Unlock()
+	}
+
+	prev := r.cur.Load()
+	hdr := http.Header{"Accept": {"application/jwk-set+json, application/json"}}
+	if prev != nil && prev.etag != "" {
+		hdr.Set("If-None-Match", prev.etag)
+	}
+	res, body, err := r.get(ctx, jwksURL, hdr)
+	if err != nil {
+		return err
+	}
+	ttl := r.freshness(res.Header)
+	switch {
+	case res.StatusCode == http.StatusNotModified && prev != nil && prev.etag != "":
+		next := *prev
+		next.validated = now
+		r.cur.Store(&next)
+	case res.StatusCode == http.StatusOK:
+		ks, skipped, err := parseRemoteJWKS(body)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrJWKSFetch, jwksURL, err)
+		}
+		for _, s := range skipped {
+			r.log.Debug("jwtauth: remote jwks: key skipped", "url", jwksURL, "reason", s)
+		}
+		r.cur.Store(&remoteSet{keys: ks, etag: res.Header.Get("ETag"), validated: now})
+		if prev == nil || !sameKeys(prev.keys, ks) {
+			r.log.Info("jwtauth: remote jwks loaded", "url", jwksURL, "keys", len(ks), "skipped", len(skipped))
+		}
+	default:
+		return fmt.Errorf("%w: %s: HTTP status %d", ErrJWKSFetch, jwksURL, res.StatusCode)
+	}
+	r.mu.Lock()
+	r.nextRefresh = now.Add(ttl)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *RemoteKeySet) target() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jwksURL != "" {
+		return r.jwksURL
+	}
+	return r.cfg.Issuer
+}
+
+// get performs one GET with the timeout and reads at most MaxBytes of body
+// (none for 304).
+func (r *RemoteKeySet) get(ctx context.Context, u string, hdr http.Header) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrJWKSFetch, err)
+	}
+	req.Header = hdr
+	res, err := r.client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrJWKSFetch, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return res, nil, nil
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+			return nil, nil, fmt.Errorf("%w: %s: got an HTML page (Content-Type %s), not JSON", ErrJWKSFetch, u, mt)
+		}
+	}
+	if res.ContentLength > r.cfg.MaxBytes {
+		return nil, nil, fmt.Errorf("%w: %s: body of %d bytes exceeds the %d-byte limit", ErrJWKSFetch, u, res.ContentLength, r.cfg.MaxBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, r.cfg.MaxBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: read body: %w", ErrJWKSFetch, u, err)
+	}
+	if int64(len(body)) > r.cfg.MaxBytes {
+		return nil, nil, fmt.Errorf("%w: %s: body exceeds the %d-byte limit", ErrJWKSFetch, u, r.cfg.MaxBytes)
+	}
+	return res, body, nil
+}
+
+// discover reads the JWKS URL from the issuer's OpenID Provider
+// Configuration (OpenID Connect Discovery 1.0 §4.1) and checks that its
+// issuer equals the configured one (§4.3).
+func (r *RemoteKeySet) discover(ctx context.Context) (string, error) {
+	u := strings.TrimSuffix(r.cfg.Issuer, "/") + "/.well-known/openid-configuration"
+	res, body, err := r.get(ctx, u, http.Header{"Accept": {"application/json"}})
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%w: discovery %s: HTTP status %d", ErrJWKSFetch, u, res.StatusCode)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("%w: discovery %s: not a JSON provider configuration", ErrJWKSFetch, u)
+	}
+	if doc.Issuer != r.cfg.Issuer {
+		return "", fmt.Errorf("%w: discovery %s: issuer %.256q does not match the configured issuer %q", ErrJWKSFetch, u, doc.Issuer, r.cfg.Issuer)
+	}
+	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("%w: discovery %s: jwks_uri: %w", ErrJWKSFetch, u, err)
+	}
+	return doc.JWKSURI, nil
+}
+
+// freshness is the refresh interval a response asks for: Cache-Control
+// max-age minus Age (RFC 9111 §4.2.1, §4.2.3; 0 for no-cache or no-store),
+// DefaultRefresh without one, clamped to [MinRefresh, MaxRefresh].
+func (r *RemoteKeySet) freshness(h http.Header) time.Duration {
+	d := DefaultRefresh
+	for _, cc := range h.Values("Cache-Control") {
+		for dir := range strings.SplitSeq(cc, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+			switch strings.ToLower(name) {
+			case "max-age":
+				if n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64); err == nil && n >= 0 {
+					d = time.Duration(min(n, int64(1<<31))) * time.Second
+					if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
+						d -= time.Duration(min(age, int64(1<<31))) * time.Second
+					}
+				}
+			case "no-cache", "no-store":
+				d = 0
+				return max(d, r.cfg.MinRefresh)
+			}
+		}
+	}
+	return min(max(d, r.cfg.MinRefresh), r.cfg.MaxRefresh)
+}
+
+// privateMembers are JWK members that carry private or secret key material
+// (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2; "priv" of AKP keys).
+var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"}
+
+// Key sizes a remote RSA key must have, in bits.
+const (
+	minRemoteRSABits = 2048
+	maxRemoteRSABits = 8192
+)
+
+// parseRemoteJWKS turns a JWK Set document into its usable RSA verification
+// keys by kid. It fails when the document is not a JSON object with a
+// "keys" array, when any key has a private member, or when no key is
+// usable; skipped describes each key it left out. Each key is parsed by
+// jwx (jwk.ParseKey), one at a time, so that a key of a type jwx does not
+// know is skipped rather than failing the set.
+func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
+	var doc struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, nil, errors.New("the body is not a JSON JWK Set")
+	}
+	if doc.Keys == nil {
+		return nil, nil, errors.New(`the JWK Set has no "keys" array`)
+	}
+	out := make(map[string]*rsa.PublicKey)
+	var skipped []string
+	for i, raw := range *doc.Keys {
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
+			skipped = append(skipped, fmt.Sprintf("key #%d: not a JSON object", i))
+			continue
+		}
+		for _, m := range privateMembers {
+			if _, ok := members[m]; ok {
+				return nil, nil, fmt.Errorf("key #%d has the private member %q: a JWKS must hold public keys only; set rejected", i, m)
+			}
+		}
+		pub, kid, why := usableKey(raw)
+		if why != "" {
+			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
+			continue
+		}
+		if _, dup := out[kid]; dup {
+			skipped = append(skipped, fmt.Sprintf("key #%d: duplicate kid %.64q (the first one is used)", i, kid))
+			continue
+		}
+		out[kid] = pub
+	}
+	if len(out) == 0 {
+		if len(skipped) == 0 {
+			return nil, nil, errors.New("the JWK Set is empty")
+		}
+		return nil, skipped, fmt.Errorf("the JWK Set has no usable RS256 verification key (%d skipped: %s)", len(skipped), strings.Join(skipped, "; "))
+	}
+	return out, skipped, nil
+}
+
+// usableKey parses one JWK and returns its RSA public key and kid, or why it
+// cannot verify RS256 signatures.
+func usableKey(raw []byte) (*rsa.PublicKey, string, string) {
+	k, err := jwk.ParseKey(raw)
+	if err != nil {
+		return nil, "", "not a valid JWK: " + err.Error()
+	}
+	kid, _ := k.KeyID()
+	if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+		return nil, kid, "not an asymmetric public key"
+	}
+	if k.KeyType().String() != "RSA" {
+		return nil, kid, "kty " + k.KeyType().String() + " is not RSA"
+	}
+	if kid == "" {
+		return nil, kid, "no kid"
+	}
+	if use, ok := k.KeyUsage(); ok && use != "sig" {
+		return nil, kid, "use is " + use
+	}
+	if ops, ok := k.KeyOps(); ok {
+		verify := false
+		for _, op := range ops {
+			verify = verify || op == jwk.KeyOpVerify
+		}
+		if !verify {
+			return nil, kid, "key_ops does not include verify"
+		}
+	}
+	if alg, ok := k.Algorithm(); ok && alg.String() != keys.Algorithm {
+		return nil, kid, "alg is " + alg.String()
+	}
+	var pub rsa.PublicKey
+	if err := jwk.Export(k, &pub); err != nil {
+		return nil, kid, "not an RSA public key: " + err.Error()
+	}
+	if bits := pub.N.BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
+		return nil, kid, fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
+	}
+	return &pub, kid, ""
+}
+
+func sameKeys(a, b map[string]*rsa.PublicKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for kid, pa := range a {
+		pb, ok := b[kid]
+		if !ok || !pa.Equal(pb) {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRemoteVerifier returns a Verifier whose keys come from a RemoteKeySet
+// built with rc (see NewRemoteKeySet; its background refresh runs until ctx
+// is done) and the returned key set, for Refresh, LastError or Close. vc.Keys
+// must be nil; when vc.Issuer is empty it is rc.Issuer. Every other rule of
+// vc applies as with NewVerifier.
+func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) (*Verifier, *RemoteKeySet, error) {
+	if vc.Keys != nil {
+		return nil, nil, errors.New("jwtauth: NewRemoteVerifier: VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
+	}
+	if vc.Issuer == "" {
+		vc.Issuer = rc.Issuer
+	}
+	probe := vc
+	probe.Keys = noKeys{}
+	if _, err := NewVerifier(probe); err != nil {
+		return nil, nil, err
+	}
+	ks, err := NewRemoteKeySet(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc.Keys = ks
+	v, err := NewVerifier(vc)
+	if err != nil {
+		_ = ks.Close()
+		return nil, nil, err
+	}
+	return v, ks, nil
+}
+
+// noKeys is a KeySet without keys, used to check a VerifierConfig before
+// any fetch.
+type noKeys struct{}
+
+func (noKeys) VerificationKey(context.Context, string) (*rsa.PublicKey, error) {
+	return nil, keys.ErrUnknownKey
+}

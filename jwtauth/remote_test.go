@@ -1,0 +1,640 @@
+package jwtauth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// clock is a settable clock that is safe to read from the key set's goroutines.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock        { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// origin is a JWKS endpoint that counts requests. It serves real, unless
+// override is set.
+type origin struct {
+	srv         *httptest.Server
+	real        http.Handler
+	override    atomic.Pointer[http.HandlerFunc]
+	requests    atomic.Int64
+	conditional atomic.Int64 // requests with If-None-Match
+	notModified atomic.Int64 // 304 answers
+	mu          sync.Mutex
+	lastINM     string
+}
+
+func newOrigin(t testing.TB, real http.Handler) *origin {
+	o := &origin{real: real}
+	o.srv = httptest.NewServer(http.HandlerFunc(o.serve))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
+	o.requests.Add(1)
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		o.conditional.Add(1)
+		o.mu.Lock()
+		o.lastINM = inm
+		o.mu.Unlock()
+	}
+	h := o.real
+	if f := o.override.Load(); f != nil {
+		h = *f
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusNotModified {
+		o.notModified.Add(1)
+	}
+}
+
+func (o *origin) set(f http.HandlerFunc) { o.override.Store(&f) }
+func (o *origin) restore()               { o.override.Store(nil) }
+func (o *origin) inm() string            { o.mu.Lock(); defer o.mu.Unlock(); return o.lastINM }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// remoteFixture is a key manager and issuer (the issuing service), its JWKS
+// endpoint, and a verifier with a RemoteKeySet on that endpoint (the
+// resource service).
+type remoteFixture struct {
+	*fixture
+	clk    *clock
+	origin *origin
+	ks     *jwtauth.RemoteKeySet
+	v      *jwtauth.Verifier
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newRemoteFixture(t *testing.T, mod func(*jwtauth.RemoteConfig)) *remoteFixture {
+	t.Helper()
+	rf := &remoteFixture{fixture: newFixture(t), logs: &syncBuffer{}}
+	rf.clk = newClock(rf.now)
+	rf.origin = newOrigin(t, jwtauth.NewJWKSHandler(rf.mgr, 5*time.Minute))
+	cfg := jwtauth.RemoteConfig{
+		JWKSURL: rf.origin.srv.URL, Now: rf.clk.Now,
+		Logger: slog.New(slog.NewTextHandler(rf.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	var err error
+	rf.v, rf.ks, err = jwtauth.NewRemoteVerifier(t.Context(), cfg, jwtauth.VerifierConfig{
+		Issuer: testIssuer, Audience: []string{testAudience}, Now: rf.clk.Now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rf.ks.Close() })
+	return rf
+}
+
+func (rf *remoteFixture) issue(t *testing.T) string {
+	t.Helper()
+	tok, err := rf.issuer.Issue(context.Background(), "alice")
+	require.NoError(t, err)
+	return tok.Raw
+}
+
+// jwkJSON is the public JWK of pub with kid and extra members.
+func jwkJSON(t testing.TB, pub any, kid string, extra map[string]any) json.RawMessage {
+	t.Helper()
+	k, err := jwk.Import(pub)
+	require.NoError(t, err)
+	if kid != "" {
+		require.NoError(t, k.Set(jwk.KeyIDKey, kid))
+	}
+	for n, v := range extra {
+		require.NoError(t, k.Set(n, v))
+	}
+	b, err := json.Marshal(k)
+	require.NoError(t, err)
+	return b
+}
+
+func jwksJSON(ks ...json.RawMessage) []byte {
+	if ks == nil {
+		ks = []json.RawMessage{}
+	}
+	b, _ := json.Marshal(map[string]any{"keys": ks})
+	return b
+}
+
+func serveBody(ct string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
+	}
+}
+
+func TestRemoteKeySetVerifiesAndRevalidatesWith304(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	tok := rf.issue(t)
+
+	c, err := rf.v.Verify(ctx, tok)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", c.Subject)
+	assert.EqualValues(t, 1, rf.origin.requests.Load(), "the first fetch happens in NewRemoteKeySet, the cached path fetches nothing")
+	assert.EqualValues(t, 0, rf.origin.conditional.Load(), "the first fetch has no ETag to send")
+
+	_, etag, err := jwtauth.NewJWKSHandler(rf.mgr, 0).Document()
+	require.NoError(t, err)
+	for range 3 {
+		require.NoError(t, rf.ks.Refresh(ctx))
+	}
+	assert.EqualValues(t, 4, rf.origin.requests.Load())
+	assert.EqualValues(t, 3, rf.origin.conditional.Load(), "every refresh is conditional")
+	assert.EqualValues(t, 3, rf.origin.notModified.Load())
+	assert.Equal(t, etag, rf.origin.inm(), "If-None-Match carries the last ETag")
+
+	// 304 is "still fresh": it resets the staleness clock.
+	rf.clk.Advance(23 * time.Hour)
+	require.NoError(t, rf.ks.Refresh(ctx))
+	rf.clk.Advance(23 * time.Hour)
+	_, err = rf.v.Verify(ctx, tok)
+	require.ErrorIs(t, err, jwtauth.ErrTokenExpired, "the key is still usable 46 h after the first fetch: only the token's exp stops it")
+	assert.NoError(t, rf.ks.LastError())
+}
+
+func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
+	big := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"keys":[`)
+		chunk := bytes.Repeat([]byte(" "), 64<<10)
+		for range 160 { // 10 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `]}`)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	cases := []struct {
+		name    string
+		handler func(rf *remoteFixture) http.HandlerFunc // nil: the server is down
+		want    string
+	}{
+		{"down", nil, "connect"},
+		{"slow beyond the timeout", func(*remoteFixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}
+		}, "deadline exceeded"},
+		{"500", func(*remoteFixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }
+		}, "HTTP status 500"},
+		{"HTML", func(*remoteFixture) http.HandlerFunc {
+			return serveBody("text/html; charset=utf-8", []byte("<html><body>maintenance</body></html>"))
+		}, "HTML"},
+		{"HTML without a Content-Type", func(*remoteFixture) http.HandlerFunc {
+			return serveBody("", []byte("<html><body>maintenance</body></html>"))
+		}, "not a JSON JWK Set"},
+		{"empty set", func(*remoteFixture) http.HandlerFunc {
+			return serveBody("application/json", jwksJSON())
+		}, "empty"},
+		{"no keys member", func(*remoteFixture) http.HandlerFunc {
+			return serveBody("application/json", []byte(`{"issuer":"x"}`))
+		}, `no "keys" array`},
+		{"unparsable", func(*remoteFixture) http.HandlerFunc {
+			return serveBody("application/json", []byte(`{"keys":[{"kty":"RSA",`))
+		}, "not a JSON JWK Set"},
+		{"private key member", func(rf *remoteFixture) http.HandlerFunc {
+			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
+			priv := jwkJSON(t, rf.outsider(t), "leak", nil)
+			return serveBody("application/json", jwksJSON(pub, priv))
+		}, `private member "d"`},
+		{"secret oct key", func(rf *remoteFixture) http.HandlerFunc {
+			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
+			return serveBody("application/json", jwksJSON(pub, json.RawMessage(`{"kty":"oct","kid":"h","k":"c2VjcmV0"}`)))
+		}, `private member "k"`},
+		{"only unusable keys", func(rf *remoteFixture) http.HandlerFunc {
+			return serveBody("application/json", jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"})))
+		}, "no usable RS256 verification key"},
+		{"10 MiB body", func(*remoteFixture) http.HandlerFunc { return big }, "byte limit"},
+		{"10 MiB body with Content-Length", func(*remoteFixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", fmt.Sprint(10<<20+11))
+				big(w, r)
+			}
+		}, "byte limit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rf := newRemoteFixture(t, func(c *jwtauth.RemoteConfig) { c.Timeout = 200 * time.Millisecond })
+			ctx := t.Context()
+			tok := rf.issue(t)
+			if tc.handler == nil {
+				rf.origin.srv.Close()
+			} else {
+				rf.origin.set(tc.handler(rf))
+			}
+
+			err := rf.ks.Refresh(ctx)
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Equal(t, err, rf.ks.LastError(), "the failure is reported")
+			assert.Contains(t, rf.logs.String(), "remote jwks fetch failed", "the failure is logged")
+			assert.ElementsMatch(t, rf.ks.KIDs(), []string{rf.kid, rf.mgr.Current().Next().KID}, "the set is unchanged")
+
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err, "the last good set is still used")
+
+			// An unknown kid after the interval tries again; it fails the
+			// same way and the last good set stays.
+			rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+			_, err = rf.v.Verify(ctx, forge(t, rf.outsider(t), `{"alg":"RS256","kid":"other"}`, rf.claims(nil)))
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err)
+
+			// Up to MaxStale, not beyond: then every token fails closed.
+			rf.clk.Advance(jwtauth.DefaultMaxStale)
+			_, err = rf.v.Verify(ctx, tok)
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+			require.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+			assert.ErrorContains(t, err, "MaxStale")
+		})
+	}
+}
+
+func TestRemoteKeySetColdFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
+	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	clk := newClock(f.now)
+	cfg := jwtauth.RemoteConfig{JWKSURL: o.srv.URL, Now: clk.Now, Logger: quiet}
+	vcfg := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clk.Now}
+	tok, err := f.issuer.Issue(t.Context(), "alice")
+	require.NoError(t, err)
+
+	// By default construction fetches, and fails without a usable set.
+	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), cfg, vcfg)
+	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorContains(t, err, "HTTP status 503")
+
+	// A lazy key set starts cold and rejects every token until a fetch succeeds.
+	cfg.Lazy = true
+	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), cfg, vcfg)
+	require.NoError(t, err)
+	defer ks.Close()
+	_, err = v.Verify(t.Context(), tok.Raw)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	require.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+	assert.ErrorContains(t, err, "503")
+
+	o.restore()
+	clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	_, err = v.Verify(t.Context(), tok.Raw)
+	require.NoError(t, err, "the first lookup after the interval fetches the set")
+}
+
+func TestRemoteKeySetUnknownKIDFlood(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	require.EqualValues(t, 1, rf.origin.requests.Load())
+	// Tokens with random kids; the signature is never reached.
+	tokens := make([]string, 10_000)
+	for i := range tokens {
+		var kid [16]byte
+		_, _ = rand.Read(kid[:])
+		tokens[i] = b64(fmt.Sprintf(`{"alg":"RS256","kid":"%x"}`, kid)) + "." + b64(rf.claims(nil)) + ".c2ln"
+	}
+	flood := func() {
+		var wg sync.WaitGroup
+		var unknown atomic.Int64
+		for g := range 100 {
+			wg.Go(func() {
+				for _, tok := range tokens[g*100 : (g+1)*100] {
+					if _, err := rf.v.Verify(ctx, tok); errors.Is(err, jwtauth.ErrUnknownKey) {
+						unknown.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		require.EqualValues(t, len(tokens), unknown.Load())
+	}
+
+	flood() // within the interval of the first fetch
+	assert.EqualValues(t, 1, rf.origin.requests.Load(), "no fetch within the interval of the last one")
+
+	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	flood()
+	assert.EqualValues(t, 2, rf.origin.requests.Load(), "10,000 concurrent misses after the interval: one fetch")
+
+	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval - time.Millisecond)
+	flood()
+	assert.EqualValues(t, 2, rf.origin.requests.Load())
+
+	rf.clk.Advance(time.Millisecond)
+	flood()
+	assert.EqualValues(t, 3, rf.origin.requests.Load())
+	t.Logf("JWKS fetches for 40,000 unknown-kid tokens over 3 intervals: %d (1 of them initial)", rf.origin.requests.Load())
+}
+
+func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	tokA := rf.issue(t) // by the first active key
+	kidA := rf.kid
+	_, err := rf.v.Verify(ctx, tokA)
+	require.NoError(t, err)
+
+	// Rotation: the next key was published before it signs, so the remote
+	// set already holds it.
+	_, err = rf.mgr.Rotate(ctx, true)
+	require.NoError(t, err)
+	tokB := rf.issue(t)
+	require.NotEqual(t, kidA, rf.mgr.Current().Active().KID)
+	_, err = rf.v.Verify(ctx, tokB)
+	require.NoError(t, err)
+	_, err = rf.v.Verify(ctx, tokA)
+	require.NoError(t, err, "the retired key is still published")
+	assert.EqualValues(t, 1, rf.origin.requests.Load(), "no fetch was needed")
+
+	// A second rotation promotes a key this verifier has never seen: the
+	// unknown kid fetches the set (once the interval has passed).
+	_, err = rf.mgr.Rotate(ctx, true)
+	require.NoError(t, err)
+	tokC := rf.issue(t)
+	_, err = rf.v.Verify(ctx, tokC)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "within the unknown-kid interval of the first fetch")
+	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	_, err = rf.v.Verify(ctx, tokC)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, rf.origin.requests.Load())
+
+	// Revocation removes the key from the JWKS: its tokens verify until the
+	// next refresh and never after.
+	require.NoError(t, rf.mgr.Revoke(ctx, kidA))
+	_, err = rf.v.Verify(ctx, tokA)
+	require.NoError(t, err, "not refreshed yet")
+	require.NoError(t, rf.ks.Refresh(ctx))
+	_, err = rf.v.Verify(ctx, tokA)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	rf.clk.Advance(time.Minute)
+	_, err = rf.v.Verify(ctx, tokA)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "refetching on the unknown kid does not bring it back")
+	for _, tok := range []string{tokB, tokC} {
+		_, err = rf.v.Verify(ctx, tok)
+		require.NoError(t, err)
+	}
+
+	// Plain removal: a set without the active key stops it at once.
+	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, rf.mgr.Current().Next().Public(), rf.mgr.Current().Next().KID, nil))))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	_, err = rf.v.Verify(ctx, tokC)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.Equal(t, []string{rf.mgr.Current().Next().KID}, rf.ks.KIDs())
+}
+
+func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	ks := keystest.Keys(t)
+	var others []*rsa.PrivateKey
+	for _, k := range ks {
+		if k.N.Cmp(rf.priv.N) != 0 {
+			others = append(others, k)
+		}
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	weak := keystest.Weak(t)
+	weakJWK := fmt.Sprintf(`{"kty":"RSA","kid":"weak","n":%q,"e":"AQAB"}`, b64(string(weak.N.Bytes())))
+	set := jwksJSON(
+		jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "sig", "alg": "RS256"}),
+		jwkJSON(t, &others[0].PublicKey, "enc", map[string]any{"use": "enc"}),
+		jwkJSON(t, &others[1].PublicKey, "rs384", map[string]any{"alg": "RS384"}),
+		jwkJSON(t, &others[2].PublicKey, "ops", map[string]any{"key_ops": []string{"encrypt"}}),
+		jwkJSON(t, &others[3].PublicKey, "", nil),
+		jwkJSON(t, &ec.PublicKey, "ec", nil),
+		json.RawMessage(weakJWK),
+		json.RawMessage(`{"kty":"AKP","kid":"pq","alg":"ML-DSA-44","pub":"AAAA"}`),
+		jwkJSON(t, &others[4].PublicKey, rf.kid, nil), // duplicate kid: the first one wins
+	)
+	rf.origin.set(serveBody("application/json", set))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	assert.Equal(t, []string{rf.kid}, rf.ks.KIDs())
+
+	_, err = rf.v.Verify(ctx, rf.issue(t))
+	require.NoError(t, err)
+	for kid, priv := range map[string]*rsa.PrivateKey{"enc": others[0], "rs384": others[1], "ops": others[2], "weak": weak, rf.kid: others[4]} {
+		tok := forge(t, priv, fmt.Sprintf(`{"alg":"RS256","kid":%q}`, kid), rf.claims(nil))
+		_, err := rf.v.Verify(ctx, tok)
+		assert.Error(t, err, kid)
+	}
+	assert.Contains(t, rf.logs.String(), "key skipped")
+}
+
+func TestRemoteKeySetDiscovery(t *testing.T) {
+	f := newFixture(t)
+	var docIssuer atomic.Pointer[string]
+	mux := http.NewServeMux()
+	mux.Handle("GET /.well-known/jwks.json", jwtauth.NewJWKSHandler(f.mgr, 0))
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		d, err := jwtauth.NewDiscoveryHandler(*docIssuer.Load())
+		require.NoError(t, err)
+		d.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	docIssuer.Store(&srv.URL)
+
+	ks, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: srv.URL, Logger: quiet})
+	require.NoError(t, err)
+	defer ks.Close()
+	pub, err := ks.VerificationKey(t.Context(), f.kid)
+	require.NoError(t, err)
+	assert.True(t, pub.Equal(&f.priv.PublicKey))
+
+	for name, tc := range map[string]struct{ configured, served, want string }{
+		"other issuer":   {srv.URL, "https://evil.example", "does not match"},
+		"trailing slash": {srv.URL + "/", srv.URL, "does not match"},
+		"no discovery":   {srv.URL + "/tenant", srv.URL + "/tenant", "HTTP status 404"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			docIssuer.Store(&tc.served)
+			_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: tc.configured, Logger: quiet})
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+
+	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{})
+	assert.ErrorContains(t, err, "JWKSURL or Issuer")
+	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "file:///etc/passwd"})
+	assert.ErrorContains(t, err, "not an absolute http(s) URL")
+	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: srv.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
+	assert.ErrorContains(t, err, "cannot verify with RSA keys")
+}
+
+// handlerTransport serves requests in-process, so that a synctest bubble
+// holds no network goroutines.
+type handlerTransport struct{ h http.Handler }
+
+func (ht handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	ht.h.ServeHTTP(rec, r)
+	res := rec.Result()
+	res.Request = r
+	return res, nil
+}
+
+func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Generate: keystest.Generator(t), Logger: quiet})
+		require.NoError(t, err)
+		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		var requests, notModified atomic.Int64
+		var down atomic.Bool
+		var maxAge atomic.Value
+		maxAge.Store("max-age=300")
+		jwks := jwtauth.NewJWKSHandler(mgr, 5*time.Minute)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			if down.Load() {
+				http.Error(w, "down", http.StatusBadGateway)
+				return
+			}
+			rec := httptest.NewRecorder()
+			jwks.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Cache-Control", maxAge.Load().(string))
+			if rec.Code == http.StatusNotModified {
+				notModified.Add(1)
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+		v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+			JWKSURL: "https://auth.example.com/.well-known/jwks.json", HTTPClient: &http.Client{Transport: handlerTransport{h}}, Logger: quiet,
+		}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		tok, err := iss.Issue(ctx, "alice")
+		require.NoError(t, err)
+
+		time.Sleep(5*time.Minute - time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 1, requests.Load())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 2, requests.Load(), "refreshed when max-age ran out")
+		assert.EqualValues(t, 1, notModified.Load())
+
+		// Revoke the signing key: the next background refresh drops it.
+		require.NoError(t, mgr.Revoke(ctx, tok.KID))
+		_, err = v.Verify(ctx, tok.Raw)
+		require.NoError(t, err)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		assert.EqualValues(t, 3, requests.Load())
+		_, err = v.Verify(ctx, tok.Raw)
+		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+
+		// max-age below MinRefresh (1 min) and above MaxRefresh (1 h) are clamped.
+		maxAge.Store("max-age=1")
+		require.NoError(t, ks.Refresh(ctx)) // 4
+		time.Sleep(59 * time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 4, requests.Load())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 5, requests.Load())
+		maxAge.Store("public, max-age=86400")
+		time.Sleep(time.Minute) // 6, which says one day
+		synctest.Wait()
+		require.EqualValues(t, 6, requests.Load())
+		time.Sleep(time.Hour - 2*time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 6, requests.Load())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 7, requests.Load())
+
+		// A failed refresh is retried after MinRefresh; meanwhile the last
+		// good set verifies.
+		down.Store(true)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.EqualValues(t, 8, requests.Load())
+		tok2, err := iss.Issue(ctx, "alice")
+		require.NoError(t, err)
+		require.ErrorIs(t, ks.LastError(), jwtauth.ErrJWKSFetch)
+		_, err = v.Verify(ctx, tok2.Raw)
+		require.NoError(t, err)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.EqualValues(t, 9, requests.Load())
+		down.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.EqualValues(t, 10, requests.Load())
+		require.NoError(t, ks.LastError())
+
+		require.NoError(t, ks.Close())
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		assert.EqualValues(t, 10, requests.Load(), "no fetch after Close")
+	})
+}
+
+func TestRemoteConfigRejectsBadBounds(t *testing.T) {
+	_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks", MinRefresh: time.Hour, MaxRefresh: time.Minute})
+	assert.ErrorContains(t, err, "MaxRefresh")
+	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks"}, jwtauth.VerifierConfig{Keys: &keys.Set{}})
+	assert.ErrorContains(t, err, "Keys must be nil")
+	assert.True(t, strings.HasPrefix(jwtauth.ErrKeySetUnavailable.Error(), "jwtauth: "))
+}
