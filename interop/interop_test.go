@@ -1,0 +1,188 @@
+// Package interop proves that verifiers nobody on this project wrote accept
+// the tokens of jwtauth and follow its key rotation: coreos/go-oidc (OIDC
+// discovery + Verifier) and MicahParks/keyfunc with golang-jwt/jwt. It is a
+// separate module so that the library's go.mod does not carry them.
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/adapters/nethttp"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+const audience = "https://api.example.com"
+
+// authServer is the reference server's handler (jwtauth.Routes on
+// adapters/nethttp) on an httptest.Server whose URL is the issuer.
+type authServer struct {
+	url string
+	mgr *keys.Manager
+}
+
+func startAuthServer(t *testing.T) *authServer {
+	t.Helper()
+	ctx := t.Context()
+	quiet := slog.New(slog.DiscardHandler)
+	store := memory.New()
+	mgr, err := keys.Open(ctx, keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
+	require.NoError(t, err)
+	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, Issuer: iss, RefreshTokens: store})
+	require.NoError(t, err)
+	disc, err := jwtauth.NewDiscoveryHandler(srv.URL)
+	require.NoError(t, err)
+	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
+	require.NoError(t, err)
+	h = nethttp.Handler(jwtauth.Routes(jwtauth.RoutesConfig{
+		Accounts: acc, JWKS: jwtauth.NewJWKSHandler(mgr, 5*time.Minute), Discovery: disc,
+	}), &jwtauth.Authenticator{Verifier: ver})
+	a := &authServer{url: srv.URL, mgr: mgr}
+	a.post(t, "/register", http.StatusCreated)
+	return a
+}
+
+func (a *authServer) post(t *testing.T, path string, want int) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": "alice", "password": "correct horse battery staple"})
+	res, err := http.Post(a.url+path, "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, want, res.StatusCode, path)
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	return out
+}
+
+// login returns a fresh access token for alice, signed by the active key.
+func (a *authServer) login(t *testing.T) string {
+	t.Helper()
+	return a.post(t, "/login", http.StatusOK)["access_token"].(string)
+}
+
+// verifier is one independent verifier under test.
+type verifier struct {
+	name   string
+	verify func(ctx context.Context, raw string) (sub string, err error)
+}
+
+func goOIDC(t *testing.T, issuer string) verifier {
+	p, err := oidc.NewProvider(t.Context(), issuer) // discovery, issuer equality checked by go-oidc
+	require.NoError(t, err)
+	v := p.Verifier(&oidc.Config{ClientID: audience})
+	return verifier{"go-oidc", func(ctx context.Context, raw string) (string, error) {
+		tok, err := v.Verify(ctx, raw)
+		if err != nil {
+			return "", err
+		}
+		return tok.Subject, nil
+	}}
+}
+
+func keyfuncJWT(t *testing.T, issuer string) verifier {
+	// keyfunc refreshes every hour and on an unknown kid (rate-limited to
+	// one per 5 min by default; unlimited here so that the test needs no
+	// clock) and replaces its whole cache on a refresh.
+	kf, err := keyfunc.NewDefaultOverrideCtx(t.Context(), []string{issuer + "/.well-known/jwks.json"}, keyfunc.Override{
+		RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1),
+	})
+	require.NoError(t, err)
+	p := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
+	return verifier{"keyfunc+golang-jwt", func(ctx context.Context, raw string) (string, error) {
+		tok, err := p.Parse(raw, kf.KeyfuncCtx(ctx))
+		if err != nil {
+			return "", err
+		}
+		return tok.Claims.GetSubject()
+	}}
+}
+
+func jwtauthRemote(t *testing.T, issuer string) verifier {
+	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(),
+		jwtauth.RemoteConfig{Issuer: issuer, UnknownKIDInterval: time.Nanosecond, Logger: slog.New(slog.DiscardHandler)},
+		jwtauth.VerifierConfig{Audience: []string{audience}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ks.Close() })
+	return verifier{"jwtauth.RemoteKeySet", func(ctx context.Context, raw string) (string, error) {
+		c, err := v.Verify(ctx, raw)
+		if err != nil {
+			return "", err
+		}
+		return c.Subject, nil
+	}}
+}
+
+// TestIndependentVerifiersFollowRotationAndRevocation: tokens from before
+// and after a rotation verify; after the signing key of the first token is
+// revoked and each verifier has refreshed (all three refresh on an unknown
+// kid, here the kid of the key promoted by a second rotation), that token is
+// rejected.
+func TestIndependentVerifiersFollowRotationAndRevocation(t *testing.T) {
+	a := startAuthServer(t)
+	ctx := t.Context()
+	verifiers := []verifier{goOIDC(t, a.url), keyfuncJWT(t, a.url), jwtauthRemote(t, a.url)}
+
+	expect := func(raw string, ok bool, when string) {
+		t.Helper()
+		for _, v := range verifiers {
+			sub, err := v.verify(ctx, raw)
+			if ok {
+				if assert.NoError(t, err, "%s %s", v.name, when) {
+					assert.Equal(t, "alice", sub, v.name)
+				}
+			} else {
+				assert.Error(t, err, "%s %s: a token of a revoked key must be rejected", v.name, when)
+			}
+		}
+	}
+
+	tokA := a.login(t)
+	kidA := a.mgr.Current().Active().KID
+	expect(tokA, true, "before rotation")
+
+	_, err := a.mgr.Rotate(ctx, true)
+	require.NoError(t, err)
+	tokB := a.login(t)
+	require.NotEqual(t, kidA, a.mgr.Current().Active().KID)
+	expect(tokB, true, "after rotation (pre-published key)")
+	expect(tokA, true, "after rotation (retired key still published)")
+
+	require.NoError(t, a.mgr.Revoke(ctx, kidA))
+	_, err = a.mgr.Rotate(ctx, true) // promotes a key none of them has fetched yet
+	require.NoError(t, err)
+	tokC := a.login(t)
+	expect(tokC, true, "after a second rotation (unknown kid → refresh)")
+	expect(tokA, false, "after revocation and refresh")
+	expect(tokB, true, "after revocation of another key")
+}
+
+// TestIssuerMismatchIsRefused: discovery with another issuer fails in
+// go-oidc and in jwtauth alike.
+func TestIssuerMismatchIsRefused(t *testing.T) {
+	a := startAuthServer(t)
+	_, err := oidc.NewProvider(t.Context(), a.url+"/")
+	assert.Error(t, err)
+	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: a.url + "/"})
+	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+}
