@@ -198,7 +198,7 @@ func TestUsage(t *testing.T) {
 		{name: "keys rotate -h", args: []string{"keys", "rotate", "-h"}, code: 0, stdout: []string{"-now", "-store"}, notStdout: []string{"-addr"}},
 		{name: "keys revoke without kid", args: []string{"keys", "revoke"}, code: 2, stderr: []string{"exactly one KID"}},
 		{name: "keys on memory store", args: []string{"keys", "list", "--store", "memory:"}, code: 2, stderr: []string{"memory: store"}},
-		{name: "token verify", args: []string{"token", "verify", "x"}, code: 2, stderr: []string{"not implemented yet"}},
+		{name: "token verify", args: []string{"token", "verify", "x"}, code: 2, stderr: []string{"exactly one of --jwks URL and --issuer URL"}},
 		{name: "token unknown", args: []string{"token", "forge"}, code: 2, stderr: []string{`unknown subcommand "forge"`}},
 		{name: "token inspect no token", args: []string{"token", "inspect"}, code: 2, stderr: []string{"exactly one TOKEN"}},
 	}

@@ -8,7 +8,7 @@
 //	jwtauth keys rotate [--now] [flags]    promote the next key
 //	jwtauth keys revoke [flags] KID        revoke a compromised key at once
 //	jwtauth token inspect TOKEN|-          decode a token without verifying it
-//	jwtauth token verify …                 verify a token (not implemented yet)
+//	jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
 //
 // Every setting is a flag and a JWTAUTH_* environment variable; the flag
 // wins. Run "jwtauth serve -h" for the list.
@@ -34,7 +34,7 @@ Usage:
   jwtauth keys rotate [--now] [flags]    promote the published next key
   jwtauth keys revoke [flags] KID        revoke a compromised key at once
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it
-  jwtauth token verify …                 verify a token (not implemented yet)
+  jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
   jwtauth help                           show this help
 
 Every setting is a flag and an environment variable (the flag wins), e.g.
