@@ -1,7 +1,9 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/secure/precis"
@@ -26,10 +30,26 @@ const (
 // DefaultRefreshTTL is the lifetime of a refresh token (30 days).
 const DefaultRefreshTTL = 720 * time.Hour
 
+// maxUsernameInput bounds the raw username (bytes) before normalization, so
+// that an oversized field is refused without running PRECIS over it.
+const maxUsernameInput = 4 * MaxUsernameLength * utf8.UTFMax
+
 // NormalizeUsername applies the PRECIS UsernameCaseMapped profile (RFC 8265
-// §3.3), so "Alice" and "alice" name one account, and the length limit. The
+// §3.3: width mapping, case folding, NFC, no spaces, controls or unassigned
+// code points, the Bidi Rule of RFC 5893), so "Alice" and "alice" name one
+// account, then the length limit (1 to MaxUsernameLength characters) and a
+// script-mixing rule PRECIS does not have: the letters of a username must
+// come from one script, or from one of the combinations Unicode Technical
+// Standard #39 §5.2 calls "highly restrictive" (Latin with Han, Hiragana and
+// Katakana; Latin with Han and Bopomofo; Latin with Han and Hangul).
+// Characters of the Common and Inherited scripts (digits, punctuation,
+// combining marks) go with any script. So "pаypal" with a Cyrillic "а" is
+// refused, a confusable of "paypal" that PRECIS alone would accept. The
 // error is an *Error with code invalid_request.
 func NormalizeUsername(s string) (string, error) {
+	if len(s) > maxUsernameInput {
+		return "", badRequest(fmt.Sprintf("username must be at most %d characters", MaxUsernameLength))
+	}
 	n, err := precis.UsernameCaseMapped.String(s)
 	if err != nil || n == "" {
 		return "", badRequest("username must be a non-empty string of letters, digits and symbols without spaces or control characters")
@@ -37,7 +57,89 @@ func NormalizeUsername(s string) (string, error) {
 	if utf8.RuneCountInString(n) > MaxUsernameLength {
 		return "", badRequest(fmt.Sprintf("username must be at most %d characters", MaxUsernameLength))
 	}
+	if mixesScripts(n) {
+		return "", badRequest("username must not mix letters of different scripts")
+	}
 	return n, nil
+}
+
+// Script sets of UTS #39 §5.2 "highly restrictive" beyond a single script.
+const (
+	scriptLatin = 1 << iota
+	scriptHan
+	scriptHiragana
+	scriptKatakana
+	scriptBopomofo
+	scriptHangul
+	scriptOther // any other script; two different others never mix
+)
+
+var allowedScriptSets = []int{
+	scriptLatin | scriptHan | scriptHiragana | scriptKatakana,
+	scriptLatin | scriptHan | scriptBopomofo,
+	scriptLatin | scriptHan | scriptHangul,
+}
+
+// mixesScripts reports whether s holds letters of scripts that UTS #39
+// "highly restrictive" does not allow together.
+func mixesScripts(s string) bool {
+	set := 0
+	var other *unicode.RangeTable // the one script outside the named sets
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+				set |= scriptLatin
+			}
+			continue
+		case unicode.In(r, unicode.Common, unicode.Inherited):
+			continue
+		case unicode.Is(unicode.Latin, r):
+			set |= scriptLatin
+		case unicode.Is(unicode.Han, r):
+			set |= scriptHan
+		case unicode.Is(unicode.Hiragana, r):
+			set |= scriptHiragana
+		case unicode.Is(unicode.Katakana, r):
+			set |= scriptKatakana
+		case unicode.Is(unicode.Bopomofo, r):
+			set |= scriptBopomofo
+		case unicode.Is(unicode.Hangul, r):
+			set |= scriptHangul
+		default:
+			if other != nil && unicode.Is(other, r) {
+				continue
+			}
+			if other != nil {
+				return true // two scripts outside the named sets
+			}
+			other = scriptOf(r)
+			set |= scriptOther
+		}
+	}
+	if set&(set-1) == 0 { // zero or one script
+		return false
+	}
+	if set&scriptOther != 0 {
+		return true
+	}
+	for _, ok := range allowedScriptSets {
+		if set&^ok == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// scriptOf returns the Unicode script table holding r, or a table holding
+// only r when r has none (an unassigned code point cannot pass PRECIS).
+func scriptOf(r rune) *unicode.RangeTable {
+	for _, t := range unicode.Scripts {
+		if unicode.Is(t, r) {
+			return t
+		}
+	}
+	return &unicode.RangeTable{R32: []unicode.Range32{{Lo: uint32(r), Hi: uint32(r), Stride: 1}}}
 }
 
 // CheckPassword applies the password policy: MinPasswordLength to
@@ -53,7 +155,8 @@ func CheckPassword(p string) error {
 	return nil
 }
 
-// AccountsConfig configures Accounts. Users and Issuer are required.
+// AccountsConfig configures Accounts. Users and Issuer are required; every
+// other field has a useful zero value.
 type AccountsConfig struct {
 	Users  UserStore
 	Issuer *Issuer
@@ -61,32 +164,90 @@ type AccountsConfig struct {
 	RefreshTokens RefreshTokenStore
 	// RefreshTTL is the lifetime of a refresh token; default DefaultRefreshTTL.
 	RefreshTTL time.Duration
+	// RefreshReuseGrace is the reuse grace interval (default 0: none). Within
+	// it after a refresh, presenting the same refresh token again succeeds
+	// and returns the same successor refresh token, so a client that lost
+	// the answer (a single-page app with several tabs, a dropped connection)
+	// can retry without the retry counting as reuse and without opening a
+	// second branch of the family. Keep it to seconds. It needs a store that
+	// implements RefreshTokenGraceStore; NewAccounts fails otherwise.
+	//
+	// The trade-off: to hand out the same successor again while storing only
+	// hashes, the successor is derived from the presented token as
+	// HMAC-SHA256(RefreshSecret, token) instead of drawn at random. Whoever
+	// holds the secret and a raw token can compute its successors (the raw
+	// token alone already grants a refresh; the secret and the database of
+	// hashes together grant nothing). When a thief and the client both hold
+	// a token, the second of them to present it within the grace gets the
+	// same successor instead of tripping reuse detection: detection moves to
+	// the next rotation, it is not lost.
+	RefreshReuseGrace time.Duration
+	// RefreshSecret is the HMAC-SHA256 key that derives successor refresh
+	// tokens when RefreshReuseGrace is positive: at least 32 random bytes,
+	// the same on every instance sharing a store. When nil, a random secret
+	// is drawn per process, so a retry reaching another instance within the
+	// grace is treated as reuse. Unused when RefreshReuseGrace is 0.
+	RefreshSecret []byte
+	// Throttle configures failed-login throttling and the bound on
+	// concurrent password hashes; the zero value gives the defaults.
+	Throttle LoginThrottle
 	// Argon2 are the parameters new hashes use; zero means DefaultArgon2Params.
 	Argon2 Argon2Params
-	Now    func() time.Time
+	// Now is the clock of refresh-token times and throttling; default time.Now.
+	Now func() time.Time
+	// Logger receives the structured logs of the flow (never a password, a
+	// hash or a raw refresh token); default slog.Default().
 	Logger *slog.Logger
 }
+
+// MinRefreshSecretLength is the shortest AccountsConfig.RefreshSecret
+// accepted (bytes), the output size of HMAC-SHA256 (RFC 2104 §3).
+const MinRefreshSecretLength = 32
 
 // Accounts runs the account flow of SPEC §2 over the store ports. It is
 // safe for concurrent use.
 type Accounts struct {
 	users      UserStore
 	refresh    RefreshTokenStore
+	graceStore RefreshTokenGraceStore // refresh, when it implements the extension
 	issuer     *Issuer
 	refreshTTL time.Duration
+	grace      time.Duration
+	secret     []byte // HMAC key of successor tokens when grace > 0
 	argon      Argon2Params
 	now        func() time.Time
 	log        *slog.Logger
+	throttle   *throttle
 	dummyHash  string // verified when the user does not exist, so timing does not tell
 }
 
-// NewAccounts checks cfg and returns Accounts.
+// NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
+// is missing, when RefreshReuseGrace is negative, or positive over a store
+// that is not a RefreshTokenGraceStore, and when RefreshSecret is set but
+// shorter than MinRefreshSecretLength.
 func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 	if cfg.Users == nil || cfg.Issuer == nil {
 		return nil, errors.New("jwtauth: AccountsConfig.Users and Issuer are required")
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
-		argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger}
+		grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
+	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
+	if a.grace < 0 {
+		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace must not be negative, got %s", a.grace)
+	}
+	if a.grace > 0 && a.refresh != nil && a.graceStore == nil {
+		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace needs a store implementing RefreshTokenGraceStore; %T does not", cfg.RefreshTokens)
+	}
+	if cfg.RefreshSecret != nil && len(cfg.RefreshSecret) < MinRefreshSecretLength {
+		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshSecret must be at least %d bytes", MinRefreshSecretLength)
+	}
+	if a.grace > 0 {
+		a.secret = bytes.Clone(cfg.RefreshSecret)
+		if a.secret == nil {
+			a.secret = make([]byte, MinRefreshSecretLength)
+			_, _ = rand.Read(a.secret)
+		}
+	}
 	if a.argon == (Argon2Params{}) {
 		a.argon = DefaultArgon2Params
 	}
@@ -99,6 +260,8 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	// The dummy hash has the current parameters, so verifying a password for
+	// an unknown user costs what a wrong password for a real one costs.
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
 	h, err := HashPassword(base64.RawURLEncoding.EncodeToString(pw[:]), a.argon)
@@ -120,7 +283,8 @@ type TokenResponse struct {
 }
 
 // Register creates an account. Errors: *Error invalid_request (username or
-// password policy), *Error user_exists (409), or a store failure.
+// password policy), *Error user_exists (409), *Error temporarily_unavailable
+// (503) when no password-hash slot frees up in time, or a store failure.
 func (a *Accounts) Register(ctx context.Context, username, password string) error {
 	name, err := NormalizeUsername(username)
 	if err != nil {
@@ -129,7 +293,12 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
+	release, err := a.throttle.acquire(ctx)
+	if err != nil {
+		return err
+	}
 	hash, err := HashPassword(password, a.argon)
+	release()
 	if err != nil {
 		return err
 	}
@@ -145,67 +314,110 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 
 var errInvalidCredentials = &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "invalid username or password"}
 
-// Login checks the credentials and issues an access token and, when refresh
-// tokens are enabled, a refresh token starting a new family. An unknown user
-// and a wrong password give the same *Error (invalid_credentials, 401) after
-// the same password-hash work.
+// Login is LoginFrom without a client address: only the per-username
+// throttle applies.
 func (a *Accounts) Login(ctx context.Context, username, password string) (*TokenResponse, error) {
+	return a.LoginFrom(ctx, netip.Addr{}, username, password)
+}
+
+// LoginFrom checks the credentials of a client at address client (see
+// ClientIP; the zero Addr when unknown) and issues an access token and, when
+// refresh tokens are enabled, a refresh token starting a new family.
+//
+// An unknown user, a malformed username and a wrong password give the same
+// *Error (invalid_credentials, 401) after the same work: the password is
+// verified against a dummy hash of the current parameters when there is no
+// user. A correct password whose stored hash is bcrypt or uses other argon2id
+// parameters is rehashed with the current ones. Other errors: *Error
+// too_many_requests (429, with RetryAfter) when the username or the client
+// has too many recent failures (LoginThrottle), *Error
+// temporarily_unavailable (503) when no password-hash slot frees up in time,
+// or a store failure.
+func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, password string) (*TokenResponse, error) {
 	name, nerr := NormalizeUsername(username)
+	if nerr != nil {
+		name = ""
+	}
+	if e := a.throttle.check(name, client, a.now()); e != nil {
+		a.log.WarnContext(ctx, "login throttled", "client", client, "retry_after", e.RetryAfter)
+		return nil, e
+	}
 	var u User
 	err := ErrUserNotFound
-	if nerr == nil {
+	if name != "" {
 		u, err = a.users.UserByName(ctx, name)
 	}
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
 	}
+	known := err == nil
 	hash := u.PasswordHash
-	if err != nil {
+	if !known {
 		hash = a.dummyHash
 	}
+	release, err := a.throttle.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ok, rehash, verr := VerifyPassword(hash, password, a.argon)
-	if err != nil || !ok || verr != nil {
-		a.log.InfoContext(ctx, "login failed", "reason", "invalid credentials")
+	if !known || !ok || verr != nil {
+		release()
+		a.throttle.fail(name, client, a.now())
+		attrs := []any{"client", client}
+		if known {
+			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log
+		}
+		if verr != nil {
+			attrs = append(attrs, "err", verr)
+		}
+		a.log.InfoContext(ctx, "login failed", attrs...)
 		return nil, errInvalidCredentials
 	}
 	if rehash {
-		if nh, err := HashPassword(password, a.argon); err == nil {
-			if err := a.users.UpdatePasswordHash(ctx, u.Username, nh); err != nil {
-				a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", err)
-			}
+		nh, herr := HashPassword(password, a.argon)
+		if herr == nil {
+			herr = a.users.UpdatePasswordHash(ctx, u.Username, nh)
+		}
+		if herr != nil {
+			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
+		} else {
+			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
 		}
 	}
-	return a.issue(ctx, u.Username, nil, "login")
+	release()
+	return a.issue(ctx, u.Username, "", "", "login", "client", client)
 }
 
-// issue signs an access token and, when enabled, stores a refresh token: a
-// new family when parent is nil, else the successor of parent (already
-// rotated by the caller; then next is the stored record).
-func (a *Accounts) issue(ctx context.Context, username string, refreshRaw *string, event string) (*TokenResponse, error) {
+// issue signs an access token for username and logs event with the token's
+// jti and the refresh family. When refreshRaw is empty and refresh tokens
+// are enabled, it starts a new family; otherwise refreshRaw (the successor
+// the caller stored in family) goes into the response.
+func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, event string, extra ...any) (*TokenResponse, error) {
 	tok, err := a.issuer.Issue(ctx, username)
 	if err != nil {
 		return nil, err
 	}
 	resp := &TokenResponse{AccessToken: tok.Raw, Token: tok.Raw, TokenType: "Bearer", ExpiresIn: int64(a.issuer.TTL() / time.Second)}
-	attrs := []any{"user", username, "jti", tok.Claims.ID, "kid", tok.KID}
-	if refreshRaw != nil {
-		resp.RefreshToken = *refreshRaw
+	if refreshRaw != "" {
+		resp.RefreshToken = refreshRaw
 	} else if a.refresh != nil {
 		raw, hash, err := newRefreshToken()
 		if err != nil {
 			return nil, err
 		}
 		now := a.now().UTC()
-		fam, err := randomID()
-		if err != nil {
+		if family, err = randomID(); err != nil {
 			return nil, err
 		}
-		rt := RefreshToken{Hash: hash, FamilyID: fam, Username: username, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
+		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
 		if err := a.refresh.CreateRefreshToken(ctx, rt); err != nil {
 			return nil, fmt.Errorf("jwtauth: store refresh token: %w", err)
 		}
 		resp.RefreshToken = raw
-		attrs = append(attrs, "family", fam)
+	}
+	attrs := append([]any{"user", username, "jti", tok.Claims.ID, "kid", tok.KID}, extra...)
+	if family != "" {
+		attrs = append(attrs, "family", family)
 	}
 	a.log.InfoContext(ctx, event, attrs...)
 	return resp, nil
@@ -218,9 +430,14 @@ var (
 )
 
 // Refresh exchanges a refresh token for a new access token and a new
-// refresh token (RFC 6749 §6); the presented token stops working. Presenting
-// a used token revokes its family (RFC 9700 §4.14.2). Errors: *Error
-// invalid_grant (401) or a store failure.
+// refresh token (RFC 6749 §6) in one store transaction; the presented token
+// stops working. Presenting a used or revoked token revokes its whole family
+// (RFC 9700 §4.14.2), except a retry within AccountsConfig.RefreshReuseGrace,
+// which gets the same successor again. Of concurrent calls with one token
+// exactly one succeeds (all of them, with one successor, within a grace).
+// Errors: *Error invalid_grant (401) for a malformed, unknown, expired, used
+// or revoked token, *Error unsupported_grant_type (501) without a
+// RefreshTokenStore, or a store failure.
 func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, error) {
 	if a.refresh == nil {
 		return nil, errRefreshOff
@@ -229,31 +446,61 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	if !ok {
 		return nil, errInvalidGrant
 	}
-	nextRaw, nextHash, err := newRefreshToken()
-	if err != nil {
-		return nil, err
+	var nextRaw string
+	var nextHash []byte
+	if a.grace > 0 {
+		nextRaw, nextHash = a.successor(raw)
+	} else {
+		var err error
+		if nextRaw, nextHash, err = newRefreshToken(); err != nil {
+			return nil, err
+		}
 	}
 	now := a.now().UTC()
-	old, err := a.refresh.RotateRefreshToken(ctx, hash, RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}, now)
+	next := RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
+	var old RefreshToken
+	var err error
+	if a.graceStore != nil {
+		old, err = a.graceStore.RotateRefreshTokenGrace(ctx, hash, next, now, a.grace)
+	} else {
+		old, err = a.refresh.RotateRefreshToken(ctx, hash, next, now)
+	}
 	switch {
 	case errors.Is(err, ErrRefreshReused):
 		a.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "user", old.Username, "family", old.FamilyID)
 		return nil, errInvalidGrant
 	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired):
+		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
 		return nil, errInvalidGrant
 	case err != nil:
 		return nil, fmt.Errorf("jwtauth: refresh: %w", err)
 	}
-	resp, err := a.issue(ctx, old.Username, &nextRaw, "refresh")
-	if err == nil {
-		a.log.DebugContext(ctx, "refresh family advanced", "family", old.FamilyID)
+	return a.issue(ctx, old.Username, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
+}
+
+func refreshReason(err error) string {
+	if errors.Is(err, ErrRefreshExpired) {
+		return "expired"
 	}
-	return resp, err
+	return "unknown token"
+}
+
+// successor derives the refresh token that replaces raw when a reuse grace
+// is configured: base64url(HMAC-SHA256(secret, label || raw)), the same form
+// as a random token, and its SHA-256 hash.
+func (a *Accounts) successor(raw string) (string, []byte) {
+	m := hmac.New(sha256.New, a.secret)
+	m.Write([]byte("jwtauth refresh successor v1\x00"))
+	m.Write([]byte(raw))
+	next := base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	sum := sha256.Sum256([]byte(next))
+	return next, sum[:]
 }
 
 // Logout revokes the family of the refresh token (RFC 7009 §2.2: an unknown
 // but well-formed token is not an error). Errors: *Error invalid_request
-// for a malformed token, or a store failure.
+// for a malformed token, *Error unsupported_grant_type (501) without a
+// RefreshTokenStore, or a store failure.
 func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	if a.refresh == nil {
 		return errRefreshOff
@@ -264,6 +511,7 @@ func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	}
 	fam, err := a.refresh.RevokeRefreshFamily(ctx, hash, a.now().UTC())
 	if errors.Is(err, ErrRefreshNotFound) {
+		a.log.InfoContext(ctx, "logout", "reason", "unknown token")
 		return nil
 	}
 	if err != nil {
@@ -271,6 +519,25 @@ func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	}
 	a.log.InfoContext(ctx, "logout", "family", fam)
 	return nil
+}
+
+// Purge is the background maintenance of the account flow; call it
+// periodically (every few minutes) from the server loop. It deletes the
+// refresh-token families whose every token has expired
+// (RefreshTokenStore.PurgeRefreshTokens at now) and returns how many tokens
+// it deleted, and it drops idle entries of the throttle's limiter maps.
+// Without a RefreshTokenStore it only does the latter and returns 0.
+func (a *Accounts) Purge(ctx context.Context) (int64, error) {
+	now := a.now()
+	a.throttle.sweep(now)
+	if a.refresh == nil {
+		return 0, nil
+	}
+	n, err := a.refresh.PurgeRefreshTokens(ctx, now.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("jwtauth: purge refresh tokens: %w", err)
+	}
+	return n, nil
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 256 bits.

@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxBodySize is the largest request body the account endpoints read (1 MiB).
@@ -68,8 +71,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeFields reads a JSON object body of string members into the named
 // fields. It refuses a non-JSON Content-Type (415), a body over MaxBodySize
-// (413), malformed JSON, duplicate or non-string members, and missing or
-// empty fields (400); unknown members are ignored.
+// (413), invalid UTF-8, malformed JSON, duplicate or non-string members,
+// and missing or empty fields (400); unknown members are ignored.
 func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -84,6 +87,11 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("request body exceeds %d bytes", MaxBodySize)}
 		}
 		return nil, badRequest("request body could not be read")
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would turn invalid bytes into U+FFFD, so two
+		// different passwords could become one.
+		return nil, badRequest("request body must be valid UTF-8")
 	}
 	out := make(map[string]string, len(fields))
 	err = decodeObject(body, func(name string, dec *json.Decoder) error {
@@ -125,21 +133,30 @@ type RoutesConfig struct {
 	Discovery http.Handler
 	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
 	Health func(context.Context) error
+	// TrustedProxies are the networks of the reverse proxies in front of the
+	// server. Empty (the default): the client address that login throttling
+	// counts is the connection's (RemoteAddr) and X-Forwarded-For is ignored.
+	// Otherwise it is the right-most X-Forwarded-For entry outside these
+	// networks, read only when the connection itself comes from one of them
+	// (see ClientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Routes returns every endpoint of SPEC §2: POST /register, /login,
 // /refresh, /logout; GET /protected (Protected); the two well-known
-// documents and /healthz.
+// documents and /healthz. /login passes the client address (ClientIP with
+// cfg.TrustedProxies) to Accounts.LoginFrom for throttling.
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
-	creds := func(f func(ctx context.Context, u, p string) (any, int, error)) http.Handler {
+	trusted := slices.Clone(cfg.TrustedProxies)
+	creds := func(f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
 			if e != nil {
 				WriteError(w, e)
 				return
 			}
-			v, status, err := f(r.Context(), in["username"], in["password"])
+			v, status, err := f(r, in["username"], in["password"])
 			if err != nil {
 				WriteError(w, err)
 				return
@@ -168,11 +185,11 @@ func Routes(cfg RoutesConfig) []Route {
 		})
 	}
 	return []Route{
-		{Method: http.MethodPost, Path: "/register", Handler: creds(func(ctx context.Context, u, p string) (any, int, error) {
-			return map[string]string{"message": "user registered"}, http.StatusCreated, a.Register(ctx, u, p)
+		{Method: http.MethodPost, Path: "/register", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
+			return map[string]string{"message": "user registered"}, http.StatusCreated, a.Register(r.Context(), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: creds(func(ctx context.Context, u, p string) (any, int, error) {
-			resp, err := a.Login(ctx, u, p)
+		{Method: http.MethodPost, Path: "/login", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
+			resp, err := a.LoginFrom(r.Context(), ClientIP(r, trusted), u, p)
 			return resp, http.StatusOK, err
 		})},
 		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {

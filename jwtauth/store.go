@@ -82,6 +82,35 @@ type RefreshTokenStore interface {
 	PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error)
 }
 
+// RefreshTokenGraceStore is an optional extension of RefreshTokenStore that
+// the refresh-token reuse grace interval needs (AccountsConfig.RefreshReuseGrace):
+// Accounts uses it whenever the store implements it, and NewAccounts refuses
+// a positive grace over a store that does not. adapters/memory and
+// adapters/sqlite implement it; jwtauth/storetest checks it.
+type RefreshTokenGraceStore interface {
+	RefreshTokenStore
+	// RotateRefreshTokenGrace is RotateRefreshToken with two differences.
+	//
+	// Grace: a token used less than grace before now (now before UsedAt +
+	// grace), whose family is not revoked, is exchanged again without any
+	// change to the store when next.Hash is the hash of the token that
+	// replaced it (its ParentHash is hash) and that successor is neither used
+	// nor revoked; the old record is returned as stored (UsedAt is the time
+	// of the first exchange) with a nil error. This is how a client's retry of
+	// a refresh whose answer it lost gets the same successor instead of
+	// opening a second branch of the family. Any other presentation of a used
+	// token, including one within grace whose successor was already used, is
+	// reuse. A grace of 0 gives RotateRefreshToken's behaviour exactly.
+	//
+	// Reuse: along with ErrRefreshReused it returns the presented token's
+	// record (after the revocation), so the caller can log the family id;
+	// RotateRefreshToken returns the zero record.
+	//
+	// An expired token yields ErrRefreshExpired (nothing changed) also within
+	// grace.
+	RotateRefreshTokenGrace(ctx context.Context, hash []byte, next RefreshToken, now time.Time, grace time.Duration) (RefreshToken, error)
+}
+
 // Store is everything the reference server persists: keys, users and refresh
 // tokens, in one database.
 type Store interface {

@@ -34,7 +34,10 @@ type Store struct {
 	refresh map[string]jwtauth.RefreshToken // by string(Hash)
 }
 
-var _ jwtauth.Store = (*Store)(nil)
+var (
+	_ jwtauth.Store                  = (*Store)(nil)
+	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+)
 
 // New returns an empty store: no users, no refresh tokens, and key-set version 0.
 func New() *Store {
@@ -215,6 +218,19 @@ func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
 // used or revoked revokes its family (ErrRefreshReused) before its expiry is
 // considered.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return old, nil
+}
+
+// RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
+// as jwtauth.RefreshTokenGraceStore documents: a token used less than grace
+// before now, whose successor is next.Hash and neither used nor revoked, is
+// exchanged again without any change; on ErrRefreshReused the presented
+// token's record (after the revocation) is returned.
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
 	if err := s.lock(ctx, "rotate refresh token"); err != nil {
 		return jwtauth.RefreshToken{}, err
 	}
@@ -224,9 +240,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token: %w", jwtauth.ErrRefreshNotFound)
 	}
 	now = now.UTC()
+	if grace > 0 && !old.UsedAt.IsZero() && old.RevokedAt.IsZero() && now.Before(old.UsedAt.Add(grace)) {
+		succ, ok := s.refresh[string(next.Hash)]
+		if ok && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
+			if !now.Before(old.ExpiresAt) {
+				return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)
+			}
+			return copyRefresh(old), nil // a retry within the grace: same successor, nothing changes
+		}
+	}
 	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
 		s.revokeFamily(old.FamilyID, now)
-		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshReused)
+		return copyRefresh(s.refresh[string(hash)]), fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshReused)
 	}
 	if !now.Before(old.ExpiresAt) {
 		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)

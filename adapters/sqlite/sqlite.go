@@ -17,6 +17,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,7 +47,10 @@ type Store struct {
 	wsem   chan struct{} // one in-process writer at a time
 }
 
-var _ jwtauth.Store = (*Store)(nil)
+var (
+	_ jwtauth.Store                  = (*Store)(nil)
+	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+)
 
 // Open opens (creating it if needed) the SQLite database at path, a file
 // name, and migrates its schema to SchemaVersion(). It enables WAL mode,
@@ -492,6 +496,20 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 // its expiry is considered; an expired token (now not before ExpiresAt) yields
 // ErrRefreshExpired and changes nothing; an unknown hash ErrRefreshNotFound.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return old, nil
+}
+
+// RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
+// in the same kind of transaction, as jwtauth.RefreshTokenGraceStore
+// documents: a token used less than grace before now, whose successor is
+// next.Hash and neither used nor revoked, is exchanged again without any
+// change; on ErrRefreshReused the presented token's record (after the
+// revocation) is returned.
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
 	if err != nil {
@@ -504,10 +522,27 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 		if err != nil {
 			return err
 		}
+		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.UsedAt.Add(grace)) {
+			succ, err := refreshByHash(ctx, tx, next.Hash)
+			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
+				return err
+			}
+			if err == nil && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
+				if !now.Before(t.ExpiresAt) {
+					return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+				}
+				old = t // a retry within the grace: same successor, nothing changes
+				return nil
+			}
+		}
 		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
 			if err := revokeFamily(ctx, tx, t.FamilyID, nowv); err != nil {
 				return err
 			}
+			if t.RevokedAt.IsZero() {
+				t.RevokedAt = time.Unix(0, now.UnixNano()).UTC()
+			}
+			old = t
 			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
 			return nil // commit the revocation, then report the reuse
 		}
@@ -537,7 +572,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 		return nil
 	})
 	if err == nil && reused != nil {
-		err = s.fail(op, reused)
+		return old, s.fail(op, reused)
 	}
 	if err != nil {
 		return jwtauth.RefreshToken{}, err

@@ -23,6 +23,8 @@
 //   - RotateRefreshToken sets the next token's family, username and parent
 //     from the old token, returns the old token with UsedAt set to now, checks
 //     reuse before expiry, and treats a token as expired from its ExpiresAt on.
+//   - A store implementing jwtauth.RefreshTokenGraceStore is checked against
+//     that contract too (the RefreshGrace group; skipped otherwise).
 //   - PurgeRefreshTokens keeps a family with a token whose ExpiresAt is not
 //     before the cut-off.
 //   - A done context makes a method fail with an error wrapping the context's
@@ -72,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
 		{"Keys", keyTests},
 		{"KeyManager", managerTests},
 		{"RefreshTokens", refreshTests},
+		{"RefreshGrace", graceTests},
 		{"Lifecycle", lifecycleTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
