@@ -51,6 +51,7 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 		{"RegisterDuplicate", testRegisterDuplicate},
 		{"BadRequests", testBadRequests},
 		{"LoginFailuresIdentical", testLoginFailures},
+		{"LoginThrottled", testLoginThrottled},
 		{"ProtectedNoToken", testNoToken},
 		{"ProtectedInvalidToken", testInvalidTokens},
 		{"RevokedKey", testRevokedKey},
@@ -345,6 +346,29 @@ func testLoginFailures(t *testing.T, _ *Fixture, c *client) {
 		assert.Equal(t, string(unknown.Body), string(r.Body), "unknown user and wrong password must be indistinguishable")
 		assert.Equal(t, unknown.Header, r.Header)
 	}
+}
+
+func testLoginThrottled(t *testing.T, _ *Fixture, c *client) {
+	register(t, c, "alice", password)
+	wrong := map[string]string{"username": "alice", "password": "wrong password"}
+	var r *response
+	failures := 0
+	for ; failures < 200; failures++ {
+		if r = c.post("/login", wrong); r.Status != http.StatusUnauthorized {
+			break
+		}
+	}
+	require.Equal(t, 10, failures, "the 11th failed login for one username within a minute is throttled")
+	assertError(t, r, http.StatusTooManyRequests, "too_many_requests")
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After %q", r.Header.Get("Retry-After"))
+	assert.Positive(t, secs)
+	// Throttled means throttled: the right password does not get through,
+	// and the answer does not reveal that it was right.
+	assertError(t, c.post("/login", map[string]string{"username": "alice", "password": password}), http.StatusTooManyRequests, "too_many_requests")
+	// Other users are not affected.
+	register(t, c, "bob", password)
+	login(t, c, "bob", password)
 }
 
 func testNoToken(t *testing.T, _ *Fixture, c *client) {
