@@ -144,10 +144,10 @@ func (v *Verifier) Leeway() time.Duration { return v.leeway }
 var strictB64 = base64.RawURLEncoding.Strict()
 
 // decodeSegment decodes one segment as canonical base64url without padding
-// (RFC 7515 §2): '=', '+', '/' and non-zero trailing bits are refused.
+// (RFC 7515 §2): '=', '+', '/', CR, LF and non-zero trailing bits are refused.
 func decodeSegment(seg, name string) ([]byte, error) {
 	b, err := strictB64.DecodeString(seg)
-	if err != nil {
+	if err != nil || strings.ContainsAny(seg, "\r\n") { // Strict still skips CR and LF
 		return nil, fmt.Errorf("%w: %s is not canonical base64url", ErrTokenMalformed, name)
 	}
 	return b, nil
