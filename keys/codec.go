@@ -16,6 +16,9 @@ import (
 // is PKCS #8 DER and starts with an ASN.1 SEQUENCE tag (0x30), never with it.
 var sealedPrefix = []byte("jwtauth-aes256gcm-v1:")
 
+// isSealed reports whether a stored private-key blob is AES-256-GCM sealed.
+func isSealed(blob []byte) bool { return bytes.HasPrefix(blob, sealedPrefix) }
+
 // codec turns Keys into Records and back, sealing private keys when kek is set.
 type codec struct {
 	aead cipher.AEAD // nil: private keys stored in clear
@@ -61,7 +64,7 @@ func (c *codec) encode(k *Key) (Record, error) {
 // seal returns the stored form of k's private key: the blob it was read
 // from or last written as, else a new PKCS #8 DER, sealed when a KEK is set.
 func (c *codec) seal(k *Key) ([]byte, error) {
-	if k.blob != nil && bytes.HasPrefix(k.blob, sealedPrefix) == (c.aead != nil) {
+	if k.blob != nil && isSealed(k.blob) == (c.aead != nil) {
 		return k.blob, nil
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
@@ -96,7 +99,7 @@ func (c *codec) decode(r Record) (*Key, error) {
 		return k, nil
 	}
 	der := r.PrivateKey
-	if bytes.HasPrefix(der, sealedPrefix) {
+	if isSealed(der) {
 		if c.aead == nil {
 			return nil, fmt.Errorf("%w: key %s is encrypted and no key-encryption key is configured", ErrKeyEncryptionKey, r.KID)
 		}

@@ -121,10 +121,37 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if _, err := m.reload(ctx); err != nil {
 		return nil, err
 	}
+	if err := m.sealClearKeys(ctx); err != nil {
+		return nil, err
+	}
 	if err := m.Maintain(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// sealClearKeys rewrites, in one transaction, the keys stored in clear
+// before a key-encryption key was configured, so that no private key stays
+// readable in the store once a KEK is set.
+func (m *Manager) sealClearKeys(ctx context.Context) error {
+	if m.codec.aead == nil {
+		return nil
+	}
+	var sealed int
+	err := m.update(ctx, func(d *draft) error {
+		sealed = 0
+		for _, k := range d.keys {
+			if !isSealed(k.blob) {
+				d.mark(k)
+				sealed++
+			}
+		}
+		return nil
+	})
+	if err == nil && sealed > 0 {
+		m.log.Info("sealed private keys that were stored in clear", "keys", sealed)
+	}
+	return err
 }
 
 // Policy returns the policy in force, defaults filled in.

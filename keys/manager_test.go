@@ -320,3 +320,21 @@ func TestStoreFailureLeavesCurrentSetInPlace(t *testing.T) {
 	assert.Same(t, before, m.Current())
 	assert.False(t, errors.Is(err, keys.ErrNotPrepublished))
 }
+
+func TestSettingAKeyEncryptionKeySealsClearKeys(t *testing.T) {
+	st, c := memory.New(), newClock()
+	open(t, st, c, nil) // keys stored in clear
+	ctx := context.Background()
+	kek := bytes.Repeat([]byte{9}, 32)
+	m := open(t, st, c, kek)
+	recs, _, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	for _, r := range recs {
+		_, err := x509.ParsePKCS8PrivateKey(r.PrivateKey)
+		assert.Error(t, err, "key %s still in clear", r.KID)
+	}
+	m2 := open(t, st, c, kek)
+	assert.Equal(t, m.Current().Version(), m2.Current().Version(), "sealed once, not at every start")
+	assert.Equal(t, m.Current().Active().KID, m2.Current().Active().KID)
+}
