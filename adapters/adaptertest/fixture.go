@@ -7,18 +7,14 @@
 //
 // The fixture is real code end to end (keys.Manager, jwtauth.Issuer,
 // Verifier, Accounts, JWKS and discovery handlers) over adapters/memory,
-// with fixed 2048-bit test keys from testdata/ so that no test pays for RSA
+// with the fixed 2048-bit test keys of keys/keystest so that no test pays for RSA
 // key generation.
 package adaptertest
 
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/x509"
-	"embed"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -27,6 +23,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
 // The fixture's fixed configuration; the behaviour table asserts against it.
@@ -45,50 +42,6 @@ const (
 
 // argon2 parameters small enough for -race; never use them in production.
 var fastArgon2 = jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-//go:embed testdata/*.pem
-var testdata embed.FS
-
-var (
-	keysOnce sync.Once
-	testKeys []*rsa.PrivateKey
-	errKeys  error
-)
-
-// loadTestKeys parses testdata/rsa2048-0{1..5}.pem once per process.
-func loadTestKeys(tb testing.TB) []*rsa.PrivateKey {
-	tb.Helper()
-	keysOnce.Do(func() {
-		for i := 1; i <= 5; i++ {
-			name := fmt.Sprintf("testdata/rsa2048-%02d.pem", i)
-			b, err := testdata.ReadFile(name)
-			if err != nil {
-				errKeys = err
-				return
-			}
-			blk, _ := pem.Decode(b)
-			if blk == nil {
-				errKeys = fmt.Errorf("%s: no PEM block", name)
-				return
-			}
-			k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-			if err != nil {
-				errKeys = fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			rk, ok := k.(*rsa.PrivateKey)
-			if !ok {
-				errKeys = fmt.Errorf("%s: not an RSA key", name)
-				return
-			}
-			testKeys = append(testKeys, rk)
-		}
-	})
-	if errKeys != nil {
-		tb.Fatalf("adaptertest: test keys: %v", errKeys)
-	}
-	return testKeys
-}
 
 // Fixture is a complete jwtauth server core over an in-memory store: the
 // routes and authenticator an adapter mounts, plus the pieces a test needs to
@@ -110,7 +63,7 @@ type Fixture struct {
 // and accounts, so tests using separate fixtures may run in parallel.
 func NewFixture(tb testing.TB) *Fixture {
 	tb.Helper()
-	pool := loadTestKeys(tb)
+	pool := keystest.Keys(tb)[:5]
 	// The last key is the outsider; the others feed the key manager in order,
 	// so that a fixture can create up to len(pool)-1 keys (open, then a revoke).
 	var mu sync.Mutex

@@ -27,13 +27,17 @@ func dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "keys")
 }
 
+// count is the number of fixed 2048-bit keys in testdata/keys (rsa2048-N.pem).
+const count = 20
+
 func load() {
-	for i := 1; i <= 8; i++ {
+	for i := 1; i <= count; i++ {
 		k, err := readPEM(filepath.Join(dir(), fmt.Sprintf("rsa2048-%d.pem", i)))
 		if err != nil {
 			errLd = err
 			return
 		}
+		k.Precompute() // once, here: later Precompute calls only read
 		loaded = append(loaded, k)
 	}
 	weak, errLd = readPEM(filepath.Join(dir(), "rsa1024.pem"))
@@ -59,19 +63,15 @@ func readPEM(path string) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
-// Keys returns the eight fixed 2048-bit keys of testdata/keys.
+// Keys returns the fixed 2048-bit keys of testdata/keys, distinct, parsed
+// once per test binary. They are shared: do not modify them.
 func Keys(tb testing.TB) []*rsa.PrivateKey {
 	tb.Helper()
 	once.Do(load)
 	if errLd != nil {
 		tb.Fatalf("keystest: %v", errLd)
 	}
-	out := make([]*rsa.PrivateKey, len(loaded))
-	for i, k := range loaded {
-		c := *k // shallow copy: callers may Precompute concurrently
-		out[i] = &c
-	}
-	return out
+	return loaded
 }
 
 // Weak returns a fixed 1024-bit key, which every part of jwtauth must refuse.
@@ -87,8 +87,8 @@ func Weak(tb testing.TB) *rsa.PrivateKey {
 var counter atomic.Int64 // shared, so that managers of one test draw different keys
 
 // Generator returns a keys.Config.Generate function that hands out the fixed
-// keys in turn, cycling after the eighth: fine for tests in which fewer than
-// eight keys are stored at once (a manager skips a key its set already holds). It refuses sizes other than 2048.
+// keys in turn, cycling after the last: fine for tests in which fewer than
+// len(Keys) keys are stored at once (a manager skips a key its set already holds). It refuses sizes other than 2048.
 func Generator(tb testing.TB) func(bits int) (*rsa.PrivateKey, error) {
 	ks := Keys(tb)
 	return func(bits int) (*rsa.PrivateKey, error) {
