@@ -85,8 +85,9 @@ type RefreshTokenStore interface {
 // RefreshTokenGraceStore is an optional extension of RefreshTokenStore that
 // the refresh-token reuse grace interval needs (AccountsConfig.RefreshReuseGrace):
 // Accounts uses it whenever the store implements it, and NewAccounts refuses
-// a positive grace over a store that does not. adapters/memory and
-// adapters/sqlite implement it; jwtauth/storetest checks it.
+// a positive grace over a store that does not. adapters/memory,
+// adapters/sqlite and adapters/postgres implement it; jwtauth/storetest
+// checks it.
 type RefreshTokenGraceStore interface {
 	RefreshTokenStore
 	// RotateRefreshTokenGrace is RotateRefreshToken with two differences.

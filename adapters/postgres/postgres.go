@@ -12,8 +12,13 @@
 //     pg_notify('jwtauth_keys', version). Of two instances performing the
 //     same scheduled rotation, one commits and the other gets
 //     keys.ErrConflict, reloads and finds the rotation done.
-//   - Refresh tokens: RotateRefreshToken locks the presented token's row
-//     (SELECT … FOR UPDATE), so of concurrent exchanges exactly one wins.
+//   - Refresh tokens: RotateRefreshToken exchanges a live token with one
+//     UPDATE … RETURNING that marks it used only while it is unused, and
+//     inserts the successor in the same statement; of concurrent exchanges
+//     the first takes the row lock and the others find the token used.
+//     Everything else (reuse, the reuse grace of RotateRefreshTokenGrace,
+//     expiry) is decided in a transaction that locks the token's row
+//     (SELECT … FOR UPDATE).
 //
 // Store implements keys.ChangeNotifier: KeyChanges holds a dedicated
 // connection that LISTENs on the jwtauth_keys channel, so keys.Manager.Run
@@ -41,6 +46,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +96,8 @@ var (
 	_ jwtauth.UserStore         = (*Store)(nil)
 	_ keys.Store                = (*Store)(nil)
 	_ jwtauth.RefreshTokenStore = (*Store)(nil)
+
+	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
 )
 
 // Open connects to the PostgreSQL database dsn names (a postgres:// URL or
@@ -622,54 +630,108 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 	return err
 }
 
-// RotateRefreshToken exchanges the token with hash for next in one
-// transaction that locks the token's row (SELECT … FOR UPDATE), as
+// RotateRefreshToken exchanges the token with hash for next, as
 // jwtauth.RefreshTokenStore documents: of concurrent calls from any number of
-// instances exactly one succeeds, the others wait for it and then see the
-// token used. next takes the family, username and parent (hash) of the old
-// token; its UsedAt and RevokedAt are cleared. The returned record is the old
-// token with UsedAt set to now. A token already used or revoked revokes its
-// whole family at now (tokens already revoked keep their time) and yields
-// ErrRefreshReused, before its expiry is considered; an expired token (now
-// not before ExpiresAt) yields ErrRefreshExpired and changes nothing; an
-// unknown hash ErrRefreshNotFound.
+// instances exactly one succeeds. next takes the family, username and parent
+// (hash) of the old token; its UsedAt and RevokedAt are cleared. The returned
+// record is the old token with UsedAt set to now. A token already used or
+// revoked revokes its whole family at now (tokens already revoked keep their
+// time) and yields ErrRefreshReused, before its expiry is considered; an
+// expired token (now not before ExpiresAt) yields ErrRefreshExpired and
+// changes nothing; an unknown hash ErrRefreshNotFound. It is
+// RotateRefreshTokenGrace with a grace of 0, which says how it runs.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return old, nil
+}
+
+// rotateRefreshSQL is the exchange of a live token in one statement, so one
+// round trip and one commit: the UPDATE marks token $1 used at $2 only while
+// it is unused, unrevoked and unexpired, and the INSERT adds the successor
+// (hash $3, times $4 and $5) from the row the UPDATE returned. A concurrent
+// exchange of the same token waits for the row lock, then finds the row used
+// and matches nothing; so does every presentation that is not a plain
+// exchange, which RotateRefreshTokenGrace then decides in a transaction.
+const rotateRefreshSQL = `WITH u AS (
+		UPDATE refresh_tokens SET used_at = $2
+		WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+		RETURNING family_id, parent_hash, username, issued_at, expires_at),
+	i AS (
+		INSERT INTO refresh_tokens (` + refreshColumns + `)
+		SELECT $3, family_id, $1, username, $4, $5, NULL, NULL FROM u)
+	SELECT family_id, parent_hash, username, issued_at, expires_at FROM u`
+
+// RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
+// as jwtauth.RefreshTokenGraceStore documents: a token used less than grace
+// before now, whose family is not revoked and whose successor is next.Hash
+// and neither used nor revoked, is exchanged again without any change; on
+// ErrRefreshReused the presented token's record (after the revocation) is
+// returned.
+//
+// A live token is exchanged by one statement (rotateRefreshSQL). Anything
+// else — an unknown, used, revoked or expired token — is decided in a
+// transaction that locks the token's row (SELECT … FOR UPDATE): each of its
+// statements sees every exchange committed before it, so a retry that lost
+// the race for the row lock finds the winner's successor.
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
 	if err != nil {
 		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: now: %w", op, err)
 	}
-	var (
-		old    jwtauth.RefreshToken
-		reused error
-	)
+	n := next
+	n.ParentHash, n.UsedAt, n.RevokedAt = hash, time.Time{}, time.Time{}
+	args, err := refreshArgs(n)
+	if err != nil {
+		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: next token: %w", op, err)
+	}
+	old, done, err := s.rotateLive(ctx, op, hash, nowv, args)
+	if done || err != nil {
+		return old, err
+	}
+	var reused error
 	err = s.write(ctx, op, func(tx pgx.Tx) error {
 		old, reused = jwtauth.RefreshToken{}, nil
 		t, err := refreshForUpdate(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
+		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.UsedAt.Add(grace)) {
+			succ, err := refreshByHash(ctx, tx, next.Hash)
+			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
+				return err
+			}
+			if err == nil && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
+				if !now.Before(t.ExpiresAt) {
+					return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+				}
+				old = t // a retry within the grace: same successor, nothing changes
+				return nil
+			}
+		}
 		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
 			if _, err := tx.Exec(ctx, revokeFamilySQL, t.FamilyID, nowv); err != nil {
 				return err
 			}
+			if t.RevokedAt.IsZero() {
+				t.RevokedAt = time.Unix(0, *nowv).UTC()
+			}
+			old = t
 			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
 			return nil // commit the revocation, then report the reuse
 		}
 		if !now.Before(t.ExpiresAt) {
 			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
 		}
-		n := next
-		n.FamilyID, n.Username, n.ParentHash = t.FamilyID, t.Username, t.Hash
-		n.UsedAt, n.RevokedAt = time.Time{}, time.Time{}
-		args, err := refreshArgs(n)
-		if err != nil {
-			return fmt.Errorf("next token: %w", err)
-		}
-		// The row is locked: the update and the insert go out in one round trip.
+		// Live: rotateLive matched nothing, and a used, revoked or missing
+		// token never becomes live, so this is not reached in practice; it
+		// keeps the transaction a complete implementation of the contract.
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, nowv, t.Hash)
-		b.Queue(insertRefreshSQL, args...)
+		b.Queue(`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, nowv, hash)
+		b.Queue(insertRefreshSQL, append([]any{args[0], t.FamilyID, hash, t.Username}, args[4:]...)...)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("next token: %w", refreshInsertError(err))
 		}
@@ -678,7 +740,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 		return nil
 	})
 	if err == nil && reused != nil {
-		err = s.fail(op, reused)
+		return old, s.fail(op, reused)
 	}
 	if err != nil {
 		return jwtauth.RefreshToken{}, err
@@ -686,14 +748,59 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 	return old, nil
 }
 
+// rotateLive runs rotateRefreshSQL. It reports done with the old record when
+// the token was live and is now exchanged, and not done (with no error) when
+// the statement matched nothing. The statement is retried only when it
+// certainly had no effect: not sent, or rolled back by a deadlock or a
+// serialization failure.
+func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *int64, args []any) (jwtauth.RefreshToken, bool, error) {
+	if err := s.check(ctx, op); err != nil {
+		return jwtauth.RefreshToken{}, false, err
+	}
+	for attempt := 1; ; attempt++ {
+		t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+		var issued, expires *int64
+		// args: hash, family, parent, username, issued, expires, used, revoked.
+		err := s.pool.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
+			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return jwtauth.RefreshToken{}, false, nil
+		}
+		if err == nil {
+			t.IssuedAt, t.ExpiresAt, t.UsedAt = decTime(issued), decTime(expires), decTime(nowv)
+			return t, true, nil
+		}
+		if ierr := refreshInsertError(err); ierr != err {
+			return jwtauth.RefreshToken{}, false, fmt.Errorf("postgres: %s: next token: %w", op, ierr)
+		}
+		retry := pgconn.SafeToRetry(err) || pgCode(err) == "40P01" || pgCode(err) == "40001"
+		s.lost(err)
+		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
+			continue
+		}
+		return jwtauth.RefreshToken{}, false, s.fail(op, err)
+	}
+}
+
 // refreshForUpdate reads and locks one token or returns
 // jwtauth.ErrRefreshNotFound.
 func refreshForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+	return scanRefresh(tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
+		FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, hash), hash)
+}
+
+// refreshByHash reads one token without locking it or returns
+// jwtauth.ErrRefreshNotFound.
+func refreshByHash(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+	return scanRefresh(tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
+		FROM refresh_tokens WHERE hash = $1`, hash), hash)
+}
+
+// scanRefresh scans the row of the token with hash.
+func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
 	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked *int64
-	err := tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
-		FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, hash).
-		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
+	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
 	}
