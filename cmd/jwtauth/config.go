@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -58,6 +59,10 @@ type config struct {
 	// KeyEncryptionKey is the 32-byte key sealing private keys at rest; nil
 	// means private keys are stored in clear. It is never logged or printed.
 	KeyEncryptionKey []byte
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// serve (jwtauth.RoutesConfig.TrustedProxies); nil means none, so login
+	// throttling counts the connection's address and ignores X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -79,7 +84,8 @@ type setting struct {
 	serveOnly             bool
 }
 
-// settings is the table of SPEC §2, in its order.
+// settings is the table of SPEC §2, in its order, followed by this
+// implementation's extensions.
 var settings = []setting{
 	{"addr", "JWTAUTH_ADDR", "127.0.0.1:8080", "`host:port` to listen on", true},
 	{"issuer", "JWTAUTH_ISSUER", "", "iss of the tokens and base `URL` of the discovery document (default http://<addr>)", true},
@@ -92,6 +98,8 @@ var settings = []setting{
 	{"jwks-max-age", "JWTAUTH_JWKS_MAX_AGE", "5m", "Cache-Control max-age of the JWKS", false},
 	{"prepublish", "JWTAUTH_PREPUBLISH", "1h", "how long a next key is public before it may sign (at least jwks-max-age)", false},
 	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear)", false},
+	// Extensions.
+	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
 }
 
 // usageError marks a bad command line or configuration: exit status 2.
@@ -204,6 +212,14 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				}
 				c.KeyEncryptionKey = kek
 			}
+		case "trusted-proxies":
+			if given {
+				p, err := parseTrustedProxies(src.value)
+				if err != nil {
+					bad(src, "%v", err)
+				}
+				c.TrustedProxies = p
+			}
 		}
 	}
 	if _, serve := vals["addr"]; serve && c.Addr != "" {
@@ -242,6 +258,54 @@ func parseStore(v string) (storeConfig, error) {
 		return storeConfig{Kind: storeSQLite, Path: p}, nil
 	}
 	return storeConfig{}, fmt.Errorf("%q is not a store; use sqlite:PATH, memory: or postgres://user@host/db", redactDSN(v))
+}
+
+// parseTrustedProxies parses a comma-separated list of CIDR prefixes
+// ("10.0.0.0/8", "fd00::/8") and single addresses ("192.0.2.7", a /32 or
+// /128). Blanks around entries and empty entries are ignored, so an empty
+// value (a flag overriding the variable) trusts none; IPv4-mapped
+// IPv6 forms are stored as IPv4, which is how jwtauth.ClientIP compares. A
+// prefix of length 0 is refused: it would let every client write its own
+// address into X-Forwarded-For.
+func parseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(item, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(item); err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix or an IP address", item)
+			}
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
+		} else {
+			a, err := netip.ParseAddr(item)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR prefix or an IP address", item)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q trusts every address: any client could choose the address login throttling counts; name the proxies' networks", item)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// formatPrefixes returns ps as a comma-separated list, for logs.
+func formatPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // redactDSN hides the password of a URL-shaped DSN.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,27 @@ func TestConfigPrecedence(t *testing.T) {
 			assert.NotContains(t, c.Store.String(), "s3cret")
 			assert.Contains(t, c.Store.String(), "db:5432/auth")
 		}},
+		{"trusted proxies from flag: CIDRs and single IPs", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.7,fd00::/8,2001:db8::1,"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"),
+				netip.MustParsePrefix("192.0.2.7/32"),
+				netip.MustParsePrefix("fd00::/8"),
+				netip.MustParsePrefix("2001:db8::1/128"),
+			}, c.TrustedProxies)
+		}},
+		{"trusted proxies from env, masked and unmapped", nil, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "172.16.5.9/12,::ffff:198.51.100.1,::ffff:203.0.113.0/120"}, func(t *testing.T, c config) {
+			assert.Equal(t, []netip.Prefix{
+				netip.MustParsePrefix("172.16.0.0/12"),
+				netip.MustParsePrefix("198.51.100.1/32"),
+				netip.MustParsePrefix("203.0.113.0/24"),
+			}, c.TrustedProxies)
+		}},
+		{"trusted proxies flag wins over env", []string{"--trusted-proxies=127.0.0.1"}, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "10.0.0.0/8"}, func(t *testing.T, c config) {
+			assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, c.TrustedProxies)
+		}},
+		{"empty trusted proxies flag overrides env: none", []string{"--trusted-proxies="}, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "10.0.0.0/8"}, func(t *testing.T, c config) {
+			assert.Empty(t, c.TrustedProxies)
+		}},
 		{"prepublish equal to max-age is fine", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
 			assert.Equal(t, 5*time.Minute, c.Prepublish)
 		}},
@@ -136,6 +158,11 @@ func TestConfigErrors(t *testing.T) {
 		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
 		{"kek too short", []string{"--key-encryption-key", "c2hvcnQ="}, nil, []string{"--key-encryption-key", "5 bytes, want 32"}},
 		{"kek not base64", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": "not*base64!"}, []string{"JWTAUTH_KEY_ENCRYPTION_KEY", "not valid base64"}},
+		{"trusted proxy not an address", []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, nil, []string{"--trusted-proxies", `"proxy.internal" is not a CIDR prefix or an IP address`}},
+		{"trusted proxy bad prefix length", nil, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, []string{"JWTAUTH_TRUSTED_PROXIES", `"10.0.0.0/33"`}},
+		{"trusted proxy with zone", []string{"--trusted-proxies", "fe80::1%eth0"}, nil, []string{"--trusted-proxies", "not a CIDR prefix or an IP address"}},
+		{"trusted proxies trust everyone", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, []string{"--trusted-proxies", "trusts every address"}},
+		{"trusted proxies trust every v6", nil, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "::/0"}, []string{"JWTAUTH_TRUSTED_PROXIES", "trusts every address"}},
 		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
 		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
 	}
@@ -191,6 +218,9 @@ func TestUsage(t *testing.T) {
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: []string{"Usage:"}},
 		{name: "unknown verb", args: []string{"launch"}, code: 2, stderr: []string{`unknown command "launch"`, "Usage:"}},
 		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stdout: []string{"-addr", "JWTAUTH_ADDR", "-key-encryption-key", "JWTAUTH_PREPUBLISH", `(default "sqlite:./jwtauth.db")`}},
+		{name: "serve bad trusted proxies", args: []string{"serve", "--trusted-proxies", "lb"}, code: 2, stderr: []string{"--trusted-proxies", `"lb" is not a CIDR prefix`}},
+		{name: "serve -h names trusted proxies", args: []string{"serve", "-h"}, code: 0, stdout: []string{"-trusted-proxies", "JWTAUTH_TRUSTED_PROXIES"}},
+		{name: "keys take no trusted proxies", args: []string{"keys", "list", "--trusted-proxies", "10.0.0.1"}, code: 2, stderr: []string{"flag provided but not defined: -trusted-proxies"}},
 		{name: "serve bad key bits", args: []string{"serve", "--key-bits", "1024"}, code: 2, stderr: []string{"--key-bits", "2048, 3072 or 4096"}},
 		{name: "serve extra argument", args: []string{"serve", "now"}, code: 2, stderr: []string{"no arguments"}},
 		{name: "keys without subcommand", args: []string{"keys"}, code: 2, stderr: []string{"missing subcommand"}},

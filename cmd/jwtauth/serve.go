@@ -34,8 +34,10 @@ const (
 	// keyPoll is how often the server picks up key-set changes made by the
 	// CLI or another instance, and performs due rotations.
 	keyPoll = 2 * time.Second
-	// purgeEvery is how often expired refresh tokens are deleted.
-	purgeEvery = time.Hour
+	// purgeEvery is how often jwtauth.Accounts.Purge runs: it deletes
+	// expired refresh-token families and drops idle entries of the login
+	// throttle, whose doc asks for a run every few minutes.
+	purgeEvery = 5 * time.Minute
 )
 
 // runServe is "jwtauth serve": the reference auth server of SPEC §2. It
@@ -88,7 +90,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
 	}
-	handler, err := newHandler(cfg, store, mgr, log)
+	handler, accounts, err := newHandler(cfg, store, mgr, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { mgr.Run(bgCtx, keyPoll) })
-	bg.Go(func() { purgeLoop(bgCtx, store, log) })
+	bg.Go(func() { purgeLoop(bgCtx, accounts, log) })
 	defer func() {
 		stopBackground()
 		bg.Wait()
@@ -116,7 +118,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if k, err := mgr.SigningKey(); err == nil {
 		kid = k.KID
 	}
-	log.Info("jwtauth listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "kid", kid, "store", cfg.Store.String())
+	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "kid", kid, "store", cfg.Store.String()}
+	if len(cfg.TrustedProxies) > 0 {
+		attrs = append(attrs, "trusted_proxies", formatPrefixes(cfg.TrustedProxies))
+	}
+	log.Info("jwtauth listening", attrs...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -141,33 +147,37 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 
 // newHandler wires the core on store and mgr: issuer, verifier, account
 // flow, JWKS and discovery documents, and the routes of SPEC §2 on net/http.
-func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Logger) (http.Handler, error) {
+// It also returns the account flow, whose Purge the server runs in the
+// background.
+func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Logger) (http.Handler, *jwtauth.Accounts, error) {
 	aud := []string{cfg.Audience}
 	issuer, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: cfg.AccessTTL})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
 		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	discovery, err := jwtauth.NewDiscoveryHandler(cfg.Issuer)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	routes := jwtauth.Routes(jwtauth.RoutesConfig{
 		Accounts:  accounts,
 		JWKS:      jwtauth.NewJWKSHandler(mgr, cfg.JWKSMaxAge),
 		Discovery: discovery,
 		Health:    store.Ping,
+
+		TrustedProxies: cfg.TrustedProxies,
 	})
-	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), nil
+	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), accounts, nil
 }
 
 // openStore opens the store cfg names.
@@ -193,13 +203,14 @@ func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
 }
 
-// purgeLoop deletes expired refresh-token families at start and then every
-// purgeEvery until ctx ends.
-func purgeLoop(ctx context.Context, store jwtauth.RefreshTokenStore, log *slog.Logger) {
+// purgeLoop runs the account flow's background maintenance
+// (jwtauth.Accounts.Purge: expired refresh-token families, idle throttle
+// entries) at start and then every purgeEvery until ctx ends.
+func purgeLoop(ctx context.Context, accounts *jwtauth.Accounts, log *slog.Logger) {
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	for {
-		n, err := store.PurgeRefreshTokens(ctx, time.Now())
+		n, err := accounts.Purge(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("purge of expired refresh tokens failed", "err", err)
