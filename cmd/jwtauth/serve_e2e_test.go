@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,14 +21,39 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildBinary builds the real jwtauth binary once per test.
+// The real jwtauth binary, built by the first buildBinary call of the test
+// binary into binDir, which TestMain removes.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary returns the real jwtauth binary, built once per test binary.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "jwtauth")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "jwtauth-e2e-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "jwtauth")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, binErr)
+	return binPath
 }
 
 // freeAddr returns a 127.0.0.1 address nobody listens on right now.
