@@ -824,3 +824,19 @@ func sha256Sum(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:]
 }
+
+func TestBodyEncodingRules(t *testing.T) {
+	s := newServer(t, memory.New(), options{})
+	body := creds("alice", "correct horse")
+	for name, edit := range map[string]func(*http.Request){
+		"latin1 charset": func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=latin1") },
+		"gzip encoding":  func(r *http.Request) { r.Header.Set("Content-Encoding", "gzip") },
+		"form body":      func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") },
+	} {
+		res := s.do(http.MethodPost, "/register", body, edit)
+		assert.Equal(t, http.StatusUnsupportedMediaType, res.Code, name)
+		assert.Equal(t, "invalid_request", res.str("error"), name)
+	}
+	res := s.do(http.MethodPost, "/register", body, func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=UTF-8") })
+	assert.Equal(t, http.StatusCreated, res.Code)
+}

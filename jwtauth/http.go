@@ -70,15 +70,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeFields reads a JSON object body of string members into the named
-// fields. It refuses a non-JSON Content-Type (415), a body over MaxBodySize
+// fields. It refuses a non-JSON Content-Type, a charset other than UTF-8 or
+// a Content-Encoding (415), a body over MaxBodySize
 // (413), invalid UTF-8, malformed JSON, duplicate or non-string members,
 // and missing or empty fields (400); unknown members are ignored.
 func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
 		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON must be UTF-8 (RFC 8259 §8.1)"}
+		}
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Encoding is not supported; send the body uncompressed"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	if err != nil {
@@ -210,7 +217,7 @@ func Routes(cfg RoutesConfig) []Route {
 // authenticated subject.
 func serveProtected(w http.ResponseWriter, r *http.Request) {
 	c, ok := ClaimsFromContext(r.Context())
-	if !ok {
+	if !ok || c.Subject == "" {
 		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
 		return
 	}

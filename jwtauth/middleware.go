@@ -19,8 +19,8 @@ type Authenticator struct {
 // TokenFromRequest returns the access token of r: the credentials of an
 // "Authorization: Bearer" header (scheme case-insensitive) or else the
 // x-access-token header. It returns ErrTokenMissing when there is neither,
-// and ErrTokenMalformed for several Authorization headers or two different
-// tokens (RFC 6750 §2: one method per request).
+// and ErrTokenMalformed for several Authorization or x-access-token headers
+// or two different tokens (RFC 6750 §2: one method per request).
 func TokenFromRequest(r *http.Request) (string, error) {
 	var bearer string
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 {
@@ -34,7 +34,12 @@ func TokenFromRequest(r *http.Request) (string, error) {
 			}
 		}
 	}
-	alt := strings.TrimSpace(r.Header.Get("x-access-token"))
+	var alt string
+	if vals := r.Header.Values("x-access-token"); len(vals) > 1 {
+		return "", errors.Join(ErrTokenMalformed, errors.New("more than one x-access-token header"))
+	} else if len(vals) == 1 {
+		alt = strings.TrimSpace(vals[0])
+	}
 	switch {
 	case bearer != "" && alt != "" && alt != bearer:
 		return "", errors.Join(ErrTokenMalformed, errors.New("two different tokens in one request"))

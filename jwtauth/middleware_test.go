@@ -26,6 +26,7 @@ func TestTokenFromRequest(t *testing.T) {
 		{"empty bearer", map[string][]string{"Authorization": {"Bearer "}}, "", jwtauth.ErrTokenMissing},
 		{"two Authorization headers", map[string][]string{"Authorization": {"Bearer a", "Bearer b"}}, "", jwtauth.ErrTokenMalformed},
 		{"two different tokens", map[string][]string{"Authorization": {"Bearer a"}, "X-Access-Token": {"b"}}, "", jwtauth.ErrTokenMalformed},
+		{"two x-access-token headers", map[string][]string{"X-Access-Token": {"a", "b"}}, "", jwtauth.ErrTokenMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

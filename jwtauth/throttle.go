@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -33,7 +34,10 @@ const (
 	DefaultMaxTracked = 100_000
 	// DefaultHashWait is how long a request waits for a password-hash slot
 	// before it is refused with 503.
-	DefaultHashWait = time.Second
+	DefaultHashWait = 5 * time.Second
+	// DefaultHashQueue is how many requests may wait for a hash slot, per
+	// slot; the next one is refused with 503 at once.
+	DefaultHashQueue = 16
 )
 
 // LoginThrottle configures the defences of the account flow against password
@@ -54,10 +58,11 @@ const (
 // Successful logins take no token.
 //
 // Password hashing (argon2id: DefaultArgon2Params.Memory KiB and one core
-// each) is bounded by a semaphore of MaxConcurrentHashes slots: a request that
-// finds no free slot within HashWait is refused at once with 503
-// temporarily_unavailable and Retry-After, so a flood degrades into fast 503s
-// instead of exhausting memory and CPU.
+// each) is bounded by a semaphore of MaxConcurrentHashes slots. A burst
+// waits in a bounded queue (HashQueue requests per slot, each waiting at most
+// HashWait); a request that finds the queue full, or no slot within
+// HashWait, is refused with 503 temporarily_unavailable and Retry-After, so a
+// flood degrades into fast 503s instead of exhausting memory and CPU.
 type LoginThrottle struct {
 	// UserFailures is the bucket size for one username: the login after
 	// UserFailures failures within UserInterval is answered with 429.
@@ -83,6 +88,9 @@ type LoginThrottle struct {
 	// HashWait is how long a request waits for a hash slot before 503.
 	// Default DefaultHashWait.
 	HashWait time.Duration
+	// HashQueue is how many requests per slot may wait for one; beyond it a
+	// request is refused with 503 at once. Default DefaultHashQueue.
+	HashQueue int
 }
 
 // errTooManyRequests is the 429 answer; RetryAfter is set per request.
@@ -99,6 +107,8 @@ type throttle struct {
 	users, ips *limiterMap   // nil when disabled
 	sem        chan struct{} // nil when unbounded
 	wait       time.Duration
+	queue      int64        // most requests waiting for a slot
+	waiting    atomic.Int64 // requests waiting now
 }
 
 func newThrottle(c LoginThrottle) *throttle {
@@ -113,6 +123,9 @@ func newThrottle(c LoginThrottle) *throttle {
 	}
 	if c.HashWait <= 0 {
 		c.HashWait = DefaultHashWait
+	}
+	if c.HashQueue <= 0 {
+		c.HashQueue = DefaultHashQueue
 	}
 	t := &throttle{wait: c.HashWait}
 	if c.UserFailures == 0 {
@@ -133,6 +146,7 @@ func newThrottle(c LoginThrottle) *throttle {
 	case c.MaxConcurrentHashes > 0:
 		t.sem = make(chan struct{}, c.MaxConcurrentHashes)
 	}
+	t.queue = int64(c.HashQueue * cap(t.sem))
 	return t
 }
 
@@ -174,6 +188,11 @@ func (t *throttle) acquire(ctx context.Context) (release func(), err error) {
 		return func() { <-t.sem }, nil
 	default:
 	}
+	if t.waiting.Add(1) > t.queue {
+		t.waiting.Add(-1)
+		return nil, errBusy
+	}
+	defer t.waiting.Add(-1)
 	timer := time.NewTimer(t.wait)
 	defer timer.Stop()
 	select {

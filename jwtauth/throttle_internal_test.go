@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -100,4 +101,28 @@ func TestAcquireHonoursContext(t *testing.T) {
 		_, err := unbounded.acquire(context.Background())
 		require.NoError(t, err)
 	}
+}
+
+func TestHashQueueIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := newThrottle(LoginThrottle{MaxConcurrentHashes: 1, HashQueue: 2, HashWait: time.Minute})
+		release, err := th.acquire(context.Background())
+		require.NoError(t, err)
+		results := make(chan error, 2)
+		for range 2 { // two may wait
+			go func() {
+				r, err := th.acquire(context.Background())
+				if err == nil {
+					r()
+				}
+				results <- err
+			}()
+		}
+		synctest.Wait()
+		_, err = th.acquire(context.Background())
+		assert.Equal(t, errBusy, err, "a third waiter is refused at once")
+		release()
+		assert.NoError(t, <-results)
+		assert.NoError(t, <-results)
+	})
 }
