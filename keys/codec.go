@@ -16,6 +16,28 @@ import (
 // is PKCS #8 DER and starts with an ASN.1 SEQUENCE tag (0x30), never with it.
 var sealedPrefix = []byte("jwtauth-aes256gcm-v1:")
 
+// fallback returns the key of record r when r does not decode: the key this
+// codec decoded before under the same kid, with r's state and blob, or a
+// kid-only placeholder when r is revoked; nil otherwise.
+func (c *codec) fallback(r Record) *Key {
+	c.mu.Lock()
+	cached, ok := c.parsed[r.KID]
+	c.mu.Unlock()
+	var k *Key
+	switch {
+	case ok:
+		k = cached.clone()
+	case r.State == StateRevoked:
+		k = &Key{KID: r.KID}
+	default:
+		return nil
+	}
+	k.State, k.CreatedAt, k.PublishedAt, k.ActivatedAt = r.State, r.CreatedAt, r.PublishedAt, r.ActivatedAt
+	k.RetiredAt, k.RemoveAt, k.RevokedAt = r.RetiredAt, r.RemoveAt, r.RevokedAt
+	k.blob = bytes.Clone(r.PrivateKey)
+	return k
+}
+
 // isSealed reports whether a stored private-key blob is AES-256-GCM sealed.
 func isSealed(blob []byte) bool { return bytes.HasPrefix(blob, sealedPrefix) }
 
@@ -54,6 +76,7 @@ func (c *codec) encode(k *Key) (Record, error) {
 		return Record{}, err
 	}
 	k.blob = blob
+	c.remember(k)
 	return Record{
 		KID: k.KID, State: k.State, Bits: k.Bits(), PrivateKey: blob,
 		CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt, ActivatedAt: k.ActivatedAt,
@@ -64,8 +87,13 @@ func (c *codec) encode(k *Key) (Record, error) {
 // seal returns the stored form of k's private key: the blob it was read
 // from or last written as, else a new PKCS #8 DER, sealed when a KEK is set.
 func (c *codec) seal(k *Key) ([]byte, error) {
-	if k.blob != nil && isSealed(k.blob) == (c.aead != nil) {
+	// A stored blob is written back as it is, unless it is clear and a KEK
+	// is configured: a process without the KEK never unseals a sealed key.
+	if k.blob != nil && (isSealed(k.blob) || c.aead == nil) {
 		return k.blob, nil
+	}
+	if k.Private == nil {
+		return nil, fmt.Errorf("%w: %s: no private key to store", ErrCorruptKey, k.KID)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
 	if err != nil {
@@ -139,11 +167,19 @@ func (c *codec) decode(r Record) (*Key, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptKey, r.KID, err)
 	}
 	k.blob = bytes.Clone(r.PrivateKey)
+	c.remember(k)
+	return k, nil
+}
+
+// remember caches k (a key with its private part) under its kid.
+func (c *codec) remember(k *Key) {
+	if k.Private == nil {
+		return
+	}
 	c.mu.Lock()
 	if len(c.parsed) > 256 {
 		clear(c.parsed)
 	}
-	c.parsed[r.KID] = k
+	c.parsed[k.KID] = k.clone()
 	c.mu.Unlock()
-	return k, nil
 }

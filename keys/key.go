@@ -78,11 +78,22 @@ type Key struct {
 	blob   []byte // the stored private-key blob, reused while the key only changes state
 }
 
-// Bits returns the size of the RSA modulus in bits.
-func (k *Key) Bits() int { return k.Private.N.BitLen() }
+// Bits returns the size of the RSA modulus in bits; 0 for a revoked key
+// known by its kid only (see Manager.Err).
+func (k *Key) Bits() int {
+	if k.Private == nil {
+		return 0
+	}
+	return k.Private.N.BitLen()
+}
 
-// Public returns the RSA public key.
-func (k *Key) Public() *rsa.PublicKey { return &k.Private.PublicKey }
+// Public returns the RSA public key; nil for a revoked key known by its kid only.
+func (k *Key) Public() *rsa.PublicKey {
+	if k.Private == nil {
+		return nil
+	}
+	return &k.Private.PublicKey
+}
 
 // PublicJWK returns the public key as an RFC 7517 JWK with kid, "use":"sig" and
 // "alg":"RS256" set, and no private member. The returned key is shared: clone

@@ -87,6 +87,7 @@ type Manager struct {
 	gen     func(int) (*rsa.PrivateKey, error)
 	log     *slog.Logger
 	current atomic.Pointer[Set]
+	loadErr atomic.Pointer[error] // last reload's decode failure
 
 	mu    sync.Mutex      // serializes this process's writes
 	spare *rsa.PrivateKey // generated but not yet committed (kept across conflicts)
@@ -173,23 +174,57 @@ func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicK
 	return m.Current().VerificationKey(ctx, kid)
 }
 
-// reload reads the store and installs the set it holds.
+// reload reads the store and installs the set it holds. A record that does
+// not decode (a wrong or missing key-encryption key, a corrupt row) is
+// handled so that state changes still take effect: a key this process has
+// already decoded keeps its private key (the kid is the key's thumbprint, so
+// the record names the same key) with the record's state; a revoked key is
+// kept as a kid-only placeholder that verifies nothing. Any other such
+// record is left out of the installed set and reported: the set then may
+// lack a key, never holds a key the store revoked, and Err reports the
+// failure until a reload succeeds.
 func (m *Manager) reload(ctx context.Context) (*Set, error) {
 	recs, version, err := m.store.LoadKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: load: %w", err)
 	}
 	ks := make([]*Key, 0, len(recs))
+	var bad error
 	for _, r := range recs {
 		k, err := m.codec.decode(r)
 		if err != nil {
-			return nil, err
+			if k = m.codec.fallback(r); k == nil {
+				bad = errors.Join(bad, err)
+				continue
+			}
 		}
 		ks = append(ks, k)
 	}
 	s := newSet(version, ks)
 	m.current.Store(s)
+	m.setErr(bad)
+	if bad != nil {
+		return s, bad
+	}
 	return s, nil
+}
+
+// Err reports why the last reload of the key set could not decode every
+// stored key (wrapping ErrKeyEncryptionKey or ErrCorruptKey), or nil. A
+// server should report itself unhealthy while it is not nil.
+func (m *Manager) Err() error {
+	if p := m.loadErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (m *Manager) setErr(err error) {
+	if err == nil {
+		m.loadErr.Store(nil)
+		return
+	}
+	m.loadErr.Store(&err)
 }
 
 // Refresh reloads the key set when the store's version differs from the

@@ -338,3 +338,38 @@ func TestSettingAKeyEncryptionKeySealsClearKeys(t *testing.T) {
 	assert.Equal(t, m.Current().Version(), m2.Current().Version(), "sealed once, not at every start")
 	assert.Equal(t, m.Current().Active().KID, m2.Current().Active().KID)
 }
+
+// TestProcessWithoutTheKEKStillAppliesRevocations is a server started
+// without the key-encryption key its peers use: it cannot decode keys they
+// create, but a revocation they make still takes effect here, it never
+// unseals a key, and Err reports the misconfiguration.
+func TestProcessWithoutTheKEKStillAppliesRevocations(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	plain := open(t, st, c, nil)
+	kek := bytes.Repeat([]byte{5}, 32)
+	sealed := open(t, st, c, kek) // seals the clear keys
+	_, err := plain.Refresh(ctx)
+	require.NoError(t, err, "same keys, re-sealed: known by kid")
+	require.NoError(t, plain.Err())
+
+	old := sealed.Current().Active().KID
+	_, err = sealed.Rotate(ctx, true) // creates a next key the plain process cannot decode
+	require.NoError(t, err)
+	require.NoError(t, sealed.Revoke(ctx, old))
+
+	_, err = plain.Refresh(ctx)
+	require.ErrorIs(t, err, keys.ErrKeyEncryptionKey)
+	assert.ErrorIs(t, plain.Err(), keys.ErrKeyEncryptionKey)
+	_, err = plain.Current().VerificationKey(ctx, old)
+	assert.ErrorIs(t, err, keys.ErrKeyRevoked, "the revocation applies although a new key does not decode")
+	assert.Equal(t, sealed.Current().Active().KID, plain.Current().Active().KID, "signs with the promoted key")
+	assert.Error(t, plain.Revoke(ctx, sealed.Current().Active().KID), "no transition from a set it cannot read whole")
+
+	recs, _, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	for _, r := range recs {
+		_, err := x509.ParsePKCS8PrivateKey(r.PrivateKey)
+		assert.Error(t, err, "key %s stored in clear", r.KID)
+	}
+}
