@@ -154,8 +154,8 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		switch {
 		case err != nil:
 			bad(src, "%q is not a duration (examples: 90s, 15m, 24h)", src.value)
-		case d <= 0:
-			bad(src, "must be positive, got %s", src.value)
+		case d < time.Second:
+			bad(src, "must be at least 1s (times in tokens have whole seconds), got %s", src.value)
 		default:
 			*dst = d
 		}
@@ -167,8 +167,10 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		src, given := get(s)
 		switch s.flag {
 		case "addr":
-			if _, _, err := net.SplitHostPort(src.value); err != nil {
+			if _, port, err := net.SplitHostPort(src.value); err != nil {
 				bad(src, "%q is not host:port", src.value)
+			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				bad(src, "%q: port must be a number from 0 to 65535", src.value)
 			}
 			c.Addr = src.value
 		case "issuer":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -67,11 +68,23 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if cfg.Store.Kind == storeMemory {
 		return usagef("keys %s: the memory: store lives inside one server process; point --store at its sqlite: or postgres:// store", sub)
 	}
+	if cfg.Store.Kind == storeSQLite {
+		// Opening a SQLite path creates the file: a mistyped --store would
+		// quietly get a new key set of its own.
+		if _, err := os.Stat(cfg.Store.Path); err != nil {
+			return fmt.Errorf("keys %s: no store at %s (%w); run `jwtauth serve` on it first or check --store", sub, cfg.Store, err)
+		}
+	}
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if recs, _, err := store.LoadKeys(ctx); err != nil {
+		return fmt.Errorf("keys %s: read %s: %w", sub, cfg.Store, err)
+	} else if len(recs) == 0 {
+		return fmt.Errorf("keys %s: %s holds no key set; run `jwtauth serve` on it first or check --store", sub, cfg.Store)
+	}
 
 	if sub == "list" {
 		return listKeys(ctx, store, stdout)

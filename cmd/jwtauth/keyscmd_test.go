@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,6 +31,18 @@ func storedKeys(t *testing.T, path string) map[keys.State][]keys.Record {
 		out[r.State] = append(out[r.State], r)
 	}
 	return out
+}
+
+// seedKeySet creates the first key set in a SQLite store at path, as
+// serve does on its first start.
+func seedKeySet(t *testing.T, path string, kek []byte) {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = keys.Open(context.Background(), keys.Config{Store: s, KeyEncryptionKey: kek, Generate: keystest.Generator(t),
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
 }
 
 // row is the line "keys list" must print for r, with runs of spaces
@@ -50,14 +65,29 @@ func TestKeysCommands(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.db")
 	env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_KEY_BITS": "2048"}
 
-	// An empty store lists nothing, and listing changes nothing.
-	out, errOut, code := runCLI(t, env, "", "keys", "list")
-	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, []string{keysHeader}, lines(out))
+	// A mistyped store is an error, and no file appears: the keys verbs
+	// never create a key set of their own.
+	for _, verb := range [][]string{{"keys", "list"}, {"keys", "rotate", "--now"}, {"keys", "revoke", "x"}} {
+		_, errOut, code := runCLI(t, env, "", verb...)
+		assert.Equal(t, 1, code, verb)
+		assert.Contains(t, errOut, "no store at sqlite:"+path)
+		_, err := os.Stat(path)
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	}
+	// A store without a key set (created by something else) is refused too.
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, errOut, code := runCLI(t, env, "", "keys", "rotate", "--now")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "holds no key set")
 	assert.Empty(t, storedKeys(t, path))
 
+	// The server creates the key set (as serve does on first start).
+	seedKeySet(t, path, nil)
+
 	// rotate without --now on a fresh set: the next key was just published.
-	out, errOut, code = runCLI(t, env, "", "keys", "rotate")
+	out, errOut, code := runCLI(t, env, "", "keys", "rotate")
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out)
 	assert.Contains(t, errOut, "has been published for less than --prepublish (1h0m0s); it may be promoted from ")
@@ -115,6 +145,9 @@ func TestKeysCommands(t *testing.T) {
 func TestKeysEncryptedStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kek.db")
 	env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_KEY_ENCRYPTION_KEY": kek32}
+	kek, err := base64.StdEncoding.DecodeString(kek32)
+	require.NoError(t, err)
+	seedKeySet(t, path, kek)
 	out, errOut, code := runCLI(t, env, "", "keys", "rotate", "--now")
 	require.Equal(t, 0, code, errOut)
 	assert.NotContains(t, errOut, "stored in clear")

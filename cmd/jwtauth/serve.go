@@ -155,7 +155,7 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud})
+	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +173,15 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 		Accounts:  accounts,
 		JWKS:      jwtauth.NewJWKSHandler(mgr, cfg.JWKSMaxAge),
 		Discovery: discovery,
-		Health:    store.Ping,
+		// Unhealthy when the store is unreachable, and when the key set in
+		// it does not decode whole here (a key-encryption key that differs
+		// from the other instances'): a load balancer then drains us.
+		Health: func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return err
+			}
+			return mgr.Err()
+		},
 
 		TrustedProxies: cfg.TrustedProxies,
 	})
