@@ -629,6 +629,9 @@ func testNotFound(t *testing.T, f *Fixture, c *client) {
 		{http.MethodGet, "/.well-known/other"},
 		{http.MethodGet, "/healthz/"},
 		{http.MethodPost, "/login/"},
+		{http.MethodPost, "//login"},                // not canonical: no redirect, a JSON 404
+		{http.MethodGet, "//protected"},             // likewise
+		{http.MethodGet, "/.well-known/../healthz"}, // likewise
 	} {
 		r := c.do(tc.method, tc.path, "", bearer(tok)...)
 		assertError(t, r, http.StatusNotFound, "not_found")

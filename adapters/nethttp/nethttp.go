@@ -10,6 +10,7 @@ package nethttp
 
 import (
 	"net/http"
+	"path"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
@@ -67,9 +68,14 @@ func Handler(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	Mount(mux, routes, auth)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			// Not canonical (//login, /a/../login): the mux would answer
+			// with a 307 redirect and an HTML body; every body here is JSON.
+			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			// A match, or a redirect to the canonical path.
 			mux.ServeHTTP(w, r)
 			return
 		}
