@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -591,27 +592,35 @@ const (
 // jwx (jwk.ParseKey), one at a time, so that a key of a type jwx does not
 // know is skipped rather than failing the set.
 func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
-	var doc struct {
-		Keys *[]json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+	// Member names are case-sensitive (RFC 8259 §4, RFC 7517 §4): decode
+	// into maps, whose keys are exact, not into structs, which
+	// encoding/json matches ignoring case.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, nil, errors.New("the body is not a JSON JWK Set")
 	}
-	if doc.Keys == nil {
+	var keyList []json.RawMessage
+	if raw, ok := top["keys"]; !ok || json.Unmarshal(raw, &keyList) != nil || keyList == nil {
 		return nil, nil, errors.New(`the JWK Set has no "keys" array`)
 	}
 	out := make(map[string]*rsa.PublicKey)
 	var skipped []string
-	for i, raw := range *doc.Keys {
+	for i, raw := range keyList {
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &members); err != nil {
 			skipped = append(skipped, fmt.Sprintf("key #%d: not a JSON object", i))
 			continue
 		}
-		for _, m := range privateMembers {
-			if _, ok := members[m]; ok {
-				return nil, nil, fmt.Errorf("key #%d has the private member %q: a JWKS must hold public keys only; set rejected", i, m)
+		for _, m := range privateMembers { // in a fixed order, so the error names the same member every time
+			for name := range members {
+				if strings.EqualFold(m, name) {
+					return nil, nil, fmt.Errorf("key #%d has the private member %.16q: a JWKS must hold public keys only; set rejected", i, name)
+				}
 			}
+		}
+		if why := memberCase(members); why != "" {
+			skipped = append(skipped, fmt.Sprintf("key #%d: %s", i, why))
+			continue
 		}
 		pub, kid, why := usableKey(raw)
 		if why != "" {
@@ -631,6 +640,26 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 		return nil, skipped, fmt.Errorf("the JWK Set has no usable RS256 verification key (%d skipped: %s)", len(skipped), strings.Join(skipped, "; "))
 	}
 	return out, skipped, nil
+}
+
+// jwkMembers are the JWK members (RFC 7517 §4, RFC 7518 §6.3.1) jwx reads.
+var jwkMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#s256", "n", "e"}
+
+// memberCase says why a key's members are unacceptable: kty must be exactly
+// "kty" with the value "RSA", and no member may spell a JWK member name in
+// other letter case (jwx would read "KID" as "kid").
+func memberCase(members map[string]json.RawMessage) string {
+	var kty string
+	if raw, ok := members["kty"]; !ok || json.Unmarshal(raw, &kty) != nil || kty != "RSA" {
+		return `kty is not exactly "RSA"`
+	}
+	for name := range members {
+		lower := strings.ToLower(name)
+		if lower != name && slices.Contains(jwkMembers, lower) {
+			return fmt.Sprintf("member %.16q is a JWK member name in the wrong letter case", name)
+		}
+	}
+	return ""
 }
 
 // usableKey parses one JWK and returns its RSA public key and kid, or why it

@@ -3,7 +3,6 @@ package jwtauth
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
 )
 
@@ -44,7 +43,7 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 		if len(ks) == 0 {
 			t.Fatal("success without a key")
 		}
-		entries, caseOnly := jwksEntries(t, body)
+		entries := jwksEntries(t, body)
 		for _, m := range entries {
 			for _, p := range privateMembers {
 				if _, ok := m[p]; ok {
@@ -62,7 +61,7 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 			if pub.E <= 1 {
 				t.Fatalf("kid %q: exponent %d", kid, pub.E)
 			}
-			found, foldedKty := false, false
+			found := false
 			for _, m := range entries {
 				if m["kid"] != kid || (m["use"] != nil && m["use"] != "sig") {
 					continue
@@ -70,18 +69,6 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 				if m["kty"] == "RSA" {
 					found = true
 				}
-				for name, v := range m {
-					foldedKty = foldedKty || (name != "kty" && strings.EqualFold(name, "kty") && v == "RSA")
-				}
-			}
-			if !found && (caseOnly || foldedKty) {
-				// Known bug, reported in issue 7: parseRemoteJWKS matches "keys"
-				// case-insensitively (encoding/json struct matching) and jwx
-				// reads "kty" case-insensitively, but JSON member names are
-				// case-sensitive (RFC 7517 §4, RFC 8259 §4). Remove this skip
-				// with the fix; testdata/fuzz/FuzzParseRemoteJWKS/cf49dd9bdfb8bc32
-				// is the regression seed.
-				t.Skipf("known bug: kid %q accepted through a case-folded member name", kid)
 			}
 			if !found {
 				t.Fatalf("kid %q is not an RSA signing key of the document", kid)
@@ -92,9 +79,8 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 
 // jwksEntries returns the members of the document's "keys" array that are
 // objects, reading "keys" as parseRemoteJWKS does: the last top-level member
-// whose name equals "keys" ignoring case. caseOnly reports that this member
-// is not spelled exactly "keys".
-func jwksEntries(t *testing.T, body []byte) (entries []map[string]any, caseOnly bool) {
+// named exactly "keys".
+func jwksEntries(t *testing.T, body []byte) (entries []map[string]any) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		t.Fatalf("accepted a document that is not a JSON object")
@@ -109,8 +95,8 @@ func jwksEntries(t *testing.T, body []byte) (entries []map[string]any, caseOnly 
 		if err := dec.Decode(&v); err != nil {
 			t.Fatalf("accepted invalid JSON: %v", err)
 		}
-		if name := tok.(string); strings.EqualFold(name, "keys") {
-			keys, caseOnly = v, name != "keys"
+		if tok.(string) == "keys" { // exact: member names are case-sensitive
+			keys = v
 		}
 	}
 	var raw []json.RawMessage
@@ -123,7 +109,7 @@ func jwksEntries(t *testing.T, body []byte) (entries []map[string]any, caseOnly 
 			entries = append(entries, m)
 		}
 	}
-	return entries, caseOnly
+	return entries
 }
 
 // fuzzN is a base64url modulus of the given size: not a real key, which the
