@@ -413,10 +413,10 @@ func (v *Verifier) validate(c *Claims) error {
 		return fmt.Errorf("%w: iat %s is in the future", ErrTokenNotYetValid, c.IssuedAt.UTC().Format(time.RFC3339))
 	}
 	if !v.skipIss && c.Issuer != v.issuer {
-		return fmt.Errorf("%w: %.128q", ErrInvalidIssuer, c.Issuer)
+		return fmt.Errorf("%w: %.128q, want %q", ErrInvalidIssuer, c.Issuer, v.issuer)
 	}
 	if !v.skipAud && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(v.audience, a) }) {
-		return fmt.Errorf("%w: %.128q", ErrInvalidAudience, c.Audience)
+		return fmt.Errorf("%w: %.128q, want one of %q", ErrInvalidAudience, c.Audience, v.audience)
 	}
 	for _, name := range v.required {
 		if !c.has(name) {

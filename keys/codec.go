@@ -41,6 +41,10 @@ func (c *codec) fallback(r Record) *Key {
 // isSealed reports whether a stored private-key blob is AES-256-GCM sealed.
 func isSealed(blob []byte) bool { return bytes.HasPrefix(blob, sealedPrefix) }
 
+// IsSealed reports whether r's private key is stored sealed with a
+// key-encryption key (AES-256-GCM) rather than in clear.
+func (r Record) IsSealed() bool { return isSealed(r.PrivateKey) }
+
 // codec turns Keys into Records and back, sealing private keys when kek is set.
 type codec struct {
 	aead cipher.AEAD // nil: private keys stored in clear

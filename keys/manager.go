@@ -235,10 +235,21 @@ func (m *Manager) Refresh(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("keys: version: %w", err)
 	}
-	if cur := m.Current(); cur != nil && cur.Version() == v {
+	cur := m.Current()
+	if cur != nil && cur.Version() == v {
 		return false, nil
 	}
-	_, err = m.reload(ctx)
+	s, err := m.reload(ctx)
+	if s != nil && cur != nil {
+		attrs := []any{"version", s.Version()}
+		if a := s.Active(); a != nil {
+			attrs = append(attrs, "active", a.KID)
+		}
+		if n := s.Next(); n != nil {
+			attrs = append(attrs, "next", n.KID)
+		}
+		m.log.Info("key set changed in the store", attrs...)
+	}
 	return err == nil, err
 }
 
@@ -393,7 +404,8 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 
 // Run keeps the key set current until ctx ends: every poll interval, and at
 // once when the store is a ChangeNotifier that signals, it picks up changes
-// made by other processes and performs due transitions. Errors are
+// made by other processes and performs due transitions. A poll of zero or
+// less means 2 s. Errors are
 // logged and retried at the next poll; the last good set stays in use.
 func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 	if poll <= 0 {
@@ -417,7 +429,9 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 			}
 		}
 		if _, err := m.Refresh(ctx); err != nil {
-			m.log.Error("key set refresh failed", "err", err)
+			if ctx.Err() == nil {
+				m.log.Error("key set refresh failed", "err", err)
+			}
 			continue
 		}
 		if !m.now().Before(m.NextDue(m.Current())) {

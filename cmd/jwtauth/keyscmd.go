@@ -84,6 +84,9 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 		return fmt.Errorf("keys %s: read %s: %w", sub, cfg.Store, err)
 	} else if len(recs) == 0 {
 		return fmt.Errorf("keys %s: %s holds no key set; run `jwtauth serve` on it first or check --store", sub, cfg.Store)
+	} else if sub != "list" && cfg.KeyEncryptionKey != nil && !recs[0].IsSealed() {
+		// Sealing here would lock out the servers running without the key.
+		return fmt.Errorf("keys %s: the keys in %s are stored in clear, and the keys verbs do not change that: start the servers with the same --key-encryption-key to seal them, or leave it out here", sub, cfg.Store)
 	}
 
 	if sub == "list" {

@@ -170,3 +170,15 @@ func TestKeysEncryptedStore(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Len(t, lines(out), 4) // header, active, next, retired
 }
+
+func TestKeysRefuseToSealAClearStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clear.db")
+	seedKeySet(t, path, nil)
+	before := storedKeys(t, path)
+	env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_KEY_ENCRYPTION_KEY": kek32}
+	_, errOut, code := runCLI(t, env, "", "keys", "rotate", "--now")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "stored in clear, and the keys verbs do not change that")
+	assert.NotContains(t, errOut, kek32)
+	assert.Equal(t, before, storedKeys(t, path), "nothing changed")
+}

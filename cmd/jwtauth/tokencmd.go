@@ -56,7 +56,7 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			}
 			raw = string(b)
 		}
-		return inspectToken(strings.TrimSpace(raw), stdout)
+		return inspectToken(strings.TrimSpace(raw), stdout, stderr)
 	case "verify":
 		fs := newFlagSet("token verify", "token verify --jwks URL|--issuer URL [--audience A] TOKEN|-")
 		jwksURL := fs.String("jwks", "", "URL of the JWK Set to verify against")
@@ -88,8 +88,8 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // inspectToken decodes a compact JWS with jwx, without checking its
 // signature or claims, and prints {"header":…,"claims":…} as indented JSON
-// followed by the notVerified line.
-func inspectToken(raw string, w io.Writer) error {
+// on w, so that it pipes into jq, and the notVerified line on warn.
+func inspectToken(raw string, w, warn io.Writer) error {
 	if raw == "" {
 		return usagef("token inspect: empty token")
 	}
@@ -121,10 +121,10 @@ func inspectToken(raw string, w io.Writer) error {
 		return fmt.Errorf("token inspect: %w", err)
 	}
 	out.WriteByte('\n')
+	fmt.Fprintln(warn, notVerified)
 	if len(raw) > jwtauth.MaxTokenSize {
-		fmt.Fprintf(&out, "note: the token is %d bytes; verifiers of this module refuse tokens over %d\n", len(raw), jwtauth.MaxTokenSize)
+		fmt.Fprintf(warn, "note: the token is %d bytes; verifiers of this module refuse tokens over %d\n", len(raw), jwtauth.MaxTokenSize)
 	}
-	out.WriteString(notVerified + "\n")
 	_, err = w.Write(out.Bytes())
 	return err
 }
