@@ -200,13 +200,27 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 		}
 		ks = append(ks, k)
 	}
-	s := newSet(version, ks)
-	m.current.Store(s)
+	s := m.install(newSet(version, ks))
 	m.setErr(bad)
 	if bad != nil {
 		return s, bad
 	}
 	return s, nil
+}
+
+// install makes s the current set unless a newer version is already
+// current (a Refresh that read the store before a concurrent Rotate
+// committed must not undo it), and returns the set that is current.
+func (m *Manager) install(s *Set) *Set {
+	for {
+		cur := m.current.Load()
+		if cur != nil && cur.Version() > s.Version() {
+			return cur
+		}
+		if m.current.CompareAndSwap(cur, s) {
+			return s
+		}
+	}
 }
 
 // Err reports why the last reload of the key set could not decode every
@@ -492,7 +506,7 @@ func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
 				live = append(live, k)
 			}
 		}
-		m.current.Store(newSet(version, live))
+		m.install(newSet(version, live))
 		return nil
 	}
 	return fmt.Errorf("keys: %w: gave up after repeated conflicts", ErrConflict)

@@ -373,3 +373,51 @@ func TestProcessWithoutTheKEKStillAppliesRevocations(t *testing.T) {
 		assert.Error(t, err, "key %s stored in clear", r.KID)
 	}
 }
+
+// stallingStore holds LoadKeys until released, to interleave a Refresh with
+// a Rotate.
+type stallingStore struct {
+	keys.Store
+	mu      sync.Mutex
+	loaded  chan struct{} // closed by the first LoadKeys after it is set
+	release chan struct{}
+}
+
+func (s *stallingStore) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	recs, v, err := s.Store.LoadKeys(ctx)
+	s.mu.Lock()
+	loaded, release := s.loaded, s.release
+	s.loaded = nil
+	s.mu.Unlock()
+	if loaded != nil {
+		close(loaded)
+		<-release
+	}
+	return recs, v, err
+}
+
+func TestStaleRefreshNeverUndoesANewerSet(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	writer := open(t, st, c, nil)
+	stall := &stallingStore{Store: st}
+	m, err := keys.Open(ctx, keys.Config{Store: stall, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	_, err = writer.Rotate(ctx, true) // V1: m is behind and will Refresh
+	require.NoError(t, err)
+
+	loaded, release := make(chan struct{}), make(chan struct{})
+	stall.mu.Lock()
+	stall.loaded, stall.release = loaded, release
+	stall.mu.Unlock()
+	done := make(chan error)
+	go func() { _, err := m.Refresh(ctx); done <- err }()
+	<-loaded // the Refresh holds the records of V1
+	res, err := m.Rotate(ctx, true) // V2, committed and installed by m
+	require.NoError(t, err)
+	v2 := m.Current().Version()
+	close(release)
+	require.NoError(t, <-done)
+	assert.Equal(t, v2, m.Current().Version(), "the stale Refresh did not put V1 back")
+	assert.Equal(t, res.Promoted, m.Current().Active().KID)
+}
