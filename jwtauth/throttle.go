@@ -79,7 +79,10 @@ type LoginThrottle struct {
 	IPInterval time.Duration
 	// MaxTracked bounds each limiter map (usernames, addresses). Entries whose
 	// bucket is full are dropped (they carry no state); when the map is still
-	// full, an arbitrary entry is evicted. Default DefaultMaxTracked.
+	// full, a new username or address is not tracked (its failures are not
+	// counted) until an entry refills, and no throttled entry is ever evicted,
+	// so failing under many names cannot reset a victim's limit. Default
+	// DefaultMaxTracked.
 	MaxTracked int
 	// MaxConcurrentHashes is the number of password hashes (login, register,
 	// rehash) computed at once. Default runtime.GOMAXPROCS(0); negative
@@ -229,7 +232,13 @@ func ipKey(ip netip.Addr) (string, bool) {
 	return p.String(), true
 }
 
-// limiterMap is a bounded map of token buckets keyed by string.
+// limiterMap is a bounded map of token buckets keyed by string. When it
+// holds max entries, a new key first makes room by dropping the idle entries
+// (full buckets, which carry no state); when every entry is still in use the
+// new key is not tracked, and its failures are not counted, rather than
+// evicting an entry: evicting would hand a throttled key a full bucket, so an
+// attacker could reset a victim's limit by failing under many new keys. The
+// other map (address or username) still limits the untracked key's sender.
 type limiterMap struct {
 	mu        sync.Mutex
 	m         map[string]*rate.Limiter
@@ -265,8 +274,9 @@ func (l *limiterMap) wait(key string, now time.Time) time.Duration {
 }
 
 // take removes one token from key's bucket, creating the bucket (full) when
-// key is not tracked.
-func (l *limiterMap) take(key string, now time.Time) {
+// key is not tracked. It reports false when key is not tracked because the
+// map is full of buckets in use (see limiterMap): the token is not counted.
+func (l *limiterMap) take(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, ok := l.m[key]
@@ -274,16 +284,14 @@ func (l *limiterMap) take(key string, now time.Time) {
 		if now.Sub(l.lastSweep) >= l.full || len(l.m) >= l.max {
 			l.sweepLocked(now)
 		}
-		for k := range l.m { // still full: evict an arbitrary entry
-			if len(l.m) < l.max {
-				break
-			}
-			delete(l.m, k)
+		if len(l.m) >= l.max { // every entry holds state: evict none
+			return false
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[key] = lim
 	}
 	lim.AllowN(now, 1)
+	return true
 }
 
 // sweep drops entries whose bucket has refilled: they are the same as an

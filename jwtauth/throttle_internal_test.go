@@ -126,3 +126,37 @@ func TestHashQueueIsBounded(t *testing.T) {
 		assert.NoError(t, <-results)
 	})
 }
+
+// A full map never evicts a throttled key to make room: evicting would give
+// the victim a full bucket again, so an attacker failing under many new
+// names could reset a victim's limit.
+func TestLimiterMapFullKeepsThrottledKeys(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l := newLimiterMap(2, time.Minute, 3)
+	for _, k := range []string{"a", "b", "c"} {
+		require.True(t, l.take(k, now))
+		require.True(t, l.take(k, now))
+		require.Positive(t, l.wait(k, now), k)
+	}
+	for i := range 10 {
+		assert.False(t, l.take(fmt.Sprintf("new-%d", i), now), "a full map of throttled keys tracks no new key")
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		assert.Equal(t, time.Minute, l.wait(k, now), "%s must stay throttled", k)
+	}
+	assert.Equal(t, 3, l.len())
+
+	// An idle entry (full bucket) makes room first.
+	l.take("d", now.Add(2*time.Minute)) // a, b, c have refilled by then
+	assert.Equal(t, 1, l.len())
+	l = newLimiterMap(2, time.Minute, 3)
+	l.take("a", now)
+	l.take("a", now)
+	l.take("b", now)
+	l.take("b", now)
+	l.take("idle", now.Add(-time.Hour))
+	assert.True(t, l.take("new", now))
+	assert.Equal(t, time.Minute, l.wait("a", now))
+	assert.Equal(t, time.Minute, l.wait("b", now))
+	assert.Equal(t, 3, l.len(), "idle dropped, new tracked")
+}
