@@ -43,7 +43,12 @@ func badRequest(desc string) *Error {
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) {
+			// The client went away (or the server is stopping): nothing
+			// failed here, and nobody reads the answer.
+			slog.Debug("request canceled", "err", err)
+			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the request was canceled"}
+		} else if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later"}
 		} else {
 			slog.Error("request failed", "err", err)

@@ -1,9 +1,11 @@
 package jwtauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Authenticator is the core of the adapters' middleware: it takes the token
@@ -65,14 +67,23 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, *Claims, e
 	return r.WithContext(ContextWithClaims(r.Context(), c)), c, nil
 }
 
-// Challenge writes the 401 answer for err: `WWW-Authenticate: Bearer
-// realm="…"` alone when the request had no token, else with
-// error="invalid_token" and an error_description; the JSON body carries the
-// same code and description.
+// Challenge writes the answer for a failed Authenticate: 401 with
+// `WWW-Authenticate: Bearer realm="…"` alone when the request had no token,
+// else with error="invalid_token" and an error_description, the JSON body
+// carrying the same code and description; and 503 temporarily_unavailable
+// (no access either) when the keys could not be consulted (a remote JWKS
+// with no usable set, an unreachable store, a timeout).
 func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 	realm := a.Realm
 	if realm == "" {
 		realm = "jwtauth"
+	}
+	if errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		// The token may well be good: the keys to check it are out of
+		// reach. Still no access, but not "your token is bad" either.
+		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "the signing keys cannot be checked right now; try again later", RetryAfter: 5 * time.Second})
+		return
 	}
 	if errors.Is(err, ErrTokenMissing) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)

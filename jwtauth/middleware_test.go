@@ -1,6 +1,8 @@
 package jwtauth_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -59,4 +61,22 @@ func TestChallengeHeaders(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, `Bearer realm="my realm", error="invalid_token", error_description="the token has expired"`, w.Header().Get("WWW-Authenticate"))
 	assert.JSONEq(t, `{"error":"invalid_token","error_description":"the token has expired"}`, w.Body.String())
+}
+
+func TestChallengeWhenTheKeysAreOutOfReach(t *testing.T) {
+	a := &jwtauth.Authenticator{}
+	for _, err := range []error{
+		fmt.Errorf("%w: kid %q: %w", jwtauth.ErrUnknownKey, "k", jwtauth.ErrKeySetUnavailable),
+		fmt.Errorf("%w: %w", jwtauth.ErrUnknownKey, jwtauth.ErrStoreUnavailable),
+	} {
+		w := httptest.NewRecorder()
+		a.Challenge(w, err)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, "%v", err)
+		assert.Equal(t, "5", w.Header().Get("Retry-After"))
+		assert.Empty(t, w.Header().Get("WWW-Authenticate"))
+		assert.Contains(t, w.Body.String(), `"temporarily_unavailable"`)
+	}
+	w := httptest.NewRecorder()
+	jwtauth.WriteError(w, fmt.Errorf("waiting for a hash slot: %w", context.Canceled))
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code, "a canceled request is not a server fault")
 }

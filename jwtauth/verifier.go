@@ -26,8 +26,11 @@ const MaxTokenSize = 8 << 10
 const DefaultLeeway = 30 * time.Second
 
 // KeySet gives the public key for a kid. keys.Set and keys.Manager (local
-// keys) and RemoteKeySet implement it. Errors wrapping keys.ErrUnknownKey or
-// keys.ErrKeyRevoked make Verify fail with ErrUnknownKey.
+// keys) and RemoteKeySet implement it. Verify fails with ErrUnknownKey for
+// every error it returns, wrapping it: keys.ErrUnknownKey and
+// keys.ErrKeyRevoked name the token's fault; other errors (such as
+// ErrKeySetUnavailable or ErrStoreUnavailable) stay in the chain, and the
+// Authenticator answers them with 503 rather than 401.
 type KeySet interface {
 	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
