@@ -191,7 +191,9 @@ type AccountsConfig struct {
 	// Throttle configures failed-login throttling and the bound on
 	// concurrent password hashes; the zero value gives the defaults.
 	Throttle LoginThrottle
-	// Argon2 are the parameters new hashes use; zero means DefaultArgon2Params.
+	// Argon2 are the parameters new hashes use; each zero field takes its
+	// value from DefaultArgon2Params. NewAccounts fails for parameters
+	// HashPassword refuses.
 	Argon2 Argon2Params
 	// Now is the clock of refresh-token times and throttling; default time.Now.
 	Now func() time.Time
@@ -248,8 +250,9 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 			_, _ = rand.Read(a.secret)
 		}
 	}
-	if a.argon == (Argon2Params{}) {
-		a.argon = DefaultArgon2Params
+	a.argon = a.argon.withDefaults()
+	if err := a.argon.validate(); err != nil {
+		return nil, err
 	}
 	if a.refreshTTL <= 0 {
 		a.refreshTTL = DefaultRefreshTTL
@@ -445,6 +448,11 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	hash, ok := refreshHash(raw)
 	if !ok {
 		return nil, errInvalidGrant
+	}
+	// Spend the refresh token only when an access token can be signed: a
+	// client left holding a used token would trip reuse detection on retry.
+	if _, err := a.issuer.keys.SigningKey(); err != nil {
+		return nil, fmt.Errorf("jwtauth: refresh: signing key: %w", err)
 	}
 	var nextRaw string
 	var nextHash []byte

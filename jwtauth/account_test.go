@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -839,4 +840,43 @@ func TestBodyEncodingRules(t *testing.T) {
 	}
 	res := s.do(http.MethodPost, "/register", body, func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=UTF-8") })
 	assert.Equal(t, http.StatusCreated, res.Code)
+}
+
+// switchableKeys fails SigningKey while off is set.
+type switchableKeys struct {
+	jwtauth.SigningKeySource
+	off atomic.Bool
+}
+
+func (s *switchableKeys) SigningKey() (*keys.Key, error) {
+	if s.off.Load() {
+		return nil, keys.ErrNoActiveKey
+	}
+	return s.SigningKeySource.SigningKey()
+}
+
+// TestRefreshWithoutASigningKeyKeepsTheToken: when no access token can be
+// signed, /refresh fails without spending the refresh token, so the retry
+// works instead of revoking the family as reuse.
+func TestRefreshWithoutASigningKeyKeepsTheToken(t *testing.T) {
+	store := memory.New()
+	mgr, err := keys.Open(context.Background(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	sw := &switchableKeys{SigningKeySource: mgr}
+	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: sw, Issuer: testIssuer, Audience: []string{testAudience}})
+	require.NoError(t, err)
+	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, acc.Register(ctx, "alice", "correct horse"))
+	resp, err := acc.Login(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+
+	sw.off.Store(true)
+	_, err = acc.Refresh(ctx, resp.RefreshToken)
+	require.ErrorIs(t, err, keys.ErrNoActiveKey)
+	sw.off.Store(false)
+	again, err := acc.Refresh(ctx, resp.RefreshToken)
+	require.NoError(t, err, "the refresh token was not spent")
+	assert.NotEqual(t, resp.RefreshToken, again.RefreshToken)
 }

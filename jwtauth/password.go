@@ -26,6 +26,35 @@ type Argon2Params struct {
 // parameters: 19 MiB, 2 iterations, 1 lane, 16-byte salt, 32-byte hash.
 var DefaultArgon2Params = Argon2Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
+// withDefaults fills each zero field from DefaultArgon2Params.
+func (p Argon2Params) withDefaults() Argon2Params {
+	d := DefaultArgon2Params
+	if p.Memory == 0 {
+		p.Memory = d.Memory
+	}
+	if p.Iterations == 0 {
+		p.Iterations = d.Iterations
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = d.Parallelism
+	}
+	if p.SaltLength == 0 {
+		p.SaltLength = d.SaltLength
+	}
+	if p.KeyLength == 0 {
+		p.KeyLength = d.KeyLength
+	}
+	return p
+}
+
+func (p Argon2Params) validate() error {
+	if p.Iterations < 1 || p.Parallelism < 1 || p.Memory < 8*uint32(p.Parallelism) || p.SaltLength < 8 || p.KeyLength < 16 {
+		return fmt.Errorf("jwtauth: argon2id parameters out of bounds (m=%d KiB, t=%d, p=%d, salt %d bytes, key %d bytes)",
+			p.Memory, p.Iterations, p.Parallelism, p.SaltLength, p.KeyLength)
+	}
+	return nil
+}
+
 // ErrUnknownHashFormat is returned for a stored hash that is neither an
 // argon2id PHC string nor a bcrypt hash.
 var ErrUnknownHashFormat = errors.New("jwtauth: unknown password hash format")
@@ -33,7 +62,14 @@ var ErrUnknownHashFormat = errors.New("jwtauth: unknown password hash format")
 // HashPassword returns the argon2id hash of password in PHC string format:
 // "$argon2id$v=19$m=<KiB>,t=<iterations>,p=<lanes>$<salt>$<hash>", salt and
 // hash in unpadded standard base64.
+//
+// It fails, rather than hashing weakly, for parameters outside RFC 9106's
+// bounds or below these minimums: 1 iteration, 1 lane, 8 KiB per lane, an
+// 8-byte salt and a 16-byte hash.
 func HashPassword(password string, p Argon2Params) (string, error) {
+	if err := p.validate(); err != nil {
+		return "", err
+	}
 	salt := make([]byte, p.SaltLength)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("jwtauth: salt: %w", err)

@@ -1,9 +1,11 @@
 package jwtauth_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,4 +89,22 @@ func TestUsernameAndPasswordRules(t *testing.T) {
 	assert.Error(t, jwtauth.CheckPassword("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))
 	assert.NoError(t, jwtauth.CheckPassword("12345678"))
 	assert.NoError(t, jwtauth.CheckPassword(strings.Repeat("é", 1024)))
+}
+
+func TestArgon2ParamsOutOfBoundsAreErrorsNotPanics(t *testing.T) {
+	for _, p := range []jwtauth.Argon2Params{
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16}, // no key length
+		{Memory: 64, Iterations: 0, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 4, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 4, KeyLength: 32},
+	} {
+		_, err := jwtauth.HashPassword("correct horse", p)
+		assert.Error(t, err, "%+v", p)
+	}
+	// In AccountsConfig, zero fields take the defaults: a partial set works.
+	f := newFixture(t)
+	a, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: memory.New(), Issuer: f.issuer,
+		Argon2: jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(context.Background(), "alice", "correct horse"))
 }
