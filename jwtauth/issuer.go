@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
@@ -43,8 +43,12 @@ type Issuer struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	hdrMu sync.Mutex
-	hdrs  map[string]string // kid → encoded header segment plus '.'
+	hdr atomic.Pointer[encodedHeader] // the last kid's header: rotations are rare
+}
+
+// encodedHeader is a kid's protected header, base64url-encoded, plus '.'.
+type encodedHeader struct {
+	kid, enc string
 }
 
 // NewIssuer checks cfg and returns an Issuer.
@@ -61,7 +65,7 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	if cfg.TTL < 0 {
 		return nil, fmt.Errorf("jwtauth: IssuerConfig.TTL must not be negative, got %s", cfg.TTL)
 	}
-	i := &Issuer{keys: cfg.Keys, issuer: cfg.Issuer, ttl: cfg.TTL, now: cfg.Now, hdrs: map[string]string{}}
+	i := &Issuer{keys: cfg.Keys, issuer: cfg.Issuer, ttl: cfg.TTL, now: cfg.Now}
 	if len(cfg.Audience) == 1 {
 		i.audience = cfg.Audience[0]
 	} else {
@@ -144,22 +148,17 @@ func (i *Issuer) Issue(_ context.Context, subject string) (*Token, error) {
 }
 
 // header returns the encoded protected header for kid followed by '.',
-// computed once per kid.
+// encoding it only when the signing key changed.
 func (i *Issuer) header(kid string) string {
-	i.hdrMu.Lock()
-	defer i.hdrMu.Unlock()
-	if h, ok := i.hdrs[kid]; ok {
-		return h
+	if h := i.hdr.Load(); h != nil && h.kid == kid {
+		return h.enc
 	}
 	b, _ := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Typ string `json:"typ"`
 		Kid string `json:"kid"`
 	}{keys.Algorithm, "JWT", kid})
-	h := base64.RawURLEncoding.EncodeToString(b) + "."
-	if len(i.hdrs) > 64 { // old kids: keep the map small
-		clear(i.hdrs)
-	}
-	i.hdrs[kid] = h
-	return h
+	h := &encodedHeader{kid: kid, enc: base64.RawURLEncoding.EncodeToString(b) + "."}
+	i.hdr.Store(h)
+	return h.enc
 }

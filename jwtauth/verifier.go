@@ -165,6 +165,10 @@ type header struct {
 // comes with jwx (its jwsbb package parses headers with it).
 var parsers fastjson.ParserPool
 
+// maxMembers bounds the members of a header or claims object, so that the
+// duplicate check (quadratic) stays cheap on input no signature vouches for.
+const maxMembers = 64
+
 // parseJSONObject validates b as strict RFC 8259 JSON holding one object and
 // calls member for each member in order, failing on a repeated name (RFC
 // 7515 §5.2 and RFC 7519 §4 let a parser reject duplicates; accepting the
@@ -182,6 +186,9 @@ func parseJSONObject(b []byte, member func(name string, v *fastjson.Value) error
 	o, err := v.Object()
 	if err != nil {
 		return errors.New("not a JSON object")
+	}
+	if o.Len() > maxMembers {
+		return fmt.Errorf("more than %d members", maxMembers)
 	}
 	var seen [16]string
 	names := seen[:0]

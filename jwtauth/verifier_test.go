@@ -221,6 +221,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"duplicate claim", rawClaims(strings.Replace(f.claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), jwtauth.ErrTokenMalformed},
 		{"claims not an object", rawClaims(`"alice"`), jwtauth.ErrTokenMalformed},
 		{"trailing data after claims", rawClaims(f.claims(nil) + `{}`), jwtauth.ErrTokenMalformed},
+		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.kid + `"` + manyMembers(100) + `}`), jwtauth.ErrTokenMalformed},
 		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), jwtauth.ErrTokenMalformed},
 	}
 	for _, tc := range cases {
@@ -275,4 +276,13 @@ func TestRevokedKeyIsRejectedAtOnce(t *testing.T) {
 	assert.NotEqual(t, tok.KID, tok2.KID)
 	_, err = f.verifier.Verify(context.Background(), tok2.Raw)
 	assert.NoError(t, err)
+}
+
+// manyMembers returns n distinct JSON members, each preceded by a comma.
+func manyMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `,"m%d":%d`, i, i)
+	}
+	return b.String()
 }

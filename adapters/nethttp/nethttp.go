@@ -76,7 +76,7 @@ func Handler(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
 		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			mux.ServeHTTP(w, r)
+			h.ServeHTTP(w, r) // matched once; no route reads PathValue
 			return
 		}
 		// No match: let the mux's own 404 or 405 handler say which it is and
