@@ -22,7 +22,10 @@ type Policy struct {
 	Prepublish time.Duration
 	// Retain is how long a retired key stays published so that tokens it
 	// signed still verify: access-token TTL + leeway + JWKS max-age
-	// (default 15m + 30s + 5m).
+	// (default 15m + 30s + 5m). A retiring manager stores RetiredAt + Retain
+	// as the key's RemoveAt; every manager removes the key only once both
+	// that time and RetiredAt + its own Retain have passed, so a process
+	// with a shorter Retain never cuts a server's tokens short.
 	Retain time.Duration
 }
 
@@ -74,6 +77,11 @@ type Config struct {
 	Generate func(bits int) (*rsa.PrivateKey, error)
 	// Logger receives one line per lifecycle transition; default slog.Default().
 	Logger *slog.Logger
+	// NoSchedule makes Open load the set and apply no scheduled transition:
+	// for tools acting on a store a server owns (the keys CLI verbs), whose
+	// Policy need not match the server's. On an empty store it creates no
+	// key. Rotate and Revoke work as usual; Maintain applies the schedule.
+	NoSchedule bool
 }
 
 // Manager owns the key set of one process: it loads it from the Store, keeps
@@ -93,9 +101,9 @@ type Manager struct {
 	spare *rsa.PrivateKey // generated but not yet committed (kept across conflicts)
 }
 
-// Open loads the key set from cfg.Store and brings it up to date with the
-// schedule: on an empty store it creates and persists the first active key and
-// a next key. It fails, changing nothing, when a stored key does not decode
+// Open loads the key set from cfg.Store and, unless cfg.NoSchedule is set,
+// brings it up to date with the schedule (Maintain): on an empty store it
+// creates and persists the first active key and a next key. It fails, changing nothing, when a stored key does not decode
 // (ErrCorruptKey) or the key-encryption key is missing or wrong (ErrKeyEncryptionKey).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Store == nil {
@@ -124,6 +132,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if err := m.sealClearKeys(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.NoSchedule {
+		return m, nil
 	}
 	if err := m.Maintain(ctx); err != nil {
 		return nil, err
@@ -269,7 +280,8 @@ func (m *Manager) Refresh(ctx context.Context) (bool, error) {
 
 // NextDue returns when the schedule next has something to do for set s: the
 // active key's rotation (not before the next key has been published for the
-// pre-publication lead) or a retired key's removal.
+// pre-publication lead) or a retired key's removal: the later of its stored
+// RemoveAt and its RetiredAt plus this manager's Policy.Retain.
 func (m *Manager) NextDue(s *Set) time.Time {
 	var due time.Time
 	earliest := func(t time.Time) {
@@ -290,22 +302,39 @@ func (m *Manager) NextDue(s *Set) time.Time {
 	}
 	for _, k := range s.keys {
 		if k.State == StateRetired {
-			earliest(k.RemoveAt)
+			earliest(m.removalDue(k))
 		}
 	}
 	return due
 }
 
+// removalDue returns when this manager removes the retired key k: the later
+// of the stored k.RemoveAt, which the process that retired k computed from
+// its own Policy.Retain, and k.RetiredAt plus this manager's Policy.Retain.
+// So a server keeps a retired key published for as long as its own access
+// tokens live, whoever retired the key (a CLI with a shorter --access-ttl,
+// or an instance with another configuration).
+func (m *Manager) removalDue(k *Key) time.Time {
+	due := k.RetiredAt.Add(m.policy.Retain)
+	if k.RemoveAt.After(due) {
+		return k.RemoveAt
+	}
+	return due
+}
+
 // Maintain performs what the schedule says is due now: it removes retired
-// keys past their retention, promotes the next key when the active one has
-// signed for RotateEvery (and the next key has been public for Prepublish),
-// creates the first key of an empty store and keeps one next key published.
+// keys past their retention (both the stored RemoveAt and RetiredAt plus
+// this manager's Policy.Retain have passed: each server keeps a retired key
+// for its own token lifetime, whoever retired it), promotes the next key
+// when the active one has signed for RotateEvery (and the next key has been
+// public for Prepublish), creates the first key of an empty store and keeps
+// one next key published.
 // Of several processes calling it at once, one performs each transition.
 func (m *Manager) Maintain(ctx context.Context) error {
 	return m.update(ctx, func(d *draft) error {
 		now := d.now
 		for _, k := range d.inState(StateRetired) {
-			if !now.Before(k.RemoveAt) {
+			if !now.Before(m.removalDue(k)) {
 				d.remove(k, "retention elapsed")
 			}
 		}

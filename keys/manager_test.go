@@ -412,7 +412,7 @@ func TestStaleRefreshNeverUndoesANewerSet(t *testing.T) {
 	stall.mu.Unlock()
 	done := make(chan error)
 	go func() { _, err := m.Refresh(ctx); done <- err }()
-	<-loaded // the Refresh holds the records of V1
+	<-loaded                        // the Refresh holds the records of V1
 	res, err := m.Rotate(ctx, true) // V2, committed and installed by m
 	require.NoError(t, err)
 	v2 := m.Current().Version()
@@ -420,4 +420,75 @@ func TestStaleRefreshNeverUndoesANewerSet(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.Equal(t, v2, m.Current().Version(), "the stale Refresh did not put V1 back")
 	assert.Equal(t, res.Promoted, m.Current().Active().KID)
+}
+
+// A retired key's stored RemoveAt comes from the retiring process's Retain;
+// a server with a longer token lifetime keeps the key until its own time.
+func TestRetiredKeyKeptForEachManagersOwnRetain(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	openRetain := func(retain time.Duration) *keys.Manager {
+		p := policy
+		p.Retain = retain
+		m, err := keys.Open(ctx, keys.Config{Store: st, Policy: p, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet})
+		require.NoError(t, err)
+		return m
+	}
+	server := openRetain(2*time.Hour + 30*time.Second + 5*time.Minute) // --access-ttl 2h
+	cli := openRetain(20 * time.Minute)                                // the CLI's defaults
+	old := server.Current().Active()
+	_, err := cli.Rotate(ctx, true)
+	require.NoError(t, err)
+	_, err = server.Refresh(ctx)
+	require.NoError(t, err)
+	retired, ok := server.Current().Lookup(old.KID)
+	require.True(t, ok)
+	require.Equal(t, keys.StateRetired, retired.State)
+	assert.Equal(t, c.Now().Add(20*time.Minute), retired.RemoveAt, "the CLI stores its own RemoveAt")
+	serverDue := c.Now().Add(2*time.Hour + 30*time.Second + 5*time.Minute)
+	assert.Equal(t, serverDue, server.NextDue(server.Current()), "the server's removal time, not the stored one")
+
+	// Past the stored RemoveAt: the short-Retain manager removes the key,
+	// the server does not.
+	c.Add(30 * time.Minute)
+	require.NoError(t, server.Maintain(ctx))
+	_, ok = server.Current().Lookup(old.KID)
+	assert.True(t, ok, "the server keeps the key until its own retention has passed")
+
+	c.Add(serverDue.Sub(c.Now()) - time.Second)
+	require.NoError(t, server.Maintain(ctx))
+	_, ok = server.Current().Lookup(old.KID)
+	assert.True(t, ok, "one second before the server's time")
+
+	c.Add(time.Second)
+	require.NoError(t, server.Maintain(ctx))
+	_, ok = server.Current().Lookup(old.KID)
+	assert.False(t, ok, "removed at the server's time")
+
+	// The other way round: the stored RemoveAt of a long-Retain writer
+	// holds for a short-Retain manager too.
+	old = server.Current().Active()
+	_, err = server.Rotate(ctx, true)
+	require.NoError(t, err)
+	c.Add(time.Hour)
+	require.NoError(t, cli.Maintain(ctx))
+	_, ok = cli.Current().Lookup(old.KID)
+	assert.True(t, ok, "the stored RemoveAt is honoured")
+}
+
+// NoSchedule opens the set without applying the schedule: a tool's own
+// RotateEvery does not rotate a server's key set behind its back.
+func TestOpenNoScheduleAppliesNoTransition(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	open(t, st, c, nil)
+	c.Add(48 * time.Hour) // the active key is past RotateEvery
+	_, v, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	m, err := keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, NoSchedule: true})
+	require.NoError(t, err)
+	_, v2, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, v2, "nothing written")
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1}, states(m.Current()))
 }

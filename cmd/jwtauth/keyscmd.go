@@ -20,7 +20,9 @@ const keysUsage = `Usage:
   jwtauth keys revoke [flags] KID        revoke a compromised key at once
 
 They work on the store named by --store / JWTAUTH_STORE; a running server
-picks the change up within seconds. Run "jwtauth keys list -h" for the flags.
+picks the change up within seconds. They make only the change asked for,
+never a scheduled rotation or removal (the servers do those, with their own
+--rotate-every and --access-ttl). Run "jwtauth keys list -h" for the flags.
 `
 
 // runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
@@ -96,7 +98,12 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
-	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log})
+	// NoSchedule: the store belongs to the servers, whose --rotate-every and
+	// --access-ttl this command may not share; it performs the one change it
+	// was asked for and leaves the schedule to them. A key it retires carries
+	// a RemoveAt from this command's --access-ttl, but each server keeps the
+	// key until its own retention has passed as well.
+	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log, NoSchedule: true})
 	if err != nil {
 		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/keys"
@@ -181,4 +182,52 @@ func TestKeysRefuseToSealAClearStore(t *testing.T) {
 	assert.Contains(t, errOut, "stored in clear, and the keys verbs do not change that")
 	assert.NotContains(t, errOut, kek32)
 	assert.Equal(t, before, storedKeys(t, path), "nothing changed")
+}
+
+// The keys verbs make the one change asked for. Before, they ran the
+// schedule with their own --rotate-every first, so on a store whose active
+// key was past it "keys rotate --now" rotated twice and "keys revoke" of the
+// next key also rotated.
+func TestKeysVerbsApplyNoScheduledTransition(t *testing.T) {
+	seedStale := func(t *testing.T) (string, keys.Record, keys.Record) {
+		path := filepath.Join(t.TempDir(), "stale.db")
+		s, err := sqlite.Open(context.Background(), path)
+		require.NoError(t, err)
+		defer s.Close()
+		twoDaysAgo := time.Now().Add(-48 * time.Hour)
+		_, err = keys.Open(context.Background(), keys.Config{Store: s, Generate: keystest.Generator(t),
+			Now: func() time.Time { return twoDaysAgo }, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		st := storedKeys(t, path)
+		require.Len(t, st[keys.StateActive], 1)
+		require.Len(t, st[keys.StateNext], 1)
+		return path, st[keys.StateActive][0], st[keys.StateNext][0]
+	}
+
+	t.Run("rotate", func(t *testing.T) {
+		path, active, next := seedStale(t)
+		env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_ROTATE_EVERY": "24h"}
+		out, errOut, code := runCLI(t, env, "", "keys", "rotate", "--now")
+		require.Equal(t, 0, code, errOut)
+		assert.NotContains(t, errOut, "scheduled rotation")
+		st := storedKeys(t, path)
+		require.Len(t, st[keys.StateRetired], 1, "exactly one rotation")
+		assert.Equal(t, active.KID, st[keys.StateRetired][0].KID)
+		require.Len(t, st[keys.StateActive], 1)
+		assert.Equal(t, next.KID, st[keys.StateActive][0].KID, "the published next key signs")
+		require.Len(t, st[keys.StateNext], 1)
+		assert.Equal(t, "active: "+next.KID+"\nretired: "+active.KID+"\nnext: "+st[keys.StateNext][0].KID+"\n", out)
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		path, active, next := seedStale(t)
+		env := map[string]string{"JWTAUTH_STORE": "sqlite:" + path, "JWTAUTH_ROTATE_EVERY": "24h"}
+		out, errOut, code := runCLI(t, env, "", "keys", "revoke", next.KID)
+		require.Equal(t, 0, code, errOut)
+		st := storedKeys(t, path)
+		assert.Empty(t, st[keys.StateRetired], "no rotation")
+		require.Len(t, st[keys.StateActive], 1)
+		assert.Equal(t, active.KID, st[keys.StateActive][0].KID)
+		assert.Equal(t, "revoked: "+next.KID+"\nactive: "+active.KID+"\n", out)
+	})
 }
