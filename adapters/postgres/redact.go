@@ -8,10 +8,15 @@ import (
 	"strings"
 )
 
-// redactDSN returns dsn with its password replaced by "xxxxx", for messages
-// and logs: the userinfo password of a postgres:// URL, its password query
-// parameter, and password=… of a key=value string.
-func redactDSN(dsn string) string {
+// RedactDSN returns dsn with every password it carries replaced by "xxxxx",
+// for messages and logs. It masks the forms pgx accepts: the userinfo
+// password of a postgres:// or postgresql:// URL (user:pw@host), the
+// password and sslpassword query parameters (?password=pw), and
+// password=… and sslpassword=… of a key=value string, quoted or not; the
+// URL-decoded spelling of a password is masked too. A DSN that does not
+// parse as a URL is still masked. It returns dsn unchanged when it holds no
+// password.
+func RedactDSN(dsn string) string {
 	for _, pw := range passwords(dsn) {
 		dsn = strings.ReplaceAll(dsn, pw, "xxxxx")
 	}
@@ -19,7 +24,8 @@ func redactDSN(dsn string) string {
 }
 
 var (
-	// kvPassword matches password=… in a key=value DSN or a URL query.
+	// kvPassword matches password=… (and sslpassword=…) in a key=value DSN
+	// or a URL query.
 	kvPassword = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)`)
 	// urlPassword matches the userinfo password of a URL that may not parse.
 	urlPassword = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^:@/]*:([^@]*)@`)
@@ -111,11 +117,11 @@ func parseError(dsn string, err error) error {
 	}
 	reason := cause.Error()
 	if cause == err { // no inner cause: pgx's message, which quotes the DSN
-		reason = redactDSN(err.Error())
+		reason = RedactDSN(err.Error())
 	}
 	for _, pw := range passwords(dsn) {
 		reason = strings.ReplaceAll(reason, pw, "xxxxx")
 	}
 	return fmt.Errorf("%w %s: %s (want postgres://user[:password]@host[:port]/database[?param=value…] or host=… user=… dbname=…)",
-		ErrInvalidDSN, redactDSN(dsn), reason)
+		ErrInvalidDSN, RedactDSN(dsn), reason)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -29,8 +30,9 @@ type storeConfig struct {
 	Path string // the SQLite file name, or the PostgreSQL DSN
 }
 
-// String returns the store as it may be logged: a PostgreSQL password is
-// replaced by "xxxxx".
+// String returns the store as it may be logged: every password of a
+// PostgreSQL DSN (user:pw@, ?password=, ?sslpassword=) is replaced by
+// "xxxxx" (postgres.RedactDSN).
 func (s storeConfig) String() string {
 	switch s.Kind {
 	case storeSQLite:
@@ -38,7 +40,7 @@ func (s storeConfig) String() string {
 	case storeMemory:
 		return "memory:"
 	}
-	return redactDSN(s.Path)
+	return postgres.RedactDSN(s.Path)
 }
 
 // config is the configuration of SPEC §2. The key-set fields are shared by
@@ -259,7 +261,7 @@ func parseStore(v string) (storeConfig, error) {
 		}
 		return storeConfig{Kind: storeSQLite, Path: p}, nil
 	}
-	return storeConfig{}, fmt.Errorf("%q is not a store; use sqlite:PATH, memory: or postgres://user@host/db", redactDSN(v))
+	return storeConfig{}, fmt.Errorf("%q is not a store; use sqlite:PATH, memory: or postgres://user@host/db", postgres.RedactDSN(v))
 }
 
 // parseTrustedProxies parses a comma-separated list of CIDR prefixes
@@ -308,18 +310,6 @@ func formatPrefixes(ps []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, ",")
-}
-
-// redactDSN hides the password of a URL-shaped DSN.
-func redactDSN(v string) string {
-	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(v, "@") {
-			return "<unparsable DSN>"
-		}
-		return v
-	}
-	return u.Redacted()
 }
 
 // checkIssuer accepts an absolute http(s) URL without query or fragment

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -256,4 +257,41 @@ func TestServePostgresUnreachable(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "cannot reach the database")
 	assert.NotContains(t, errOut, "s3cret")
+
+	// The password as a query parameter is masked too.
+	_, errOut, code = runCLI(t, nil, "", "serve", "--addr", "127.0.0.1:0", "--store", "postgres://app@127.0.0.1:1/auth?connect_timeout=2&password=hunter2")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "cannot reach the database")
+	assert.NotContains(t, errOut, "hunter2")
+}
+
+// Every password spelling pgx accepts in a URL is masked wherever the store
+// is printed (the "jwtauth listening" line, errors). Before, only user:pw@
+// was: ?password=hunter2 was logged as it was.
+func TestStoreStringRedactsEveryPassword(t *testing.T) {
+	tests := []struct {
+		dsn, secret, keep string
+	}{
+		{"postgres://app:s3cret@db:5432/auth", "s3cret", "db:5432/auth"},
+		{"postgres://app@db/jwt?password=hunter2", "hunter2", "postgres://app@db/jwt?password=xxxxx"},
+		{"postgresql://app@db/jwt?sslmode=require&password=hun%26ter2&application_name=x", "hun", "application_name=x"},
+		{"postgres://app@db/jwt?sslmode=verify-full&sslpassword=keypass9", "keypass9", "sslpassword=xxxxx"},
+		{"postgres://app:pw1@db/jwt?password=pw2", "pw", "postgres://app:xxxxx@db/jwt?password=xxxxx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			c, err := parseServeConfig([]string{"--store", tt.dsn}, nil)
+			require.NoError(t, err)
+			require.Equal(t, storePostgres, c.Store.Kind)
+			assert.Equal(t, tt.dsn, c.Store.Path, "the DSN itself is kept for connecting")
+			s := c.Store.String()
+			assert.NotContains(t, s, tt.secret)
+			assert.Contains(t, s, tt.keep)
+			assert.NotContains(t, fmt.Sprint(c.Store), tt.secret)
+		})
+	}
+	// A value that is no store is quoted in the error, masked.
+	_, err := parseServeConfig([]string{"--store", "mysql://app@db/x?password=hunter2"}, nil)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
 }

@@ -68,7 +68,10 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	// Behind a load balancer both instances are one issuer: its public URL.
 	args := []string{"--store", dsn, "--key-bits", "2048", "--issuer", "https://auth.example.test"}
 	a := startServer(t, bin, freeAddr(t), args...)
-	b := startServer(t, bin, freeAddr(t), args...)
+	// B's DSN carries a password as a query parameter (the test database
+	// accepts any); its logs must mask it.
+	const dsnPass = "hunter2-e2e"
+	b := startServer(t, bin, freeAddr(t), append([]string{"--store", dsn + "&password=" + dsnPass}, args[2:]...)...)
 	const user, pass = "alice", "correct horse battery staple"
 
 	resp, body := call(t, http.MethodPost, a.base+"/register", map[string]string{"username": user, "password": pass}, nil)
@@ -128,7 +131,9 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	for _, s := range []*server{a, b} {
 		assert.Equal(t, 1, strings.Count(s.stderr.String(), `msg="jwtauth listening"`))
 		assert.NotContains(t, s.stderr.String(), pass)
+		assert.NotContains(t, s.stderr.String(), dsnPass)
 	}
+	assert.Contains(t, b.stderr.String(), "password=xxxxx", "the listening line names the store, masked")
 }
 
 // TestPostgresOutage takes the database away from a running server (a TCP
