@@ -3,6 +3,8 @@ package jwtauth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
@@ -35,6 +37,31 @@ type User struct {
 	// bcrypt hash ("$2a$…", "$2b$…"). It never appears in logs or errors.
 	PasswordHash string
 	CreatedAt    time.Time
+}
+
+// String returns the username alone: a User may be printed with any fmt
+// verb without its password hash.
+func (u User) String() string { return u.Username }
+
+// GoString is String for the %#v verb: the username, never the password hash.
+func (u User) GoString() string {
+	return fmt.Sprintf("jwtauth.User{Username:%q, PasswordHash:<redacted>}", u.Username)
+}
+
+// Format implements fmt.Formatter so that every verb, %d and %x included,
+// prints String (GoString for %#v) and never the password hash.
+func (u User) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, u.GoString())
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), u.String())
+}
+
+// LogValue implements slog.LogValuer: a logged User is the group {username},
+// never its password hash.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", u.Username))
 }
 
 // UserStore is the persistence port for accounts.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -183,4 +184,44 @@ func (k *Key) init() error {
 func (k *Key) clone() *Key {
 	c := *k
 	return &c
+}
+
+// String describes k by state and kid, e.g. "active:NzbLsXh8…"; it never
+// includes key material, so a Key may be printed with any fmt verb.
+func (k *Key) String() string {
+	if k == nil {
+		return "<nil>"
+	}
+	return string(k.State) + ":" + k.KID
+}
+
+// GoString is String for the %#v verb: kid and state only, never the
+// private key.
+func (k *Key) GoString() string {
+	if k == nil {
+		return "(*keys.Key)(nil)"
+	}
+	return fmt.Sprintf("&keys.Key{KID:%q, State:%q}", k.KID, k.State)
+}
+
+// LogValue implements slog.LogValuer: a logged Key is the group
+// {kid, state}, never its private key.
+func (k *Key) LogValue() slog.Value {
+	if k == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("kid", k.KID), slog.String("state", string(k.State)))
+}
+
+// Format implements fmt.Formatter so that every verb, %d and %x included,
+// prints String (GoString for %#v) and never the private key.
+func (k *Key) Format(f fmt.State, verb rune) { format(f, verb, k.String(), k.GoString()) }
+
+// format writes s (gs for %#v) with the flags and width of f.
+func format(f fmt.State, verb rune, s, gs string) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, gs)
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s)
 }

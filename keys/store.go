@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -53,3 +55,23 @@ type ChangeNotifier interface {
 	// changed; it is closed when ctx ends.
 	KeyChanges(ctx context.Context) <-chan struct{}
 }
+
+// String describes r by state and kid, e.g. "retired:NzbLsXh8…"; it never
+// includes PrivateKey, so a Record may be printed with any fmt verb.
+func (r Record) String() string { return string(r.State) + ":" + r.KID }
+
+// GoString is String for the %#v verb: kid, state and size only, never the
+// private key.
+func (r Record) GoString() string {
+	return fmt.Sprintf("keys.Record{KID:%q, State:%q, Bits:%d, PrivateKey:<%d bytes redacted>}", r.KID, r.State, r.Bits, len(r.PrivateKey))
+}
+
+// LogValue implements slog.LogValuer: a logged Record is the group
+// {kid, state}, never its private key.
+func (r Record) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kid", r.KID), slog.String("state", string(r.State)))
+}
+
+// Format implements fmt.Formatter so that every verb, %d and %x included,
+// prints String (GoString for %#v) and never the private key.
+func (r Record) Format(f fmt.State, verb rune) { format(f, verb, r.String(), r.GoString()) }

@@ -1,0 +1,51 @@
+package jwtauth_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/stretchr/testify/assert"
+)
+
+// A User printed with any fmt verb or logged through slog shows its
+// username and never its password hash.
+func TestUserNeverPrintsPasswordHash(t *testing.T) {
+	const hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+	u := jwtauth.User{Username: "alice", PasswordHash: hash, CreatedAt: time.Unix(1_800_000_000, 0)}
+	secrets := []string{"aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", "c2FsdHNhbHRzYWx0c2FsdA", "$argon2id$"}
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%10v"} {
+		for _, v := range []any{u, &u, []jwtauth.User{u}, struct{ U jwtauth.User }{u}} {
+			outs = append(outs, verb+" "+fmt.Sprintf(verb, v))
+		}
+	}
+	for _, h := range []func(*bytes.Buffer) slog.Handler{
+		func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+		func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+	} {
+		var buf bytes.Buffer
+		l := slog.New(h(&buf))
+		l.Info("u", "user", u)
+		l.Info("u", slog.Any("user", &u))
+		l.With("user", u).Info("u")
+		outs = append(outs, buf.String())
+	}
+	for _, s := range outs {
+		for _, sec := range secrets {
+			assert.NotContains(t, s, sec)
+		}
+		if !strings.HasPrefix(s, "%x") {
+			assert.Contains(t, s, "alice")
+		}
+	}
+	assert.Equal(t, "alice", fmt.Sprint(u))
+	assert.Equal(t, `jwtauth.User{Username:"alice", PasswordHash:<redacted>}`, fmt.Sprintf("%#v", u))
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("u", "user", u)
+	assert.Contains(t, buf.String(), `"user":{"username":"alice"}`)
+}
