@@ -60,10 +60,16 @@ type cachedDoc struct {
 }
 
 // NewJWKSHandler returns a handler for src's published keys; maxAge is the
-// Cache-Control max-age (rounded down to seconds; default 5 min when zero).
+// Cache-Control max-age (rounded down to whole seconds; default 5 min when
+// zero; a negative maxAge is treated as 0 s, "max-age=0": caches must
+// revalidate every time). Keep the key policy's Prepublish at least maxAge
+// (keys.Policy), or a verifier's cached JWKS may lack a newly active key.
 func NewJWKSHandler(src KeySetSource, maxAge time.Duration) *JWKSHandler {
-	if maxAge == 0 {
+	switch {
+	case maxAge == 0:
 		maxAge = 5 * time.Minute
+	case maxAge < 0:
+		maxAge = 0
 	}
 	return &JWKSHandler{src: src, maxAge: maxAge}
 }

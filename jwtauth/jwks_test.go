@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/stretchr/testify/assert"
@@ -87,4 +88,25 @@ func TestDiscoveryDocument(t *testing.T) {
 	assert.Equal(t, "https://auth.example.com", doc["issuer"])
 	assert.Equal(t, "https://auth.example.com/.well-known/jwks.json", doc["jwks_uri"])
 	assert.Equal(t, []any{"RS256"}, doc["id_token_signing_alg_values_supported"])
+}
+
+// A negative max-age is treated as 0 s: before, it was sent as
+// "max-age=-300", which RFC 9111 §1.2.2 makes invalid (caches then treat the
+// response as stale, or as they like).
+func TestJWKSHandlerNegativeMaxAge(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		maxAge time.Duration
+		want   string
+	}{
+		{-5 * time.Minute, "public, max-age=0"},
+		{-time.Nanosecond, "public, max-age=0"},
+		{0, "public, max-age=300"},
+		{1500 * time.Millisecond, "public, max-age=1"},
+	} {
+		w := httptest.NewRecorder()
+		jwtauth.NewJWKSHandler(f.mgr, tt.maxAge).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Equal(t, tt.want, w.Header().Get("Cache-Control"), tt.maxAge)
+	}
 }
