@@ -36,7 +36,8 @@ type User struct {
 	// PasswordHash is a PHC string ("$argon2id$v=19$m=…,t=…,p=…$salt$hash") or a
 	// bcrypt hash ("$2a$…", "$2b$…"). It never appears in logs or errors.
 	PasswordHash string
-	CreatedAt    time.Time
+	// CreatedAt is when the account was registered.
+	CreatedAt time.Time
 }
 
 // String returns the username alone: a User may be printed with any fmt

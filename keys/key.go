@@ -65,15 +65,15 @@ const Algorithm = "RS256"
 // Key is one RSA key with its lifecycle state and timestamps. A Key read from
 // a [Set] is shared and must not be modified.
 type Key struct {
-	KID         string // RFC 7638 SHA-256 thumbprint of the public key, base64url without padding
-	State       State
-	Private     *rsa.PrivateKey
-	CreatedAt   time.Time
-	PublishedAt time.Time // when it entered the JWKS
-	ActivatedAt time.Time // when it started signing; zero if it never did
-	RetiredAt   time.Time // when it stopped signing; zero unless retired
-	RemoveAt    time.Time // when a retired key leaves the JWKS
-	RevokedAt   time.Time // zero unless revoked
+	KID         string          // RFC 7638 SHA-256 thumbprint of the public key, base64url without padding
+	State       State           // lifecycle state
+	Private     *rsa.PrivateKey // SECRET; nil for a revoked key known by its kid only. Never printed by Key's fmt and slog methods
+	CreatedAt   time.Time       // when it was generated
+	PublishedAt time.Time       // when it entered the JWKS
+	ActivatedAt time.Time       // when it started signing; zero if it never did
+	RetiredAt   time.Time       // when it stopped signing; zero unless retired
+	RemoveAt    time.Time       // stored removal time of a retired key, from the retiring process's Retain (see Policy.Retain)
+	RevokedAt   time.Time       // when it was revoked; zero unless revoked
 
 	public jwk.Key
 	blob   []byte // the stored private-key blob, reused while the key only changes state

@@ -18,7 +18,10 @@ type Policy struct {
 	// RotateEvery is how long a key signs before the next key replaces it (default 24h).
 	RotateEvery time.Duration
 	// Prepublish is the least time a next key is published before it may sign
-	// (default 1h). It should be at least the JWKS max-age.
+	// (default 1h; negative is refused by Validate). Callers must keep it at
+	// least the JWKS max-age they serve (jwtauth.NewJWKSHandler), so that no
+	// verifier's cached JWKS lacks the key when it starts signing; the keys
+	// package cannot check this, as it does not know the max-age.
 	Prepublish time.Duration
 	// Retain is how long a retired key stays published so that tokens it
 	// signed still verify: access-token TTL + leeway + JWKS max-age
@@ -51,8 +54,9 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// Validate reports a policy that cannot work: an unsupported key size or a
-// negative duration.
+// Validate reports a policy that cannot work: an unsupported key size, a
+// RotateEvery that is not positive, or a negative Prepublish or Retain. It
+// cannot check that Prepublish is at least the JWKS max-age: callers must.
 func (p Policy) Validate() error {
 	if err := ValidateBits(p.Bits); err != nil {
 		return err
@@ -66,7 +70,9 @@ func (p Policy) Validate() error {
 // Config configures a Manager. Store is required; every other field has a
 // useful zero value.
 type Config struct {
-	Store  Store
+	// Store persists the key set; required.
+	Store Store
+	// Policy is the rotation schedule; zero fields take DefaultPolicy's values.
 	Policy Policy
 	// KeyEncryptionKey, when set, must be 32 bytes: private keys are sealed
 	// with AES-256-GCM (kid as additional data) before they reach the store.

@@ -11,22 +11,43 @@ import (
 // (PKCS #8 DER, or that DER sealed with AES-256-GCM when a key-encryption key
 // is configured). Stores never interpret PrivateKey.
 type Record struct {
-	KID         string
-	State       State
-	Bits        int
-	PrivateKey  []byte
-	CreatedAt   time.Time
+	// KID is the key's RFC 7638 SHA-256 thumbprint, base64url without
+	// padding; it identifies the record (Change.Put replaces by KID).
+	KID string
+	// State is the key's lifecycle state (next, active, retired, revoked).
+	State State
+	// Bits is the RSA modulus size in bits (2048, 3072 or 4096), stored so
+	// that listing keys needs no private key.
+	Bits int
+	// PrivateKey is SECRET: the private key as PKCS #8 DER, or that DER
+	// sealed with AES-256-GCM when a key-encryption key is configured (see
+	// IsSealed). Stores keep it opaque and must never log or print it;
+	// Record's String, GoString, Format and LogValue leave it out.
+	PrivateKey []byte
+	// CreatedAt is when the key was generated.
+	CreatedAt time.Time
+	// PublishedAt is when the key entered the JWKS.
 	PublishedAt time.Time
+	// ActivatedAt is when the key started signing; zero if it never did.
 	ActivatedAt time.Time
-	RetiredAt   time.Time
-	RemoveAt    time.Time
-	RevokedAt   time.Time
+	// RetiredAt is when the key stopped signing; zero unless retired.
+	RetiredAt time.Time
+	// RemoveAt is when the retiring process scheduled the retired key's
+	// removal from the JWKS (RetiredAt + its Policy.Retain); a Manager with
+	// a longer Retain keeps the key until RetiredAt + its own Retain. Zero
+	// unless retired.
+	RemoveAt time.Time
+	// RevokedAt is when an operator revoked the key; zero unless revoked.
+	RevokedAt time.Time
 }
 
 // Change is one atomic update of the stored key set: records to insert or
 // replace (matched by KID) and kids whose records are deleted.
 type Change struct {
-	Put    []Record
+	// Put holds the records to insert, or to replace when the store holds
+	// one with the same KID.
+	Put []Record
+	// Delete holds the kids of the records to delete (removed keys).
 	Delete []string
 }
 
