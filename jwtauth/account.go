@@ -341,10 +341,17 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	if nerr != nil {
 		name = ""
 	}
-	if e := a.throttle.check(name, client, a.now()); e != nil {
+	refund, e := a.throttle.admit(name, client, a.now())
+	if e != nil {
 		a.log.WarnContext(ctx, "login throttled", "client", client, "retry_after", e.RetryAfter)
 		return nil, e
 	}
+	failed := false // a wrong password keeps the tokens admit took
+	defer func() {
+		if !failed {
+			refund()
+		}
+	}()
 	var u User
 	err := ErrUserNotFound
 	if name != "" {
@@ -365,7 +372,7 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	ok, rehash, verr := VerifyPassword(hash, password, a.argon)
 	if !known || !ok || verr != nil {
 		release()
-		a.throttle.fail(name, client, a.now())
+		failed = true
 		attrs := []any{"client", client}
 		if known {
 			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log

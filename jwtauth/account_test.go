@@ -880,3 +880,35 @@ func TestRefreshWithoutASigningKeyKeepsTheToken(t *testing.T) {
 	require.NoError(t, err, "the refresh token was not spent")
 	assert.NotEqual(t, resp.RefreshToken, again.RefreshToken)
 }
+
+// TestConcurrentGuessesCannotOutrunTheThrottle: 60 wrong passwords for one
+// user at once get at most the 10 answers the bucket allows; the others are
+// throttled before any hashing.
+func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
+	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+		c.Throttle.MaxConcurrentHashes = -1 // no 503s: only the throttle decides
+	}})
+	s.register("alice", "correct horse")
+	var wg sync.WaitGroup
+	codes := make(chan int, 60)
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- s.do(http.MethodPost, "/login", creds("alice", "wrong password"), from(fmt.Sprintf("192.0.2.%d:1", i+1))).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	assert.Equal(t, map[int]int{http.StatusUnauthorized: 10, http.StatusTooManyRequests: 50}, count)
+	// A success is not counted: after the window the right password works
+	// and leaves the bucket as it was.
+	s.clock.Advance(time.Minute)
+	require.Equal(t, http.StatusOK, s.do(http.MethodPost, "/login", creds("alice", "correct horse")).Code)
+	assert.Equal(t, http.StatusUnauthorized, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
+	assert.Equal(t, http.StatusTooManyRequests, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
+}

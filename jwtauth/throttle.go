@@ -153,30 +153,39 @@ func newThrottle(c LoginThrottle) *throttle {
 	return t
 }
 
-// check returns a 429 *Error when the username's or the address's bucket is
-// empty at now; user "" and an invalid ip are not checked.
-func (t *throttle) check(user string, ip netip.Addr, now time.Time) *Error {
+// admit counts a login attempt against the username's and the address's
+// buckets, atomically per bucket, before any password is hashed: it takes a
+// token from each, or, when either is empty, takes none and returns a 429
+// *Error. Concurrent attempts cannot all pass on the last token. The
+// returned refund gives the tokens back; the caller calls it unless the
+// attempt failed, so that only failures count. User "" and an invalid ip
+// are not counted.
+func (t *throttle) admit(user string, ip netip.Addr, now time.Time) (refund func(), e *Error) {
+	var taken []*rate.Reservation
+	giveBack := func() {
+		for _, r := range taken {
+			r.CancelAt(now)
+		}
+	}
+	try := func(l *limiterMap, key string) time.Duration {
+		r, wait := l.reserve(key, now)
+		if r != nil {
+			taken = append(taken, r)
+		}
+		return wait
+	}
 	var wait time.Duration
 	if user != "" && t.users != nil {
-		wait = max(wait, t.users.wait(user, now))
+		wait = try(t.users, user)
 	}
-	if k, ok := ipKey(ip); ok && t.ips != nil {
-		wait = max(wait, t.ips.wait(k, now))
+	if k, ok := ipKey(ip); ok && t.ips != nil && wait == 0 {
+		wait = try(t.ips, k)
 	}
 	if wait > 0 {
-		return errTooManyRequests(wait)
+		giveBack()
+		return nil, errTooManyRequests(wait)
 	}
-	return nil
-}
-
-// fail takes a token from the username's and the address's buckets.
-func (t *throttle) fail(user string, ip netip.Addr, now time.Time) {
-	if user != "" && t.users != nil {
-		t.users.take(user, now)
-	}
-	if k, ok := ipKey(ip); ok && t.ips != nil {
-		t.ips.take(k, now)
-	}
+	return giveBack, nil
 }
 
 // acquire takes a hash slot, waiting at most t.wait; it returns errBusy when
@@ -279,19 +288,48 @@ func (l *limiterMap) wait(key string, now time.Time) time.Duration {
 func (l *limiterMap) take(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.m[key]
-	if !ok {
-		if now.Sub(l.lastSweep) >= l.full || len(l.m) >= l.max {
-			l.sweepLocked(now)
-		}
-		if len(l.m) >= l.max { // every entry holds state: evict none
-			return false
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.m[key] = lim
+	lim := l.entryLocked(key, now)
+	if lim == nil {
+		return false
 	}
 	lim.AllowN(now, 1)
 	return true
+}
+
+// reserve takes one token from key's bucket if it holds one, under the
+// map's lock, and returns the reservation (to cancel as a refund); when the
+// bucket is empty it takes nothing and returns how long until it holds a
+// token. An untracked key (the map is full) is neither counted nor refused.
+func (l *limiterMap) reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.entryLocked(key, now)
+	if lim == nil {
+		return nil, 0
+	}
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return nil, time.Duration(math.Ceil((1 - tokens) / float64(l.limit) * float64(time.Second)))
+	}
+	return lim.ReserveN(now, 1), 0
+}
+
+// entryLocked returns key's bucket, creating it (full) when key is not
+// tracked, or nil when the map is full of buckets in use: idle buckets are
+// dropped first, and a bucket holding state is never evicted (evicting a
+// throttled key would reset its limit).
+func (l *limiterMap) entryLocked(key string, now time.Time) *rate.Limiter {
+	if lim, ok := l.m[key]; ok {
+		return lim
+	}
+	if now.Sub(l.lastSweep) >= l.full || len(l.m) >= l.max {
+		l.sweepLocked(now)
+	}
+	if len(l.m) >= l.max {
+		return nil
+	}
+	lim := rate.NewLimiter(l.limit, l.burst)
+	l.m[key] = lim
+	return lim
 }
 
 // sweep drops entries whose bucket has refilled: they are the same as an

@@ -47,7 +47,8 @@ func TestLimiterWait(t *testing.T) {
 func TestPurgeSweepsLimiters(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	a := &Accounts{now: func() time.Time { return now }, throttle: newThrottle(LoginThrottle{})}
-	a.throttle.fail("alice", netip.MustParseAddr("192.0.2.1"), now)
+	_, e := a.throttle.admit("alice", netip.MustParseAddr("192.0.2.1"), now) // a failure: no refund
+	require.Nil(t, e)
 	assert.Equal(t, 1, a.throttle.users.len())
 	assert.Equal(t, 1, a.throttle.ips.len())
 	now = now.Add(time.Hour)
