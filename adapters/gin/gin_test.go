@@ -1,14 +1,9 @@
 package gin_test
 
 import (
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -84,40 +79,11 @@ func TestMiddlewareNeedsAuthenticator(t *testing.T) {
 }
 
 // BenchmarkMiddlewareGin measures one authenticated GET /protected through
-// jwtgin.New: routing, token extraction, verification (one RSA signature
-// check) and the JSON answer. Compare with BenchmarkFloorVerifyPKCS1v15.
+// jwtgin.New (see adaptertest.BenchmarkMiddleware).
 func BenchmarkMiddlewareGin(b *testing.B) {
 	gin.SetMode(gin.TestMode)
-	f := adaptertest.NewFixture(b)
-	h := jwtgin.New(f.Routes, f.Auth)
-	req := httptest.NewRequest(http.MethodGet, "/protected", nil)
-	req.Header.Set("Authorization", "Bearer "+f.Token(b, "alice"))
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body)
-		}
-	}
+	adaptertest.BenchmarkMiddleware(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
-// BenchmarkFloorVerifyPKCS1v15 is the floor under BenchmarkMiddlewareGin:
-// crypto/rsa.VerifyPKCS1v15 over SHA-256 of the same token's signing input
-// with the same key, and nothing else.
-func BenchmarkFloorVerifyPKCS1v15(b *testing.B) {
-	f := adaptertest.NewFixture(b)
-	tok := f.Token(b, "alice")
-	pub := f.ActiveKey(b).Public()
-	dot := strings.LastIndexByte(tok, '.')
-	input := []byte(tok[:dot])
-	sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
-	require.NoError(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		sum := sha256.Sum256(input)
-		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+// BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
+func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
