@@ -206,7 +206,7 @@ type AccountsConfig struct {
 // accepted (bytes), the output size of HMAC-SHA256 (RFC 2104 §3).
 const MinRefreshSecretLength = 32
 
-// Accounts runs the account flow of SPEC §2 over the store ports. It is
+// Accounts runs the account flow (register, login, refresh, logout) over the store ports. It is
 // safe for concurrent use.
 type Accounts struct {
 	users      UserStore
@@ -275,7 +275,7 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 	return a, nil
 }
 
-// TokenResponse is the body of a successful /login or /refresh (SPEC §2);
+// TokenResponse is the body of a successful /login or /refresh (README, "The flow with curl");
 // Token repeats AccessToken for clients of the original tutorial.
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`

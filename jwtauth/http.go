@@ -127,7 +127,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 	return out, nil
 }
 
-// Route is one endpoint of SPEC §2. Adapters register Handler for Method and
+// Route is one endpoint of the reference server. Adapters register Handler for Method and
 // Path; when Protected is set they put their authentication middleware in
 // front of it.
 type Route struct {
@@ -154,7 +154,7 @@ type RoutesConfig struct {
 	TrustedProxies []netip.Prefix
 }
 
-// Routes returns every endpoint of SPEC §2: POST /register, /login,
+// Routes returns every endpoint of the reference server: POST /register, /login,
 // /refresh, /logout; GET /protected (Protected); the two well-known
 // documents and /healthz. /login passes the client address (ClientIP with
 // cfg.TrustedProxies) to Accounts.LoginFrom for throttling.

@@ -1,6 +1,6 @@
 // Package keys holds the RSA signing key set of jwtauth and its lifecycle.
 //
-// Every key moves through the states of SPEC §3:
+// Every key moves through these states:
 //
 //	next → active → retired → (removed)
 //	any  → revoked

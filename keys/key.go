@@ -36,7 +36,7 @@ var (
 	ErrInvalidTransition = errors.New("keys: invalid key state transition")
 )
 
-// State is a key's place in the lifecycle (SPEC §3).
+// State is a key's place in the lifecycle (see the package doc).
 type State string
 
 // The lifecycle states. A removed key has no state: its record is deleted.

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Policy is the rotation schedule. Zero fields take the defaults of SPEC §2.
+// Policy is the rotation schedule. Zero fields take the defaults of `jwtauth serve`.
 type Policy struct {
 	// Bits is the RSA modulus size of new keys: 2048 (default), 3072 or 4096.
 	Bits int
@@ -32,7 +32,9 @@ type Policy struct {
 	Retain time.Duration
 }
 
-// DefaultPolicy returns the defaults of SPEC §2.
+// DefaultPolicy returns the defaults of `jwtauth serve`: 2048-bit keys,
+// rotation every 24 h, 1 h pre-publication, and a retention of the 15 min
+// access TTL + 30 s leeway + 5 min JWKS max-age.
 func DefaultPolicy() Policy {
 	return Policy{Bits: 2048, RotateEvery: 24 * time.Hour, Prepublish: time.Hour, Retain: 15*time.Minute + 30*time.Second + 5*time.Minute}
 }
@@ -419,7 +421,7 @@ func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 	return res, err
 }
 
-// Revoke is the emergency path for a compromised key (SPEC §3): the key
+// Revoke is the emergency path for a compromised key: the key
 // leaves the JWKS and stops verifying at once. Revoking the active key
 // promotes the next key (or creates one) in the same transaction, so signing
 // never stops. It returns ErrUnknownKey for a kid not in the set and

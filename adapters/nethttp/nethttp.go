@@ -60,7 +60,7 @@ func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *jwtauth.Authenticat
 }
 
 // Handler returns an http.Handler serving routes (see Mount) that answers
-// what no route matches in the SPEC §2 error shape instead of the
+// what no route matches in the JSON error shape instead of the
 // ServeMux's plain text: 404 {"error":"not_found",…} for an unknown path and
 // 405 {"error":"method_not_allowed",…} with an Allow header (RFC 9110
 // §15.5.6) for a known path and another method.
