@@ -70,7 +70,7 @@ type Key struct {
 	Private     *rsa.PrivateKey // SECRET; nil for a revoked key known by its kid only. Never printed by Key's fmt and slog methods
 	CreatedAt   time.Time       // when it was generated
 	PublishedAt time.Time       // when it entered the JWKS
-	ActivatedAt time.Time       // when it started signing; zero if it never did
+	ActivatedAt time.Time       // when it started signing; zero if it never did; for a next key, when a requested rotation promotes it
 	RetiredAt   time.Time       // when it stopped signing; zero unless retired
 	RemoveAt    time.Time       // stored removal time of a retired key, from the retiring process's Retain (see Policy.Retain)
 	RevokedAt   time.Time       // when it was revoked; zero unless revoked

@@ -300,6 +300,9 @@ func (m *Manager) NextDue(s *Set) time.Time {
 	if a := s.Active(); a != nil {
 		t := a.ActivatedAt.Add(m.policy.RotateEvery)
 		if n := s.Next(); n != nil {
+			if !n.ActivatedAt.IsZero() && n.ActivatedAt.Before(t) { // a requested rotation
+				t = n.ActivatedAt
+			}
 			if p := n.PublishedAt.Add(m.policy.Prepublish); p.After(t) {
 				t = p
 			}
@@ -360,6 +363,10 @@ func (m *Manager) Maintain(ctx context.Context) error {
 			!now.Before(next.PublishedAt.Add(m.policy.Prepublish)):
 			d.retire(active, "scheduled rotation")
 			d.promote(next, "scheduled rotation")
+		case next != nil && !next.ActivatedAt.IsZero() && !now.Before(next.ActivatedAt) &&
+			!now.Before(next.PublishedAt.Add(m.policy.Prepublish)):
+			d.retire(active, "requested rotation")
+			d.promote(next, "requested rotation")
 		}
 		return d.ensureNext()
 	})
@@ -370,17 +377,20 @@ type RotateResult struct {
 	Promoted  string    // kid of the new active key; empty when nothing was promoted yet
 	Retired   string    // kid of the key that stopped signing
 	Next      string    // kid of the published next key after the call
-	PromoteAt time.Time // when not promoted: the earliest time the next key may sign
+	PromoteAt time.Time // when not promoted yet: the time the schedule promotes the next key
 }
 
 // ErrNotPrepublished is returned by Rotate (without force) when the next key
-// has not been published for the pre-publication lead; RotateResult.PromoteAt
-// says when it may be promoted.
+// has not been published for the pre-publication lead. The request is
+// stored: RotateResult.PromoteAt says when the schedule (Maintain, run by
+// every server's Run loop) promotes the key.
 var ErrNotPrepublished = errors.New("keys: next key not published long enough to sign")
 
-// Rotate promotes the published next key on demand. Without force it refuses
-// (ErrNotPrepublished) while the next key has been public for less than the
-// pre-publication lead, creating a next key first if there is none. With
+// Rotate promotes the published next key on demand. Without force, while the
+// next key has been public for less than the pre-publication lead (creating
+// a next key first if there is none), it stores the request instead, as the
+// next key's ActivatedAt, and returns ErrNotPrepublished: Maintain promotes
+// the key at RotateResult.PromoteAt. With
 // force it promotes at once: verifiers whose cached JWKS predates the next key
 // may meet an unknown kid until they refresh.
 func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) {
@@ -397,6 +407,13 @@ func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 		}
 		if ready := next.PublishedAt.Add(m.policy.Prepublish); !force && d.now.Before(ready) {
 			res.Next, res.PromoteAt = next.KID, ready
+			if !next.ActivatedAt.Equal(ready) {
+				// Remember the request: Maintain promotes the key at ready.
+				d.logs = append(d.logs, transitionLog{kid: next.KID, from: "next", to: "next",
+					why: "rotation requested: promotion scheduled at " + ready.UTC().Format(time.RFC3339)})
+				next.ActivatedAt = ready
+				d.mark(next)
+			}
 			return nil
 		}
 		why := "rotation requested"

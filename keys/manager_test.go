@@ -492,3 +492,28 @@ func TestOpenNoScheduleAppliesNoTransition(t *testing.T) {
 	assert.Equal(t, v, v2, "nothing written")
 	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1}, states(m.Current()))
 }
+
+// TestRequestedRotationIsPromotedOnSchedule: "keys rotate" before the next
+// key may sign stores the request; the schedule of any manager on the store
+// (a server) promotes the key at the promised time, not a day later.
+func TestRequestedRotationIsPromotedOnSchedule(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	cli := open(t, st, c, nil)
+	next := cli.Current().Next().KID
+	c.Add(20 * time.Minute)
+	res, err := cli.Rotate(ctx, false)
+	require.ErrorIs(t, err, keys.ErrNotPrepublished)
+	assert.Equal(t, c.Now().Add(40*time.Minute), res.PromoteAt)
+
+	server := open(t, st, c, nil) // another process on the store
+	assert.Equal(t, res.PromoteAt, server.NextDue(server.Current()))
+	c.Add(39 * time.Minute)
+	require.NoError(t, server.Maintain(ctx))
+	assert.NotEqual(t, next, server.Current().Active().KID, "not before the promised time")
+	c.Add(time.Minute)
+	require.NoError(t, server.Maintain(ctx))
+	assert.Equal(t, next, server.Current().Active().KID, "promoted at the promised time")
+	assert.Equal(t, c.Now(), server.Current().Active().ActivatedAt)
+	assert.Equal(t, 1, states(server.Current())[keys.StateRetired])
+}

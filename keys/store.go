@@ -29,6 +29,8 @@ type Record struct {
 	// PublishedAt is when the key entered the JWKS.
 	PublishedAt time.Time
 	// ActivatedAt is when the key started signing; zero if it never did.
+	// For a next key it is the time a requested rotation promotes it
+	// (Manager.Rotate without force), or zero.
 	ActivatedAt time.Time
 	// RetiredAt is when the key stopped signing; zero unless retired.
 	RetiredAt time.Time

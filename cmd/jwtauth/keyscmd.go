@@ -145,14 +145,14 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// rotateKeys promotes the next key. Without force it refuses while the next
-// key has been public for less than the pre-publication lead and says when
-// it may be promoted.
+// rotateKeys promotes the next key. Without force, while the next key has
+// been public for less than the pre-publication lead, it stores the request
+// (the servers' schedule promotes the key then), says when, and exits 1.
 func rotateKeys(ctx context.Context, mgr *keys.Manager, force bool, stdout, stderr io.Writer) error {
 	res, err := mgr.Rotate(ctx, force)
 	if errors.Is(err, keys.ErrNotPrepublished) {
 		wait := time.Until(res.PromoteAt).Round(time.Second)
-		return fmt.Errorf("next key %s has been published for less than --prepublish (%s); it may be promoted from %s (in %s); use --now to promote it at once",
+		return fmt.Errorf("next key %s has been published for less than --prepublish (%s); it will be promoted at %s (in %s) by the running servers' schedule; use --now to promote it at once",
 			res.Next, mgr.Policy().Prepublish, stamp(res.PromoteAt), wait)
 	}
 	if err != nil {

@@ -91,7 +91,7 @@ func TestKeysCommands(t *testing.T) {
 	out, errOut, code := runCLI(t, env, "", "keys", "rotate")
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out)
-	assert.Contains(t, errOut, "has been published for less than --prepublish (1h0m0s); it may be promoted from ")
+	assert.Contains(t, errOut, "has been published for less than --prepublish (1h0m0s); it will be promoted at ")
 	assert.Contains(t, errOut, "use --now")
 	st := storedKeys(t, path)
 	require.Len(t, st[keys.StateActive], 1)
