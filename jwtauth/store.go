@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,15 @@ func (u User) Format(f fmt.State, verb rune) {
 		return
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), u.String())
+}
+
+// MarshalJSON encodes the username and creation time, never the password
+// hash, so that a User reaching a JSON log or document leaks nothing.
+func (u User) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Username  string    `json:"username"`
+		CreatedAt time.Time `json:"created_at"`
+	}{u.Username, u.CreatedAt})
 }
 
 // LogValue implements slog.LogValuer: a logged User is the group {username},

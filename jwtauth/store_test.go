@@ -2,6 +2,7 @@ package jwtauth_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -33,7 +34,12 @@ func TestUserNeverPrintsPasswordHash(t *testing.T) {
 		l.Info("u", "user", u)
 		l.Info("u", slog.Any("user", &u))
 		l.With("user", u).Info("u")
+		l.Info("u", "users", []jwtauth.User{u}) // a slice: the JSON handler marshals it
 		outs = append(outs, buf.String())
+	}
+	j, err := json.Marshal(map[string]any{"u": u, "us": []jwtauth.User{u}})
+	if assert.NoError(t, err) {
+		outs = append(outs, string(j))
 	}
 	for _, s := range outs {
 		for _, sec := range secrets {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -216,6 +217,30 @@ func (k *Key) LogValue() slog.Value {
 // Format implements fmt.Formatter so that every verb, %d and %x included,
 // prints String (GoString for %#v) and never the private key.
 func (k *Key) Format(f fmt.State, verb rune) { format(f, verb, k.String(), k.GoString()) }
+
+// MarshalJSON encodes the key's identity, state and times (the members of
+// `jwtauth keys list`), never the private key, so that a key that reaches a
+// JSON log or document by accident leaks nothing.
+func (k *Key) MarshalJSON() ([]byte, error) {
+	if k == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(publicView{KID: k.KID, State: k.State, Bits: k.Bits(), CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt,
+		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAt: k.RemoveAt, RevokedAt: k.RevokedAt})
+}
+
+// publicView is the JSON form of a Key or a Record: no private material.
+type publicView struct {
+	KID         string    `json:"kid"`
+	State       State     `json:"state"`
+	Bits        int       `json:"bits"`
+	CreatedAt   time.Time `json:"created_at"`
+	PublishedAt time.Time `json:"published_at"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	RemoveAt    time.Time `json:"remove_at,omitzero"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+}
 
 // format writes s (gs for %#v) with the flags and width of f.
 func format(f fmt.State, verb rune, s, gs string) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -40,7 +41,11 @@ func printed(v any) []string {
 		l.Info("k", slog.Any("v", v))
 		l.With("v", v).Info("k")
 		l.Info("k", slog.Group("g", "v", v))
+		l.Info("k", "vs", []any{v}) // a slice: the JSON handler marshals it
 		out = append(out, buf.String())
+	}
+	if j, err := json.Marshal(map[string]any{"v": v, "vs": []any{v}}); err == nil {
+		out = append(out, string(j))
 	}
 	return out
 }

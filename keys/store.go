@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -98,3 +99,9 @@ func (r Record) LogValue() slog.Value {
 // Format implements fmt.Formatter so that every verb, %d and %x included,
 // prints String (GoString for %#v) and never the private key.
 func (r Record) Format(f fmt.State, verb rune) { format(f, verb, r.String(), r.GoString()) }
+
+// MarshalJSON encodes the record like Key.MarshalJSON: never the private-key blob.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(publicView{KID: r.KID, State: r.State, Bits: r.Bits, CreatedAt: r.CreatedAt, PublishedAt: r.PublishedAt,
+		ActivatedAt: r.ActivatedAt, RetiredAt: r.RetiredAt, RemoveAt: r.RemoveAt, RevokedAt: r.RevokedAt})
+}
