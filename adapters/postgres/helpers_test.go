@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 )
 
 // dsnEnv names the variable with the DSN of the test database; each test
@@ -125,79 +124,10 @@ func (d *testDB) terminate(tb testing.TB, app string) int {
 	return n
 }
 
-// proxy is a TCP proxy in front of PostgreSQL that a test can take down and
-// bring back on the same address, as a database restart or network outage
-// looks to the store.
-type proxy struct {
-	tb     testing.TB
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-}
-
 // newProxy starts a proxy to the test database's host and port.
-func newProxy(tb testing.TB) *proxy {
+func newProxy(tb testing.TB) *pgtest.Proxy {
 	tb.Helper()
 	cfg, err := pgx.ParseConfig(baseDSN(tb))
 	require.NoError(tb, err)
-	p := &proxy{tb: tb, target: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	tb.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
-			go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
-		}
-	}()
-}
-
-// down stops accepting and cuts every proxied connection.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// up accepts again on the same address.
-func (p *proxy) up() {
-	p.tb.Helper()
-	var ln net.Listener
-	require.Eventually(p.tb, func() bool {
-		var err error
-		ln, err = net.Listen("tcp", p.addr)
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond, "listen again on %s", p.addr)
-	p.serve(ln)
+	return pgtest.NewProxy(tb, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 }

@@ -316,7 +316,7 @@ func TestTerminatedConnections(t *testing.T) {
 func TestDatabaseOutage(t *testing.T) {
 	db := newDB(t)
 	p := newProxy(t)
-	host, port, err := net.SplitHostPort(p.addr)
+	host, port, err := net.SplitHostPort(p.Addr())
 	require.NoError(t, err)
 	dsn := withParams(t, db.dsn(t, "jwtauth-outage"), map[string]string{"host": host, "port": port, "connect_timeout": "2"})
 	s, err := postgres.Open(t.Context(), dsn)
@@ -325,7 +325,7 @@ func TestDatabaseOutage(t *testing.T) {
 	ctx := t.Context()
 	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
 
-	p.down()
+	p.Down()
 	for i := range 5 {
 		start := time.Now()
 		err := everyCall(ctx, s, i)
@@ -334,7 +334,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	require.ErrorIs(t, s.Ping(ctx), jwtauth.ErrStoreUnavailable)
 
-	p.up()
+	p.Up()
 	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 10*time.Second, 20*time.Millisecond, "no recovery")
 	require.NoError(t, everyCall(ctx, s, 100))
 	u, err := s.UserByName(ctx, "alice")

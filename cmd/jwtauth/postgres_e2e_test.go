@@ -4,15 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"net"
+	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -148,11 +146,11 @@ func TestPostgresOutage(t *testing.T) {
 	dsn := postgresSchemaDSN(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	p := startProxy(t, u.Host)
+	p := pgtest.NewProxy(t, u.Host)
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
-	u.Host = p.addr
+	u.Host = p.Addr()
 	bin := buildBinary(t)
 	srv := startServer(t, bin, freeAddr(t), "--store", u.String(), "--key-bits", "2048")
 	creds := map[string]string{"username": "alice", "password": "correct horse battery staple"}
@@ -162,7 +160,7 @@ func TestPostgresOutage(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	access := body["access_token"].(string)
 
-	p.down()
+	p.Down()
 	resp, body = call(t, http.MethodGet, srv.base+"/healthz", nil, nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
 	for _, path := range []string{"/login", "/register"} {
@@ -173,7 +171,7 @@ func TestPostgresOutage(t *testing.T) {
 	resp, body = call(t, http.MethodGet, srv.base+"/protected", nil, map[string]string{"Authorization": "Bearer " + access})
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "verification needs no database: %v", body)
 
-	p.up(t)
+	p.Up()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, _ = call(t, http.MethodGet, srv.base+"/healthz", nil, nil)
@@ -189,73 +187,6 @@ func TestPostgresOutage(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, resp.StatusCode, body)
 	require.Equal(t, 0, srv.stop(t), srv.stderr.String())
 	assert.NotContains(t, srv.stderr.String(), "server_error")
-}
-
-// tcpProxy forwards 127.0.0.1:<port> to a target; down cuts every
-// connection and stops listening, up listens again on the same port.
-type tcpProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &tcpProxy{addr: ln.Addr().String(), target: target}
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
-			go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
-		}
-	}()
-}
-
-func (p *tcpProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *tcpProxy) up(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	require.Eventually(t, func() bool {
-		var err error
-		ln, err = net.Listen("tcp", p.addr)
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond)
-	p.serve(ln)
 }
 
 func sorted(s []string) []string {
