@@ -278,11 +278,11 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 // TokenResponse is the body of a successful /login or /refresh (README, "The flow with curl");
 // Token repeats AccessToken for clients of the original tutorial.
 type TokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	Token        string `json:"token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"` // seconds
-	RefreshToken string `json:"refresh_token,omitempty"`
+	AccessToken  string `json:"access_token"`            // the JWT (RFC 6749 §5.1)
+	Token        string `json:"token"`                   // the same JWT, for the tutorial's clients
+	TokenType    string `json:"token_type"`              // always "Bearer" (RFC 6750)
+	ExpiresIn    int64  `json:"expires_in"`              // access-token lifetime, seconds
+	RefreshToken string `json:"refresh_token,omitempty"` // opaque, 43 base64url characters; empty when refresh is off
 }
 
 // Register creates an account. Errors: *Error invalid_request (username or

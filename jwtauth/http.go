@@ -23,13 +23,19 @@ const MaxBodySize = 1 << 20
 // Error is an API error with its HTTP status and OAuth 2.0 style code
 // (RFC 6749 §5.2); it is written as {"error":Code,"error_description":Description}.
 type Error struct {
-	Status      int
-	Code        string
+	// Status is the HTTP status code (RFC 9110 §15), e.g. 400, 401, 429.
+	Status int
+	// Code is the machine-readable error code, e.g. "invalid_request",
+	// "invalid_grant", "invalid_token" (RFC 6749 §5.2, RFC 6750 §3.1).
+	Code string
+	// Description is the human-readable error_description; never a secret.
 	Description string
-	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	// RetryAfter, when positive, is sent as a Retry-After header (RFC 9110
+	// §10.2.3), rounded up to whole seconds.
 	RetryAfter time.Duration
 }
 
+// Error returns "code: description".
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Description) }
 
 func badRequest(desc string) *Error {
@@ -131,18 +137,18 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 // Path; when Protected is set they put their authentication middleware in
 // front of it.
 type Route struct {
-	Method    string
-	Path      string
-	Handler   http.Handler
-	Protected bool
+	Method    string       // "GET" or "POST"
+	Path      string       // exact path, e.g. "/login"
+	Handler   http.Handler // answers JSON; errors in the {"error","error_description"} shape
+	Protected bool         // the adapter's authentication middleware must run first
 }
 
 // RoutesConfig names what Routes serves. Accounts, JWKS and Discovery are
 // required; Health may be nil (then /healthz always answers ok).
 type RoutesConfig struct {
-	Accounts  *Accounts
-	JWKS      http.Handler
-	Discovery http.Handler
+	Accounts  *Accounts    // the account flow behind /register, /login, /refresh, /logout
+	JWKS      http.Handler // serves /.well-known/jwks.json (see NewJWKSHandler)
+	Discovery http.Handler // serves /.well-known/openid-configuration (see NewDiscoveryHandler)
 	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
 	Health func(context.Context) error
 	// TrustedProxies are the networks of the reverse proxies in front of the
