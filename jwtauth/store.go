@@ -94,20 +94,33 @@ type RefreshToken struct {
 	ParentHash []byte // hash of the token this one replaced; nil for a login
 	Username   string
 	IssuedAt   time.Time
-	ExpiresAt  time.Time
+	ExpiresAt  time.Time // never after FamilyExpiresAt when that is set
 	UsedAt     time.Time // zero until exchanged at /refresh
 	RevokedAt  time.Time // zero unless its family was revoked
+	// FamilyExpiresAt is the absolute end of the family (login time +
+	// AccountsConfig.RefreshFamilyTTL), the same for every token of it and
+	// carried forward by rotation; zero for a family without one.
+	FamilyExpiresAt time.Time
 }
 
 // RefreshTokenStore is the persistence port for refresh-token families
 // (OAuth 2.0 Security BCP, RFC 9700 §4.14.2: rotation with reuse detection).
+//
+// A family is revoked as a whole and for good: once RevokeRefreshFamily or
+// RevokeUserRefreshFamilies has returned, or RotateRefreshToken has returned
+// ErrRefreshReused, no token of the family is ever exchanged again, however
+// the call interleaved with concurrent rotations on any instance sharing the
+// store (a successor a concurrent rotation stored is revoked with the rest).
 type RefreshTokenStore interface {
-	// CreateRefreshToken inserts t (the first token of a new family).
+	// CreateRefreshToken inserts t, the first token of a new family whose
+	// absolute end is t.FamilyExpiresAt; an ExpiresAt after it is stored as
+	// FamilyExpiresAt. ErrUserNotFound when no user has t.Username.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically exchanges the token whose hash is given:
 	// it marks that token used at now and inserts next, with FamilyID,
-	// ParentHash (= hash) and Username taken from the old record, and returns
-	// the old record. Of concurrent calls with one hash,
+	// ParentHash (= hash), Username and FamilyExpiresAt taken from the old
+	// record and ExpiresAt no later than FamilyExpiresAt, and returns the old
+	// record. Of concurrent calls with one hash,
 	// exactly one succeeds. A token already used or revoked revokes its whole
 	// family at now and yields ErrRefreshReused; an unknown hash
 	// ErrRefreshNotFound; an expired token ErrRefreshExpired (nothing changed).
@@ -115,6 +128,10 @@ type RefreshTokenStore interface {
 	// RevokeRefreshFamily revokes, at now, the family of the token with hash
 	// and returns its family id; ErrRefreshNotFound for an unknown hash.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error)
+	// RevokeUserRefreshFamilies revokes, at now, every family of username
+	// (every session of the user) and returns how many families it revoked
+	// that were not revoked before; ErrUserNotFound for an unknown username.
+	RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error)
 	// PurgeRefreshTokens deletes every family whose tokens all expired before
 	// before, and returns how many tokens it deleted.
 	PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error)

@@ -32,6 +32,14 @@ type Store struct {
 	keys    map[string]keys.Record
 	version int64
 	refresh map[string]jwtauth.RefreshToken // by string(Hash)
+	family  map[string]family               // by FamilyID
+}
+
+// family is what a refresh-token family holds beside its tokens.
+type family struct {
+	username  string
+	expiresAt time.Time // absolute end; zero: none
+	revokedAt time.Time
 }
 
 var (
@@ -45,6 +53,7 @@ func New() *Store {
 		users:   map[string]jwtauth.User{},
 		keys:    map[string]keys.Record{},
 		refresh: map[string]jwtauth.RefreshToken{},
+		family:  map[string]family{},
 	}
 }
 
@@ -82,7 +91,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.users, s.keys, s.refresh = nil, nil, nil
+	s.users, s.keys, s.refresh, s.family = nil, nil, nil, nil
 	return nil
 }
 
@@ -182,18 +191,28 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	return s.version, nil
 }
 
-// CreateRefreshToken stores a copy of t. It returns an error wrapping
+// CreateRefreshToken stores a copy of t and its family, whose absolute end is
+// t.FamilyExpiresAt (ExpiresAt is capped at it). It returns an error wrapping
 // jwtauth.ErrUserNotFound when t.Username names no user, and an error when a
-// token with the same hash exists, the hash is empty or ExpiresAt is zero.
+// token with the same hash or a family with the same id exists, the hash is
+// empty or ExpiresAt is zero.
 func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
 	if err := s.lock(ctx, "create refresh token"); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	return s.insertRefresh(t)
+	if _, ok := s.family[t.FamilyID]; ok {
+		return errors.New("memory: create refresh token: a family with this id exists")
+	}
+	if err := s.insertRefresh(t); err != nil {
+		return err
+	}
+	s.family[t.FamilyID] = family{username: t.Username, expiresAt: t.FamilyExpiresAt.UTC(), revokedAt: t.RevokedAt.UTC()}
+	return nil
 }
 
-// insertRefresh inserts t; s.mu must be held.
+// insertRefresh inserts t, its ExpiresAt capped at FamilyExpiresAt; s.mu
+// must be held.
 func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
 	if len(t.Hash) == 0 {
 		return errors.New("memory: create refresh token: empty hash")
@@ -207,15 +226,19 @@ func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
 	if _, ok := s.refresh[string(t.Hash)]; ok {
 		return errors.New("memory: create refresh token: a token with this hash exists")
 	}
+	if !t.FamilyExpiresAt.IsZero() && t.ExpiresAt.After(t.FamilyExpiresAt) {
+		t.ExpiresAt = t.FamilyExpiresAt
+	}
 	s.refresh[string(t.Hash)] = copyRefresh(t)
 	return nil
 }
 
 // RotateRefreshToken exchanges the token with hash for next, as
-// jwtauth.RefreshTokenStore documents. next takes the family, username and
-// parent (hash) of the old token; its UsedAt and RevokedAt are cleared. The
-// returned record is the old token with UsedAt set to now. A token already
-// used or revoked revokes its family (ErrRefreshReused) before its expiry is
+// jwtauth.RefreshTokenStore documents. next takes the family, username,
+// parent (hash) and family end of the old token, its ExpiresAt capped at
+// that end; its UsedAt and RevokedAt are cleared. The returned record is the
+// old token with UsedAt set to now. A token already used or revoked, or of a
+// revoked family, revokes its family (ErrRefreshReused) before its expiry is
 // considered.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
 	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
@@ -240,7 +263,8 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token: %w", jwtauth.ErrRefreshNotFound)
 	}
 	now = now.UTC()
-	if grace > 0 && !old.UsedAt.IsZero() && old.RevokedAt.IsZero() && now.Before(old.UsedAt.Add(grace)) {
+	famRevoked := !s.family[old.FamilyID].revokedAt.IsZero()
+	if grace > 0 && !old.UsedAt.IsZero() && old.RevokedAt.IsZero() && !famRevoked && now.Before(old.UsedAt.Add(grace)) {
 		succ, ok := s.refresh[string(next.Hash)]
 		if ok && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
 			if !now.Before(old.ExpiresAt) {
@@ -249,14 +273,14 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 			return copyRefresh(old), nil // a retry within the grace: same successor, nothing changes
 		}
 	}
-	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
+	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() || famRevoked {
 		s.revokeFamily(old.FamilyID, now)
 		return copyRefresh(s.refresh[string(hash)]), fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshReused)
 	}
 	if !now.Before(old.ExpiresAt) {
 		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)
 	}
-	next.FamilyID, next.Username, next.ParentHash = old.FamilyID, old.Username, hash
+	next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = old.FamilyID, old.Username, hash, old.FamilyExpiresAt
 	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 	if err := s.insertRefresh(next); err != nil {
 		return jwtauth.RefreshToken{}, err
@@ -266,11 +290,15 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 	return copyRefresh(old), nil
 }
 
-// revokeFamily sets RevokedAt to now on every token of the family not yet
-// revoked; s.mu must be held.
-func (s *Store) revokeFamily(family string, now time.Time) {
+// revokeFamily marks the family revoked and sets RevokedAt to now on every
+// token of it not yet revoked; s.mu must be held.
+func (s *Store) revokeFamily(id string, now time.Time) {
+	if f, ok := s.family[id]; ok && f.revokedAt.IsZero() {
+		f.revokedAt = now
+		s.family[id] = f
+	}
 	for h, t := range s.refresh {
-		if t.FamilyID == family && t.RevokedAt.IsZero() {
+		if t.FamilyID == id && t.RevokedAt.IsZero() {
 			t.RevokedAt = now
 			s.refresh[h] = t
 		}
@@ -293,6 +321,27 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	return t.FamilyID, nil
 }
 
+// RevokeUserRefreshFamilies revokes, at now, every family of username and
+// returns how many were not revoked before; an error wrapping
+// jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
+	if err := s.lock(ctx, "revoke refresh families"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.users[username]; !ok {
+		return 0, fmt.Errorf("memory: revoke refresh families of %q: %w", username, jwtauth.ErrUserNotFound)
+	}
+	var n int64
+	for id, f := range s.family {
+		if f.username == username && f.revokedAt.IsZero() {
+			s.revokeFamily(id, now.UTC())
+			n++
+		}
+	}
+	return n, nil
+}
+
 // PurgeRefreshTokens deletes every family all of whose tokens have an
 // ExpiresAt before before, and returns how many tokens it deleted.
 func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
@@ -310,6 +359,7 @@ func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64
 	for h, t := range s.refresh {
 		if !live[t.FamilyID] {
 			delete(s.refresh, h)
+			delete(s.family, t.FamilyID)
 			n++
 		}
 	}
@@ -334,5 +384,6 @@ func copyRefresh(t jwtauth.RefreshToken) jwtauth.RefreshToken {
 	t.ExpiresAt = t.ExpiresAt.UTC()
 	t.UsedAt = t.UsedAt.UTC()
 	t.RevokedAt = t.RevokedAt.UTC()
+	t.FamilyExpiresAt = t.FamilyExpiresAt.UTC()
 	return t
 }

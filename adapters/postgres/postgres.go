@@ -12,13 +12,16 @@
 //     pg_notify('jwtauth_keys', version). Of two instances performing the
 //     same scheduled rotation, one commits and the other gets
 //     keys.ErrConflict, reloads and finds the rotation done.
-//   - Refresh tokens: RotateRefreshToken exchanges a live token with one
-//     UPDATE … RETURNING that marks it used only while it is unused, and
-//     inserts the successor in the same statement; of concurrent exchanges
-//     the first takes the row lock and the others find the token used.
-//     Everything else (reuse, the reuse grace of RotateRefreshTokenGrace,
-//     expiry) is decided in a transaction that locks the token's row
-//     (SELECT … FOR UPDATE).
+//   - Refresh tokens: every family has a row in refresh_families that each
+//     rotation and revocation locks (SELECT … FOR UPDATE) before it touches
+//     the family's tokens. RotateRefreshToken exchanges a live token with one
+//     statement that locks the family's row while the family is not
+//     revoked, marks the token used only while it is unused, and inserts the
+//     successor; of concurrent exchanges the first takes the lock and the
+//     others find the token used. Everything else (reuse, the reuse grace of
+//     RotateRefreshTokenGrace, expiry) is decided in a transaction that locks
+//     the family's row and then the token's. A revocation holding the lock
+//     sees, and revokes, every successor committed before it got the lock.
 //
 // Store implements keys.ChangeNotifier: KeyChanges holds a dedicated
 // connection that LISTENs on the jwtauth_keys channel, so keys.Manager.Run
@@ -576,6 +579,19 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 }
 
 // Refresh tokens.
+//
+// Every family has a row in refresh_families, which holds its absolute end
+// and its revocation. Whatever changes a family's tokens (a rotation, a
+// revocation, reuse detection) first locks that row (SELECT … FOR UPDATE or
+// an UPDATE of it) and only then reads or writes the tokens, in statements
+// that start after the lock was granted. So a revocation waits for a
+// rotation in progress and then, in a fresh READ COMMITTED snapshot, sees and
+// revokes the successor it stored; and a rotation waiting for a revocation
+// finds the family revoked when it gets the lock. SERIALIZABLE would have
+// caught the same conflict, but by failing transactions that must then be
+// retried (the single-statement exchange included), under load more often
+// than not; a lock on one row per family costs one index lookup and
+// serializes only calls on the same family, which conflict anyway.
 
 // errNoExpiry is returned for a refresh token without ExpiresAt.
 var errNoExpiry = errors.New("refresh token without expiry")
@@ -583,9 +599,13 @@ var errNoExpiry = errors.New("refresh token without expiry")
 // errDuplicateHash is returned when a refresh token's hash is already stored.
 var errDuplicateHash = errors.New("a refresh token with this hash is already stored")
 
+// errDuplicateFamily is returned by CreateRefreshToken for a family id in use.
+var errDuplicateFamily = errors.New("a refresh-token family with this id is already stored")
+
 const refreshColumns = `hash, family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at`
 
-// refreshArgs returns the INSERT arguments of t in refreshColumns order.
+// refreshArgs returns the INSERT arguments of t in refreshColumns order,
+// followed by FamilyExpiresAt; ExpiresAt is capped at FamilyExpiresAt.
 func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
 	if len(t.Hash) == 0 {
 		return nil, errors.New("refresh token without hash")
@@ -593,7 +613,10 @@ func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
 	if t.ExpiresAt.IsZero() {
 		return nil, errNoExpiry
 	}
-	ts, err := encTimes(t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt)
+	if !t.FamilyExpiresAt.IsZero() && t.ExpiresAt.After(t.FamilyExpiresAt) {
+		t.ExpiresAt = t.FamilyExpiresAt
+	}
+	ts, err := encTimes(t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt, t.FamilyExpiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -602,28 +625,43 @@ func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
 
 const insertRefreshSQL = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
-// refreshInsertError maps the constraint violations of insertRefreshSQL.
+// createRefreshSQL inserts a family ($9: its absolute end) and its first
+// token in one statement; the foreign keys are checked at its end.
+const createRefreshSQL = `WITH f AS (
+		INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
+		VALUES ($2, $4, $5, $9, $8))
+	INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// refreshInsertError maps the constraint violations of the refresh-token
+// inserts.
 func refreshInsertError(err error) error {
-	switch pgCode(err) {
-	case "23505": // unique_violation on the hash
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case pe.Code == "23505" && pe.ConstraintName == "refresh_families_pkey":
+		return errDuplicateFamily
+	case pe.Code == "23505": // unique_violation on the hash
 		return errDuplicateHash
-	case "23503": // foreign_key_violation on the username
+	case pe.Code == "23503": // foreign_key_violation on the username
 		return jwtauth.ErrUserNotFound
 	}
 	return err
 }
 
-// CreateRefreshToken stores t, the first token of a family. It returns an
-// error wrapping jwtauth.ErrUserNotFound when t.Username names no user (a
-// foreign key), and an error when the hash is empty or already stored or
-// ExpiresAt is zero.
+// CreateRefreshToken stores t, the first token of a family, and the family
+// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
+// returns an error wrapping jwtauth.ErrUserNotFound when t.Username names no
+// user (a foreign key), and an error when the hash is empty or already
+// stored, the family id is in use, or ExpiresAt is zero.
 func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
 	op := "create refresh token of family " + t.FamilyID
 	args, err := refreshArgs(t)
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	_, err = s.exec(ctx, op, false, insertRefreshSQL, args...)
+	_, err = s.exec(ctx, op, false, createRefreshSQL, args...)
 	if ierr := refreshInsertError(err); ierr != err {
 		return fmt.Errorf("postgres: %s: %w", op, ierr)
 	}
@@ -632,10 +670,11 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 
 // RotateRefreshToken exchanges the token with hash for next, as
 // jwtauth.RefreshTokenStore documents: of concurrent calls from any number of
-// instances exactly one succeeds. next takes the family, username and parent
-// (hash) of the old token; its UsedAt and RevokedAt are cleared. The returned
-// record is the old token with UsedAt set to now. A token already used or
-// revoked revokes its whole family at now (tokens already revoked keep their
+// instances exactly one succeeds. next takes the family, username, parent
+// (hash) and family end of the old token, its ExpiresAt capped at that end;
+// its UsedAt and RevokedAt are cleared. The returned record is the old token
+// with UsedAt set to now. A token already used or revoked, or of a revoked
+// family, revokes its whole family at now (tokens already revoked keep their
 // time) and yields ErrRefreshReused, before its expiry is considered; an
 // expired token (now not before ExpiresAt) yields ErrRefreshExpired and
 // changes nothing; an unknown hash ErrRefreshNotFound. It is
@@ -648,21 +687,34 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 	return old, nil
 }
 
+// familyOfSQL is the family id of the token with hash $1. A family id never
+// changes, so it may be read from any snapshot.
+const familyOfSQL = `(SELECT family_id FROM refresh_tokens WHERE hash = $1)`
+
 // rotateRefreshSQL is the exchange of a live token in one statement, so one
-// round trip and one commit: the UPDATE marks token $1 used at $2 only while
-// it is unused, unrevoked and unexpired, and the INSERT adds the successor
-// (hash $3, times $4 and $5) from the row the UPDATE returned. A concurrent
-// exchange of the same token waits for the row lock, then finds the row used
-// and matches nothing; so does every presentation that is not a plain
-// exchange, which RotateRefreshTokenGrace then decides in a transaction.
-const rotateRefreshSQL = `WITH u AS (
-		UPDATE refresh_tokens SET used_at = $2
-		WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-		RETURNING family_id, parent_hash, username, issued_at, expires_at),
+// round trip and one commit. It first locks the family's row, only while the
+// family is not revoked (f, materialized so that it runs before the UPDATE
+// locks the token); the UPDATE then marks token $1 used at $2 only while it
+// is unused, unrevoked and unexpired, and the INSERT adds the successor
+// (hash $3, issued $4, expiry $5 capped at the family's end) from the row
+// the UPDATE returned. A concurrent exchange of the same token waits for the
+// family lock, then finds the token used and matches nothing; a revocation
+// that got the lock first leaves f empty; so does every presentation that is
+// not a plain exchange, which RotateRefreshTokenGrace then decides in a
+// transaction.
+const rotateRefreshSQL = `WITH f AS MATERIALIZED (
+		SELECT family_id, expires_at FROM refresh_families
+		WHERE family_id = ` + familyOfSQL + ` AND revoked_at IS NULL
+		FOR UPDATE),
+	u AS (
+		UPDATE refresh_tokens AS t SET used_at = $2 FROM f
+		WHERE t.hash = $1 AND t.family_id = f.family_id
+			AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > $2
+		RETURNING t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, f.expires_at AS family_expires_at),
 	i AS (
 		INSERT INTO refresh_tokens (` + refreshColumns + `)
-		SELECT $3, family_id, $1, username, $4, $5, NULL, NULL FROM u)
-	SELECT family_id, parent_hash, username, issued_at, expires_at FROM u`
+		SELECT $3, family_id, $1, username, $4, LEAST($5, family_expires_at), NULL, NULL FROM u)
+	SELECT family_id, parent_hash, username, issued_at, expires_at, family_expires_at FROM u`
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
 // as jwtauth.RefreshTokenGraceStore documents: a token used less than grace
@@ -673,9 +725,10 @@ const rotateRefreshSQL = `WITH u AS (
 //
 // A live token is exchanged by one statement (rotateRefreshSQL). Anything
 // else — an unknown, used, revoked or expired token — is decided in a
-// transaction that locks the token's row (SELECT … FOR UPDATE): each of its
-// statements sees every exchange committed before it, so a retry that lost
-// the race for the row lock finds the winner's successor.
+// transaction that locks the family's row and then the token's (SELECT …
+// FOR UPDATE): each of its statements sees every exchange committed before
+// it, so a retry that lost the race for the lock finds the winner's
+// successor, and a revocation covers it.
 func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
@@ -683,7 +736,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: now: %w", op, err)
 	}
 	n := next
-	n.ParentHash, n.UsedAt, n.RevokedAt = hash, time.Time{}, time.Time{}
+	n.ParentHash, n.UsedAt, n.RevokedAt, n.FamilyExpiresAt = hash, time.Time{}, time.Time{}, time.Time{}
 	args, err := refreshArgs(n)
 	if err != nil {
 		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: next token: %w", op, err)
@@ -695,11 +748,15 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 	var reused error
 	err = s.write(ctx, op, func(tx pgx.Tx) error {
 		old, reused = jwtauth.RefreshToken{}, nil
+		famRevoked, err := familyForUpdate(ctx, tx, hash)
+		if err != nil {
+			return err
+		}
 		t, err := refreshForUpdate(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
-		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.UsedAt.Add(grace)) {
+		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && !famRevoked && now.Before(t.UsedAt.Add(grace)) {
 			succ, err := refreshByHash(ctx, tx, next.Hash)
 			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
 				return err
@@ -712,8 +769,8 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 				return nil
 			}
 		}
-		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
-			if _, err := tx.Exec(ctx, revokeFamilySQL, t.FamilyID, nowv); err != nil {
+		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() || famRevoked {
+			if err := revokeFamily(ctx, tx, t.FamilyID, nowv); err != nil {
 				return err
 			}
 			if t.RevokedAt.IsZero() {
@@ -729,9 +786,13 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		// Live: rotateLive matched nothing, and a used, revoked or missing
 		// token never becomes live, so this is not reached in practice; it
 		// keeps the transaction a complete implementation of the contract.
+		expires := args[5]
+		if fe, _ := encTime(t.FamilyExpiresAt); fe != nil && *fe < *expires.(*int64) {
+			expires = fe
+		}
 		b := &pgx.Batch{}
 		b.Queue(`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, nowv, hash)
-		b.Queue(insertRefreshSQL, append([]any{args[0], t.FamilyID, hash, t.Username}, args[4:]...)...)
+		b.Queue(insertRefreshSQL, args[0], t.FamilyID, hash, t.Username, args[4], expires, nil, nil)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("next token: %w", refreshInsertError(err))
 		}
@@ -759,15 +820,15 @@ func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *in
 	}
 	for attempt := 1; ; attempt++ {
 		t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
-		var issued, expires *int64
-		// args: hash, family, parent, username, issued, expires, used, revoked.
+		var issued, expires, famExpires *int64
+		// args: hash, family, parent, username, issued, expires, used, revoked, family expires.
 		err := s.pool.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
-			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires)
+			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &famExpires)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return jwtauth.RefreshToken{}, false, nil
 		}
 		if err == nil {
-			t.IssuedAt, t.ExpiresAt, t.UsedAt = decTime(issued), decTime(expires), decTime(nowv)
+			t.IssuedAt, t.ExpiresAt, t.UsedAt, t.FamilyExpiresAt = decTime(issued), decTime(expires), decTime(nowv), decTime(famExpires)
 			return t, true, nil
 		}
 		if ierr := refreshInsertError(err); ierr != err {
@@ -782,25 +843,39 @@ func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *in
 	}
 }
 
-// refreshForUpdate reads and locks one token or returns
+// familyForUpdate locks the row of the family of the token with hash and
+// reports whether the family is revoked, or returns
+// jwtauth.ErrRefreshNotFound for an unknown token. Every transaction that
+// changes a family's tokens calls it first.
+func familyForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (bool, error) {
+	var revoked *int64
+	err := tx.QueryRow(ctx, `SELECT revoked_at FROM refresh_families WHERE family_id = `+familyOfSQL+` FOR UPDATE`, hash).Scan(&revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, jwtauth.ErrRefreshNotFound
+	}
+	return revoked != nil, err
+}
+
+const refreshSelectSQL = `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at, f.expires_at
+	FROM refresh_tokens AS t JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = $1`
+
+// refreshForUpdate reads and locks one token (not its family) or returns
 // jwtauth.ErrRefreshNotFound.
 func refreshForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
-	return scanRefresh(tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
-		FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, hash), hash)
+	return scanRefresh(tx.QueryRow(ctx, refreshSelectSQL+` FOR UPDATE OF t`, hash), hash)
 }
 
 // refreshByHash reads one token without locking it or returns
 // jwtauth.ErrRefreshNotFound.
 func refreshByHash(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
-	return scanRefresh(tx.QueryRow(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
-		FROM refresh_tokens WHERE hash = $1`, hash), hash)
+	return scanRefresh(tx.QueryRow(ctx, refreshSelectSQL, hash), hash)
 }
 
 // scanRefresh scans the row of the token with hash.
 func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
 	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
-	var issued, expires, used, revoked *int64
-	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
+	var issued, expires, used, revoked, famExpires *int64
+	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
 	}
@@ -808,16 +883,28 @@ func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
 		return jwtauth.RefreshToken{}, err
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
+	t.FamilyExpiresAt = decTime(famExpires)
 	return t, nil
 }
 
-// revokeFamilySQL revokes, at $2, the tokens of family $1 not yet revoked.
-const revokeFamilySQL = `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`
+// revokeFamily revokes family at now: its row, then, in a statement whose
+// snapshot follows the lock that UPDATE took, every token of it not yet
+// revoked (a successor committed while the lock was awaited included).
+func revokeFamily(ctx context.Context, tx pgx.Tx, family string, nowv *int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, family, nowv); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, family, nowv)
+	return err
+}
 
-// RevokeRefreshFamily revokes, at now, every token of the family of the token
-// with hash (tokens already revoked keep their time) and returns the family
-// id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash. It is
-// one statement, retried after a lost connection (it is idempotent).
+// RevokeRefreshFamily revokes, at now, the family of the token with hash —
+// its row and every token of it; tokens already revoked keep their time —
+// and returns the family id; an error wrapping jwtauth.ErrRefreshNotFound
+// for an unknown hash. It locks the family's row first, so a rotation in
+// progress either finishes before it (and its successor is revoked too) or
+// finds the family revoked. It is idempotent and retried after a lost
+// connection.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
 	const op = "revoke refresh family"
 	nowv, err := encTime(now)
@@ -825,15 +912,15 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 		return "", fmt.Errorf("postgres: %s: now: %w", op, err)
 	}
 	var family string
-	err = s.read(ctx, op, func() error {
-		err := s.pool.QueryRow(ctx, `WITH f AS (SELECT family_id FROM refresh_tokens WHERE hash = $1),
-			u AS (UPDATE refresh_tokens AS r SET revoked_at = $2 FROM f
-				WHERE r.family_id = f.family_id AND r.revoked_at IS NULL)
-			SELECT family_id FROM f`, hash, nowv).Scan(&family)
+	err = s.write(ctx, op, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT family_id FROM refresh_families WHERE family_id = `+familyOfSQL+` FOR UPDATE`, hash).Scan(&family)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return jwtauth.ErrRefreshNotFound
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return revokeFamily(ctx, tx, family, nowv)
 	})
 	if err != nil {
 		return "", err
@@ -841,8 +928,50 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	return family, nil
 }
 
+// RevokeUserRefreshFamilies revokes, at now, every family of username (their
+// rows, locked as RevokeRefreshFamily locks one, and then their tokens) and
+// returns how many were not revoked before; an error wrapping
+// jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
+	op := fmt.Sprintf("revoke refresh families of %q", username)
+	nowv, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %s: now: %w", op, err)
+	}
+	var n int64
+	err = s.write(ctx, op, func(tx pgx.Tx) error {
+		n = 0
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)`, username).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return jwtauth.ErrUserNotFound
+		}
+		rows, err := tx.Query(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE username = $1 AND revoked_at IS NULL RETURNING family_id`, username, nowv)
+		if err != nil {
+			return err
+		}
+		families, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = int64(len(families))
+		if n == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = ANY($1) AND revoked_at IS NULL`, families, nowv)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // PurgeRefreshTokens deletes every family all of whose tokens have an
-// ExpiresAt before before, and returns how many tokens it deleted.
+// ExpiresAt before before (its row and its tokens), and returns how many
+// tokens it deleted.
 func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
 	const op = "purge refresh tokens"
 	b, err := encTime(before)
@@ -852,8 +981,11 @@ func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64
 	if b == nil { // nothing expired before the zero time
 		return 0, s.check(ctx, op)
 	}
-	tag, err := s.exec(ctx, op, true, `DELETE FROM refresh_tokens WHERE family_id IN (
-		SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < $1)`, b)
+	tag, err := s.exec(ctx, op, true, `WITH f AS (
+			DELETE FROM refresh_families WHERE family_id IN (
+				SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < $1)
+			RETURNING family_id)
+		DELETE FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM f)`, b)
 	if err != nil {
 		return 0, err
 	}

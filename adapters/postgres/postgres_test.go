@@ -494,3 +494,13 @@ func TestKeyChangesClosed(t *testing.T) {
 	_, ok := <-s.KeyChanges(t.Context())
 	assert.False(t, ok, "KeyChanges of a closed store")
 }
+
+// TestConformanceShared runs the suite's races over two stores on one
+// schema, two pools as two server instances have.
+func TestConformanceShared(t *testing.T) {
+	baseDSN(t)
+	storetest.RunShared(t, func(t *testing.T) (jwtauth.Store, jwtauth.Store) {
+		db := newDB(t)
+		return db.open(t, "jwtauth-shared-a"), db.open(t, "jwtauth-shared-b")
+	})
+}

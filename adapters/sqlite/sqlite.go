@@ -431,7 +431,10 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	return version, nil
 }
 
-// Refresh tokens.
+// Refresh tokens. Every family has a row in refresh_families with its
+// absolute end and its revocation; every write runs under SQLite's write
+// lock (BEGIN IMMEDIATE), so a revocation and a rotation of one family never
+// interleave.
 
 // errNoExpiry is returned for a refresh token without ExpiresAt.
 var errNoExpiry = errors.New("refresh token without expiry")
@@ -439,13 +442,20 @@ var errNoExpiry = errors.New("refresh token without expiry")
 // errDuplicateHash is returned when a refresh token's hash is already stored.
 var errDuplicateHash = errors.New("a refresh token with this hash is already stored")
 
-// refreshArgs returns the INSERT arguments of t in refreshColumns order.
+// errDuplicateFamily is returned by CreateRefreshToken for a family id in use.
+var errDuplicateFamily = errors.New("a refresh-token family with this id is already stored")
+
+// refreshArgs returns the INSERT arguments of t in refreshColumns order;
+// ExpiresAt is capped at FamilyExpiresAt.
 func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
 	if len(t.Hash) == 0 {
 		return nil, errors.New("refresh token without hash")
 	}
 	if t.ExpiresAt.IsZero() {
 		return nil, errNoExpiry
+	}
+	if !t.FamilyExpiresAt.IsZero() && t.ExpiresAt.After(t.FamilyExpiresAt) {
+		t.ExpiresAt = t.FamilyExpiresAt
 	}
 	ts, err := encTimes(t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt)
 	if err != nil {
@@ -471,17 +481,32 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, args []any) error {
 	return err
 }
 
-// CreateRefreshToken stores t, the first token of a family. It returns an
-// error wrapping jwtauth.ErrUserNotFound when t.Username names no user (a
-// foreign key), and an error when the hash is empty or already stored or
-// ExpiresAt is zero.
+// CreateRefreshToken stores t, the first token of a family, and the family
+// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
+// returns an error wrapping jwtauth.ErrUserNotFound when t.Username names no
+// user (a foreign key), and an error when the hash is empty or already
+// stored, the family id is in use, or ExpiresAt is zero.
 func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
 	op := "create refresh token of family " + t.FamilyID
 	args, err := refreshArgs(t)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
+	fam, err := encTimes(t.IssuedAt, t.FamilyExpiresAt, t.RevokedAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?)`, t.FamilyID, t.Username, fam[0], fam[1], fam[2])
+		switch {
+		case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+			return errDuplicateFamily
+		case constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
+			return jwtauth.ErrUserNotFound
+		case err != nil:
+			return err
+		}
 		return insertRefresh(ctx, tx, args)
 	})
 }
@@ -489,12 +514,14 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 // RotateRefreshToken exchanges the token with hash for next in one BEGIN
 // IMMEDIATE transaction, as jwtauth.RefreshTokenStore documents, so that of
 // concurrent calls — from any process — exactly one succeeds. next takes the
-// family, username and parent (hash) of the old token; its UsedAt and
-// RevokedAt are cleared. The returned record is the old token with UsedAt set
-// to now. A token already used or revoked revokes its whole family at now
-// (tokens already revoked keep their time) and yields ErrRefreshReused, before
-// its expiry is considered; an expired token (now not before ExpiresAt) yields
-// ErrRefreshExpired and changes nothing; an unknown hash ErrRefreshNotFound.
+// family, username, parent (hash) and family end of the old token, its
+// ExpiresAt capped at that end; its UsedAt and RevokedAt are cleared. The
+// returned record is the old token with UsedAt set to now. A token already
+// used or revoked, or of a revoked family, revokes its whole family at now
+// (tokens already revoked keep their time) and yields ErrRefreshReused,
+// before its expiry is considered; an expired token (now not before
+// ExpiresAt) yields ErrRefreshExpired and changes nothing; an unknown hash
+// ErrRefreshNotFound.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
 	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
 	if err != nil {
@@ -505,10 +532,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtaut
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
 // in the same kind of transaction, as jwtauth.RefreshTokenGraceStore
-// documents: a token used less than grace before now, whose successor is
-// next.Hash and neither used nor revoked, is exchanged again without any
-// change; on ErrRefreshReused the presented token's record (after the
-// revocation) is returned.
+// documents: a token used less than grace before now, whose family is not
+// revoked and whose successor is next.Hash and neither used nor revoked, is
+// exchanged again without any change; on ErrRefreshReused the presented
+// token's record (after the revocation) is returned.
 func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
@@ -518,12 +545,12 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 	var old jwtauth.RefreshToken
 	var reused error
 	err = s.write(ctx, op, func(tx *sql.Tx) error {
-		t, err := refreshByHash(ctx, tx, hash)
+		t, famRevoked, err := refreshByHash(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
-		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.UsedAt.Add(grace)) {
-			succ, err := refreshByHash(ctx, tx, next.Hash)
+		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && !famRevoked && now.Before(t.UsedAt.Add(grace)) {
+			succ, _, err := refreshByHash(ctx, tx, next.Hash)
 			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
 				return err
 			}
@@ -535,7 +562,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 				return nil
 			}
 		}
-		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() {
+		if !t.UsedAt.IsZero() || !t.RevokedAt.IsZero() || famRevoked {
 			if err := revokeFamily(ctx, tx, t.FamilyID, nowv); err != nil {
 				return err
 			}
@@ -558,7 +585,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		} else if n != 1 { // cannot happen under the write lock; never succeed twice
 			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
 		}
-		next.FamilyID, next.Username, next.ParentHash = t.FamilyID, t.Username, hash
+		next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = t.FamilyID, t.Username, hash, t.FamilyExpiresAt
 		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 		args, err := refreshArgs(next)
 		if err != nil {
@@ -580,31 +607,40 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 	return old, nil
 }
 
-// refreshByHash reads one token or returns jwtauth.ErrRefreshNotFound.
-func refreshByHash(ctx context.Context, tx *sql.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+// refreshByHash reads one token and whether its family is revoked, or
+// returns jwtauth.ErrRefreshNotFound.
+func refreshByHash(ctx context.Context, tx *sql.Tx, hash []byte) (jwtauth.RefreshToken, bool, error) {
 	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
-	var issued, expires, used, revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT family_id, parent_hash, username, issued_at, expires_at, used_at, revoked_at
-		FROM refresh_tokens WHERE hash = ?`, hash).
-		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked)
+	var issued, expires, used, revoked, famExpires, famRevoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at,
+			f.expires_at, f.revoked_at
+		FROM refresh_tokens AS t LEFT JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = ?`, hash).
+		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires, &famRevoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
+		return jwtauth.RefreshToken{}, false, jwtauth.ErrRefreshNotFound
 	}
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return jwtauth.RefreshToken{}, false, err
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
-	return t, nil
+	t.FamilyExpiresAt = decTime(famExpires)
+	return t, famRevoked.Valid, nil
 }
 
+// revokeFamily marks the family revoked at now and revokes its tokens not
+// yet revoked.
 func revokeFamily(ctx context.Context, tx *sql.Tx, family string, now any) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, now, family); err != nil {
+		return err
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, now, family)
 	return err
 }
 
-// RevokeRefreshFamily revokes, at now, every token of the family of the
-// token with hash (tokens already revoked keep their time) and returns the
-// family id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash.
+// RevokeRefreshFamily revokes, at now, the family of the token with hash —
+// its row and every token of it; tokens already revoked keep their time —
+// and returns the family id; an error wrapping jwtauth.ErrRefreshNotFound
+// for an unknown hash.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
 	const op = "revoke refresh family"
 	nowv, err := encTime(now)
@@ -613,7 +649,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	}
 	var family string
 	err = s.write(ctx, op, func(tx *sql.Tx) error {
-		t, err := refreshByHash(ctx, tx, hash)
+		t, _, err := refreshByHash(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
@@ -626,8 +662,44 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	return family, nil
 }
 
+// RevokeUserRefreshFamilies revokes, at now, every family of username and
+// its tokens, and returns how many families were not revoked before; an
+// error wrapping jwtauth.ErrUserNotFound for an unknown username.
+func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
+	op := fmt.Sprintf("revoke refresh families of %q", username)
+	nowv, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %s: now: %w", op, err)
+	}
+	var n int64
+	err = s.write(ctx, op, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)`, username).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return jwtauth.ErrUserNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id IN (
+				SELECT family_id FROM refresh_families WHERE username = ? AND revoked_at IS NULL)`, nowv, username); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL`, nowv, username)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // PurgeRefreshTokens deletes every family all of whose tokens have an
-// ExpiresAt before before, and returns how many tokens it deleted.
+// ExpiresAt before before (its row and its tokens), and returns how many
+// tokens it deleted.
 func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
 	const op = "purge refresh tokens"
 	b, err := encTime(before)
@@ -644,7 +716,11 @@ func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM refresh_families
+			WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens AS t WHERE t.family_id = refresh_families.family_id)`)
 		return err
 	})
 	if err != nil {

@@ -35,6 +35,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceShared runs the suite's races over two stores opened on one
+// file, as a server and the CLI (or two processes) have.
+func TestConformanceShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (jwtauth.Store, jwtauth.Store) {
+		path := filepath.Join(t.TempDir(), "jwtauth.db")
+		return open(t, path), open(t, path)
+	})
+}
+
 func open(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), path)

@@ -50,6 +50,10 @@ var everyCall = []call{
 		_, err := s.RevokeRefreshFamily(ctx, hashOf("t1"), t0)
 		return err
 	}},
+	{"RevokeUserRefreshFamilies", func(ctx context.Context, s jwtauth.Store) error {
+		_, err := s.RevokeUserRefreshFamilies(ctx, "alice", t0)
+		return err
+	}},
 	{"PurgeRefreshTokens", func(ctx context.Context, s jwtauth.Store) error {
 		_, err := s.PurgeRefreshTokens(ctx, t0.Add(10*refreshTTL))
 		return err
@@ -95,7 +99,8 @@ func testCanceledContext(t *testing.T, s jwtauth.Store) {
 	assert.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "CreateRefreshToken with a canceled context stored the token")
 	_, err = s.RevokeRefreshFamily(ctx, hashOf("t2"), t0)
 	assert.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "RotateRefreshToken with a canceled context stored the successor")
-	// t1 is neither used, revoked nor purged: it rotates.
+	// t1 is neither used, revoked (alone or with every family of alice) nor
+	// purged: it rotates.
 	_, err = s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}, t0)
 	assert.NoError(t, err)
 }

@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
 		{"KeyManager", managerTests},
 		{"RefreshTokens", refreshTests},
 		{"RefreshGrace", graceTests},
+		{"RefreshRaces", raceSubtests()},
 		{"Lifecycle", lifecycleTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
