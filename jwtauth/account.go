@@ -30,6 +30,10 @@ const (
 // DefaultRefreshTTL is the lifetime of a refresh token (30 days).
 const DefaultRefreshTTL = 720 * time.Hour
 
+// DefaultRefreshFamilyTTL is the absolute lifetime of a refresh-token family
+// (90 days): a session ends then, however often it was refreshed.
+const DefaultRefreshFamilyTTL = 2160 * time.Hour
+
 // maxUsernameInput bounds the raw username (bytes) before normalization, so
 // that an oversized field is refused without running PRECIS over it.
 const maxUsernameInput = 4 * MaxUsernameLength * utf8.UTFMax
@@ -164,6 +168,14 @@ type AccountsConfig struct {
 	RefreshTokens RefreshTokenStore
 	// RefreshTTL is the lifetime of a refresh token; default DefaultRefreshTTL.
 	RefreshTTL time.Duration
+	// RefreshFamilyTTL is the absolute lifetime of a refresh-token family,
+	// counted from the login that started it: rotation carries the end
+	// forward, so no token of the family is valid after login +
+	// RefreshFamilyTTL, however often it was refreshed. RefreshTTL is the
+	// inactivity expiry of RFC 9700 §4.14.2; this bounds what a stolen
+	// refresh token that keeps being rotated is worth. Default
+	// DefaultRefreshFamilyTTL; a family started before a change keeps its end.
+	RefreshFamilyTTL time.Duration
 	// RefreshReuseGrace is the reuse grace interval (default 0: none). Within
 	// it after a refresh, presenting the same refresh token again succeeds
 	// and returns the same successor refresh token, so a client that lost
@@ -214,6 +226,7 @@ type Accounts struct {
 	graceStore RefreshTokenGraceStore // refresh, when it implements the extension
 	issuer     *Issuer
 	refreshTTL time.Duration
+	familyTTL  time.Duration
 	grace      time.Duration
 	secret     []byte // HMAC key of successor tokens when grace > 0
 	argon      Argon2Params
@@ -224,7 +237,7 @@ type Accounts struct {
 }
 
 // NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
-// is missing, when RefreshReuseGrace is negative, or positive over a store
+// is missing, when RefreshTTL, RefreshFamilyTTL or RefreshReuseGrace is negative, or positive over a store
 // that is not a RefreshTokenGraceStore, and when RefreshSecret is set but
 // shorter than MinRefreshSecretLength.
 func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
@@ -232,8 +245,11 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 		return nil, errors.New("jwtauth: AccountsConfig.Users and Issuer are required")
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
-		grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
+		familyTTL: cfg.RefreshFamilyTTL, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
 	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
+	if a.refreshTTL < 0 || a.familyTTL < 0 {
+		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
+	}
 	if a.grace < 0 {
 		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace must not be negative, got %s", a.grace)
 	}
@@ -254,8 +270,11 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 	if err := a.argon.validate(); err != nil {
 		return nil, err
 	}
-	if a.refreshTTL <= 0 {
+	if a.refreshTTL == 0 {
 		a.refreshTTL = DefaultRefreshTTL
+	}
+	if a.familyTTL == 0 {
+		a.familyTTL = DefaultRefreshFamilyTTL
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -419,7 +438,9 @@ func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, even
 		if family, err = randomID(); err != nil {
 			return nil, err
 		}
-		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
+		// The store caps ExpiresAt at the family's end.
+		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now,
+			ExpiresAt: now.Add(a.refreshTTL), FamilyExpiresAt: now.Add(a.familyTTL)}
 		if err := a.refresh.CreateRefreshToken(ctx, rt); err != nil {
 			return nil, fmt.Errorf("jwtauth: store refresh token: %w", err)
 		}
@@ -472,6 +493,7 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 		}
 	}
 	now := a.now().UTC()
+	// The store caps ExpiresAt at the family's end (FamilyExpiresAt).
 	next := RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
 	var old RefreshToken
 	var err error
@@ -534,6 +556,31 @@ func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	}
 	a.log.InfoContext(ctx, "logout", "family", fam)
 	return nil
+}
+
+// RevokeSessions ends every session of a user: it revokes every
+// refresh-token family of username (normalized as at login), so none of
+// its refresh tokens works again, and returns how many families it revoked
+// that were still unrevoked. Access tokens already issued stay valid until
+// they expire. Use it after a password reset or a suspected compromise; a
+// later login starts a new session. Errors: *Error invalid_request for a
+// malformed username, an error wrapping ErrUserNotFound for an unknown one,
+// *Error unsupported_grant_type (501) without a RefreshTokenStore, or a
+// store failure.
+func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, error) {
+	if a.refresh == nil {
+		return 0, errRefreshOff
+	}
+	name, err := NormalizeUsername(username)
+	if err != nil {
+		return 0, err
+	}
+	n, err := a.refresh.RevokeUserRefreshFamilies(ctx, name, a.now().UTC())
+	if err != nil {
+		return 0, fmt.Errorf("jwtauth: revoke sessions: %w", err)
+	}
+	a.log.InfoContext(ctx, "sessions revoked", "user", name, "families", n)
+	return n, nil
 }
 
 // Purge is the background maintenance of the account flow; call it

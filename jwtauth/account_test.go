@@ -912,3 +912,90 @@ func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
 	assert.Equal(t, http.StatusTooManyRequests, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
 }
+
+// TestRefreshFamilyEndsAtItsAbsoluteLifetime refreshes once a day, always
+// well within the 30-day token lifetime: the family still ends 90 days
+// after its login, to the nanosecond, and a new login starts a new one.
+func TestRefreshFamilyEndsAtItsAbsoluteLifetime(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+		s := newServer(t, open(t), options{})
+		s.register("alice", alicePW)
+		start := s.clock.Now()
+		tok := s.login("alice", alicePW).str("refresh_token")
+		for day := 1; day < 90; day++ {
+			s.clock.Advance(24 * time.Hour)
+			res := s.refresh(tok)
+			require.Equal(t, http.StatusOK, res.Code, "day %d: %s", day, res.Raw)
+			tok = res.str("refresh_token")
+		}
+		// Day 89 + 23:59:59.999999999: the last moment of the family.
+		s.clock.Advance(24*time.Hour - time.Nanosecond)
+		require.Equal(t, start.Add(jwtauth.DefaultRefreshFamilyTTL-time.Nanosecond), s.clock.Now())
+		res := s.refresh(tok)
+		require.Equal(t, http.StatusOK, res.Code, "the last moment before the family's end: %s", res.Raw)
+		tok = res.str("refresh_token")
+		s.clock.Advance(time.Nanosecond) // login + 90 days
+		assertInvalidGrant(t, s.refresh(tok), "at the family's absolute end")
+		assert.Contains(t, s.logs.String(), `"reason":"expired"`)
+
+		again := s.login("alice", alicePW)
+		assert.Equal(t, http.StatusOK, s.refresh(again.str("refresh_token")).Code, "a new login is a new family")
+	})
+}
+
+// TestRefreshFamilyTTL checks the setting: a shorter family lifetime ends a
+// session that is refreshed before each token expires, and a negative one
+// is refused.
+func TestRefreshFamilyTTL(t *testing.T) {
+	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+		c.RefreshTTL, c.RefreshFamilyTTL = time.Hour, 150*time.Minute
+	}})
+	s.register("alice", alicePW)
+	tok := s.login("alice", alicePW).str("refresh_token")
+	for range 2 {
+		s.clock.Advance(59 * time.Minute)
+		res := s.refresh(tok)
+		require.Equal(t, http.StatusOK, res.Code, res.Raw)
+		tok = res.str("refresh_token")
+	}
+	s.clock.Advance(32 * time.Minute) // 150 min after login, 32 min after the last refresh
+	assertInvalidGrant(t, s.refresh(tok), "after the family's lifetime")
+
+	_, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: s.store, RefreshTokens: s.store, Issuer: newFixture(t).issuer,
+		Argon2: fastArgon, RefreshFamilyTTL: -time.Hour})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "RefreshFamilyTTL")
+}
+
+// TestRevokeSessions ends every session of one user, by the name as typed
+// at login, and no other user's.
+func TestRevokeSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+		s := newServer(t, open(t), options{})
+		s.register("alice", alicePW)
+		s.register("bob", alicePW)
+		phone := s.login("alice", alicePW).str("refresh_token")
+		laptop := s.refresh(s.login("alice", alicePW).str("refresh_token")).str("refresh_token")
+		bob := s.login("bob", alicePW).str("refresh_token")
+
+		n, err := s.accounts.RevokeSessions(context.Background(), "ALICE")
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), n)
+		assertInvalidGrant(t, s.refresh(phone))
+		assertInvalidGrant(t, s.refresh(laptop))
+		assert.Equal(t, http.StatusOK, s.refresh(bob).Code, "another user's session")
+		assert.Contains(t, s.logs.String(), `"msg":"sessions revoked","user":"alice","families":2`)
+
+		n, err = s.accounts.RevokeSessions(context.Background(), "alice")
+		require.NoError(t, err)
+		assert.Zero(t, n, "nothing left to revoke")
+		_, err = s.accounts.RevokeSessions(context.Background(), "nobody")
+		require.ErrorIs(t, err, jwtauth.ErrUserNotFound)
+		_, err = s.accounts.RevokeSessions(context.Background(), "not a name")
+		var e *jwtauth.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "invalid_request", e.Code)
+
+		assert.Equal(t, http.StatusOK, s.refresh(s.login("alice", alicePW).str("refresh_token")).Code, "a new login")
+	})
+}

@@ -23,6 +23,8 @@ var refreshTests = []subtest{
 	{"ConcurrentRotate", testRefreshConcurrentRotate},
 	{"RevokeFamily", testRefreshRevokeFamily},
 	{"Purge", testRefreshPurge},
+	{"FamilyLifetime", testRefreshFamilyLifetime},
+	{"RevokeUser", testRefreshRevokeUser},
 }
 
 // refreshTTL is the lifetime of the suite's refresh tokens.
@@ -59,8 +61,12 @@ func rotate(t *testing.T, s jwtauth.Store, old jwtauth.RefreshToken, token strin
 	require.NoError(t, err)
 	want := old
 	want.IssuedAt, want.ExpiresAt, want.UsedAt = old.IssuedAt.UTC(), old.ExpiresAt.UTC(), now.UTC()
+	want.FamilyExpiresAt = old.FamilyExpiresAt.UTC()
 	assert.Equal(t, want, got, "RotateRefreshToken returns the old token, used at now")
-	next.ParentHash = old.Hash
+	next.ParentHash, next.FamilyExpiresAt = old.Hash, old.FamilyExpiresAt.UTC()
+	if !next.FamilyExpiresAt.IsZero() && next.ExpiresAt.After(next.FamilyExpiresAt) {
+		next.ExpiresAt = next.FamilyExpiresAt
+	}
 	return next
 }
 
