@@ -52,12 +52,15 @@ type config struct {
 	Audience string
 	Store    storeConfig
 
-	AccessTTL   time.Duration
-	RefreshTTL  time.Duration
-	RotateEvery time.Duration
-	KeyBits     int
-	JWKSMaxAge  time.Duration
-	Prepublish  time.Duration
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// RefreshFamilyTTL is the absolute lifetime of a refresh-token family
+	// (jwtauth.AccountsConfig.RefreshFamilyTTL); serve only.
+	RefreshFamilyTTL time.Duration
+	RotateEvery      time.Duration
+	KeyBits          int
+	JWKSMaxAge       time.Duration
+	Prepublish       time.Duration
 	// KeyEncryptionKey is the 32-byte key sealing private keys at rest; nil
 	// means private keys are stored in clear. It is never logged or printed.
 	KeyEncryptionKey []byte
@@ -102,6 +105,7 @@ var settings = []setting{
 	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear)", false},
 	// Extensions.
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
+	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 }
 
 // usageError marks a bad command line or configuration: exit status 2.
@@ -196,6 +200,8 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			duration(src, &c.AccessTTL)
 		case "refresh-ttl":
 			duration(src, &c.RefreshTTL)
+		case "refresh-family-ttl":
+			duration(src, &c.RefreshFamilyTTL)
 		case "rotate-every":
 			duration(src, &c.RotateEvery)
 		case "jwks-max-age":

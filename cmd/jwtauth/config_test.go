@@ -32,16 +32,17 @@ func TestConfigDefaults(t *testing.T) {
 	c, err := parseServeConfig(nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, config{
-		Addr:        "127.0.0.1:8080",
-		Issuer:      "http://127.0.0.1:8080",
-		Audience:    "http://127.0.0.1:8080",
-		Store:       storeConfig{Kind: storeSQLite, Path: "./jwtauth.db"},
-		AccessTTL:   15 * time.Minute,
-		RefreshTTL:  720 * time.Hour,
-		RotateEvery: 24 * time.Hour,
-		KeyBits:     2048,
-		JWKSMaxAge:  5 * time.Minute,
-		Prepublish:  time.Hour,
+		Addr:             "127.0.0.1:8080",
+		Issuer:           "http://127.0.0.1:8080",
+		Audience:         "http://127.0.0.1:8080",
+		Store:            storeConfig{Kind: storeSQLite, Path: "./jwtauth.db"},
+		AccessTTL:        15 * time.Minute,
+		RefreshTTL:       720 * time.Hour,
+		RefreshFamilyTTL: 2160 * time.Hour,
+		RotateEvery:      24 * time.Hour,
+		KeyBits:          2048,
+		JWKSMaxAge:       5 * time.Minute,
+		Prepublish:       time.Hour,
 	}, c)
 	p := c.Policy()
 	assert.Equal(t, 15*time.Minute+30*time.Second+5*time.Minute, p.Retain)
@@ -150,6 +151,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bare path store", nil, map[string]string{"JWTAUTH_STORE": "./x.db"}, []string{"JWTAUTH_STORE", "not a store"}},
 		{"access-ttl not a duration", []string{"--access-ttl", "15"}, nil, []string{"--access-ttl", "not a duration"}},
 		{"refresh-ttl negative", []string{"--refresh-ttl", "-1h"}, nil, []string{"--refresh-ttl", "at least 1s"}},
+		{"refresh-family-ttl not a duration", nil, map[string]string{"JWTAUTH_REFRESH_FAMILY_TTL": "90d"}, []string{"JWTAUTH_REFRESH_FAMILY_TTL", `"90d" is not a duration`}},
+		{"refresh-family-ttl zero", []string{"--refresh-family-ttl", "0s"}, nil, []string{"--refresh-family-ttl", "at least 1s"}},
 		{"access-ttl below a second", []string{"--access-ttl", "1ns"}, nil, []string{"--access-ttl", "at least 1s"}},
 		{"addr port out of range", []string{"--addr", "127.0.0.1:99999"}, nil, []string{"--addr", "port must be a number from 0 to 65535"}},
 		{"rotate-every zero", nil, map[string]string{"JWTAUTH_ROTATE_EVERY": "0s"}, []string{"JWTAUTH_ROTATE_EVERY", "at least 1s"}},

@@ -7,6 +7,8 @@
 //	jwtauth keys list [flags]              show the key set
 //	jwtauth keys rotate [--now] [flags]    promote the next key
 //	jwtauth keys revoke [flags] KID        revoke a compromised key at once
+//	jwtauth users revoke-sessions [flags] USERNAME
+//	                                       end every session of a user
 //	jwtauth token inspect TOKEN|-          decode a token without verifying it
 //	jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
 //
@@ -33,6 +35,8 @@ Usage:
   jwtauth keys list [flags]              show the key set (no private material)
   jwtauth keys rotate [--now] [flags]    promote the published next key
   jwtauth keys revoke [flags] KID        revoke a compromised key at once
+  jwtauth users revoke-sessions [flags] USERNAME
+                                         end every session (refresh token) of a user
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it
   jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
   jwtauth help                           show this help
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdin io.R
 		return runServe(ctx, rest, env, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, env, stdout, stderr)
+	case "users":
+		return runUsers(ctx, rest, env, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -161,6 +161,7 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	}
 	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
 		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
+		RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 	})
 	if err != nil {
 		return nil, nil, err
