@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -503,4 +505,57 @@ func TestConformanceShared(t *testing.T) {
 		db := newDB(t)
 		return db.open(t, "jwtauth-shared-a"), db.open(t, "jwtauth-shared-b")
 	})
+}
+
+// TestMigrationRefreshFamilies upgrades a schema-1 database holding a
+// family that a logout racing a refresh left half revoked (a revoked used
+// token, a live successor) and a token valid for longer than the family
+// lifetime: the migration revokes the family whole and caps the token at
+// 90 days after its family's first token.
+func TestMigrationRefreshFamilies(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	schema1, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, db.dsn(t, "jwtauth-legacy"))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, string(schema1))
+	require.NoError(t, err)
+	ns := func(tm time.Time) int64 { return tm.UnixNano() }
+	const day = 24 * time.Hour
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', $1)`, []any{ns(t0)}},
+		{`INSERT INTO refresh_tokens (hash, family_id, username, issued_at, expires_at, used_at, revoked_at) VALUES ($1, 'fam-leak', 'alice', $2, $3, $4, $5)`,
+			[]any{hashOf("r1"), ns(t0), ns(t0.Add(30 * day)), ns(t0.Add(time.Hour)), ns(t0.Add(time.Hour))}},
+		{`INSERT INTO refresh_tokens (hash, family_id, parent_hash, username, issued_at, expires_at) VALUES ($1, 'fam-leak', $2, 'alice', $3, $4)`,
+			[]any{hashOf("s1"), hashOf("r1"), ns(t0.Add(time.Hour)), ns(t0.Add(30*day + time.Hour))}},
+		{`INSERT INTO refresh_tokens (hash, family_id, username, issued_at, expires_at) VALUES ($1, 'fam-long', 'alice', $2, $3)`,
+			[]any{hashOf("l1"), ns(t0), ns(t0.Add(100 * day))}},
+		{`CREATE TABLE jwtauth_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`, nil},
+		{`INSERT INTO jwtauth_schema_migrations (version, name) VALUES (1, '0001_init.sql')`, nil},
+	} {
+		_, err := conn.Exec(ctx, q.sql, q.args...)
+		require.NoError(t, err, q.sql)
+	}
+
+	s := db.open(t, "jwtauth-upgraded")
+	next := func(tok string, at time.Time) jwtauth.RefreshToken {
+		return jwtauth.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
+	}
+	_, err = s.RotateRefreshToken(ctx, hashOf("s1"), next("s2", t0.Add(2*time.Hour)), t0.Add(2*time.Hour))
+	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the successor the race leaked")
+	end := t0.Add(90 * day)
+	_, err = s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end), end)
+	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "a token past its family's 90 days")
+	old, err := s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end.Add(-1)), end.Add(-1))
+	require.NoError(t, err)
+	assert.Equal(t, end, old.ExpiresAt)
+	assert.Equal(t, end, old.FamilyExpiresAt)
+	var version int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT max(version) FROM jwtauth_schema_migrations`).Scan(&version))
+	assert.Equal(t, postgres.SchemaVersion(), version)
 }

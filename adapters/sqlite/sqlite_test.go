@@ -294,3 +294,53 @@ func child(t *testing.T, path string) {
 		i++
 	}
 }
+
+// TestMigrationRefreshFamilies upgrades a schema-1 database holding a
+// family that a logout racing a refresh left half revoked (a revoked used
+// token, a live successor) and a token valid for longer than the family
+// lifetime: the migration revokes the family whole and caps the token at
+// 90 days after its family's first token.
+func TestMigrationRefreshFamilies(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	schema1, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(string(schema1))
+	require.NoError(t, err)
+	ns := func(tm time.Time) int64 { return tm.UnixNano() }
+	const day = 24 * time.Hour
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', ?)`, []any{ns(t0)}},
+		{`INSERT INTO refresh_tokens (hash, family_id, username, issued_at, expires_at, used_at, revoked_at) VALUES (?, 'fam-leak', 'alice', ?, ?, ?, ?)`,
+			[]any{hashOf("r1"), ns(t0), ns(t0.Add(30 * day)), ns(t0.Add(time.Hour)), ns(t0.Add(time.Hour))}},
+		{`INSERT INTO refresh_tokens (hash, family_id, parent_hash, username, issued_at, expires_at) VALUES (?, 'fam-leak', ?, 'alice', ?, ?)`,
+			[]any{hashOf("s1"), hashOf("r1"), ns(t0.Add(time.Hour)), ns(t0.Add(30*day + time.Hour))}},
+		{`INSERT INTO refresh_tokens (hash, family_id, username, issued_at, expires_at) VALUES (?, 'fam-long', 'alice', ?, ?)`,
+			[]any{hashOf("l1"), ns(t0), ns(t0.Add(100 * day))}},
+		{`PRAGMA user_version = 1`, nil},
+	} {
+		_, err := db.Exec(q.sql, q.args...)
+		require.NoError(t, err, q.sql)
+	}
+	require.NoError(t, db.Close())
+
+	s := open(t, path)
+	assert.Equal(t, sqlite.SchemaVersion(), userVersion(t, path))
+	next := func(tok string, at time.Time) jwtauth.RefreshToken {
+		return jwtauth.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
+	}
+	_, err = s.RotateRefreshToken(ctx, hashOf("s1"), next("s2", t0.Add(2*time.Hour)), t0.Add(2*time.Hour))
+	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the successor the race leaked")
+	end := t0.Add(90 * day)
+	_, err = s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end), end)
+	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "a token past its family's 90 days")
+	old, err := s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end.Add(-1)), end.Add(-1))
+	require.NoError(t, err)
+	assert.Equal(t, end, old.ExpiresAt)
+	assert.Equal(t, end, old.FamilyExpiresAt)
+}
