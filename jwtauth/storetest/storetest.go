@@ -27,6 +27,11 @@
 //     that contract too (the RefreshGrace group; skipped otherwise).
 //   - PurgeRefreshTokens keeps a family with a token whose ExpiresAt is not
 //     before the cut-off.
+//   - A revoked family stays revoked under concurrency: a logout racing a
+//     refresh of the same token, and the replay of a used token racing the
+//     refresh of its successor, never leave a token of the family that still
+//     refreshes (the RefreshRaces group, 200 rounds each; RunShared runs it
+//     over two instances of one store as well).
 //   - A done context makes a method fail with an error wrapping the context's
 //     error, changing nothing.
 //   - After Close every method fails with an error wrapping
