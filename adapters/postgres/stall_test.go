@@ -56,18 +56,22 @@ func TestFrozenDatabaseWritesRollBack(t *testing.T) {
 		call: func(ctx context.Context, s *postgres.Store) error {
 			return s.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: "h", CreatedAt: t0})
 		},
-		committed: func() int { return count(`SELECT count(*) FROM `+db.schema+`.users WHERE username = 'bob'`) },
+		committed: func() int { return count(`SELECT count(*) FROM ` + db.schema + `.users WHERE username = 'bob'`) },
 	}, {
 		name: "rehash",
 		warm: func(ctx context.Context, s *postgres.Store) error { return s.UpdatePasswordHash(ctx, "alice", "h") },
 		call: func(ctx context.Context, s *postgres.Store) error { return s.UpdatePasswordHash(ctx, "alice", "h2") },
 		committed: func() int {
-			return count(`SELECT count(*) FROM `+db.schema+`.users WHERE username = 'alice' AND password_hash = 'h2'`)
+			return count(`SELECT count(*) FROM ` + db.schema + `.users WHERE username = 'alice' AND password_hash = 'h2'`)
 		},
 	}, {
 		name: "login refresh token",
-		warm: func(ctx context.Context, s *postgres.Store) error { return s.CreateRefreshToken(ctx, tok("create-warm")) },
-		call: func(ctx context.Context, s *postgres.Store) error { return s.CreateRefreshToken(ctx, tok("create-live")) },
+		warm: func(ctx context.Context, s *postgres.Store) error {
+			return s.CreateRefreshToken(ctx, tok("create-warm"))
+		},
+		call: func(ctx context.Context, s *postgres.Store) error {
+			return s.CreateRefreshToken(ctx, tok("create-live"))
+		},
 		committed: func() int {
 			return count(`SELECT count(*) FROM `+db.schema+`.refresh_tokens WHERE hash = $1`, hashOf("create-live"))
 		},
