@@ -28,6 +28,13 @@ const (
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10 // a token is at most 8 KiB
 
+	// requestTimeout ends the context of every request this long after its
+	// handler starts, so that a request whose store calls each stayed
+	// within --store-timeout but add up is still answered (503) before
+	// writeTimeout, past which the server could only drop the connection
+	// without an answer.
+	requestTimeout = writeTimeout - 5*time.Second
+
 	// shutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGINT/SIGTERM.
 	shutdownTimeout = 10 * time.Second
@@ -96,7 +103,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           withTimeout(handler, requestTimeout),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -161,6 +168,7 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	}
 	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
 		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
+		StoreTimeout: cfg.StoreTimeout,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -186,6 +194,15 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), accounts, nil
+}
+
+// withTimeout runs h with a request context that ends after d.
+func withTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // openStore opens the store cfg names.
