@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -207,12 +208,25 @@ type AccountsConfig struct {
 	// value from DefaultArgon2Params. NewAccounts fails for parameters
 	// HashPassword refuses.
 	Argon2 Argon2Params
+	// StoreTimeout bounds each call the account flow makes into Users and
+	// RefreshTokens (default 5 s). A call still running then is abandoned:
+	// its context ends, so the stores of this module give up at once and a
+	// write rolls back instead of committing later, and the request fails
+	// with an error wrapping ErrStoreUnavailable, which WriteError answers
+	// with 503 temporarily_unavailable and Retry-After. A store of your own
+	// must likewise return promptly once its context ends. Purge is not
+	// bounded: it is background work that no client waits for. Negative is
+	// refused.
+	StoreTimeout time.Duration
 	// Now is the clock of refresh-token times and throttling; default time.Now.
 	Now func() time.Time
 	// Logger receives the structured logs of the flow (never a password, a
 	// hash or a raw refresh token); default slog.Default().
 	Logger *slog.Logger
 }
+
+// defaultStoreTimeout is AccountsConfig.StoreTimeout's default.
+const defaultStoreTimeout = 5 * time.Second
 
 // MinRefreshSecretLength is the shortest AccountsConfig.RefreshSecret
 // accepted (bytes), the output size of HMAC-SHA256 (RFC 2104 §3).
@@ -227,6 +241,8 @@ type Accounts struct {
 	issuer     *Issuer
 	refreshTTL time.Duration
 	familyTTL  time.Duration
+	storeWait  time.Duration // StoreTimeout
+	storeDown  atomic.Bool   // the last store call failed with ErrStoreUnavailable
 	grace      time.Duration
 	secret     []byte // HMAC key of successor tokens when grace > 0
 	argon      Argon2Params
@@ -237,7 +253,8 @@ type Accounts struct {
 }
 
 // NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
-// is missing, when RefreshTTL, RefreshFamilyTTL or RefreshReuseGrace is negative, or positive over a store
+// is missing, when RefreshTTL, RefreshFamilyTTL, StoreTimeout or
+// RefreshReuseGrace is negative, when RefreshReuseGrace is positive over a store
 // that is not a RefreshTokenGraceStore, and when RefreshSecret is set but
 // shorter than MinRefreshSecretLength.
 func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
@@ -245,10 +262,16 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 		return nil, errors.New("jwtauth: AccountsConfig.Users and Issuer are required")
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
-		familyTTL: cfg.RefreshFamilyTTL, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
+		familyTTL: cfg.RefreshFamilyTTL, storeWait: cfg.StoreTimeout, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
 	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
 	if a.refreshTTL < 0 || a.familyTTL < 0 {
 		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
+	}
+	if a.storeWait < 0 {
+		return nil, fmt.Errorf("jwtauth: AccountsConfig.StoreTimeout must not be negative, got %s", a.storeWait)
+	}
+	if a.storeWait == 0 {
+		a.storeWait = defaultStoreTimeout
 	}
 	if a.grace < 0 {
 		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace must not be negative, got %s", a.grace)
@@ -324,7 +347,10 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 	if err != nil {
 		return err
 	}
-	if err := a.users.CreateUser(ctx, User{Username: name, PasswordHash: hash, CreatedAt: a.now().UTC()}); err != nil {
+	err = a.store(ctx, "create user", func(ctx context.Context) error {
+		return a.users.CreateUser(ctx, User{Username: name, PasswordHash: hash, CreatedAt: a.now().UTC()})
+	})
+	if err != nil {
 		if errors.Is(err, ErrUserExists) {
 			return &Error{Status: http.StatusConflict, Code: "user_exists", Description: "that username is taken"}
 		}
@@ -374,7 +400,10 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	var u User
 	err := ErrUserNotFound
 	if name != "" {
-		u, err = a.users.UserByName(ctx, name)
+		err = a.store(ctx, opLookUpUser, func(ctx context.Context) (err error) {
+			u, err = a.users.UserByName(ctx, name)
+			return err
+		})
 	}
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
@@ -405,7 +434,9 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	if rehash {
 		nh, herr := HashPassword(password, a.argon)
 		if herr == nil {
-			herr = a.users.UpdatePasswordHash(ctx, u.Username, nh)
+			herr = a.store(ctx, "update password hash", func(ctx context.Context) error {
+				return a.users.UpdatePasswordHash(ctx, u.Username, nh)
+			})
 		}
 		if herr != nil {
 			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
@@ -441,7 +472,10 @@ func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, even
 		// The store caps ExpiresAt at the family's end.
 		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now,
 			ExpiresAt: now.Add(a.refreshTTL), FamilyExpiresAt: now.Add(a.familyTTL)}
-		if err := a.refresh.CreateRefreshToken(ctx, rt); err != nil {
+		err = a.store(ctx, "create refresh token", func(ctx context.Context) error {
+			return a.refresh.CreateRefreshToken(ctx, rt)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("jwtauth: store refresh token: %w", err)
 		}
 		resp.RefreshToken = raw
@@ -496,12 +530,14 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	// The store caps ExpiresAt at the family's end (FamilyExpiresAt).
 	next := RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
 	var old RefreshToken
-	var err error
-	if a.graceStore != nil {
-		old, err = a.graceStore.RotateRefreshTokenGrace(ctx, hash, next, now, a.grace)
-	} else {
-		old, err = a.refresh.RotateRefreshToken(ctx, hash, next, now)
-	}
+	err := a.store(ctx, "rotate refresh token", func(ctx context.Context) (err error) {
+		if a.graceStore != nil {
+			old, err = a.graceStore.RotateRefreshTokenGrace(ctx, hash, next, now, a.grace)
+		} else {
+			old, err = a.refresh.RotateRefreshToken(ctx, hash, next, now)
+		}
+		return err
+	})
 	switch {
 	case errors.Is(err, ErrRefreshReused):
 		a.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "user", old.Username, "family", old.FamilyID)
@@ -546,7 +582,11 @@ func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	if !ok {
 		return errBadRefreshForm
 	}
-	fam, err := a.refresh.RevokeRefreshFamily(ctx, hash, a.now().UTC())
+	var fam string
+	err := a.store(ctx, "revoke refresh family", func(ctx context.Context) (err error) {
+		fam, err = a.refresh.RevokeRefreshFamily(ctx, hash, a.now().UTC())
+		return err
+	})
 	if errors.Is(err, ErrRefreshNotFound) {
 		a.log.InfoContext(ctx, "logout", "reason", "unknown token")
 		return nil
@@ -575,12 +615,53 @@ func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	n, err := a.refresh.RevokeUserRefreshFamilies(ctx, name, a.now().UTC())
+	var n int64
+	err = a.store(ctx, "revoke user refresh families", func(ctx context.Context) (err error) {
+		n, err = a.refresh.RevokeUserRefreshFamilies(ctx, name, a.now().UTC())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("jwtauth: revoke sessions: %w", err)
 	}
 	a.log.InfoContext(ctx, "sessions revoked", "user", name, "families", n)
 	return n, nil
+}
+
+// opLookUpUser names the user lookup of a login, whose username nobody has
+// verified: the store's error may quote it, so it is not logged.
+const opLookUpUser = "look up user"
+
+// store runs call, one call into a store port named op, under the store
+// timeout (AccountsConfig.StoreTimeout), and returns its error. A call the
+// timeout ended (the request's own context still alive) fails with an error
+// wrapping ErrStoreUnavailable. The store's state is logged once per change:
+// a warning when calls start failing with ErrStoreUnavailable, a line when
+// one succeeds again.
+func (a *Accounts) store(ctx context.Context, op string, call func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, a.storeWait)
+	defer cancel()
+	err := call(sctx)
+	timedOut := err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded)
+	if timedOut && !errors.Is(err, ErrStoreUnavailable) {
+		err = fmt.Errorf("%w: no answer within %s: %w", ErrStoreUnavailable, a.storeWait, err)
+	}
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		if !a.storeDown.Swap(true) {
+			attrs := []any{"op", op, "timeout", a.storeWait}
+			if op != opLookUpUser {
+				attrs = append(attrs, "err", err)
+			}
+			a.log.WarnContext(ctx, "store unavailable; requests that need it answer 503 until it recovers", attrs...)
+		}
+	case err != nil && ctx.Err() != nil:
+		// The client went away: this says nothing about the store.
+	default:
+		if a.storeDown.Swap(false) {
+			a.log.InfoContext(ctx, "store available again", "op", op)
+		}
+	}
+	return err
 }
 
 // Purge is the background maintenance of the account flow; call it

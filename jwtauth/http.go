@@ -42,8 +42,13 @@ func badRequest(desc string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 }
 
+// storeRetryAfter is the Retry-After of a 503 for a store that failed or did
+// not answer in time.
+const storeRetryAfter = 5 * time.Second
+
 // WriteError writes err as a JSON error body. An *Error is written as it is;
-// an error wrapping ErrStoreUnavailable becomes 503 temporarily_unavailable;
+// an error wrapping ErrStoreUnavailable or context.DeadlineExceeded becomes
+// 503 temporarily_unavailable with Retry-After: 5;
 // anything else 500 server_error with a generic description (the detail goes
 // to the log, never to the client).
 func WriteError(w http.ResponseWriter, err error) {
@@ -53,9 +58,9 @@ func WriteError(w http.ResponseWriter, err error) {
 			// The client went away (or the server is stopping): nothing
 			// failed here, and nobody reads the answer.
 			slog.Debug("request canceled", "err", err)
-			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the request was canceled"}
+			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the request was canceled", RetryAfter: storeRetryAfter}
 		} else if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later"}
+			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later", RetryAfter: storeRetryAfter}
 		} else {
 			slog.Error("request failed", "err", err)
 			e = &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}

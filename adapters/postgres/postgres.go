@@ -46,6 +46,14 @@
 // which the HTTP layer answers with 503. Pooled connections are re-dialed by
 // pgx, so the store recovers without being reopened when the database
 // returns. No error or log line contains the DSN's password.
+//
+// A stalled database (a path that stops forwarding without a reset) holds
+// a call until its context ends, then the connection is closed and the
+// call fails with the context's error; bound every call with a deadline
+// (jwtauth.AccountsConfig.StoreTimeout does for the account flow). Every
+// write runs in an explicit transaction whose COMMIT is sent only while the
+// context is alive, so a write whose caller gave up is rolled back, never
+// committed when the stall ends.
 package postgres
 
 import (
@@ -310,26 +318,18 @@ func (s *Store) read(ctx context.Context, op string, fn func() error) error {
 	}
 }
 
-// exec runs one statement in its own implicit transaction and wraps its
-// error with op. It retries only when pgx knows the statement was not sent
-// (or idempotent is set and the connection was lost), so that a retry can
-// never apply a write twice.
-func (s *Store) exec(ctx context.Context, op string, idempotent bool, sql string, args ...any) (pgconn.CommandTag, error) {
-	if err := s.check(ctx, op); err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	for attempt := 1; ; attempt++ {
-		tag, err := s.pool.Exec(ctx, sql, args...)
-		if err == nil {
-			return tag, nil
-		}
-		retry := pgconn.SafeToRetry(err) || (idempotent && (unavailable(err) || pgCode(err) == "40P01"))
-		s.lost(err)
-		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
-			continue
-		}
-		return tag, s.fail(op, err)
-	}
+// exec runs one statement that writes, in a transaction of its own (see
+// write, which retries it when that can change nothing), and wraps its error
+// with op. Never an implicit transaction: a statement sent to a stalled
+// server would commit whenever it arrives, long after the caller gave up.
+func (s *Store) exec(ctx context.Context, op string, sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := s.write(ctx, op, func(tx pgx.Tx) error {
+		var err error
+		tag, err = tx.Exec(ctx, sql, args...)
+		return err
+	})
+	return tag, err
 }
 
 // write runs fn in a READ COMMITTED transaction and commits when fn returns
@@ -337,6 +337,14 @@ func (s *Store) exec(ctx context.Context, op string, idempotent bool, sql string
 // connection was lost, or on a deadlock or serialization failure, the server
 // rolled it back and write runs fn again (maxAttempts in all); fn must
 // therefore reset whatever it records. Errors are wrapped with op.
+//
+// Every write of the store goes through write, so that a write whose ctx
+// ends before it commits never commits: COMMIT is sent only while ctx is
+// alive, and when ctx ends during a statement pgx closes the connection
+// (its default context watcher sets a past deadline on the socket), so
+// statements still queued towards a stalled server reach it, if ever, in a
+// transaction without COMMIT, which the server rolls back. Only a COMMIT
+// already sent when ctx ends leaves the outcome unknown to the caller.
 func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
@@ -351,6 +359,9 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) error) 
 			defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 			if err := fn(tx); err != nil {
 				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err // the caller gave up: roll back, never commit later
 			}
 			committing = true
 			return tx.Commit(ctx)
@@ -421,7 +432,7 @@ func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %s: created at: %w", op, err)
 	}
-	_, err = s.exec(ctx, op, false, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
+	_, err = s.exec(ctx, op, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
 		u.Username, u.PasswordHash, created)
 	if pgCode(err) == "23505" { // unique_violation
 		return fmt.Errorf("postgres: %s: %w", op, jwtauth.ErrUserExists)
@@ -453,7 +464,7 @@ func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, 
 // wrapping jwtauth.ErrUserNotFound for an unknown username.
 func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
 	op := fmt.Sprintf("update password hash of %q", username)
-	tag, err := s.exec(ctx, op, true, `UPDATE users SET password_hash = $1 WHERE username = $2`, hash, username)
+	tag, err := s.exec(ctx, op, `UPDATE users SET password_hash = $1 WHERE username = $2`, hash, username)
 	if err != nil {
 		return err
 	}
@@ -661,7 +672,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	_, err = s.exec(ctx, op, false, createRefreshSQL, args...)
+	_, err = s.exec(ctx, op, createRefreshSQL, args...)
 	if ierr := refreshInsertError(err); ierr != err {
 		return fmt.Errorf("postgres: %s: %w", op, ierr)
 	}
@@ -811,36 +822,36 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 
 // rotateLive runs rotateRefreshSQL. It reports done with the old record when
 // the token was live and is now exchanged, and not done (with no error) when
-// the statement matched nothing. The statement is retried only when it
-// certainly had no effect: not sent, or rolled back by a deadlock or a
-// serialization failure.
+// the statement matched nothing. It runs in a transaction of its own (see
+// write), retried only when it certainly had no effect.
 func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *int64, args []any) (jwtauth.RefreshToken, bool, error) {
-	if err := s.check(ctx, op); err != nil {
-		return jwtauth.RefreshToken{}, false, err
-	}
-	for attempt := 1; ; attempt++ {
-		t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+	var (
+		t    jwtauth.RefreshToken
+		done bool
+	)
+	err := s.write(ctx, op, func(tx pgx.Tx) error {
+		t, done = jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}, false
 		var issued, expires, famExpires *int64
 		// args: hash, family, parent, username, issued, expires, used, revoked, family expires.
-		err := s.pool.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
+		err := tx.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
 			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &famExpires)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return jwtauth.RefreshToken{}, false, nil
+			return nil
 		}
-		if err == nil {
-			t.IssuedAt, t.ExpiresAt, t.UsedAt, t.FamilyExpiresAt = decTime(issued), decTime(expires), decTime(nowv), decTime(famExpires)
-			return t, true, nil
+		if err != nil {
+			if ierr := refreshInsertError(err); ierr != err {
+				return fmt.Errorf("next token: %w", ierr)
+			}
+			return err
 		}
-		if ierr := refreshInsertError(err); ierr != err {
-			return jwtauth.RefreshToken{}, false, fmt.Errorf("postgres: %s: next token: %w", op, ierr)
-		}
-		retry := pgconn.SafeToRetry(err) || pgCode(err) == "40P01" || pgCode(err) == "40001"
-		s.lost(err)
-		if attempt < maxAttempts && retry && ctx.Err() == nil && !s.closed.Load() {
-			continue
-		}
-		return jwtauth.RefreshToken{}, false, s.fail(op, err)
+		t.IssuedAt, t.ExpiresAt, t.UsedAt, t.FamilyExpiresAt = decTime(issued), decTime(expires), decTime(nowv), decTime(famExpires)
+		done = true
+		return nil
+	})
+	if err != nil || !done {
+		return jwtauth.RefreshToken{}, false, err
 	}
+	return t, true, nil
 }
 
 // familyForUpdate locks the row of the family of the token with hash and
@@ -981,7 +992,7 @@ func (s *Store) PurgeRefreshTokens(ctx context.Context, before time.Time) (int64
 	if b == nil { // nothing expired before the zero time
 		return 0, s.check(ctx, op)
 	}
-	tag, err := s.exec(ctx, op, true, `WITH f AS (
+	tag, err := s.exec(ctx, op, `WITH f AS (
 			DELETE FROM refresh_families WHERE family_id IN (
 				SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < $1)
 			RETURNING family_id)

@@ -14,6 +14,13 @@
 // Unix nanoseconds and read back in UTC; the zero time is stored as NULL, so
 // a time.Time round-trips exactly when it lies within the int64 nanosecond
 // range (years 1678 to 2262).
+//
+// The store checks, before every call, that the file at its path is still
+// the one it opened and a writable SQLite database: when the file was
+// deleted, moved away or replaced while the store runs, or overwritten or
+// made read-only, every call (Ping included) fails with an error wrapping
+// jwtauth.ErrStoreUnavailable that names the path, instead of writing into
+// a file nobody will open again.
 package sqlite
 
 import (
@@ -22,7 +29,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +54,13 @@ type Store struct {
 	path   string
 	closed atomic.Bool
 	wsem   chan struct{} // one in-process writer at a time
+
+	// file is the database file, opened read-only by Open and closed after
+	// db: checkFile compares it with the file at path and reads its header.
+	// It stays open because closing any descriptor of a file drops the
+	// process's POSIX locks on it, SQLite's included.
+	file  *os.File
+	ident os.FileInfo // file's identity (device and inode)
 }
 
 var (
@@ -83,7 +99,58 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.pin(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// pin opens the database file read-only and records its identity, for
+// checkFile.
+func (s *Store) pin() error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+	}
+	s.file, s.ident = f, fi
+	return nil
+}
+
+// sqliteHeader starts every SQLite database file (the file format, §1.3).
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkFile reports, wrapping jwtauth.ErrStoreUnavailable and naming the
+// path, when the file at the path is no longer the file the store has open
+// (deleted, moved away, replaced), no longer starts with the SQLite header
+// (overwritten) or may not be written. It costs a stat, a 16-byte read and
+// an access check, next to a write's fsync nothing.
+func (s *Store) checkFile() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: the database file %s is gone (deleted or moved away while in use): "+
+			"what is written now would be lost; put it back or restart", jwtauth.ErrStoreUnavailable, s.path)
+	case err != nil:
+		return fmt.Errorf("%w: the database file %s: %w", jwtauth.ErrStoreUnavailable, s.path, err)
+	case !os.SameFile(fi, s.ident):
+		return fmt.Errorf("%w: the database file %s was replaced by another file while in use; restart to open it",
+			jwtauth.ErrStoreUnavailable, s.path)
+	}
+	var hdr [len(sqliteHeader)]byte
+	if _, err := s.file.ReadAt(hdr[:], 0); err != nil || string(hdr[:]) != sqliteHeader {
+		return fmt.Errorf("%w: the database file %s was overwritten: it is no longer a SQLite database",
+			jwtauth.ErrStoreUnavailable, s.path)
+	}
+	if err := writable(s.path); err != nil {
+		return fmt.Errorf("%w: the database file %s may not be written: %w", jwtauth.ErrStoreUnavailable, s.path, err)
+	}
+	return nil
 }
 
 func (s *Store) init(ctx context.Context) error {
@@ -121,7 +188,9 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	s.file.Close() // after db: see Store.file
+	if err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
 	}
 	return nil
@@ -129,7 +198,8 @@ func (s *Store) Close() error {
 
 // Ping reads the key-set version row: nil when the database answers, an
 // error wrapping jwtauth.ErrStoreUnavailable when it is closed, locked past
-// BusyTimeout or unreadable.
+// BusyTimeout or unreadable, or its file was deleted, replaced, overwritten
+// or made read-only (see the package documentation).
 func (s *Store) Ping(ctx context.Context) error {
 	_, err := s.KeysVersion(ctx)
 	if err != nil {
@@ -141,13 +211,17 @@ func (s *Store) Ping(ctx context.Context) error {
 // errClosed is the cause of every error of a closed store.
 var errClosed = errors.New("store closed")
 
-// check fails fast for a done ctx or a closed store.
+// check fails fast for a done ctx, a closed store or a database file that
+// is not the one open or unusable (checkFile).
 func (s *Store) check(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("sqlite: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, errClosed)
+	}
+	if err := s.checkFile(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return nil
 }

@@ -68,6 +68,9 @@ type config struct {
 	// serve (jwtauth.RoutesConfig.TrustedProxies); nil means none, so login
 	// throttling counts the connection's address and ignores X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// StoreTimeout bounds each store call of a request
+	// (jwtauth.AccountsConfig.StoreTimeout): then the request answers 503.
+	StoreTimeout time.Duration
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -106,6 +109,7 @@ var settings = []setting{
 	// Extensions.
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
+	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
 }
 
 // usageError marks a bad command line or configuration: exit status 2.
@@ -221,6 +225,16 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 					bad(src, "%v", err) // never the value itself
 				}
 				c.KeyEncryptionKey = kek
+			}
+		case "store-timeout":
+			d, err := time.ParseDuration(src.value)
+			switch {
+			case err != nil:
+				bad(src, "%q is not a duration (examples: 2s, 500ms)", src.value)
+			case d <= 0 || d > requestTimeout:
+				bad(src, "must be more than 0 and at most %s (every request is answered within %s), got %s", requestTimeout, requestTimeout, src.value)
+			default:
+				c.StoreTimeout = d
 			}
 		case "trusted-proxies":
 			if given {

@@ -43,6 +43,7 @@ func TestConfigDefaults(t *testing.T) {
 		KeyBits:          2048,
 		JWKSMaxAge:       5 * time.Minute,
 		Prepublish:       time.Hour,
+		StoreTimeout:     5 * time.Second,
 	}, c)
 	p := c.Policy()
 	assert.Equal(t, 15*time.Minute+30*time.Second+5*time.Minute, p.Retain)
@@ -122,6 +123,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{"empty trusted proxies flag overrides env: none", []string{"--trusted-proxies="}, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "10.0.0.0/8"}, func(t *testing.T, c config) {
 			assert.Empty(t, c.TrustedProxies)
 		}},
+		{"store timeout from env", nil, map[string]string{"JWTAUTH_STORE_TIMEOUT": "1500ms"}, func(t *testing.T, c config) {
+			assert.Equal(t, 1500*time.Millisecond, c.StoreTimeout)
+		}},
+		{"store timeout flag wins over env", []string{"--store-timeout", "2s"}, map[string]string{"JWTAUTH_STORE_TIMEOUT": "9s"}, func(t *testing.T, c config) {
+			assert.Equal(t, 2*time.Second, c.StoreTimeout)
+		}},
 		{"prepublish equal to max-age is fine", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
 			assert.Equal(t, 5*time.Minute, c.Prepublish)
 		}},
@@ -169,6 +176,9 @@ func TestConfigErrors(t *testing.T) {
 		{"trusted proxy with zone", []string{"--trusted-proxies", "fe80::1%eth0"}, nil, []string{"--trusted-proxies", "not a CIDR prefix or an IP address"}},
 		{"trusted proxies trust everyone", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, []string{"--trusted-proxies", "trusts every address"}},
 		{"trusted proxies trust every v6", nil, map[string]string{"JWTAUTH_TRUSTED_PROXIES": "::/0"}, []string{"JWTAUTH_TRUSTED_PROXIES", "trusts every address"}},
+		{"store timeout zero", []string{"--store-timeout", "0s"}, nil, []string{"--store-timeout", "more than 0"}},
+		{"store timeout beyond the request bound", nil, map[string]string{"JWTAUTH_STORE_TIMEOUT": "1m"}, []string{"JWTAUTH_STORE_TIMEOUT", "at most 25s"}},
+		{"store timeout not a duration", []string{"--store-timeout", "5"}, nil, []string{"--store-timeout", "not a duration"}},
 		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
 		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
 	}

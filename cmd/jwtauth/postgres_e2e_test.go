@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 	"net/http"
@@ -193,4 +194,78 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestPostgresStall freezes the path to PostgreSQL under a running server
+// (a proxy that stops forwarding without closing anything, as a stopped
+// middlebox does): /register, /login and /refresh answer 503
+// temporarily_unavailable with Retry-After once the store timeout (5 s by
+// default) has passed, instead of hanging until the stall ends, and when
+// it ends neither the registration nor the refresh they abandoned commits.
+func TestPostgresStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dsn := postgresSchemaDSN(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	p := pgtest.NewProxy(t, u.Host)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	app := "jwtauth_stall_" + hex.EncodeToString(b)
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	u.Host = p.Addr()
+	bin := buildBinary(t)
+	srv := startServer(t, bin, freeAddr(t), "--store", u.String(), "--key-bits", "2048")
+	alice := map[string]string{"username": "alice", "password": "correct horse battery staple"}
+	resp, body := call(t, http.MethodPost, srv.base+"/register", alice, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	resp, body = call(t, http.MethodPost, srv.base+"/login", alice, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	refresh := body["refresh_token"].(string)
+
+	p.Freeze()
+	for _, req := range []struct {
+		path string
+		body map[string]string
+	}{
+		{"/register", map[string]string{"username": "bob", "password": "correct horse battery staple"}},
+		{"/login", alice},
+		{"/refresh", map[string]string{"refresh_token": refresh}},
+	} {
+		start := time.Now()
+		resp, body = call(t, http.MethodPost, srv.base+req.path, req.body, nil)
+		took := time.Since(start)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s: %v", req.path, body)
+		assert.Equal(t, "temporarily_unavailable", body["error"], req.path)
+		assert.Equal(t, "5", resp.Header.Get("Retry-After"), req.path)
+		t.Logf("%s under a frozen store: 503 after %s", req.path, took.Round(time.Millisecond))
+		assert.Less(t, took, 15*time.Second, "%s: far beyond the 5 s store timeout", req.path)
+	}
+	p.Thaw()
+	require.Equal(t, 0, srv.stop(t), srv.stderr.String())
+	assert.Equal(t, 1, strings.Count(srv.stderr.String(), `msg="store unavailable`), srv.stderr.String())
+
+	// Once every server process of the instance has ended, whatever reached
+	// PostgreSQL after the thaw has been committed or rolled back.
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	count := func(sql string, args ...any) int {
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(), sql, args...).Scan(&n))
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app) > 0 {
+		require.True(t, time.Now().Before(deadline), "the server's connections outlive it")
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Zero(t, count(`SELECT count(*) FROM users WHERE username = 'bob'`), "the registration that got 503 committed")
+	sum := sha256.Sum256([]byte(refresh))
+	assert.Zero(t, count(`SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND used_at IS NOT NULL`, sum[:]), "the refresh that got 503 committed")
+	assert.Equal(t, 1, count(`SELECT count(*) FROM refresh_tokens`), "only the login's refresh token exists")
 }

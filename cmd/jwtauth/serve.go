@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -27,6 +29,13 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10 // a token is at most 8 KiB
+
+	// requestTimeout ends the context of every request this long after its
+	// handler starts, so that a request whose store calls each stayed
+	// within --store-timeout but add up is still answered (503) before
+	// writeTimeout, past which the server could only drop the connection
+	// without an answer.
+	requestTimeout = writeTimeout - 5*time.Second
 
 	// shutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGINT/SIGTERM.
@@ -74,6 +83,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		}
 	}()
 
+	missing := storeMissing(cfg.Store)
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
@@ -83,6 +93,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
+	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
+		return err
+	}
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
@@ -96,7 +109,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           withTimeout(handler, requestTimeout),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -162,6 +175,7 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
 		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		RefreshFamilyTTL: cfg.RefreshFamilyTTL,
+		StoreTimeout:     cfg.StoreTimeout,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -187,6 +201,48 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), accounts, nil
+}
+
+// storeMissing reports whether cfg is a SQLite store whose file does not
+// exist yet or is empty: opening it creates a new store.
+func storeMissing(cfg storeConfig) bool {
+	if cfg.Kind != storeSQLite {
+		return false
+	}
+	fi, err := os.Stat(cfg.Path)
+	return errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
+}
+
+// warnNewStore logs one warning when serve is about to create a new key set
+// in a persistent store: a new SQLite file (missing says so), or a store
+// that holds no keys. An operator whose database file or schema was lost
+// then reads it in the log instead of finding every user gone and every
+// token refused.
+func warnNewStore(ctx context.Context, cfg storeConfig, store jwtauth.Store, missing bool, log *slog.Logger) error {
+	if cfg.Kind == storeMemory {
+		return nil // throwaway by design
+	}
+	recs, _, err := store.LoadKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load key set from %s: %w", cfg, err)
+	}
+	switch {
+	case missing:
+		log.Warn("no store at this path: creating a new store and a new key set (expected on a first start; otherwise the previous store, its users and tokens, is lost)",
+			"store", cfg.String())
+	case len(recs) == 0:
+		log.Warn("the store holds no key set: creating a new key set (expected on a first start; otherwise tokens signed with the lost keys are refused)", "store", cfg.String())
+	}
+	return nil
+}
+
+// withTimeout runs h with a request context that ends after d.
+func withTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // openStore opens the store cfg names.

@@ -1,0 +1,143 @@
+package jwtauth_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+// stallingStore is a store whose named methods, while stalled, neither
+// answer nor fail until their context ends (as a database behind a frozen
+// network path does), and then return the context's error having changed
+// nothing.
+type stallingStore struct {
+	jwtauth.Store
+	mu      sync.Mutex
+	stalled map[string]bool
+}
+
+func (s *stallingStore) stall(methods ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stalled = map[string]bool{}
+	for _, m := range methods {
+		s.stalled[m] = true
+	}
+}
+
+func (s *stallingStore) wait(ctx context.Context, method string) error {
+	s.mu.Lock()
+	stalled := s.stalled[method]
+	s.mu.Unlock()
+	if !stalled {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stallingStore) CreateUser(ctx context.Context, u jwtauth.User) error {
+	if err := s.wait(ctx, "CreateUser"); err != nil {
+		return err
+	}
+	return s.Store.CreateUser(ctx, u)
+}
+
+func (s *stallingStore) UserByName(ctx context.Context, name string) (jwtauth.User, error) {
+	if err := s.wait(ctx, "UserByName"); err != nil {
+		return jwtauth.User{}, err
+	}
+	return s.Store.UserByName(ctx, name)
+}
+
+func (s *stallingStore) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+	if err := s.wait(ctx, "CreateRefreshToken"); err != nil {
+		return err
+	}
+	return s.Store.CreateRefreshToken(ctx, t)
+}
+
+func (s *stallingStore) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+	if err := s.wait(ctx, "RotateRefreshToken"); err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return s.Store.RotateRefreshToken(ctx, hash, next, now)
+}
+
+func (s *stallingStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	if err := s.wait(ctx, "RevokeRefreshFamily"); err != nil {
+		return "", err
+	}
+	return s.Store.RevokeRefreshFamily(ctx, hash, now)
+}
+
+// TestStalledStoreAnswers503InTime: a store that stops answering holds no
+// request longer than the store timeout (5 s by default): each endpoint
+// that needs it answers 503 temporarily_unavailable with Retry-After, the
+// log says once that the store is unavailable and once that it is back, and
+// the refresh token a stalled refresh presented still works afterwards.
+// It runs in a synctest bubble, so the 5 s are measured on the bubble's
+// clock, exactly.
+func TestStalledStoreAnswers503InTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &stallingStore{Store: memory.New()}
+		s := newServer(t, st, options{})
+		s.register("alice", alicePW)
+		refresh := s.login("alice", alicePW).str("refresh_token")
+
+		for _, tc := range []struct {
+			name, method, path string
+			body               any
+		}{
+			// First, as the lookup before it still works.
+			{"login refresh token", "CreateRefreshToken", "/login", creds("alice", alicePW)},
+			{"register", "CreateUser", "/register", creds("bob", alicePW)},
+			{"login", "UserByName", "/login", creds("alice", alicePW)},
+			{"refresh", "RotateRefreshToken", "/refresh", map[string]string{"refresh_token": refresh}},
+			{"logout", "RevokeRefreshFamily", "/logout", map[string]string{"refresh_token": refresh}},
+		} {
+			st.stall(tc.method)
+			start := time.Now()
+			res := s.do("POST", tc.path, tc.body)
+			took := time.Since(start)
+			assert.Equal(t, http.StatusServiceUnavailable, res.Code, "%s: %s", tc.name, res.Raw)
+			assert.Equal(t, "temporarily_unavailable", res.str("error"), tc.name)
+			assert.Equal(t, "5", res.Header.Get("Retry-After"), tc.name)
+			assert.Equal(t, 5*time.Second, took, "%s: answered after the store timeout, on the bubble's clock", tc.name)
+		}
+		st.stall()
+		assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store unavailable`), s.logs.String())
+		assert.NotContains(t, s.logs.String(), "store available again")
+
+		res := s.refresh(refresh) // the stalled refresh and logout changed nothing
+		require.Equal(t, http.StatusOK, res.Code, res.Raw)
+		assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store available again"`), s.logs.String())
+		s.register("bob", alicePW)
+	})
+}
+
+// TestStoreTimeoutConfig: StoreTimeout sets the bound, and a negative one
+// is refused.
+func TestStoreTimeoutConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &stallingStore{Store: memory.New()}
+		s := newServer(t, st, options{accounts: func(c *jwtauth.AccountsConfig) { c.StoreTimeout = 1500 * time.Millisecond }})
+		st.stall("CreateUser")
+		start := time.Now()
+		res := s.do("POST", "/register", creds("bob", alicePW))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Code, res.Raw)
+		assert.Equal(t, 1500*time.Millisecond, time.Since(start))
+	})
+	_, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: memory.New(), Issuer: &jwtauth.Issuer{}, StoreTimeout: -time.Second})
+	require.ErrorContains(t, err, "StoreTimeout must not be negative")
+}
