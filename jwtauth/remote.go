@@ -3,11 +3,13 @@ package jwtauth
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"mime"
 	"net/http"
 	"net/url"
@@ -622,6 +624,12 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 			skipped = append(skipped, fmt.Sprintf("key #%d: %s", i, why))
 			continue
 		}
+		if why := modulusSize(members); why != "" {
+			var kid string
+			_ = json.Unmarshal(members["kid"], &kid)
+			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
+			continue
+		}
 		pub, kid, why := usableKey(raw)
 		if why != "" {
 			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
@@ -662,6 +670,29 @@ func memberCase(members map[string]json.RawMessage) string {
 	return ""
 }
 
+// modulusSize says why the key's modulus "n" (RFC 7518 §6.3.1.1: base64url
+// of a big-endian unsigned integer) is unacceptable: absent, not base64url,
+// or under minRemoteRSABits or over maxRemoteRSABits bits. It reads "n"
+// before jwx parses the key, so that these bounds are ours (jwx has its own
+// 2048-bit floor, and no ceiling) and an oversized modulus costs no more than
+// its decoding.
+func modulusSize(members map[string]json.RawMessage) string {
+	var n string
+	if raw, ok := members["n"]; !ok || json.Unmarshal(raw, &n) != nil {
+		return `no string member "n"`
+	}
+	b, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		if b, err = base64.URLEncoding.DecodeString(n); err != nil {
+			return `"n" is not base64url`
+		}
+	}
+	if bits := new(big.Int).SetBytes(b).BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
+		return fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
+	}
+	return ""
+}
+
 // usableKey parses one JWK and returns its RSA public key and kid, or why it
 // cannot verify RS256 signatures.
 func usableKey(raw []byte) (*rsa.PublicKey, string, string) {
@@ -698,10 +729,7 @@ func usableKey(raw []byte) (*rsa.PublicKey, string, string) {
 	if err := jwk.Export(k, &pub); err != nil {
 		return nil, kid, "not an RSA public key: " + err.Error()
 	}
-	if bits := pub.N.BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
-		return nil, kid, fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
-	}
-	return &pub, kid, ""
+	return &pub, kid, "" // the modulus size was checked by modulusSize
 }
 
 func sameKeys(a, b map[string]*rsa.PublicKey) bool {

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -637,4 +638,55 @@ func TestRemoteConfigRejectsBadBounds(t *testing.T) {
 	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks"}, jwtauth.VerifierConfig{Keys: &keys.Set{}})
 	assert.ErrorContains(t, err, "Keys must be nil")
 	assert.True(t, strings.HasPrefix(jwtauth.ErrKeySetUnavailable.Error(), "jwtauth: "))
+}
+
+// fakeModulus is the base64url of a random odd modulus of exactly bits
+// bits: not an RSA key (nobody can sign with it), which a size check that
+// runs before any use of the key cannot tell.
+func fakeModulus(t testing.TB, bits int) string {
+	t.Helper()
+	b := make([]byte, (bits+7)/8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	if r := bits % 8; r != 0 {
+		b[0] &= byte(1<<r - 1)
+		b[0] |= byte(1 << (r - 1))
+	} else {
+		b[0] |= 0x80
+	}
+	b[len(b)-1] |= 1
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestRemoteKeySetKeySizeBounds: the remote JWKS keeps RSA keys of 2048 to
+// 8192 bits, and our bounds (not jwx's own 2048-bit floor) are what refuse
+// the others: each refusal is logged with our reason.
+func TestRemoteKeySetKeySizeBounds(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	weak := keystest.Weak(t)
+	require.Equal(t, 1024, weak.N.BitLen())
+	require.Equal(t, 2048, rf.priv.N.BitLen())
+	fake := func(kid string, bits int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":%q,"n":%q,"e":"AQAB"}`, kid, fakeModulus(t, bits)))
+	}
+	rf.origin.set(serveBody("application/json", jwksJSON(
+		jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil),
+		json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":"rsa1024","n":%q,"e":"AQAB"}`, b64(string(weak.N.Bytes())))),
+		fake("rsa2047", 2047),
+		fake("rsa8192", 8192),
+		fake("rsa8193", 8193),
+		fake("rsa16384", 16384),
+	)))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	assert.ElementsMatch(t, []string{rf.kid, "rsa8192"}, rf.ks.KIDs(), "2048 and 8192 bits are in bounds")
+	logs := rf.logs.String()
+	for kid, bits := range map[string]int{"rsa1024": 1024, "rsa2047": 2047, "rsa8193": 8193, "rsa16384": 16384} {
+		assert.Contains(t, logs, fmt.Sprintf(`kid \"%s\"): RSA modulus of %d bits (want 2048 to 8192)`, kid, bits))
+	}
+
+	_, err := rf.v.Verify(ctx, rf.issue(t))
+	require.NoError(t, err, "the 2048-bit key verifies")
+	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.claims(nil)))
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the 1024-bit key is not in the set")
 }
