@@ -41,8 +41,11 @@ const (
 	// DefaultUnknownKIDInterval is the least time between two fetches caused
 	// by a token whose kid the set does not hold (5 s).
 	DefaultUnknownKIDInterval = 5 * time.Second
+	// DefaultUnknownKIDWait is the longest a lookup of an unknown kid waits
+	// for the fetch in flight (1 s).
+	DefaultUnknownKIDWait = time.Second
 	// DefaultMaxStale is how long the last good set is used while the origin
-	// cannot be reached or returns no usable set (24 h).
+	// cannot be reached or returns no JWK Set (24 h).
 	DefaultMaxStale = 24 * time.Hour
 	// DefaultFetchTimeout bounds one HTTP exchange, body included (10 s).
 	DefaultFetchTimeout = 10 * time.Second
@@ -58,10 +61,11 @@ const (
 var ErrKeySetUnavailable = errors.New("jwtauth: remote key set unavailable")
 
 // ErrJWKSFetch wraps every failed fetch of a remote JWKS or discovery
-// document: network error, timeout, a status other than 200/304, an HTML
-// or oversized body, JSON that is not a JWK Set, a set with private key
-// material, or a set without one usable key. Such a response never replaces
-// the last good set.
+// document: network error, timeout, a status other than 200/304, a refused
+// redirect, an HTML or oversized body, JSON that is not a JWK Set, or a set
+// with private key material. Such a response never replaces the last good
+// set. (A 200 with a well-formed set that holds no usable key, such as
+// {"keys":[]}, is no failure: the issuer has withdrawn its keys.)
 var ErrJWKSFetch = errors.New("jwtauth: jwks fetch failed")
 
 // RemoteConfig configures a RemoteKeySet. Exactly one of JWKSURL and Issuer
@@ -90,8 +94,16 @@ type RemoteConfig struct {
 	// caused by an unknown kid; concurrent misses share one fetch. Default
 	// DefaultUnknownKIDInterval (5 s).
 	UnknownKIDInterval time.Duration
+	// UnknownKIDWait is the longest a lookup of a kid the set does not hold
+	// waits for a fetch in flight (its own or one it joined): then it fails
+	// with keys.ErrUnknownKey while the fetch goes on for later lookups. The
+	// caller's ctx ends the wait earlier. It keeps an origin that accepts
+	// connections and never answers from holding each such request for the
+	// whole Timeout. Lookups of a kid the set holds never wait. Default
+	// DefaultUnknownKIDWait (1 s).
+	UnknownKIDWait time.Duration
 	// MaxStale is how long after the origin last confirmed the set (a 200
-	// with a usable set, or a 304) the set is still used while refreshes
+	// with a JWK Set, or a 304) the set is still used while refreshes
 	// fail. After it every lookup fails with ErrKeySetUnavailable. Default
 	// DefaultMaxStale (24 h).
 	MaxStale time.Duration
@@ -105,7 +117,7 @@ type RemoteConfig struct {
 	// refresh and the first lookup fetch the set, and until one succeeds
 	// every lookup fails with ErrKeySetUnavailable. Use it when services may
 	// start before their issuer. By default NewRemoteKeySet fetches once and
-	// fails when it cannot get a usable set.
+	// fails when it cannot fetch the set.
 	Lazy bool
 	// Now is the clock used for freshness, staleness and the unknown-kid
 	// interval; default time.Now. The background refresh waits on runtime
@@ -128,10 +140,13 @@ type RemoteConfig struct {
 //     confirms the set it holds.
 //   - A kid the set does not hold causes one immediate fetch, at most one
 //     per UnknownKIDInterval; concurrent misses are coalesced into that one
-//     fetch (singleflight), so forged kids cannot flood the origin.
+//     fetch (singleflight), so forged kids cannot flood the origin. Such a
+//     lookup waits for the fetch at most UnknownKIDWait (1 s) or until its
+//     ctx ends; a kid the set holds is answered at once, fetch or no fetch.
 //   - A fetched set replaces the previous one entirely: a key removed at the
 //     origin (retired or revoked) stops verifying as soon as the new set is
-//     fetched.
+//     fetched, and a set without any usable key ({"keys":[]}: the issuer
+//     withdrew every key) makes every lookup fail.
 //   - A failed fetch (see ErrJWKSFetch) is logged and never replaces a good
 //     set; the last good set is used for up to MaxStale after the origin last
 //     confirmed it. With no good set, lookups fail closed.
@@ -205,6 +220,9 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if cfg.UnknownKIDInterval <= 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
 	}
+	if cfg.UnknownKIDWait <= 0 {
+		cfg.UnknownKIDWait = DefaultUnknownKIDWait
+	}
 	if cfg.MaxStale <= 0 {
 		cfg.MaxStale = DefaultMaxStale
 	}
@@ -246,8 +264,9 @@ func checkHTTPURL(s string) error {
 
 // VerificationKey returns the RSA public key for kid. A kid the current set
 // does not hold causes a fetch when none was made in the last
-// UnknownKIDInterval (see RemoteKeySet); if the kid is still unknown the
-// error wraps keys.ErrUnknownKey. Without a usable set it returns an error
+// UnknownKIDInterval (see RemoteKeySet), awaited for at most UnknownKIDWait
+// or until ctx ends; if the kid is still unknown the error wraps
+// keys.ErrUnknownKey. Without a usable set it returns an error
 // wrapping ErrKeySetUnavailable. The cached path takes no lock and does no
 // I/O.
 func (r *RemoteKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
@@ -302,9 +321,12 @@ func (r *RemoteKeySet) unavailable() error {
 
 var errThrottled = errors.New("jwtauth: remote jwks: refetch throttled")
 
+var errMissWait = errors.New("jwtauth: remote jwks: the fetch for an unknown kid is still running")
+
 // refetchForMiss fetches unless a fetch started within UnknownKIDInterval.
-// All callers share the fetch in flight; a caller whose ctx ends stops
-// waiting without cancelling the fetch for the others.
+// All callers share the fetch in flight; a caller stops waiting after
+// UnknownKIDWait or when its ctx ends, without cancelling the fetch for the
+// others.
 func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 	ch := r.sf.DoChan("fetch", func() (any, error) {
 		r.mu.Lock()
@@ -315,11 +337,15 @@ func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 		}
 		return nil, r.fetch(r.ctx)
 	})
+	wait := time.NewTimer(r.cfg.UnknownKIDWait)
+	defer wait.Stop()
 	select {
 	case res := <-ch:
 		return res.Err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-wait.C:
+		return errMissWait
 	}
 }
 
@@ -467,7 +493,10 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 			r.log.Debug("jwtauth: remote jwks: key skipped", "url", jwksURL, "reason", s)
 		}
 		r.cur.Store(&remoteSet{keys: ks, etag: res.Header.Get("ETag"), validated: now})
-		if prev == nil || !sameKeys(prev.keys, ks) {
+		switch {
+		case len(ks) == 0 && (prev == nil || len(prev.keys) > 0):
+			r.log.Warn("jwtauth: remote jwks holds no usable key; every token is rejected", "url", jwksURL, "skipped", len(skipped))
+		case len(ks) > 0 && (prev == nil || !sameKeys(prev.keys, ks)):
 			r.log.Info("jwtauth: remote jwks loaded", "url", jwksURL, "keys", len(ks), "skipped", len(skipped))
 		}
 	default:
@@ -589,8 +618,9 @@ const (
 
 // parseRemoteJWKS turns a JWK Set document into its usable RSA verification
 // keys by kid. It fails when the document is not a JSON object with a
-// "keys" array, when any key has a private member, or when no key is
-// usable; skipped describes each key it left out. Each key is parsed by
+// "keys" array or when any key has a private member. A set without keys, or
+// without a usable one, is no failure: it is what the issuer publishes, and
+// it yields an empty map. skipped describes each key it left out. Each key is parsed by
 // jwx (jwk.ParseKey), one at a time, so that a key of a type jwx does not
 // know is skipped rather than failing the set.
 func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
@@ -640,12 +670,6 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 			continue
 		}
 		out[kid] = pub
-	}
-	if len(out) == 0 {
-		if len(skipped) == 0 {
-			return nil, nil, errors.New("the JWK Set is empty")
-		}
-		return nil, skipped, fmt.Errorf("the JWK Set has no usable RS256 verification key (%d skipped: %s)", len(skipped), strings.Join(skipped, "; "))
 	}
 	return out, skipped, nil
 }

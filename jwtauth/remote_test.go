@@ -238,9 +238,6 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 		{"HTML without a Content-Type", func(*remoteFixture) http.HandlerFunc {
 			return serveBody("", []byte("<html><body>maintenance</body></html>"))
 		}, "not a JSON JWK Set"},
-		{"empty set", func(*remoteFixture) http.HandlerFunc {
-			return serveBody("application/json", jwksJSON())
-		}, "empty"},
 		{"no keys member", func(*remoteFixture) http.HandlerFunc {
 			return serveBody("application/json", []byte(`{"issuer":"x"}`))
 		}, `no "keys" array`},
@@ -256,9 +253,6 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
 			return serveBody("application/json", jwksJSON(pub, json.RawMessage(`{"kty":"oct","kid":"h","k":"c2VjcmV0"}`)))
 		}, `private member "k"`},
-		{"only unusable keys", func(rf *remoteFixture) http.HandlerFunc {
-			return serveBody("application/json", jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"})))
-		}, "no usable RS256 verification key"},
 		{"10 MiB body", func(*remoteFixture) http.HandlerFunc { return big }, "byte limit"},
 		{"10 MiB body with Content-Length", func(*remoteFixture) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {
@@ -689,4 +683,134 @@ func TestRemoteKeySetKeySizeBounds(t *testing.T) {
 	require.NoError(t, err, "the 2048-bit key verifies")
 	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.claims(nil)))
 	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the 1024-bit key is not in the set")
+}
+
+// TestRemoteKeySetHonoursWithdrawnKeys: a 200 with a well-formed JWK Set
+// that holds no usable key is the issuer withdrawing every key: it replaces
+// the set at once (it used to count as a failed fetch, and the last set was
+// trusted for up to MaxStale). Invalid JSON and a 5xx still keep the last
+// good set.
+func TestRemoteKeySetHonoursWithdrawnKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(rf *remoteFixture) []byte
+	}{
+		{"empty set", func(*remoteFixture) []byte { return jwksJSON() }},
+		{"only unusable keys", func(rf *remoteFixture) []byte {
+			return jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"}))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rf := newRemoteFixture(t, nil)
+			ctx := t.Context()
+			tok := rf.issue(t)
+			_, err := rf.v.Verify(ctx, tok)
+			require.NoError(t, err)
+
+			// A 5xx and invalid JSON do not touch the set.
+			rf.origin.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) })
+			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			rf.origin.set(serveBody("application/json", []byte(`{"keys":[`)))
+			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err, "the last good set is kept")
+
+			rf.origin.set(serveBody("application/json", tc.set(rf)))
+			require.NoError(t, rf.ks.Refresh(ctx), "a well-formed set is a successful fetch")
+			require.NoError(t, rf.ks.LastError())
+			assert.Empty(t, rf.ks.KIDs())
+			_, err = rf.v.Verify(ctx, tok)
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the withdrawn key no longer verifies")
+			assert.NotErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+			assert.Contains(t, rf.logs.String(), "remote jwks holds no usable key; every token is rejected")
+
+			// The issuer publishes keys again: they verify after the next fetch.
+			rf.origin.restore()
+			rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestRemoteKeySetUnknownKIDWaitIsBounded: with an origin that accepts the
+// request and never answers (black-holed), a lookup of an unknown kid waits
+// for the fetch at most UnknownKIDWait, or its ctx's deadline when that is
+// sooner, and fails as an unknown key; a known kid never waits. Before, each
+// unknown kid waited the whole fetch Timeout (10 s), one after another.
+func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Generate: keystest.Generator(t), Logger: quiet})
+		require.NoError(t, err)
+		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		jwks := jwtauth.NewJWKSHandler(mgr, 5*time.Minute)
+		var blackHole atomic.Bool
+		var requests atomic.Int64
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			if blackHole.Load() {
+				<-r.Context().Done() // never answers; the client's timeout ends it
+				return
+			}
+			jwks.ServeHTTP(w, r)
+		})
+		v, _, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+			JWKSURL: "https://auth.example.com/.well-known/jwks.json", HTTPClient: &http.Client{Transport: handlerTransport{h}}, Logger: quiet,
+		}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		known, err := iss.Issue(ctx, "alice")
+		require.NoError(t, err)
+		outsider := keystest.Keys(t)[len(keystest.Keys(t))-1]
+		unknown := func(i int) string {
+			claims := fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"x","exp":%d}`, testIssuer, testAudience, time.Now().Add(time.Hour).Unix())
+			return forge(t, outsider, fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d"}`, i), claims)
+		}
+		timed := func(ctx context.Context, tok string) (time.Duration, error) {
+			synctest.Wait() // a fetch that ended at this instant has finished
+			start := time.Now()
+			_, err := v.Verify(ctx, tok)
+			return time.Since(start), err
+		}
+
+		blackHole.Store(true)
+		time.Sleep(jwtauth.DefaultUnknownKIDInterval)
+		// 30 unknown kids one after another span three fetch timeouts (10 s
+		// each): each waits UnknownKIDWait, whether it started the fetch or
+		// joined it.
+		for i := range 30 {
+			d, err := timed(ctx, unknown(i))
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+			require.Equal(t, jwtauth.DefaultUnknownKIDWait, d, "unknown kid #%d", i)
+		}
+		assert.EqualValues(t, 4, requests.Load(), "the first fetch, then one fetch per Timeout")
+
+		// While a fetch hangs, a known kid is answered at once, and a caller
+		// whose deadline is sooner than UnknownKIDWait waits until it.
+		d, err := timed(ctx, unknown(99))
+		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.Equal(t, jwtauth.DefaultUnknownKIDWait, d)
+		d, err = timed(ctx, known.Raw)
+		require.NoError(t, err)
+		assert.Zero(t, d, "a known kid does not wait for the fetch in flight")
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		d, err = timed(short, unknown(100))
+		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		assert.Equal(t, 300*time.Millisecond, d)
+
+		// When the origin answers again, the next fetch brings the new key.
+		blackHole.Store(false)
+		_, err = mgr.Rotate(ctx, true)
+		require.NoError(t, err)
+		_, err = mgr.Rotate(ctx, true)
+		require.NoError(t, err)
+		tok, err := iss.Issue(ctx, "bob")
+		require.NoError(t, err)
+		time.Sleep(jwtauth.DefaultFetchTimeout + jwtauth.DefaultUnknownKIDInterval)
+		d, err = timed(ctx, tok.Raw)
+		require.NoError(t, err)
+		assert.Less(t, d, jwtauth.DefaultUnknownKIDWait, "a fetch that answers is awaited")
+	})
 }
