@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"math/big"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -81,9 +83,20 @@ type RemoteConfig struct {
 	// Issuer exactly (§4.3). NewRemoteVerifier also uses it as the expected
 	// iss when VerifierConfig.Issuer is empty.
 	Issuer string
-	// HTTPClient makes the requests; default http.DefaultClient. Timeout
-	// applies on top of the client's own.
+	// HTTPClient makes the requests; default a zero http.Client (which uses
+	// http.DefaultTransport). The key set works on a copy whose
+	// CheckRedirect refuses any redirect that changes the scheme or the host
+	// (port included) of the URL asked for, then applies the client's own
+	// CheckRedirect; the client given is not modified. Timeout applies on
+	// top of the client's own.
 	HTTPClient *http.Client
+	// InsecureAllowHTTP accepts plain http for JWKSURL, Issuer and a
+	// discovered jwks_uri whatever their host. Without it they must be https,
+	// except for a loopback host (127.0.0.0/8, ::1, localhost), which is
+	// for development: over plain http anyone on the network path can serve
+	// a JWKS holding a key of their own, and every token they sign with it
+	// verifies.
+	InsecureAllowHTTP bool
 	// MinRefresh and MaxRefresh bound the background refresh interval, which
 	// is the response's Cache-Control max-age minus its Age (RFC 9111
 	// §4.2), or DefaultRefresh without one. Defaults DefaultMinRefresh (1
@@ -194,18 +207,19 @@ type remoteSet struct {
 // NewRemoteKeySet checks cfg, fetches the set (unless cfg.Lazy) and starts
 // the background refresh, which runs until ctx is done or Close is called.
 // It fails when neither JWKSURL nor Issuer is set, a URL is not absolute
-// http(s), or (not Lazy) discovery or the first fetch fails: the error then
-// wraps ErrJWKSFetch and says why.
+// https (or http on a loopback host, or with InsecureAllowHTTP), or (not
+// Lazy) discovery or the first fetch fails: the error then wraps
+// ErrJWKSFetch and says why.
 func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, error) {
 	if cfg.JWKSURL == "" && cfg.Issuer == "" {
 		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
 	}
-	for _, u := range []string{cfg.JWKSURL, cfg.Issuer} {
-		if u == "" {
+	for _, f := range []struct{ name, url string }{{"JWKSURL", cfg.JWKSURL}, {"Issuer", cfg.Issuer}} {
+		if f.url == "" {
 			continue
 		}
-		if err := checkHTTPURL(u); err != nil {
-			return nil, fmt.Errorf("jwtauth: RemoteConfig: %w", err)
+		if err := checkHTTPURL(f.url, cfg.InsecureAllowHTTP); err != nil {
+			return nil, fmt.Errorf("jwtauth: RemoteConfig.%s: %w", f.name, err)
 		}
 	}
 	if cfg.MinRefresh <= 0 {
@@ -232,11 +246,8 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxJWKSBytes
 	}
-	r := &RemoteKeySet{cfg: cfg, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
+	r := &RemoteKeySet{cfg: cfg, client: sameOriginClient(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now,
 		jwksURL: cfg.JWKSURL, done: make(chan struct{}), kick: make(chan struct{}, 1)}
-	if r.client == nil {
-		r.client = http.DefaultClient
-	}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -254,12 +265,66 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	return r, nil
 }
 
-func checkHTTPURL(s string) error {
+// checkHTTPURL accepts an absolute https URL, and an http one when its host
+// is a loopback host or insecure is set.
+func checkHTTPURL(s string, insecure bool) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+		return fmt.Errorf("%.256q is not an absolute https URL", s)
+	}
+	if u.Scheme == "http" && !insecure && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("%.256q is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)", s)
 	}
 	return nil
+}
+
+// loopbackHost reports whether host (without port) is "localhost" or a
+// loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8).
+func loopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// errRedirect is the cause of a redirect the key set refuses.
+var errRedirect = errors.New("redirect refused")
+
+// sameOriginClient returns a copy of c (nil: a zero http.Client) whose
+// CheckRedirect refuses a redirect to another scheme or host:port than the
+// first request's, so that an https URL cannot hand the fetch to plain http
+// or to another server, then applies c's own policy (nil: stop after 10
+// redirects, as net/http does). c is not modified.
+func sameOriginClient(c *http.Client) *http.Client {
+	var cp http.Client
+	if c != nil {
+		cp = *c
+	}
+	theirs := cp.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Scheme != first.Scheme || !strings.EqualFold(hostPort(req.URL), hostPort(first)) {
+			return fmt.Errorf("%w: %s to %s changes the scheme or host", errRedirect, first.Redacted(), req.URL.Redacted())
+		}
+		if theirs != nil {
+			return theirs(req, via)
+		}
+		if len(via) >= 10 {
+			return fmt.Errorf("%w: stopped after 10 redirects", errRedirect)
+		}
+		return nil
+	}
+	return &cp
+}
+
+// hostPort is u's host and port, the scheme's default port when u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // VerificationKey returns the RSA public key for kid. A kid the current set
@@ -575,7 +640,7 @@ func (r *RemoteKeySet) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != r.cfg.Issuer {
 		return "", fmt.Errorf("%w: discovery %s: issuer %.256q does not match the configured issuer %q", ErrJWKSFetch, u, doc.Issuer, r.cfg.Issuer)
 	}
-	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+	if err := checkHTTPURL(doc.JWKSURI, r.cfg.InsecureAllowHTTP); err != nil {
 		return "", fmt.Errorf("%w: discovery %s: jwks_uri: %w", ErrJWKSFetch, u, err)
 	}
 	return doc.JWKSURI, nil

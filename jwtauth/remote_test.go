@@ -507,7 +507,7 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{})
 	assert.ErrorContains(t, err, "JWKSURL or Issuer")
 	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "file:///etc/passwd"})
-	assert.ErrorContains(t, err, "not an absolute http(s) URL")
+	assert.ErrorContains(t, err, "not an absolute https URL")
 	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: srv.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
 	assert.ErrorContains(t, err, "cannot verify with RSA keys")
 }
@@ -813,4 +813,131 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 		require.NoError(t, err)
 		assert.Less(t, d, jwtauth.DefaultUnknownKIDWait, "a fetch that answers is awaited")
 	})
+}
+
+// TestRemoteKeySetRefusesRedirectToAnotherOrigin is the attack of issue 16
+// part 3: an https JWKS URL answering 302 to a plain http server that serves
+// an attacker's key made the attacker's token verify as sub=admin. A
+// redirect that changes the scheme or the host is now a failed fetch, the
+// last good set stays, and the attacker's token is rejected.
+func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.outsider(t)
+	evilJWKS := serveBody("application/json", jwksJSON(jwkJSON(t, &attacker.PublicKey, "evil", nil)))
+	evilHTTP := httptest.NewServer(evilJWKS) // plain http, loopback
+	defer evilHTTP.Close()
+	evilTLS := httptest.NewTLSServer(evilJWKS) // https, another port
+	defer evilTLS.Close()
+	forged := forge(t, attacker, `{"alg":"RS256","kid":"evil"}`, f.claims(func(m map[string]any) { m["sub"] = "admin" }))
+
+	real := jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute)
+	var redirectTo atomic.Pointer[string]
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch to := redirectTo.Load(); {
+		case r.URL.Path == "/old":
+			http.Redirect(w, r, "/jwks.json", http.StatusMovedPermanently)
+		case to != nil:
+			http.Redirect(w, r, *to, http.StatusFound)
+		default:
+			real.ServeHTTP(w, r)
+		}
+	}))
+	defer origin.Close()
+	client := origin.Client() // trusts the test certificate of every httptest TLS server
+	newVerifier := func(url string) (*jwtauth.Verifier, *jwtauth.RemoteKeySet, error) {
+		return jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: url, HTTPClient: client, Logger: quiet},
+			jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	}
+
+	// A redirect within the origin is followed.
+	v, ks, err := newVerifier(origin.URL + "/old")
+	require.NoError(t, err)
+	defer ks.Close()
+	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	require.NoError(t, err)
+	assert.Nil(t, client.CheckRedirect, "the caller's client is not modified")
+
+	for name, to := range map[string]string{
+		"https to http":         evilHTTP.URL + "/jwks.json",
+		"https to another host": evilTLS.URL + "/jwks.json",
+	} {
+		t.Run(name, func(t *testing.T) {
+			redirectTo.Store(&to)
+			defer redirectTo.Store(nil)
+			err := ks.Refresh(t.Context())
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			assert.ErrorContains(t, err, "redirect refused")
+			assert.ErrorContains(t, err, "changes the scheme or host")
+			_, err = v.Verify(t.Context(), forged)
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the attacker's key is not trusted")
+			_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+			require.NoError(t, err, "the last good set stays")
+
+			_, _, err = newVerifier(origin.URL + "/jwks.json")
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch, "a new key set refuses it too")
+			assert.ErrorContains(t, err, "redirect refused")
+		})
+	}
+
+	// The caller's own redirect policy still applies after ours.
+	strict := *client
+	strict.CheckRedirect = func(*http.Request, []*http.Request) error { return errors.New("no redirects here") }
+	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: origin.URL + "/old", HTTPClient: &strict, Logger: quiet})
+	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorContains(t, err, "no redirects here")
+}
+
+// TestRemoteConfigRequiresHTTPS: JWKS, issuer and discovered jwks_uri URLs
+// must be https; plain http only for a loopback host or with
+// InsecureAllowHTTP.
+func TestRemoteConfigRequiresHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  jwtauth.RemoteConfig
+		want string // "" when accepted
+	}{
+		{"http JWKS URL", jwtauth.RemoteConfig{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
+			`jwtauth: RemoteConfig.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
+		{"http issuer", jwtauth.RemoteConfig{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
+		{"http issuer beside an https JWKS URL", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
+		{"loopback-looking name", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
+		{"localhost subdomain", jwtauth.RemoteConfig{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},
+		{"unspecified address", jwtauth.RemoteConfig{JWKSURL: "http://0.0.0.0:8080/jwks"}, "is plain http"},
+		{"private address", jwtauth.RemoteConfig{JWKSURL: "http://10.0.0.1/jwks"}, "is plain http"},
+		{"not http", jwtauth.RemoteConfig{JWKSURL: "ftp://auth.example.com/jwks"}, "not an absolute https URL"},
+		{"https", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "https://auth.example.com"}, ""},
+		{"127.0.0.1", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1:8080/jwks"}, ""},
+		{"127.8.9.10", jwtauth.RemoteConfig{Issuer: "http://127.8.9.10"}, ""},
+		{"::1", jwtauth.RemoteConfig{JWKSURL: "http://[::1]:8080/jwks"}, ""},
+		{"IPv4-mapped loopback", jwtauth.RemoteConfig{JWKSURL: "http://[::ffff:127.0.0.1]/jwks"}, ""},
+		{"localhost", jwtauth.RemoteConfig{JWKSURL: "http://LocalHost:8080/jwks"}, ""},
+		{"InsecureAllowHTTP", jwtauth.RemoteConfig{JWKSURL: "http://auth.internal/jwks", Issuer: "http://auth.internal", InsecureAllowHTTP: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Lazy = true // no fetch: the URLs are checked at construction
+			cfg.Logger = quiet
+			ks, err := jwtauth.NewRemoteKeySet(t.Context(), cfg)
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.NoError(t, ks.Close())
+				return
+			}
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, jwtauth.ErrJWKSFetch, "a configuration error, found before any request")
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+
+	// A discovered jwks_uri follows the same rule.
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux) // http on 127.0.0.1: allowed
+	defer srv.Close()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":"http://auth.example.com/.well-known/jwks.json"}`, srv.URL)
+	})
+	_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: srv.URL, Logger: quiet})
+	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorContains(t, err, `jwks_uri: "http://auth.example.com/.well-known/jwks.json" is plain http`)
 }
