@@ -369,7 +369,7 @@ func (r *RemoteKeySet) checkStale(s *remoteSet) error {
 		if last == nil {
 			return fmt.Errorf("%w: the last good set is %s old (MaxStale %s)", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale)
 		}
-		return fmt.Errorf("%w: the last good set is %s old (MaxStale %s); last error: %w", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale, last)
+		return errorf("%w: the last good set is %s old (MaxStale %s); last error: %w", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale, last)
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func (r *RemoteKeySet) unavailable() error {
 	if last == nil {
 		return fmt.Errorf("%w: no key set fetched yet", ErrKeySetUnavailable)
 	}
-	return fmt.Errorf("%w: no good key set yet: %w", ErrKeySetUnavailable, last)
+	return errorf("%w: no good key set yet: %w", ErrKeySetUnavailable, last)
 }
 
 var errThrottled = errors.New("jwtauth: remote jwks: refetch throttled")

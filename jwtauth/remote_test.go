@@ -941,3 +941,25 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
 	assert.ErrorContains(t, err, `jwks_uri: "http://auth.example.com/.well-known/jwks.json" is plain http`)
 }
+
+// TestRemoteErrorTextCarriesThePrefixOnce: a chain of this package's errors
+// names the package once (it read "jwtauth: unknown signing key: kid …:
+// jwtauth: remote key set unavailable: no good key set yet: jwtauth: jwks
+// fetch failed: …"), and errors.Is still finds each sentinel.
+func TestRemoteErrorTextCarriesThePrefixOnce(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
+	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: o.srv.URL + "/jwks.json", Lazy: true, Logger: quiet},
+		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	require.NoError(t, err)
+	defer ks.Close()
+
+	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	require.Error(t, err)
+	assert.Equal(t, `jwtauth: unknown signing key: kid "`+f.kid+`": remote key set unavailable: no good key set yet: jwks fetch failed: `+o.srv.URL+`/jwks.json: HTTP status 503`, err.Error())
+	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.Equal(t, 1, strings.Count(err.Error(), "jwtauth: "))
+}

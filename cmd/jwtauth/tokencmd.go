@@ -147,6 +147,15 @@ func readTokenArg(arg string, stdin io.Reader, verb string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// unprefixed is an error of package jwtauth without its leading "jwtauth: ",
+// which main prints once in front of every error: "jwtauth: token verify:
+// jwks fetch failed: …", not "jwtauth: token verify: jwtauth: jwks fetch
+// failed: …". errors.Is and errors.As still see the error.
+type unprefixed struct{ err error }
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), "jwtauth: ") }
+func (u unprefixed) Unwrap() error { return u.err }
+
 // keySource is where "token verify" takes its keys: --jwks or --issuer,
 // and --insecure-http.
 type keySource struct {
@@ -182,15 +191,15 @@ func verifyToken(ctx context.Context, raw string, src keySource, audience string
 		if !errors.Is(err, jwtauth.ErrJWKSFetch) {
 			// Refused before any request: the URL given.
 			if !src.insecureHTTP {
-				return usagef("token verify: %w; --insecure-http sets InsecureAllowHTTP", err)
+				return usagef("token verify: %w; --insecure-http sets InsecureAllowHTTP", unprefixed{err})
 			}
-			return usagef("token verify: %w", err)
+			return usagef("token verify: %w", unprefixed{err})
 		}
-		return fmt.Errorf("token verify: %w", err)
+		return fmt.Errorf("token verify: %w", unprefixed{err})
 	}
 	defer ks.Close()
 	if _, err := v.Verify(ctx, raw); err != nil {
-		return fmt.Errorf("token verify: INVALID: %w", err)
+		return fmt.Errorf("token verify: INVALID: %w", unprefixed{err})
 	}
 	// Verified: the segments are canonical base64url JSON objects.
 	h64, rest, _ := strings.Cut(raw, ".")

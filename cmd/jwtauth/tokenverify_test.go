@@ -89,11 +89,25 @@ func TestTokenVerify(t *testing.T) {
 		})
 	}
 
+	// Each message names the program once (it read "jwtauth: token verify:
+	// jwtauth: jwks fetch failed: …").
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer down.Close()
+	_, errOut, code := runCLI(t, nil, "", "token", "verify", "--jwks", down.URL+"/jwks.json", tok.Raw)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "jwtauth: token verify: jwks fetch failed: "+down.URL+"/jwks.json: HTTP status 503\n", errOut)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--jwks", jwks, forged)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "jwtauth: token verify: INVALID: invalid signature\n", errOut)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--jwks", "http://auth.example.com/jwks.json", tok.Raw)
+	assert.Equal(t, 2, code)
+	assert.Equal(t, 1, strings.Count(errOut, "jwtauth: "), errOut)
+
 	// A revoked key's token is refused once the JWKS no longer has it.
 	_, err = mgr.Rotate(ctx, true)
 	require.NoError(t, err)
 	require.NoError(t, mgr.Revoke(ctx, tok.KID))
-	_, errOut, code := runCLI(t, nil, "", "token", "verify", "--issuer", srv.URL, tok.Raw)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--issuer", srv.URL, tok.Raw)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "unknown signing key")
 }
