@@ -685,9 +685,9 @@ const (
 // keys by kid. It fails when the document is not a JSON object with a
 // "keys" array or when any key has a private member. A set without keys, or
 // without a usable one, is no failure: it is what the issuer publishes, and
-// it yields an empty map. skipped describes each key it left out. Each key is parsed by
-// jwx (jwk.ParseKey), one at a time, so that a key of a type jwx does not
-// know is skipped rather than failing the set.
+// it yields an empty map. skipped describes each key it left out. Each key
+// is parsed by jwx (jwk.ParseKey), one at a time, so that a key of a type
+// jwx does not know is skipped rather than failing the set.
 func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 	// Member names are case-sensitive (RFC 8259 §4, RFC 7517 §4): decode
 	// into maps, whose keys are exact, not into structs, which
