@@ -3,13 +3,17 @@ package jwtauth
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -39,8 +43,11 @@ const (
 	// DefaultUnknownKIDInterval is the least time between two fetches caused
 	// by a token whose kid the set does not hold (5 s).
 	DefaultUnknownKIDInterval = 5 * time.Second
+	// DefaultUnknownKIDWait is the longest a lookup of an unknown kid waits
+	// for the fetch in flight (1 s).
+	DefaultUnknownKIDWait = time.Second
 	// DefaultMaxStale is how long the last good set is used while the origin
-	// cannot be reached or returns no usable set (24 h).
+	// cannot be reached or returns no JWK Set (24 h).
 	DefaultMaxStale = 24 * time.Hour
 	// DefaultFetchTimeout bounds one HTTP exchange, body included (10 s).
 	DefaultFetchTimeout = 10 * time.Second
@@ -56,10 +63,11 @@ const (
 var ErrKeySetUnavailable = errors.New("jwtauth: remote key set unavailable")
 
 // ErrJWKSFetch wraps every failed fetch of a remote JWKS or discovery
-// document: network error, timeout, a status other than 200/304, an HTML
-// or oversized body, JSON that is not a JWK Set, a set with private key
-// material, or a set without one usable key. Such a response never replaces
-// the last good set.
+// document: network error, timeout, a status other than 200/304, a refused
+// redirect, an HTML or oversized body, JSON that is not a JWK Set, or a set
+// with private key material. Such a response never replaces the last good
+// set. (A 200 with a well-formed set that holds no usable key, such as
+// {"keys":[]}, is no failure: the issuer has withdrawn its keys.)
 var ErrJWKSFetch = errors.New("jwtauth: jwks fetch failed")
 
 // RemoteConfig configures a RemoteKeySet. Exactly one of JWKSURL and Issuer
@@ -75,9 +83,20 @@ type RemoteConfig struct {
 	// Issuer exactly (§4.3). NewRemoteVerifier also uses it as the expected
 	// iss when VerifierConfig.Issuer is empty.
 	Issuer string
-	// HTTPClient makes the requests; default http.DefaultClient. Timeout
-	// applies on top of the client's own.
+	// HTTPClient makes the requests; default a zero http.Client (which uses
+	// http.DefaultTransport). The key set works on a copy whose
+	// CheckRedirect refuses any redirect that changes the scheme or the host
+	// (port included) of the URL asked for, then applies the client's own
+	// CheckRedirect; the client given is not modified. Timeout applies on
+	// top of the client's own.
 	HTTPClient *http.Client
+	// InsecureAllowHTTP accepts plain http for JWKSURL, Issuer and a
+	// discovered jwks_uri whatever their host. Without it they must be https,
+	// except for a loopback host (127.0.0.0/8, ::1, localhost), which is
+	// for development: over plain http anyone on the network path can serve
+	// a JWKS holding a key of their own, and every token they sign with it
+	// verifies.
+	InsecureAllowHTTP bool
 	// MinRefresh and MaxRefresh bound the background refresh interval, which
 	// is the response's Cache-Control max-age minus its Age (RFC 9111
 	// §4.2), or DefaultRefresh without one. Defaults DefaultMinRefresh (1
@@ -88,8 +107,16 @@ type RemoteConfig struct {
 	// caused by an unknown kid; concurrent misses share one fetch. Default
 	// DefaultUnknownKIDInterval (5 s).
 	UnknownKIDInterval time.Duration
+	// UnknownKIDWait is the longest a lookup of a kid the set does not hold
+	// waits for a fetch in flight (its own or one it joined): then it fails
+	// with keys.ErrUnknownKey while the fetch goes on for later lookups. The
+	// caller's ctx ends the wait earlier. It keeps an origin that accepts
+	// connections and never answers from holding each such request for the
+	// whole Timeout. Lookups of a kid the set holds never wait. Default
+	// DefaultUnknownKIDWait (1 s).
+	UnknownKIDWait time.Duration
 	// MaxStale is how long after the origin last confirmed the set (a 200
-	// with a usable set, or a 304) the set is still used while refreshes
+	// with a JWK Set, or a 304) the set is still used while refreshes
 	// fail. After it every lookup fails with ErrKeySetUnavailable. Default
 	// DefaultMaxStale (24 h).
 	MaxStale time.Duration
@@ -103,7 +130,7 @@ type RemoteConfig struct {
 	// refresh and the first lookup fetch the set, and until one succeeds
 	// every lookup fails with ErrKeySetUnavailable. Use it when services may
 	// start before their issuer. By default NewRemoteKeySet fetches once and
-	// fails when it cannot get a usable set.
+	// fails when it cannot fetch the set.
 	Lazy bool
 	// Now is the clock used for freshness, staleness and the unknown-kid
 	// interval; default time.Now. The background refresh waits on runtime
@@ -126,10 +153,13 @@ type RemoteConfig struct {
 //     confirms the set it holds.
 //   - A kid the set does not hold causes one immediate fetch, at most one
 //     per UnknownKIDInterval; concurrent misses are coalesced into that one
-//     fetch (singleflight), so forged kids cannot flood the origin.
+//     fetch (singleflight), so forged kids cannot flood the origin. Such a
+//     lookup waits for the fetch at most UnknownKIDWait (1 s) or until its
+//     ctx ends; a kid the set holds is answered at once, fetch or no fetch.
 //   - A fetched set replaces the previous one entirely: a key removed at the
 //     origin (retired or revoked) stops verifying as soon as the new set is
-//     fetched.
+//     fetched, and a set without any usable key ({"keys":[]}: the issuer
+//     withdrew every key) makes every lookup fail.
 //   - A failed fetch (see ErrJWKSFetch) is logged and never replaces a good
 //     set; the last good set is used for up to MaxStale after the origin last
 //     confirmed it. With no good set, lookups fail closed.
@@ -177,18 +207,19 @@ type remoteSet struct {
 // NewRemoteKeySet checks cfg, fetches the set (unless cfg.Lazy) and starts
 // the background refresh, which runs until ctx is done or Close is called.
 // It fails when neither JWKSURL nor Issuer is set, a URL is not absolute
-// http(s), or (not Lazy) discovery or the first fetch fails: the error then
-// wraps ErrJWKSFetch and says why.
+// https (or http on a loopback host, or with InsecureAllowHTTP), or (not
+// Lazy) discovery or the first fetch fails: the error then wraps
+// ErrJWKSFetch and says why.
 func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, error) {
 	if cfg.JWKSURL == "" && cfg.Issuer == "" {
 		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
 	}
-	for _, u := range []string{cfg.JWKSURL, cfg.Issuer} {
-		if u == "" {
+	for _, f := range []struct{ name, url string }{{"JWKSURL", cfg.JWKSURL}, {"Issuer", cfg.Issuer}} {
+		if f.url == "" {
 			continue
 		}
-		if err := checkHTTPURL(u); err != nil {
-			return nil, fmt.Errorf("jwtauth: RemoteConfig: %w", err)
+		if err := checkHTTPURL(f.url, cfg.InsecureAllowHTTP); err != nil {
+			return nil, fmt.Errorf("jwtauth: RemoteConfig.%s: %w", f.name, err)
 		}
 	}
 	if cfg.MinRefresh <= 0 {
@@ -203,6 +234,9 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if cfg.UnknownKIDInterval <= 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
 	}
+	if cfg.UnknownKIDWait <= 0 {
+		cfg.UnknownKIDWait = DefaultUnknownKIDWait
+	}
 	if cfg.MaxStale <= 0 {
 		cfg.MaxStale = DefaultMaxStale
 	}
@@ -212,11 +246,8 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxJWKSBytes
 	}
-	r := &RemoteKeySet{cfg: cfg, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
+	r := &RemoteKeySet{cfg: cfg, client: sameOriginClient(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now,
 		jwksURL: cfg.JWKSURL, done: make(chan struct{}), kick: make(chan struct{}, 1)}
-	if r.client == nil {
-		r.client = http.DefaultClient
-	}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -234,18 +265,73 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	return r, nil
 }
 
-func checkHTTPURL(s string) error {
+// checkHTTPURL accepts an absolute https URL, and an http one when its host
+// is a loopback host or insecure is set.
+func checkHTTPURL(s string, insecure bool) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+		return fmt.Errorf("%.256q is not an absolute https URL", s)
+	}
+	if u.Scheme == "http" && !insecure && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("%.256q is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)", s)
 	}
 	return nil
 }
 
+// loopbackHost reports whether host (without port) is "localhost" or a
+// loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8).
+func loopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// errRedirect is the cause of a redirect the key set refuses.
+var errRedirect = errors.New("redirect refused")
+
+// sameOriginClient returns a copy of c (nil: a zero http.Client) whose
+// CheckRedirect refuses a redirect to another scheme or host:port than the
+// first request's, so that an https URL cannot hand the fetch to plain http
+// or to another server, then applies c's own policy (nil: stop after 10
+// redirects, as net/http does). c is not modified.
+func sameOriginClient(c *http.Client) *http.Client {
+	var cp http.Client
+	if c != nil {
+		cp = *c
+	}
+	theirs := cp.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Scheme != first.Scheme || !strings.EqualFold(hostPort(req.URL), hostPort(first)) {
+			return fmt.Errorf("%w: %s to %s changes the scheme or host", errRedirect, first.Redacted(), req.URL.Redacted())
+		}
+		if theirs != nil {
+			return theirs(req, via)
+		}
+		if len(via) >= 10 {
+			return fmt.Errorf("%w: stopped after 10 redirects", errRedirect)
+		}
+		return nil
+	}
+	return &cp
+}
+
+// hostPort is u's host and port, the scheme's default port when u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
 // VerificationKey returns the RSA public key for kid. A kid the current set
 // does not hold causes a fetch when none was made in the last
-// UnknownKIDInterval (see RemoteKeySet); if the kid is still unknown the
-// error wraps keys.ErrUnknownKey. Without a usable set it returns an error
+// UnknownKIDInterval (see RemoteKeySet), awaited for at most UnknownKIDWait
+// or until ctx ends; if the kid is still unknown the error wraps
+// keys.ErrUnknownKey. Without a usable set it returns an error
 // wrapping ErrKeySetUnavailable. The cached path takes no lock and does no
 // I/O.
 func (r *RemoteKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
@@ -283,7 +369,7 @@ func (r *RemoteKeySet) checkStale(s *remoteSet) error {
 		if last == nil {
 			return fmt.Errorf("%w: the last good set is %s old (MaxStale %s)", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale)
 		}
-		return fmt.Errorf("%w: the last good set is %s old (MaxStale %s); last error: %w", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale, last)
+		return errorf("%w: the last good set is %s old (MaxStale %s); last error: %w", ErrKeySetUnavailable, age.Round(time.Second), r.cfg.MaxStale, last)
 	}
 	return nil
 }
@@ -295,14 +381,17 @@ func (r *RemoteKeySet) unavailable() error {
 	if last == nil {
 		return fmt.Errorf("%w: no key set fetched yet", ErrKeySetUnavailable)
 	}
-	return fmt.Errorf("%w: no good key set yet: %w", ErrKeySetUnavailable, last)
+	return errorf("%w: no good key set yet: %w", ErrKeySetUnavailable, last)
 }
 
 var errThrottled = errors.New("jwtauth: remote jwks: refetch throttled")
 
+var errMissWait = errors.New("jwtauth: remote jwks: the fetch for an unknown kid is still running")
+
 // refetchForMiss fetches unless a fetch started within UnknownKIDInterval.
-// All callers share the fetch in flight; a caller whose ctx ends stops
-// waiting without cancelling the fetch for the others.
+// All callers share the fetch in flight; a caller stops waiting after
+// UnknownKIDWait or when its ctx ends, without cancelling the fetch for the
+// others.
 func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 	ch := r.sf.DoChan("fetch", func() (any, error) {
 		r.mu.Lock()
@@ -313,11 +402,15 @@ func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 		}
 		return nil, r.fetch(r.ctx)
 	})
+	wait := time.NewTimer(r.cfg.UnknownKIDWait)
+	defer wait.Stop()
 	select {
 	case res := <-ch:
 		return res.Err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-wait.C:
+		return errMissWait
 	}
 }
 
@@ -465,7 +558,10 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 			r.log.Debug("jwtauth: remote jwks: key skipped", "url", jwksURL, "reason", s)
 		}
 		r.cur.Store(&remoteSet{keys: ks, etag: res.Header.Get("ETag"), validated: now})
-		if prev == nil || !sameKeys(prev.keys, ks) {
+		switch {
+		case len(ks) == 0 && (prev == nil || len(prev.keys) > 0):
+			r.log.Warn("jwtauth: remote jwks holds no usable key; every token is rejected", "url", jwksURL, "skipped", len(skipped))
+		case len(ks) > 0 && (prev == nil || !sameKeys(prev.keys, ks)):
 			r.log.Info("jwtauth: remote jwks loaded", "url", jwksURL, "keys", len(ks), "skipped", len(skipped))
 		}
 	default:
@@ -544,7 +640,7 @@ func (r *RemoteKeySet) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != r.cfg.Issuer {
 		return "", fmt.Errorf("%w: discovery %s: issuer %.256q does not match the configured issuer %q", ErrJWKSFetch, u, doc.Issuer, r.cfg.Issuer)
 	}
-	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+	if err := checkHTTPURL(doc.JWKSURI, r.cfg.InsecureAllowHTTP); err != nil {
 		return "", fmt.Errorf("%w: discovery %s: jwks_uri: %w", ErrJWKSFetch, u, err)
 	}
 	return doc.JWKSURI, nil
@@ -587,10 +683,11 @@ const (
 
 // parseRemoteJWKS turns a JWK Set document into its usable RSA verification
 // keys by kid. It fails when the document is not a JSON object with a
-// "keys" array, when any key has a private member, or when no key is
-// usable; skipped describes each key it left out. Each key is parsed by
-// jwx (jwk.ParseKey), one at a time, so that a key of a type jwx does not
-// know is skipped rather than failing the set.
+// "keys" array or when any key has a private member. A set without keys, or
+// without a usable one, is no failure: it is what the issuer publishes, and
+// it yields an empty map. skipped describes each key it left out. Each key
+// is parsed by jwx (jwk.ParseKey), one at a time, so that a key of a type
+// jwx does not know is skipped rather than failing the set.
 func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 	// Member names are case-sensitive (RFC 8259 §4, RFC 7517 §4): decode
 	// into maps, whose keys are exact, not into structs, which
@@ -622,6 +719,12 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 			skipped = append(skipped, fmt.Sprintf("key #%d: %s", i, why))
 			continue
 		}
+		if why := modulusSize(members); why != "" {
+			var kid string
+			_ = json.Unmarshal(members["kid"], &kid)
+			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
+			continue
+		}
 		pub, kid, why := usableKey(raw)
 		if why != "" {
 			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
@@ -632,12 +735,6 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 			continue
 		}
 		out[kid] = pub
-	}
-	if len(out) == 0 {
-		if len(skipped) == 0 {
-			return nil, nil, errors.New("the JWK Set is empty")
-		}
-		return nil, skipped, fmt.Errorf("the JWK Set has no usable RS256 verification key (%d skipped: %s)", len(skipped), strings.Join(skipped, "; "))
 	}
 	return out, skipped, nil
 }
@@ -658,6 +755,29 @@ func memberCase(members map[string]json.RawMessage) string {
 		if lower != name && slices.Contains(jwkMembers, lower) {
 			return fmt.Sprintf("member %.16q is a JWK member name in the wrong letter case", name)
 		}
+	}
+	return ""
+}
+
+// modulusSize says why the key's modulus "n" (RFC 7518 §6.3.1.1: base64url
+// of a big-endian unsigned integer) is unacceptable: absent, not base64url,
+// or under minRemoteRSABits or over maxRemoteRSABits bits. It reads "n"
+// before jwx parses the key, so that these bounds are ours (jwx has its own
+// 2048-bit floor, and no ceiling) and an oversized modulus costs no more than
+// its decoding.
+func modulusSize(members map[string]json.RawMessage) string {
+	var n string
+	if raw, ok := members["n"]; !ok || json.Unmarshal(raw, &n) != nil {
+		return `no string member "n"`
+	}
+	b, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		if b, err = base64.URLEncoding.DecodeString(n); err != nil {
+			return `"n" is not base64url`
+		}
+	}
+	if bits := new(big.Int).SetBytes(b).BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
+		return fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
 	}
 	return ""
 }
@@ -698,10 +818,7 @@ func usableKey(raw []byte) (*rsa.PublicKey, string, string) {
 	if err := jwk.Export(k, &pub); err != nil {
 		return nil, kid, "not an RSA public key: " + err.Error()
 	}
-	if bits := pub.N.BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
-		return nil, kid, fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
-	}
-	return &pub, kid, ""
+	return &pub, kid, "" // the modulus size was checked by modulusSize
 }
 
 func sameKeys(a, b map[string]*rsa.PublicKey) bool {

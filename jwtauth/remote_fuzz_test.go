@@ -7,9 +7,9 @@ import (
 )
 
 // FuzzParseRemoteJWKS feeds arbitrary documents to the remote JWKS parser.
-// Invariants: no panic; a failure returns no keys; a success returns at least
-// one key, each an RSA key of 2048 to 8192 bits with a public exponent above
-// 1, under a non-empty kid that a member of the document's "keys" carries
+// Invariants: no panic; a failure returns no keys; a success (only for a
+// JSON object with a "keys" array) returns keys, possibly none, each an RSA
+// key of 2048 to 8192 bits with a public exponent above 1, under a non-empty kid that a member of the document's "keys" carries
 // with kty "RSA", no "use" other than "sig", and no private member in the
 // whole set.
 func FuzzParseRemoteJWKS(f *testing.F) {
@@ -39,9 +39,6 @@ func FuzzParseRemoteJWKS(f *testing.F) {
 				t.Fatalf("keys returned with error %v", err)
 			}
 			return
-		}
-		if len(ks) == 0 {
-			t.Fatal("success without a key")
 		}
 		entries := jwksEntries(t, body)
 		for _, m := range entries {

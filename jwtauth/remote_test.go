@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -237,9 +238,6 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 		{"HTML without a Content-Type", func(*remoteFixture) http.HandlerFunc {
 			return serveBody("", []byte("<html><body>maintenance</body></html>"))
 		}, "not a JSON JWK Set"},
-		{"empty set", func(*remoteFixture) http.HandlerFunc {
-			return serveBody("application/json", jwksJSON())
-		}, "empty"},
 		{"no keys member", func(*remoteFixture) http.HandlerFunc {
 			return serveBody("application/json", []byte(`{"issuer":"x"}`))
 		}, `no "keys" array`},
@@ -255,9 +253,6 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
 			return serveBody("application/json", jwksJSON(pub, json.RawMessage(`{"kty":"oct","kid":"h","k":"c2VjcmV0"}`)))
 		}, `private member "k"`},
-		{"only unusable keys", func(rf *remoteFixture) http.HandlerFunc {
-			return serveBody("application/json", jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"})))
-		}, "no usable RS256 verification key"},
 		{"10 MiB body", func(*remoteFixture) http.HandlerFunc { return big }, "byte limit"},
 		{"10 MiB body with Content-Length", func(*remoteFixture) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {
@@ -512,7 +507,7 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{})
 	assert.ErrorContains(t, err, "JWKSURL or Issuer")
 	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "file:///etc/passwd"})
-	assert.ErrorContains(t, err, "not an absolute http(s) URL")
+	assert.ErrorContains(t, err, "not an absolute https URL")
 	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: srv.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
 	assert.ErrorContains(t, err, "cannot verify with RSA keys")
 }
@@ -637,4 +632,334 @@ func TestRemoteConfigRejectsBadBounds(t *testing.T) {
 	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks"}, jwtauth.VerifierConfig{Keys: &keys.Set{}})
 	assert.ErrorContains(t, err, "Keys must be nil")
 	assert.True(t, strings.HasPrefix(jwtauth.ErrKeySetUnavailable.Error(), "jwtauth: "))
+}
+
+// fakeModulus is the base64url of a random odd modulus of exactly bits
+// bits: not an RSA key (nobody can sign with it), which a size check that
+// runs before any use of the key cannot tell.
+func fakeModulus(t testing.TB, bits int) string {
+	t.Helper()
+	b := make([]byte, (bits+7)/8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	if r := bits % 8; r != 0 {
+		b[0] &= byte(1<<r - 1)
+		b[0] |= byte(1 << (r - 1))
+	} else {
+		b[0] |= 0x80
+	}
+	b[len(b)-1] |= 1
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestRemoteKeySetKeySizeBounds: the remote JWKS keeps RSA keys of 2048 to
+// 8192 bits, and our bounds (not jwx's own 2048-bit floor) are what refuse
+// the others: each refusal is logged with our reason.
+func TestRemoteKeySetKeySizeBounds(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	weak := keystest.Weak(t)
+	require.Equal(t, 1024, weak.N.BitLen())
+	require.Equal(t, 2048, rf.priv.N.BitLen())
+	fake := func(kid string, bits int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":%q,"n":%q,"e":"AQAB"}`, kid, fakeModulus(t, bits)))
+	}
+	rf.origin.set(serveBody("application/json", jwksJSON(
+		jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil),
+		json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":"rsa1024","n":%q,"e":"AQAB"}`, b64(string(weak.N.Bytes())))),
+		fake("rsa2047", 2047),
+		fake("rsa8192", 8192),
+		fake("rsa8193", 8193),
+		fake("rsa16384", 16384),
+	)))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	assert.ElementsMatch(t, []string{rf.kid, "rsa8192"}, rf.ks.KIDs(), "2048 and 8192 bits are in bounds")
+	logs := rf.logs.String()
+	for kid, bits := range map[string]int{"rsa1024": 1024, "rsa2047": 2047, "rsa8193": 8193, "rsa16384": 16384} {
+		assert.Contains(t, logs, fmt.Sprintf(`kid \"%s\"): RSA modulus of %d bits (want 2048 to 8192)`, kid, bits))
+	}
+
+	_, err := rf.v.Verify(ctx, rf.issue(t))
+	require.NoError(t, err, "the 2048-bit key verifies")
+	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.claims(nil)))
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the 1024-bit key is not in the set")
+}
+
+// TestRemoteKeySetHonoursWithdrawnKeys: a 200 with a well-formed JWK Set
+// that holds no usable key is the issuer withdrawing every key: it replaces
+// the set at once (it used to count as a failed fetch, and the last set was
+// trusted for up to MaxStale). Invalid JSON and a 5xx still keep the last
+// good set.
+func TestRemoteKeySetHonoursWithdrawnKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(rf *remoteFixture) []byte
+	}{
+		{"empty set", func(*remoteFixture) []byte { return jwksJSON() }},
+		{"only unusable keys", func(rf *remoteFixture) []byte {
+			return jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"}))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rf := newRemoteFixture(t, nil)
+			ctx := t.Context()
+			tok := rf.issue(t)
+			_, err := rf.v.Verify(ctx, tok)
+			require.NoError(t, err)
+
+			// A 5xx and invalid JSON do not touch the set.
+			rf.origin.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) })
+			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			rf.origin.set(serveBody("application/json", []byte(`{"keys":[`)))
+			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err, "the last good set is kept")
+
+			rf.origin.set(serveBody("application/json", tc.set(rf)))
+			require.NoError(t, rf.ks.Refresh(ctx), "a well-formed set is a successful fetch")
+			require.NoError(t, rf.ks.LastError())
+			assert.Empty(t, rf.ks.KIDs())
+			_, err = rf.v.Verify(ctx, tok)
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the withdrawn key no longer verifies")
+			assert.NotErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+			assert.Contains(t, rf.logs.String(), "remote jwks holds no usable key; every token is rejected")
+
+			// The issuer publishes keys again: they verify after the next fetch.
+			rf.origin.restore()
+			rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+			_, err = rf.v.Verify(ctx, tok)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestRemoteKeySetUnknownKIDWaitIsBounded: with an origin that accepts the
+// request and never answers (black-holed), a lookup of an unknown kid waits
+// for the fetch at most UnknownKIDWait, or its ctx's deadline when that is
+// sooner, and fails as an unknown key; a known kid never waits. Before, each
+// unknown kid waited the whole fetch Timeout (10 s), one after another.
+func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Generate: keystest.Generator(t), Logger: quiet})
+		require.NoError(t, err)
+		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		jwks := jwtauth.NewJWKSHandler(mgr, 5*time.Minute)
+		var blackHole atomic.Bool
+		var requests atomic.Int64
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			if blackHole.Load() {
+				<-r.Context().Done() // never answers; the client's timeout ends it
+				return
+			}
+			jwks.ServeHTTP(w, r)
+		})
+		v, _, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+			JWKSURL: "https://auth.example.com/.well-known/jwks.json", HTTPClient: &http.Client{Transport: handlerTransport{h}}, Logger: quiet,
+		}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
+		require.NoError(t, err)
+		known, err := iss.Issue(ctx, "alice")
+		require.NoError(t, err)
+		outsider := keystest.Keys(t)[len(keystest.Keys(t))-1]
+		unknown := func(i int) string {
+			claims := fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"x","exp":%d}`, testIssuer, testAudience, time.Now().Add(time.Hour).Unix())
+			return forge(t, outsider, fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d"}`, i), claims)
+		}
+		timed := func(ctx context.Context, tok string) (time.Duration, error) {
+			synctest.Wait() // a fetch that ended at this instant has finished
+			start := time.Now()
+			_, err := v.Verify(ctx, tok)
+			return time.Since(start), err
+		}
+
+		blackHole.Store(true)
+		time.Sleep(jwtauth.DefaultUnknownKIDInterval)
+		// 30 unknown kids one after another span three fetch timeouts (10 s
+		// each): each waits UnknownKIDWait, whether it started the fetch or
+		// joined it.
+		for i := range 30 {
+			d, err := timed(ctx, unknown(i))
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+			require.Equal(t, jwtauth.DefaultUnknownKIDWait, d, "unknown kid #%d", i)
+		}
+		assert.EqualValues(t, 4, requests.Load(), "the first fetch, then one fetch per Timeout")
+
+		// While a fetch hangs, a known kid is answered at once, and a caller
+		// whose deadline is sooner than UnknownKIDWait waits until it.
+		d, err := timed(ctx, unknown(99))
+		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.Equal(t, jwtauth.DefaultUnknownKIDWait, d)
+		d, err = timed(ctx, known.Raw)
+		require.NoError(t, err)
+		assert.Zero(t, d, "a known kid does not wait for the fetch in flight")
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		d, err = timed(short, unknown(100))
+		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		assert.Equal(t, 300*time.Millisecond, d)
+
+		// When the origin answers again, the next fetch brings the new key.
+		blackHole.Store(false)
+		_, err = mgr.Rotate(ctx, true)
+		require.NoError(t, err)
+		_, err = mgr.Rotate(ctx, true)
+		require.NoError(t, err)
+		tok, err := iss.Issue(ctx, "bob")
+		require.NoError(t, err)
+		time.Sleep(jwtauth.DefaultFetchTimeout + jwtauth.DefaultUnknownKIDInterval)
+		d, err = timed(ctx, tok.Raw)
+		require.NoError(t, err)
+		assert.Less(t, d, jwtauth.DefaultUnknownKIDWait, "a fetch that answers is awaited")
+	})
+}
+
+// TestRemoteKeySetRefusesRedirectToAnotherOrigin is the attack of issue 16
+// part 3: an https JWKS URL answering 302 to a plain http server that serves
+// an attacker's key made the attacker's token verify as sub=admin. A
+// redirect that changes the scheme or the host is now a failed fetch, the
+// last good set stays, and the attacker's token is rejected.
+func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
+	f := newFixture(t)
+	attacker := f.outsider(t)
+	evilJWKS := serveBody("application/json", jwksJSON(jwkJSON(t, &attacker.PublicKey, "evil", nil)))
+	evilHTTP := httptest.NewServer(evilJWKS) // plain http, loopback
+	defer evilHTTP.Close()
+	evilTLS := httptest.NewTLSServer(evilJWKS) // https, another port
+	defer evilTLS.Close()
+	forged := forge(t, attacker, `{"alg":"RS256","kid":"evil"}`, f.claims(func(m map[string]any) { m["sub"] = "admin" }))
+
+	real := jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute)
+	var redirectTo atomic.Pointer[string]
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch to := redirectTo.Load(); {
+		case r.URL.Path == "/old":
+			http.Redirect(w, r, "/jwks.json", http.StatusMovedPermanently)
+		case to != nil:
+			http.Redirect(w, r, *to, http.StatusFound)
+		default:
+			real.ServeHTTP(w, r)
+		}
+	}))
+	defer origin.Close()
+	client := origin.Client() // trusts the test certificate of every httptest TLS server
+	newVerifier := func(url string) (*jwtauth.Verifier, *jwtauth.RemoteKeySet, error) {
+		return jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: url, HTTPClient: client, Logger: quiet},
+			jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	}
+
+	// A redirect within the origin is followed.
+	v, ks, err := newVerifier(origin.URL + "/old")
+	require.NoError(t, err)
+	defer ks.Close()
+	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	require.NoError(t, err)
+	assert.Nil(t, client.CheckRedirect, "the caller's client is not modified")
+
+	for name, to := range map[string]string{
+		"https to http":         evilHTTP.URL + "/jwks.json",
+		"https to another host": evilTLS.URL + "/jwks.json",
+	} {
+		t.Run(name, func(t *testing.T) {
+			redirectTo.Store(&to)
+			defer redirectTo.Store(nil)
+			err := ks.Refresh(t.Context())
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			assert.ErrorContains(t, err, "redirect refused")
+			assert.ErrorContains(t, err, "changes the scheme or host")
+			_, err = v.Verify(t.Context(), forged)
+			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the attacker's key is not trusted")
+			_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+			require.NoError(t, err, "the last good set stays")
+
+			_, _, err = newVerifier(origin.URL + "/jwks.json")
+			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch, "a new key set refuses it too")
+			assert.ErrorContains(t, err, "redirect refused")
+		})
+	}
+
+	// The caller's own redirect policy still applies after ours.
+	strict := *client
+	strict.CheckRedirect = func(*http.Request, []*http.Request) error { return errors.New("no redirects here") }
+	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: origin.URL + "/old", HTTPClient: &strict, Logger: quiet})
+	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorContains(t, err, "no redirects here")
+}
+
+// TestRemoteConfigRequiresHTTPS: JWKS, issuer and discovered jwks_uri URLs
+// must be https; plain http only for a loopback host or with
+// InsecureAllowHTTP.
+func TestRemoteConfigRequiresHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  jwtauth.RemoteConfig
+		want string // "" when accepted
+	}{
+		{"http JWKS URL", jwtauth.RemoteConfig{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
+			`jwtauth: RemoteConfig.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
+		{"http issuer", jwtauth.RemoteConfig{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
+		{"http issuer beside an https JWKS URL", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
+		{"loopback-looking name", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
+		{"localhost subdomain", jwtauth.RemoteConfig{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},
+		{"unspecified address", jwtauth.RemoteConfig{JWKSURL: "http://0.0.0.0:8080/jwks"}, "is plain http"},
+		{"private address", jwtauth.RemoteConfig{JWKSURL: "http://10.0.0.1/jwks"}, "is plain http"},
+		{"not http", jwtauth.RemoteConfig{JWKSURL: "ftp://auth.example.com/jwks"}, "not an absolute https URL"},
+		{"https", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "https://auth.example.com"}, ""},
+		{"127.0.0.1", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1:8080/jwks"}, ""},
+		{"127.8.9.10", jwtauth.RemoteConfig{Issuer: "http://127.8.9.10"}, ""},
+		{"::1", jwtauth.RemoteConfig{JWKSURL: "http://[::1]:8080/jwks"}, ""},
+		{"IPv4-mapped loopback", jwtauth.RemoteConfig{JWKSURL: "http://[::ffff:127.0.0.1]/jwks"}, ""},
+		{"localhost", jwtauth.RemoteConfig{JWKSURL: "http://LocalHost:8080/jwks"}, ""},
+		{"InsecureAllowHTTP", jwtauth.RemoteConfig{JWKSURL: "http://auth.internal/jwks", Issuer: "http://auth.internal", InsecureAllowHTTP: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Lazy = true // no fetch: the URLs are checked at construction
+			cfg.Logger = quiet
+			ks, err := jwtauth.NewRemoteKeySet(t.Context(), cfg)
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.NoError(t, ks.Close())
+				return
+			}
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, jwtauth.ErrJWKSFetch, "a configuration error, found before any request")
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+
+	// A discovered jwks_uri follows the same rule.
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux) // http on 127.0.0.1: allowed
+	defer srv.Close()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":"http://auth.example.com/.well-known/jwks.json"}`, srv.URL)
+	})
+	_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: srv.URL, Logger: quiet})
+	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorContains(t, err, `jwks_uri: "http://auth.example.com/.well-known/jwks.json" is plain http`)
+}
+
+// TestRemoteErrorTextCarriesThePrefixOnce: a chain of this package's errors
+// names the package once (it read "jwtauth: unknown signing key: kid …:
+// jwtauth: remote key set unavailable: no good key set yet: jwtauth: jwks
+// fetch failed: …"), and errors.Is still finds each sentinel.
+func TestRemoteErrorTextCarriesThePrefixOnce(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
+	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: o.srv.URL + "/jwks.json", Lazy: true, Logger: quiet},
+		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	require.NoError(t, err)
+	defer ks.Close()
+
+	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	require.Error(t, err)
+	assert.Equal(t, `jwtauth: unknown signing key: kid "`+f.kid+`": remote key set unavailable: no good key set yet: jwks fetch failed: `+o.srv.URL+`/jwks.json: HTTP status 503`, err.Error())
+	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.Equal(t, 1, strings.Count(err.Error(), "jwtauth: "))
 }

@@ -146,6 +146,35 @@ func (v *Verifier) Leeway() time.Duration { return v.leeway }
 
 var strictB64 = base64.RawURLEncoding.Strict()
 
+// errPrefix starts the text of every error of this package, once.
+const errPrefix = "jwtauth: "
+
+// errorf is fmt.Errorf whose text carries errPrefix once: every error
+// operand except one that starts format loses its leading errPrefix, so a
+// chain reads "jwtauth: unknown signing key: kid "k": remote key set
+// unavailable: …" rather than repeating "jwtauth: " at each level. Every %w
+// operand is still seen by errors.Is and errors.As.
+func errorf(format string, args ...any) error {
+	shown := make([]any, len(args))
+	for i, a := range args {
+		shown[i] = a
+		if e, ok := a.(error); ok && (i > 0 || !strings.HasPrefix(format, "%w")) {
+			shown[i] = strings.TrimPrefix(e.Error(), errPrefix)
+		}
+	}
+	return &prefixedError{msg: fmt.Sprintf(strings.ReplaceAll(format, "%w", "%v"), shown...), err: fmt.Errorf(format, args...)}
+}
+
+// prefixedError is an error of errorf: its own text, and the fmt.Errorf
+// error that wraps the operands.
+type prefixedError struct {
+	msg string
+	err error
+}
+
+func (e *prefixedError) Error() string { return e.msg }
+func (e *prefixedError) Unwrap() error { return e.err }
+
 // decodeSegment decodes one segment as canonical base64url without padding
 // (RFC 7515 §2): '=', '+', '/', CR, LF and non-zero trailing bits are refused.
 func decodeSegment(seg, name string) ([]byte, error) {
@@ -383,7 +412,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrUnknownKey) {
 			return nil, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, h.kid)
 		}
-		return nil, fmt.Errorf("%w: kid %.64q: %w", ErrUnknownKey, h.kid, err)
+		return nil, errorf("%w: kid %.64q: %w", ErrUnknownKey, h.kid, err)
 	}
 	if err := jwsbb.VerifyRSA(pub, []byte(raw[:len(h64)+1+len(p64)]), sig, alg.hash, alg.pss); err != nil {
 		return nil, ErrInvalidSignature

@@ -104,7 +104,7 @@ var settings = []setting{
 	{"rotate-every", "JWTAUTH_ROTATE_EVERY", "24h", "how long a key signs before the next one replaces it", false},
 	{"key-bits", "JWTAUTH_KEY_BITS", "2048", "RSA modulus size of new keys: 2048, 3072 or 4096", false},
 	{"jwks-max-age", "JWTAUTH_JWKS_MAX_AGE", "5m", "Cache-Control max-age of the JWKS", false},
-	{"prepublish", "JWTAUTH_PREPUBLISH", "1h", "how long a next key is public before it may sign (at least jwks-max-age)", false},
+	{"prepublish", "JWTAUTH_PREPUBLISH", "1h", "how long a next key is public before it may sign (at least jwks-max-age + 1m)", false},
 	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear)", false},
 	// Extensions.
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
@@ -254,13 +254,24 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			c.Audience = c.Issuer
 		}
 	}
-	if c.JWKSMaxAge > 0 && c.Prepublish > 0 && c.Prepublish < c.JWKSMaxAge {
-		errs = append(errs, fmt.Errorf("--prepublish %s is shorter than --jwks-max-age %s: verifiers caching the JWKS could meet a kid they have never seen; raise --prepublish or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge))
+	if least := minPrepublish(c.JWKSMaxAge); c.JWKSMaxAge > 0 && c.Prepublish > 0 && c.Prepublish < least {
+		errs = append(errs, fmt.Errorf("--prepublish %s is shorter than --jwks-max-age %s plus %s, the least a verifier needs to see a new key: "+
+			"jwtauth.RemoteKeySet refreshes the JWKS at most once every %s and may be handed a copy up to --jwks-max-age old, so it would meet a kid it has never seen; "+
+			"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, jwtauth.DefaultMinRefresh, jwtauth.DefaultMinRefresh, least))
 	}
 	if len(errs) > 0 {
 		return config{}, &usageError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// minPrepublish is the shortest --prepublish verifiers can follow: a key
+// must be public for jwtauth.RemoteKeySet's refresh floor (1 min) plus the
+// JWKS max-age (the age of a copy an HTTP cache may hand it) before it signs.
+// Verifiers that cache longer whatever max-age says need more, which the
+// default of 1 h gives them.
+func minPrepublish(jwksMaxAge time.Duration) time.Duration {
+	return jwksMaxAge + jwtauth.DefaultMinRefresh
 }
 
 // parseStore parses a --store value: "sqlite:PATH", "memory:" or a

@@ -129,8 +129,11 @@ func TestConfigPrecedence(t *testing.T) {
 		{"store timeout flag wins over env", []string{"--store-timeout", "2s"}, map[string]string{"JWTAUTH_STORE_TIMEOUT": "9s"}, func(t *testing.T, c config) {
 			assert.Equal(t, 2*time.Second, c.StoreTimeout)
 		}},
-		{"prepublish equal to max-age is fine", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
-			assert.Equal(t, 5*time.Minute, c.Prepublish)
+		{"prepublish of max-age plus the verifiers' refresh floor is fine", []string{"--prepublish", "6m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, 6*time.Minute, c.Prepublish)
+		}},
+		{"prepublish of 61s with a max-age of 1s is fine", []string{"--rotate-every", "2s", "--prepublish", "61s", "--jwks-max-age", "1s"}, nil, func(t *testing.T, c config) {
+			assert.Equal(t, 61*time.Second, c.Prepublish)
 		}},
 	}
 	for _, tt := range tests {
@@ -168,6 +171,9 @@ func TestConfigErrors(t *testing.T) {
 		{"key-bits 1024", []string{"--key-bits", "1024"}, nil, []string{"--key-bits", "2048, 3072 or 4096"}},
 		{"key-bits text", nil, map[string]string{"JWTAUTH_KEY_BITS": "big"}, []string{"JWTAUTH_KEY_BITS", "2048, 3072 or 4096"}},
 		{"prepublish below max-age", []string{"--prepublish", "1m"}, nil, []string{"--prepublish 1m0s is shorter than --jwks-max-age 5m0s"}},
+		{"prepublish equal to max-age", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, []string{"--prepublish 5m0s is shorter than --jwks-max-age 5m0s plus 1m0s", "at least 6m0s"}},
+		{"prepublish our verifiers cannot follow (issue 13)", []string{"--rotate-every", "2s", "--prepublish", "1s", "--jwks-max-age", "1s"}, nil, []string{
+			"--prepublish 1s is shorter than --jwks-max-age 1s plus 1m0s, the least a verifier needs to see a new key: jwtauth.RemoteKeySet refreshes the JWKS at most once every 1m0s and may be handed a copy up to --jwks-max-age old, so it would meet a kid it has never seen; set --prepublish to at least 1m1s or lower --jwks-max-age"}},
 		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
 		{"kek too short", []string{"--key-encryption-key", "c2hvcnQ="}, nil, []string{"--key-encryption-key", "5 bytes, want 32"}},
 		{"kek not base64", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": "not*base64!"}, []string{"JWTAUTH_KEY_ENCRYPTION_KEY", "not valid base64"}},

@@ -17,9 +17,10 @@ import (
 
 const tokenUsage = `Usage:
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it ("-" reads stdin)
-  jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
+  jwtauth token verify --jwks URL|--issuer URL [--audience A] [--insecure-http] TOKEN|-
                                          verify a token against a remote JWKS or
-                                         OIDC issuer; print its header and claims
+                                         OIDC issuer (https, or http on a loopback
+                                         host); print its header and claims
 `
 
 // notVerified is the line "token inspect" always prints.
@@ -58,10 +59,11 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return inspectToken(strings.TrimSpace(raw), stdout, stderr)
 	case "verify":
-		fs := newFlagSet("token verify", "token verify --jwks URL|--issuer URL [--audience A] TOKEN|-")
+		fs := newFlagSet("token verify", "token verify --jwks URL|--issuer URL [--audience A] [--insecure-http] TOKEN|-")
 		jwksURL := fs.String("jwks", "", "URL of the JWK Set to verify against")
 		issuer := fs.String("issuer", "", "issuer URL: the JWKS is discovered at ISSUER/.well-known/openid-configuration and iss must equal it")
 		audience := fs.String("audience", "", "audience the token's aud must contain (not checked when empty)")
+		insecureHTTP := fs.Bool("insecure-http", false, "accept plain http --jwks/--issuer URLs on any host, not only loopback ones (anyone on the network path could substitute the keys)")
 		pos, err := parseArgs(fs, args, stdout, stderr)
 		if err != nil {
 			return err
@@ -76,7 +78,7 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		return verifyToken(ctx, raw, *jwksURL, *issuer, *audience, stdout, stderr)
+		return verifyToken(ctx, raw, keySource{*jwksURL, *issuer, *insecureHTTP}, *audience, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, tokenUsage)
 		return nil
@@ -145,16 +147,35 @@ func readTokenArg(arg string, stdin io.Reader, verb string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// unprefixed is an error of package jwtauth without its leading "jwtauth: ",
+// which main prints once in front of every error: "jwtauth: token verify:
+// jwks fetch failed: …", not "jwtauth: token verify: jwtauth: jwks fetch
+// failed: …". errors.Is and errors.As still see the error.
+type unprefixed struct{ err error }
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), "jwtauth: ") }
+func (u unprefixed) Unwrap() error { return u.err }
+
+// keySource is where "token verify" takes its keys: --jwks or --issuer,
+// and --insecure-http.
+type keySource struct {
+	jwksURL, issuer string
+	insecureHTTP    bool
+}
+
 // verifyToken verifies raw with the strict jwtauth.Verifier against the keys
-// of jwksURL or of issuer (OIDC discovery, iss checked), and prints
+// of src.jwksURL or of src.issuer (OIDC discovery, iss checked), and prints
 // {"header":…,"claims":…} as indented JSON. Without an audience, aud is not
 // checked; without an issuer (--jwks), iss is not checked; each omission is
-// noted on stderr. Any failure (fetch, discovery, verification) is returned
-// with its reason, so the exit status is 1.
-func verifyToken(ctx context.Context, raw, jwksURL, issuer, audience string, stdout, stderr io.Writer) error {
+// noted on stderr. A URL jwtauth.RemoteConfig refuses (plain http on a
+// non-loopback host without --insecure-http) is a usage error (exit 2); any
+// other failure (fetch, discovery, verification) is returned with its
+// reason, so the exit status is 1.
+func verifyToken(ctx context.Context, raw string, src keySource, audience string, stdout, stderr io.Writer) error {
 	if raw == "" {
 		return usagef("token verify: empty token")
 	}
+	issuer := src.issuer
 	vc := jwtauth.VerifierConfig{Issuer: issuer, InsecureSkipIssuerCheck: issuer == ""}
 	if audience != "" {
 		vc.Audience = []string{audience}
@@ -164,14 +185,21 @@ func verifyToken(ctx context.Context, raw, jwksURL, issuer, audience string, std
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
-		JWKSURL: jwksURL, Issuer: issuer, Logger: slog.New(slog.DiscardHandler),
+		JWKSURL: src.jwksURL, Issuer: issuer, InsecureAllowHTTP: src.insecureHTTP, Logger: slog.New(slog.DiscardHandler),
 	}, vc)
 	if err != nil {
-		return fmt.Errorf("token verify: %w", err)
+		if !errors.Is(err, jwtauth.ErrJWKSFetch) {
+			// Refused before any request: the URL given.
+			if !src.insecureHTTP {
+				return usagef("token verify: %w; --insecure-http sets InsecureAllowHTTP", unprefixed{err})
+			}
+			return usagef("token verify: %w", unprefixed{err})
+		}
+		return fmt.Errorf("token verify: %w", unprefixed{err})
 	}
 	defer ks.Close()
 	if _, err := v.Verify(ctx, raw); err != nil {
-		return fmt.Errorf("token verify: INVALID: %w", err)
+		return fmt.Errorf("token verify: INVALID: %w", unprefixed{err})
 	}
 	// Verified: the segments are canonical base64url JSON objects.
 	h64, rest, _ := strings.Cut(raw, ".")

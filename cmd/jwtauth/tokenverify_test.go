@@ -74,6 +74,9 @@ func TestTokenVerify(t *testing.T) {
 		{"garbage", []string{"--jwks", jwks, "not-a-token"}, 1, "malformed token"},
 		{"issuer mismatch", []string{"--issuer", srv.URL + "/", tok.Raw}, 1, "does not match"},
 		{"unreachable", []string{"--jwks", "http://127.0.0.1:1/jwks.json", tok.Raw}, 1, "jwks fetch failed"},
+		{"http JWKS on a non-loopback host", []string{"--jwks", "http://auth.example.com/.well-known/jwks.json", tok.Raw}, 2, `"http://auth.example.com/.well-known/jwks.json" is plain http: use https`},
+		{"http issuer on a non-loopback host", []string{"--issuer", "http://auth.example.com", tok.Raw}, 2, "--insecure-http sets InsecureAllowHTTP"},
+		{"http on a non-loopback host with --insecure-http", []string{"--insecure-http", "--jwks", "http://0.0.0.0:1/jwks.json", tok.Raw}, 1, "connection refused"},
 		{"no key source", []string{tok.Raw}, 2, "exactly one of --jwks URL and --issuer URL"},
 		{"both key sources", []string{"--jwks", jwks, "--issuer", srv.URL, tok.Raw}, 2, "exactly one of"},
 		{"no token", []string{"--jwks", jwks}, 2, "exactly one TOKEN"},
@@ -86,11 +89,25 @@ func TestTokenVerify(t *testing.T) {
 		})
 	}
 
+	// Each message names the program once (it read "jwtauth: token verify:
+	// jwtauth: jwks fetch failed: …").
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer down.Close()
+	_, errOut, code := runCLI(t, nil, "", "token", "verify", "--jwks", down.URL+"/jwks.json", tok.Raw)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "jwtauth: token verify: jwks fetch failed: "+down.URL+"/jwks.json: HTTP status 503\n", errOut)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--jwks", jwks, forged)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "jwtauth: token verify: INVALID: invalid signature\n", errOut)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--jwks", "http://auth.example.com/jwks.json", tok.Raw)
+	assert.Equal(t, 2, code)
+	assert.Equal(t, 1, strings.Count(errOut, "jwtauth: "), errOut)
+
 	// A revoked key's token is refused once the JWKS no longer has it.
 	_, err = mgr.Rotate(ctx, true)
 	require.NoError(t, err)
 	require.NoError(t, mgr.Revoke(ctx, tok.KID))
-	_, errOut, code := runCLI(t, nil, "", "token", "verify", "--issuer", srv.URL, tok.Raw)
+	_, errOut, code = runCLI(t, nil, "", "token", "verify", "--issuer", srv.URL, tok.Raw)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "unknown signing key")
 }
