@@ -3,7 +3,6 @@ package jwtauth
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -47,16 +46,21 @@ func TestLimiterWait(t *testing.T) {
 func TestPurgeSweepsLimiters(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	a := &Accounts{now: func() time.Time { return now }, throttle: newThrottle(LoginThrottle{})}
-	_, e := a.throttle.admit("alice", netip.MustParseAddr("192.0.2.1"), now) // a failure: no refund
-	require.Nil(t, e)
-	assert.Equal(t, 1, a.throttle.users.len())
-	assert.Equal(t, 1, a.throttle.ips.len())
+	mem := a.throttle.state.(*memoryBuckets)
+	keys := []bucketKey{{addressBucket, "192.0.2.1"}, {userBucket, "alice"}, {deviceBucket, "nonce"}, {registerBucket, "192.0.2.1"}}
+	_, wait, err := a.throttle.take(context.Background(), now, keys...) // a failure: no refund
+	require.NoError(t, err)
+	require.Zero(t, wait)
+	for _, k := range keys {
+		assert.Equal(t, 1, mem[k.kind].len(), k)
+	}
 	now = now.Add(time.Hour)
 	n, err := a.Purge(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.Zero(t, a.throttle.users.len())
-	assert.Zero(t, a.throttle.ips.len())
+	for _, k := range keys {
+		assert.Zero(t, mem[k.kind].len(), k)
+	}
 }
 
 func TestDummyHashUsesCurrentParameters(t *testing.T) {
@@ -87,19 +91,19 @@ func TestMixesScripts(t *testing.T) {
 
 func TestAcquireHonoursContext(t *testing.T) {
 	th := newThrottle(LoginThrottle{MaxConcurrentHashes: 1, HashWait: time.Hour})
-	release, err := th.acquire(context.Background())
+	release, err := th.acquire(context.Background(), loginHash)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = th.acquire(ctx)
+	_, err = th.acquire(ctx, loginHash)
 	assert.ErrorIs(t, err, context.Canceled)
 	release()
-	release, err = th.acquire(context.Background())
+	release, err = th.acquire(context.Background(), loginHash)
 	require.NoError(t, err)
 	release()
 	unbounded := newThrottle(LoginThrottle{MaxConcurrentHashes: -1})
 	for range 100 {
-		_, err := unbounded.acquire(context.Background())
+		_, err := unbounded.acquire(context.Background(), loginHash)
 		require.NoError(t, err)
 	}
 }
@@ -107,12 +111,12 @@ func TestAcquireHonoursContext(t *testing.T) {
 func TestHashQueueIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := newThrottle(LoginThrottle{MaxConcurrentHashes: 1, HashQueue: 2, HashWait: time.Minute})
-		release, err := th.acquire(context.Background())
+		release, err := th.acquire(context.Background(), loginHash)
 		require.NoError(t, err)
 		results := make(chan error, 2)
 		for range 2 { // two may wait
 			go func() {
-				r, err := th.acquire(context.Background())
+				r, err := th.acquire(context.Background(), loginHash)
 				if err == nil {
 					r()
 				}
@@ -120,7 +124,7 @@ func TestHashQueueIsBounded(t *testing.T) {
 			}()
 		}
 		synctest.Wait()
-		_, err = th.acquire(context.Background())
+		_, err = th.acquire(context.Background(), loginHash)
 		assert.Equal(t, errBusy, err, "a third waiter is refused at once")
 		release()
 		assert.NoError(t, <-results)
