@@ -118,11 +118,16 @@ func TestRegistrationFloodLeavesLoginItsHashes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
 				c.Argon2 = jwtauth.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-				c.Throttle = jwtauth.LoginThrottle{MaxConcurrentHashes: 2, HashQueue: 1, HashWait: time.Minute}
+				c.Throttle = jwtauth.LoginThrottle{MaxConcurrentHashes: 2, HashQueue: 8, HashWait: time.Minute}
 			}})
 			s.register("victim", alicePW)
+			// The flood runs until the victim is done, at most perWorker
+			// requests per worker; the victim starts once every worker has
+			// had an answer, and logs in victimLogins times at once.
 			const workers, perWorker, victimLogins = 64, 200, 10
 			var victimDone atomic.Bool
+			var started sync.WaitGroup
+			started.Add(workers)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var flood []int
@@ -134,16 +139,26 @@ func TestRegistrationFloodLeavesLoginItsHashes(t *testing.T) {
 					for i := 0; i < perWorker && !victimDone.Load(); i++ {
 						user, addr := tc.flood(w, i)
 						mine = append(mine, s.do("POST", "/register", creds(user, "flood password"), from(addr)).Code)
+						if i == 0 {
+							started.Done()
+						}
 					}
 					mu.Lock()
 					flood = append(flood, mine...)
 					mu.Unlock()
 				}()
 			}
-			var victim []int
-			for range victimLogins {
-				victim = append(victim, s.do("POST", "/login", creds("victim", alicePW), from("203.0.113.7:1")).Code)
+			started.Wait()
+			victim := make([]int, victimLogins)
+			var vg sync.WaitGroup
+			for i := range victimLogins {
+				vg.Add(1)
+				go func() {
+					defer vg.Done()
+					victim[i] = s.do("POST", "/login", creds("victim", alicePW), from("203.0.113.7:1")).Code
+				}()
 			}
+			vg.Wait()
 			victimDone.Store(true)
 			wg.Wait()
 			ok := countCodes(victim)[http.StatusOK]
