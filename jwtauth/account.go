@@ -286,8 +286,10 @@ type TokenResponse struct {
 	// DeviceToken is set by a login (never by a refresh): present it with
 	// later logins of the same username from this device so that a lockout
 	// of the name does not apply to them (LoginThrottle). Opaque, 76
-	// base64url characters; it grants nothing by itself.
-	DeviceToken string `json:"device_token,omitempty"`
+	// base64url characters; it grants nothing by itself. It is not part of
+	// the JSON body (SPEC §2 fixes that): /login sends it as the cookie
+	// DeviceCookieName.
+	DeviceToken string `json:"-"`
 }
 
 // Register is RegisterFrom without a client address: no per-address

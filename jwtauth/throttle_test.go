@@ -19,6 +19,16 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
+// deviceToken returns the device token of a login's Set-Cookie, or "".
+func deviceToken(res response) string {
+	for _, c := range (&http.Response{Header: res.Header}).Cookies() {
+		if c.Name == jwtauth.DeviceCookieName {
+			return c.Value
+		}
+	}
+	return ""
+}
+
 // withCookie adds a Cookie header.
 func withCookie(name, value string) func(*http.Request) {
 	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: name, Value: value}) }
@@ -180,8 +190,9 @@ func TestDeviceTokenBeatsLockout(t *testing.T) {
 	const victim, attacker, other = "203.0.113.7:1", "198.51.100.66:1", "192.0.2.9:1"
 
 	first := s.login("alice", alicePW, from(victim))
-	device := first.str("device_token")
-	require.NotEmpty(t, device, "a successful login returns a device token: %s", first.Raw)
+	device := deviceToken(first)
+	require.NotEmpty(t, device, "a successful login sets a device token cookie: %v", first.Header)
+	assert.NotContains(t, first.Body, "device_token", "the body is SPEC §2's")
 	cookie := first.Header.Get("Set-Cookie")
 	require.NotEmpty(t, cookie)
 	for _, attr := range []string{"jwtauth_device=" + device, "Path=/login", "HttpOnly", "Secure", "SameSite=Strict", "Max-Age="} {
@@ -201,13 +212,13 @@ func TestDeviceTokenBeatsLockout(t *testing.T) {
 	// With the device token (cookie or JSON member) the victim gets in, and
 	// gets a fresh device token.
 	viaCookie := s.login("alice", alicePW, from(victim), withCookie("jwtauth_device", device))
-	assert.NotEmpty(t, viaCookie.str("device_token"))
+	assert.NotEmpty(t, deviceToken(viaCookie))
 	viaBody := s.do("POST", "/login", map[string]string{"username": "ALICE", "password": alicePW, "device_token": device}, from(other))
 	assert.Equal(t, http.StatusOK, viaBody.Code, viaBody.Raw)
 
 	// A device token counts only for the name it was issued to, and only as issued.
 	bob := s.login("bob", "bob's long password", from(other))
-	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", bob.str("device_token"))).Code)
+	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", deviceToken(bob))).Code)
 	tampered := []byte(device)
 	tampered[20] ^= 1
 	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", string(tampered))).Code)
@@ -218,7 +229,7 @@ func TestDeviceTokenBeatsLockout(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, s.do("POST", "/login", creds("alice", fmt.Sprintf("typo %d!", i)), from(victim), withCookie("jwtauth_device", device)).Code)
 	}
 	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", device)).Code)
-	assert.Equal(t, http.StatusOK, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", viaCookie.str("device_token"))).Code, "another device is not affected")
+	assert.Equal(t, http.StatusOK, s.do("POST", "/login", creds("alice", alicePW), from(victim), withCookie("jwtauth_device", deviceToken(viaCookie))).Code, "another device is not affected")
 
 	// Every refused attempt was charged to the attacker's address: after 100
 	// requests from it, even another username is refused there.
@@ -237,7 +248,7 @@ func TestDeviceTokenExpires(t *testing.T) {
 		c.Throttle.DeviceTokenTTL = 24 * time.Hour
 	}})
 	s.register("alice", alicePW)
-	device := s.login("alice", alicePW).str("device_token")
+	device := deviceToken(s.login("alice", alicePW))
 	s.clock.Advance(24*time.Hour + time.Second)
 	for range 10 {
 		s.do("POST", "/login", creds("alice", "wrong password"), from("198.51.100.66:1"))
@@ -259,8 +270,15 @@ func TestDeviceCookieAttributes(t *testing.T) {
 		assert.Equal(t, tc.secure, strings.Contains(c, "; Secure"), "%s: %s", tc.host, c)
 		assert.Contains(t, c, "HttpOnly")
 	}
+	// Mounted under a prefix, the cookie's path is the one the browser posted to.
+	mux := s.h
+	s.h = http.StripPrefix("/auth", mux)
+	res := s.do("POST", "/auth/login", creds("alice", alicePW))
+	require.Equal(t, http.StatusOK, res.Code, res.Raw)
+	assert.Contains(t, res.Header.Get("Set-Cookie"), "; Path=/auth/login;")
+	s.h = mux
 	// A JSON member that is not a string is a bad request.
-	res := s.do("POST", "/login", `{"username":"alice","password":"`+alicePW+`","device_token":1}`)
+	res = s.do("POST", "/login", `{"username":"alice","password":"`+alicePW+`","device_token":1}`)
 	assert.Equal(t, http.StatusBadRequest, res.Code, res.Raw)
 	// Refresh answers carry no device token.
 	l := s.login("alice", alicePW)
