@@ -82,8 +82,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeFields reads a JSON object body of string members into the named
 // fields; a field named with a trailing "?" is optional (read under its
-// name without the "?"). It refuses a non-JSON Content-Type, a charset other than UTF-8 or
-// a Content-Encoding (415), a body over MaxBodySize
+// name without the "?"). It refuses a non-JSON Content-Type, a charset
+// other than UTF-8 or a Content-Encoding (415), a body over MaxBodySize
 // (413), invalid UTF-8, malformed JSON, duplicate or non-string members,
 // and missing or empty fields (400); unknown members are ignored.
 func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
