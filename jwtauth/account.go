@@ -325,12 +325,32 @@ type TokenResponse struct {
 	TokenType    string `json:"token_type"`              // always "Bearer" (RFC 6750)
 	ExpiresIn    int64  `json:"expires_in"`              // access-token lifetime, seconds
 	RefreshToken string `json:"refresh_token,omitempty"` // opaque, 43 base64url characters; empty when refresh is off
+	// DeviceToken is set by a login (never by a refresh): present it with
+	// later logins of the same username from this device so that a lockout
+	// of the name does not apply to them (LoginThrottle). Opaque, 76
+	// base64url characters; it grants nothing by itself. It is not part of
+	// the JSON body (SPEC §2 fixes that): /login sends it as the cookie
+	// DeviceCookieName.
+	DeviceToken string `json:"-"`
 }
 
-// Register creates an account. Errors: *Error invalid_request (username or
-// password policy), *Error user_exists (409), *Error temporarily_unavailable
-// (503) when no password-hash slot frees up in time, or a store failure.
+// Register is RegisterFrom without a client address: no per-address
+// registration budget applies.
 func (a *Accounts) Register(ctx context.Context, username, password string) error {
+	return a.RegisterFrom(ctx, netip.Addr{}, username, password)
+}
+
+// RegisterFrom creates an account for a client at address client (see
+// ClientIP; the zero Addr when unknown). The attempt takes a token from
+// the client's registration budget (LoginThrottle.Registrations) whatever
+// its outcome; a taken username is answered from a lookup without hashing
+// the password (the answer says the name exists either way), and the
+// store's uniqueness decides a race. Errors: *Error invalid_request
+// (username or password policy), *Error user_exists (409), *Error
+// too_many_requests (429, with RetryAfter) when the address's budget is
+// spent, *Error temporarily_unavailable (503) when no password-hash slot of
+// registration's share frees up in time, or a store failure.
+func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username, password string) error {
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return err
@@ -338,7 +358,27 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
-	release, err := a.throttle.acquire(ctx)
+	if k, ok := ipKey(client); ok {
+		_, wait, err := a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
+		if err != nil {
+			return fmt.Errorf("jwtauth: register: %w", err)
+		}
+		if wait > 0 {
+			a.log.WarnContext(ctx, "registration throttled", "client", client, "retry_after", wait)
+			return errTooManyRegistrations(wait)
+		}
+	}
+	err = a.store(ctx, "look up user", func(ctx context.Context) error {
+		_, err := a.users.UserByName(ctx, name)
+		return err
+	})
+	switch {
+	case err == nil:
+		return errUserExists
+	case !errors.Is(err, ErrUserNotFound):
+		return fmt.Errorf("jwtauth: register: %w", err)
+	}
+	release, err := a.throttle.acquire(ctx, registerHash)
 	if err != nil {
 		return err
 	}
@@ -352,54 +392,96 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 	})
 	if err != nil {
 		if errors.Is(err, ErrUserExists) {
-			return &Error{Status: http.StatusConflict, Code: "user_exists", Description: "that username is taken"}
+			return errUserExists
 		}
 		return fmt.Errorf("jwtauth: register: %w", err)
 	}
-	a.log.InfoContext(ctx, "user registered", "user", name)
+	a.log.InfoContext(ctx, "user registered", "user", name, "client", client)
 	return nil
 }
 
-var errInvalidCredentials = &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "invalid username or password"}
+var (
+	errUserExists         = &Error{Status: http.StatusConflict, Code: "user_exists", Description: "that username is taken"}
+	errInvalidCredentials = &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "invalid username or password"}
+)
 
 // Login is LoginFrom without a client address: only the per-username
 // throttle applies.
 func (a *Accounts) Login(ctx context.Context, username, password string) (*TokenResponse, error) {
-	return a.LoginFrom(ctx, netip.Addr{}, username, password)
+	return a.LoginWithDevice(ctx, netip.Addr{}, username, password, "")
 }
 
-// LoginFrom checks the credentials of a client at address client (see
-// ClientIP; the zero Addr when unknown) and issues an access token and, when
-// refresh tokens are enabled, a refresh token starting a new family.
+// LoginFrom is LoginWithDevice without a device token.
+func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, password string) (*TokenResponse, error) {
+	return a.LoginWithDevice(ctx, client, username, password, "")
+}
+
+// LoginWithDevice checks the credentials of a client at address client (see
+// ClientIP; the zero Addr when unknown) presenting device, the device token
+// of an earlier login on the same device ("" when it has none), and issues
+// an access token, a fresh device token and, when refresh tokens are
+// enabled, a refresh token starting a new family.
+//
+// The attempt is throttled before any password is hashed (LoginThrottle):
+// it is counted against the client's address and against the username, or,
+// when device is a valid device token of this username, against that token
+// instead of the username. A device token that is malformed, expired,
+// forged or issued to another name counts as none.
 //
 // An unknown user, a malformed username and a wrong password give the same
 // *Error (invalid_credentials, 401) after the same work: the password is
 // verified against a dummy hash of the current parameters when there is no
 // user. A correct password whose stored hash is bcrypt or uses other argon2id
 // parameters is rehashed with the current ones. Other errors: *Error
-// too_many_requests (429, with RetryAfter) when the username or the client
-// has too many recent failures (LoginThrottle), *Error
+// too_many_requests (429, with RetryAfter) when the address, or the username
+// (or device token), has too many recent failures, *Error
 // temporarily_unavailable (503) when no password-hash slot frees up in time,
 // or a store failure.
-func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, password string) (*TokenResponse, error) {
+func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
 	name, nerr := NormalizeUsername(username)
 	if nerr != nil {
 		name = ""
 	}
-	refund, e := a.throttle.admit(name, client, a.now())
-	if e != nil {
-		a.log.WarnContext(ctx, "login throttled", "client", client, "retry_after", e.RetryAfter)
-		return nil, e
-	}
-	failed := false // a wrong password keeps the tokens admit took
-	defer func() {
-		if !failed {
-			refund()
-		}
-	}()
+	now := a.now()
 	var u User
 	err := ErrUserNotFound
-	if name != "" {
+	looked := false
+	limit := bucketKey{userBucket, name}
+	if name != "" && device != "" {
+		if d, ok := parseDeviceToken(device, now, a.throttle.deviceTTL); ok {
+			err = a.store(ctx, opLookUpUser, func(ctx context.Context) (err error) {
+				u, err = a.users.UserByName(ctx, name)
+				return err
+			})
+			looked = true
+			if err == nil && d.valid(u.PasswordHash, u.Username) {
+				limit = bucketKey{deviceBucket, base64.RawURLEncoding.EncodeToString(d.nonce)}
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		return nil, fmt.Errorf("jwtauth: login: %w", err)
+	}
+	addr, _ := ipKey(client)
+	// The address first: a login refused for its name still spends a token
+	// of its address.
+	taken, wait, terr := a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+	if terr != nil {
+		return nil, fmt.Errorf("jwtauth: login: %w", terr)
+	}
+	if wait > 0 {
+		a.log.WarnContext(ctx, "login throttled", "client", client, "device", limit.kind == deviceBucket, "retry_after", wait)
+		return nil, errTooManyRequests(wait)
+	}
+	failed := false // a wrong password keeps the tokens taken
+	defer func() {
+		if !failed {
+			if err := a.throttle.refund(context.WithoutCancel(ctx), now, taken); err != nil {
+				a.log.WarnContext(ctx, "login throttle refund failed", "err", err)
+			}
+		}
+	}()
+	if name != "" && !looked {
 		err = a.store(ctx, opLookUpUser, func(ctx context.Context) (err error) {
 			u, err = a.users.UserByName(ctx, name)
 			return err
@@ -413,7 +495,7 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	if !known {
 		hash = a.dummyHash
 	}
-	release, err := a.throttle.acquire(ctx)
+	release, err := a.throttle.acquire(ctx, loginHash)
 	if err != nil {
 		return nil, err
 	}
@@ -441,11 +523,21 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 		if herr != nil {
 			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
 		} else {
+			hash = nh
 			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
 		}
 	}
 	release()
-	return a.issue(ctx, u.Username, "", "", "login", "client", client)
+	deviceToken, err := newDeviceToken(hash, u.Username, now)
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: login: device token: %w", err)
+	}
+	resp, err := a.issue(ctx, u.Username, "", "", "login", "client", client)
+	if err != nil {
+		return nil, err
+	}
+	resp.DeviceToken = deviceToken
+	return resp, nil
 }
 
 // issue signs an access token for username and logs event with the token's
@@ -668,11 +760,13 @@ func (a *Accounts) store(ctx context.Context, op string, call func(context.Conte
 // periodically (every few minutes) from the server loop. It deletes the
 // refresh-token families whose every token has expired
 // (RefreshTokenStore.PurgeRefreshTokens at now) and returns how many tokens
-// it deleted, and it drops idle entries of the throttle's limiter maps.
+// it deleted, and it drops the throttle's idle buckets.
 // Without a RefreshTokenStore it only does the latter and returns 0.
 func (a *Accounts) Purge(ctx context.Context) (int64, error) {
 	now := a.now()
-	a.throttle.sweep(now)
+	if err := a.throttle.sweep(ctx, now); err != nil {
+		return 0, fmt.Errorf("jwtauth: purge throttle: %w", err)
+	}
 	if a.refresh == nil {
 		return 0, nil
 	}

@@ -86,8 +86,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeFields reads a JSON object body of string members into the named
-// fields. It refuses a non-JSON Content-Type, a charset other than UTF-8 or
-// a Content-Encoding (415), a body over MaxBodySize
+// fields; a field named with a trailing "?" is optional (read under its
+// name without the "?"). It refuses a non-JSON Content-Type, a charset
+// other than UTF-8 or a Content-Encoding (415), a body over MaxBodySize
 // (413), invalid UTF-8, malformed JSON, duplicate or non-string members,
 // and missing or empty fields (400); unknown members are ignored.
 func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
@@ -119,7 +120,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 	out := make(map[string]string, len(fields))
 	err = decodeObject(body, func(name string, dec *json.Decoder) error {
 		for _, f := range fields {
-			if f == name {
+			if strings.TrimSuffix(f, "?") == name {
 				s, err := stringValue(dec, name)
 				out[name] = s
 				return err
@@ -131,7 +132,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		return nil, badRequest("request body must be a JSON object: " + err.Error())
 	}
 	for _, f := range fields {
-		if out[f] == "" {
+		if !strings.HasSuffix(f, "?") && out[f] == "" {
 			return nil, badRequest(fmt.Sprintf("%s is required", f))
 		}
 	}
@@ -157,8 +158,9 @@ type RoutesConfig struct {
 	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
 	Health func(context.Context) error
 	// TrustedProxies are the networks of the reverse proxies in front of the
-	// server. Empty (the default): the client address that login throttling
-	// counts is the connection's (RemoteAddr) and X-Forwarded-For is ignored.
+	// server. Empty (the default): the client address that login and
+	// registration throttling count is the connection's (RemoteAddr) and
+	// X-Forwarded-For is ignored.
 	// Otherwise it is the right-most X-Forwarded-For entry outside these
 	// networks, read only when the connection itself comes from one of them
 	// (see ClientIP).
@@ -167,8 +169,11 @@ type RoutesConfig struct {
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
 // /refresh, /logout; GET /protected (Protected); the two well-known
-// documents and /healthz. /login passes the client address (ClientIP with
-// cfg.TrustedProxies) to Accounts.LoginFrom for throttling.
+// documents and /healthz. /register and /login pass the client address
+// (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
+// Accounts.LoginWithDevice for throttling; /login also passes the device
+// token of its body's device_token member or of the DeviceCookieName cookie
+// and sets that cookie on success.
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
 	trusted := slices.Clone(cfg.TrustedProxies)
@@ -209,12 +214,9 @@ func Routes(cfg RoutesConfig) []Route {
 	}
 	return []Route{
 		{Method: http.MethodPost, Path: "/register", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
-			return map[string]string{"message": "user registered"}, http.StatusCreated, a.Register(r.Context(), u, p)
+			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
-			resp, err := a.LoginFrom(r.Context(), ClientIP(r, trusted), u, p)
-			return resp, http.StatusOK, err
-		})},
+		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted)},
 		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
@@ -227,6 +229,31 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodGet, Path: "/.well-known/openid-configuration", Handler: cfg.Discovery},
 		{Method: http.MethodGet, Path: "/healthz", Handler: healthHandler(cfg.Health)},
 	}
+}
+
+// loginHandler serves /login: the credentials and an optional device_token
+// member from the body, else the DeviceCookieName cookie, go to
+// Accounts.LoginWithDevice with the ClientIP; a success sets the cookie to
+// the new device token and answers the TokenResponse.
+func loginHandler(a *Accounts, trusted []netip.Prefix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, e := decodeFields(w, r, "username", "password", "device_token?")
+		if e != nil {
+			WriteError(w, e)
+			return
+		}
+		device := in["device_token"]
+		if c, err := r.Cookie(DeviceCookieName); device == "" && err == nil {
+			device = c.Value
+		}
+		resp, err := a.LoginWithDevice(r.Context(), ClientIP(r, trusted), in["username"], in["password"], device)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL))
+		writeJSON(w, http.StatusOK, resp)
+	})
 }
 
 // serveProtected is the tutorial's protected resource: it greets the

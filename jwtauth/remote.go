@@ -13,7 +13,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -276,16 +275,6 @@ func checkHTTPURL(s string, insecure bool) error {
 		return fmt.Errorf("%.256q is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)", s)
 	}
 	return nil
-}
-
-// loopbackHost reports whether host (without port) is "localhost" or a
-// loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8).
-func loopbackHost(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // errRedirect is the cause of a redirect the key set refuses.

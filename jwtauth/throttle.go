@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -11,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Defaults of LoginThrottle, used for its zero fields.
@@ -24,12 +23,22 @@ const (
 	// attempt: the 11th failure within a minute is refused, and a minute
 	// later one attempt is allowed again.
 	DefaultUserInterval = time.Minute
-	// DefaultIPFailures is how many failed logins one client address (an
-	// IPv4 address or an IPv6 /64) may have before it is throttled.
+	// DefaultIPFailures is how many login attempts one client address (an
+	// IPv4 address or an IPv6 /64) may spend, on failures and refusals,
+	// before it is throttled.
 	DefaultIPFailures = 100
 	// DefaultIPInterval is how often a throttled address gets one more
 	// attempt (10 a minute).
 	DefaultIPInterval = 6 * time.Second
+	// DefaultRegistrations is how many registrations one client address may
+	// make at once.
+	DefaultRegistrations = 20
+	// DefaultRegisterInterval is how often an address gets one more
+	// registration: 20 an hour.
+	DefaultRegisterInterval = 3 * time.Minute
+	// DefaultDeviceTokenTTL is how long a device token stays trusted (180
+	// days); every successful login issues a fresh one.
+	DefaultDeviceTokenTTL = 180 * 24 * time.Hour
 	// DefaultMaxTracked bounds the entries of each limiter map.
 	DefaultMaxTracked = 100_000
 	// DefaultHashWait is how long a request waits for a password-hash slot
@@ -41,21 +50,38 @@ const (
 )
 
 // LoginThrottle configures the defences of the account flow against password
-// guessing and login floods (OWASP Authentication Cheat Sheet, "Login
-// Throttling"). The zero value gives the defaults; a negative count turns
-// that limit off.
+// guessing, lockout abuse and login or registration floods (OWASP
+// Authentication Cheat Sheet, "Login Throttling"). The zero value gives the
+// defaults; a negative count turns that limit off.
 //
-// Failed logins are counted in token buckets (golang.org/x/time/rate), one
-// per normalized username and one per client address: a bucket holds
-// UserFailures (IPFailures) tokens, a failed login takes one, and one token
-// comes back every UserInterval (IPInterval). So with the defaults the 11th
-// failed login for one username within a minute is refused, one attempt a
-// minute is allowed after that, and a bucket untouched for UserFailures ×
-// UserInterval is full again. A login whose username or
-// address bucket is empty is refused with 429 too_many_requests and a
-// Retry-After header before any password is hashed, whether or not the
-// password would have been right, and whether or not the user exists.
-// Successful logins take no token.
+// Attempts are counted in token buckets: a bucket holds N tokens, an attempt
+// takes one, and one token comes back every interval. A login takes a token
+// from its client address's bucket (IPFailures, IPInterval) and then from
+// its username's (UserFailures, UserInterval), atomically per bucket,
+// before any password is hashed; a login that finds either empty is refused
+// with 429 too_many_requests and a Retry-After header, whether or not the
+// password would have been right and whether or not the user exists. A
+// refusal keeps the address token it took, so an address that keeps a name
+// locked spends its own budget; a successful login gives its tokens back.
+// So with the defaults the 11th failed login for one username within a
+// minute is refused, one attempt a minute is allowed after that, and an
+// address is refused after 100 failed or refused attempts, then gets 10 a
+// minute.
+//
+// Device tokens keep a lockout from locking out the user (OWASP "Slow Down
+// Online Guessing Attacks with Device Cookies"): a successful login returns
+// a device token (TokenResponse.DeviceToken, and the cookie DeviceCookieName
+// on /login), an HMAC bound to the username and keyed by a secret derived
+// from the user's stored password hash. A login presenting a valid device
+// token for its username, issued less than DeviceTokenTTL ago, is counted in
+// that token's own bucket (UserFailures, UserInterval) instead of the
+// username's, so an attacker who does not know the password can lock the
+// name only for devices where the user never logged in. A device token
+// grants nothing by itself: the password is always checked.
+//
+// Registrations take a token from the client address's registration bucket
+// (Registrations, RegisterInterval: 20 at once, then 20 an hour), whatever
+// their outcome.
 //
 // Password hashing (argon2id: DefaultArgon2Params.Memory KiB and one core
 // each) is bounded by a semaphore of MaxConcurrentHashes slots. A burst
@@ -63,10 +89,14 @@ const (
 // HashWait); a request that finds the queue full, or no slot within
 // HashWait, is refused with 503 temporarily_unavailable and Retry-After, so a
 // flood degrades into fast 503s instead of exhausting memory and CPU.
+// Registrations hold at most half of the slots (at least one) and wait in a
+// queue of their own, so a registration flood leaves logins their share.
 type LoginThrottle struct {
 	// UserFailures is the bucket size for one username: the login after
 	// UserFailures failures within UserInterval is answered with 429.
-	// Default DefaultUserFailures; negative disables the per-username limit.
+	// Device tokens have buckets of the same size and interval.
+	// Default DefaultUserFailures; negative disables the per-username and
+	// per-device limits.
 	UserFailures int
 	// UserInterval is the time in which one token of a username's bucket
 	// comes back. Default DefaultUserInterval.
@@ -77,154 +107,298 @@ type LoginThrottle struct {
 	// IPInterval is the time in which one token of an address's bucket
 	// comes back. Default DefaultIPInterval.
 	IPInterval time.Duration
-	// MaxTracked bounds each limiter map (usernames, addresses). Entries whose
-	// bucket is full are dropped (they carry no state); when the map is still
-	// full, a new username or address is not tracked (its failures are not
-	// counted) until an entry refills, and no throttled entry is ever evicted,
-	// so failing under many names cannot reset a victim's limit. Default
-	// DefaultMaxTracked.
+	// Registrations is the registration bucket size for one client address
+	// (IPv4 address, or IPv6 /64 network). Default DefaultRegistrations;
+	// negative disables.
+	Registrations int
+	// RegisterInterval is the time in which one registration token of an
+	// address comes back. Default DefaultRegisterInterval.
+	RegisterInterval time.Duration
+	// DeviceTokenTTL is how long a device token is trusted after its issue.
+	// Default DefaultDeviceTokenTTL.
+	DeviceTokenTTL time.Duration
+	// MaxTracked bounds each limiter map (usernames, device tokens,
+	// addresses, registering addresses). Entries whose bucket is full are
+	// dropped (they carry no state); when the map is still full, a new key
+	// is not tracked (its attempts are not counted) until an entry refills,
+	// and no throttled entry is ever evicted, so failing under many names
+	// cannot reset a victim's limit. Default DefaultMaxTracked.
 	MaxTracked int
 	// MaxConcurrentHashes is the number of password hashes (login, register,
-	// rehash) computed at once. Default runtime.GOMAXPROCS(0); negative
-	// means no bound.
+	// rehash) computed at once; registrations use at most half of them (at
+	// least one). Default runtime.GOMAXPROCS(0); negative means no bound.
 	MaxConcurrentHashes int
 	// HashWait is how long a request waits for a hash slot before 503.
 	// Default DefaultHashWait.
 	HashWait time.Duration
 	// HashQueue is how many requests per slot may wait for one; beyond it a
-	// request is refused with 503 at once. Default DefaultHashQueue.
+	// request is refused with 503 at once. Logins and registrations have
+	// queues of their own. Default DefaultHashQueue.
 	HashQueue int
 }
 
-// errTooManyRequests is the 429 answer; RetryAfter is set per request.
+// errTooManyRequests is the 429 answer of a login; RetryAfter is set per
+// request.
 func errTooManyRequests(after time.Duration) *Error {
 	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
 		Description: "too many failed login attempts; try again later", RetryAfter: after}
 }
 
+// errTooManyRegistrations is the 429 answer of a registration.
+func errTooManyRegistrations(after time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Description: "too many registrations from this address; try again later", RetryAfter: after}
+}
+
 var errBusy = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 	Description: "the server is busy; try again later", RetryAfter: time.Second}
 
-// throttle holds the limiter maps and the hash semaphore of one Accounts.
+// bucketKind names a family of token buckets sharing one size and refill
+// interval.
+type bucketKind uint8
+
+const (
+	userBucket     bucketKind = iota // failed logins per normalized username, without a device token
+	deviceBucket                     // failed logins per device token (its nonce)
+	addressBucket                    // failed and refused logins per client address
+	registerBucket                   // registrations per client address
+	numBucketKinds
+)
+
+// bucketKey names one token bucket.
+type bucketKey struct {
+	kind bucketKind
+	key  string
+}
+
+// bucketLimit is the size of the buckets of one kind and the time in which
+// one token comes back.
+type bucketLimit struct {
+	burst int
+	every time.Duration
+}
+
+// buckets is the state of the throttle: token buckets named by kind and key.
+// It is the seam of a throttle shared by several instances (a store port,
+// e.g. one table on PostgreSQL, one statement per call); each call is atomic
+// for the buckets it names. A bucket that is absent is full.
+type buckets interface {
+	// take takes one token from each named bucket in order; at the first
+	// empty bucket it stops, keeps the tokens already taken, and returns
+	// how long until that bucket holds a token again (> 0). It returns 0
+	// when it took a token from every bucket.
+	take(ctx context.Context, now time.Time, keys ...bucketKey) (time.Duration, error)
+	// refund gives one token back to each named bucket, up to its size.
+	refund(ctx context.Context, now time.Time, keys ...bucketKey) error
+	// sweep drops full buckets: they are the same as absent ones.
+	sweep(ctx context.Context, now time.Time) error
+}
+
+// memoryBuckets are buckets in process: one bounded limiterMap per kind, nil
+// when that kind is disabled (its buckets never run empty).
+type memoryBuckets [numBucketKinds]*limiterMap
+
+func (m *memoryBuckets) take(_ context.Context, now time.Time, keys ...bucketKey) (time.Duration, error) {
+	for _, k := range keys {
+		if l := m[k.kind]; l != nil {
+			if wait := l.reserve(k.key, now); wait > 0 {
+				return wait, nil
+			}
+		}
+	}
+	return 0, nil
+}
+
+func (m *memoryBuckets) refund(_ context.Context, now time.Time, keys ...bucketKey) error {
+	for _, k := range keys {
+		if l := m[k.kind]; l != nil {
+			l.give(k.key, now)
+		}
+	}
+	return nil
+}
+
+func (m *memoryBuckets) sweep(_ context.Context, now time.Time) error {
+	for _, l := range m {
+		if l != nil {
+			l.sweep(now)
+		}
+	}
+	return nil
+}
+
+// throttle holds the buckets and the hash slots of one Accounts.
 type throttle struct {
-	users, ips *limiterMap   // nil when disabled
-	sem        chan struct{} // nil when unbounded
-	wait       time.Duration
-	queue      int64        // most requests waiting for a slot
-	waiting    atomic.Int64 // requests waiting now
+	state     buckets
+	limits    [numBucketKinds]bucketLimit // burst 0: that kind is off
+	deviceTTL time.Duration
+	login     hashQueue // every slot
+	register  hashQueue // registration's share, taken before a slot of login's
+	wait      time.Duration
 }
 
 func newThrottle(c LoginThrottle) *throttle {
-	if c.UserInterval <= 0 {
-		c.UserInterval = DefaultUserInterval
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
-	if c.IPInterval <= 0 {
-		c.IPInterval = DefaultIPInterval
+	defN := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
 	}
+	def(&c.UserInterval, DefaultUserInterval)
+	def(&c.IPInterval, DefaultIPInterval)
+	def(&c.RegisterInterval, DefaultRegisterInterval)
+	def(&c.DeviceTokenTTL, DefaultDeviceTokenTTL)
+	def(&c.HashWait, DefaultHashWait)
+	defN(&c.UserFailures, DefaultUserFailures)
+	defN(&c.IPFailures, DefaultIPFailures)
+	defN(&c.Registrations, DefaultRegistrations)
 	if c.MaxTracked <= 0 {
 		c.MaxTracked = DefaultMaxTracked
-	}
-	if c.HashWait <= 0 {
-		c.HashWait = DefaultHashWait
 	}
 	if c.HashQueue <= 0 {
 		c.HashQueue = DefaultHashQueue
 	}
-	t := &throttle{wait: c.HashWait}
-	if c.UserFailures == 0 {
-		c.UserFailures = DefaultUserFailures
+	t := &throttle{wait: c.HashWait, deviceTTL: c.DeviceTokenTTL}
+	set := func(k bucketKind, n int, every time.Duration) {
+		if n > 0 {
+			t.limits[k] = bucketLimit{burst: n, every: every}
+		}
 	}
-	if c.IPFailures == 0 {
-		c.IPFailures = DefaultIPFailures
+	set(userBucket, c.UserFailures, c.UserInterval)
+	set(deviceBucket, c.UserFailures, c.UserInterval)
+	set(addressBucket, c.IPFailures, c.IPInterval)
+	set(registerBucket, c.Registrations, c.RegisterInterval)
+	var mem memoryBuckets
+	for k, l := range t.limits {
+		if l.burst > 0 {
+			mem[k] = newLimiterMap(l.burst, l.every, c.MaxTracked)
+		}
 	}
-	if c.UserFailures > 0 {
-		t.users = newLimiterMap(c.UserFailures, c.UserInterval, c.MaxTracked)
-	}
-	if c.IPFailures > 0 {
-		t.ips = newLimiterMap(c.IPFailures, c.IPInterval, c.MaxTracked)
-	}
+	t.state = &mem
+
+	slots := 0
 	switch {
 	case c.MaxConcurrentHashes == 0:
-		t.sem = make(chan struct{}, runtime.GOMAXPROCS(0))
+		slots = runtime.GOMAXPROCS(0)
 	case c.MaxConcurrentHashes > 0:
-		t.sem = make(chan struct{}, c.MaxConcurrentHashes)
+		slots = c.MaxConcurrentHashes
 	}
-	t.queue = int64(c.HashQueue * cap(t.sem))
+	if slots > 0 {
+		t.login = hashQueue{sem: make(chan struct{}, slots), queue: int64(c.HashQueue * slots)}
+		share := max(1, slots/2)
+		t.register = hashQueue{sem: make(chan struct{}, share), queue: int64(c.HashQueue * share)}
+	}
 	return t
 }
 
-// admit counts a login attempt against the username's and the address's
-// buckets, atomically per bucket, before any password is hashed: it takes a
-// token from each, or, when either is empty, takes none and returns a 429
-// *Error. Concurrent attempts cannot all pass on the last token. The
-// returned refund gives the tokens back; the caller calls it unless the
-// attempt failed, so that only failures count. User "" and an invalid ip
-// are not counted.
-func (t *throttle) admit(user string, ip netip.Addr, now time.Time) (refund func(), e *Error) {
-	var taken []*rate.Reservation
-	giveBack := func() {
-		for _, r := range taken {
-			r.CancelAt(now)
+// take takes a token from each of keys (see buckets.take), skipping the
+// kinds that are off and the empty keys. It returns the keys it took a
+// token from, for a refund, or, when a bucket was empty, how long until it
+// holds a token again; the tokens already taken are then kept.
+func (t *throttle) take(ctx context.Context, now time.Time, keys ...bucketKey) (taken []bucketKey, wait time.Duration, err error) {
+	for _, k := range keys {
+		if k.key != "" && t.limits[k.kind].burst > 0 {
+			taken = append(taken, k)
 		}
 	}
-	try := func(l *limiterMap, key string) time.Duration {
-		r, wait := l.reserve(key, now)
-		if r != nil {
-			taken = append(taken, r)
-		}
-		return wait
+	if len(taken) == 0 {
+		return nil, 0, nil
 	}
-	var wait time.Duration
-	if user != "" && t.users != nil {
-		wait = try(t.users, user)
-	}
-	if k, ok := ipKey(ip); ok && t.ips != nil && wait == 0 {
-		wait = try(t.ips, k)
+	wait, err = t.state.take(ctx, now, taken...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("jwtauth: throttle: %w", err)
 	}
 	if wait > 0 {
-		giveBack()
-		return nil, errTooManyRequests(wait)
+		return nil, wait, nil
 	}
-	return giveBack, nil
+	return taken, 0, nil
 }
 
-// acquire takes a hash slot, waiting at most t.wait; it returns errBusy when
-// none frees up in time, ctx's error when ctx ends first, and otherwise the
-// function that gives the slot back.
-func (t *throttle) acquire(ctx context.Context) (release func(), err error) {
-	if t.sem == nil {
+// refund gives back the tokens of keys; a failure is logged by the caller.
+func (t *throttle) refund(ctx context.Context, now time.Time, keys []bucketKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return t.state.refund(ctx, now, keys...)
+}
+
+// hashClass is who asks for a hash slot.
+type hashClass int
+
+const (
+	loginHash hashClass = iota
+	registerHash
+)
+
+// hashQueue is a semaphore with a bounded number of waiters.
+type hashQueue struct {
+	sem     chan struct{} // nil when unbounded
+	queue   int64         // most requests waiting for a slot
+	waiting atomic.Int64  // requests waiting now
+}
+
+// acquire takes a hash slot for class, waiting at most t.wait; it returns
+// errBusy when none frees up in time or too many wait already, ctx's error
+// when ctx ends first, and otherwise the function that gives the slot back.
+// A registration first takes one of its share's slots (waiting in its own
+// queue), then a slot of all: at most the share's size of registrations
+// hash or wait for a slot at once, so logins keep the rest and their queue.
+func (t *throttle) acquire(ctx context.Context, class hashClass) (release func(), err error) {
+	if t.login.sem == nil {
 		return func() {}, nil
 	}
-	select {
-	case t.sem <- struct{}{}:
-		return func() { <-t.sem }, nil
-	default:
-	}
-	if t.waiting.Add(1) > t.queue {
-		t.waiting.Add(-1)
-		return nil, errBusy
-	}
-	defer t.waiting.Add(-1)
 	timer := time.NewTimer(t.wait)
 	defer timer.Stop()
+	if class == registerHash {
+		if err := t.register.take(ctx, timer.C, true); err != nil {
+			return nil, err
+		}
+		// Holding a share slot: wait for a slot of all without a queue
+		// bound (at most the share's size of registrations get here).
+		if err := t.login.take(ctx, timer.C, false); err != nil {
+			<-t.register.sem
+			return nil, err
+		}
+		return func() { <-t.login.sem; <-t.register.sem }, nil
+	}
+	if err := t.login.take(ctx, timer.C, true); err != nil {
+		return nil, err
+	}
+	return func() { <-t.login.sem }, nil
+}
+
+// take takes a slot of q, at once or after waiting until expired fires;
+// bounded counts the waiter against q's queue.
+func (q *hashQueue) take(ctx context.Context, expired <-chan time.Time, bounded bool) error {
 	select {
-	case t.sem <- struct{}{}:
-		return func() { <-t.sem }, nil
-	case <-timer.C:
-		return nil, errBusy
+	case q.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if bounded {
+		if q.waiting.Add(1) > q.queue {
+			q.waiting.Add(-1)
+			return errBusy
+		}
+		defer q.waiting.Add(-1)
+	}
+	select {
+	case q.sem <- struct{}{}:
+		return nil
+	case <-expired:
+		return errBusy
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-// sweep drops the idle entries of both maps.
-func (t *throttle) sweep(now time.Time) {
-	if t.users != nil {
-		t.users.sweep(now)
-	}
-	if t.ips != nil {
-		t.ips.sweep(now)
-	}
+// sweep drops the idle entries of the buckets.
+func (t *throttle) sweep(ctx context.Context, now time.Time) error {
+	return t.state.sweep(ctx, now)
 }
 
 // ipKey is the limiter key of a client address: the IPv4 address, or the /64
@@ -244,25 +418,49 @@ func ipKey(ip netip.Addr) (string, bool) {
 // limiterMap is a bounded map of token buckets keyed by string. When it
 // holds max entries, a new key first makes room by dropping the idle entries
 // (full buckets, which carry no state); when every entry is still in use the
-// new key is not tracked, and its failures are not counted, rather than
+// new key is not tracked, and its attempts are not counted, rather than
 // evicting an entry: evicting would hand a throttled key a full bucket, so an
 // attacker could reset a victim's limit by failing under many new keys. The
-// other map (address or username) still limits the untracked key's sender.
+// other buckets of an attempt (address or username) still limit the
+// untracked key's sender.
 type limiterMap struct {
 	mu        sync.Mutex
-	m         map[string]*rate.Limiter
-	burst     int
-	limit     rate.Limit // tokens per second
+	m         map[string]*bucket
+	burst     float64
+	every     time.Duration // time one token takes to come back
 	max       int
 	full      time.Duration // time an empty bucket takes to refill
 	lastSweep time.Time
 }
 
+// bucket is a token bucket: tokens at time at (the two columns a shared
+// store would keep per key).
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
 // newLimiterMap returns buckets of burst tokens, one token coming back every
 // interval.
 func newLimiterMap(burst int, interval time.Duration, maxEntries int) *limiterMap {
-	return &limiterMap{m: map[string]*rate.Limiter{}, burst: burst, limit: rate.Every(interval),
+	return &limiterMap{m: map[string]*bucket{}, burst: float64(burst), every: interval,
 		max: maxEntries, full: time.Duration(burst) * interval}
+}
+
+// tokensAt returns b's tokens at now: its tokens at b.at plus those that
+// came back since, at most burst. A clock going backwards adds none.
+func (l *limiterMap) tokensAt(b *bucket, now time.Time) float64 {
+	elapsed := now.Sub(b.at)
+	if elapsed <= 0 {
+		return b.tokens
+	}
+	return min(l.burst, b.tokens+float64(elapsed)/float64(l.every))
+}
+
+// waitFor returns how long until a bucket holding tokens (< 1) holds one,
+// rounded up to the nanosecond.
+func (l *limiterMap) waitFor(tokens float64) time.Duration {
+	return time.Duration(math.Ceil((1 - tokens) * float64(l.every)))
 }
 
 // wait returns how long until key's bucket holds a token again; 0 when it
@@ -270,56 +468,78 @@ func newLimiterMap(burst int, interval time.Duration, maxEntries int) *limiterMa
 func (l *limiterMap) wait(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.m[key]
+	b, ok := l.m[key]
 	if !ok {
 		return 0
 	}
-	tokens := lim.TokensAt(now)
-	if tokens >= 1 {
-		return 0
+	if tokens := l.tokensAt(b, now); tokens < 1 {
+		return l.waitFor(tokens)
 	}
-	secs := (1 - tokens) / float64(l.limit)
-	return time.Duration(math.Ceil(secs * float64(time.Second)))
+	return 0
 }
 
-// take removes one token from key's bucket, creating the bucket (full) when
-// key is not tracked. It reports false when key is not tracked because the
-// map is full of buckets in use (see limiterMap): the token is not counted.
+// take removes one token from key's bucket if it holds one, creating the
+// bucket (full) when key is not tracked. It reports false when key is not
+// tracked because the map is full of buckets in use (see limiterMap): the
+// attempt is not counted.
 func (l *limiterMap) take(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := l.entryLocked(key, now)
-	if lim == nil {
+	b := l.entryLocked(key, now)
+	if b == nil {
 		return false
 	}
-	lim.AllowN(now, 1)
+	l.takeLocked(b, now)
 	return true
 }
 
 // reserve takes one token from key's bucket if it holds one, under the
-// map's lock, and returns the reservation (to cancel as a refund); when the
-// bucket is empty it takes nothing and returns how long until it holds a
-// token. An untracked key (the map is full) is neither counted nor refused.
-func (l *limiterMap) reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
+// map's lock, and returns 0; when the bucket is empty it takes nothing and
+// returns how long until it holds a token. An untracked key (the map is
+// full) is neither counted nor refused.
+func (l *limiterMap) reserve(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := l.entryLocked(key, now)
-	if lim == nil {
-		return nil, 0
+	b := l.entryLocked(key, now)
+	if b == nil {
+		return 0
 	}
-	if tokens := lim.TokensAt(now); tokens < 1 {
-		return nil, time.Duration(math.Ceil((1 - tokens) / float64(l.limit) * float64(time.Second)))
+	return l.takeLocked(b, now)
+}
+
+func (l *limiterMap) takeLocked(b *bucket, now time.Time) time.Duration {
+	tokens := l.tokensAt(b, now)
+	if tokens < 1 {
+		return l.waitFor(tokens)
 	}
-	return lim.ReserveN(now, 1), 0
+	b.tokens, b.at = tokens-1, later(b.at, now)
+	return 0
+}
+
+// give puts one token back into key's bucket, up to burst; an absent key is
+// a full bucket already.
+func (l *limiterMap) give(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.m[key]; ok {
+		b.tokens, b.at = min(l.burst, l.tokensAt(b, now)+1), later(b.at, now)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // entryLocked returns key's bucket, creating it (full) when key is not
 // tracked, or nil when the map is full of buckets in use: idle buckets are
 // dropped first, and a bucket holding state is never evicted (evicting a
 // throttled key would reset its limit).
-func (l *limiterMap) entryLocked(key string, now time.Time) *rate.Limiter {
-	if lim, ok := l.m[key]; ok {
-		return lim
+func (l *limiterMap) entryLocked(key string, now time.Time) *bucket {
+	if b, ok := l.m[key]; ok {
+		return b
 	}
 	if now.Sub(l.lastSweep) >= l.full || len(l.m) >= l.max {
 		l.sweepLocked(now)
@@ -327,9 +547,9 @@ func (l *limiterMap) entryLocked(key string, now time.Time) *rate.Limiter {
 	if len(l.m) >= l.max {
 		return nil
 	}
-	lim := rate.NewLimiter(l.limit, l.burst)
-	l.m[key] = lim
-	return lim
+	b := &bucket{tokens: l.burst, at: now}
+	l.m[key] = b
+	return b
 }
 
 // sweep drops entries whose bucket has refilled: they are the same as an
@@ -341,8 +561,8 @@ func (l *limiterMap) sweep(now time.Time) {
 }
 
 func (l *limiterMap) sweepLocked(now time.Time) {
-	for k, lim := range l.m {
-		if lim.TokensAt(now) >= float64(l.burst) {
+	for k, b := range l.m {
+		if l.tokensAt(b, now) >= l.burst {
 			delete(l.m, k)
 		}
 	}

@@ -3,7 +3,6 @@ package jwtauth
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -47,16 +46,21 @@ func TestLimiterWait(t *testing.T) {
 func TestPurgeSweepsLimiters(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	a := &Accounts{now: func() time.Time { return now }, throttle: newThrottle(LoginThrottle{})}
-	_, e := a.throttle.admit("alice", netip.MustParseAddr("192.0.2.1"), now) // a failure: no refund
-	require.Nil(t, e)
-	assert.Equal(t, 1, a.throttle.users.len())
-	assert.Equal(t, 1, a.throttle.ips.len())
+	mem := a.throttle.state.(*memoryBuckets)
+	keys := []bucketKey{{addressBucket, "192.0.2.1"}, {userBucket, "alice"}, {deviceBucket, "nonce"}, {registerBucket, "192.0.2.1"}}
+	_, wait, err := a.throttle.take(context.Background(), now, keys...) // a failure: no refund
+	require.NoError(t, err)
+	require.Zero(t, wait)
+	for _, k := range keys {
+		assert.Equal(t, 1, mem[k.kind].len(), k)
+	}
 	now = now.Add(time.Hour)
 	n, err := a.Purge(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.Zero(t, a.throttle.users.len())
-	assert.Zero(t, a.throttle.ips.len())
+	for _, k := range keys {
+		assert.Zero(t, mem[k.kind].len(), k)
+	}
 }
 
 func TestDummyHashUsesCurrentParameters(t *testing.T) {
@@ -87,19 +91,19 @@ func TestMixesScripts(t *testing.T) {
 
 func TestAcquireHonoursContext(t *testing.T) {
 	th := newThrottle(LoginThrottle{MaxConcurrentHashes: 1, HashWait: time.Hour})
-	release, err := th.acquire(context.Background())
+	release, err := th.acquire(context.Background(), loginHash)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = th.acquire(ctx)
+	_, err = th.acquire(ctx, loginHash)
 	assert.ErrorIs(t, err, context.Canceled)
 	release()
-	release, err = th.acquire(context.Background())
+	release, err = th.acquire(context.Background(), loginHash)
 	require.NoError(t, err)
 	release()
 	unbounded := newThrottle(LoginThrottle{MaxConcurrentHashes: -1})
 	for range 100 {
-		_, err := unbounded.acquire(context.Background())
+		_, err := unbounded.acquire(context.Background(), loginHash)
 		require.NoError(t, err)
 	}
 }
@@ -107,12 +111,12 @@ func TestAcquireHonoursContext(t *testing.T) {
 func TestHashQueueIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := newThrottle(LoginThrottle{MaxConcurrentHashes: 1, HashQueue: 2, HashWait: time.Minute})
-		release, err := th.acquire(context.Background())
+		release, err := th.acquire(context.Background(), loginHash)
 		require.NoError(t, err)
 		results := make(chan error, 2)
 		for range 2 { // two may wait
 			go func() {
-				r, err := th.acquire(context.Background())
+				r, err := th.acquire(context.Background(), loginHash)
 				if err == nil {
 					r()
 				}
@@ -120,7 +124,7 @@ func TestHashQueueIsBounded(t *testing.T) {
 			}()
 		}
 		synctest.Wait()
-		_, err = th.acquire(context.Background())
+		_, err = th.acquire(context.Background(), loginHash)
 		assert.Equal(t, errBusy, err, "a third waiter is refused at once")
 		release()
 		assert.NoError(t, <-results)
@@ -160,4 +164,91 @@ func TestLimiterMapFullKeepsThrottledKeys(t *testing.T) {
 	assert.Equal(t, time.Minute, l.wait("a", now))
 	assert.Equal(t, time.Minute, l.wait("b", now))
 	assert.Equal(t, 3, l.len(), "idle dropped, new tracked")
+}
+
+// Registrations hold at most half of the hash slots and wait in their own
+// queue: with every registration slot taken and their queue full, a login
+// still gets a slot at once, and a further registration gets a fast 503.
+func TestRegistrationsLeaveLoginsTheirShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := newThrottle(LoginThrottle{MaxConcurrentHashes: 4, HashQueue: 1, HashWait: time.Minute})
+		ctx := context.Background()
+		var releases []func()
+		for range 2 { // the registration share of 4 slots
+			r, err := th.acquire(ctx, registerHash)
+			require.NoError(t, err)
+			releases = append(releases, r)
+		}
+		waited := make(chan error, 2)
+		for range 2 { // registration's queue: 1 per share slot
+			go func() {
+				r, err := th.acquire(ctx, registerHash)
+				if err == nil {
+					r()
+				}
+				waited <- err
+			}()
+		}
+		synctest.Wait()
+		_, err := th.acquire(ctx, registerHash)
+		assert.Equal(t, errBusy, err, "registration's queue is full")
+		for range 2 {
+			r, err := th.acquire(ctx, loginHash)
+			require.NoError(t, err, "logins keep the other half")
+			releases = append(releases, r)
+		}
+		// Logins wait in their own queue, never refused for registrations'.
+		go func() {
+			r, err := th.acquire(ctx, loginHash)
+			if err == nil {
+				r()
+			}
+			waited <- err
+		}()
+		synctest.Wait()
+		for _, r := range releases {
+			r()
+		}
+		for range 3 {
+			assert.NoError(t, <-waited)
+		}
+		// One slot: a registration may take it, never more than that.
+		one := newThrottle(LoginThrottle{MaxConcurrentHashes: 1})
+		assert.Equal(t, 1, cap(one.register.sem))
+	})
+}
+
+// The buckets keep the tokens taken before an empty one: a login refused for
+// its username has still spent its address's token.
+func TestBucketsKeepTokensBeforeTheEmptyOne(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	th := newThrottle(LoginThrottle{UserFailures: 1, IPFailures: 3})
+	ctx := context.Background()
+	addr, user := bucketKey{addressBucket, "192.0.2.1"}, bucketKey{userBucket, "alice"}
+	taken, wait, err := th.take(ctx, now, addr, user)
+	require.NoError(t, err)
+	require.Zero(t, wait)
+	assert.Equal(t, []bucketKey{addr, user}, taken)
+	_, wait, err = th.take(ctx, now, addr, user)
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, wait, "alice is empty")
+	mem := th.state.(*memoryBuckets)
+	_, wait, err = th.take(ctx, now, addr)
+	require.NoError(t, err)
+	require.Zero(t, wait, "the third token")
+	_, wait, err = th.take(ctx, now, addr)
+	require.NoError(t, err)
+	assert.Equal(t, 6*time.Second, wait, "the refused attempt took the address's second token")
+	assert.Equal(t, 6*time.Second, mem[addressBucket].wait("192.0.2.1", now.Add(-time.Hour)), "a clock going backwards refills nothing")
+	// A refund gives back up to the bucket's size.
+	require.NoError(t, th.refund(ctx, now, []bucketKey{addr, addr, addr, addr}))
+	assert.Zero(t, mem[addressBucket].wait("192.0.2.1", now))
+	mem[addressBucket].sweep(now)
+	assert.Zero(t, mem[addressBucket].len(), "a refunded bucket is full, so idle")
+	// Empty keys and disabled kinds are not counted.
+	off := newThrottle(LoginThrottle{Registrations: -1})
+	taken, wait, err = off.take(ctx, now, bucketKey{registerBucket, "192.0.2.1"}, bucketKey{userBucket, ""})
+	require.NoError(t, err)
+	assert.Zero(t, wait)
+	assert.Empty(t, taken)
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 		{"BadRequests", testBadRequests},
 		{"LoginFailuresIdentical", testLoginFailures},
 		{"LoginThrottled", testLoginThrottled},
+		{"DeviceTokenBeatsLockout", testDeviceTokenBeatsLockout},
 		{"ProtectedNoToken", testNoToken},
 		{"ProtectedInvalidToken", testInvalidTokens},
 		{"RevokedKey", testRevokedKey},
@@ -369,6 +370,32 @@ func testLoginThrottled(t *testing.T, _ *Fixture, c *client) {
 	// Other users are not affected.
 	register(t, c, "bob", password)
 	login(t, c, "bob", password)
+}
+
+// testDeviceTokenBeatsLockout: a login sets the device cookie, and a login
+// presenting it is not refused while the username is locked by failures
+// (OWASP device cookies).
+func testDeviceTokenBeatsLockout(t *testing.T, _ *Fixture, c *client) {
+	register(t, c, "alice", password)
+	r := c.post("/login", map[string]string{"username": "alice", "password": password})
+	assertTokenResponse(t, r)
+	var device *http.Cookie
+	for _, ck := range (&http.Response{Header: r.Header}).Cookies() {
+		if ck.Name == jwtauth.DeviceCookieName {
+			device = ck
+		}
+	}
+	require.NotNil(t, device, "Set-Cookie %q", r.Header.Values("Set-Cookie"))
+	assert.Equal(t, "/login", device.Path)
+	assert.True(t, device.HttpOnly)
+	assert.True(t, device.Secure)
+	assert.Equal(t, http.SameSiteStrictMode, device.SameSite)
+	for range 10 {
+		assertError(t, c.post("/login", map[string]string{"username": "alice", "password": "wrong password"}), http.StatusUnauthorized, "invalid_credentials")
+	}
+	right := map[string]string{"username": "alice", "password": password}
+	assertError(t, c.post("/login", right), http.StatusTooManyRequests, "too_many_requests")
+	assertTokenResponse(t, c.post("/login", right, "Cookie", device.Name+"="+device.Value))
 }
 
 func testNoToken(t *testing.T, _ *Fixture, c *client) {
