@@ -105,6 +105,16 @@ type Manager struct {
 	current atomic.Pointer[Set]
 	loadErr atomic.Pointer[error] // last reload's decode failure
 
+	// seq hands out tickets that order what the store said: a reload takes
+	// one before it reads, a commit after its write returned. A set is
+	// installed only with a ticket newer than the current set's, so a read
+	// that began before a commit never replaces what the commit installed.
+	// Versions cannot order sets: they are opaque and never repeat, they
+	// do not grow (see Store.KeysVersion).
+	seq     atomic.Uint64
+	instMu  sync.Mutex
+	instSeq uint64
+
 	mu    sync.Mutex      // serializes this process's writes
 	spare *rsa.PrivateKey // generated but not yet committed (kept across conflicts)
 }
@@ -203,6 +213,7 @@ func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicK
 // lack a key, never holds a key the store revoked, and Err reports the
 // failure until a reload succeeds.
 func (m *Manager) reload(ctx context.Context) (*Set, error) {
+	ticket := m.seq.Add(1)
 	recs, version, err := m.store.LoadKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: load: %w", err)
@@ -219,7 +230,7 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 		}
 		ks = append(ks, k)
 	}
-	s := m.install(newSet(version, ks))
+	s := m.install(newSet(version, ks), ticket)
 	m.setErr(bad)
 	if bad != nil {
 		return s, bad
@@ -227,19 +238,20 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 	return s, nil
 }
 
-// install makes s the current set unless a newer version is already
-// current (a Refresh that read the store before a concurrent Rotate
-// committed must not undo it), and returns the set that is current.
-func (m *Manager) install(s *Set) *Set {
-	for {
-		cur := m.current.Load()
-		if cur != nil && cur.Version() > s.Version() {
-			return cur
-		}
-		if m.current.CompareAndSwap(cur, s) {
-			return s
-		}
+// install makes s, read or written under ticket, the current set unless a
+// set with a later ticket is already current (a Refresh that read the store
+// before a concurrent Rotate committed must not undo it), and returns the
+// set that is current. Only the tickets order sets: a version that is lower
+// or equal is still a change (a store restored from a backup).
+func (m *Manager) install(s *Set, ticket uint64) *Set {
+	m.instMu.Lock()
+	defer m.instMu.Unlock()
+	if cur := m.current.Load(); cur != nil && ticket < m.instSeq {
+		return cur
 	}
+	m.instSeq = ticket
+	m.current.Store(s)
+	return s
 }
 
 // Err reports why the last reload of the key set could not decode every
@@ -261,8 +273,9 @@ func (m *Manager) setErr(err error) {
 }
 
 // Refresh reloads the key set when the store's version differs from the
-// current one, so that changes made by the CLI or another instance take
-// effect. It returns whether the set changed.
+// current one, higher or lower, so that changes made by the CLI or another
+// instance take effect, also after the store was restored from a backup or
+// failed over to a lagging replica. It returns whether the set changed.
 func (m *Manager) Refresh(ctx context.Context) (bool, error) {
 	v, err := m.store.KeysVersion(ctx)
 	if err != nil {
@@ -560,7 +573,7 @@ func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
 				live = append(live, k)
 			}
 		}
-		m.install(newSet(version, live))
+		m.install(newSet(version, live), m.seq.Add(1))
 		return nil
 	}
 	return fmt.Errorf("keys: %w: gave up after repeated conflicts", ErrConflict)

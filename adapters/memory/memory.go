@@ -155,7 +155,7 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch when the version still equals expected and returns
-// the new version (expected+1). Puts replace records with the same kid;
+// the new version, drawn by keys.NextVersion. Puts replace records with the same kid;
 // deletes of unknown kids are ignored; a kid both put and deleted ends up
 // deleted. It returns an error wrapping keys.ErrConflict, changing nothing,
 // when the version differs, and an error for a record without a kid.
@@ -178,7 +178,7 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	for _, kid := range ch.Delete {
 		delete(s.keys, kid)
 	}
-	s.version++
+	s.version = keys.NextVersion(s.version)
 	return s.version, nil
 }
 

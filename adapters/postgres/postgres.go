@@ -521,7 +521,8 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch when the stored version equals expected and returns
-// the new version (expected+1). In one transaction it locks the version row
+// the new version, drawn by
+// keys.NextVersion. In one transaction it locks the version row
 // (SELECT … FOR UPDATE), so concurrent writers on any instance queue behind
 // it, compares, inserts or replaces the Put records by kid, deletes the
 // Delete kids (unknown kids are ignored), bumps the version and notifies
@@ -563,7 +564,8 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 				return fmt.Errorf("delete keys: %w", err)
 			}
 		}
-		if err := tx.QueryRow(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+		version = keys.NextVersion(version)
+		if _, err := tx.Exec(ctx, `UPDATE key_set_version SET version = $1 WHERE id = 1`, version); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(version, 10))

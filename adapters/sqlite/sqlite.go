@@ -379,7 +379,7 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch in one BEGIN IMMEDIATE transaction when the stored
-// version equals expected, and returns the new version (expected+1). Puts
+// version equals expected, and returns the new version, drawn by keys.NextVersion. Puts
 // insert or replace records by kid, then deletes remove kids (unknown kids
 // are ignored). It returns an error wrapping keys.ErrConflict, changing
 // nothing, when the version differs — also when the other writer is another
@@ -420,7 +420,8 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 				return fmt.Errorf("delete key %s: %w", kid, err)
 			}
 		}
-		if err := tx.QueryRowContext(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+		version = keys.NextVersion(version)
+		if _, err := tx.ExecContext(ctx, `UPDATE key_set_version SET version = ? WHERE id = 1`, version); err != nil {
 			return err
 		}
 		return nil
