@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +106,7 @@ type Manager struct {
 	log     *slog.Logger
 	current atomic.Pointer[Set]
 	loadErr atomic.Pointer[error] // last reload's decode failure
+	sealed  atomic.Bool           // a KEK is set and this process sealed the set: clear records are refused
 
 	// seq hands out tickets that order what the store said: a reload takes
 	// one before it reads, a commit after its write returned. A set is
@@ -178,10 +181,14 @@ func (m *Manager) sealClearKeys(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err == nil && sealed > 0 {
+	if err != nil {
+		return err
+	}
+	if sealed > 0 {
 		m.log.Info("sealed private keys that were stored in clear", "keys", sealed)
 	}
-	return err
+	m.sealed.Store(true)
+	return nil
 }
 
 // Policy returns the policy in force, defaults filled in.
@@ -190,13 +197,29 @@ func (m *Manager) Policy() Policy { return m.policy }
 // Current returns the current snapshot of the key set.
 func (m *Manager) Current() *Set { return m.current.Load() }
 
-// SigningKey returns the active key, or ErrNoActiveKey.
+// SigningKey returns the active key, or an error wrapping ErrNoActiveKey.
+// When the set has no active key because the stored set does not decode
+// here, the error also wraps Err's cause (ErrKeyEncryptionKey: this
+// process's key-encryption key differs from the one that sealed the key;
+// ErrCorruptKey), so that a server answers 503 naming it.
 func (m *Manager) SigningKey() (*Key, error) {
 	if k := m.Current().Active(); k != nil {
 		return k, nil
 	}
+	if err := m.Err(); err != nil {
+		return nil, noActiveKeyError{err}
+	}
 	return nil, ErrNoActiveKey
 }
+
+// noActiveKeyError is ErrNoActiveKey for a set whose records do not decode.
+type noActiveKeyError struct{ cause error }
+
+func (e noActiveKeyError) Error() string {
+	return ErrNoActiveKey.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "keys: ")
+}
+
+func (e noActiveKeyError) Unwrap() []error { return []error{ErrNoActiveKey, e.cause} }
 
 // VerificationKey returns the public key for kid from the current set; see Set.VerificationKey.
 func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
@@ -218,10 +241,19 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: load: %w", err)
 	}
+	// Once a key-encryption key is set and the set is sealed (by this
+	// process, or by another one: a sealed record is stored), a clear record
+	// was written by someone without the KEK, maybe to plant a key: refused.
+	strict := m.codec.aead != nil && (m.sealed.Load() || slices.ContainsFunc(recs, Record.IsSealed))
 	ks := make([]*Key, 0, len(recs))
 	var bad error
 	for _, r := range recs {
-		k, err := m.codec.decode(r)
+		var k *Key
+		if strict && !r.IsSealed() {
+			err = fmt.Errorf("%w: key %s is stored in clear in a sealed key set: refused", ErrCorruptKey, r.KID)
+		} else {
+			k, err = m.codec.decode(r)
+		}
 		if err != nil {
 			if k = m.codec.fallback(r); k == nil {
 				bad = errors.Join(bad, err)
@@ -264,12 +296,23 @@ func (m *Manager) Err() error {
 	return nil
 }
 
+// setErr records the outcome of a reload and logs a change of it: one
+// line when the set stops decoding whole (or fails for another reason), one
+// when it decodes again, none for a reload that fails as the last did.
 func (m *Manager) setErr(err error) {
+	var old error
 	if err == nil {
-		m.loadErr.Store(nil)
+		if p := m.loadErr.Swap(nil); p != nil {
+			m.log.Info("key set decodes again")
+		}
 		return
 	}
-	m.loadErr.Store(&err)
+	if p := m.loadErr.Swap(&err); p != nil {
+		old = *p
+	}
+	if old == nil || old.Error() != err.Error() {
+		m.log.Error("key set does not decode here; this instance signs nothing it cannot decode and answers 503 until it does", "err", err)
+	}
 }
 
 // Refresh reloads the key set when the store's version differs from the
@@ -510,17 +553,24 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 			}
 		}
 		if _, err := m.Refresh(ctx); err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !decodeFailure(err) { // a decode failure is logged once, by setErr
 				m.log.Error("key set refresh failed", "err", err)
 			}
 			continue
 		}
-		if !m.now().Before(m.NextDue(m.Current())) {
+		// A set that does not decode whole is not ours to change: a process
+		// with the right key-encryption key maintains it.
+		if m.Err() == nil && !m.now().Before(m.NextDue(m.Current())) {
 			if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
 				m.log.Error("key rotation failed", "err", err)
 			}
 		}
 	}
+}
+
+// decodeFailure reports whether err is a stored record that does not decode.
+func decodeFailure(err error) bool {
+	return errors.Is(err, ErrKeyEncryptionKey) || errors.Is(err, ErrCorruptKey)
 }
 
 // update runs fn on a fresh copy of the stored set and commits its changes
