@@ -22,7 +22,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,10 +66,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
 		return nil, fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	dsn := path + "?" + strings.Join([]string{
 		fmt.Sprintf("_busy_timeout=%d", BusyTimeout.Milliseconds()),
 		"_foreign_keys=1",
 		"_journal_mode=WAL",
+		// Deleted and overwritten content is zeroed, not left in free pages:
+		// a private key resealed or removed leaves no clear copy behind.
+		"_pragma=secure_delete(1)",
 		"_txlock=immediate", // every read-write Tx takes the write lock up front
 	}, "&")
 	db, err := sql.Open("sqlite", dsn)
@@ -83,7 +91,50 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := privateCompanions(path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// createPrivate creates the database file at path with mode 0600 when it
+// does not exist, whatever the umask, so that the private keys it will hold
+// are readable by the owner only (SQLite would create it 0644).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
+}
+
+// privateCompanions gives the -wal and -shm files of a database that only
+// its owner may read the same restriction (0600): SQLite creates them with
+// the database file's mode, minus the umask.
+func privateCompanions(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 != 0 {
+		return nil //nolint:nilerr // an operator's wider mode is theirs to choose
+	}
+	for _, name := range []string{path + "-wal", path + "-shm"} {
+		if ci, err := os.Stat(name); err == nil && ci.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(name, 0o600); err != nil {
+				return fmt.Errorf("sqlite: open %s: restrict %s: %w", path, name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Store) init(ctx context.Context) error {
@@ -397,7 +448,11 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		}
 		puts = append(puts, append([]any{r.KID, string(r.State), r.Bits, r.PrivateKey}, ts...))
 	}
-	var version int64
+	var (
+		version  int64
+		replaced bool // a stored private key was overwritten or deleted
+		sealing  bool // … and a clear one was replaced by a sealed one
+	)
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT version FROM key_set_version WHERE id = 1`).Scan(&version); err != nil {
 			return err
@@ -405,7 +460,17 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		if version != expected {
 			return fmt.Errorf("stored version %d: %w", version, keys.ErrConflict)
 		}
+		replaced = len(ch.Delete) > 0
 		for _, args := range puts {
+			var old []byte
+			switch err := tx.QueryRowContext(ctx, `SELECT private_key FROM signing_keys WHERE kid = ?`, args[0]).Scan(&old); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case !bytes.Equal(old, args[3].([]byte)):
+				replaced = true
+				sealing = sealing || (!(keys.Record{PrivateKey: old}).IsSealed() && (keys.Record{PrivateKey: args[3].([]byte)}).IsSealed())
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (kid) DO UPDATE SET state = excluded.state, bits = excluded.bits,
 				private_key = excluded.private_key, created_at = excluded.created_at,
@@ -429,7 +494,34 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	if err != nil {
 		return 0, err
 	}
+	if replaced {
+		s.scrub(ctx, sealing)
+	}
 	return version, nil
+}
+
+// scrub removes the remnants of private keys that a committed change
+// overwrote or deleted: secure_delete zeroed them in the database pages,
+// but the WAL still holds the pages as they were until a checkpoint
+// truncates it; when a clear key was sealed (a key-encryption key was just
+// set), VACUUM also rewrites the file without its free space. It is best effort (a long reader can keep the WAL from being
+// truncated): the change is committed either way.
+func (s *Store) scrub(ctx context.Context, vacuum bool) {
+	select {
+	case s.wsem <- struct{}{}:
+		defer func() { <-s.wsem }()
+	case <-ctx.Done():
+		return
+	}
+	qs := []string{`PRAGMA wal_checkpoint(TRUNCATE)`}
+	if vacuum {
+		qs = append(qs, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	for _, q := range qs {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return
+		}
+	}
 }
 
 // Refresh tokens.

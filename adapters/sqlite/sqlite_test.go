@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -284,4 +285,66 @@ func child(t *testing.T, path string) {
 		require.NoError(t, err)
 		i++
 	}
+}
+
+// TestStoreFilesAreOwnerOnly: the database, -wal and -shm hold private keys
+// and password hashes; they are created 0600 whatever the umask allows.
+func TestStoreFilesAreOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	_, err := keys.Open(t.Context(), keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), name)
+	}
+}
+
+// TestSealingLeavesNoClearKeyInTheFiles: keys stored in clear, then a
+// key-encryption key is set and they are resealed; the database file and
+// its WAL must no longer hold the clear PKCS #8 DER of any key.
+func TestSealingLeavesNoClearKeyInTheFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	ctx := t.Context()
+	cfg := keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)}
+	plain, err := keys.Open(ctx, cfg)
+	require.NoError(t, err)
+	var ders [][]byte
+	for _, k := range plain.Current().Keys() {
+		der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+		require.NoError(t, err)
+		ders = append(ders, der)
+	}
+	require.Len(t, ders, 2)
+	contains := func(der []byte) string {
+		for _, name := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(name)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			require.NoError(t, err)
+			if bytes.Contains(b, der) {
+				return name
+			}
+		}
+		return ""
+	}
+	require.NotEmpty(t, contains(ders[0]), "the test looks for the wrong bytes")
+
+	cfg.KeyEncryptionKey = bytes.Repeat([]byte{6}, 32)
+	sealed, err := keys.Open(ctx, cfg)
+	require.NoError(t, err)
+	recs, _, err := s.LoadKeys(ctx)
+	require.NoError(t, err)
+	for _, r := range recs {
+		require.True(t, r.IsSealed(), r.KID)
+	}
+	for i, der := range ders {
+		assert.Empty(t, contains(der), "clear key %d still readable in the store's files", i)
+	}
+	// The server keeps working on the scrubbed file.
+	_, err = sealed.Rotate(ctx, true)
+	require.NoError(t, err)
 }
