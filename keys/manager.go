@@ -91,6 +91,9 @@ type Config struct {
 	// for tools acting on a store a server owns (the keys CLI verbs), whose
 	// Policy need not match the server's. On an empty store it creates no
 	// key. Rotate and Revoke work as usual; Maintain applies the schedule.
+	// When the store is a ScheduleStore holding the servers' schedule, its
+	// RotateEvery and Prepublish replace Policy's; without NoSchedule, Open
+	// saves Policy's there.
 	NoSchedule bool
 }
 
@@ -154,6 +157,11 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.sealClearKeys(ctx); err != nil {
 		return nil, err
 	}
+	if ss, ok := cfg.Store.(ScheduleStore); ok {
+		if err := m.shareSchedule(ctx, ss, cfg.NoSchedule); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.NoSchedule {
 		return m, nil
 	}
@@ -161,6 +169,27 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// shareSchedule saves this manager's schedule in the store, or, for a
+// NoSchedule manager (a tool acting on a store the servers own), takes the
+// servers' schedule from it, so that "may the next key sign yet" is decided
+// the same way everywhere.
+func (m *Manager) shareSchedule(ctx context.Context, ss ScheduleStore, noSchedule bool) error {
+	if !noSchedule {
+		if err := ss.SaveSchedule(ctx, m.policy.RotateEvery, m.policy.Prepublish); err != nil {
+			return fmt.Errorf("keys: save schedule: %w", err)
+		}
+		return nil
+	}
+	every, prepublish, err := ss.LoadSchedule(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: load schedule: %w", err)
+	}
+	if every > 0 && prepublish >= 0 {
+		m.policy.RotateEvery, m.policy.Prepublish = every, prepublish
+	}
+	return nil
 }
 
 // sealClearKeys rewrites, in one transaction, the keys stored in clear

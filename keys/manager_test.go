@@ -561,3 +561,22 @@ func TestClearRecordInASealedSetIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestToolTakesTheServersSchedule: a server runs with a 5 s pre-publication
+// lead; `keys rotate` (a NoSchedule manager with the default 1 h) decides
+// "may the next key sign yet" with the server's lead, stored beside the set.
+func TestToolTakesTheServersSchedule(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	server, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet,
+		Policy: keys.Policy{RotateEvery: time.Minute, Prepublish: 5 * time.Second}})
+	require.NoError(t, err)
+	c.Add(6 * time.Second)
+	cli, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, NoSchedule: true})
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, cli.Policy().Prepublish)
+	assert.Equal(t, time.Minute, cli.Policy().RotateEvery)
+	res, err := cli.Rotate(ctx, false)
+	require.NoError(t, err, "the server's lead has passed")
+	assert.Equal(t, server.Current().Next().KID, res.Promoted)
+}

@@ -125,3 +125,19 @@ func NextVersion(stored int64) int64 {
 		}
 	}
 }
+
+// ScheduleStore is an optional interface of a Store that keeps, beside the
+// key set, the schedule the servers run with, so that a tool acting on the
+// store (the keys CLI verbs) decides as the servers do whether the next key
+// may sign yet. A Manager that runs the schedule (Config.NoSchedule unset)
+// saves its Policy.RotateEvery and Policy.Prepublish at Open; a NoSchedule
+// Manager loads them and uses them in place of its own. With several
+// servers on one store, the last one started is the one stored.
+type ScheduleStore interface {
+	// LoadSchedule returns the stored rotation interval and pre-publication
+	// lead; rotateEvery is zero when no server stored a schedule yet.
+	LoadSchedule(ctx context.Context) (rotateEvery, prepublish time.Duration, err error)
+	// SaveSchedule stores them, replacing what was stored. It does not
+	// change the key-set version.
+	SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error
+}

@@ -32,11 +32,14 @@ type Store struct {
 	keys    map[string]keys.Record
 	version int64
 	refresh map[string]jwtauth.RefreshToken // by string(Hash)
+
+	rotateEvery, prepublish time.Duration // the servers' schedule (keys.ScheduleStore)
 }
 
 var (
 	_ jwtauth.Store                  = (*Store)(nil)
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // New returns an empty store: no users, no refresh tokens, and key-set version 0.
@@ -180,6 +183,25 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	}
 	s.version = keys.NextVersion(s.version)
 	return s.version, nil
+}
+
+// LoadSchedule returns the schedule SaveSchedule stored, or zeros.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	if err := s.lock(ctx, "load schedule"); err != nil {
+		return 0, 0, err
+	}
+	defer s.mu.Unlock()
+	return s.rotateEvery, s.prepublish, nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication lead.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	if err := s.lock(ctx, "save schedule"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.rotateEvery, s.prepublish = rotateEvery, prepublish
+	return nil
 }
 
 // CreateRefreshToken stores a copy of t. It returns an error wrapping

@@ -98,6 +98,7 @@ var (
 	_ jwtauth.RefreshTokenStore = (*Store)(nil)
 
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // Open connects to the PostgreSQL database dsn names (a postgres:// URL or
@@ -575,6 +576,34 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		return 0, err
 	}
 	return version, nil
+}
+
+// LoadSchedule returns the servers' rotation interval and pre-publication
+// lead stored beside the key-set version, or zeros when none was stored.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	var every, prepublish *int64
+	err := s.read(ctx, "load schedule", func() error {
+		return s.pool.QueryRow(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	var e, p time.Duration
+	if every != nil {
+		e = time.Duration(*every)
+	}
+	if prepublish != nil {
+		p = time.Duration(*prepublish)
+	}
+	return e, p, nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication
+// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	_, err := s.exec(ctx, "save schedule", true, `UPDATE key_set_version SET rotate_every = $1, prepublish = $2 WHERE id = 1`,
+		int64(rotateEvery), int64(prepublish))
+	return err
 }
 
 // Refresh tokens.

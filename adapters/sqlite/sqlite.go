@@ -52,6 +52,7 @@ type Store struct {
 var (
 	_ jwtauth.Store                  = (*Store)(nil)
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database at path, a file
@@ -522,6 +523,29 @@ func (s *Store) scrub(ctx context.Context, vacuum bool) {
 			return
 		}
 	}
+}
+
+// LoadSchedule returns the servers' rotation interval and pre-publication
+// lead stored beside the key-set version, or zeros when none was stored.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	const op = "load schedule"
+	if err := s.check(ctx, op); err != nil {
+		return 0, 0, err
+	}
+	var every, prepublish sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish); err != nil {
+		return 0, 0, s.fail(op, err)
+	}
+	return time.Duration(every.Int64), time.Duration(prepublish.Int64), nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication
+// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	return s.write(ctx, "save schedule", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE key_set_version SET rotate_every = ?, prepublish = ? WHERE id = 1`, int64(rotateEvery), int64(prepublish))
+		return err
+	})
 }
 
 // Refresh tokens.
