@@ -494,8 +494,7 @@ func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 			res.Next, res.PromoteAt = next.KID, ready
 			if !next.ActivatedAt.Equal(ready) {
 				// Remember the request: Maintain promotes the key at ready.
-				d.logs = append(d.logs, transitionLog{kid: next.KID, from: "next", to: "next",
-					why: "rotation requested: promotion scheduled at " + ready.UTC().Format(time.RFC3339)})
+				d.logs = append(d.logs, transitionLog{kid: next.KID, promoteAt: ready, why: "rotation requested"})
 				next.ActivatedAt = ready
 				d.mark(next)
 			}
@@ -644,6 +643,10 @@ func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
 			return fmt.Errorf("keys: apply: %w", err)
 		}
 		for _, l := range d.logs {
+			if !l.promoteAt.IsZero() {
+				m.log.Info("key promotion scheduled", "kid", l.kid, "state", StateNext, "promote_at", l.promoteAt.UTC().Format(time.RFC3339), "why", l.why)
+				continue
+			}
 			m.log.Info("key transition", "kid", l.kid, "from", l.from, "to", l.to, "why", l.why)
 		}
 		live := d.keys[:0]
@@ -686,9 +689,10 @@ type draft struct {
 }
 
 type transitionLog struct {
-	kid      string
-	from, to string
-	why      string
+	kid       string
+	from, to  string
+	why       string
+	promoteAt time.Time // a promotion scheduled, not a transition: from and to are empty
 }
 
 func (d *draft) byKID(kid string) *Key {

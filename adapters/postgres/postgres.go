@@ -114,6 +114,25 @@ var (
 // jwtauth.ErrStoreUnavailable), rejects the login, the role may not create
 // the tables, or the schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, false)
+}
+
+// ErrNoSchema is returned by OpenReadOnly when the database holds no jwtauth
+// tables (or an older schema than this binary's): there is nothing to read,
+// and a read-only open creates nothing.
+var ErrNoSchema = errors.New("postgres: no jwtauth schema in the database")
+
+// OpenReadOnly connects like Open but changes nothing: it runs no migration
+// and its sessions are read-only (default_transaction_read_only), so every
+// write fails. It fails with an error wrapping ErrNoSchema when the
+// database does not hold jwtauth's schema at SchemaVersion(), and with
+// ErrSchemaTooNew when it holds a newer one. For tools that only read a
+// store the servers own (jwtauth keys list).
+func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, true)
+}
+
+func open(ctx context.Context, dsn string, readOnly bool) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, parseError(dsn, err)
@@ -126,22 +145,38 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = DefaultConnectTimeout
 	}
+	if readOnly {
+		cc.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact(dsn, fmt.Errorf("postgres: open %s: %w", target, err))
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s := &Store{pool: pool, listen: cc.Copy(), target: target, bg: bg, stop: stop}
-	if err := s.init(ctx); err != nil {
+	if err := s.init(ctx, readOnly); err != nil {
 		s.Close()
 		return nil, redact(dsn, err)
 	}
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context, readOnly bool) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return s.openError("connect", err)
+	}
+	if readOnly {
+		v, err := schemaVersion(ctx, s.pool)
+		if err != nil {
+			return s.openError("read schema version", err)
+		}
+		if err := checkNotTooNew(v, len(migrations)); err != nil {
+			return fmt.Errorf("postgres: open %s: %w", s.target, err)
+		}
+		if v < len(migrations) {
+			return fmt.Errorf("postgres: open %s: %w (schema version %d, want %d; jwtauth serve creates or upgrades it)", s.target, ErrNoSchema, v, len(migrations))
+		}
+		return nil
 	}
 	if err := migrate(ctx, s.pool, migrations); err != nil {
 		if errors.Is(err, ErrSchemaTooNew) {

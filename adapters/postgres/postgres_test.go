@@ -494,3 +494,35 @@ func TestKeyChangesClosed(t *testing.T) {
 	_, ok := <-s.KeyChanges(t.Context())
 	assert.False(t, ok, "KeyChanges of a closed store")
 }
+
+// TestOpenReadOnlyCreatesNothing: what `jwtauth keys list` opens. On an
+// empty database it refuses with ErrNoSchema and creates no table (Open
+// used to create all of them first); on jwtauth's schema it reads and
+// cannot write.
+func TestOpenReadOnlyCreatesNothing(t *testing.T) {
+	d := newDB(t)
+	ctx := t.Context()
+	tables := func() int {
+		var n int
+		require.NoError(t, d.admin.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, d.schema).Scan(&n))
+		return n
+	}
+	_, err := postgres.OpenReadOnly(ctx, d.dsn(t, "jwtauth-ro"))
+	require.ErrorIs(t, err, postgres.ErrNoSchema)
+	assert.Zero(t, tables(), "a read-only open created tables")
+
+	rw := d.open(t, "jwtauth-rw")
+	v, err := rw.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{KID: "kid-a", State: keys.StateActive, Bits: 2048, PrivateKey: []byte{0x30}, CreatedAt: t0}}})
+	require.NoError(t, err)
+	n := tables()
+	ro, err := postgres.OpenReadOnly(ctx, d.dsn(t, "jwtauth-ro"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ro.Close() })
+	recs, got, err := ro.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+	require.Len(t, recs, 1)
+	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
+	require.Error(t, err, "a read-only store wrote")
+	assert.Equal(t, n, tables())
+}

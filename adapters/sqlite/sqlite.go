@@ -61,11 +61,8 @@ var (
 // error, leaving the file unchanged, when the file is not a SQLite database
 // or its schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, path string) (*Store, error) {
-	switch {
-	case path == "":
-		return nil, errors.New("sqlite: open: empty path")
-	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
-		return nil, fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
+	if err := checkPath(path); err != nil {
+		return nil, err
 	}
 	if err := createPrivate(path); err != nil {
 		return nil, err
@@ -95,6 +92,62 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := privateCompanions(path); err != nil {
 		db.Close()
 		return nil, err
+	}
+	return s, nil
+}
+
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("sqlite: open: empty path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
+		return fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
+	}
+	return nil
+}
+
+// ErrNoSchema is returned by OpenReadOnly when the file holds no jwtauth
+// schema (an empty or foreign database, or an older schema than this
+// binary's): there is nothing to read, and a read-only open creates nothing.
+var ErrNoSchema = errors.New("sqlite: no jwtauth schema in the database")
+
+// OpenReadOnly opens the existing database at path read-only (SQLite's
+// mode=ro): it creates no file, runs no migration and every write fails.
+// It fails when path does not exist, with an error wrapping ErrNoSchema
+// when the file does not hold jwtauth's schema at SchemaVersion(), and
+// with ErrSchemaTooNew for a newer one. For tools that only read a store
+// the servers own (jwtauth keys list).
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// A URI file name, so that SQLite applies mode=ro; '%' and '#' are
+	// escaped ('?' is refused by checkPath).
+	uri := "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path) + "?" + strings.Join([]string{
+		"mode=ro",
+		fmt.Sprintf("_busy_timeout=%d", BusyTimeout.Milliseconds()),
+	}, "&")
+	db, err := sql.Open("sqlite", uri)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	s := &Store{db: db, path: path, wsem: make(chan struct{}, 1)}
+	v, err := userVersion(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, s.openError(err)
+	}
+	if err := checkNotTooNew(v, len(migrations)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if v < len(migrations) {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w (schema version %d, want %d; jwtauth serve creates or upgrades it)", path, ErrNoSchema, v, len(migrations))
 	}
 	return s, nil
 }

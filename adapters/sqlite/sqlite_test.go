@@ -348,3 +348,37 @@ func TestSealingLeavesNoClearKeyInTheFiles(t *testing.T) {
 	_, err = sealed.Rotate(ctx, true)
 	require.NoError(t, err)
 }
+
+// TestOpenReadOnlyCreatesNothing: what `jwtauth keys list` opens. A missing
+// file is not created, an empty one stays empty (it used to become a 40 KiB
+// database), and a jwtauth database is read and never written.
+func TestOpenReadOnlyCreatesNothing(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	_, err := sqlite.OpenReadOnly(ctx, filepath.Join(dir, "missing.db"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = sqlite.OpenReadOnly(ctx, empty)
+	require.ErrorIs(t, err, sqlite.ErrNoSchema)
+	fi, err := os.Stat(empty)
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "files were created")
+
+	path := filepath.Join(dir, "jwtauth.db")
+	rw := open(t, path)
+	v, err := rw.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{KID: "kid-a", State: keys.StateActive, Bits: 2048, PrivateKey: []byte{0x30}}}})
+	require.NoError(t, err)
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ro.Close() })
+	recs, got, err := ro.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+	assert.Len(t, recs, 1)
+	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
+	require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "a read-only store wrote")
+}
