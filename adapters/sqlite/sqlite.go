@@ -56,8 +56,10 @@ var (
 )
 
 // Open opens (creating it if needed) the SQLite database at path, a file
-// name, and migrates its schema to SchemaVersion(). It enables WAL mode,
-// foreign keys and a busy timeout of BusyTimeout. It fails with a clear
+// name, and migrates its schema to SchemaVersion(). A new file is created
+// 0600 (its -wal and -shm follow), whatever the umask. It enables WAL mode,
+// foreign keys, secure_delete (overwritten private keys are zeroed, not
+// left in free pages) and a busy timeout of BusyTimeout. It fails with a clear
 // error, leaving the file unchanged, when the file is not a SQLite database
 // or its schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, path string) (*Store, error) {
