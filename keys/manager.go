@@ -340,7 +340,7 @@ func (m *Manager) setErr(err error) {
 		old = *p
 	}
 	if old == nil || old.Error() != err.Error() {
-		m.log.Error("key set does not decode here; this instance signs nothing it cannot decode and answers 503 until it does", "err", err)
+		m.log.Error("the stored key set does not decode here; health checks fail, and without a decodable active key /login and /refresh answer 503, until it does", "err", err)
 	}
 }
 
