@@ -22,10 +22,12 @@ const keysUsage = `Usage:
   jwtauth keys rotate [--now] [flags]    promote the published next key
   jwtauth keys revoke [flags] KID        revoke a compromised key at once
 
-They work on the store named by --store / JWTAUTH_STORE; a running server
-picks the change up within seconds. They make only the change asked for,
-never a scheduled rotation or removal (the servers do those, with their own
---rotate-every and --access-ttl). Run "jwtauth keys list -h" for the flags.
+They work on the store named by --store / JWTAUTH_STORE (list opens it
+read-only; none of them creates a store); a running server picks the change
+up within seconds. They make only the change asked for, never a scheduled
+rotation or removal (the servers do those, with their own --rotate-every and
+--access-ttl), and rotate judges whether the next key may sign yet by the
+--prepublish the servers stored. Run "jwtauth keys list -h" for the flags.
 `
 
 // runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
