@@ -96,6 +96,7 @@ type server struct {
 	store    jwtauth.Store
 	accounts *jwtauth.Accounts
 	verifier *jwtauth.Verifier
+	mgr      *keys.Manager
 	clock    *testClock
 	logs     *accountLogBuffer
 }
@@ -103,6 +104,7 @@ type server struct {
 // options adjust a test server.
 type options struct {
 	accounts func(*jwtauth.AccountsConfig)
+	keys     func(*keys.Config)
 	trusted  []netip.Prefix
 }
 
@@ -110,8 +112,13 @@ func newServer(t testing.TB, store jwtauth.Store, o options) *server {
 	t.Helper()
 	s := &server{t: t, store: store, clock: &testClock{now: time.Unix(1_800_000_000, 0)}, logs: &accountLogBuffer{}}
 	ctx := context.Background()
-	mgr, err := keys.Open(ctx, keys.Config{Store: store, Now: s.clock.Now, Generate: keystest.Generator(t), Logger: quiet})
+	kcfg := keys.Config{Store: store, Now: s.clock.Now, Generate: keystest.Generator(t), Logger: quiet}
+	if o.keys != nil {
+		o.keys(&kcfg)
+	}
+	mgr, err := keys.Open(ctx, kcfg)
 	require.NoError(t, err)
+	s.mgr = mgr
 	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
 	require.NoError(t, err)
 	s.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
@@ -128,7 +135,14 @@ func newServer(t testing.TB, store jwtauth.Store, o options) *server {
 	auth := &jwtauth.Authenticator{Verifier: s.verifier}
 	mux := http.NewServeMux()
 	for _, rt := range jwtauth.Routes(jwtauth.RoutesConfig{Accounts: s.accounts, JWKS: jwtauth.NewJWKSHandler(mgr, time.Minute),
-		Discovery: disc, Health: store.Ping, TrustedProxies: o.trusted}) {
+		Discovery: disc, TrustedProxies: o.trusted,
+		// As jwtauth serve: unhealthy when the store does not answer or the key set does not decode here.
+		Health: func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return err
+			}
+			return mgr.Err()
+		}}) {
 		h := rt.Handler
 		if rt.Protected {
 			next := h
@@ -998,4 +1012,49 @@ func TestRevokeSessions(t *testing.T) {
 
 		assert.Equal(t, http.StatusOK, s.refresh(s.login("alice", alicePW).str("refresh_token")).Code, "a new login")
 	})
+}
+
+// TestInstanceThatCannotDecodeTheActiveKeyAnswers503: two instances share a
+// store, only the other one has the key-encryption key; after it rotates at
+// once, this one answers /login, /refresh and /healthz with 503 naming the
+// cause, and its key manager logs the change once, not per request or poll.
+func TestInstanceThatCannotDecodeTheActiveKeyAnswers503(t *testing.T) {
+	store := memory.New()
+	klog := &accountLogBuffer{}
+	s := newServer(t, store, options{keys: func(c *keys.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(klog, nil))
+	}})
+	s.register("alice", alicePW)
+	rt := s.login("alice", alicePW).str("refresh_token")
+
+	ctx := context.Background()
+	other, err := keys.Open(ctx, keys.Config{Store: store, KeyEncryptionKey: bytes.Repeat([]byte{7}, 32),
+		Now: s.clock.Now, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	for range 2 { // the second promotes a key the other created, sealed
+		_, err = other.Rotate(ctx, true)
+		require.NoError(t, err)
+	}
+	_, err = s.mgr.Refresh(ctx)
+	require.ErrorIs(t, err, keys.ErrKeyEncryptionKey)
+
+	const desc = "the key set cannot be decoded with this instance's key-encryption key"
+	for range 3 {
+		for name, res := range map[string]response{
+			"login":   s.do("POST", "/login", creds("alice", alicePW)),
+			"refresh": s.refresh(rt),
+			"healthz": s.do("GET", "/healthz", nil),
+		} {
+			assert.Equal(t, http.StatusServiceUnavailable, res.Code, "%s: %s", name, res.Raw)
+			assert.Equal(t, "temporarily_unavailable", res.str("error"), name)
+			assert.Equal(t, desc, res.str("error_description"), name)
+		}
+		// What a server's Run loop does every poll.
+		_, err := s.mgr.Refresh(ctx)
+		require.NoError(t, err, "no change in the store")
+		assert.Error(t, s.mgr.Maintain(ctx), "no transition on a set it cannot read whole")
+	}
+	assert.Equal(t, 1, strings.Count(klog.String(), `"level":"ERROR"`), "one line per change of state:\n%s", klog.String())
+	assert.Contains(t, klog.String(), "key-encryption key")
+	assert.NotContains(t, s.logs.String(), `"level":"ERROR"`, "the account flow logs nothing per request")
 }

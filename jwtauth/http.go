@@ -13,8 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jwtauth/jwtauth/keys"
 )
 
 // MaxBodySize is the largest request body the account endpoints read (1 MiB).
@@ -47,14 +50,19 @@ func badRequest(desc string) *Error {
 const storeRetryAfter = 5 * time.Second
 
 // WriteError writes err as a JSON error body. An *Error is written as it is;
-// an error wrapping ErrStoreUnavailable or context.DeadlineExceeded becomes
-// 503 temporarily_unavailable with Retry-After: 5;
-// anything else 500 server_error with a generic description (the detail goes
-// to the log, never to the client).
+// an error wrapping ErrStoreUnavailable or context.DeadlineExceeded, or
+// keys.ErrKeyEncryptionKey or keys.ErrCorruptKey (the stored key set does not
+// decode here, see keys.Manager.SigningKey), becomes 503
+// temporarily_unavailable with Retry-After: 5 and a description naming the
+// cause; anything else 500 server_error with a generic description (the
+// detail goes to the log, never to the client).
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) {
+		if desc := keySetFailure(err); desc != "" {
+			// Logged once per change of state by the key manager, not here.
+			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter}
+		} else if errors.Is(err, context.Canceled) {
 			// The client went away (or the server is stopping): nothing
 			// failed here, and nobody reads the answer.
 			slog.Debug("request canceled", "err", err)
@@ -267,15 +275,40 @@ func serveProtected(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Welcome " + c.Subject + "! This is a protected route.", "sub": c.Subject})
 }
 
+// keySetFailure describes an error that means the stored key set does not
+// decode in this process, or returns "".
+func keySetFailure(err error) string {
+	switch {
+	case errors.Is(err, keys.ErrKeyEncryptionKey):
+		return "the key set cannot be decoded with this instance's key-encryption key"
+	case errors.Is(err, keys.ErrCorruptKey):
+		return "the stored key set does not decode: a key record is corrupt or was refused"
+	}
+	return ""
+}
+
+// healthHandler answers 200 while check passes and 503 naming the cause
+// when it fails: the key set when it does not decode here, the store
+// otherwise. It logs one line per change of state, not one per probe.
 func healthHandler(check func(context.Context) error) http.Handler {
+	var last atomic.Pointer[string] // description of the last failure; nil while healthy
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if check != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
 			if err := check(ctx); err != nil {
-				slog.Warn("health check failed", "err", err)
-				WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unreachable"})
+				desc := keySetFailure(err)
+				if desc == "" {
+					desc = "the store is unreachable"
+				}
+				if p := last.Swap(&desc); p == nil || *p != desc {
+					slog.Warn("health check failed", "cause", desc, "err", err)
+				}
+				WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter})
 				return
+			}
+			if last.Swap(nil) != nil {
+				slog.Info("health check passes again")
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -14,6 +14,7 @@
 // The [Manager] keeps the current [Set] in memory, drives the schedule from the
 // timestamps stored with each key (so a server that was down catches up on
 // start), and writes every transition through the [Store] port atomically,
-// guarded by a version counter so that of several processes sharing one store
-// exactly one performs each transition.
+// guarded by a key-set version (drawn anew on every write, so that it never
+// repeats, not even after a restore from a backup) so that of several
+// processes sharing one store exactly one performs each transition.
 package keys

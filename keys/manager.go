@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +91,9 @@ type Config struct {
 	// for tools acting on a store a server owns (the keys CLI verbs), whose
 	// Policy need not match the server's. On an empty store it creates no
 	// key. Rotate and Revoke work as usual; Maintain applies the schedule.
+	// When the store is a ScheduleStore holding the servers' schedule, its
+	// RotateEvery and Prepublish replace Policy's; without NoSchedule, Open
+	// saves Policy's there.
 	NoSchedule bool
 }
 
@@ -104,6 +109,17 @@ type Manager struct {
 	log     *slog.Logger
 	current atomic.Pointer[Set]
 	loadErr atomic.Pointer[error] // last reload's decode failure
+	sealed  atomic.Bool           // a KEK is set and this process sealed the set: clear records are refused
+
+	// seq hands out tickets that order what the store said: a reload takes
+	// one before it reads, a commit after its write returned. A set is
+	// installed only with a ticket newer than the current set's, so a read
+	// that began before a commit never replaces what the commit installed.
+	// Versions cannot order sets: they are opaque and never repeat, they
+	// do not grow (see Store.KeysVersion).
+	seq     atomic.Uint64
+	instMu  sync.Mutex
+	instSeq uint64
 
 	mu    sync.Mutex      // serializes this process's writes
 	spare *rsa.PrivateKey // generated but not yet committed (kept across conflicts)
@@ -141,6 +157,11 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.sealClearKeys(ctx); err != nil {
 		return nil, err
 	}
+	if ss, ok := cfg.Store.(ScheduleStore); ok {
+		if err := m.shareSchedule(ctx, ss, cfg.NoSchedule); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.NoSchedule {
 		return m, nil
 	}
@@ -148,6 +169,27 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// shareSchedule saves this manager's schedule in the store, or, for a
+// NoSchedule manager (a tool acting on a store the servers own), takes the
+// servers' schedule from it, so that "may the next key sign yet" is decided
+// the same way everywhere.
+func (m *Manager) shareSchedule(ctx context.Context, ss ScheduleStore, noSchedule bool) error {
+	if !noSchedule {
+		if err := ss.SaveSchedule(ctx, m.policy.RotateEvery, m.policy.Prepublish); err != nil {
+			return fmt.Errorf("keys: save schedule: %w", err)
+		}
+		return nil
+	}
+	every, prepublish, err := ss.LoadSchedule(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: load schedule: %w", err)
+	}
+	if every > 0 && prepublish >= 0 {
+		m.policy.RotateEvery, m.policy.Prepublish = every, prepublish
+	}
+	return nil
 }
 
 // sealClearKeys rewrites, in one transaction, the keys stored in clear
@@ -168,10 +210,14 @@ func (m *Manager) sealClearKeys(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err == nil && sealed > 0 {
+	if err != nil {
+		return err
+	}
+	if sealed > 0 {
 		m.log.Info("sealed private keys that were stored in clear", "keys", sealed)
 	}
-	return err
+	m.sealed.Store(true)
+	return nil
 }
 
 // Policy returns the policy in force, defaults filled in.
@@ -180,13 +226,29 @@ func (m *Manager) Policy() Policy { return m.policy }
 // Current returns the current snapshot of the key set.
 func (m *Manager) Current() *Set { return m.current.Load() }
 
-// SigningKey returns the active key, or ErrNoActiveKey.
+// SigningKey returns the active key, or an error wrapping ErrNoActiveKey.
+// When the set has no active key because the stored set does not decode
+// here, the error also wraps Err's cause (ErrKeyEncryptionKey: this
+// process's key-encryption key differs from the one that sealed the key;
+// ErrCorruptKey), so that a server answers 503 naming it.
 func (m *Manager) SigningKey() (*Key, error) {
 	if k := m.Current().Active(); k != nil {
 		return k, nil
 	}
+	if err := m.Err(); err != nil {
+		return nil, noActiveKeyError{err}
+	}
 	return nil, ErrNoActiveKey
 }
+
+// noActiveKeyError is ErrNoActiveKey for a set whose records do not decode.
+type noActiveKeyError struct{ cause error }
+
+func (e noActiveKeyError) Error() string {
+	return ErrNoActiveKey.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "keys: ")
+}
+
+func (e noActiveKeyError) Unwrap() []error { return []error{ErrNoActiveKey, e.cause} }
 
 // VerificationKey returns the public key for kid from the current set; see Set.VerificationKey.
 func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
@@ -203,14 +265,24 @@ func (m *Manager) VerificationKey(ctx context.Context, kid string) (*rsa.PublicK
 // lack a key, never holds a key the store revoked, and Err reports the
 // failure until a reload succeeds.
 func (m *Manager) reload(ctx context.Context) (*Set, error) {
+	ticket := m.seq.Add(1)
 	recs, version, err := m.store.LoadKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: load: %w", err)
 	}
+	// Once a key-encryption key is set and the set is sealed (by this
+	// process, or by another one: a sealed record is stored), a clear record
+	// was written by someone without the KEK, maybe to plant a key: refused.
+	strict := m.codec.aead != nil && (m.sealed.Load() || slices.ContainsFunc(recs, Record.IsSealed))
 	ks := make([]*Key, 0, len(recs))
 	var bad error
 	for _, r := range recs {
-		k, err := m.codec.decode(r)
+		var k *Key
+		if strict && !r.IsSealed() {
+			err = fmt.Errorf("%w: key %s is stored in clear in a sealed key set: refused", ErrCorruptKey, r.KID)
+		} else {
+			k, err = m.codec.decode(r)
+		}
 		if err != nil {
 			if k = m.codec.fallback(r); k == nil {
 				bad = errors.Join(bad, err)
@@ -219,7 +291,7 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 		}
 		ks = append(ks, k)
 	}
-	s := m.install(newSet(version, ks))
+	s := m.install(newSet(version, ks), ticket)
 	m.setErr(bad)
 	if bad != nil {
 		return s, bad
@@ -227,19 +299,20 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 	return s, nil
 }
 
-// install makes s the current set unless a newer version is already
-// current (a Refresh that read the store before a concurrent Rotate
-// committed must not undo it), and returns the set that is current.
-func (m *Manager) install(s *Set) *Set {
-	for {
-		cur := m.current.Load()
-		if cur != nil && cur.Version() > s.Version() {
-			return cur
-		}
-		if m.current.CompareAndSwap(cur, s) {
-			return s
-		}
+// install makes s, read or written under ticket, the current set unless a
+// set with a later ticket is already current (a Refresh that read the store
+// before a concurrent Rotate committed must not undo it), and returns the
+// set that is current. Only the tickets order sets: a version that is lower
+// or equal is still a change (a store restored from a backup).
+func (m *Manager) install(s *Set, ticket uint64) *Set {
+	m.instMu.Lock()
+	defer m.instMu.Unlock()
+	if cur := m.current.Load(); cur != nil && ticket < m.instSeq {
+		return cur
 	}
+	m.instSeq = ticket
+	m.current.Store(s)
+	return s
 }
 
 // Err reports why the last reload of the key set could not decode every
@@ -252,17 +325,29 @@ func (m *Manager) Err() error {
 	return nil
 }
 
+// setErr records the outcome of a reload and logs a change of it: one
+// line when the set stops decoding whole (or fails for another reason), one
+// when it decodes again, none for a reload that fails as the last did.
 func (m *Manager) setErr(err error) {
+	var old error
 	if err == nil {
-		m.loadErr.Store(nil)
+		if p := m.loadErr.Swap(nil); p != nil {
+			m.log.Info("key set decodes again")
+		}
 		return
 	}
-	m.loadErr.Store(&err)
+	if p := m.loadErr.Swap(&err); p != nil {
+		old = *p
+	}
+	if old == nil || old.Error() != err.Error() {
+		m.log.Error("the stored key set does not decode here; health checks fail, and without a decodable active key /login and /refresh answer 503, until it does", "err", err)
+	}
 }
 
 // Refresh reloads the key set when the store's version differs from the
-// current one, so that changes made by the CLI or another instance take
-// effect. It returns whether the set changed.
+// current one, higher or lower, so that changes made by the CLI or another
+// instance take effect, also after the store was restored from a backup or
+// failed over to a lagging replica. It returns whether the set changed.
 func (m *Manager) Refresh(ctx context.Context) (bool, error) {
 	v, err := m.store.KeysVersion(ctx)
 	if err != nil {
@@ -409,8 +494,7 @@ func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 			res.Next, res.PromoteAt = next.KID, ready
 			if !next.ActivatedAt.Equal(ready) {
 				// Remember the request: Maintain promotes the key at ready.
-				d.logs = append(d.logs, transitionLog{kid: next.KID, from: "next", to: "next",
-					why: "rotation requested: promotion scheduled at " + ready.UTC().Format(time.RFC3339)})
+				d.logs = append(d.logs, transitionLog{kid: next.KID, promoteAt: ready, why: "rotation requested"})
 				next.ActivatedAt = ready
 				d.mark(next)
 			}
@@ -497,17 +581,24 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 			}
 		}
 		if _, err := m.Refresh(ctx); err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !decodeFailure(err) { // a decode failure is logged once, by setErr
 				m.log.Error("key set refresh failed", "err", err)
 			}
 			continue
 		}
-		if !m.now().Before(m.NextDue(m.Current())) {
+		// A set that does not decode whole is not ours to change: a process
+		// with the right key-encryption key maintains it.
+		if m.Err() == nil && !m.now().Before(m.NextDue(m.Current())) {
 			if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
 				m.log.Error("key rotation failed", "err", err)
 			}
 		}
 	}
+}
+
+// decodeFailure reports whether err is a stored record that does not decode.
+func decodeFailure(err error) bool {
+	return errors.Is(err, ErrKeyEncryptionKey) || errors.Is(err, ErrCorruptKey)
 }
 
 // update runs fn on a fresh copy of the stored set and commits its changes
@@ -552,6 +643,10 @@ func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
 			return fmt.Errorf("keys: apply: %w", err)
 		}
 		for _, l := range d.logs {
+			if !l.promoteAt.IsZero() {
+				m.log.Info("key promotion scheduled", "kid", l.kid, "state", StateNext, "promote_at", l.promoteAt.UTC().Format(time.RFC3339), "why", l.why)
+				continue
+			}
 			m.log.Info("key transition", "kid", l.kid, "from", l.from, "to", l.to, "why", l.why)
 		}
 		live := d.keys[:0]
@@ -560,7 +655,7 @@ func (m *Manager) update(ctx context.Context, fn func(*draft) error) error {
 				live = append(live, k)
 			}
 		}
-		m.install(newSet(version, live))
+		m.install(newSet(version, live), m.seq.Add(1))
 		return nil
 	}
 	return fmt.Errorf("keys: %w: gave up after repeated conflicts", ErrConflict)
@@ -594,9 +689,10 @@ type draft struct {
 }
 
 type transitionLog struct {
-	kid      string
-	from, to string
-	why      string
+	kid       string
+	from, to  string
+	why       string
+	promoteAt time.Time // a promotion scheduled, not a transition: from and to are empty
 }
 
 func (d *draft) byKID(kid string) *Key {

@@ -517,3 +517,66 @@ func TestRequestedRotationIsPromotedOnSchedule(t *testing.T) {
 	assert.Equal(t, c.Now(), server.Current().Active().ActivatedAt)
 	assert.Equal(t, 1, states(server.Current())[keys.StateRetired])
 }
+
+// TestClearRecordInASealedSetIsRefused: with a key-encryption key configured
+// and the set sealed, a database writer without the KEK inserts a clear
+// "retired" key under its own kid; tokens it signs must not verify, the
+// refusal is logged, and no later start seals (launders) the planted key.
+func TestClearRecordInASealedSetIsRefused(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	kek := bytes.Repeat([]byte{4}, 32)
+	var logs lockedBuffer
+	m, err := keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t),
+		KeyEncryptionKey: kek, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+
+	planted := keystest.Keys(t)[len(keystest.Keys(t))-1]
+	pk, err := keys.NewKey(planted, keys.StateRetired, c.Now())
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(planted)
+	require.NoError(t, err)
+	_, v, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	_, err = st.ApplyKeys(ctx, v, keys.Change{Put: []keys.Record{{KID: pk.KID, State: keys.StateRetired, Bits: 2048,
+		PrivateKey: der, CreatedAt: c.Now(), PublishedAt: c.Now(), ActivatedAt: c.Now(), RetiredAt: c.Now(), RemoveAt: c.Now().Add(time.Hour)}}})
+	require.NoError(t, err)
+
+	_, err = m.Refresh(ctx)
+	require.ErrorIs(t, err, keys.ErrCorruptKey)
+	_, err = m.VerificationKey(ctx, pk.KID)
+	assert.ErrorIs(t, err, keys.ErrUnknownKey, "a token signed by the planted key would verify")
+	assert.Contains(t, logs.String(), "level=ERROR")
+	assert.Contains(t, logs.String(), pk.KID+" is stored in clear in a sealed key set: refused")
+	assert.ErrorIs(t, m.Err(), keys.ErrCorruptKey, "reported until removed")
+
+	// A restart with the KEK refuses it too, rather than sealing it.
+	_, err = keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), KeyEncryptionKey: kek, Logger: quiet})
+	require.ErrorIs(t, err, keys.ErrCorruptKey)
+	recs, _, err := st.LoadKeys(ctx)
+	require.NoError(t, err)
+	for _, r := range recs {
+		if r.KID == pk.KID {
+			assert.False(t, r.IsSealed(), "the planted key was sealed")
+		}
+	}
+}
+
+// TestToolTakesTheServersSchedule: a server runs with a 5 s pre-publication
+// lead; `keys rotate` (a NoSchedule manager with the default 1 h) decides
+// "may the next key sign yet" with the server's lead, stored beside the set.
+func TestToolTakesTheServersSchedule(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	server, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet,
+		Policy: keys.Policy{RotateEvery: time.Minute, Prepublish: 5 * time.Second}})
+	require.NoError(t, err)
+	c.Add(6 * time.Second)
+	cli, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, NoSchedule: true})
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, cli.Policy().Prepublish)
+	assert.Equal(t, time.Minute, cli.Policy().RotateEvery)
+	res, err := cli.Rotate(ctx, false)
+	require.NoError(t, err, "the server's lead has passed")
+	assert.Equal(t, server.Current().Next().KID, res.Promoted)
+}

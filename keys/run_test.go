@@ -1,8 +1,12 @@
 package keys_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -79,4 +83,58 @@ func TestFailedTransitionChangesNothing(t *testing.T) {
 	assert.Equal(t, before.Version(), m2.Current().Version())
 	assert.Equal(t, before.Active().KID, m2.Current().Active().KID)
 	assert.Equal(t, 1, states(m2.Current())[keys.StateActive])
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunLogsAnUndecodableSetOnce: a server without the key-encryption key
+// its peer uses loses its active key to a rotation it cannot decode; its
+// loop logs that once, not at every poll, and writes nothing to the store.
+func TestRunLogsAnUndecodableSetOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		st := memory.New()
+		gen := keystest.Generator(t)
+		var logs lockedBuffer
+		server, err := keys.Open(ctx, keys.Config{Store: st, Generate: gen, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		require.NoError(t, err)
+		peer, err := keys.Open(ctx, keys.Config{Store: st, Generate: gen, Logger: quiet, KeyEncryptionKey: bytes.Repeat([]byte{3}, 32)})
+		require.NoError(t, err)
+		for range 2 {
+			_, err = peer.Rotate(ctx, true)
+			require.NoError(t, err)
+		}
+		v := peer.Current().Version()
+		done := make(chan struct{})
+		go func() { server.Run(ctx, 2*time.Second); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+
+		_, err = server.SigningKey()
+		require.ErrorIs(t, err, keys.ErrNoActiveKey)
+		require.ErrorIs(t, err, keys.ErrKeyEncryptionKey, "the cause travels with the error")
+		assert.Equal(t, 1, strings.Count(logs.String(), "level=ERROR"), "30 polls, one change of state:\n%s", logs.String())
+		got, err := st.KeysVersion(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, v, got, "the server wrote to a set it cannot read whole")
+		cancel()
+		<-done
+	})
 }

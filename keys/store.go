@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	mrand "math/rand/v2"
 	"time"
 )
 
@@ -61,12 +63,17 @@ type Change struct {
 type Store interface {
 	// LoadKeys returns every stored record and the key-set version they belong to.
 	LoadKeys(ctx context.Context) ([]Record, int64, error)
-	// KeysVersion returns the key-set version: a counter that grows with every
-	// applied Change. It is cheap enough to poll every second.
+	// KeysVersion returns the key-set version: 0 for a store that never
+	// applied a Change, then an opaque value that every applied Change
+	// replaces with one never used before (stores draw it at random), so
+	// that a store restored from a backup, or a lagging replica, never
+	// gives a set another process already holds under the same version.
+	// Versions are compared for equality only; they need not grow. It is
+	// cheap enough to poll every second.
 	KeysVersion(ctx context.Context) (int64, error)
 	// ApplyKeys applies ch if the stored version still equals expected and
-	// returns the new version. It returns ErrConflict, and changes nothing,
-	// when the version differs.
+	// returns the new version (see KeysVersion). It returns ErrConflict, and
+	// changes nothing, when the version differs.
 	ApplyKeys(ctx context.Context, expected int64, ch Change) (int64, error)
 }
 
@@ -104,4 +111,33 @@ func (r Record) Format(f fmt.State, verb rune) { format(f, verb, r.String(), r.G
 func (r Record) MarshalJSON() ([]byte, error) {
 	return json.Marshal(publicView{KID: r.KID, State: r.State, Bits: r.Bits, CreatedAt: r.CreatedAt, PublishedAt: r.PublishedAt,
 		ActivatedAt: r.ActivatedAt, RetiredAt: r.RetiredAt, RemoveAt: r.RemoveAt, RevokedAt: r.RevokedAt})
+}
+
+// NextVersion returns a key-set version for a store to write in place of
+// stored as it applies a Change: a random positive int64 other than stored
+// (see Store.KeysVersion). Two writes draw the same one with probability
+// 2^-63, so a store restored from a backup and written again does not
+// repeat a version a running process holds.
+func NextVersion(stored int64) int64 {
+	for {
+		if v := mrand.Int64N(math.MaxInt64) + 1; v != stored {
+			return v
+		}
+	}
+}
+
+// ScheduleStore is an optional interface of a Store that keeps, beside the
+// key set, the schedule the servers run with, so that a tool acting on the
+// store (the keys CLI verbs) decides as the servers do whether the next key
+// may sign yet. A Manager that runs the schedule (Config.NoSchedule unset)
+// saves its Policy.RotateEvery and Policy.Prepublish at Open; a NoSchedule
+// Manager loads them and uses them in place of its own. With several
+// servers on one store, the last one started is the one stored.
+type ScheduleStore interface {
+	// LoadSchedule returns the stored rotation interval and pre-publication
+	// lead; rotateEvery is zero when no server stored a schedule yet.
+	LoadSchedule(ctx context.Context) (rotateEvery, prepublish time.Duration, err error)
+	// SaveSchedule stores them, replacing what was stored. It does not
+	// change the key-set version.
+	SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error
 }

@@ -33,6 +33,8 @@ type Store struct {
 	version int64
 	refresh map[string]jwtauth.RefreshToken // by string(Hash)
 	family  map[string]family               // by FamilyID
+
+	rotateEvery, prepublish time.Duration // the servers' schedule (keys.ScheduleStore)
 }
 
 // family is what a refresh-token family holds beside its tokens.
@@ -45,6 +47,7 @@ type family struct {
 var (
 	_ jwtauth.Store                  = (*Store)(nil)
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // New returns an empty store: no users, no refresh tokens, and key-set version 0.
@@ -164,7 +167,7 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch when the version still equals expected and returns
-// the new version (expected+1). Puts replace records with the same kid;
+// the new version, drawn by keys.NextVersion. Puts replace records with the same kid;
 // deletes of unknown kids are ignored; a kid both put and deleted ends up
 // deleted. It returns an error wrapping keys.ErrConflict, changing nothing,
 // when the version differs, and an error for a record without a kid.
@@ -187,8 +190,27 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	for _, kid := range ch.Delete {
 		delete(s.keys, kid)
 	}
-	s.version++
+	s.version = keys.NextVersion(s.version)
 	return s.version, nil
+}
+
+// LoadSchedule returns the schedule SaveSchedule stored, or zeros.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	if err := s.lock(ctx, "load schedule"); err != nil {
+		return 0, 0, err
+	}
+	defer s.mu.Unlock()
+	return s.rotateEvery, s.prepublish, nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication lead.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	if err := s.lock(ctx, "save schedule"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.rotateEvery, s.prepublish = rotateEvery, prepublish
+	return nil
 }
 
 // CreateRefreshToken stores a copy of t and its family, whose absolute end is

@@ -109,6 +109,7 @@ var (
 	_ jwtauth.RefreshTokenStore = (*Store)(nil)
 
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // Open connects to the PostgreSQL database dsn names (a postgres:// URL or
@@ -124,6 +125,25 @@ var (
 // jwtauth.ErrStoreUnavailable), rejects the login, the role may not create
 // the tables, or the schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, false)
+}
+
+// ErrNoSchema is returned by OpenReadOnly when the database holds no jwtauth
+// tables (or an older schema than this binary's): there is nothing to read,
+// and a read-only open creates nothing.
+var ErrNoSchema = errors.New("postgres: no jwtauth schema in the database")
+
+// OpenReadOnly connects like Open but changes nothing: it runs no migration
+// and its sessions are read-only (default_transaction_read_only), so every
+// write fails. It fails with an error wrapping ErrNoSchema when the
+// database does not hold jwtauth's schema at SchemaVersion(), and with
+// ErrSchemaTooNew when it holds a newer one. For tools that only read a
+// store the servers own (jwtauth keys list).
+func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, true)
+}
+
+func open(ctx context.Context, dsn string, readOnly bool) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, parseError(dsn, err)
@@ -136,22 +156,38 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = DefaultConnectTimeout
 	}
+	if readOnly {
+		cc.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact(dsn, fmt.Errorf("postgres: open %s: %w", target, err))
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s := &Store{pool: pool, listen: cc.Copy(), target: target, bg: bg, stop: stop}
-	if err := s.init(ctx); err != nil {
+	if err := s.init(ctx, readOnly); err != nil {
 		s.Close()
 		return nil, redact(dsn, err)
 	}
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context, readOnly bool) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return s.openError("connect", err)
+	}
+	if readOnly {
+		v, err := schemaVersion(ctx, s.pool)
+		if err != nil {
+			return s.openError("read schema version", err)
+		}
+		if err := checkNotTooNew(v, len(migrations)); err != nil {
+			return fmt.Errorf("postgres: open %s: %w", s.target, err)
+		}
+		if v < len(migrations) {
+			return fmt.Errorf("postgres: open %s: %w (schema version %d, want %d; jwtauth serve creates or upgrades it)", s.target, ErrNoSchema, v, len(migrations))
+		}
+		return nil
 	}
 	if err := migrate(ctx, s.pool, migrations); err != nil {
 		if errors.Is(err, ErrSchemaTooNew) {
@@ -535,7 +571,8 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch when the stored version equals expected and returns
-// the new version (expected+1). In one transaction it locks the version row
+// the new version, drawn by
+// keys.NextVersion. In one transaction it locks the version row
 // (SELECT … FOR UPDATE), so concurrent writers on any instance queue behind
 // it, compares, inserts or replaces the Put records by kid, deletes the
 // Delete kids (unknown kids are ignored), bumps the version and notifies
@@ -577,7 +614,8 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 				return fmt.Errorf("delete keys: %w", err)
 			}
 		}
-		if err := tx.QueryRow(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+		version = keys.NextVersion(version)
+		if _, err := tx.Exec(ctx, `UPDATE key_set_version SET version = $1 WHERE id = 1`, version); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(version, 10))
@@ -587,6 +625,34 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		return 0, err
 	}
 	return version, nil
+}
+
+// LoadSchedule returns the servers' rotation interval and pre-publication
+// lead stored beside the key-set version, or zeros when none was stored.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	var every, prepublish *int64
+	err := s.read(ctx, "load schedule", func() error {
+		return s.pool.QueryRow(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	var e, p time.Duration
+	if every != nil {
+		e = time.Duration(*every)
+	}
+	if prepublish != nil {
+		p = time.Duration(*prepublish)
+	}
+	return e, p, nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication
+// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	_, err := s.exec(ctx, "save schedule", `UPDATE key_set_version SET rotate_every = $1, prepublish = $2 WHERE id = 1`,
+		int64(rotateEvery), int64(prepublish))
+	return err
 }
 
 // Refresh tokens.

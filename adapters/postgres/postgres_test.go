@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,22 +178,36 @@ func TestNotifyPayload(t *testing.T) {
 	assert.Equal(t, strconv.FormatInt(v, 10), n.Payload)
 }
 
+// commitCounter counts the key-set changes committed through it.
+type commitCounter struct {
+	*postgres.Store
+	n *atomic.Int64
+}
+
+func (c commitCounter) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
+	v, err := c.Store.ApplyKeys(ctx, expected, ch)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return v, err
+}
+
 // TestScheduledRotationAcrossInstances runs two Managers on two pools with a
 // short rotation period: every period exactly one of them performs the
-// rotation (one version bump, one retired key, activations a full period
-// apart), and both serve the same active key.
+// rotation (one committed change, one retired key, activations a full
+// period apart), and both serve the same active key.
 func TestScheduledRotationAcrossInstances(t *testing.T) {
 	db := newDB(t)
 	a, b := db.open(t, "jwtauth-sched-a"), db.open(t, "jwtauth-sched-b")
 	gen := storetest.Generator(t)
 	ctx := t.Context()
 	policy := keys.Policy{RotateEvery: 400 * time.Millisecond, Prepublish: time.Nanosecond}
-	ma, err := keys.Open(ctx, keys.Config{Store: a, Generate: gen, Policy: policy, Logger: quiet()})
+	var commits atomic.Int64
+	ma, err := keys.Open(ctx, keys.Config{Store: commitCounter{a, &commits}, Generate: gen, Policy: policy, Logger: quiet()})
 	require.NoError(t, err)
-	mb, err := keys.Open(ctx, keys.Config{Store: b, Generate: gen, Policy: policy, Logger: quiet()})
+	mb, err := keys.Open(ctx, keys.Config{Store: commitCounter{b, &commits}, Generate: gen, Policy: policy, Logger: quiet()})
 	require.NoError(t, err)
-	_, v0, err := a.LoadKeys(ctx)
-	require.NoError(t, err)
+	v0 := commits.Load()
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -210,8 +225,9 @@ func TestScheduledRotationAcrossInstances(t *testing.T) {
 	stop()
 	wg.Wait()
 
-	recs, v, err := a.LoadKeys(ctx)
+	recs, _, err := a.LoadKeys(ctx)
 	require.NoError(t, err)
+	v := commits.Load()
 	var retired int
 	var activations []time.Time
 	for _, r := range recs {
@@ -222,7 +238,7 @@ func TestScheduledRotationAcrossInstances(t *testing.T) {
 			activations = append(activations, r.ActivatedAt)
 		}
 	}
-	t.Logf("%d rotations, key set version %d → %d", retired, v0, v)
+	t.Logf("%d rotations, %d commits", retired, v-v0)
 	assert.GreaterOrEqual(t, retired, 3, "three rotations within 30 s")
 	assert.Equal(t, v0+int64(retired), v, "one committed change per rotation")
 	slices.SortFunc(activations, func(x, y time.Time) int { return x.Compare(y) })
@@ -558,4 +574,36 @@ func TestMigrationRefreshFamilies(t *testing.T) {
 	var version int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT max(version) FROM jwtauth_schema_migrations`).Scan(&version))
 	assert.Equal(t, postgres.SchemaVersion(), version)
+}
+
+// TestOpenReadOnlyCreatesNothing: what `jwtauth keys list` opens. On an
+// empty database it refuses with ErrNoSchema and creates no table (Open
+// used to create all of them first); on jwtauth's schema it reads and
+// cannot write.
+func TestOpenReadOnlyCreatesNothing(t *testing.T) {
+	d := newDB(t)
+	ctx := t.Context()
+	tables := func() int {
+		var n int
+		require.NoError(t, d.admin.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, d.schema).Scan(&n))
+		return n
+	}
+	_, err := postgres.OpenReadOnly(ctx, d.dsn(t, "jwtauth-ro"))
+	require.ErrorIs(t, err, postgres.ErrNoSchema)
+	assert.Zero(t, tables(), "a read-only open created tables")
+
+	rw := d.open(t, "jwtauth-rw")
+	v, err := rw.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{KID: "kid-a", State: keys.StateActive, Bits: 2048, PrivateKey: []byte{0x30}, CreatedAt: t0}}})
+	require.NoError(t, err)
+	n := tables()
+	ro, err := postgres.OpenReadOnly(ctx, d.dsn(t, "jwtauth-ro"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ro.Close() })
+	recs, got, err := ro.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+	require.Len(t, recs, 1)
+	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
+	require.Error(t, err, "a read-only store wrote")
+	assert.Equal(t, n, tables())
 }

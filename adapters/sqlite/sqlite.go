@@ -59,31 +59,38 @@ type Store struct {
 	// db: checkFile compares it with the file at path and reads its header.
 	// It stays open because closing any descriptor of a file drops the
 	// process's POSIX locks on it, SQLite's included.
-	file  *os.File
-	ident os.FileInfo // file's identity (device and inode)
+	file     *os.File
+	ident    os.FileInfo // file's identity (device and inode)
+	readOnly bool        // opened by OpenReadOnly: checkFile does not ask for write access
 }
 
 var (
 	_ jwtauth.Store                  = (*Store)(nil)
 	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database at path, a file
-// name, and migrates its schema to SchemaVersion(). It enables WAL mode,
-// foreign keys and a busy timeout of BusyTimeout. It fails with a clear
+// name, and migrates its schema to SchemaVersion(). A new file is created
+// 0600 (its -wal and -shm follow), whatever the umask. It enables WAL mode,
+// foreign keys, secure_delete (overwritten private keys are zeroed, not
+// left in free pages) and a busy timeout of BusyTimeout. It fails with a clear
 // error, leaving the file unchanged, when the file is not a SQLite database
 // or its schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, path string) (*Store, error) {
-	switch {
-	case path == "":
-		return nil, errors.New("sqlite: open: empty path")
-	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
-		return nil, fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	dsn := path + "?" + strings.Join([]string{
 		fmt.Sprintf("_busy_timeout=%d", BusyTimeout.Milliseconds()),
 		"_foreign_keys=1",
 		"_journal_mode=WAL",
+		// Deleted and overwritten content is zeroed, not left in free pages:
+		// a private key resealed or removed leaves no clear copy behind.
+		"_pragma=secure_delete(1)",
 		"_txlock=immediate", // every read-write Tx takes the write lock up front
 	}, "&")
 	db, err := sql.Open("sqlite", dsn)
@@ -100,6 +107,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.pin(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := privateCompanions(path); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -147,8 +158,107 @@ func (s *Store) checkFile() error {
 		return fmt.Errorf("%w: the database file %s was overwritten: it is no longer a SQLite database",
 			jwtauth.ErrStoreUnavailable, s.path)
 	}
-	if err := writable(s.path); err != nil {
+	if err := writable(s.path); err != nil && !s.readOnly {
 		return fmt.Errorf("%w: the database file %s may not be written: %w", jwtauth.ErrStoreUnavailable, s.path, err)
+	}
+	return nil
+}
+
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("sqlite: open: empty path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
+		return fmt.Errorf("sqlite: open %q: want a plain file name (no URI, query or :memory:; use the memory adapter for a throwaway store)", path)
+	}
+	return nil
+}
+
+// ErrNoSchema is returned by OpenReadOnly when the file holds no jwtauth
+// schema (an empty or foreign database, or an older schema than this
+// binary's): there is nothing to read, and a read-only open creates nothing.
+var ErrNoSchema = errors.New("sqlite: no jwtauth schema in the database")
+
+// OpenReadOnly opens the existing database at path read-only (SQLite's
+// mode=ro): it creates no file, runs no migration and every write fails.
+// It fails when path does not exist, with an error wrapping ErrNoSchema
+// when the file does not hold jwtauth's schema at SchemaVersion(), and
+// with ErrSchemaTooNew for a newer one. For tools that only read a store
+// the servers own (jwtauth keys list).
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// A URI file name, so that SQLite applies mode=ro; '%' and '#' are
+	// escaped ('?' is refused by checkPath).
+	uri := "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path) + "?" + strings.Join([]string{
+		"mode=ro",
+		fmt.Sprintf("_busy_timeout=%d", BusyTimeout.Milliseconds()),
+	}, "&")
+	db, err := sql.Open("sqlite", uri)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	s := &Store{db: db, path: path, wsem: make(chan struct{}, 1), readOnly: true}
+	if err := s.pin(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	v, err := userVersion(ctx, db)
+	if err != nil {
+		s.Close()
+		return nil, s.openError(err)
+	}
+	if err := checkNotTooNew(v, len(migrations)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if v < len(migrations) {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w (schema version %d, want %d; jwtauth serve creates or upgrades it)", path, ErrNoSchema, v, len(migrations))
+	}
+	return s, nil
+}
+
+// createPrivate creates the database file at path with mode 0600 when it
+// does not exist, whatever the umask, so that the private keys it will hold
+// are readable by the owner only (SQLite would create it 0644).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
+}
+
+// privateCompanions gives the -wal and -shm files of a database that only
+// its owner may read the same restriction (0600): SQLite creates them with
+// the database file's mode, minus the umask.
+func privateCompanions(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 != 0 {
+		return nil //nolint:nilerr // an operator's wider mode is theirs to choose
+	}
+	for _, name := range []string{path + "-wal", path + "-shm"} {
+		if ci, err := os.Stat(name); err == nil && ci.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(name, 0o600); err != nil {
+				return fmt.Errorf("sqlite: open %s: restrict %s: %w", path, name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -453,7 +563,7 @@ func (s *Store) KeysVersion(ctx context.Context) (int64, error) {
 }
 
 // ApplyKeys applies ch in one BEGIN IMMEDIATE transaction when the stored
-// version equals expected, and returns the new version (expected+1). Puts
+// version equals expected, and returns the new version, drawn by keys.NextVersion. Puts
 // insert or replace records by kid, then deletes remove kids (unknown kids
 // are ignored). It returns an error wrapping keys.ErrConflict, changing
 // nothing, when the version differs — also when the other writer is another
@@ -471,7 +581,11 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		}
 		puts = append(puts, append([]any{r.KID, string(r.State), r.Bits, r.PrivateKey}, ts...))
 	}
-	var version int64
+	var (
+		version  int64
+		replaced bool // a stored private key was overwritten or deleted
+		sealing  bool // … and a clear one was replaced by a sealed one
+	)
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT version FROM key_set_version WHERE id = 1`).Scan(&version); err != nil {
 			return err
@@ -479,7 +593,17 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 		if version != expected {
 			return fmt.Errorf("stored version %d: %w", version, keys.ErrConflict)
 		}
+		replaced = len(ch.Delete) > 0
 		for _, args := range puts {
+			var old []byte
+			switch err := tx.QueryRowContext(ctx, `SELECT private_key FROM signing_keys WHERE kid = ?`, args[0]).Scan(&old); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case !bytes.Equal(old, args[3].([]byte)):
+				replaced = true
+				sealing = sealing || (!(keys.Record{PrivateKey: old}).IsSealed() && (keys.Record{PrivateKey: args[3].([]byte)}).IsSealed())
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (kid) DO UPDATE SET state = excluded.state, bits = excluded.bits,
 				private_key = excluded.private_key, created_at = excluded.created_at,
@@ -494,7 +618,8 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 				return fmt.Errorf("delete key %s: %w", kid, err)
 			}
 		}
-		if err := tx.QueryRowContext(ctx, `UPDATE key_set_version SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version); err != nil {
+		version = keys.NextVersion(version)
+		if _, err := tx.ExecContext(ctx, `UPDATE key_set_version SET version = ? WHERE id = 1`, version); err != nil {
 			return err
 		}
 		return nil
@@ -502,7 +627,57 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	if err != nil {
 		return 0, err
 	}
+	if replaced {
+		s.scrub(ctx, sealing)
+	}
 	return version, nil
+}
+
+// scrub removes the remnants of private keys that a committed change
+// overwrote or deleted: secure_delete zeroed them in the database pages,
+// but the WAL still holds the pages as they were until a checkpoint
+// truncates it; when a clear key was sealed (a key-encryption key was just
+// set), VACUUM also rewrites the file without its free space. It is best effort (a long reader can keep the WAL from being
+// truncated): the change is committed either way.
+func (s *Store) scrub(ctx context.Context, vacuum bool) {
+	select {
+	case s.wsem <- struct{}{}:
+		defer func() { <-s.wsem }()
+	case <-ctx.Done():
+		return
+	}
+	qs := []string{`PRAGMA wal_checkpoint(TRUNCATE)`}
+	if vacuum {
+		qs = append(qs, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	for _, q := range qs {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return
+		}
+	}
+}
+
+// LoadSchedule returns the servers' rotation interval and pre-publication
+// lead stored beside the key-set version, or zeros when none was stored.
+func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+	const op = "load schedule"
+	if err := s.check(ctx, op); err != nil {
+		return 0, 0, err
+	}
+	var every, prepublish sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish); err != nil {
+		return 0, 0, s.fail(op, err)
+	}
+	return time.Duration(every.Int64), time.Duration(prepublish.Int64), nil
+}
+
+// SaveSchedule stores the servers' rotation interval and pre-publication
+// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+	return s.write(ctx, "save schedule", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE key_set_version SET rotate_every = ?, prepublish = ? WHERE id = 1`, int64(rotateEvery), int64(prepublish))
+		return err
+	})
 }
 
 // Refresh tokens. Every family has a row in refresh_families with its

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -156,21 +157,22 @@ func TestTwoStoresOneFile(t *testing.T) {
 		const n = 20
 		start := make(chan struct{})
 		errs := make([]error, n)
+		versions := make([]int64, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				_, errs[i] = stores[i%2].ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{
+				versions[i], errs[i] = stores[i%2].ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{
 					KID: fmt.Sprintf("kid-%02d", i), State: keys.StateNext, Bits: 2048, PrivateKey: []byte{0x30, byte(i)}, CreatedAt: t0,
 				}}})
 			})
 		}
 		close(start)
 		wg.Wait()
-		wins := 0
-		for _, err := range errs {
+		wins, won := 0, int64(0)
+		for i, err := range errs {
 			if err == nil {
-				wins++
+				wins, won = wins+1, versions[i]
 			} else {
 				assert.ErrorIs(t, err, keys.ErrConflict)
 			}
@@ -179,7 +181,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 		for _, s := range stores {
 			recs, v, err := s.LoadKeys(ctx)
 			require.NoError(t, err)
-			assert.Equal(t, int64(1), v)
+			assert.Equal(t, won, v)
 			assert.Len(t, recs, 1)
 		}
 	})
@@ -257,10 +259,9 @@ func TestProcesses(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, wins, "processes that rotated the one refresh token")
-	recs, v, err := s.LoadKeys(ctx)
+	recs, _, err := s.LoadKeys(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, int64(procs*childBumps), v, "lost key-set updates")
-	assert.Len(t, recs, procs*childBumps)
+	assert.Len(t, recs, procs*childBumps, "lost key-set updates")
 }
 
 // childBumps is how many key-set changes each child process commits.
@@ -343,4 +344,100 @@ func TestMigrationRefreshFamilies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, end, old.ExpiresAt)
 	assert.Equal(t, end, old.FamilyExpiresAt)
+}
+
+// TestStoreFilesAreOwnerOnly: the database, -wal and -shm hold private keys
+// and password hashes; they are created 0600 whatever the umask allows.
+func TestStoreFilesAreOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	_, err := keys.Open(t.Context(), keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), name)
+	}
+}
+
+// TestSealingLeavesNoClearKeyInTheFiles: keys stored in clear, then a
+// key-encryption key is set and they are resealed; the database file and
+// its WAL must no longer hold the clear PKCS #8 DER of any key.
+func TestSealingLeavesNoClearKeyInTheFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	ctx := t.Context()
+	cfg := keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)}
+	plain, err := keys.Open(ctx, cfg)
+	require.NoError(t, err)
+	var ders [][]byte
+	for _, k := range plain.Current().Keys() {
+		der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+		require.NoError(t, err)
+		ders = append(ders, der)
+	}
+	require.Len(t, ders, 2)
+	contains := func(der []byte) string {
+		for _, name := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(name)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			require.NoError(t, err)
+			if bytes.Contains(b, der) {
+				return name
+			}
+		}
+		return ""
+	}
+	require.NotEmpty(t, contains(ders[0]), "the test looks for the wrong bytes")
+
+	cfg.KeyEncryptionKey = bytes.Repeat([]byte{6}, 32)
+	sealed, err := keys.Open(ctx, cfg)
+	require.NoError(t, err)
+	recs, _, err := s.LoadKeys(ctx)
+	require.NoError(t, err)
+	for _, r := range recs {
+		require.True(t, r.IsSealed(), r.KID)
+	}
+	for i, der := range ders {
+		assert.Empty(t, contains(der), "clear key %d still readable in the store's files", i)
+	}
+	// The server keeps working on the scrubbed file.
+	_, err = sealed.Rotate(ctx, true)
+	require.NoError(t, err)
+}
+
+// TestOpenReadOnlyCreatesNothing: what `jwtauth keys list` opens. A missing
+// file is not created, an empty one stays empty (it used to become a 40 KiB
+// database), and a jwtauth database is read and never written.
+func TestOpenReadOnlyCreatesNothing(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	_, err := sqlite.OpenReadOnly(ctx, filepath.Join(dir, "missing.db"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = sqlite.OpenReadOnly(ctx, empty)
+	require.ErrorIs(t, err, sqlite.ErrNoSchema)
+	fi, err := os.Stat(empty)
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "files were created")
+
+	path := filepath.Join(dir, "jwtauth.db")
+	rw := open(t, path)
+	v, err := rw.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{{KID: "kid-a", State: keys.StateActive, Bits: 2048, PrivateKey: []byte{0x30}}}})
+	require.NoError(t, err)
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ro.Close() })
+	recs, got, err := ro.LoadKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+	assert.Len(t, recs, 1)
+	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
+	require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "a read-only store wrote")
 }

@@ -11,6 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -19,10 +22,12 @@ const keysUsage = `Usage:
   jwtauth keys rotate [--now] [flags]    promote the published next key
   jwtauth keys revoke [flags] KID        revoke a compromised key at once
 
-They work on the store named by --store / JWTAUTH_STORE; a running server
-picks the change up within seconds. They make only the change asked for,
-never a scheduled rotation or removal (the servers do those, with their own
---rotate-every and --access-ttl). Run "jwtauth keys list -h" for the flags.
+They work on the store named by --store / JWTAUTH_STORE (list opens it
+read-only; none of them creates a store); a running server picks the change
+up within seconds. They make only the change asked for, never a scheduled
+rotation or removal (the servers do those, with their own --rotate-every and
+--access-ttl), and rotate judges whether the next key may sign yet by the
+--prepublish the servers stored. Run "jwtauth keys list -h" for the flags.
 `
 
 // runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
@@ -70,57 +75,61 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if cfg.Store.Kind == storeMemory {
 		return usagef("keys %s: the memory: store lives inside one server process; point --store at its sqlite: or postgres:// store", sub)
 	}
-	if cfg.Store.Kind == storeSQLite {
-		// Opening a SQLite path creates the file: a mistyped --store would
-		// quietly get a new key set of its own.
-		if _, err := os.Stat(cfg.Store.Path); err != nil {
-			return fmt.Errorf("keys %s: no store at %s (%w); run `jwtauth serve` on it first or check --store", sub, cfg.Store, err)
-		}
+	// The store belongs to the servers: read it read-only first, so that a
+	// mistyped --store (a missing or empty file, an empty database) is
+	// refused with nothing created; list never opens it for writing.
+	ro, err := openStoreReadOnly(ctx, cfg.Store)
+	if err != nil {
+		return fmt.Errorf("keys %s: %w", sub, err)
 	}
+	recs, _, err := ro.LoadKeys(ctx)
+	switch {
+	case err != nil:
+		ro.Close()
+		return fmt.Errorf("keys %s: read %s: %w", sub, cfg.Store, err)
+	case len(recs) == 0:
+		ro.Close()
+		return fmt.Errorf("keys %s: %s holds no key set; run `jwtauth serve` on it first or check --store", sub, cfg.Store)
+	case sub == "list":
+		defer ro.Close()
+		return listKeys(recs, stdout)
+	case cfg.KeyEncryptionKey != nil && !recs[0].IsSealed():
+		ro.Close()
+		// Sealing here would lock out the servers running without the key.
+		return fmt.Errorf("keys %s: the keys in %s are stored in clear, and the keys verbs do not change that: start the servers with the same --key-encryption-key to seal them, or leave it out here", sub, cfg.Store)
+	}
+	ro.Close()
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if recs, _, err := store.LoadKeys(ctx); err != nil {
-		return fmt.Errorf("keys %s: read %s: %w", sub, cfg.Store, err)
-	} else if len(recs) == 0 {
-		return fmt.Errorf("keys %s: %s holds no key set; run `jwtauth serve` on it first or check --store", sub, cfg.Store)
-	} else if sub != "list" && cfg.KeyEncryptionKey != nil && !recs[0].IsSealed() {
-		// Sealing here would lock out the servers running without the key.
-		return fmt.Errorf("keys %s: the keys in %s are stored in clear, and the keys verbs do not change that: start the servers with the same --key-encryption-key to seal them, or leave it out here", sub, cfg.Store)
-	}
 
-	if sub == "list" {
-		return listKeys(ctx, store, stdout)
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
 	// NoSchedule: the store belongs to the servers, whose --rotate-every and
 	// --access-ttl this command may not share; it performs the one change it
-	// was asked for and leaves the schedule to them. A key it retires carries
-	// a RemoveAt from this command's --access-ttl, but each server keeps the
-	// key until its own retention has passed as well.
+	// was asked for and leaves the schedule to them, and it decides whether
+	// the next key may sign yet with the --prepublish the servers stored
+	// (keys.ScheduleStore), its own only when none did. A key it retires
+	// carries a RemoveAt from this command's --access-ttl, but each server
+	// keeps the key until its own retention has passed as well.
 	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log, NoSchedule: true})
 	if err != nil {
 		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
 	}
 	if sub == "rotate" {
-		return rotateKeys(ctx, mgr, now, stdout, stderr)
+		return rotateKeys(ctx, mgr, serversSchedule(ctx, store), now, stdout, stderr)
 	}
 	return revokeKey(ctx, mgr, pos[0], stdout)
 }
 
-// listKeys prints the stored key set as a table, straight from the store:
-// it reads no private key, so it needs no key-encryption key and changes
-// nothing.
-func listKeys(ctx context.Context, store keys.Store, w io.Writer) error {
-	recs, _, err := store.LoadKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("load keys: %w", err)
-	}
+// listKeys prints the stored key set as a table, as read from the store:
+// no private key. A next key whose promotion was requested (keys rotate
+// without --now) shows "due <time>" under ACTIVATED: it does not sign yet.
+func listKeys(recs []keys.Record, w io.Writer) error {
 	order := map[keys.State]int{keys.StateActive: 0, keys.StateNext: 1, keys.StateRetired: 2, keys.StateRevoked: 3}
 	sort.SliceStable(recs, func(i, j int) bool {
 		if a, b := order[recs[i].State], order[recs[j].State]; a != b {
@@ -131,8 +140,12 @@ func listKeys(ctx context.Context, store keys.Store, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tSTATE\tBITS\tCREATED\tPUBLISHED\tACTIVATED\tRETIRED\tREMOVE-AT\tREVOKED")
 	for _, r := range recs {
+		activated := stamp(r.ActivatedAt)
+		if r.State == keys.StateNext && !r.ActivatedAt.IsZero() {
+			activated = "due " + activated
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.KID, r.State, r.Bits,
-			stamp(r.CreatedAt), stamp(r.PublishedAt), stamp(r.ActivatedAt), stamp(r.RetiredAt), stamp(r.RemoveAt), stamp(r.RevokedAt))
+			stamp(r.CreatedAt), stamp(r.PublishedAt), activated, stamp(r.RetiredAt), stamp(r.RemoveAt), stamp(r.RevokedAt))
 	}
 	return tw.Flush()
 }
@@ -147,13 +160,18 @@ func stamp(t time.Time) string {
 
 // rotateKeys promotes the next key. Without force, while the next key has
 // been public for less than the pre-publication lead, it stores the request
-// (the servers' schedule promotes the key then), says when, and exits 1.
-func rotateKeys(ctx context.Context, mgr *keys.Manager, force bool, stdout, stderr io.Writer) error {
+// (the servers' schedule promotes the key then) and says when: a recorded
+// request is a success.
+func rotateKeys(ctx context.Context, mgr *keys.Manager, fromServers bool, force bool, stdout, stderr io.Writer) error {
 	res, err := mgr.Rotate(ctx, force)
 	if errors.Is(err, keys.ErrNotPrepublished) {
-		wait := time.Until(res.PromoteAt).Round(time.Second)
-		return fmt.Errorf("next key %s has been published for less than --prepublish (%s); it will be promoted at %s (in %s) by the running servers' schedule; use --now to promote it at once",
-			res.Next, mgr.Policy().Prepublish, stamp(res.PromoteAt), wait)
+		source := "the servers' --prepublish"
+		if !fromServers {
+			source = "--prepublish (no server stored its own)"
+		}
+		fmt.Fprintf(stdout, "next: %s\npromotion scheduled: %s (in %s), when it has been published for %s %s; the running servers promote it then (--now promotes it at once)\n",
+			res.Next, stamp(res.PromoteAt), time.Until(res.PromoteAt).Round(time.Second), source, mgr.Policy().Prepublish)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("rotate: %w", err)
@@ -167,6 +185,42 @@ func rotateKeys(ctx context.Context, mgr *keys.Manager, force bool, stdout, stde
 	}
 	fmt.Fprintf(stdout, "next: %s\n", res.Next)
 	return nil
+}
+
+// serversSchedule reports whether the servers stored their schedule in store.
+func serversSchedule(ctx context.Context, store keys.Store) bool {
+	ss, ok := store.(keys.ScheduleStore)
+	if !ok {
+		return false
+	}
+	every, _, err := ss.LoadSchedule(ctx)
+	return err == nil && every > 0
+}
+
+// openStoreReadOnly opens the store cfg names without creating or changing
+// anything; a missing store is reported as such.
+func openStoreReadOnly(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
+	noStore := func(err error) error {
+		return fmt.Errorf("no store at %s (%w); run `jwtauth serve` on it first or check --store", cfg, err)
+	}
+	switch cfg.Kind {
+	case storeSQLite:
+		if _, err := os.Stat(cfg.Path); err != nil {
+			return nil, noStore(err)
+		}
+		s, err := sqlite.OpenReadOnly(ctx, cfg.Path)
+		if errors.Is(err, sqlite.ErrNoSchema) {
+			return nil, noStore(err)
+		}
+		return s, err
+	case storePostgres:
+		s, err := postgres.OpenReadOnly(ctx, cfg.Path)
+		if errors.Is(err, postgres.ErrNoSchema) {
+			return nil, noStore(err)
+		}
+		return s, err
+	}
+	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
 }
 
 // revokeKey revokes kid and says which key signs afterwards.

@@ -87,21 +87,24 @@ func TestKeysCommands(t *testing.T) {
 	// The server creates the key set (as serve does on first start).
 	seedKeySet(t, path, nil)
 
-	// rotate without --now on a fresh set: the next key was just published.
+	// rotate without --now on a fresh set: the next key was just published,
+	// the request is recorded, which is a success.
 	out, errOut, code := runCLI(t, env, "", "keys", "rotate")
-	assert.Equal(t, 1, code)
-	assert.Empty(t, out)
-	assert.Contains(t, errOut, "has been published for less than --prepublish (1h0m0s); it will be promoted at ")
-	assert.Contains(t, errOut, "use --now")
+	require.Equal(t, 0, code, errOut)
 	st := storedKeys(t, path)
 	require.Len(t, st[keys.StateActive], 1)
 	require.Len(t, st[keys.StateNext], 1)
 	active, next := st[keys.StateActive][0], st[keys.StateNext][0]
-	assert.Contains(t, errOut, "next key "+next.KID+" ")
+	require.False(t, next.ActivatedAt.IsZero(), "the request is stored")
+	assert.Equal(t, "next: "+next.KID+"\npromotion scheduled: "+stamp(next.ActivatedAt), strings.SplitN(out, " (in ", 2)[0])
+	assert.Contains(t, out, "when it has been published for the servers' --prepublish 1h0m0s")
+	assert.Contains(t, errOut, `msg="key promotion scheduled" kid=`+next.KID+" state=next promote_at="+stamp(next.ActivatedAt))
+	assert.NotContains(t, errOut, "to=next")
 
 	out, errOut, code = runCLI(t, env, "", "keys", "list")
 	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, []string{keysHeader, row(active), row(next)}, lines(out))
+	dueNext := strings.Replace(row(next), " "+stamp(next.ActivatedAt)+" ", " due "+stamp(next.ActivatedAt)+" ", 1)
+	assert.Equal(t, []string{keysHeader, row(active), dueNext}, lines(out))
 	assert.NotContains(t, out, "PRIVATE")
 
 	// rotate --now promotes the next key and publishes a new one.
@@ -230,4 +233,34 @@ func TestKeysVerbsApplyNoScheduledTransition(t *testing.T) {
 		assert.Equal(t, active.KID, st[keys.StateActive][0].KID)
 		assert.Equal(t, "revoked: "+next.KID+"\nactive: "+active.KID+"\n", out)
 	})
+}
+
+// TestKeysListCreatesNothing: keys list on an empty file leaves it empty
+// (it used to become a 40 KiB database), and on a store with the key set it
+// writes nothing, not even a migration.
+func TestKeysListCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	for _, verb := range [][]string{{"keys", "list"}, {"keys", "rotate"}, {"keys", "revoke", "x"}} {
+		_, errOut, code := runCLI(t, map[string]string{"JWTAUTH_STORE": "sqlite:" + empty}, "", verb...)
+		assert.Equal(t, 1, code, verb)
+		assert.Contains(t, errOut, "no store at sqlite:"+empty, verb)
+		fi, err := os.Stat(empty)
+		require.NoError(t, err)
+		assert.Zero(t, fi.Size(), "%v wrote to the file", verb)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Len(t, entries, 1, "%v created files", verb)
+	}
+
+	path := filepath.Join(dir, "keys.db")
+	seedKeySet(t, path, nil)
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, errOut, code := runCLI(t, map[string]string{"JWTAUTH_STORE": "sqlite:" + path}, "", "keys", "list")
+	require.Equal(t, 0, code, errOut)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "keys list changed the database")
 }

@@ -60,15 +60,15 @@ var everyCall = []call{
 	}},
 }
 
-// seed stores user alice (hashA), key set version 1 with kid-a, and refresh
-// token t1 of family fam-1.
+// seed stores user alice (hashA), a key set with kid-a, and refresh token
+// t1 of family fam-1.
 func seed(t *testing.T, s jwtauth.Store) {
 	t.Helper()
 	ctx := t.Context()
 	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: hashA, CreatedAt: t0}))
 	v, err := s.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{record("kid-a", keys.StateActive, t0)}})
 	require.NoError(t, err)
-	require.Equal(t, int64(1), v)
+	require.NotZero(t, v)
 	login(t, s, "t1", "fam-1", "alice", t0)
 }
 
@@ -80,6 +80,7 @@ func testPing(t *testing.T, s jwtauth.Store) {
 
 func testCanceledContext(t *testing.T, s jwtauth.Store) {
 	seed(t, s)
+	_, v0 := loadKeys(t, s)
 	ctx := canceled(t)
 	for _, c := range everyCall {
 		assert.NotPanics(t, func() { assertCtxErr(t, c.fn(ctx, s), c.name) }, c.name)
@@ -93,7 +94,7 @@ func testCanceledContext(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, hashA, u.PasswordHash, "UpdatePasswordHash with a canceled context changed the hash")
 	recs, v := loadKeys(t, s)
-	assert.Equal(t, int64(1), v, "ApplyKeys with a canceled context changed the version")
+	assert.Equal(t, v0, v, "ApplyKeys with a canceled context changed the version")
 	assert.Len(t, recs, 1)
 	_, err = s.RevokeRefreshFamily(ctx, hashOf("u1"), t0)
 	assert.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "CreateRefreshToken with a canceled context stored the token")

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rsa"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +19,10 @@ var managerTests = []subtest{
 	{"FirstStart", testManagerFirstStart},
 	{"Restart", testManagerRestart},
 	{"ConcurrentRotate", testManagerConcurrentRotate},
+}
+
+var pairTests = []pairTest{
+	{"RevokeAfterRestore", testManagerRevokeAfterRestore},
 }
 
 // managerConfig returns a Manager config over s with the test keys and a
@@ -114,4 +120,65 @@ func testManagerConcurrentRotate(t *testing.T, s jwtauth.Store) {
 		assert.Equal(t, v, m.Current().Version(), "manager %d", i)
 		assert.Equal(t, active, m.Current().Active().KID, "manager %d", i)
 	}
+}
+
+// switchStore is the store a process reaches through a DSN that an
+// operator points at another database: a restored backup, a promoted replica.
+type switchStore struct {
+	cur atomic.Pointer[jwtauth.Store]
+}
+
+func (s *switchStore) store() jwtauth.Store { return *s.cur.Load() }
+func (s *switchStore) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	return s.store().LoadKeys(ctx)
+}
+func (s *switchStore) KeysVersion(ctx context.Context) (int64, error) {
+	return s.store().KeysVersion(ctx)
+}
+func (s *switchStore) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
+	return s.store().ApplyKeys(ctx, expected, ch)
+}
+
+// A server holds the key set at some version; the store is restored from a
+// backup taken one change earlier (or fails over to a lagging replica) and
+// the operator revokes the leaked key: the revocation must reach the server
+// even though the store went back, whatever version the revocation gets.
+func testManagerRevokeAfterRestore(t *testing.T, live, backup jwtauth.Store) {
+	ctx := t.Context()
+	sw := &switchStore{}
+	sw.cur.Store(&live)
+	gen := Generator(t)
+	server, err := keys.Open(ctx, keys.Config{Store: sw, Generate: gen, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	leaked := server.Current().Active().KID
+
+	// The backup: the key set as it is now.
+	recs, _ := loadKeys(t, live)
+	_, err = backup.ApplyKeys(ctx, 0, keys.Change{Put: recs})
+	require.NoError(t, err)
+
+	// Life goes on: a rotation; the leaked key is retired, still verifying.
+	_, err = server.Rotate(ctx, true)
+	require.NoError(t, err)
+	k, _ := server.Current().Lookup(leaked)
+	require.NotNil(t, k)
+	require.Equal(t, keys.StateRetired, k.State)
+
+	// Restore, then the usual incident response: revoke the leaked key.
+	sw.cur.Store(&backup)
+	operator, err := keys.Open(ctx, keys.Config{Store: sw, Generate: gen, NoSchedule: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, operator.Revoke(ctx, leaked))
+
+	changed, err := server.Refresh(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed, "the server did not notice the restored and revoked set")
+	_, err = server.VerificationKey(ctx, leaked)
+	require.ErrorIs(t, err, keys.ErrKeyRevoked, "the server still verifies the revoked key")
+	k, _ = server.Current().Lookup(leaked)
+	require.NotNil(t, k)
+	assert.Equal(t, keys.StateRevoked, k.State)
+	assert.Equal(t, operator.Current().Active().KID, server.Current().Active().KID)
+	_, v := loadKeys(t, backup)
+	assert.Equal(t, v, server.Current().Version())
 }

@@ -82,7 +82,20 @@ func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
 		{"RefreshGrace", graceTests},
 		{"RefreshRaces", raceSubtests()},
 		{"Lifecycle", lifecycleTests},
+		{"KeyManagerRestore", nil},
 	} {
+		if group.tests == nil {
+			t.Run(group.name, func(t *testing.T) {
+				t.Parallel()
+				for _, pt := range pairTests {
+					t.Run(pt.name, func(t *testing.T) {
+						t.Parallel()
+						pt.fn(t, open(t), open(t))
+					})
+				}
+			})
+			continue
+		}
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
 			for _, st := range group.tests {
@@ -99,6 +112,13 @@ func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
 type subtest struct {
 	name string
 	fn   func(t *testing.T, s jwtauth.Store)
+}
+
+// pairTest is one test of the suite that needs two fresh stores (a database
+// and its restored backup, say).
+type pairTest struct {
+	name string
+	fn   func(t *testing.T, a, b jwtauth.Store)
 }
 
 // t0 is the base time of the suite: nanoseconds set, so that a store that
