@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -449,10 +451,10 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	limit := bucketKey{userBucket, name}
 	if name != "" && device != "" {
 		if d, ok := parseDeviceToken(device, now, a.throttle.deviceTTL); ok {
-			err = a.store(ctx, opLookUpUser, func(ctx context.Context) (err error) {
+			err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
 				u, err = a.users.UserByName(ctx, name)
 				return err
-			})
+			}, name)
 			looked = true
 			if err == nil && d.valid(u.PasswordHash, u.Username) {
 				limit = bucketKey{deviceBucket, base64.RawURLEncoding.EncodeToString(d.nonce)}
@@ -482,10 +484,10 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		}
 	}()
 	if name != "" && !looked {
-		err = a.store(ctx, opLookUpUser, func(ctx context.Context) (err error) {
+		err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
 			u, err = a.users.UserByName(ctx, name)
 			return err
-		})
+		}, name)
 	}
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
@@ -719,17 +721,16 @@ func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, 
 	return n, nil
 }
 
-// opLookUpUser names the user lookup of a login, whose username nobody has
-// verified: the store's error may quote it, so it is not logged.
-const opLookUpUser = "look up user"
-
 // store runs call, one call into a store port named op, under the store
 // timeout (AccountsConfig.StoreTimeout), and returns its error. A call the
 // timeout ended (the request's own context still alive) fails with an error
 // wrapping ErrStoreUnavailable. The store's state is logged once per change:
 // a warning when calls start failing with ErrStoreUnavailable, a line when
-// one succeeds again.
-func (a *Accounts) store(ctx context.Context, op string, call func(context.Context) error) error {
+// one succeeds again. Each of unverified (a login's username, which may be a
+// password typed in the wrong field) is masked in the logged error when
+// the store quoted it with %q, and the error text is withheld when it
+// holds it otherwise.
+func (a *Accounts) store(ctx context.Context, op string, call func(context.Context) error, unverified ...string) error {
 	sctx, cancel := context.WithTimeout(ctx, a.storeWait)
 	defer cancel()
 	err := call(sctx)
@@ -740,11 +741,15 @@ func (a *Accounts) store(ctx context.Context, op string, call func(context.Conte
 	switch {
 	case errors.Is(err, ErrStoreUnavailable):
 		if !a.storeDown.Swap(true) {
-			attrs := []any{"op", op, "timeout", a.storeWait}
-			if op != opLookUpUser {
-				attrs = append(attrs, "err", err)
+			msg := err.Error()
+			for _, u := range unverified {
+				msg = strings.ReplaceAll(msg, strconv.Quote(u), `"[unverified username]"`)
+				if strings.Contains(msg, u) {
+					msg = "(withheld: the error quotes an unverified username)"
+				}
 			}
-			a.log.WarnContext(ctx, "store unavailable; requests that need it answer 503 until it recovers", attrs...)
+			a.log.WarnContext(ctx, "store unavailable; requests that need it answer 503 until it recovers",
+				"op", op, "timeout", a.storeWait, "err", msg)
 		}
 	case err != nil && ctx.Err() != nil:
 		// The client went away: this says nothing about the store.

@@ -2,6 +2,7 @@ package jwtauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -86,44 +87,46 @@ func (s *stallingStore) RevokeRefreshFamily(ctx context.Context, hash []byte, no
 // that needs it answers 503 temporarily_unavailable with Retry-After, the
 // log says once that the store is unavailable and once that it is back, and
 // the refresh token a stalled refresh presented still works afterwards.
-// It runs in a synctest bubble, so the 5 s are measured on the bubble's
-// clock, exactly.
+// Each case runs on a server of its own (a call that succeeds between two
+// stalled ones is a change of state, logged as such), in a synctest
+// bubble, so the 5 s are measured on the bubble's clock, exactly.
 func TestStalledStoreAnswers503InTime(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := &stallingStore{Store: memory.New()}
-		s := newServer(t, st, options{})
-		s.register("alice", alicePW)
-		refresh := s.login("alice", alicePW).str("refresh_token")
+	for _, tc := range []struct {
+		name, method, path string
+		body               func(refresh string) any
+	}{
+		{"login refresh token", "CreateRefreshToken", "/login", func(string) any { return creds("alice", alicePW) }},
+		{"register", "CreateUser", "/register", func(string) any { return creds("bob", alicePW) }},
+		{"login", "UserByName", "/login", func(string) any { return creds("alice", alicePW) }},
+		{"refresh", "RotateRefreshToken", "/refresh", func(r string) any { return map[string]string{"refresh_token": r} }},
+		{"logout", "RevokeRefreshFamily", "/logout", func(r string) any { return map[string]string{"refresh_token": r} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &stallingStore{Store: memory.New()}
+				s := newServer(t, st, options{})
+				s.register("alice", alicePW)
+				refresh := s.login("alice", alicePW).str("refresh_token")
 
-		for _, tc := range []struct {
-			name, method, path string
-			body               any
-		}{
-			// First, as the lookup before it still works.
-			{"login refresh token", "CreateRefreshToken", "/login", creds("alice", alicePW)},
-			{"register", "CreateUser", "/register", creds("bob", alicePW)},
-			{"login", "UserByName", "/login", creds("alice", alicePW)},
-			{"refresh", "RotateRefreshToken", "/refresh", map[string]string{"refresh_token": refresh}},
-			{"logout", "RevokeRefreshFamily", "/logout", map[string]string{"refresh_token": refresh}},
-		} {
-			st.stall(tc.method)
-			start := time.Now()
-			res := s.do("POST", tc.path, tc.body)
-			took := time.Since(start)
-			assert.Equal(t, http.StatusServiceUnavailable, res.Code, "%s: %s", tc.name, res.Raw)
-			assert.Equal(t, "temporarily_unavailable", res.str("error"), tc.name)
-			assert.Equal(t, "5", res.Header.Get("Retry-After"), tc.name)
-			assert.Equal(t, 5*time.Second, took, "%s: answered after the store timeout, on the bubble's clock", tc.name)
-		}
-		st.stall()
-		assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store unavailable`), s.logs.String())
-		assert.NotContains(t, s.logs.String(), "store available again")
+				st.stall(tc.method)
+				start := time.Now()
+				res := s.do("POST", tc.path, tc.body(refresh))
+				took := time.Since(start)
+				assert.Equal(t, http.StatusServiceUnavailable, res.Code, res.Raw)
+				assert.Equal(t, "temporarily_unavailable", res.str("error"))
+				assert.Equal(t, "5", res.Header.Get("Retry-After"))
+				assert.Equal(t, 5*time.Second, took, "answered after the store timeout, on the bubble's clock")
+				st.stall()
+				assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store unavailable`), s.logs.String())
+				assert.NotContains(t, s.logs.String(), "store available again")
 
-		res := s.refresh(refresh) // the stalled refresh and logout changed nothing
-		require.Equal(t, http.StatusOK, res.Code, res.Raw)
-		assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store available again"`), s.logs.String())
-		s.register("bob", alicePW)
-	})
+				res = s.refresh(refresh) // a stalled refresh or logout changed nothing
+				require.Equal(t, http.StatusOK, res.Code, res.Raw)
+				assert.Equal(t, 1, strings.Count(s.logs.String(), `"msg":"store available again"`), s.logs.String())
+				s.register("bob", alicePW)
+			})
+		})
+	}
 }
 
 // TestStoreTimeoutConfig: StoreTimeout sets the bound, and a negative one
@@ -140,4 +143,34 @@ func TestStoreTimeoutConfig(t *testing.T) {
 	})
 	_, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: memory.New(), Issuer: &jwtauth.Issuer{}, StoreTimeout: -time.Second})
 	require.ErrorContains(t, err, "StoreTimeout must not be negative")
+}
+
+// lostFileStore answers every user lookup as a store whose database file is
+// gone does, quoting the username in its error as the SQL stores do.
+type lostFileStore struct{ jwtauth.Store }
+
+func (lostFileStore) UserByName(_ context.Context, name string) (jwtauth.User, error) {
+	return jwtauth.User{}, fmt.Errorf("sqlite: get user %q: %w: the database file /srv/jwtauth.db is gone", name, jwtauth.ErrStoreUnavailable)
+}
+
+// TestStoreUnavailableLogNamesTheCauseNotTheUsername: the warning for a
+// store that fails a login's lookup says why (here the lost file's path) but
+// never the username, which nobody has verified (it may be a password typed
+// in the wrong field); a username that appears unquoted withholds the text.
+func TestStoreUnavailableLogNamesTheCauseNotTheUsername(t *testing.T) {
+	for _, name := range []string{"hunter2-typed-here", "srv"} {
+		s := newServer(t, lostFileStore{memory.New()}, options{})
+		res := s.do("POST", "/login", creds(name, alicePW))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Code, res.Raw)
+		logs := s.logs.String()
+		assert.NotContains(t, logs, `"`+name+`"`)
+		assert.Equal(t, 1, strings.Count(logs, `"msg":"store unavailable`), logs)
+		if name == "srv" { // also in the path: the text is withheld
+			assert.Contains(t, logs, "withheld")
+			assert.NotContains(t, logs, "/srv/jwtauth.db")
+		} else {
+			assert.NotContains(t, logs, name)
+			assert.Contains(t, logs, `get user \"[unverified username]\": jwtauth: store unavailable: the database file /srv/jwtauth.db is gone`)
+		}
+	}
 }
