@@ -112,7 +112,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		return nil, badRequest("request body must be valid UTF-8")
 	}
 	out := make(map[string]string, len(fields))
-	err = decodeObject(body, func(name string, dec *json.Decoder) error {
+	err = decodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {
 		for _, f := range fields {
 			if f == name {
 				s, err := stringValue(dec, name)
