@@ -47,8 +47,29 @@ func (p Argon2Params) withDefaults() Argon2Params {
 	return p
 }
 
+// The bounds of argon2id parameters, one table for hashing (HashPassword,
+// NewAccounts) and for verifying a stored hash, so that every hash made here
+// can be verified later and a stored hash cannot make verification allocate
+// or loop without limit. RFC 9106 §3.1 allows wider ranges.
+const (
+	argon2MinIterations    = 1
+	argon2MaxIterations    = 64
+	argon2MinParallelism   = 1       // lanes; at most 255 (uint8)
+	argon2MinMemoryPerLane = 8       // KiB: RFC 9106 §3.1, m >= 8*p
+	argon2MaxMemory        = 1 << 21 // KiB: 2 GiB
+	argon2MinSaltLength    = 8       // bytes
+	argon2MaxSaltLength    = 64      // bytes
+	argon2MinKeyLength     = 16      // bytes
+	argon2MaxKeyLength     = 128     // bytes
+)
+
+// validate checks p against the bounds above.
 func (p Argon2Params) validate() error {
-	if p.Iterations < 1 || p.Parallelism < 1 || p.Memory < 8*uint32(p.Parallelism) || p.SaltLength < 8 || p.KeyLength < 16 {
+	if p.Iterations < argon2MinIterations || p.Iterations > argon2MaxIterations ||
+		p.Parallelism < argon2MinParallelism ||
+		p.Memory < argon2MinMemoryPerLane*uint32(p.Parallelism) || p.Memory > argon2MaxMemory ||
+		p.SaltLength < argon2MinSaltLength || p.SaltLength > argon2MaxSaltLength ||
+		p.KeyLength < argon2MinKeyLength || p.KeyLength > argon2MaxKeyLength {
 		return fmt.Errorf("jwtauth: argon2id parameters out of bounds (m=%d KiB, t=%d, p=%d, salt %d bytes, key %d bytes)",
 			p.Memory, p.Iterations, p.Parallelism, p.SaltLength, p.KeyLength)
 	}
@@ -63,9 +84,11 @@ var ErrUnknownHashFormat = errors.New("jwtauth: unknown password hash format")
 // "$argon2id$v=19$m=<KiB>,t=<iterations>,p=<lanes>$<salt>$<hash>", salt and
 // hash in unpadded standard base64.
 //
-// It fails, rather than hashing weakly, for parameters outside RFC 9106's
-// bounds or below these minimums: 1 iteration, 1 lane, 8 KiB per lane, an
-// 8-byte salt and a 16-byte hash.
+// It fails, rather than hashing weakly or making a hash VerifyPassword
+// would refuse, for parameters outside these bounds: 1 to 64 iterations, at
+// least 1 lane, 8 KiB per lane to 2 GiB of memory, a salt of 8 to 64 bytes
+// and a hash of 16 to 128 bytes. VerifyPassword refuses a stored hash
+// outside the same bounds.
 func HashPassword(password string, p Argon2Params) (string, error) {
 	if err := p.validate(); err != nil {
 		return "", err
@@ -94,7 +117,6 @@ func VerifyPassword(hash, password string, p Argon2Params) (ok, needsRehash bool
 		}
 		got := argon2.IDKey([]byte(password), salt, stored.Iterations, stored.Memory, stored.Parallelism, uint32(len(key)))
 		ok := subtle.ConstantTimeCompare(got, key) == 1
-		stored.SaltLength, stored.KeyLength = uint32(len(salt)), uint32(len(key))
 		return ok, ok && stored != p, nil
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		if len(password) > 72 {
@@ -113,8 +135,9 @@ func VerifyPassword(hash, password string, p Argon2Params) (ok, needsRehash bool
 }
 
 // parseArgon2id parses "$argon2id$v=19$m=…,t=…,p=…$salt$hash" (PHC string
-// format), refusing parameters outside sane bounds so a stored hash cannot
-// make verification allocate without limit.
+// format), refusing parameters outside the bounds HashPassword keeps, so a
+// stored hash cannot make verification allocate without limit. The
+// returned parameters include the salt and hash lengths.
 func parseArgon2id(s string) (Argon2Params, []byte, []byte, error) {
 	var p Argon2Params
 	parts := strings.Split(s, "$")
@@ -141,12 +164,13 @@ func parseArgon2id(s string) (Argon2Params, []byte, []byte, error) {
 			return p, nil, nil, ErrUnknownHashFormat
 		}
 	}
-	if p.Memory < 8 || p.Memory > 1<<21 || p.Iterations < 1 || p.Iterations > 64 || p.Parallelism < 1 {
-		return p, nil, nil, ErrUnknownHashFormat
-	}
 	salt, err1 := base64.RawStdEncoding.Strict().DecodeString(parts[4])
 	key, err2 := base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 || len(key) > 128 {
+	if err1 != nil || err2 != nil || len(salt) > argon2MaxSaltLength || len(key) > argon2MaxKeyLength {
+		return p, nil, nil, ErrUnknownHashFormat
+	}
+	p.SaltLength, p.KeyLength = uint32(len(salt)), uint32(len(key))
+	if p.validate() != nil {
 		return p, nil, nil, ErrUnknownHashFormat
 	}
 	return p, salt, key, nil
