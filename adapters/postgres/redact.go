@@ -31,6 +31,22 @@ func isSecretKey(key string) bool {
 	return key == "password" || key == "sslpassword"
 }
 
+// isURL reports whether dsn starts with a URL scheme and "://" (pgx takes
+// postgres:// and postgresql://; any other is masked the same way, for
+// messages that quote a mistyped store).
+func isURL(dsn string) bool {
+	i := strings.Index(dsn, "://")
+	if i <= 0 {
+		return false
+	}
+	for j, c := range dsn[:i] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
 // uriDecode percent-decodes s after trimming spaces, as pgconn does; an
 // undecodable s is returned as it is.
 func uriDecode(s string) string {
@@ -50,7 +66,7 @@ func secretSpans(dsn string) (spans [][2]int, values []string) {
 			values = append(values, value)
 		}
 	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isURL(dsn) {
 		// As pgconn's parseURLSettings reads it: the userinfo ends at the
 		// first '@' before any '/', the password after its first ':'; the
 		// query runs from the first '?' after that, pairs split at '&',
