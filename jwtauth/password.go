@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -97,7 +100,7 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("jwtauth: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	key := argon2idKey(password, salt, p, p.KeyLength, hashArgon2id)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -115,23 +118,196 @@ func VerifyPassword(hash, password string, p Argon2Params) (ok, needsRehash bool
 		if err != nil {
 			return false, false, err
 		}
-		got := argon2.IDKey([]byte(password), salt, stored.Iterations, stored.Memory, stored.Parallelism, uint32(len(key)))
-		ok := subtle.ConstantTimeCompare(got, key) == 1
+		ok := argon2idMatch(password, stored, salt, key, hashArgon2id)
 		return ok, ok && stored != p, nil
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		if len(password) > 72 {
 			return false, false, nil
 		}
-		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
-			return false, false, nil
-		}
-		if err != nil {
-			return false, false, ErrUnknownHashFormat
-		}
-		return true, true, nil
+		ok, err := bcryptMatch(hash, password)
+		return ok, ok, err
 	}
 	return false, false, ErrUnknownHashFormat
+}
+
+// Kinds of password-hash computation, as hashHook reports them.
+const (
+	hashArgon2id       = "argon2id"        // with the parameters new hashes get
+	hashArgon2idLegacy = "argon2id-legacy" // a stored hash of other parameters
+	hashBcrypt         = "bcrypt"
+)
+
+// hashHook, when set (by tests only, never concurrently with logins), is
+// called before every password-hash computation with its kind. It is the
+// one seam through which tests count the hashing work of a request.
+var hashHook func(kind string)
+
+func argon2idKey(password string, salt []byte, p Argon2Params, keyLen uint32, kind string) []byte {
+	if h := hashHook; h != nil {
+		h(kind)
+	}
+	return argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+}
+
+// argon2idMatch reports in constant time whether password hashes to key
+// with salt and the parameters p.
+func argon2idMatch(password string, p Argon2Params, salt, key []byte, kind string) bool {
+	return subtle.ConstantTimeCompare(argon2idKey(password, salt, p, uint32(len(key)), kind), key) == 1
+}
+
+// bcryptMatch compares password (at most 72 bytes) with a bcrypt hash.
+func bcryptMatch(hash, password string) (bool, error) {
+	if h := hashHook; h != nil {
+		h(hashBcrypt)
+	}
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		return false, nil
+	}
+	if err != nil {
+		return false, ErrUnknownHashFormat
+	}
+	return true, nil
+}
+
+// loginCheck is the outcome of checkPassword.
+type loginCheck struct {
+	ok bool
+	// rehash, when ok and the stored hash was legacy, is the password hashed
+	// with the current parameters, to store in its place.
+	rehash    string
+	rehashErr error
+	// pad, when not ok, is how long the failure must still wait, after the
+	// hash slot is released, to cost what a failure on a legacy hash costs.
+	pad time.Duration
+	// err is set when the stored hash is malformed (it never matches).
+	err error
+}
+
+// checkPassword checks the password of one login attempt against stored,
+// the user's hash, or "" when there is no such user, so that a failure
+// costs the same whatever the stored hash is, and so cannot tell which
+// users exist:
+//
+//   - Every attempt runs exactly one argon2id computation with the current
+//     parameters: the user's own hash when it has them, else the dummy hash
+//     (no user, a malformed hash, a password over bcrypt's 72 bytes that
+//     can never match), and after a legacy hash (bcrypt, or argon2id with
+//     other parameters) either the dummy (wrong password) or the rehash
+//     with the current parameters (right password).
+//   - A legacy hash costs its own verification on top, which nothing else
+//     can match computationally (bcrypt cost 10 takes about twice the
+//     default argon2id). Its time is measured (a streaming median), and every
+//     failure that did not verify a legacy hash waits that long after
+//     releasing its hash slot: a sleep, which costs no CPU and holds no
+//     slot. Successes do not wait (the password was right).
+//
+// Until the first legacy hash has been verified after a start, the estimate
+// is zero and that first failure is the slower one.
+func (a *Accounts) checkPassword(stored, password string) loginCheck {
+	switch {
+	case strings.HasPrefix(stored, "$argon2id$"):
+		p, salt, key, err := parseArgon2id(stored)
+		if err != nil {
+			return a.dummyCheck(password, err)
+		}
+		if p == a.argon {
+			if argon2idMatch(password, p, salt, key, hashArgon2id) {
+				return loginCheck{ok: true}
+			}
+			return loginCheck{pad: a.legacy.estimate()}
+		}
+		return a.legacyCheck(password, func() (bool, error) {
+			return argon2idMatch(password, p, salt, key, hashArgon2idLegacy), nil
+		})
+	case strings.HasPrefix(stored, "$2a$"), strings.HasPrefix(stored, "$2b$"), strings.HasPrefix(stored, "$2y$"):
+		if _, err := bcrypt.Cost([]byte(stored)); err != nil {
+			return a.dummyCheck(password, ErrUnknownHashFormat)
+		}
+		if len(password) > 72 { // bcrypt would compare only its first 72 bytes
+			return a.dummyCheck(password, nil)
+		}
+		return a.legacyCheck(password, func() (bool, error) { return bcryptMatch(stored, password) })
+	case stored == "":
+		return a.dummyCheck(password, nil)
+	}
+	return a.dummyCheck(password, ErrUnknownHashFormat)
+}
+
+// dummyCheck is a failure that verifies the dummy hash and waits for the
+// legacy estimate.
+func (a *Accounts) dummyCheck(password string, err error) loginCheck {
+	_, _, _ = VerifyPassword(a.dummyHash, password, a.argon)
+	return loginCheck{pad: a.legacy.estimate(), err: err}
+}
+
+// legacyCheck runs verify, the verification of a legacy hash, measuring
+// it, then the one current-parameter argon2id computation.
+func (a *Accounts) legacyCheck(password string, verify func() (bool, error)) loginCheck {
+	start := a.legacy.now()
+	ok, err := verify()
+	a.legacy.record(a.legacy.now().Sub(start))
+	if !ok || err != nil {
+		_, _, _ = VerifyPassword(a.dummyHash, password, a.argon)
+		return loginCheck{err: err}
+	}
+	h, herr := HashPassword(password, a.argon)
+	return loginCheck{ok: true, rehash: h, rehashErr: herr}
+}
+
+// legacyTiming estimates the time of a legacy-hash verification (a
+// streaming median), which other login failures wait for (see
+// checkPassword).
+type legacyTiming struct {
+	now    func() time.Time                           // time.Now
+	sleep  func(ctx context.Context, d time.Duration) // sleepContext
+	mu     sync.Mutex
+	median time.Duration
+}
+
+func newLegacyTiming() *legacyTiming {
+	return &legacyTiming{now: time.Now, sleep: sleepContext}
+}
+
+// record adds one measured legacy verification to the estimate, a
+// streaming median: the first measurement sets it, each later one moves it
+// towards itself by at most 1/32 of it. A median, not a mean: the timing an
+// observer compares is a median too, and a few verifications slowed by
+// load must not lengthen every failure.
+func (l *legacyTiming) record(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	step := l.median / 32
+	switch {
+	case l.median == 0:
+		l.median = d
+	case d > l.median:
+		l.median += min(step, d-l.median)
+	default:
+		l.median -= min(step, l.median-d)
+	}
+}
+
+func (l *legacyTiming) estimate() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.median
+}
+
+// wait sleeps for d or until ctx is done.
+func (l *legacyTiming) wait(ctx context.Context, d time.Duration) {
+	if d > 0 {
+		l.sleep(ctx, d)
+	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // parseArgon2id parses "$argon2id$v=19$m=…,t=…,p=…$salt$hash" (PHC string
