@@ -374,8 +374,8 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 	// stored hash, and failures padded to the legacy-hash cost
 	// (checkPassword): the time does not tell which users exist.
 	res := a.checkPassword(u.PasswordHash, password)
-	release()
 	if !known || !res.ok {
+		release()
 		failed = true
 		attrs := []any{"client", client}
 		if known {
@@ -399,6 +399,7 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
 		}
 	}
+	release()
 	return a.issue(ctx, u.Username, "", "", "login", "client", client)
 }
 
