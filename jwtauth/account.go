@@ -252,6 +252,7 @@ type Accounts struct {
 	log        *slog.Logger
 	throttle   *throttle
 	dummyHash  string // verified when the user does not exist, so timing does not tell
+	legacy     *legacyTiming
 }
 
 // NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
@@ -264,7 +265,8 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 		return nil, errors.New("jwtauth: AccountsConfig.Users and Issuer are required")
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
-		familyTTL: cfg.RefreshFamilyTTL, storeWait: cfg.StoreTimeout, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle)}
+		familyTTL: cfg.RefreshFamilyTTL, storeWait: cfg.StoreTimeout, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle),
+		legacy: newLegacyTiming()}
 	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
 	if a.refreshTTL < 0 || a.familyTTL < 0 {
 		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
@@ -431,12 +433,15 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 // forged or issued to another name counts as none.
 //
 // An unknown user, a malformed username and a wrong password give the same
-// *Error (invalid_credentials, 401) after the same work: the password is
-// verified against a dummy hash of the current parameters when there is no
-// user. A correct password whose stored hash is bcrypt or uses other argon2id
-// parameters is rehashed with the current ones. Other errors: *Error
+// *Error (invalid_credentials, 401) after the same work: one argon2id
+// computation with the current parameters (against a dummy hash when there
+// is no user or the stored hash cannot match), and failures that verified
+// no legacy hash wait as long as a legacy verification takes, so a user
+// with a bcrypt or older argon2id hash does not stand out either. A correct
+// password whose stored hash is bcrypt or uses other argon2id parameters is
+// rehashed with the current ones. Other errors: *Error
 // too_many_requests (429, with RetryAfter) when the address, or the username
-// (or device token), has too many recent failures, *Error
+// (or device token), has too many recent failures (LoginThrottle), *Error
 // temporarily_unavailable (503) when no password-hash slot frees up in time,
 // or a store failure.
 func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
@@ -493,39 +498,40 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
 	}
 	known := err == nil
-	hash := u.PasswordHash
-	if !known {
-		hash = a.dummyHash
-	}
+	hash := u.PasswordHash // keys the device token
 	release, err := a.throttle.acquire(ctx, loginHash)
 	if err != nil {
 		return nil, err
 	}
-	ok, rehash, verr := VerifyPassword(hash, password, a.argon)
-	if !known || !ok || verr != nil {
+	// One argon2id computation with the current parameters whatever the
+	// stored hash, and failures padded to the legacy-hash cost
+	// (checkPassword): the time does not tell which users exist.
+	res := a.checkPassword(u.PasswordHash, password)
+	if !known || !res.ok {
 		release()
 		failed = true
 		attrs := []any{"client", client}
 		if known {
 			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log
 		}
-		if verr != nil {
-			attrs = append(attrs, "err", verr)
+		if res.err != nil {
+			attrs = append(attrs, "err", res.err)
 		}
+		a.legacy.wait(ctx, res.pad)
 		a.log.InfoContext(ctx, "login failed", attrs...)
 		return nil, errInvalidCredentials
 	}
-	if rehash {
-		nh, herr := HashPassword(password, a.argon)
+	if res.rehash != "" || res.rehashErr != nil {
+		herr := res.rehashErr
 		if herr == nil {
 			herr = a.store(ctx, "update password hash", func(ctx context.Context) error {
-				return a.users.UpdatePasswordHash(ctx, u.Username, nh)
+				return a.users.UpdatePasswordHash(ctx, u.Username, res.rehash)
 			})
 		}
 		if herr != nil {
 			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
 		} else {
-			hash = nh
+			hash = res.rehash
 			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
 		}
 	}

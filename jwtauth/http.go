@@ -80,6 +80,16 @@ func WriteError(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
 }
 
+// noStore forbids caching the answer: Cache-Control: no-store, and
+// Pragma: no-cache for HTTP/1.0 caches, as RFC 6749 §5.1 requires of token
+// responses (every account answer gets both).
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// writeJSON writes v as a JSON body with status, never cached and never
+// content-sniffed (X-Content-Type-Options: nosniff).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -87,7 +97,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	noStore(h)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
@@ -95,19 +106,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeFields reads a JSON object body of string members into the named
 // fields; a field named with a trailing "?" is optional (read under its
-// name without the "?"). It refuses a non-JSON Content-Type, a charset
-// other than UTF-8 or a Content-Encoding (415), a body over MaxBodySize
-// (413), invalid UTF-8, malformed JSON, duplicate or non-string members,
-// and missing or empty fields (400); unknown members are ignored.
+// name without the "?"). It refuses a missing or non-JSON Content-Type, a
+// charset other than UTF-8 or a Content-Encoding (415), a body over
+// MaxBodySize (413), invalid UTF-8, malformed JSON, more than
+// maxBodyMembers members, duplicate or non-string members, and missing or
+// empty fields (400); unknown members are ignored. Requiring the JSON
+// Content-Type makes a cross-origin POST from a web page need a CORS
+// preflight (Fetch Standard, "CORS-safelisted request-header"), which this
+// server never grants: a page cannot spread login guesses or lockouts over
+// its visitors' addresses.
 func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
-		}
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON must be UTF-8 (RFC 8259 §8.1)"}
-		}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type: application/json is required"}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON must be UTF-8 (RFC 8259 §8.1)"}
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Encoding is not supported; send the body uncompressed"}
@@ -126,7 +144,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		return nil, badRequest("request body must be valid UTF-8")
 	}
 	out := make(map[string]string, len(fields))
-	err = decodeObject(body, func(name string, dec *json.Decoder) error {
+	err = decodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {
 		for _, f := range fields {
 			if strings.TrimSuffix(f, "?") == name {
 				s, err := stringValue(dec, name)
@@ -213,7 +231,7 @@ func Routes(cfg RoutesConfig) []Route {
 				return
 			}
 			if v == nil {
-				w.Header().Set("Cache-Control", "no-store")
+				noStore(w.Header())
 				w.WriteHeader(status)
 				return
 			}

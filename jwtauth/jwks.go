@@ -122,6 +122,7 @@ func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cach
 		return
 	}
 	hd.Set("Content-Type", "application/json")
+	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
@@ -140,7 +141,12 @@ func etagMatches(header, etag string) bool {
 }
 
 // DiscoveryHandler serves /.well-known/openid-configuration (OpenID Connect
-// Discovery 1.0 §3) for issuer: issuer, jwks_uri and the supported algorithms.
+// Discovery 1.0 §3) for issuer: issuer, jwks_uri, the signing algorithms,
+// the subject type and the claims of its tokens. It names no
+// token_endpoint or response types: /login is not an OAuth 2.0 token
+// endpoint (no grant_type, no client authentication, RFC 6749 §3.2) and
+// there is no authorization endpoint, so advertising them would send
+// clients to flows this server does not run.
 type DiscoveryHandler struct {
 	body []byte
 	etag string
@@ -153,9 +159,7 @@ func NewDiscoveryHandler(issuer string) (*DiscoveryHandler, error) {
 	doc := map[string]any{
 		"issuer":                                issuer,
 		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"token_endpoint":                        base + "/login",
 		"id_token_signing_alg_values_supported": []string{keys.Algorithm},
-		"response_types_supported":              []string{"token"},
 		"subject_types_supported":               []string{"public"},
 		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"},
 	}

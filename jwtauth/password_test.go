@@ -108,3 +108,46 @@ func TestArgon2ParamsOutOfBoundsAreErrorsNotPanics(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.Register(context.Background(), "alice", "correct horse"))
 }
+
+// TestArgon2BoundsSameForHashAndVerify: every parameter set HashPassword
+// and NewAccounts accept makes hashes VerifyPassword accepts, and just past
+// each bound both refuse (issue 16.9: Iterations 65 was hashed, and every
+// such account could never log in).
+func TestArgon2BoundsSameForHashAndVerify(t *testing.T) {
+	base := jwtauth.Argon2Params{Memory: 8, Iterations: 1, Parallelism: 1, SaltLength: 8, KeyLength: 16}
+	at := func(edit func(*jwtauth.Argon2Params)) jwtauth.Argon2Params { p := base; edit(&p); return p }
+	for _, p := range []jwtauth.Argon2Params{
+		base,
+		at(func(p *jwtauth.Argon2Params) { p.Iterations = 64 }),
+		at(func(p *jwtauth.Argon2Params) { p.Parallelism, p.Memory = 4, 32 }),
+		at(func(p *jwtauth.Argon2Params) { p.SaltLength = 64 }),
+		at(func(p *jwtauth.Argon2Params) { p.KeyLength = 128 }),
+	} {
+		h, err := jwtauth.HashPassword("correct horse", p)
+		require.NoError(t, err, "%+v", p)
+		ok, rehash, err := jwtauth.VerifyPassword(h, "correct horse", p)
+		require.NoError(t, err, "%+v: %s", p, h)
+		assert.True(t, ok, "%+v", p)
+		assert.False(t, rehash, "%+v", p)
+	}
+	f := newFixture(t)
+	for _, tc := range []struct {
+		p   jwtauth.Argon2Params
+		phc string // the same parameters as a stored hash
+	}{
+		{at(func(p *jwtauth.Argon2Params) { p.Iterations = 65 }), "$argon2id$v=19$m=8,t=65,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
+		{at(func(p *jwtauth.Argon2Params) { p.Parallelism = 2 }), "$argon2id$v=19$m=8,t=1,p=2$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
+		{at(func(p *jwtauth.Argon2Params) { p.Memory = 1<<21 + 1 }), "$argon2id$v=19$m=2097153,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
+		{at(func(p *jwtauth.Argon2Params) { p.SaltLength = 65 }), "$argon2id$v=19$m=8,t=1,p=1$" + strings.Repeat("A", 87) + "$AAAAAAAAAAAAAAAAAAAAAA"},
+		{at(func(p *jwtauth.Argon2Params) { p.KeyLength = 129 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAAA$" + strings.Repeat("A", 172)},
+		{at(func(p *jwtauth.Argon2Params) { p.SaltLength = 7 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
+		{at(func(p *jwtauth.Argon2Params) { p.KeyLength = 15 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAA"},
+	} {
+		_, err := jwtauth.HashPassword("correct horse", tc.p)
+		assert.Error(t, err, "HashPassword %+v", tc.p)
+		_, err = jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: memory.New(), Issuer: f.issuer, Argon2: tc.p})
+		assert.Error(t, err, "NewAccounts %+v", tc.p)
+		_, _, err = jwtauth.VerifyPassword(tc.phc, "correct horse", base)
+		assert.ErrorIs(t, err, jwtauth.ErrUnknownHashFormat, tc.phc)
+	}
+}

@@ -32,15 +32,13 @@ var accountPaths = []struct {
 }
 
 // wellFormed is the oracle of FuzzAccountRequests, written independently of
-// decodeFields: a JSON Content-Type (or none), a body of at most MaxBodySize
-// bytes of valid UTF-8 holding exactly one JSON object without repeated
-// member names, whose required members are non-empty strings.
+// decodeFields: a JSON Content-Type, a body of at most MaxBodySize bytes of
+// valid UTF-8 holding exactly one JSON object of at most 32 members without
+// repeated member names, whose required members are non-empty strings.
 func wellFormed(contentType string, body []byte, fields []string) bool {
-	if contentType != "" {
-		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return false
-		}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return false
 	}
 	if len(body) > jwtauth.MaxBodySize || !utf8.Valid(body) || !json.Valid(body) {
 		return false
@@ -64,6 +62,9 @@ func wellFormed(contentType string, body []byte, fields []string) bool {
 			return false
 		}
 		got[name] = v
+	}
+	if len(got) > 32 {
+		return false
 	}
 	for _, f := range fields {
 		if s, ok := got[f].(string); !ok || s == "" {
@@ -149,7 +150,8 @@ func FuzzAccountRequests(f *testing.F) {
 	}
 	f.Add(uint8(0), "text/plain", []byte(`{"username":"alice","password":"correct horse battery"}`))
 	f.Add(uint8(1), "application/json; charset=utf-8", []byte(`{"username":"bob","password":"correct horse battery"}`))
-	f.Add(uint8(2), "", []byte("{\"refresh_token\":\"\xff\"}"))
+	f.Add(uint8(2), "application/json", []byte("{\"refresh_token\":\"\xff\"}"))
+	f.Add(uint8(1), "", []byte(`{"username":"alice","password":"correct horse battery"}`)) // no Content-Type: 415
 
 	f.Fuzz(func(t *testing.T, which uint8, contentType string, body []byte) {
 		ep := accountPaths[int(which)%len(accountPaths)]

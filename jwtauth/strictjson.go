@@ -10,10 +10,13 @@ import (
 
 // decodeObject reads data as one JSON object and calls member for each of its
 // members in order; member must consume exactly one value from dec. It fails
-// on anything but a single object, on a repeated member name (RFC 7515 §5.2
-// and RFC 7519 §4 let a parser reject duplicates; accepting the last one lets
-// a tampered copy win) and on trailing data.
-func decodeObject(data []byte, member func(name string, dec *json.Decoder) error) error {
+// on anything but a single object, on more than maxMembers members, on a
+// repeated member name (RFC 7515 §5.2 and RFC 7519 §4 let a parser reject
+// duplicates; accepting the last one lets a tampered copy win) and on
+// trailing data. The member cap comes before the duplicate check, which
+// compares each name with the earlier ones: the work stays linear in
+// len(data) with a factor of at most maxMembers.
+func decodeObject(data []byte, maxMembers int, member func(name string, dec *json.Decoder) error) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -26,6 +29,9 @@ func decodeObject(data []byte, member func(name string, dec *json.Decoder) error
 	var seen [16]string
 	names := seen[:0]
 	for dec.More() {
+		if len(names) == maxMembers {
+			return fmt.Errorf("too many members (at most %d)", maxMembers)
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return fmt.Errorf("bad JSON: %w", err)
@@ -54,28 +60,50 @@ func decodeObject(data []byte, member func(name string, dec *json.Decoder) error
 // so a token or body of nested brackets cannot cost deep recursion.
 const maxNesting = 32
 
+// maxBodyMembers bounds the members of an account request body, whose
+// objects have at most two known fields; room is left for clients that send
+// a few extra ones (ignored).
+const maxBodyMembers = 32
+
 // skipValue consumes one value of any type, nested at most maxNesting deep.
+// The value is read whole by the decoder's scanner (no per-token work or
+// allocation, so a 1 MiB array of small numbers costs what its bytes cost)
+// and then its depth is counted.
 func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '[', '{':
-				if depth++; depth > maxNesting {
-					return fmt.Errorf("nested deeper than %d levels", maxNesting)
-				}
-			default:
-				depth--
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if nestingDepth(raw) > maxNesting {
+		return fmt.Errorf("nested deeper than %d levels", maxNesting)
+	}
+	return nil
+}
+
+// nestingDepth returns the deepest nesting of arrays and objects in raw, a
+// valid JSON value; brackets inside strings do not count.
+func nestingDepth(raw []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++ // the escaped byte cannot end the string
+			} else if c == '"' {
+				inString = false
 			}
-		}
-		if depth == 0 {
-			return nil
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > deepest {
+				deepest = depth
+			}
+		case c == ']' || c == '}':
+			depth--
 		}
 	}
+	return deepest
 }
 
 // stringValue decodes one JSON string; any other type is an error.

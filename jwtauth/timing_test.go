@@ -4,6 +4,7 @@ package jwtauth_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
@@ -122,6 +124,68 @@ func TestTimingUnknownUserVsWrongPassword(t *testing.T) {
 	ratio := float64(mu) / float64(mw)
 	t.Logf("median unknown user %s, wrong password %s, ratio %.3f", mu, mw, ratio)
 	assert.InDelta(t, 1, ratio, 0.10)
+}
+
+// TestTimingLegacyHashesVsUnknownUser (issue 16.7) compares the median time
+// of failed logins of an unknown user with those of users whose stored hash
+// is bcrypt (cost 10, the usual legacy) or argon2id of older parameters,
+// with a short wrong password and with a 73-byte one (which bcrypt would
+// refuse at once), interleaved; each must be within 10%.
+func TestTimingLegacyHashesVsUnknownUser(t *testing.T) {
+	const tries = 100
+	store := memory.New()
+	s := newServer(t, store, options{accounts: realParams})
+	bc, err := bcrypt.GenerateFromPassword([]byte(alicePW), bcrypt.DefaultCost)
+	require.NoError(t, err)
+	older := jwtauth.DefaultArgon2Params
+	older.Iterations = 1
+	oh, err := jwtauth.HashPassword(alicePW, older)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, store.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: string(bc), CreatedAt: time.Now()}))
+	long := strings.Repeat("x", 73)
+	measure := func(user, pw string) time.Duration {
+		begin := time.Now()
+		res := s.do("POST", "/login", creds(user, pw))
+		d := time.Since(begin)
+		require.Equal(t, http.StatusUnauthorized, res.Code)
+		return d
+	}
+	cases := []struct{ name, user, pw string }{
+		{"bcrypt, short password", "bob", "not the password"},
+		{"bcrypt, 73-byte password", "bob", long},
+		{"unknown user, 73-byte password", "mallory", long},
+	}
+	compare := func() {
+		all := cases
+		unknown := make([]time.Duration, 0, tries)
+		got := make([][]time.Duration, len(all))
+		measure("bob", "warm-up") // the first legacy verification sets the padding
+		for i := range tries {
+			unknown = append(unknown, measure(fmt.Sprintf("mallory%d", i), "not the password"))
+			for j, c := range all {
+				got[j] = append(got[j], measure(c.user, c.pw))
+			}
+		}
+		mu := median(unknown)
+		for j, c := range all {
+			m := median(got[j])
+			ratio := float64(m) / float64(mu)
+			t.Logf("median unknown user %s, %s %s, ratio %.3f", mu, c.name, m, ratio)
+			assert.InDelta(t, 1, ratio, 0.10, c.name)
+		}
+	}
+	compare()
+
+	// A server whose users are on older argon2id parameters.
+	store2 := memory.New()
+	s = newServer(t, store2, options{accounts: realParams})
+	require.NoError(t, store2.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: oh, CreatedAt: time.Now()}))
+	cases = []struct{ name, user, pw string }{
+		{"older argon2id, short password", "bob", "not the password"},
+		{"older argon2id, 73-byte password", "bob", long},
+	}
+	compare()
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -131,6 +131,7 @@ func (c *client) post(path string, body any, header ...string) *response {
 func jsonBody(t *testing.T, r *response) map[string]any {
 	t.Helper()
 	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	assert.Equal(t, "nosniff", r.Header.Get("X-Content-Type-Options"), "no content sniffing of a JSON answer")
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.Body, &m), "body %q", r.Body)
 	return m
@@ -174,6 +175,7 @@ func assertTokenResponse(t *testing.T, r *response) tokens {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Body)
 	assert.Equal(t, "no-store", r.Header.Get("Cache-Control"))
+	assert.Equal(t, "no-cache", r.Header.Get("Pragma"), "RFC 6749 §5.1")
 	m := jsonBody(t, r)
 	assert.Equal(t, []string{"access_token", "expires_in", "refresh_token", "token", "token_type"}, keysOf(m))
 	access, _ := m["access_token"].(string)
@@ -288,6 +290,15 @@ func testRegisterDuplicate(t *testing.T, _ *Fixture, c *client) {
 
 func testBadRequests(t *testing.T, _ *Fixture, c *client) {
 	big := `{"username":"bob","password":"` + strings.Repeat("a", jwtauth.MaxBodySize) + `"}`
+	// A valid request padded with 100 ignored members: refused, since the
+	// member count bounds the work of the duplicate check.
+	var many strings.Builder
+	many.WriteString(`{"username":"bob","password":"` + password + `"`)
+	for i := range 100 {
+		fmt.Fprintf(&many, `,"m%d":0`, i)
+	}
+	many.WriteString("}")
+	manyMembers := many.String()
 	cases := []struct {
 		name   string
 		body   string
@@ -317,6 +328,8 @@ func testBadRequests(t *testing.T, _ *Fixture, c *client) {
 		{"password of 7 two-byte characters", `{"username":"bob","password":"ééééééé"}`, nil, 400, true},
 		{"text/plain", `{"username":"bob","password":"` + password + `"}`, []string{"Content-Type", "", "Content-Type", "text/plain"}, 415, false},
 		{"form Content-Type", `username=bob`, []string{"Content-Type", "", "Content-Type", "application/x-www-form-urlencoded"}, 415, false},
+		{"no Content-Type", `{"username":"bob","password":"` + password + `"}`, []string{"Content-Type", ""}, 415, false},
+		{"too many members", manyMembers, nil, 400, false},
 		{"unparsable Content-Type", `{"username":"bob","password":"` + password + `"}`, []string{"Content-Type", "", "Content-Type", "application/json; ="}, 415, false},
 		{"body over 1 MiB", big, nil, 413, false},
 	}
@@ -580,6 +593,7 @@ func testJWKS(t *testing.T, f *Fixture, c *client) {
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	assert.Equal(t, "public, max-age="+strconv.Itoa(int(JWKSMaxAge/time.Second)), r.Header.Get("Cache-Control"))
+	assert.Equal(t, "nosniff", r.Header.Get("X-Content-Type-Options"))
 	etag := r.Header.Get("ETag")
 	assert.Regexp(t, strongETag, etag, "a strong ETag (RFC 9110 §8.8.3)")
 
@@ -637,6 +651,9 @@ func testDiscovery(t *testing.T, _ *Fixture, c *client) {
 	assert.Equal(t, Issuer, m["issuer"])
 	assert.Equal(t, Issuer+"/.well-known/jwks.json", m["jwks_uri"])
 	assert.Equal(t, []any{"RS256"}, m["id_token_signing_alg_values_supported"])
+	// Only what is true: /login is not an OAuth token endpoint and there
+	// is no authorization endpoint, so no token_endpoint, no response types.
+	assert.Equal(t, []string{"claims_supported", "id_token_signing_alg_values_supported", "issuer", "jwks_uri", "subject_types_supported"}, keysOf(m))
 	assert.Regexp(t, strongETag, r.Header.Get("ETag"))
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,9 @@ var settings = []setting{
 	{"key-bits", "JWTAUTH_KEY_BITS", "2048", "RSA modulus size of new keys: 2048, 3072 or 4096", false},
 	{"jwks-max-age", "JWTAUTH_JWKS_MAX_AGE", "5m", "Cache-Control max-age of the JWKS", false},
 	{"prepublish", "JWTAUTH_PREPUBLISH", "1h", "how long a next key is public before it may sign (at least jwks-max-age + 1m)", false},
-	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear)", false},
+	{"key-encryption-key", "JWTAUTH_KEY_ENCRYPTION_KEY", "", "`base64` of 32 random bytes sealing private keys at rest (default unset: stored in clear); prefer the variable or the -file setting, a flag shows in the process list", false},
 	// Extensions.
+	{"key-encryption-key-file", "JWTAUTH_KEY_ENCRYPTION_KEY_FILE", "", "`path` of a file holding the key-encryption key (base64 of 32 bytes, a trailing newline allowed); instead of --key-encryption-key", false},
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
@@ -170,6 +172,7 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			*dst = d
 		}
 	}
+	var kekFrom []string // where a key-encryption key came from
 	for _, s := range settings {
 		if _, ok := vals[s.flag]; !ok {
 			continue
@@ -225,6 +228,21 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 					bad(src, "%v", err) // never the value itself
 				}
 				c.KeyEncryptionKey = kek
+				kekFrom = append(kekFrom, src.name)
+			}
+		case "key-encryption-key-file":
+			if given {
+				kekFrom = append(kekFrom, src.name)
+				b, err := os.ReadFile(src.value)
+				if err != nil {
+					bad(src, "%v", err)
+					break
+				}
+				kek, err := decodeKEK(string(b))
+				if err != nil {
+					bad(src, "the content of %s %v", src.value, err) // never the key itself
+				}
+				c.KeyEncryptionKey = kek
 			}
 		case "store-timeout":
 			d, err := time.ParseDuration(src.value)
@@ -245,6 +263,9 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				c.TrustedProxies = p
 			}
 		}
+	}
+	if len(kekFrom) > 1 {
+		errs = append(errs, fmt.Errorf("%s and %s both set a key-encryption key: set only one (the file keeps it out of the process list)", kekFrom[0], kekFrom[1]))
 	}
 	if _, serve := vals["addr"]; serve && c.Addr != "" {
 		if c.Issuer == "" {

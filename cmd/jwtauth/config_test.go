@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -313,4 +315,65 @@ func TestStoreStringRedactsEveryPassword(t *testing.T) {
 	_, err := parseServeConfig([]string{"--store", "mysql://app@db/x?password=hunter2"}, nil)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
+}
+
+// The key-encryption key can come from a file (--key-encryption-key-file,
+// JWTAUTH_KEY_ENCRYPTION_KEY_FILE), so that it never shows in the process
+// list; with the direct setting as well, the configuration is refused.
+func TestKeyEncryptionKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	good := write("kek", kek32+"\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--key-encryption-key-file", good}, nil},
+		{"env", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY_FILE": good}},
+		{"no trailing newline", []string{"--key-encryption-key-file", write("kek-bare", kek32)}, nil},
+		{"CRLF", []string{"--key-encryption-key-file", write("kek-crlf", kek32+"\r\n")}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseServeConfig(tc.args, tc.env)
+			require.NoError(t, err)
+			require.Len(t, c.KeyEncryptionKey, 32)
+			assert.Equal(t, byte(1), c.KeyEncryptionKey[0])
+			assert.Equal(t, byte(32), c.KeyEncryptionKey[31])
+		})
+	}
+
+	short := write("short", "c2hvcnQ=\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"both flags", []string{"--key-encryption-key", kek32, "--key-encryption-key-file", good}, nil,
+			[]string{"--key-encryption-key and --key-encryption-key-file both set"}},
+		{"both variables", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": kek32, "JWTAUTH_KEY_ENCRYPTION_KEY_FILE": good},
+			[]string{"JWTAUTH_KEY_ENCRYPTION_KEY and JWTAUTH_KEY_ENCRYPTION_KEY_FILE both set"}},
+		{"variable and file flag", []string{"--key-encryption-key-file", good}, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": kek32},
+			[]string{"JWTAUTH_KEY_ENCRYPTION_KEY and --key-encryption-key-file both set"}},
+		{"missing file", []string{"--key-encryption-key-file", filepath.Join(dir, "nope")}, nil,
+			[]string{"--key-encryption-key-file", "no such file"}},
+		{"short key in file", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY_FILE": short},
+			[]string{"JWTAUTH_KEY_ENCRYPTION_KEY_FILE", "decodes to 5 bytes, want 32"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseServeConfig(tc.args, tc.env)
+			require.Error(t, err)
+			assert.Equal(t, 2, exitCode(err))
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), kek32, "a key-encryption key must never be echoed")
+			assert.NotContains(t, err.Error(), "c2hvcnQ", "a key-encryption key must never be echoed")
+		})
+	}
 }

@@ -1,0 +1,137 @@
+package jwtauth
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// worstCaseBodies are request bodies of close to MaxBodySize built to cost
+// decodeFields the most: many distinct members (the duplicate check), long
+// member names, one huge array of tiny values (the token loop of skipValue)
+// and nested brackets at the depth limit.
+func worstCaseBodies() map[string][]byte {
+	out := map[string][]byte{}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := 0; b.Len() < MaxBodySize-16; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + strconv.Itoa(i) + `":0`)
+	}
+	b.WriteByte('}')
+	out["distinct-members"] = bytes.Clone(b.Bytes())
+
+	b.Reset()
+	b.WriteByte('{')
+	name := strings.Repeat("n", MaxBodySize/(2*maxBodyMembers))
+	for i := range maxBodyMembers {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + name[:len(name)-4] + strconv.Itoa(1000+i) + `":0`)
+	}
+	b.WriteByte('}')
+	out["long-names"] = bytes.Clone(b.Bytes())
+
+	b.Reset()
+	b.WriteString(`{"username":"alice","password":"correct horse battery","x":[0`)
+	for b.Len() < MaxBodySize-8 {
+		b.WriteString(",0")
+	}
+	b.WriteString("]}")
+	out["long-array"] = bytes.Clone(b.Bytes())
+
+	b.Reset()
+	b.WriteString(`{"username":"alice","password":"correct horse battery","x":[`)
+	open, closing := strings.Repeat("[", maxNesting-1), strings.Repeat("]", maxNesting-1)
+	for i := 0; b.Len() < MaxBodySize-2*maxNesting-8; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(open + closing)
+	}
+	b.WriteString("]}")
+	out["nested"] = bytes.Clone(b.Bytes())
+	return out
+}
+
+// BenchmarkDecodeFieldsWorstCase measures decodeFields on the bodies of
+// worstCaseBodies, each close to 1 MiB.
+func BenchmarkDecodeFieldsWorstCase(b *testing.B) {
+	for name, body := range worstCaseBodies() {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/login", bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				_, _ = decodeFields(httptest.NewRecorder(), r, "username", "password")
+			}
+		})
+	}
+}
+
+func postJSON(body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// withMembers returns valid credentials followed by extra ignored members,
+// n members in all.
+func withMembers(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"username":"alice","password":"correct horse battery"`)
+	for i := range n - 2 {
+		b.WriteString(`,"m` + strconv.Itoa(i) + `":0`)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func TestDecodeFieldsMemberCap(t *testing.T) {
+	got, e := decodeFields(httptest.NewRecorder(), postJSON(withMembers(maxBodyMembers)), "username", "password")
+	require.Nil(t, e)
+	assert.Equal(t, map[string]string{"username": "alice", "password": "correct horse battery"}, got)
+
+	// 90 000 members make about 1 MiB, the shape of the issue.
+	for _, n := range []int{maxBodyMembers + 1, 1000, 90_000} {
+		_, e := decodeFields(httptest.NewRecorder(), postJSON(withMembers(n)), "username", "password")
+		require.NotNil(t, e, "%d members", n)
+		assert.Equal(t, http.StatusBadRequest, e.Status)
+		assert.Equal(t, "invalid_request", e.Code)
+		assert.Contains(t, e.Description, "too many members")
+	}
+}
+
+func TestDecodeFieldsNesting(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, tc := range []struct {
+		extra string
+		ok    bool
+	}{
+		{deep(maxNesting), true},
+		{deep(maxNesting + 1), false},
+		{`{"a":` + deep(maxNesting-1) + `}`, true},
+		{`{"a":` + deep(maxNesting) + `}`, false},
+		{`"` + strings.Repeat("[{", 100) + `"`, true},           // brackets in a string
+		{`["\"[[[[` + strings.Repeat("[", 100) + `", 1]`, true}, // after an escaped quote
+		{`["\\", ` + deep(maxNesting) + `]`, false},             // an escaped backslash ends no string
+	} {
+		body := `{"username":"alice","password":"correct horse battery","x":` + tc.extra + `}`
+		_, e := decodeFields(httptest.NewRecorder(), postJSON(body), "username", "password")
+		if tc.ok {
+			assert.Nil(t, e, "%s", tc.extra)
+		} else if assert.NotNil(t, e, "%s", tc.extra) {
+			assert.Contains(t, e.Description, "nested deeper than")
+		}
+	}
+}
