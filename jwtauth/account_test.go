@@ -912,3 +912,38 @@ func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
 	assert.Equal(t, http.StatusTooManyRequests, s.do(http.MethodPost, "/login", creds("alice", "wrong password")).Code)
 }
+
+// TestEveryLoginCostsOnePasswordHash counts the argon2id computations of
+// each kind of login: an unknown user, a malformed username and a wrong
+// password each cost exactly one (the unknown ones against the dummy hash),
+// as a successful login does, so that timing does not tell them apart. The
+// timing test (-tags timing) measures the same property with the clock.
+func TestEveryLoginCostsOnePasswordHash(t *testing.T) {
+	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+		c.Throttle.UserFailures, c.Throttle.IPFailures = -1, -1
+	}})
+	s.register("alice", alicePW)
+	hashes := jwtauth.CountHashes(t)
+	var failed []response
+	for _, tc := range []struct {
+		name, user, password string
+		want                 int
+	}{
+		{"unknown user", "mallory", "not the password", http.StatusUnauthorized},
+		{"malformed username", "no spaces allowed\x00", "not the password", http.StatusUnauthorized},
+		{"wrong password", "alice", "not the password", http.StatusUnauthorized},
+		{"right password", "alice", alicePW, http.StatusOK},
+	} {
+		before := hashes.Load()
+		res := s.do("POST", "/login", creds(tc.user, tc.password))
+		require.Equal(t, tc.want, res.Code, "%s: %s", tc.name, res.Raw)
+		assert.Equal(t, int64(1), hashes.Load()-before, "%s: password hashes computed", tc.name)
+		if res.Code != http.StatusOK {
+			failed = append(failed, res)
+		}
+	}
+	for _, res := range failed[1:] {
+		assert.Equal(t, failed[0].Raw, res.Raw, "identical bodies")
+		assert.Equal(t, failed[0].Header, res.Header, "identical headers")
+	}
+}

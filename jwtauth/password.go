@@ -55,6 +55,18 @@ func (p Argon2Params) validate() error {
 	return nil
 }
 
+// hashObserver, when set (by tests only), is called once per argon2id or
+// bcrypt computation: hashing a new password, verifying against a stored
+// hash, and verifying against the dummy hash of an unknown user.
+var hashObserver func()
+
+// observeHash reports one password-hash computation to hashObserver.
+func observeHash() {
+	if hashObserver != nil {
+		hashObserver()
+	}
+}
+
 // ErrUnknownHashFormat is returned for a stored hash that is neither an
 // argon2id PHC string nor a bcrypt hash.
 var ErrUnknownHashFormat = errors.New("jwtauth: unknown password hash format")
@@ -74,6 +86,7 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("jwtauth: salt: %w", err)
 	}
+	observeHash()
 	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
@@ -92,6 +105,7 @@ func VerifyPassword(hash, password string, p Argon2Params) (ok, needsRehash bool
 		if err != nil {
 			return false, false, err
 		}
+		observeHash()
 		got := argon2.IDKey([]byte(password), salt, stored.Iterations, stored.Memory, stored.Parallelism, uint32(len(key)))
 		ok := subtle.ConstantTimeCompare(got, key) == 1
 		stored.SaltLength, stored.KeyLength = uint32(len(salt)), uint32(len(key))
@@ -100,6 +114,7 @@ func VerifyPassword(hash, password string, p Argon2Params) (ok, needsRehash bool
 		if len(password) > 72 {
 			return false, false, nil
 		}
+		observeHash()
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, false, nil
