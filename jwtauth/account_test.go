@@ -597,9 +597,10 @@ func TestLoginThrottle(t *testing.T) {
 	s.register("bob", "bob's long password")
 	const ipA, ipB = "198.51.100.7:4000", "203.0.113.9:5000"
 
+	var wrongPW response
 	for i := range 10 {
-		res := s.do("POST", "/login", creds("alice", fmt.Sprintf("wrong %d!", i)), from(ipA))
-		require.Equal(t, http.StatusUnauthorized, res.Code, "failure %d", i+1)
+		wrongPW = s.do("POST", "/login", creds("alice", fmt.Sprintf("wrong %d!", i)), from(ipA))
+		require.Equal(t, http.StatusUnauthorized, wrongPW.Code, "failure %d", i+1)
 		s.clock.Advance(time.Second)
 	}
 	res := s.do("POST", "/login", creds("alice", "wrong again"), from(ipA))
@@ -611,12 +612,20 @@ func TestLoginThrottle(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("ALICE", alicePW), from(ipB)).Code)
 	// A different user from another address is unaffected.
 	s.login("bob", "bob's long password", from(ipB))
-	// Throttling an unknown user looks the same as throttling a real one.
-	for range 10 {
-		s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
+	// Throttling an unknown user looks the same as throttling a real one:
+	// the same failures, then the same 429 with the same headers and body.
+	for i := range 10 {
+		miss := s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
+		require.Equal(t, http.StatusUnauthorized, miss.Code, "failure %d", i+1)
+		assert.Equal(t, "invalid_credentials", miss.str("error"))
+		assert.Equal(t, wrongPW.Raw, miss.Raw, "failure %d of an unknown user looks like a wrong password", i+1)
+		assert.Equal(t, wrongPW.Header, miss.Header)
+		s.clock.Advance(time.Second)
 	}
 	nobody := s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
 	assert.Equal(t, http.StatusTooManyRequests, nobody.Code)
+	assert.Equal(t, res.Raw, nobody.Raw, "same body as a real user's throttle")
+	assert.Equal(t, res.Header, nobody.Header, "same headers (Retry-After, Cache-Control) as a real user's throttle")
 
 	// After the window it works again.
 	s.clock.Advance(time.Minute)
@@ -660,12 +669,18 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, fail("p", xff("9.9.9.9, 203.0.113.50")), "a spoofed left-most entry does not help")
 	assert.Equal(t, http.StatusUnauthorized, fail("p", xff("203.0.113.51")))
 	// From an untrusted peer, X-Forwarded-For is ignored: the peer is throttled.
-	for range 3 {
-		s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) {
-			r.Header.Set("X-Forwarded-For", fmt.Sprint(time.Now().UnixNano()%250)+".0.0.1")
+	for i := range 3 {
+		res := s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) {
+			r.Header.Set("X-Forwarded-For", fmt.Sprintf("%d.0.0.1", 11+i))
 		})
+		require.Equal(t, http.StatusUnauthorized, res.Code, "failure %d from the untrusted peer", i+1)
+		assert.Equal(t, "invalid_credentials", res.str("error"))
+		assert.Empty(t, res.Header.Get("Retry-After"))
 	}
-	assert.Equal(t, http.StatusTooManyRequests, fail("q", from("198.51.100.1:1"), func(r *http.Request) { r.Header.Set("X-Forwarded-For", "8.8.8.8") }))
+	throttled := s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) { r.Header.Set("X-Forwarded-For", "8.8.8.8") })
+	assert.Equal(t, http.StatusTooManyRequests, throttled.Code)
+	assert.Equal(t, "too_many_requests", throttled.str("error"))
+	assert.NotEmpty(t, throttled.Header.Get("Retry-After"))
 }
 
 func TestClientIP(t *testing.T) {
