@@ -611,9 +611,10 @@ func TestLoginThrottle(t *testing.T) {
 	s.register("bob", "bob's long password")
 	const ipA, ipB = "198.51.100.7:4000", "203.0.113.9:5000"
 
+	var wrongPW response
 	for i := range 10 {
-		res := s.do("POST", "/login", creds("alice", fmt.Sprintf("wrong %d!", i)), from(ipA))
-		require.Equal(t, http.StatusUnauthorized, res.Code, "failure %d", i+1)
+		wrongPW = s.do("POST", "/login", creds("alice", fmt.Sprintf("wrong %d!", i)), from(ipA))
+		require.Equal(t, http.StatusUnauthorized, wrongPW.Code, "failure %d", i+1)
 		s.clock.Advance(time.Second)
 	}
 	res := s.do("POST", "/login", creds("alice", "wrong again"), from(ipA))
@@ -625,12 +626,20 @@ func TestLoginThrottle(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, s.do("POST", "/login", creds("ALICE", alicePW), from(ipB)).Code)
 	// A different user from another address is unaffected.
 	s.login("bob", "bob's long password", from(ipB))
-	// Throttling an unknown user looks the same as throttling a real one.
-	for range 10 {
-		s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
+	// Throttling an unknown user looks the same as throttling a real one:
+	// the same failures, then the same 429 with the same headers and body.
+	for i := range 10 {
+		miss := s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
+		require.Equal(t, http.StatusUnauthorized, miss.Code, "failure %d", i+1)
+		assert.Equal(t, "invalid_credentials", miss.str("error"))
+		assert.Equal(t, wrongPW.Raw, miss.Raw, "failure %d of an unknown user looks like a wrong password", i+1)
+		assert.Equal(t, wrongPW.Header, miss.Header)
+		s.clock.Advance(time.Second)
 	}
 	nobody := s.do("POST", "/login", creds("nobody", "wrong password"), from(ipB))
 	assert.Equal(t, http.StatusTooManyRequests, nobody.Code)
+	assert.Equal(t, res.Raw, nobody.Raw, "same body as a real user's throttle")
+	assert.Equal(t, res.Header, nobody.Header, "same headers (Retry-After, Cache-Control) as a real user's throttle")
 
 	// After the window it works again.
 	s.clock.Advance(time.Minute)
@@ -674,12 +683,18 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, fail("p", xff("9.9.9.9, 203.0.113.50")), "a spoofed left-most entry does not help")
 	assert.Equal(t, http.StatusUnauthorized, fail("p", xff("203.0.113.51")))
 	// From an untrusted peer, X-Forwarded-For is ignored: the peer is throttled.
-	for range 3 {
-		s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) {
-			r.Header.Set("X-Forwarded-For", fmt.Sprint(time.Now().UnixNano()%250)+".0.0.1")
+	for i := range 3 {
+		res := s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) {
+			r.Header.Set("X-Forwarded-For", fmt.Sprintf("%d.0.0.1", 11+i))
 		})
+		require.Equal(t, http.StatusUnauthorized, res.Code, "failure %d from the untrusted peer", i+1)
+		assert.Equal(t, "invalid_credentials", res.str("error"))
+		assert.Empty(t, res.Header.Get("Retry-After"))
 	}
-	assert.Equal(t, http.StatusTooManyRequests, fail("q", from("198.51.100.1:1"), func(r *http.Request) { r.Header.Set("X-Forwarded-For", "8.8.8.8") }))
+	throttled := s.do("POST", "/login", creds("q", "wrong password"), from("198.51.100.1:1"), func(r *http.Request) { r.Header.Set("X-Forwarded-For", "8.8.8.8") })
+	assert.Equal(t, http.StatusTooManyRequests, throttled.Code)
+	assert.Equal(t, "too_many_requests", throttled.str("error"))
+	assert.NotEmpty(t, throttled.Header.Get("Retry-After"))
 }
 
 func TestClientIP(t *testing.T) {
@@ -1057,4 +1072,39 @@ func TestInstanceThatCannotDecodeTheActiveKeyAnswers503(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(klog.String(), `"level":"ERROR"`), "one line per change of state:\n%s", klog.String())
 	assert.Contains(t, klog.String(), "key-encryption key")
 	assert.NotContains(t, s.logs.String(), `"level":"ERROR"`, "the account flow logs nothing per request")
+}
+
+// TestEveryLoginCostsOnePasswordHash counts the argon2id computations of
+// each kind of login: an unknown user, a malformed username and a wrong
+// password each cost exactly one (the unknown ones against the dummy hash),
+// as a successful login does, so that timing does not tell them apart. The
+// timing test (-tags timing) measures the same property with the clock.
+func TestEveryLoginCostsOnePasswordHash(t *testing.T) {
+	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+		c.Throttle.UserFailures, c.Throttle.IPFailures = -1, -1
+	}})
+	s.register("alice", alicePW)
+	hashes := jwtauth.CountHashes(t)
+	var failed []response
+	for _, tc := range []struct {
+		name, user, password string
+		want                 int
+	}{
+		{"unknown user", "mallory", "not the password", http.StatusUnauthorized},
+		{"malformed username", "no spaces allowed\x00", "not the password", http.StatusUnauthorized},
+		{"wrong password", "alice", "not the password", http.StatusUnauthorized},
+		{"right password", "alice", alicePW, http.StatusOK},
+	} {
+		before := hashes.Load()
+		res := s.do("POST", "/login", creds(tc.user, tc.password))
+		require.Equal(t, tc.want, res.Code, "%s: %s", tc.name, res.Raw)
+		assert.Equal(t, int64(1), hashes.Load()-before, "%s: password hashes computed", tc.name)
+		if res.Code != http.StatusOK {
+			failed = append(failed, res)
+		}
+	}
+	for _, res := range failed[1:] {
+		assert.Equal(t, failed[0].Raw, res.Raw, "identical bodies")
+		assert.Equal(t, failed[0].Header, res.Header, "identical headers")
+	}
 }

@@ -8,51 +8,93 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
 // TestRevokeWhileIssuing revokes the active key, then the promoted one,
 // while goroutines keep issuing and verifying: no issue fails, and every
-// token of a key revoked before its verification is rejected.
+// token of a key revoked before its verification is rejected, during the
+// run and after it.
 func TestRevokeWhileIssuing(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	type issued struct{ kid, raw string }
 	var (
-		wg       sync.WaitGroup
-		stop     atomic.Bool
-		issued   atomic.Int64
-		failures atomic.Int64
+		wg        sync.WaitGroup
+		stop      atomic.Bool
+		count     atomic.Int64
+		failures  atomic.Int64
+		accepted  atomic.Int64 // tokens of a key revoked before Verify began, accepted
+		revoked   sync.Map     // kid → true once its Revoke has returned
+		mu        sync.Mutex
+		all       []issued
+		revokedAt []string
 	)
+	keep := func(tok *jwtauth.Token) {
+		mu.Lock()
+		all = append(all, issued{tok.KID, tok.Raw})
+		mu.Unlock()
+	}
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for !stop.Load() {
 				tok, err := f.issuer.Issue(ctx, "alice")
 				if err != nil {
 					failures.Add(1)
 					continue
 				}
-				issued.Add(1)
-				if _, err := f.verifier.Verify(ctx, tok.Raw); err != nil {
+				count.Add(1)
+				keep(tok)
+				_, wasRevoked := revoked.Load(tok.KID)
+				_, err = f.verifier.Verify(ctx, tok.Raw)
+				switch {
+				case err == nil && wasRevoked:
+					accepted.Add(1)
+				case err == nil:
+				case !assert.ErrorIs(t, err, jwtauth.ErrUnknownKey):
+					failures.Add(1)
+				default:
 					// Only a revocation between Issue and Verify may explain a rejection.
 					if k, ok := f.mgr.Current().Lookup(tok.KID); !ok || k.State != "revoked" {
 						failures.Add(1)
 					}
 				}
 			}
-		}()
+		})
 	}
 	for range 2 {
-		for issued.Load() < 20 { // some tokens under the current key first
-			_, err := f.issuer.Issue(ctx, "warmup")
+		for count.Load() < 20 { // some tokens under the current key first
+			tok, err := f.issuer.Issue(ctx, "warmup")
 			require.NoError(t, err)
-			issued.Add(1)
+			keep(tok)
+			count.Add(1)
 		}
-		require.NoError(t, f.mgr.Revoke(ctx, f.mgr.Current().Active().KID))
-		issued.Store(0)
+		kid := f.mgr.Current().Active().KID
+		require.NoError(t, f.mgr.Revoke(ctx, kid))
+		revoked.Store(kid, true)
+		revokedAt = append(revokedAt, kid)
+		count.Store(0)
 	}
 	stop.Store(true)
 	wg.Wait()
 	assert.Zero(t, failures.Load(), "no issue failed and no token of a live key was rejected")
+	assert.Zero(t, accepted.Load(), "tokens of a revoked key accepted after the revocation")
 	assert.Equal(t, 2, len(f.mgr.Current().Keys())-len(f.mgr.Current().Published()), "two revoked keys")
+
+	// Every token collected, verified again now: those of the two revoked
+	// keys fail with ErrUnknownKey, the others verify.
+	perKID := map[string]int{}
+	for _, tok := range all {
+		_, err := f.verifier.Verify(ctx, tok.raw)
+		if _, ok := revoked.Load(tok.kid); ok {
+			perKID[tok.kid]++
+			assert.ErrorIs(t, err, jwtauth.ErrUnknownKey, "token of revoked key %s", tok.kid)
+		} else {
+			assert.NoError(t, err, "token of live key %s", tok.kid)
+		}
+	}
+	for _, kid := range revokedAt {
+		assert.Positive(t, perKID[kid], "tokens of revoked key %s checked", kid)
+	}
 }

@@ -286,3 +286,52 @@ func manyMembers(n int) string {
 	}
 	return b.String()
 }
+
+// TestTimeClaimBoundaries checks exp, nbf and iat at the exact instants the
+// leeway puts their limits, and one nanosecond either side, on an injected
+// clock: a token is expired from exp + leeway on (RFC 7519 §4.1.4: "on or
+// after"), and valid from nbf − leeway on (§4.1.5: "before which … MUST NOT
+// be accepted"); iat follows nbf's rule.
+func TestTimeClaimBoundaries(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	leeway := f.verifier.Leeway()
+	require.Equal(t, jwtauth.DefaultLeeway, leeway)
+	base := f.now
+	exp := base.Add(15 * time.Minute)
+	later := base.Add(time.Hour)
+	expiring := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["exp"] = exp.Unix() }))
+	notBefore := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) {
+		m["nbf"], m["exp"] = later.Unix(), later.Add(time.Hour).Unix()
+	}))
+	issuedLater := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) {
+		m["iat"], m["exp"] = later.Unix(), later.Add(time.Hour).Unix()
+	}))
+	for _, tc := range []struct {
+		name    string
+		token   string
+		at      time.Time
+		wantErr error
+	}{
+		{"exp+leeway-1ns", expiring, exp.Add(leeway - time.Nanosecond), nil},
+		{"exp+leeway", expiring, exp.Add(leeway), jwtauth.ErrTokenExpired},
+		{"exp+leeway+1ns", expiring, exp.Add(leeway + time.Nanosecond), jwtauth.ErrTokenExpired},
+		{"nbf-leeway-1ns", notBefore, later.Add(-leeway - time.Nanosecond), jwtauth.ErrTokenNotYetValid},
+		{"nbf-leeway", notBefore, later.Add(-leeway), nil},
+		{"nbf-leeway+1ns", notBefore, later.Add(-leeway + time.Nanosecond), nil},
+		{"iat-leeway-1ns", issuedLater, later.Add(-leeway - time.Nanosecond), jwtauth.ErrTokenNotYetValid},
+		{"iat-leeway", issuedLater, later.Add(-leeway), nil},
+		{"iat-leeway+1ns", issuedLater, later.Add(-leeway + time.Nanosecond), nil},
+	} {
+		f.now = tc.at
+		c, err := f.verifier.Verify(ctx, tc.token)
+		if tc.wantErr == nil {
+			if assert.NoError(t, err, tc.name) {
+				assert.Equal(t, "alice", c.Subject, tc.name)
+			}
+		} else {
+			assert.ErrorIs(t, err, tc.wantErr, tc.name)
+			assert.Nil(t, c, tc.name)
+		}
+	}
+}

@@ -580,3 +580,42 @@ func TestToolTakesTheServersSchedule(t *testing.T) {
 	require.NoError(t, err, "the server's lead has passed")
 	assert.Equal(t, server.Current().Next().KID, res.Promoted)
 }
+
+// TestScheduledRotationWaitsForPrepublication revokes the next key 30 min
+// before the scheduled rotation, so that a fresh next key is published then:
+// at the rotation time the schedule must wait until that key has been public
+// for Prepublish (1 h), promoting it not a nanosecond earlier.
+func TestScheduledRotationWaitsForPrepublication(t *testing.T) {
+	st, c := memory.New(), newClock()
+	m := open(t, st, c, nil)
+	ctx := context.Background()
+	first, stale := m.Current().Active(), m.Current().Next()
+
+	c.Add(23*time.Hour + 30*time.Minute)
+	require.NoError(t, m.Revoke(ctx, stale.KID))
+	fresh := m.Current().Next()
+	require.NotNil(t, fresh)
+	require.NotEqual(t, stale.KID, fresh.KID)
+	assert.Equal(t, c.Now(), fresh.PublishedAt)
+	ready := fresh.PublishedAt.Add(policy.Prepublish)
+	assert.Equal(t, ready, m.NextDue(m.Current()), "due once the fresh key has been public for Prepublish")
+
+	c.Add(30 * time.Minute) // RotateEvery has passed: only the prepublication holds the rotation back
+	require.True(t, c.Now().Equal(first.ActivatedAt.Add(policy.RotateEvery)))
+	require.NoError(t, m.Maintain(ctx))
+	assert.Equal(t, first.KID, m.Current().Active().KID, "a key public for 30 min must not sign yet")
+	assert.Equal(t, fresh.KID, m.Current().Next().KID)
+
+	c.Add(ready.Sub(c.Now()) - time.Nanosecond)
+	require.NoError(t, m.Maintain(ctx))
+	assert.Equal(t, first.KID, m.Current().Active().KID, "1 ns before the key has been public for Prepublish")
+
+	c.Add(time.Nanosecond)
+	require.NoError(t, m.Maintain(ctx))
+	set := m.Current()
+	assert.Equal(t, fresh.KID, set.Active().KID, "promoted once public for Prepublish")
+	assert.Equal(t, ready, set.Active().ActivatedAt)
+	old, ok := set.Lookup(first.KID)
+	require.True(t, ok)
+	assert.Equal(t, keys.StateRetired, old.State)
+}

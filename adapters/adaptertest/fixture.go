@@ -57,6 +57,9 @@ type Fixture struct {
 	Issuer *jwtauth.Issuer
 	// Outsider is an RSA key that is not, and never becomes, part of Keys.
 	Outsider *rsa.PrivateKey
+
+	mu        sync.Mutex
+	generated []*rsa.PrivateKey // the keys handed to Keys, in order
 }
 
 // NewFixture builds a fresh fixture. Every fixture has its own store, key set
@@ -66,16 +69,16 @@ func NewFixture(tb testing.TB) *Fixture {
 	pool := keystest.Keys(tb)[:5]
 	// The last key is the outsider; the others feed the key manager in order,
 	// so that a fixture can create up to len(pool)-1 keys (open, then a revoke).
-	var mu sync.Mutex
-	n := 0
+	f := &Fixture{Outsider: pool[len(pool)-1]}
 	gen := func(bits int) (*rsa.PrivateKey, error) {
-		mu.Lock()
-		defer mu.Unlock()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := len(f.generated)
 		if bits != 2048 || n >= len(pool)-1 {
 			return nil, errors.New("adaptertest: out of fixed 2048-bit test keys")
 		}
-		n++
-		return pool[n-1], nil
+		f.generated = append(f.generated, pool[n])
+		return pool[n], nil
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	store := memory.New()
@@ -100,18 +103,23 @@ func NewFixture(tb testing.TB) *Fixture {
 	if err != nil {
 		tb.Fatalf("adaptertest: NewDiscoveryHandler: %v", err)
 	}
-	return &Fixture{
-		Routes: jwtauth.Routes(jwtauth.RoutesConfig{
-			Accounts:  acc,
-			JWKS:      jwtauth.NewJWKSHandler(m, JWKSMaxAge),
-			Discovery: disc,
-			Health:    store.Ping,
-		}),
-		Auth:     &jwtauth.Authenticator{Verifier: ver, Realm: Realm},
-		Keys:     m,
-		Issuer:   iss,
-		Outsider: pool[len(pool)-1],
-	}
+	f.Routes = jwtauth.Routes(jwtauth.RoutesConfig{
+		Accounts:  acc,
+		JWKS:      jwtauth.NewJWKSHandler(m, JWKSMaxAge),
+		Discovery: disc,
+		Health:    store.Ping,
+	})
+	f.Auth = &jwtauth.Authenticator{Verifier: ver, Realm: Realm}
+	f.Keys, f.Issuer = m, iss
+	return f
+}
+
+// generatedKeys returns the private keys the key manager has created, in
+// order: the first is the first active key, the second the first next key.
+func (f *Fixture) generatedKeys() []*rsa.PrivateKey {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*rsa.PrivateKey(nil), f.generated...)
 }
 
 // Token returns a valid access token for subject, signed by the active key.

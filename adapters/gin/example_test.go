@@ -2,8 +2,13 @@ package gin_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,11 +27,13 @@ func ExampleMount() {
 	ctx := context.Background()
 	store := memory.New() // adapters/sqlite or adapters/postgres in production
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	km, err := keys.Open(ctx, keys.Config{Store: store}) // creates the first keys
 	if err != nil {
 		log.Fatal(err)
 	}
-	go km.Run(ctx, 0) // scheduled rotation
+	go km.Run(ctx, 0) // scheduled rotation, until ctx ends
 
 	const issuer = "https://auth.example.com"
 	audience := []string{"https://api.example.com"}
@@ -48,7 +55,8 @@ func ExampleMount() {
 	}
 	auth := &jwtauth.Authenticator{Verifier: ver, Realm: "example"}
 
-	r := gin.Default()
+	r := gin.New() // gin.Default() also logs every request
+	r.Use(gin.Recovery())
 	jwtgin.Mount(r.Group("/auth"), jwtauth.Routes(jwtauth.RoutesConfig{
 		Accounts:  accounts,
 		JWKS:      jwtauth.NewJWKSHandler(km, 5*time.Minute),
@@ -63,7 +71,43 @@ func ExampleMount() {
 		c.JSON(http.StatusOK, gin.H{"user": claims.Subject})
 	})
 
-	log.Fatal(r.Run("127.0.0.1:8080"))
+	// In production: log.Fatal(r.Run(":8080")). Here a test server, and a
+	// client registering, logging in and calling /api/me.
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	const creds = `{"username":"alice","password":"correct horse battery"}`
+	res, err := http.Post(srv.URL+"/auth/register", "application/json", strings.NewReader(creds))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	fmt.Println("register:", res.Status)
+	res, err = http.Post(srv.URL+"/auth/login", "application/json", strings.NewReader(creds))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var tok jwtauth.TokenResponse
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	fmt.Println("login:", res.Status, tok.TokenType)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/me", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Println("/api/me:", res.Status, string(body))
+	// Output:
+	// register: 201 Created
+	// login: 200 OK Bearer
+	// /api/me: 200 OK {"user":"alice"}
 }
 
 // ExampleNew serves only the jwtauth endpoints on a gin.Engine, with JSON 404
@@ -73,5 +117,12 @@ func ExampleNew() {
 		routes []jwtauth.Route        // jwtauth.Routes(…), as in ExampleMount
 		auth   *jwtauth.Authenticator // as in ExampleMount
 	)
-	log.Fatal(jwtgin.New(routes, auth).Run("127.0.0.1:8080"))
+	engine := jwtgin.New(routes, auth)
+	// In production: log.Fatal(engine.Run(":8080")). Here the engine
+	// answers a request directly.
+	rec := httptest.NewRecorder()
+	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/no-such-endpoint", nil))
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output:
+	// 404 {"error":"not_found","error_description":"no such endpoint"}
 }

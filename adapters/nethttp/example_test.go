@@ -2,9 +2,13 @@ package nethttp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
@@ -20,11 +24,13 @@ func ExampleMount() {
 	ctx := context.Background()
 	store := memory.New() // adapters/sqlite or adapters/postgres in production
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	km, err := keys.Open(ctx, keys.Config{Store: store}) // creates the first keys
 	if err != nil {
 		log.Fatal(err)
 	}
-	go km.Run(ctx, 0) // scheduled rotation
+	go km.Run(ctx, 0) // scheduled rotation, until ctx ends
 
 	const issuer = "https://auth.example.com"
 	audience := []string{"https://api.example.com"}
@@ -60,7 +66,43 @@ func ExampleMount() {
 		fmt.Fprintf(w, "hello %s\n", claims.Subject)
 	})))
 
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+	// In production: log.Fatal(http.ListenAndServe(":8080", mux)). Here a
+	// test server, and a client registering, logging in and calling /api/me.
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	const creds = `{"username":"alice","password":"correct horse battery"}`
+	res, err := http.Post(srv.URL+"/register", "application/json", strings.NewReader(creds))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	fmt.Println("register:", res.Status)
+	res, err = http.Post(srv.URL+"/login", "application/json", strings.NewReader(creds))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var tok jwtauth.TokenResponse
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	fmt.Println("login:", res.Status, tok.TokenType)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/me", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Print("/api/me: ", res.Status, " ", string(body))
+	// Output:
+	// register: 201 Created
+	// login: 200 OK Bearer
+	// /api/me: 200 OK hello alice
 }
 
 // ExampleHandler serves only the jwtauth endpoints, with JSON 404 and 405
@@ -70,6 +112,12 @@ func ExampleHandler() {
 		routes []jwtauth.Route        // jwtauth.Routes(…), as in ExampleMount
 		auth   *jwtauth.Authenticator // as in ExampleMount
 	)
-	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: nethttp.Handler(routes, auth), ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Addr: ":8080", Handler: nethttp.Handler(routes, auth), ReadHeaderTimeout: 10 * time.Second}
+	// In production: log.Fatal(srv.ListenAndServe()). Here the handler
+	// answers a request directly.
+	rec := httptest.NewRecorder()
+	srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/no-such-endpoint", nil))
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output:
+	// 404 {"error":"not_found","error_description":"no such endpoint"}
 }

@@ -282,18 +282,39 @@ func everyCall(ctx context.Context, s *postgres.Store, i int) error {
 // TestTerminatedConnections kills the pool's server processes with
 // pg_terminate_backend between and during calls: each call succeeds (pgx
 // dials anew) or fails with jwtauth.ErrStoreUnavailable, nothing panics,
-// and the same Store works again without being reopened.
+// and the same Store works again without being reopened. While the server
+// refuses the store's role any connection (too many connections, SQLSTATE
+// 53300), a terminated connection cannot be replaced: then every call
+// fails, and with jwtauth.ErrStoreUnavailable.
 func TestTerminatedConnections(t *testing.T) {
 	db := newDB(t)
 	const app = "jwtauth-terminate"
-	s := db.open(t, app)
+	// A role of its own (not a superuser: a connection limit does not
+	// bind those), so that its connections can be refused without touching
+	// other tests' connections.
+	role := randomName("jwtauth_term_")
+	_, err := db.admin.Exec(t.Context(), "CREATE ROLE "+role+" LOGIN")
+	require.NoError(t, err)
+	_, err = db.admin.Exec(t.Context(), "GRANT ALL ON SCHEMA "+db.schema+" TO "+role)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = db.admin.Exec(ctx, "DROP OWNED BY "+role)
+		_, _ = db.admin.Exec(ctx, "DROP ROLE "+role)
+	})
+	s, err := postgres.Open(t.Context(), withParams(t, db.dsn(t, app), map[string]string{"pool_max_conns": "4", "user": role}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
 
-	var failures, successes int
+	var failures, successes, killed int
 	for i := range 30 {
 		if i%3 == 0 {
-			db.terminate(t, app)
+			n := db.terminate(t, app)
+			assert.Positive(t, n, "call %d: no connection of the store to terminate", i)
+			killed += n
 		}
 		var err error
 		assert.NotPanics(t, func() { err = everyCall(ctx, s, i) })
@@ -311,7 +332,7 @@ func TestTerminatedConnections(t *testing.T) {
 		wg.Go(func() { errs[i] = everyCall(ctx, s, 100+i) })
 	}
 	for range 5 {
-		db.terminate(t, app)
+		killed += db.terminate(t, app)
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
@@ -323,7 +344,22 @@ func TestTerminatedConnections(t *testing.T) {
 			successes++
 		}
 	}
-	t.Logf("%d calls succeeded, %d failed with ErrStoreUnavailable", successes, failures)
+	t.Logf("%d connections terminated; %d calls succeeded, %d failed with ErrStoreUnavailable", killed, successes, failures)
+	assert.Equal(t, 46, successes+failures)
+
+	// Terminated, and no new connection possible: the calls fail, each
+	// with ErrStoreUnavailable (the store does not hide the outage).
+	_, err = db.admin.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT 0")
+	require.NoError(t, err)
+	assert.Positive(t, db.terminate(t, app), "no connection of the store to terminate")
+	for i := range 3 {
+		err := everyCall(ctx, s, 200+i)
+		if assert.Error(t, err, "call %d while the server refuses connections", i) {
+			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d while the server refuses connections", i)
+		}
+	}
+	_, err = db.admin.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT -1")
+	require.NoError(t, err)
 	db.terminate(t, app)
 	require.NoError(t, everyCall(ctx, s, 1000), "the store did not recover")
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
-// graceTests check jwtauth.RefreshTokenGraceStore; a store that does not
-// implement it skips them.
+// graceTests check jwtauth.RefreshTokenGraceStore. Run fails them for a
+// store that does not implement it; RunWithoutRefreshGrace skips them.
 var graceTests = []subtest{
 	{"RetryWithinGrace", testGraceRetry},
 	{"AfterGrace", testGraceAfter},
@@ -28,12 +28,12 @@ var graceTests = []subtest{
 // grace is the reuse grace interval of the suite.
 const grace = 10 * time.Second
 
-// graceStore returns s as a RefreshTokenGraceStore or skips the test.
+// graceStore returns s as a RefreshTokenGraceStore; run has checked that it is one.
 func graceStore(t *testing.T, s jwtauth.Store) jwtauth.RefreshTokenGraceStore {
 	t.Helper()
 	g, ok := s.(jwtauth.RefreshTokenGraceStore)
 	if !ok {
-		t.Skipf("%T does not implement jwtauth.RefreshTokenGraceStore", s)
+		t.Fatalf("%T does not implement jwtauth.RefreshTokenGraceStore", s)
 	}
 	return g
 }

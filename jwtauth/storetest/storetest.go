@@ -23,8 +23,10 @@
 //   - RotateRefreshToken sets the next token's family, username and parent
 //     from the old token, returns the old token with UsedAt set to now, checks
 //     reuse before expiry, and treats a token as expired from its ExpiresAt on.
-//   - A store implementing jwtauth.RefreshTokenGraceStore is checked against
-//     that contract too (the RefreshGrace group; skipped otherwise).
+//   - The store implements jwtauth.RefreshTokenGraceStore and is checked
+//     against that contract too (the RefreshGrace group): Run fails a store
+//     without it. A store outside this repository that does not implement
+//     the extension runs RunWithoutRefreshGrace, which skips the group.
 //   - PurgeRefreshTokens keeps a family with a token whose ExpiresAt is not
 //     before the cut-off.
 //   - A revoked family stays revoked under concurrency: a logout racing a
@@ -62,7 +64,24 @@ import (
 // closes it (a store may also close itself in a t.Cleanup, Close must then
 // tolerate a second call). A failure of newStore should be reported with
 // t.Fatal.
+//
+// Every store of this repository implements jwtauth.RefreshTokenGraceStore:
+// Run fails the RefreshGrace group for a store that does not.
 func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
+	t.Helper()
+	run(t, newStore, false)
+}
+
+// RunWithoutRefreshGrace is Run for a store outside this repository that
+// does not implement the optional jwtauth.RefreshTokenGraceStore: its
+// RefreshGrace group is skipped, saying why, instead of failing. It fails
+// for a store that implements the extension, which must run Run.
+func RunWithoutRefreshGrace(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
+	t.Helper()
+	run(t, newStore, true)
+}
+
+func run(t *testing.T, newStore func(t *testing.T) jwtauth.Store, noGrace bool) {
 	t.Helper()
 	open := func(t *testing.T) jwtauth.Store {
 		t.Helper()
@@ -101,7 +120,19 @@ func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
 			for _, st := range group.tests {
 				t.Run(st.name, func(t *testing.T) {
 					t.Parallel()
-					st.fn(t, open(t))
+					s := open(t)
+					if group.name == "RefreshGrace" {
+						_, ok := s.(jwtauth.RefreshTokenGraceStore)
+						switch {
+						case noGrace && ok:
+							t.Fatalf("%T implements jwtauth.RefreshTokenGraceStore: run storetest.Run, not RunWithoutRefreshGrace", s)
+						case noGrace:
+							t.Skipf("%T does not implement jwtauth.RefreshTokenGraceStore (RunWithoutRefreshGrace)", s)
+						case !ok:
+							t.Fatalf("%T does not implement jwtauth.RefreshTokenGraceStore, which every store of jwtauth must; a store outside this repository without it runs storetest.RunWithoutRefreshGrace", s)
+						}
+					}
+					st.fn(t, s)
 				})
 			}
 		})
