@@ -86,6 +86,7 @@ func TestServiceDefaults(t *testing.T) {
 	assert.Equal(t, []string{"POST /register", "POST /login", "POST /refresh", "POST /logout",
 		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration"}, paths, "no /protected nor /healthz by default")
 	assert.Contains(t, logs.String(), `level=WARN msg="no key-encryption key: private signing keys are stored in clear`)
+	assert.Contains(t, logs.String(), `level=INFO msg="key transition"`, "key transitions go to Config.Logger")
 
 	ctx := t.Context()
 	require.NoError(t, svc.Accounts().Register(ctx, "alice", "correct horse battery staple"))
