@@ -107,6 +107,9 @@ func MountService(r gin.IRouter, svc *jwtauth.Service) error {
 	want := svc.MountPath()
 	rest, ok := strings.CutPrefix(want, strings.TrimSuffix(base, "/"))
 	if !ok || rest != "" && rest[0] != '/' {
+		if want == "" {
+			want = "/"
+		}
 		return fmt.Errorf("gin: the router group at %q is outside the issuer's path %q: mount the service on the engine or on a group at %q (the discovery document must sit at the issuer + /.well-known/openid-configuration)", base, want, want)
 	}
 	if rest != "" {

@@ -126,6 +126,10 @@ func TestMountServiceOutsideIssuerPath(t *testing.T) {
 		assert.Contains(t, err.Error(), `the router group at "`+group+`" is outside the issuer's path "/auth"`)
 		assert.Empty(t, r.Routes(), group)
 	}
+	err := jwtgin.MountService(gin.New().Group("/api"), mustService(t, "https://h.example"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `the router group at "/api" is outside the issuer's path "/"`)
+
 	r := gin.New()
 	require.NoError(t, jwtgin.MountService(r.Group("/"), svc))
 	require.NoError(t, jwtgin.MountService(r.Group("/app").Group("/v2"), mustService(t, "https://h.example/app/v2/auth")))
