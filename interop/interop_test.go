@@ -200,3 +200,27 @@ func TestIssuerMismatchIsRefused(t *testing.T) {
 	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: a.url + "/"})
 	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
 }
+
+// TestGoOIDCFollowsAServiceUnderAPrefix: a jwtauth.Service mounted under
+// /auth of an application's mux (issuer http://host/auth) is an OpenID
+// Connect issuer go-oidc discovers and whose tokens it verifies.
+func TestGoOIDCFollowsAServiceUnderAPrefix(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	iss := "http://" + srv.Listener.Addr().String() + "/auth"
+	svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: memory.New(), Issuer: iss, Audience: []string{audience},
+		GenerateKey: keystest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(svc.Close)
+	mux := http.NewServeMux()
+	nethttp.MountService(mux, svc)
+	srv.Config.Handler = mux
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	a := &authServer{url: iss, mgr: svc.Keys()}
+	a.post(t, "/register", http.StatusCreated)
+	raw := a.login(t)
+	sub, err := goOIDC(t, iss).verify(t.Context(), raw)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", sub)
+}

@@ -3,6 +3,10 @@
 // key set as an RFC 7517 JWKS, and runs the account flow (register, login,
 // refresh, logout) over small store ports.
 //
+// [New] builds all of it from a store and an issuer URL, with the defaults
+// of `jwtauth serve`, and runs its background work until [Service.Close];
+// adapters/gin and adapters/nethttp mount the [Service] with MountService.
+//
 // The pieces, each usable alone:
 //
 //   - [Issuer] signs access tokens with the active key of a [SigningKeySource]

@@ -110,6 +110,58 @@ func ExampleMount() {
 	// /api/me: 200 OK {"user":"alice"}
 }
 
+// ExampleMountService mounts the whole service jwtauth.New builds under the
+// path of its issuer URL, beside the application's own routes.
+func ExampleMountService() {
+	ctx := context.Background()
+	store := memory.New() // adapters/sqlite or adapters/postgres in production
+	svc, err := jwtauth.New(ctx, jwtauth.Config{Store: store, Issuer: "https://app.example.com/auth"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+
+	r := gin.New()
+	if err := jwtgin.MountService(r, svc); err != nil {
+		log.Fatal(err)
+	}
+	r.GET("/api/me", jwtgin.Middleware(svc.Authenticator()), func(c *gin.Context) {
+		claims, _ := jwtgin.ClaimsFromContext(c)
+		c.JSON(http.StatusOK, gin.H{"sub": claims.Subject})
+	})
+
+	// In production: log.Fatal(r.Run(":8080")). Here a test server, and a
+	// client registering, logging in and calling /api/me.
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	const creds = `{"username":"alice","password":"correct horse battery"}`
+	for _, path := range []string{"/auth/register", "/auth/login"} {
+		res, err := http.Post(srv.URL+path, "application/json", strings.NewReader(creds))
+		if err != nil {
+			log.Fatal(err)
+		}
+		var tok jwtauth.TokenResponse
+		_ = json.NewDecoder(res.Body).Decode(&tok)
+		res.Body.Close()
+		fmt.Println(path+":", res.Status)
+		if tok.AccessToken != "" {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/me", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				log.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			fmt.Println("/api/me:", res.Status, string(body))
+		}
+	}
+	// Output:
+	// /auth/register: 201 Created
+	// /auth/login: 200 OK
+	// /api/me: 200 OK {"sub":"alice"}
+}
+
 // ExampleNew serves only the jwtauth endpoints on a gin.Engine, with JSON 404
 // and 405 answers for everything else.
 func ExampleNew() {

@@ -13,7 +13,10 @@
 package gin
 
 import (
+	"fmt"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -84,6 +87,36 @@ func Mount(r gin.IRouter, routes []jwtauth.Route, auth *jwtauth.Authenticator) {
 			r.Handle(http.MethodHead, rt.Path, chain...)
 		}
 	}
+}
+
+// MountService mounts svc's routes (jwtauth.Service.Routes: by default the
+// account and key endpoints only) on r under the path of the service's
+// issuer URL (jwtauth.Service.MountPath), so that the discovery document
+// sits at issuer + "/.well-known/openid-configuration" and names the JWKS
+// served beside it. r is your engine, or a router group whose base path is
+// the issuer's path or a prefix of it: with issuer "https://host/auth",
+// MountService(engine, svc) and MountService(engine.Group("/auth"), svc)
+// both serve POST /auth/login. A group outside the issuer's path is an
+// error, and nothing is mounted. gin panics, as with Mount, when a route
+// conflicts with one the application registered itself.
+func MountService(r gin.IRouter, svc *jwtauth.Service) error {
+	base := "/"
+	if g, ok := r.(interface{ BasePath() string }); ok {
+		base = path.Clean("/" + g.BasePath())
+	}
+	want := svc.MountPath()
+	rest, ok := strings.CutPrefix(want, strings.TrimSuffix(base, "/"))
+	if !ok || rest != "" && rest[0] != '/' {
+		if want == "" {
+			want = "/"
+		}
+		return fmt.Errorf("gin: the router group at %q is outside the issuer's path %q: mount the service on the engine or on a group at %q (the discovery document must sit at the issuer + /.well-known/openid-configuration)", base, want, want)
+	}
+	if rest != "" {
+		r = r.Group(rest)
+	}
+	Mount(r, svc.Routes(), svc.Authenticator())
+	return nil
 }
 
 // New returns a gin.Engine (gin.New: no logger, no recovery middleware)

@@ -1,9 +1,11 @@
 package gin_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/adaptertest"
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
+	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
 func TestMain(m *testing.M) {
@@ -87,3 +91,63 @@ func BenchmarkMiddlewareGin(b *testing.B) {
 
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
+
+// TestMountService mounts a jwtauth.Service under /auth beside the
+// application's own /healthz, on the engine and on a group at /auth.
+func TestMountService(t *testing.T) {
+	for _, onGroup := range []bool{false, true} {
+		t.Run(map[bool]string{false: "engine", true: "group"}[onGroup], func(t *testing.T) {
+			adaptertest.RunService(t, func(t *testing.T, svc *jwtauth.Service) http.Handler {
+				r := gin.New()
+				r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, adaptertest.AppHealth) })
+				r.GET("/api/me", jwtgin.Middleware(svc.Authenticator()), func(c *gin.Context) {
+					claims, _ := jwtgin.ClaimsFromContext(c)
+					c.JSON(http.StatusOK, gin.H{"sub": claims.Subject})
+				})
+				var into gin.IRouter = r
+				if onGroup {
+					into = r.Group("/auth")
+				}
+				require.NoError(t, jwtgin.MountService(into, svc))
+				return r
+			})
+		})
+	}
+}
+
+// TestMountServiceOutsideIssuerPath: a group that cannot hold the issuer's
+// path is an error naming both paths, and nothing is mounted.
+func TestMountServiceOutsideIssuerPath(t *testing.T) {
+	svc := mustService(t, "https://app.example.test/auth")
+	for _, group := range []string{"/api", "/au", "/auth/v1"} {
+		r := gin.New()
+		err := jwtgin.MountService(r.Group(group), svc)
+		require.Error(t, err, group)
+		assert.Contains(t, err.Error(), `the router group at "`+group+`" is outside the issuer's path "/auth"`)
+		assert.Empty(t, r.Routes(), group)
+	}
+	err := jwtgin.MountService(gin.New().Group("/api"), mustService(t, "https://h.example"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `the router group at "/api" is outside the issuer's path "/"`)
+
+	r := gin.New()
+	require.NoError(t, jwtgin.MountService(r.Group("/"), svc))
+	require.NoError(t, jwtgin.MountService(r.Group("/app").Group("/v2"), mustService(t, "https://h.example/app/v2/auth")))
+	var paths []string
+	for _, rt := range r.Routes() {
+		if rt.Method == http.MethodPost && strings.HasSuffix(rt.Path, "/login") {
+			paths = append(paths, rt.Path)
+		}
+	}
+	assert.ElementsMatch(t, []string{"/auth/login", "/app/v2/auth/login"}, paths)
+}
+
+func mustService(t *testing.T, issuer string) *jwtauth.Service {
+	svc, err := jwtauth.New(t.Context(), jwtauth.Config{
+		Store: memory.New(), Issuer: issuer,
+		GenerateKey: keystest.Generator(t), Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	t.Cleanup(svc.Close)
+	return svc
+}

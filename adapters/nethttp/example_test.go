@@ -121,3 +121,34 @@ func ExampleHandler() {
 	// Output:
 	// 404 {"error":"not_found","error_description":"no such endpoint"}
 }
+
+// ExampleMountService mounts the whole service jwtauth.New builds under the
+// path of its issuer URL on the application's mux.
+func ExampleMountService() {
+	ctx := context.Background()
+	store := memory.New() // adapters/sqlite or adapters/postgres in production
+	svc, err := jwtauth.New(ctx, jwtauth.Config{Store: store, Issuer: "https://app.example.com/auth"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+
+	mux := http.NewServeMux()
+	nethttp.MountService(mux, svc)
+	mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		fmt.Fprintln(w, "hello", claims.Subject)
+	})))
+
+	// In production: an http.Server with mux as its Handler. Here the
+	// discovery document, under the issuer's path.
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/.well-known/openid-configuration", nil))
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+	fmt.Println(rec.Code, doc.JWKSURI)
+	// Output:
+	// 200 https://app.example.com/auth/.well-known/jwks.json
+}

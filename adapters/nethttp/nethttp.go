@@ -59,6 +59,27 @@ func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *jwtauth.Authenticat
 	}
 }
 
+// MountService mounts svc's routes (jwtauth.Service.Routes: by default the
+// account and key endpoints only) on mux under the path of the service's
+// issuer URL (jwtauth.Service.MountPath): with issuer "https://host/auth"
+// login is "POST /auth/login" and the discovery document sits at the issuer
+// + "/.well-known/openid-configuration", naming the JWKS served beside it.
+// It panics, as http.ServeMux.Handle does, when a pattern conflicts with one
+// the application registered itself. Behind an http.StripPrefix, use Mount
+// with svc.Routes() and svc.Authenticator() instead.
+func MountService(mux *http.ServeMux, svc *jwtauth.Service) {
+	routes := svc.Routes()
+	if p := svc.MountPath(); p != "" {
+		prefixed := make([]jwtauth.Route, len(routes))
+		for i, rt := range routes {
+			rt.Path = p + rt.Path
+			prefixed[i] = rt
+		}
+		routes = prefixed
+	}
+	Mount(mux, routes, svc.Authenticator())
+}
+
 // Handler returns an http.Handler serving routes (see Mount) that answers
 // what no route matches in the JSON error shape instead of the
 // ServeMux's plain text: 404 {"error":"not_found",…} for an unknown path and

@@ -1,6 +1,8 @@
 package nethttp_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -57,6 +59,21 @@ func TestMountOnUserMux(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	assert.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
 	assert.Equal(t, 1, called, "next must not run after a failed authentication")
+}
+
+// TestMountService mounts a jwtauth.Service under /auth on a mux beside the
+// application's own /healthz.
+func TestMountService(t *testing.T) {
+	adaptertest.RunService(t, func(t *testing.T, svc *jwtauth.Service) http.Handler {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, adaptertest.AppHealth) })
+		mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			claims, _ := jwtauth.ClaimsFromContext(r.Context())
+			_ = json.NewEncoder(w).Encode(map[string]string{"sub": claims.Subject})
+		})))
+		nethttp.MountService(mux, svc)
+		return mux
+	})
 }
 
 func TestMiddlewareNeedsAuthenticator(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
@@ -24,12 +25,15 @@ func TestHealthzReportsAKeySetThatDoesNotDecode(t *testing.T) {
 	store := memory.New()
 	quiet := slog.New(slog.DiscardHandler)
 	gen := keystest.Generator(t)
-	plain, err := keys.Open(ctx, keys.Config{Store: store, Generate: gen, Logger: quiet})
-	require.NoError(t, err)
 	cfg := config{Issuer: "http://127.0.0.1:8080", Audience: "http://127.0.0.1:8080", AccessTTL: 15 * time.Minute,
 		RefreshTTL: time.Hour, JWKSMaxAge: 5 * time.Minute}
-	h, _, err := newHandler(cfg, store, plain, quiet)
+	sc := serviceConfig(cfg, store, quiet)
+	sc.GenerateKey = gen
+	svc, err := jwtauth.New(ctx, sc)
 	require.NoError(t, err)
+	defer svc.Close()
+	plain := svc.Keys()
+	h := serveHandler(svc)
 	health := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
@@ -86,12 +86,14 @@ func TestLostSQLiteFileAnswers503(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	mgr, err := keys.Open(ctx, keys.Config{Store: store, Generate: keystest.Generator(t), Logger: log})
-	require.NoError(t, err)
 	cfg, err := parseServeConfig(nil, nil)
 	require.NoError(t, err)
-	h, _, err := newHandler(cfg, store, mgr, log)
+	sc := serviceConfig(cfg, store, log)
+	sc.GenerateKey = keystest.Generator(t)
+	svc, err := jwtauth.New(ctx, sc)
 	require.NoError(t, err)
+	defer svc.Close()
+	h := serveHandler(svc)
 	do := func(method, path, body string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(method, path, strings.NewReader(body))

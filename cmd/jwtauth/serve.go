@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
@@ -18,7 +17,6 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
-	"github.com/jwtauth/jwtauth/keys"
 )
 
 // Timeouts and limits of the HTTP server. Request bodies are limited to
@@ -40,13 +38,6 @@ const (
 	// shutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGINT/SIGTERM.
 	shutdownTimeout = 10 * time.Second
-	// keyPoll is how often the server picks up key-set changes made by the
-	// CLI or another instance, and performs due rotations.
-	keyPoll = 2 * time.Second
-	// purgeEvery is how often jwtauth.Accounts.Purge runs: it deletes
-	// expired refresh-token families and drops idle entries of the login
-	// throttle, whose doc asks for a run every few minutes.
-	purgeEvery = 5 * time.Minute
 )
 
 // runServe is "jwtauth serve": the reference auth server of SPEC §2. It
@@ -96,20 +87,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
 		return err
 	}
-	if cfg.KeyEncryptionKey == nil {
-		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
-	}
-	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log})
+	svc, err := jwtauth.New(ctx, serviceConfig(cfg, store, log))
 	if err != nil {
-		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
+		return fmt.Errorf("%s: %w", cfg.Store, err)
 	}
-	handler, accounts, err := newHandler(cfg, store, mgr, log)
-	if err != nil {
-		return err
-	}
+	defer svc.Close() // before the store closes
 
 	srv := &http.Server{
-		Handler:           withTimeout(handler, requestTimeout),
+		Handler:           withTimeout(serveHandler(svc), requestTimeout),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -118,17 +103,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var bg sync.WaitGroup
-	bg.Go(func() { mgr.Run(bgCtx, keyPoll) })
-	bg.Go(func() { purgeLoop(bgCtx, accounts, log) })
-	defer func() {
-		stopBackground()
-		bg.Wait()
-	}()
-
 	kid := ""
-	if k, err := mgr.SigningKey(); err == nil {
+	if k, err := svc.Keys().SigningKey(); err == nil {
 		kid = k.KID
 	}
 	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "kid", kid, "store", cfg.Store.String()}
@@ -158,49 +134,35 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	return nil
 }
 
-// newHandler wires the core on store and mgr: issuer, verifier, account
-// flow, JWKS and discovery documents, and the routes of SPEC §2 on net/http.
-// It also returns the account flow, whose Purge the server runs in the
-// background.
-func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Logger) (http.Handler, *jwtauth.Accounts, error) {
-	aud := []string{cfg.Audience}
-	issuer, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: cfg.AccessTTL})
-	if err != nil {
-		return nil, nil, err
-	}
-	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"}})
-	if err != nil {
-		return nil, nil, err
-	}
-	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
-		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
+// serviceConfig maps the settings of SPEC §2 onto jwtauth.Config: serve is
+// the service jwtauth.New builds, with the tutorial's /protected and
+// /healthz at the root.
+func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Config {
+	return jwtauth.Config{
+		Store:            store,
+		Issuer:           cfg.Issuer,
+		Audience:         []string{cfg.Audience},
+		AccessTTL:        cfg.AccessTTL,
+		RefreshTTL:       cfg.RefreshTTL,
 		RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout:     cfg.StoreTimeout,
-	})
-	if err != nil {
-		return nil, nil, err
+		TrustedProxies:   cfg.TrustedProxies,
+		KeyEncryptionKey: cfg.KeyEncryptionKey,
+		KeyBits:          cfg.KeyBits,
+		RotateEvery:      cfg.RotateEvery,
+		Prepublish:       cfg.Prepublish,
+		JWKSMaxAge:       cfg.JWKSMaxAge,
+		ServeHealthz:     true,
+		ServeProtected:   true,
+		Logger:           log,
 	}
-	discovery, err := jwtauth.NewDiscoveryHandler(cfg.Issuer)
-	if err != nil {
-		return nil, nil, err
-	}
-	routes := jwtauth.Routes(jwtauth.RoutesConfig{
-		Accounts:  accounts,
-		JWKS:      jwtauth.NewJWKSHandler(mgr, cfg.JWKSMaxAge),
-		Discovery: discovery,
-		// Unhealthy when the store is unreachable, and when the key set in
-		// it does not decode whole here (a key-encryption key that differs
-		// from the other instances'): a load balancer then drains us.
-		Health: func(ctx context.Context) error {
-			if err := store.Ping(ctx); err != nil {
-				return err
-			}
-			return mgr.Err()
-		},
+}
 
-		TrustedProxies: cfg.TrustedProxies,
-	})
-	return nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: verifier}), accounts, nil
+// serveHandler serves svc's routes at the root on net/http. The issuer's
+// path is not a prefix here: a reverse proxy that publishes serve under
+// https://host/auth strips /auth before forwarding.
+func serveHandler(svc *jwtauth.Service) http.Handler {
+	return nethttp.Handler(svc.Routes(), svc.Authenticator())
 }
 
 // storeMissing reports whether cfg is a SQLite store whose file does not
@@ -266,26 +228,4 @@ func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
-}
-
-// purgeLoop runs the account flow's background maintenance
-// (jwtauth.Accounts.Purge: expired refresh-token families, idle throttle
-// entries) at start and then every purgeEvery until ctx ends.
-func purgeLoop(ctx context.Context, accounts *jwtauth.Accounts, log *slog.Logger) {
-	t := time.NewTicker(purgeEvery)
-	defer t.Stop()
-	for {
-		n, err := accounts.Purge(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("purge of expired refresh tokens failed", "err", err)
-		case n > 0:
-			log.Info("purged expired refresh tokens", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

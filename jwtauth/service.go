@@ -1,0 +1,306 @@
+package jwtauth
+
+import (
+	"cmp"
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// Intervals of the background work a Service runs until Close.
+const (
+	// keyPoll is how often the key manager picks up key-set changes made by
+	// the CLI or another instance, and performs due rotations (keys.Manager.Run).
+	keyPoll = 2 * time.Second
+	// purgeEvery is how often Accounts.Purge runs: it deletes expired
+	// refresh-token families and drops idle entries of the login throttle.
+	purgeEvery = 5 * time.Minute
+)
+
+// Config configures New: the whole service from a store and an issuer URL.
+// Store and Issuer are required; every other field has a zero value giving
+// the default of `jwtauth serve`.
+//
+// Reserved for hooks added beside these fields: the claims hook (extra
+// claims at login and refresh), the audit hooks, and the token sources of
+// the middleware.
+type Config struct {
+	// Store persists keys, users and refresh tokens: adapters/sqlite,
+	// adapters/postgres, or adapters/memory for tests. Required. New does not
+	// take it over: close it yourself after Service.Close.
+	Store Store
+	// Issuer is the public URL of the service: the iss of every token, and
+	// the base of the discovery document (Issuer +
+	// "/.well-known/openid-configuration", OpenID Connect Discovery 1.0 §4)
+	// and of the JWKS it names (Issuer + "/.well-known/jwks.json").
+	// Required: an absolute http or https URL without user info, query or
+	// fragment. Its path is where the adapters mount the endpoints (see
+	// Service.MountPath): with "https://app.example.com/auth", login is
+	// POST /auth/login.
+	Issuer string
+	// Audience is the aud of every token and what the Verifier accepts;
+	// default []string{Issuer}.
+	Audience []string
+
+	// AccessTTL is the lifetime of an access token; default DefaultAccessTTL (15 min).
+	AccessTTL time.Duration
+	// RefreshTTL is the lifetime of a refresh token (its inactivity expiry);
+	// default DefaultRefreshTTL (720 h).
+	RefreshTTL time.Duration
+	// RefreshFamilyTTL is the absolute lifetime of a login's refresh-token
+	// family; default DefaultRefreshFamilyTTL (2160 h, 90 days).
+	RefreshFamilyTTL time.Duration
+	// StoreTimeout bounds each store call of a request, which then answers
+	// 503; default 5 s (see AccountsConfig.StoreTimeout).
+	StoreTimeout time.Duration
+	// TrustedProxies are the networks of the reverse proxies in front of the
+	// service whose X-Forwarded-For names the client that login and
+	// registration throttling count; default none: the connection's address
+	// (see RoutesConfig.TrustedProxies).
+	TrustedProxies []netip.Prefix
+
+	// KeyEncryptionKey, when set, is 32 bytes sealing private signing keys
+	// at rest (AES-256-GCM, see keys.Config). When nil they are stored in
+	// clear and New logs a warning.
+	KeyEncryptionKey []byte
+	// KeyBits is the RSA modulus size of new keys: 2048 (default), 3072 or 4096.
+	KeyBits int
+	// RotateEvery is how long a key signs before the next one replaces it;
+	// default 24 h.
+	RotateEvery time.Duration
+	// Prepublish is how long a next key is in the JWKS before it may sign;
+	// default 1 h; it must be at least JWKSMaxAge.
+	Prepublish time.Duration
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS; default 5 min.
+	JWKSMaxAge time.Duration
+	// GenerateKey creates new RSA signing keys; default keys.GenerateRSA.
+	// Tests pass keys/keystest.Generator to skip key generation.
+	GenerateKey func(bits int) (*rsa.PrivateKey, error)
+
+	// ServeHealthz adds GET /healthz to Routes: 200 {"status":"ok"}, or 503
+	// while the store is unreachable or the stored key set does not decode
+	// here. Off by default, as an application usually has a /healthz of its own.
+	ServeHealthz bool
+	// ServeProtected adds the tutorial's GET /protected to Routes: 200 with a
+	// greeting for any valid access token. Off by default.
+	ServeProtected bool
+
+	// Logger receives what the service logs: the clear-key warning, key
+	// transitions, failed background work, the account flow's lines (never a
+	// password, a hash, a token or a key); default slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is the whole auth service New builds: a key manager running its
+// rotation schedule, an issuer, a verifier, the account flow with its
+// periodic maintenance, and the JWKS and discovery documents. Mount it with
+// adapters/gin.MountService or adapters/nethttp.MountService, protect your
+// own routes with their Middleware(svc.Authenticator()), and call Close on
+// shutdown. It is safe for concurrent use.
+type Service struct {
+	mgr       *keys.Manager
+	verifier  *Verifier
+	accounts  *Accounts
+	auth      *Authenticator
+	routes    []Route
+	mountPath string
+
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New builds the service of cfg and starts its background work: the key
+// manager's schedule (keys.Manager.Run: rotations, and changes other
+// instances or `jwtauth keys` make, polled every 2 s) and Accounts.Purge at
+// once and then every 5 min. ctx bounds opening the key set (keys.Open,
+// which creates the first keys in an empty store); the background work runs
+// until Close. New fails, starting nothing, when cfg is invalid or the key
+// set cannot be opened.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("jwtauth: Config.Store is required")
+	}
+	mountPath, err := issuerPath(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	aud := cfg.Audience
+	if len(aud) == 0 {
+		aud = []string{cfg.Issuer}
+	}
+	accessTTL := cfg.AccessTTL
+	if accessTTL == 0 {
+		accessTTL = DefaultAccessTTL
+	}
+	maxAge := cfg.JWKSMaxAge
+	if maxAge == 0 {
+		maxAge = 5 * time.Minute
+	}
+	policy := keys.Policy{
+		Bits:        cfg.KeyBits,
+		RotateEvery: cfg.RotateEvery,
+		Prepublish:  cfg.Prepublish,
+		// Retired keys stay published until every token they signed has
+		// expired and every cached JWKS has been refreshed (SPEC §3).
+		Retain: accessTTL + DefaultLeeway + max(maxAge, 0),
+	}
+	if p := cmp.Or(cfg.Prepublish, keys.DefaultPolicy().Prepublish); p >= 0 && p < maxAge {
+		return nil, fmt.Errorf("jwtauth: Config.Prepublish %s is shorter than JWKSMaxAge %s: a verifier's cached JWKS would lack a key when it starts signing", p, maxAge)
+	}
+
+	if cfg.KeyEncryptionKey == nil {
+		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY (jwtauth.Config.KeyEncryptionKey in library mode)")
+	}
+	mgr, err := keys.Open(ctx, keys.Config{Store: cfg.Store, Policy: policy, KeyEncryptionKey: cfg.KeyEncryptionKey, Generate: cfg.GenerateKey, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: open key set: %w", err)
+	}
+	issuer, err := NewIssuer(IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: accessTTL})
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := NewVerifier(VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"}})
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := NewAccounts(AccountsConfig{
+		Users: cfg.Store, RefreshTokens: cfg.Store, Issuer: issuer,
+		RefreshTTL: cfg.RefreshTTL, RefreshFamilyTTL: cfg.RefreshFamilyTTL,
+		StoreTimeout: cfg.StoreTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := NewDiscoveryHandler(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	all := Routes(RoutesConfig{
+		Accounts:  accounts,
+		JWKS:      NewJWKSHandler(mgr, maxAge),
+		Discovery: discovery,
+		// Unhealthy when the store is unreachable, and when the key set in
+		// it does not decode whole here (a key-encryption key that differs
+		// from the other instances'): a load balancer then drains us.
+		Health: func(ctx context.Context) error {
+			if err := cfg.Store.Ping(ctx); err != nil {
+				return err
+			}
+			return mgr.Err()
+		},
+		TrustedProxies: cfg.TrustedProxies,
+	})
+	routes := make([]Route, 0, len(all))
+	for _, rt := range all {
+		if rt.Path == "/healthz" && !cfg.ServeHealthz || rt.Path == "/protected" && !cfg.ServeProtected {
+			continue
+		}
+		routes = append(routes, rt)
+	}
+
+	s := &Service{
+		mgr: mgr, verifier: verifier, accounts: accounts,
+		auth: &Authenticator{Verifier: verifier}, routes: routes, mountPath: mountPath,
+	}
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	s.bg.Go(func() { mgr.Run(bgCtx, keyPoll) })
+	s.bg.Go(func() { purgeLoop(bgCtx, accounts, log) })
+	return s, nil
+}
+
+// Close stops the background work New started and waits for it to end. The
+// handlers keep answering, but keys no longer rotate and expired refresh
+// tokens are no longer purged. It does not close the Store. Close may be
+// called more than once.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.bg.Wait()
+	})
+}
+
+// Routes returns the endpoints to mount, with paths relative to MountPath:
+// POST /register, /login, /refresh, /logout, GET /.well-known/jwks.json and
+// /.well-known/openid-configuration, plus GET /healthz and /protected when
+// Config.ServeHealthz and Config.ServeProtected ask for them. Mount them
+// with the adapters' Mount under MountPath, or with MountService.
+func (s *Service) Routes() []Route { return s.routes }
+
+// MountPath is the path of Config.Issuer without a trailing slash: "" for
+// an issuer at the root of its host, "/auth" for "https://host/auth". The
+// adapters' MountService mounts Routes under it, so that the discovery
+// document is served at Issuer + "/.well-known/openid-configuration" and
+// names the JWKS served beside it.
+func (s *Service) MountPath() string { return s.mountPath }
+
+// Authenticator is the core of the adapters' middleware over Verifier: give
+// it to adapters/gin.Middleware or adapters/nethttp.Middleware to protect
+// your own routes.
+func (s *Service) Authenticator() *Authenticator { return s.auth }
+
+// Verifier verifies the service's access tokens in process: issuer,
+// audience, RS256 with a key of the set, a sub claim.
+func (s *Service) Verifier() *Verifier { return s.verifier }
+
+// Accounts is the account flow behind the endpoints, for an application
+// that registers users or revokes sessions itself.
+func (s *Service) Accounts() *Accounts { return s.accounts }
+
+// Keys is the key manager, e.g. to rotate or revoke a key (see the keys package).
+func (s *Service) Keys() *keys.Manager { return s.mgr }
+
+// issuerPath checks an issuer URL and returns its path without a trailing
+// slash. The path must be in canonical form (no "//", "." or ".." segment)
+// and need no escaping, so that it can prefix the routes of a
+// http.ServeMux or gin router as it is.
+func issuerPath(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("jwtauth: Config.Issuer %q is not an absolute http(s) URL", issuer)
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("jwtauth: Config.Issuer %q must not have user info, a query or a fragment", issuer)
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	if p != "" && (u.RawPath != "" || path.Clean(p) != p || strings.ContainsAny(p, "{}% ")) {
+		return "", fmt.Errorf("jwtauth: the path of Config.Issuer %q must be plain segments such as /auth (no escapes, no //, . or ..)", issuer)
+	}
+	return p, nil
+}
+
+// purgeLoop runs Accounts.Purge (expired refresh-token families, idle
+// throttle entries) at once and then every purgeEvery until ctx ends.
+func purgeLoop(ctx context.Context, accounts *Accounts, log *slog.Logger) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		n, err := accounts.Purge(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("purge of expired refresh tokens failed", "err", err)
+		case n > 0:
+			log.Info("purged expired refresh tokens", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
