@@ -311,3 +311,35 @@ func TestCacheReencodedTokenNeverHits(t *testing.T) {
 		assert.False(t, jwtauth.IsCached(f.verifier, raw), name)
 	}
 }
+
+// TestCacheRemoteKeySetRefreshWhileCached: the remote verifier's cached
+// token follows each refresh of the key set at once: a replaced key refuses
+// it, the original key (a new value) accepts it again, revocation refuses it.
+func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	tok := rf.issue(t)
+	_, err := rf.v.Verify(ctx, tok)
+	require.NoError(t, err)
+	require.True(t, jwtauth.IsCached(rf.v, tok))
+
+	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.outsider(t).PublicKey, rf.kid, nil))))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	require.True(t, jwtauth.IsCached(rf.v, tok))
+	_, err = rf.v.Verify(ctx, tok)
+	assert.ErrorIs(t, err, jwtauth.ErrInvalidSignature, "the kid names another key now")
+
+	rf.origin.restore()
+	require.NoError(t, rf.ks.Refresh(ctx))
+	_, err = rf.v.Verify(ctx, tok)
+	require.NoError(t, err)
+	require.True(t, jwtauth.IsCached(rf.v, tok))
+
+	require.NoError(t, rf.mgr.Revoke(ctx, rf.kid))
+	_, err = rf.v.Verify(ctx, tok)
+	require.NoError(t, err, "not refreshed yet: the uncached path accepts it too")
+	require.NoError(t, rf.ks.Refresh(ctx))
+	require.True(t, jwtauth.IsCached(rf.v, tok))
+	_, err = rf.v.Verify(ctx, tok)
+	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+}
