@@ -168,7 +168,12 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"}})
+	cacheSize := cfg.TokenCacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // --token-cache-size 0: off
+	}
+	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
+		CacheSize: cacheSize})
 	if err != nil {
 		return nil, nil, err
 	}
