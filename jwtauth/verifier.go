@@ -71,7 +71,7 @@ type VerifierConfig struct {
 	// seen before is answered by a map lookup instead of an RSA
 	// verification. Zero means DefaultCacheSize (10 000); a negative value
 	// turns the cache off. Each entry holds the token and its claims (about
-	// 1 KiB for the tokens of this package's Issuer, at most MaxTokenSize
+	// 1.2 KiB for the tokens of this package's Issuer, at most MaxTokenSize
 	// twice), evicted least recently used first. Only successes are cached;
 	// on every hit exp and nbf are checked against Now with the leeway, and
 	// the key the token was verified with must still be the one Keys
