@@ -73,8 +73,8 @@ type VerifierConfig struct {
 	// turns the cache off. Each entry holds the token and its claims (about
 	// 1.2 KiB for the tokens of this package's Issuer, at most MaxTokenSize
 	// twice), evicted least recently used first. Only successes are cached;
-	// on every hit exp and nbf are checked against Now with the leeway, and
-	// the key the token was verified with must still be the one Keys
+	// on every hit exp, nbf and iat are checked against Now with the leeway,
+	// and the key the token was verified with must still be the one Keys
 	// returns for its kid, so expiry, revocation, removal and a replaced
 	// remote key act at once.
 	CacheSize int
