@@ -546,14 +546,21 @@ func TestAttackCorpus(t *testing.T) {
 
 	f := adaptertest.NewFixture(t)
 	e := newEnv(t, f)
+	uncached, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.Keys, Issuer: adaptertest.Issuer,
+		Audience: []string{adaptertest.Audience}, CacheSize: -1})
+	require.NoError(t, err)
 	verifiers := []verifierUnderTest{
 		{"local", f.Auth.Verifier},
 		{"remote", remoteVerifier(t, f, e)},
+		{"local uncached", uncached},
 	}
 	hs := handlers(f, verifiers)
 
 	// The control: the recipe defaults make a valid token, which every
 	// verifier and adapter accepts; so each rejection below is the attack's.
+	// It also leaves the valid token in the caches of the local and remote
+	// verifiers, so every attack (most are that token altered) meets a warm
+	// cache there and a verifier without one beside them.
 	t.Run("control", func(t *testing.T) {
 		valid := e.build(t, attackCase{Name: "control", Recipe: &recipe{Sign: "rs256-test-key"}})
 		for _, v := range verifiers {

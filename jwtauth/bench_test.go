@@ -9,6 +9,9 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
 // The floors: raw crypto/rsa PKCS #1 v1.5 over SHA-256 with the same key and
@@ -62,17 +65,51 @@ func BenchmarkFloorVerifyPKCS1v15(b *testing.B) {
 	}
 }
 
+// BenchmarkVerify is the full verification of a token the verifier has
+// not seen: its cache is off, so every iteration decodes and checks the
+// signature (the path before the cache existed).
 func BenchmarkVerify(b *testing.B) {
+	benchmarkVerify(b, -1, 1)
+}
+
+// BenchmarkVerifyMiss is the miss path with the cache on: two tokens
+// alternate in a one-entry cache, so each call verifies, adds its entry and
+// evicts the other's.
+func BenchmarkVerifyMiss(b *testing.B) {
+	benchmarkVerify(b, 1, 2)
+}
+
+// BenchmarkVerifyCached is a cache hit: the key lookup, the time, issuer and
+// audience checks and the caller's copy of the claims.
+func BenchmarkVerifyCached(b *testing.B) {
+	benchmarkVerify(b, 0, 1)
+}
+
+func benchmarkVerify(b *testing.B, cacheSize, tokens int) {
 	f := newFixture(b)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Now: func() time.Time { return f.now }, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := f.verifier.Verify(ctx, tok.Raw); err != nil {
+	raws := make([]string, tokens)
+	for i := range raws {
+		tok, err := f.issuer.Issue(ctx, "alice")
+		if err != nil {
 			b.Fatal(err)
 		}
+		raws[i] = tok.Raw
+		if _, err := v.Verify(ctx, tok.Raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, raws[i%tokens]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

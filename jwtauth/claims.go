@@ -3,12 +3,19 @@ package jwtauth
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
 // Claims are the claims of a verified access token (RFC 7519 §4.1). Times are
 // whole or fractional seconds since the Unix epoch on the wire (NumericDate)
 // and time.Time here; a zero time means the claim was absent.
+//
+// Every call of Verify returns Claims of its own, also when the token came
+// from the verifier's cache, so a handler may change them without affecting
+// another request. A field that holds a slice, a map or a pointer must
+// therefore be deep-copied by clone (below) as well: the test
+// TestClaimsCloneIsDeep fails for one that is not.
 type Claims struct {
 	Issuer    string    // iss
 	Subject   string    // sub: the username
@@ -49,6 +56,33 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(m)
+}
+
+// clone returns a deep copy of c: no slice, map or pointer is shared. For
+// claims with at most one audience and no extra claims (the tokens of this
+// package's Issuer) it makes a single allocation.
+func (c *Claims) clone() *Claims {
+	var d *Claims
+	if len(c.Audience) == 1 {
+		// One allocation for the struct and its one-element audience.
+		x := &struct {
+			c   Claims
+			aud [1]string
+		}{c: *c, aud: [1]string{c.Audience[0]}}
+		d = &x.c
+		d.Audience = x.aud[:]
+	} else {
+		d = new(Claims)
+		*d = *c
+		d.Audience = slices.Clone(c.Audience)
+	}
+	if c.Extra != nil {
+		d.Extra = make(map[string]json.RawMessage, len(c.Extra))
+		for k, v := range c.Extra {
+			d.Extra[k] = slices.Clone(v)
+		}
+	}
+	return d
 }
 
 type claimsKey struct{}

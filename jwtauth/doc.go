@@ -14,7 +14,9 @@
 //   - [Verifier] verifies them against a [KeySet] with strict rules: RS256
 //     only, exp required, iss/aud/nbf/iat checked with leeway, canonical
 //     base64url, numeric dates and unique member names only, tokens over
-//     8 KiB refused before any cryptography.
+//     8 KiB refused before any cryptography. A bounded cache of verified
+//     tokens (VerifierConfig.CacheSize) answers a repeated token without an
+//     RSA check, looking its key up and checking its times again on each hit.
 //   - [JWKSHandler] and [DiscoveryHandler] serve /.well-known/jwks.json and
 //     /.well-known/openid-configuration.
 //   - [Accounts] runs the account flow; [Routes] maps all of it onto HTTP,

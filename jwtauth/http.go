@@ -290,7 +290,14 @@ func serveProtected(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Welcome " + c.Subject + "! This is a protected route.", "sub": c.Subject})
+	// A struct, not a map: the same bytes (members in this order) without
+	// sorting map keys on the hottest route.
+	writeJSON(w, http.StatusOK, protectedBody{Message: "Welcome " + c.Subject + "! This is a protected route.", Sub: c.Subject})
+}
+
+type protectedBody struct {
+	Message string `json:"message"`
+	Sub     string `json:"sub"`
 }
 
 // keySetFailure describes an error that means the stored key set does not

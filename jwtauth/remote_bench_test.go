@@ -11,15 +11,22 @@ import (
 
 // BenchmarkVerifyRemote is BenchmarkVerify with the keys of a RemoteKeySet
 // (the same fixture, token and claims, the JWKS served by httptest): the
-// cached path adds an atomic load, a map lookup and a staleness check.
-func BenchmarkVerifyRemote(b *testing.B) {
+// cached path adds an atomic load, a map lookup and a staleness check. The
+// verifier's token cache is off, as in BenchmarkVerify.
+func BenchmarkVerifyRemote(b *testing.B) { benchmarkVerifyRemote(b, -1) }
+
+// BenchmarkVerifyRemoteCached is BenchmarkVerifyCached with the keys of a
+// RemoteKeySet: a hit of the remote verifier's token cache.
+func BenchmarkVerifyRemoteCached(b *testing.B) { benchmarkVerifyRemote(b, 0) }
+
+func benchmarkVerifyRemote(b *testing.B, cacheSize int) {
 	f := newFixture(b)
 	ctx := context.Background()
 	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 0))
 	defer srv.Close()
 	clock := func() time.Time { return f.now }
 	v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{JWKSURL: srv.URL, Now: clock, Logger: quiet},
-		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clock, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}

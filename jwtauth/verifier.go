@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 	"github.com/valyala/fastjson"
@@ -21,6 +22,10 @@ import (
 // MaxTokenSize is the largest token, in bytes, a Verifier decodes (8 KiB).
 // Larger input is refused before any decoding or cryptography.
 const MaxTokenSize = 8 << 10
+
+// DefaultCacheSize is the number of verified tokens a Verifier remembers by
+// default (10 000); see VerifierConfig.CacheSize.
+const DefaultCacheSize = 10_000
 
 // DefaultLeeway is the clock skew tolerated on exp, nbf and iat (30 s).
 const DefaultLeeway = 30 * time.Second
@@ -62,6 +67,17 @@ type VerifierConfig struct {
 	RequiredClaims []string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// CacheSize bounds the cache of verified tokens, in entries: a token
+	// seen before is answered by a map lookup instead of an RSA
+	// verification. Zero means DefaultCacheSize (10 000); a negative value
+	// turns the cache off. Each entry holds the token and its claims (about
+	// 1.2 KiB for the tokens of this package's Issuer, at most MaxTokenSize
+	// twice), evicted least recently used first. Only successes are cached;
+	// on every hit exp, nbf and iat are checked against Now with the leeway,
+	// and the key the token was verified with must still be the one Keys
+	// returns for its kid, so expiry, revocation, removal and a replaced
+	// remote key act at once.
+	CacheSize int
 
 	// InsecureSkipIssuerCheck accepts any iss. Only for tests and tools.
 	InsecureSkipIssuerCheck bool
@@ -81,6 +97,16 @@ type Verifier struct {
 	now      func() time.Time
 	skipIss  bool
 	skipAud  bool
+	// cache maps a whole raw token to its verification; nil when off.
+	cache *lru.Cache[string, *verified]
+}
+
+// verified is a cached successful verification. Nothing in it changes
+// after it is added; a hit returns claims.clone().
+type verified struct {
+	kid    string
+	pub    *rsa.PublicKey // the key the signature was checked with
+	claims *Claims
 }
 
 type rsaAlg struct {
@@ -137,6 +163,17 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		default:
 			return nil, fmt.Errorf("jwtauth: RequiredClaims: %q is not a registered claim this verifier checks", c)
 		}
+	}
+	if cfg.CacheSize >= 0 {
+		size := cfg.CacheSize
+		if size == 0 {
+			size = DefaultCacheSize
+		}
+		cache, err := lru.New[string, *verified](size)
+		if err != nil {
+			return nil, fmt.Errorf("jwtauth: CacheSize: %w", err)
+		}
+		v.cache = cache
 	}
 	return v, nil
 }
@@ -369,7 +406,21 @@ func jsonAudience(v *fastjson.Value) ([]string, error) {
 // (ErrInvalidSignature), claims types (ErrTokenMalformed), then exp
 // (ErrMissingClaim, ErrTokenExpired), nbf and iat (ErrTokenNotYetValid), iss
 // (ErrInvalidIssuer), aud (ErrInvalidAudience) and the required claims.
+//
+// A token verified before and still in the cache (VerifierConfig.CacheSize)
+// skips the decoding and the signature check, which depend only on raw and
+// the configuration, and gets the same answer as a first sight at that
+// instant: its key is looked up again and must be the one it was verified
+// with, and its claims are validated again against the clock. Each call
+// returns claims of its own.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if v.cache != nil {
+		if e, ok := v.cache.Get(raw); ok {
+			if c, done, err := v.verifyCached(ctx, raw, e); done {
+				return c, err
+			}
+		}
+	}
 	if raw == "" {
 		return nil, ErrTokenMissing
 	}
@@ -406,13 +457,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	pub, err := v.keys.VerificationKey(ctx, h.kid)
 	if err != nil {
-		if errors.Is(err, keys.ErrKeyRevoked) {
-			return nil, fmt.Errorf("%w: key %.64q was revoked", ErrUnknownKey, h.kid)
-		}
-		if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrUnknownKey) {
-			return nil, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, h.kid)
-		}
-		return nil, errorf("%w: kid %.64q: %w", ErrUnknownKey, h.kid, err)
+		return nil, keyError(h.kid, err)
 	}
 	if err := jwsbb.VerifyRSA(pub, []byte(raw[:len(h64)+1+len(p64)]), sig, alg.hash, alg.pss); err != nil {
 		return nil, ErrInvalidSignature
@@ -424,7 +469,44 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err := v.validate(c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	if v.cache == nil {
+		return c, nil
+	}
+	// The cache keeps c and its own copy of raw (raw may point into a
+	// request buffer); the caller gets a copy.
+	v.cache.Add(strings.Clone(raw), &verified{kid: h.kid, pub: pub, claims: c})
+	return c.clone(), nil
+}
+
+// verifyCached answers a cache hit e for raw as Verify would answer raw at
+// this instant. done is false when the kid now has another key: the caller
+// then verifies raw afresh against it.
+func (v *Verifier) verifyCached(ctx context.Context, raw string, e *verified) (c *Claims, done bool, err error) {
+	pub, err := v.keys.VerificationKey(ctx, e.kid)
+	if err != nil {
+		v.cache.Remove(raw)
+		return nil, true, keyError(e.kid, err)
+	}
+	if pub != e.pub && (pub == nil || !pub.Equal(e.pub)) {
+		v.cache.Remove(raw)
+		return nil, false, nil
+	}
+	if err := v.validate(e.claims); err != nil {
+		v.cache.Remove(raw)
+		return nil, true, err
+	}
+	return e.claims.clone(), true, nil
+}
+
+// keyError is Verify's error for a failed key lookup of kid.
+func keyError(kid string, err error) error {
+	if errors.Is(err, keys.ErrKeyRevoked) {
+		return fmt.Errorf("%w: key %.64q was revoked", ErrUnknownKey, kid)
+	}
+	if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrUnknownKey) {
+		return fmt.Errorf("%w: kid %.64q", ErrUnknownKey, kid)
+	}
+	return errorf("%w: kid %.64q: %w", ErrUnknownKey, kid, err)
 }
 
 func (v *Verifier) alg(name string) (rsaAlg, bool) {

@@ -224,22 +224,40 @@ func TestVerifyRejects(t *testing.T) {
 		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.kid + `"` + manyMembers(100) + `}`), jwtauth.ErrTokenMalformed},
 		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), jwtauth.ErrTokenMalformed},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := f.verifier.Verify(context.Background(), tc.token)
-			require.Error(t, err)
-			assert.Nil(t, c)
-			assert.ErrorIs(t, err, tc.want, "got %v", err)
-		})
+	// The table runs against a verifier without a cache and against the
+	// fixture's, warm with the valid token every case is derived from; each
+	// case twice, so that no refusal is remembered as a success.
+	uncached, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Now: func() time.Time { return f.now }, CacheSize: -1})
+	require.NoError(t, err)
+	_, err = f.verifier.Verify(context.Background(), valid)
+	require.NoError(t, err)
+	require.True(t, jwtauth.IsCached(f.verifier, valid))
+	for mode, v := range map[string]*jwtauth.Verifier{"uncached": uncached, "warm cache": f.verifier} {
+		for _, tc := range cases {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				for range 2 {
+					c, err := v.Verify(context.Background(), tc.token)
+					require.Error(t, err)
+					assert.Nil(t, c)
+					assert.ErrorIs(t, err, tc.want, "got %v", err)
+				}
+			})
+		}
 	}
+	assert.Equal(t, 1, jwtauth.CachedTokens(f.verifier), "only the valid token is cached")
 }
 
 func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
 	f := newFixture(t)
 	accept := func(mod func(m map[string]any)) {
 		t.Helper()
-		_, err := f.verifier.Verify(context.Background(), forge(t, f.priv, f.header(), f.claims(mod)))
-		assert.NoError(t, err)
+		tok := forge(t, f.priv, f.header(), f.claims(mod))
+		for range 2 { // a first sight, then a cache hit
+			_, err := f.verifier.Verify(context.Background(), tok)
+			assert.NoError(t, err)
+		}
+		assert.True(t, jwtauth.IsCached(f.verifier, tok))
 	}
 	accept(func(m map[string]any) { m["iat"] = f.now.Add(2 * time.Second).Unix() })  // clock skew
 	accept(func(m map[string]any) { m["nbf"] = f.now.Add(29 * time.Second).Unix() }) // within leeway

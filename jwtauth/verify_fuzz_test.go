@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +98,15 @@ func FuzzVerify(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, raw string) {
 		c, err := v.Verify(ctx, raw)
+		// Only a success is cached, and the second call, a cache hit after
+		// a success, answers exactly as the first.
+		if cached := jwtauth.IsCached(v, raw); cached != (err == nil) {
+			t.Fatalf("cached %v after error %v", cached, err)
+		}
+		c2, err2 := v.Verify(ctx, raw)
+		if fmt.Sprint(err) != fmt.Sprint(err2) || !reflect.DeepEqual(c, c2) || (c != nil && c == c2) {
+			t.Fatalf("the second call answered %v %+v, the first %v %+v", err2, c2, err, c)
+		}
 		if err != nil {
 			if c != nil {
 				t.Fatalf("Verify returned claims with error %v", err)

@@ -14,12 +14,28 @@ import (
 )
 
 // BenchmarkMiddleware measures one authenticated GET /protected through the
-// handler build mounts: routing, token extraction, verification (one RSA
-// signature check) and the JSON answer. Report it beside
-// BenchmarkFloorVerify, run in the same package.
+// handler build mounts: routing, token extraction, verification and the
+// JSON answer, with the same token on every request as a client sends it
+// for its lifetime: after the first request the verifier answers from its
+// token cache. Report it beside BenchmarkFloorVerify, run in the same
+// package.
 func BenchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler) {
+	benchmarkMiddleware(b, build, 0)
+}
+
+// BenchmarkMiddlewareUncached is BenchmarkMiddleware with the verifier's
+// token cache off: every request pays one RSA signature check.
+func BenchmarkMiddlewareUncached(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler) {
+	benchmarkMiddleware(b, build, -1)
+}
+
+func benchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler, cacheSize int) {
 	f := NewFixture(b)
-	h := build(f.Routes, f.Auth)
+	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, CacheSize: cacheSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := build(f.Routes, &jwtauth.Authenticator{Verifier: ver, Realm: Realm})
 	req := httptest.NewRequest(http.MethodGet, "/protected", nil)
 	req.Header.Set("Authorization", "Bearer "+f.Token(b, "alice"))
 	b.ReportAllocs()

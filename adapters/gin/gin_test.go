@@ -89,6 +89,13 @@ func BenchmarkMiddlewareGin(b *testing.B) {
 	adaptertest.BenchmarkMiddleware(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
+// BenchmarkMiddlewareGinUncached is BenchmarkMiddlewareGin with the token
+// cache off: one RSA verification per request.
+func BenchmarkMiddlewareGinUncached(b *testing.B) {
+	gin.SetMode(gin.TestMode)
+	adaptertest.BenchmarkMiddlewareUncached(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
+}
+
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 

@@ -85,5 +85,11 @@ func TestMiddlewareNeedsAuthenticator(t *testing.T) {
 // nethttp.Handler (see adaptertest.BenchmarkMiddleware).
 func BenchmarkMiddlewareNetHTTP(b *testing.B) { adaptertest.BenchmarkMiddleware(b, nethttp.Handler) }
 
+// BenchmarkMiddlewareNetHTTPUncached is BenchmarkMiddlewareNetHTTP with the
+// token cache off: one RSA verification per request.
+func BenchmarkMiddlewareNetHTTPUncached(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareUncached(b, nethttp.Handler)
+}
+
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareNetHTTP.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }

@@ -72,6 +72,9 @@ type config struct {
 	// StoreTimeout bounds each store call of a request
 	// (jwtauth.AccountsConfig.StoreTimeout): then the request answers 503.
 	StoreTimeout time.Duration
+	// TokenCacheSize bounds the verifier's cache of verified access tokens,
+	// in entries (jwtauth.VerifierConfig.CacheSize); 0 turns it off. serve only.
+	TokenCacheSize int
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -112,7 +115,12 @@ var settings = []setting{
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
+	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
 }
+
+// maxTokenCacheSize bounds --token-cache-size, and so the cache's memory
+// (about 1.2 KiB an entry, 2 × 8 KiB at most).
+const maxTokenCacheSize = 1_000_000
 
 // usageError marks a bad command line or configuration: exit status 2.
 type usageError struct{ err error }
@@ -254,6 +262,12 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			default:
 				c.StoreTimeout = d
 			}
+		case "token-cache-size":
+			n, err := strconv.Atoi(src.value)
+			if err != nil || n < 0 || n > maxTokenCacheSize {
+				bad(src, "%q is not a number of entries from 0 (off) to %d", src.value, maxTokenCacheSize)
+			}
+			c.TokenCacheSize = n
 		case "trusted-proxies":
 			if given {
 				p, err := parseTrustedProxies(src.value)

@@ -46,6 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 		JWKSMaxAge:       5 * time.Minute,
 		Prepublish:       time.Hour,
 		StoreTimeout:     5 * time.Second,
+		TokenCacheSize:   10_000,
 	}, c)
 	p := c.Policy()
 	assert.Equal(t, 15*time.Minute+30*time.Second+5*time.Minute, p.Retain)
@@ -131,6 +132,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{"store timeout flag wins over env", []string{"--store-timeout", "2s"}, map[string]string{"JWTAUTH_STORE_TIMEOUT": "9s"}, func(t *testing.T, c config) {
 			assert.Equal(t, 2*time.Second, c.StoreTimeout)
 		}},
+		{"token cache size from env", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "500"}, func(t *testing.T, c config) {
+			assert.Equal(t, 500, c.TokenCacheSize)
+		}},
+		{"token cache size flag wins over env: off", []string{"--token-cache-size", "0"}, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "500"}, func(t *testing.T, c config) {
+			assert.Equal(t, 0, c.TokenCacheSize)
+		}},
 		{"prepublish of max-age plus the verifiers' refresh floor is fine", []string{"--prepublish", "6m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
 			assert.Equal(t, 6*time.Minute, c.Prepublish)
 		}},
@@ -187,6 +194,9 @@ func TestConfigErrors(t *testing.T) {
 		{"store timeout zero", []string{"--store-timeout", "0s"}, nil, []string{"--store-timeout", "more than 0"}},
 		{"store timeout beyond the request bound", nil, map[string]string{"JWTAUTH_STORE_TIMEOUT": "1m"}, []string{"JWTAUTH_STORE_TIMEOUT", "at most 25s"}},
 		{"store timeout not a duration", []string{"--store-timeout", "5"}, nil, []string{"--store-timeout", "not a duration"}},
+		{"token cache size negative", []string{"--token-cache-size", "-1"}, nil, []string{"--token-cache-size", "from 0 (off) to 1000000"}},
+		{"token cache size text", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "big"}, []string{"JWTAUTH_TOKEN_CACHE_SIZE", `"big" is not a number of entries`}},
+		{"token cache size beyond the bound", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "1000001"}, []string{"JWTAUTH_TOKEN_CACHE_SIZE", "to 1000000"}},
 		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
 		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
 	}

@@ -138,7 +138,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 // the service jwtauth.New builds, with the tutorial's /protected and
 // /healthz at the root.
 func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Config {
+	cacheSize := cfg.TokenCacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // --token-cache-size 0: off
+	}
 	return jwtauth.Config{
+		TokenCacheSize:   cacheSize,
 		Store:            store,
 		Issuer:           cfg.Issuer,
 		Audience:         []string{cfg.Audience},
