@@ -1,9 +1,14 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // Claims are the claims of a verified access token (RFC 7519 §4.1). Times are
@@ -18,7 +23,14 @@ type Claims struct {
 	IssuedAt  time.Time // iat
 	ID        string    // jti: unique per token
 	// Extra holds every other claim as raw JSON; nil when there is none.
+	// Read it with Decode, Scopes, Roles, Groups and Entitlements.
 	Extra map[string]json.RawMessage
+
+	// authz caches the authorization claims (scope, roles, groups,
+	// entitlements) the Verifier or Issuer parsed when parsed is set; for
+	// Claims built by hand the methods read Extra instead.
+	authz  authzClaims
+	parsed bool
 }
 
 // MarshalJSON encodes the claims as a JWT claims set: dates as integer
@@ -64,4 +76,131 @@ func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
 func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(claimsKey{}).(*Claims)
 	return c, ok && c != nil
+}
+
+// authzClaims are the authorization claims of RFC 9068 §2.2.3 of a token,
+// parsed once: scope (a space-separated string, RFC 8693 §4.2), roles,
+// groups and entitlements (arrays of strings, RFC 9068 §2.2.3.1).
+type authzClaims struct {
+	scopes, roles, groups, entitlements []string
+}
+
+// Scopes returns the scope claim split at its spaces (RFC 8693 §4.2), e.g.
+// "read write" gives ["read","write"]. It returns nil when the claim is
+// absent or is not a JSON string, so an ill-typed claim from another issuer
+// grants nothing. The slice is the caller's.
+func (c *Claims) Scopes() []string { return slices.Clone(c.authzClaims().scopes) }
+
+// Roles returns the roles claim (RFC 9068 §2.2.3.1), or nil when it is
+// absent or not a JSON array of strings. The slice is the caller's.
+func (c *Claims) Roles() []string { return slices.Clone(c.authzClaims().roles) }
+
+// Groups returns the groups claim (RFC 9068 §2.2.3.1), or nil when it is
+// absent or not a JSON array of strings. The slice is the caller's.
+func (c *Claims) Groups() []string { return slices.Clone(c.authzClaims().groups) }
+
+// Entitlements returns the entitlements claim (RFC 9068 §2.2.3.1), or nil
+// when it is absent or not a JSON array of strings. The slice is the caller's.
+func (c *Claims) Entitlements() []string { return slices.Clone(c.authzClaims().entitlements) }
+
+// Decode decodes the claim name of Extra (any claim but the registered
+// iss, sub, aud, exp, nbf, iat and jti, which are fields) into v, as
+// json.Unmarshal does. It fails with an error wrapping ErrMissingClaim when
+// the token has no such claim, and with json.Unmarshal's error when the
+// value does not fit v.
+func (c *Claims) Decode(name string, v any) error {
+	raw, ok := c.Extra[name]
+	if !ok {
+		if registeredClaim(name) {
+			return fmt.Errorf("%w: %q is a registered claim: read the Claims field", ErrMissingClaim, name)
+		}
+		return fmt.Errorf("%w: %q", ErrMissingClaim, name)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("jwtauth: claim %q: %w", name, err)
+	}
+	return nil
+}
+
+// authzClaims returns the parsed authorization claims: the Verifier's, or
+// parsed from Extra for Claims built by hand.
+func (c *Claims) authzClaims() *authzClaims {
+	if c.parsed {
+		return &c.authz
+	}
+	a := &authzClaims{}
+	if len(c.Extra) == 0 {
+		return a
+	}
+	var p fastjson.Parser
+	for name, raw := range c.Extra {
+		if v, err := p.ParseBytes(raw); err == nil {
+			a.set(name, v)
+		}
+	}
+	return a
+}
+
+// set records v when name is an authorization claim of the expected type;
+// an ill-typed one is left nil.
+func (a *authzClaims) set(name string, v *fastjson.Value) {
+	switch name {
+	case "scope":
+		if b, err := v.StringBytes(); err == nil {
+			a.scopes = splitScope(b)
+		}
+	case "roles":
+		a.roles = stringArray(v)
+	case "groups":
+		a.groups = stringArray(v)
+	case "entitlements":
+		a.entitlements = stringArray(v)
+	}
+}
+
+// splitScope splits a scope value at its spaces (RFC 6749 §3.3:
+// scope-token *( SP scope-token )), skipping empty tokens.
+func splitScope(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, ' ')
+		if i < 0 {
+			i = len(b)
+		}
+		if i > 0 {
+			out = append(out, string(b[:i]))
+		}
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return out
+}
+
+// stringArray returns v as []string, or nil when it is not an array of strings.
+func stringArray(v *fastjson.Value) []string {
+	arr, err := v.Array()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		b, err := e.StringBytes()
+		if err != nil {
+			return nil
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// registeredClaim reports whether name is one of the RFC 7519 §4.1 claims
+// the Issuer sets and Claims holds in fields.
+func registeredClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti":
+		return true
+	}
+	return false
 }

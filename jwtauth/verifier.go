@@ -330,15 +330,17 @@ func parseClaims(b []byte) (*Claims, error) {
 			c.IssuedAt, err = jsonNumericDate(v, name)
 		default:
 			if c.Extra == nil {
-				c.Extra = make(map[string]json.RawMessage)
+				c.Extra = make(map[string]json.RawMessage, 4)
 			}
 			c.Extra[name] = v.MarshalTo(nil)
+			c.authz.set(name, v)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrTokenMalformed, err)
 	}
+	c.parsed = true
 	return c, nil
 }
 
