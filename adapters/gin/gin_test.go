@@ -87,3 +87,20 @@ func BenchmarkMiddlewareGin(b *testing.B) {
 
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
+
+func TestAuthorization(t *testing.T) {
+	adaptertest.RunAuthorization(t, func(t *testing.T, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+		r := gin.New()
+		r.GET("/me", jwtgin.Middleware(auth, reqs...), func(c *gin.Context) {
+			// The gin.Context and the request agree on the claims (or their absence).
+			fromGin, okGin := jwtgin.ClaimsFromContext(c)
+			fromReq, okReq := jwtauth.ClaimsFromContext(c.Request.Context())
+			if okGin != okReq || fromGin != fromReq {
+				c.AbortWithStatus(http.StatusTeapot)
+				return
+			}
+			adaptertest.ClaimsHandler.ServeHTTP(c.Writer, c.Request)
+		})
+		return r
+	})
+}

@@ -70,3 +70,11 @@ func BenchmarkMiddlewareNetHTTP(b *testing.B) { adaptertest.BenchmarkMiddleware(
 
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareNetHTTP.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
+
+func TestAuthorization(t *testing.T) {
+	adaptertest.RunAuthorization(t, func(t *testing.T, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("GET /me", nethttp.Middleware(auth, reqs...)(adaptertest.ClaimsHandler))
+		return mux
+	})
+}
