@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -25,12 +24,6 @@ type Claims struct {
 	// Extra holds every other claim as raw JSON; nil when there is none.
 	// Read it with Decode, Scopes, Roles, Groups and Entitlements.
 	Extra map[string]json.RawMessage
-
-	// authz caches the authorization claims (scope, roles, groups,
-	// entitlements) the Verifier or Issuer parsed when parsed is set; for
-	// Claims built by hand the methods read Extra instead.
-	authz  authzClaims
-	parsed bool
 }
 
 // MarshalJSON encodes the claims as a JWT claims set: dates as integer
@@ -78,30 +71,32 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	return c, ok && c != nil
 }
 
-// authzClaims are the authorization claims of RFC 9068 §2.2.3 of a token,
-// parsed once: scope (a space-separated string, RFC 8693 §4.2), roles,
-// groups and entitlements (arrays of strings, RFC 9068 §2.2.3.1).
-type authzClaims struct {
-	scopes, roles, groups, entitlements []string
-}
-
 // Scopes returns the scope claim split at its spaces (RFC 8693 §4.2), e.g.
 // "read write" gives ["read","write"]. It returns nil when the claim is
 // absent or is not a JSON string, so an ill-typed claim from another issuer
-// grants nothing. The slice is the caller's.
-func (c *Claims) Scopes() []string { return slices.Clone(c.authzClaims().scopes) }
+// grants nothing. It parses Extra on each call.
+func (c *Claims) Scopes() []string {
+	var out []string
+	c.claimValue("scope", func(v *fastjson.Value) {
+		if b, err := v.StringBytes(); err == nil {
+			out = splitScope(b)
+		}
+	})
+	return out
+}
 
 // Roles returns the roles claim (RFC 9068 §2.2.3.1), or nil when it is
-// absent or not a JSON array of strings. The slice is the caller's.
-func (c *Claims) Roles() []string { return slices.Clone(c.authzClaims().roles) }
+// absent or not a JSON array of strings. It parses Extra on each call.
+func (c *Claims) Roles() []string { return c.stringArray("roles") }
 
 // Groups returns the groups claim (RFC 9068 §2.2.3.1), or nil when it is
-// absent or not a JSON array of strings. The slice is the caller's.
-func (c *Claims) Groups() []string { return slices.Clone(c.authzClaims().groups) }
+// absent or not a JSON array of strings. It parses Extra on each call.
+func (c *Claims) Groups() []string { return c.stringArray("groups") }
 
 // Entitlements returns the entitlements claim (RFC 9068 §2.2.3.1), or nil
-// when it is absent or not a JSON array of strings. The slice is the caller's.
-func (c *Claims) Entitlements() []string { return slices.Clone(c.authzClaims().entitlements) }
+// when it is absent or not a JSON array of strings. It parses Extra on each
+// call.
+func (c *Claims) Entitlements() []string { return c.stringArray("entitlements") }
 
 // Decode decodes the claim name of Extra (any claim but the registered
 // iss, sub, aud, exp, nbf, iat and jti, which are fields) into v, as
@@ -122,40 +117,97 @@ func (c *Claims) Decode(name string, v any) error {
 	return nil
 }
 
-// authzClaims returns the parsed authorization claims: the Verifier's, or
-// parsed from Extra for Claims built by hand.
-func (c *Claims) authzClaims() *authzClaims {
-	if c.parsed {
-		return &c.authz
+// claimValue calls f with the parsed claim name of Extra, if it is there
+// and parses; the value is valid only during f.
+func (c *Claims) claimValue(name string, f func(v *fastjson.Value)) {
+	raw, ok := c.Extra[name]
+	if !ok {
+		return
 	}
-	a := &authzClaims{}
-	if len(c.Extra) == 0 {
-		return a
+	p := parsers.Get()
+	defer parsers.Put(p)
+	if v, err := p.ParseBytes(raw); err == nil {
+		f(v)
 	}
-	var p fastjson.Parser
-	for name, raw := range c.Extra {
-		if v, err := p.ParseBytes(raw); err == nil {
-			a.set(name, v)
-		}
-	}
-	return a
 }
 
-// set records v when name is an authorization claim of the expected type;
-// an ill-typed one is left nil.
-func (a *authzClaims) set(name string, v *fastjson.Value) {
-	switch name {
-	case "scope":
-		if b, err := v.StringBytes(); err == nil {
-			a.scopes = splitScope(b)
+// stringArray returns the claim name as []string, or nil when it is absent
+// or not an array of strings.
+func (c *Claims) stringArray(name string) []string {
+	var out []string
+	c.claimValue(name, func(v *fastjson.Value) {
+		arr, err := v.Array()
+		if err != nil {
+			return
 		}
-	case "roles":
-		a.roles = stringArray(v)
-	case "groups":
-		a.groups = stringArray(v)
-	case "entitlements":
-		a.entitlements = stringArray(v)
+		out = make([]string, 0, len(arr))
+		for _, e := range arr {
+			b, err := e.StringBytes()
+			if err != nil {
+				out = nil
+				return
+			}
+			out = append(out, string(b))
+		}
+	})
+	return out
+}
+
+// hasAll reports whether the claim name holds every one of want: as
+// scope-tokens of a space-separated string (scope) or as members of an
+// array of strings (any other name; an array holding anything else grants
+// nothing). It allocates nothing for up to 8 wanted values.
+func (c *Claims) hasAll(name string, want []string) bool {
+	raw, ok := c.Extra[name]
+	if !ok {
+		return false
 	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(raw)
+	if err != nil {
+		return false
+	}
+	var buf [8]bool
+	seen := buf[:0]
+	if len(want) > len(buf) {
+		seen = make([]bool, len(want))
+	} else {
+		seen = buf[:len(want)]
+	}
+	found := 0
+	mark := func(b []byte) {
+		for i, w := range want {
+			if !seen[i] && string(b) == w {
+				seen[i] = true
+				found++
+			}
+		}
+	}
+	if name == "scope" {
+		b, err := v.StringBytes()
+		if err != nil {
+			return false
+		}
+		for len(b) > 0 {
+			tok, rest, _ := bytes.Cut(b, []byte{' '})
+			mark(tok)
+			b = rest
+		}
+		return found == len(want)
+	}
+	arr, err := v.Array()
+	if err != nil {
+		return false
+	}
+	for _, e := range arr {
+		if e.Type() != fastjson.TypeString {
+			return false
+		}
+		b, _ := e.StringBytes()
+		mark(b)
+	}
+	return found == len(want)
 }
 
 // splitScope splits a scope value at its spaces (RFC 6749 §3.3:
@@ -174,23 +226,6 @@ func splitScope(b []byte) []string {
 			break
 		}
 		b = b[i+1:]
-	}
-	return out
-}
-
-// stringArray returns v as []string, or nil when it is not an array of strings.
-func stringArray(v *fastjson.Value) []string {
-	arr, err := v.Array()
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(arr))
-	for _, e := range arr {
-		b, err := e.StringBytes()
-		if err != nil {
-			return nil
-		}
-		out = append(out, string(b))
 	}
 	return out
 }

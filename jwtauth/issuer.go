@@ -170,10 +170,10 @@ func (i *Issuer) IssueWith(_ context.Context, subject string, extra map[string]a
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, sig)
 	t := &Token{Raw: string(buf), KID: k.KID, Claims: Claims{
-		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti, parsed: true,
+		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti,
 	}}
 	if claims != nil {
-		t.Claims.Extra, t.Claims.authz = claims.Extra, claims.authz
+		t.Claims.Extra = claims.Extra
 	}
 	if s, ok := i.audience.(string); ok {
 		t.Claims.Audience = []string{s}

@@ -394,11 +394,11 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) 
 	var desc string
 	switch {
 	case q.scopes != nil:
-		if have := c.authzClaims().scopes; !containsAll(have, q.scopes) {
+		if !c.hasAll("scope", q.scopes) {
 			desc = "the token lacks a required scope"
 		}
 	case q.roles != nil:
-		if have := c.authzClaims().roles; !containsAll(have, q.roles) {
+		if !c.hasAll("roles", q.roles) {
 			desc = "the token lacks a required role"
 		}
 	case q.allow != nil:
@@ -422,15 +422,6 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) 
 	w.Header().Set("WWW-Authenticate", ch)
 	WriteError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
 	return false
-}
-
-func containsAll(have, want []string) bool {
-	for _, w := range want {
-		if !slices.Contains(have, w) {
-			return false
-		}
-	}
-	return true
 }
 
 // describe turns a verification error into a short client-facing sentence.

@@ -311,6 +311,7 @@ func parseHeader(b []byte) (header, error) {
 // their RFC 7519 §4.1 types, dates must be JSON numbers.
 func parseClaims(b []byte) (*Claims, error) {
 	c := &Claims{}
+	var extra []byte // the Extra values, one after the other: one allocation
 	err := parseJSONObject(b, func(name string, v *fastjson.Value) error {
 		var err error
 		switch name {
@@ -330,17 +331,18 @@ func parseClaims(b []byte) (*Claims, error) {
 			c.IssuedAt, err = jsonNumericDate(v, name)
 		default:
 			if c.Extra == nil {
-				c.Extra = make(map[string]json.RawMessage, 4)
+				c.Extra = make(map[string]json.RawMessage)
+				extra = make([]byte, 0, len(b))
 			}
-			c.Extra[name] = v.MarshalTo(nil)
-			c.authz.set(name, v)
+			start := len(extra)
+			extra = v.MarshalTo(extra)
+			c.Extra[name] = extra[start:len(extra):len(extra)]
 		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrTokenMalformed, err)
 	}
-	c.parsed = true
 	return c, nil
 }
 

@@ -11,11 +11,10 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
-// NewProtectedFunc serves GET /me on an adapter's framework behind its
-// middleware for auth with reqs (jwtauth.RequireScopes, RequireRoles,
-// Require), the handler being [ClaimsHandler], and returns the result as an
-// http.Handler.
-type NewProtectedFunc = func(t *testing.T, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler
+// NewProtectedFunc serves GET /me with next on an adapter's framework,
+// behind its middleware for auth with reqs (jwtauth.RequireScopes,
+// RequireRoles, Require), and returns the result as an http.Handler.
+type NewProtectedFunc = func(tb testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler
 
 // ClaimsHandler answers 200 with the request's verified claims as the
 // adapters' middleware left them: {"sub":…,"roles":[…],"scopes":[…]}, or
@@ -59,7 +58,7 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 				if edit != nil {
 					edit(&auth)
 				}
-				h := newProtected(t, &auth, reqs...)
+				h := newProtected(t, ClaimsHandler, &auth, reqs...)
 				require.NotNil(t, h, "newProtected returned nil")
 				return &client{t: t, h: h}
 			})
