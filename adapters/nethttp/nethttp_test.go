@@ -83,4 +83,6 @@ func TestAuthorization(t *testing.T) { adaptertest.RunAuthorization(t, protected
 // BenchmarkMiddlewareNetHTTPRoles is BenchmarkMiddlewareNetHTTP with a role
 // requirement and a token carrying roles and scope (see
 // adaptertest.BenchmarkMiddlewareRoles).
-func BenchmarkMiddlewareNetHTTPRoles(b *testing.B) { adaptertest.BenchmarkMiddlewareRoles(b, protected) }
+func BenchmarkMiddlewareNetHTTPRoles(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareRoles(b, protected)
+}
