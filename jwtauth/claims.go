@@ -162,6 +162,9 @@ func (c *Claims) hasAll(name string, want []string) bool {
 	if !ok {
 		return false
 	}
+	if ok, done := hasAllCompact(raw, name == "scope", want); done {
+		return ok
+	}
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(raw)
@@ -208,6 +211,60 @@ func (c *Claims) hasAll(name string, want []string) bool {
 		mark(b)
 	}
 	return found == len(want)
+}
+
+// hasAllCompact is hasAll's fast path for the compact JSON the Verifier
+// stores (no spaces, no escapes): a string of scope-tokens, or an array of
+// strings. done is false when raw is in any other form; hasAll then parses.
+func hasAllCompact(raw []byte, scope bool, want []string) (ok, done bool) {
+	if bytes.IndexByte(raw, '\\') >= 0 || len(raw) < 2 {
+		return false, false
+	}
+	var buf [8]bool
+	if len(want) > len(buf) {
+		return false, false
+	}
+	seen, found := buf[:len(want)], 0
+	mark := func(b []byte) {
+		for i, w := range want {
+			if !seen[i] && string(b) == w {
+				seen[i] = true
+				found++
+			}
+		}
+	}
+	if scope {
+		if raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '"') >= 0 {
+			return false, false
+		}
+		for b := raw[1 : len(raw)-1]; len(b) > 0; {
+			var tok []byte
+			tok, b, _ = bytes.Cut(b, []byte{' '})
+			mark(tok)
+		}
+		return found == len(want), true
+	}
+	if raw[0] != '[' || raw[len(raw)-1] != ']' {
+		return false, false
+	}
+	for b := raw[1 : len(raw)-1]; len(b) > 0; {
+		if b[0] != '"' {
+			return false, false
+		}
+		end := bytes.IndexByte(b[1:], '"')
+		if end < 0 {
+			return false, false
+		}
+		mark(b[1 : 1+end])
+		b = b[2+end:]
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false, false
+			}
+			b = b[1:]
+		}
+	}
+	return found == len(want), true
 }
 
 // splitScope splits a scope value at its spaces (RFC 6749 §3.3:
