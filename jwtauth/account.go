@@ -225,7 +225,66 @@ type AccountsConfig struct {
 	// Logger receives the structured logs of the flow (never a password, a
 	// hash or a raw refresh token); default slog.Default().
 	Logger *slog.Logger
+
+	// Claims, when set, returns the extra claims of each access token the
+	// flow issues for username (normalized), at login and at every refresh,
+	// so a change of role takes effect at the next refresh. ctx is the
+	// request's. Use the names of RFC 9068 §2.2.3 for authorization data:
+	// "scope" (a string of space-separated scope-tokens, RFC 8693 §4.2) and
+	// "roles", "groups", "entitlements" (arrays of strings); Claims.Scopes,
+	// Roles, Groups and Entitlements read them back, Claims.Decode any
+	// other. See Issuer.IssueWith for what is refused (registered claims,
+	// ill-typed or unencodable values: ErrInvalidClaims; a token over
+	// MaxTokenSize: ErrTokenTooLarge).
+	//
+	// When it fails, or returns claims that are refused, the login or
+	// refresh fails and spends nothing: no token is issued and the refresh
+	// token presented stays valid (it is read with
+	// RefreshTokenStore.RefreshTokenByHash, and rotated only once the new
+	// access token is signed). The client gets 500 server_error, or 503
+	// temporarily_unavailable when the error wraps ErrStoreUnavailable
+	// (return that for an outage of what the hook consults).
+	Claims func(ctx context.Context, username string) (map[string]any, error)
+	// Audit, when set, is called once for each event of the flow, after
+	// it happened, on the request's goroutine (keep it quick, or hand the
+	// event off): a registration, a login and its failure, a refresh, a
+	// refresh token's reuse and a logout. The event never holds a password,
+	// a password hash or a token.
+	Audit func(ctx context.Context, e AuditEvent)
 }
+
+// AuditEvent is one event of the account flow, for AccountsConfig.Audit.
+// It holds no password, password hash or token, only names and ids.
+type AuditEvent struct {
+	// Kind is one of AuditRegister, AuditLogin, AuditLoginFailed,
+	// AuditRefresh, AuditRefreshReuse and AuditLogout.
+	Kind string
+	// Username is the normalized username (RFC 8265 §3.3). For a failed
+	// login it is set only when the account exists, as in the logs: what
+	// was typed as a username may be a password typed in the wrong field.
+	Username string
+	// Client is the client's address (ClientIP with the server's trusted
+	// proxies); the zero Addr when unknown, e.g. for Accounts.Login.
+	Client netip.Addr
+	// FamilyID is the refresh-token family (one per login) of a login,
+	// refresh, reuse or logout; empty without refresh tokens.
+	FamilyID string
+	// Reason is why a login failed: "invalid_credentials" (unknown user or
+	// wrong password), "throttled" (too many recent failures, 429) or
+	// "unavailable" (the store, a password-hash slot, the signing key or
+	// the Claims hook failed). Empty for other kinds.
+	Reason string
+}
+
+// The kinds of AuditEvent.
+const (
+	AuditRegister     = "register"      // an account was created
+	AuditLogin        = "login"         // a login succeeded: a new refresh-token family
+	AuditLoginFailed  = "login_failed"  // a login failed; see Reason
+	AuditRefresh      = "refresh"       // a refresh token was exchanged
+	AuditRefreshReuse = "refresh_reuse" // a used or revoked refresh token was presented: its family is revoked (RFC 9700 §4.14.2)
+	AuditLogout       = "logout"        // a refresh-token family was revoked by /logout
+)
 
 // defaultStoreTimeout is AccountsConfig.StoreTimeout's default.
 const defaultStoreTimeout = 5 * time.Second
@@ -253,6 +312,8 @@ type Accounts struct {
 	throttle   *throttle
 	dummyHash  string // verified when the user does not exist, so timing does not tell
 	legacy     *legacyTiming
+	claims     func(context.Context, string) (map[string]any, error)
+	audit      func(context.Context, AuditEvent)
 }
 
 // NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
@@ -266,7 +327,7 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
 		familyTTL: cfg.RefreshFamilyTTL, storeWait: cfg.StoreTimeout, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle),
-		legacy: newLegacyTiming()}
+		legacy: newLegacyTiming(), claims: cfg.Claims, audit: cfg.Audit}
 	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
 	if a.refreshTTL < 0 || a.familyTTL < 0 {
 		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
@@ -401,6 +462,7 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 		return fmt.Errorf("jwtauth: register: %w", err)
 	}
 	a.log.InfoContext(ctx, "user registered", "user", name, "client", client)
+	a.emit(ctx, AuditEvent{Kind: AuditRegister, Username: name, Client: client})
 	return nil
 }
 
@@ -467,6 +529,7 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		}
 	}
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		a.loginFailed(ctx, client, "", "unavailable")
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
 	}
 	addr, _ := ipKey(client)
@@ -474,10 +537,12 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	// of its address.
 	taken, wait, terr := a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
 	if terr != nil {
+		a.loginFailed(ctx, client, "", "unavailable")
 		return nil, fmt.Errorf("jwtauth: login: %w", terr)
 	}
 	if wait > 0 {
 		a.log.WarnContext(ctx, "login throttled", "client", client, "device", limit.kind == deviceBucket, "retry_after", wait)
+		a.loginFailed(ctx, client, u.Username, "throttled") // set only when the device path found the user
 		return nil, errTooManyRequests(wait)
 	}
 	failed := false // a wrong password keeps the tokens taken
@@ -495,12 +560,14 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		}, name)
 	}
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		a.loginFailed(ctx, client, "", "unavailable")
 		return nil, fmt.Errorf("jwtauth: login: %w", err)
 	}
 	known := err == nil
 	hash := u.PasswordHash // keys the device token
 	release, err := a.throttle.acquire(ctx, loginHash)
 	if err != nil {
+		a.loginFailed(ctx, client, u.Username, "unavailable")
 		return nil, err
 	}
 	// One argon2id computation with the current parameters whatever the
@@ -519,6 +586,7 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		}
 		a.legacy.wait(ctx, res.pad)
 		a.log.InfoContext(ctx, "login failed", attrs...)
+		a.loginFailed(ctx, client, u.Username, "invalid_credentials")
 		return nil, errInvalidCredentials
 	}
 	if res.rehash != "" || res.rehashErr != nil {
@@ -540,34 +608,78 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: login: device token: %w", err)
 	}
-	resp, err := a.issue(ctx, u.Username, "", "", "login", "client", client)
+	tok, err := a.sign(ctx, u.Username)
 	if err != nil {
+		a.loginFailed(ctx, client, u.Username, "unavailable")
+		return nil, errorf("jwtauth: login: %w", err)
+	}
+	resp, family, err := a.issue(ctx, tok, "", "", "login", "client", client)
+	if err != nil {
+		a.loginFailed(ctx, client, u.Username, "unavailable")
 		return nil, err
 	}
 	resp.DeviceToken = deviceToken
+	a.emit(ctx, AuditEvent{Kind: AuditLogin, Username: u.Username, Client: client, FamilyID: family})
 	return resp, nil
 }
 
-// issue signs an access token for username and logs event with the token's
-// jti and the refresh family. When refreshRaw is empty and refresh tokens
-// are enabled, it starts a new family; otherwise refreshRaw (the successor
-// the caller stored in family) goes into the response.
-func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, event string, extra ...any) (*TokenResponse, error) {
-	tok, err := a.issuer.Issue(ctx, username)
-	if err != nil {
-		return nil, err
+// sign signs an access token for username with the claims of the Claims
+// hook, if any.
+func (a *Accounts) sign(ctx context.Context, username string) (*Token, error) {
+	var extra map[string]any
+	if a.claims != nil {
+		var err error
+		if extra, err = a.claims(ctx, username); err != nil {
+			a.log.WarnContext(ctx, "claims hook failed; no token issued", "user", username, "err", err)
+			return nil, fmt.Errorf("claims hook for %q: %w", username, err)
+		}
 	}
+	tok, err := a.issuer.IssueWith(ctx, username, extra)
+	if err != nil && a.claims != nil {
+		a.log.ErrorContext(ctx, "claims hook returned claims the issuer refuses; no token issued", "user", username, "err", err)
+	}
+	return tok, err
+}
+
+// emit calls the Audit hook with e, its Client taken from ctx when unset.
+func (a *Accounts) emit(ctx context.Context, e AuditEvent) {
+	if a.audit == nil {
+		return
+	}
+	if !e.Client.IsValid() {
+		e.Client, _ = ctx.Value(clientKey{}).(netip.Addr)
+	}
+	a.audit(ctx, e)
+}
+
+// loginFailed emits an AuditLoginFailed event; username is empty unless the
+// account exists.
+func (a *Accounts) loginFailed(ctx context.Context, client netip.Addr, username, reason string) {
+	a.emit(ctx, AuditEvent{Kind: AuditLoginFailed, Username: username, Client: client, Reason: reason})
+}
+
+// clientKey is the context key of the client address the routes hand to
+// Refresh and Logout for their audit events.
+type clientKey struct{}
+
+// issue answers with tok, an access token for tok.Claims.Subject, and logs
+// event with the token's jti and the refresh family, which it returns. When
+// refreshRaw is empty and refresh tokens are enabled, it starts a new
+// family; otherwise refreshRaw (the successor the caller stored in family)
+// goes into the response.
+func (a *Accounts) issue(ctx context.Context, tok *Token, refreshRaw, family, event string, extra ...any) (*TokenResponse, string, error) {
+	username := tok.Claims.Subject
 	resp := &TokenResponse{AccessToken: tok.Raw, Token: tok.Raw, TokenType: "Bearer", ExpiresIn: int64(a.issuer.TTL() / time.Second)}
 	if refreshRaw != "" {
 		resp.RefreshToken = refreshRaw
 	} else if a.refresh != nil {
 		raw, hash, err := newRefreshToken()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		now := a.now().UTC()
 		if family, err = randomID(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		// The store caps ExpiresAt at the family's end.
 		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now,
@@ -576,7 +688,7 @@ func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, even
 			return a.refresh.CreateRefreshToken(ctx, rt)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("jwtauth: store refresh token: %w", err)
+			return nil, "", fmt.Errorf("jwtauth: store refresh token: %w", err)
 		}
 		resp.RefreshToken = raw
 	}
@@ -585,7 +697,7 @@ func (a *Accounts) issue(ctx context.Context, username, refreshRaw, family, even
 		attrs = append(attrs, "family", family)
 	}
 	a.log.InfoContext(ctx, event, attrs...)
-	return resp, nil
+	return resp, family, nil
 }
 
 var (
@@ -616,6 +728,26 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	if _, err := a.issuer.keys.SigningKey(); err != nil {
 		return nil, fmt.Errorf("jwtauth: refresh: signing key: %w", err)
 	}
+	// With a Claims hook, sign first: the token's user comes from a read
+	// that spends nothing, so a failing hook leaves the token valid.
+	var tok *Token
+	if a.claims != nil {
+		var rec RefreshToken
+		err := a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
+			rec, err = a.refresh.RefreshTokenByHash(ctx, hash)
+			return err
+		})
+		if errors.Is(err, ErrRefreshNotFound) {
+			a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
+			return nil, errInvalidGrant
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jwtauth: refresh: %w", err)
+		}
+		if tok, err = a.sign(ctx, rec.Username); err != nil {
+			return nil, errorf("jwtauth: refresh: %w", err)
+		}
+	}
 	var nextRaw string
 	var nextHash []byte
 	if a.grace > 0 {
@@ -640,7 +772,14 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	})
 	switch {
 	case errors.Is(err, ErrRefreshReused):
+		if old.FamilyID == "" && a.audit != nil { // RotateRefreshToken returns no record
+			_ = a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
+				old, err = a.refresh.RefreshTokenByHash(ctx, hash)
+				return err
+			})
+		}
 		a.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "user", old.Username, "family", old.FamilyID)
+		a.emit(ctx, AuditEvent{Kind: AuditRefreshReuse, Username: old.Username, FamilyID: old.FamilyID})
 		return nil, errInvalidGrant
 	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired):
 		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
@@ -648,7 +787,17 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	case err != nil:
 		return nil, fmt.Errorf("jwtauth: refresh: %w", err)
 	}
-	return a.issue(ctx, old.Username, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
+	if tok == nil || tok.Claims.Subject != old.Username {
+		if tok, err = a.sign(ctx, old.Username); err != nil {
+			return nil, errorf("jwtauth: refresh: %w", err)
+		}
+	}
+	resp, _, err := a.issue(ctx, tok, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
+	if err != nil {
+		return nil, err
+	}
+	a.emit(ctx, AuditEvent{Kind: AuditRefresh, Username: old.Username, FamilyID: old.FamilyID})
+	return resp, nil
 }
 
 func refreshReason(err error) string {
@@ -695,6 +844,14 @@ func (a *Accounts) Logout(ctx context.Context, raw string) error {
 		return fmt.Errorf("jwtauth: logout: %w", err)
 	}
 	a.log.InfoContext(ctx, "logout", "family", fam)
+	if a.audit != nil {
+		var rec RefreshToken
+		_ = a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
+			rec, err = a.refresh.RefreshTokenByHash(ctx, hash)
+			return err
+		})
+		a.emit(ctx, AuditEvent{Kind: AuditLogout, Username: rec.Username, FamilyID: fam})
+	}
 	return nil
 }
 

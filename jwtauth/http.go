@@ -225,7 +225,11 @@ func Routes(cfg RoutesConfig) []Route {
 				WriteError(w, e)
 				return
 			}
-			v, status, err := f(r.Context(), in["refresh_token"])
+			ctx := r.Context()
+			if a.audit != nil { // the client address of the audit event
+				ctx = context.WithValue(ctx, clientKey{}, ClientIP(r, trusted))
+			}
+			v, status, err := f(ctx, in["refresh_token"])
 			if err != nil {
 				WriteError(w, err)
 				return

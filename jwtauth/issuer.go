@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +104,24 @@ type wireClaims struct {
 
 // Issue signs an access token for subject (the username) with the active key.
 // It fails with keys.ErrNoActiveKey when the key set has no signing key.
-func (i *Issuer) Issue(_ context.Context, subject string) (*Token, error) {
+func (i *Issuer) Issue(ctx context.Context, subject string) (*Token, error) {
+	return i.IssueWith(ctx, subject, nil)
+}
+
+// IssueWith is Issue with extra claims beside the registered ones, e.g. the
+// authorization claims of RFC 9068 §2.2.3: "scope" (a string of
+// space-separated scope-tokens, RFC 8693 §4.2 and RFC 6749 §3.3), "roles",
+// "groups" and "entitlements" (arrays of strings). Each value is encoded
+// with encoding/json; the token's Claims carry them in Extra.
+//
+// It issues nothing and fails with an error wrapping ErrInvalidClaims when
+// extra names a registered claim (iss, sub, aud, exp, nbf, iat, jti: the
+// issuer sets those) or the empty name, gives scope, roles, groups or
+// entitlements another type, holds a value encoding/json cannot encode
+// (a func, a channel, NaN) or more members than a Verifier accepts (64 in
+// all); and with an error wrapping ErrTokenTooLarge when the token would be
+// over MaxTokenSize, which every Verifier refuses.
+func (i *Issuer) IssueWith(_ context.Context, subject string, extra map[string]any) (*Token, error) {
 	if subject == "" {
 		return nil, errors.New("jwtauth: Issue: empty subject")
 	}
@@ -125,9 +143,24 @@ func (i *Issuer) Issue(_ context.Context, subject string) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: encode claims: %w", err)
 	}
+	var claims *Claims
+	if len(extra) > 0 {
+		if payload, err = appendExtra(payload, extra); err != nil {
+			return nil, err
+		}
+		// The verifier's own parser: what is issued is what verifies.
+		if claims, err = parseClaims(payload); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidClaims, err)
+		}
+	}
 	hdr := i.header(k.KID)
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(hdr)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(k.Private.Size()))
+	size := len(hdr) + enc.EncodedLen(len(payload)) + 1 + enc.EncodedLen(k.Private.Size())
+	if size > MaxTokenSize {
+		return nil, fmt.Errorf("%w: the token would be %d bytes, over the %d bytes (MaxTokenSize) every Verifier accepts; issue fewer or shorter claims",
+			ErrTokenTooLarge, size, MaxTokenSize)
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, hdr...)
 	buf = enc.AppendEncode(buf, payload)
 	sig, err := jwsbb.SignRSA(k.Private, buf, crypto.SHA256, false, rand.Reader)
@@ -139,12 +172,72 @@ func (i *Issuer) Issue(_ context.Context, subject string) (*Token, error) {
 	t := &Token{Raw: string(buf), KID: k.KID, Claims: Claims{
 		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti,
 	}}
+	if claims != nil {
+		t.Claims.Extra = claims.Extra
+	}
 	if s, ok := i.audience.(string); ok {
 		t.Claims.Audience = []string{s}
 	} else {
 		t.Claims.Audience = slices.Clone(i.audience.([]string))
 	}
 	return t, nil
+}
+
+// appendExtra adds the members of extra, in name order, to payload, a JSON
+// object of the registered claims, after checking them (see IssueWith).
+func appendExtra(payload []byte, extra map[string]any) ([]byte, error) {
+	if len(extra) > maxMembers-7 {
+		return nil, fmt.Errorf("%w: %d extra claims, at most %d", ErrInvalidClaims, len(extra), maxMembers-7)
+	}
+	names := make([]string, 0, len(extra))
+	for name := range extra {
+		if name == "" || registeredClaim(name) {
+			return nil, fmt.Errorf("%w: %q is a registered claim the issuer sets (RFC 7519 §4.1)", ErrInvalidClaims, name)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := payload[:len(payload)-1] // drop '}'
+	for _, name := range names {
+		v, err := json.Marshal(extra[name])
+		if err != nil {
+			return nil, fmt.Errorf("%w: claim %q is not JSON-encodable: %v", ErrInvalidClaims, name, err)
+		}
+		if err := checkAuthzClaim(name, v); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidClaims, err)
+		}
+		n, _ := json.Marshal(name)
+		out = append(out, ',')
+		out = append(out, n...)
+		out = append(out, ':')
+		out = append(out, v...)
+	}
+	return append(out, '}'), nil
+}
+
+// checkAuthzClaim checks the type of an RFC 9068 §2.2.3 authorization
+// claim encoded as v: scope a string of scope-tokens (RFC 6749 §3.3:
+// %x21 / %x23-5B / %x5D-7E) separated by single spaces; roles, groups and
+// entitlements arrays of strings.
+func checkAuthzClaim(name string, v []byte) error {
+	switch name {
+	case "scope":
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return errors.New(`"scope" must be a string of space-separated scope-tokens (RFC 8693 §4.2)`)
+		}
+		for _, tok := range strings.Split(s, " ") {
+			if tok == "" || strings.ContainsFunc(tok, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+				return fmt.Errorf(`"scope" %.64q is not scope-tokens separated by single spaces (RFC 6749 §3.3)`, s)
+			}
+		}
+	case "roles", "groups", "entitlements":
+		var arr []string
+		if err := json.Unmarshal(v, &arr); err != nil || arr == nil {
+			return fmt.Errorf("%q must be an array of strings (RFC 9068 §2.2.3.1)", name)
+		}
+	}
+	return nil
 }
 
 // header returns the encoded protected header for kid followed by '.',

@@ -3,19 +3,169 @@ package jwtauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Authenticator is the core of the adapters' middleware: it takes the token
-// from a request (RFC 6750 §2.1 Authorization: Bearer, or the tutorial's
-// x-access-token header), verifies it, and answers failures with 401 and an
-// RFC 6750 §3 WWW-Authenticate challenge.
+// from a request (by default RFC 6750 §2.1 Authorization: Bearer, or the
+// tutorial's x-access-token header; see Sources), verifies it, and answers
+// failures with 401 and an RFC 6750 §3 WWW-Authenticate challenge; with
+// requirements (Authorize), it answers a valid token that lacks them with
+// 403 insufficient_scope.
 type Authenticator struct {
 	Verifier TokenVerifier
 	// Realm is the challenge's realm; default "jwtauth".
 	Realm string
+	// Sources lists where a request may carry its access token, in order:
+	// HeaderSource, CookieSource, QuerySource. Nil or empty means
+	// HeaderSource("Authorization") then HeaderSource("x-access-token"), as
+	// TokenFromRequest reads. A request carrying two different tokens, in
+	// two sources or twice in one, is refused (ErrTokenMalformed: RFC 6750
+	// §2 allows one method per request); the same token twice is one token.
+	// The 401 for a request without a token names these sources.
+	Sources []TokenSource
+	// Optional lets a request that carries no token at all through as
+	// anonymous: Authenticate returns no claims and no error, and
+	// ClaimsFromContext reports false to the handler. A token that is
+	// present but invalid is still answered with 401, and a route with
+	// requirements (Authorize) still answers an anonymous request with 401.
+	// To have both an optional and a required authenticator, copy the
+	// struct: opt := *auth; opt.Optional = true.
+	Optional bool
+}
+
+// TokenSource is one place a request may carry its access token; see
+// Authenticator.Sources. Build it with HeaderSource, CookieSource or
+// QuerySource; the zero TokenSource finds nothing.
+type TokenSource struct {
+	in   byte // 'h' header, 'c' cookie, 'q' query parameter
+	name string
+}
+
+// HeaderSource reads the token from the request header name. For
+// Authorization it takes the credentials of the Bearer scheme (RFC 6750
+// §2.1; the scheme name is case-insensitive, other schemes are not a
+// token); for any other header, such as x-access-token, its whole value.
+// Two headers of that name are refused. It panics when name is empty (a
+// programming error, as with regexp.MustCompile).
+func HeaderSource(name string) TokenSource {
+	if name == "" {
+		panic("jwtauth: HeaderSource needs a header name")
+	}
+	return TokenSource{'h', http.CanonicalHeaderKey(name)}
+}
+
+// CookieSource reads the token from the cookie name (RFC 6265 §5.4), for
+// browser apps that keep the access token in an HttpOnly cookie. A browser
+// sends cookies with requests other sites trigger too: protect routes that
+// change state against cross-site request forgery (a SameSite=Strict or Lax
+// cookie, or an anti-CSRF token). Two cookies of that name with different
+// values are refused. It panics when name is empty.
+func CookieSource(name string) TokenSource {
+	if name == "" {
+		panic("jwtauth: CookieSource needs a cookie name")
+	}
+	return TokenSource{'c', name}
+}
+
+// QuerySource reads the token from the URL query parameter name
+// (RFC 6750 §2.3 names it access_token). It is never a default, and RFC
+// 6750 §5.3 says not to pass bearer tokens in page URLs: a URL is kept in
+// browser history, server and proxy logs and Referer headers, where the
+// token outlives the request. Use it only where a client cannot set a
+// header (a WebSocket or EventSource from a browser), with short-lived
+// tokens. Answers to such requests get Cache-Control: private, as §2.3
+// asks, unless the handler sets its own. Two parameters of that name are
+// refused. It panics when name is empty.
+func QuerySource(name string) TokenSource {
+	if name == "" {
+		panic("jwtauth: QuerySource needs a parameter name")
+	}
+	return TokenSource{'q', name}
+}
+
+// String names the source as the 401 description does, e.g.
+// "Authorization: Bearer <token>", "x-access-token", "cookie session",
+// "query parameter access_token".
+func (s TokenSource) String() string {
+	switch s.in {
+	case 'h':
+		if s.name == "Authorization" {
+			return "Authorization: Bearer <token>"
+		}
+		if s.name == "X-Access-Token" {
+			return "x-access-token"
+		}
+		return s.name
+	case 'c':
+		return "cookie " + s.name
+	case 'q':
+		return "query parameter " + s.name
+	}
+	return "nowhere"
+}
+
+// take returns the token s finds in r, "" for none.
+func (s TokenSource) take(r *http.Request) (string, error) {
+	var vals []string
+	switch s.in {
+	case 'h':
+		vals = r.Header.Values(s.name)
+		if s.name == "Authorization" && len(vals) == 1 {
+			scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+			if !strings.EqualFold(scheme, "Bearer") {
+				return "", nil
+			}
+			vals = []string{cred}
+		}
+	case 'c':
+		for _, c := range r.CookiesNamed(s.name) {
+			if v := strings.TrimSpace(c.Value); v != "" && !slices.Contains(vals, v) {
+				vals = append(vals, v)
+			}
+		}
+	case 'q':
+		vals = r.URL.Query()[s.name]
+	}
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(vals[0]), nil
+	}
+	return "", errors.Join(ErrTokenMalformed, fmt.Errorf("more than one %s", s))
+}
+
+// token returns r's access token from a's sources, and whether it came
+// from the query.
+func (a *Authenticator) token(r *http.Request) (string, bool, error) {
+	if len(a.Sources) == 0 {
+		t, err := TokenFromRequest(r)
+		return t, false, err
+	}
+	var tok string
+	var from TokenSource
+	for _, s := range a.Sources {
+		t, err := s.take(r)
+		if err != nil {
+			return "", false, err
+		}
+		if t == "" || t == tok {
+			continue
+		}
+		if tok != "" {
+			return "", false, errors.Join(ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
+		}
+		tok, from = t, s
+	}
+	if tok == "" {
+		return "", false, ErrTokenMissing
+	}
+	return tok, from.in == 'q', nil
 }
 
 // TokenFromRequest returns the access token of r: the credentials of an
@@ -53,18 +203,58 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	return "", ErrTokenMissing
 }
 
-// Authenticate verifies r's token and returns r with the claims in its
-// context (see ClaimsFromContext) and the claims themselves.
+// Authenticate verifies r's token (from a.Sources) and returns r with the
+// claims in its context (see ClaimsFromContext) and the claims themselves.
+// With a.Optional, a request without any token gets r, nil claims and a nil
+// error.
 func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, *Claims, error) {
-	raw, err := TokenFromRequest(r)
+	r, c, _, err := a.authenticate(r)
+	return r, c, err
+}
+
+func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *Claims, bool, error) {
+	raw, fromQuery, err := a.token(r)
 	if err != nil {
-		return r, nil, err
+		if a.Optional && errors.Is(err, ErrTokenMissing) {
+			return r.WithContext(context.WithValue(r.Context(), anonymousKey{}, a)), nil, false, nil
+		}
+		return r, nil, false, err
 	}
 	c, err := a.Verifier.Verify(r.Context(), raw)
 	if err != nil {
-		return r, nil, err
+		return r, nil, false, err
 	}
-	return r.WithContext(ContextWithClaims(r.Context(), c)), c, nil
+	return r.WithContext(ContextWithClaims(r.Context(), c)), c, fromQuery, nil
+}
+
+// anonymousKey marks the context of a request an Optional Authenticator let
+// through without a token; its value is that Authenticator, whose realm a
+// Requirement's 401 names.
+type anonymousKey struct{}
+
+// Authorize is the adapters' middleware in one call: it authenticates r
+// (Authenticate) and checks reqs, all of which must hold. On failure it has
+// written the answer — Challenge's 401 or 503, or 403 insufficient_scope
+// (RFC 6750 §3.1) for a valid token that lacks a requirement, 401 for an
+// anonymous request (Optional) on a route with requirements — and returns
+// false; otherwise it returns r with the claims in its context, the claims
+// (nil for an anonymous request) and true. When the token came from a
+// QuerySource it sets Cache-Control: private on w (RFC 6750 §2.3).
+func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs ...Requirement) (*http.Request, *Claims, bool) {
+	r, c, fromQuery, err := a.authenticate(r)
+	if err != nil {
+		a.Challenge(w, err)
+		return r, nil, false
+	}
+	if fromQuery {
+		w.Header().Set("Cache-Control", "private")
+	}
+	for i := range reqs {
+		if !reqs[i].check(a, w, c) {
+			return r, nil, false
+		}
+	}
+	return r, c, true
 }
 
 // Challenge writes the answer for a failed Authenticate: 401 with
@@ -87,12 +277,151 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 	}
 	if errors.Is(err, ErrTokenMissing) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
-		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (Authorization: Bearer <token> or x-access-token)"})
+		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
 		return
 	}
 	desc := describe(err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`", error="invalid_token", error_description="`+quoteSafe(desc)+`"`)
 	WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc})
+}
+
+// defaultSources are the sources of an Authenticator without Sources.
+var defaultSources = []TokenSource{{'h', "Authorization"}, {'h', "X-Access-Token"}}
+
+// sourcesText names a's sources: "A", "A or B", "A, B or C".
+func (a *Authenticator) sourcesText() string {
+	src := a.Sources
+	if len(src) == 0 {
+		src = defaultSources
+	}
+	var b strings.Builder
+	for i, s := range src {
+		switch {
+		case i == 0:
+		case i == len(src)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(s.String())
+	}
+	return b.String()
+}
+
+// Requirement is what a route asks of a valid token beyond its validity:
+// scopes, roles, or a predicate over the claims. Build it with
+// RequireScopes, RequireRoles or Require; the zero Requirement grants
+// nothing (every request is refused with 403). Pass requirements to the
+// adapters' Middleware (adapters/nethttp, adapters/gin) or to
+// Authenticator.Authorize, or use Requirement.Middleware after an
+// authenticating middleware.
+type Requirement struct {
+	scopes []string // all required, from the scope claim
+	roles  []string // all required, from the roles claim
+	allow  func(*Claims) bool
+}
+
+// RequireScopes requires every one of scopes in the token's scope claim (a
+// space-separated string, RFC 8693 §4.2). A valid token lacking one gets
+// 403 with WWW-Authenticate: Bearer error="insufficient_scope" and
+// scope="…" listing scopes (RFC 6750 §3.1). Each scope must be a
+// scope-token (RFC 6749 §3.3: printable ASCII but space, '"' and '\').
+//
+// An empty list or a malformed scope is a programming error, not an
+// allow-all: RequireScopes panics, at construction, as regexp.MustCompile
+// does.
+func RequireScopes(scopes ...string) Requirement {
+	if len(scopes) == 0 {
+		panic("jwtauth: RequireScopes needs at least one scope")
+	}
+	for _, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			panic(fmt.Sprintf("jwtauth: RequireScopes: %q is not a scope-token (RFC 6749 §3.3)", s))
+		}
+	}
+	return Requirement{scopes: slices.Clone(scopes)}
+}
+
+// RequireRoles requires every one of roles in the token's roles claim (an
+// array of strings, RFC 9068 §2.2.3.1); for "any of", use Require with
+// slices.ContainsFunc over Claims.Roles. A valid token lacking one gets 403
+// insufficient_scope (RFC 6750 §3.1). An empty list or an empty role is a
+// programming error: RequireRoles panics, at construction.
+func RequireRoles(roles ...string) Requirement {
+	if len(roles) == 0 || slices.Contains(roles, "") {
+		panic("jwtauth: RequireRoles needs at least one non-empty role")
+	}
+	return Requirement{roles: slices.Clone(roles)}
+}
+
+// Require requires allow to return true for the verified claims; a valid
+// token for which it returns false gets 403 insufficient_scope. allow runs
+// on the request's goroutine, once per request, and must not modify the
+// claims. A nil allow is a programming error: Require panics, at
+// construction.
+func Require(allow func(*Claims) bool) Requirement {
+	if allow == nil {
+		panic("jwtauth: Require needs a predicate")
+	}
+	return Requirement{allow: allow}
+}
+
+// Middleware is q as net/http middleware, for a handler behind an
+// authenticating middleware (which put the claims in the context): next
+// runs when the claims meet q; a valid token that does not gets 403
+// insufficient_scope, a request without claims (none authenticated, or an
+// Optional Authenticator's anonymous request) 401.
+func (q Requirement) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := r.Context().Value(anonymousKey{}).(*Authenticator)
+		if a == nil {
+			a = &Authenticator{}
+		}
+		c, _ := ClaimsFromContext(r.Context())
+		if q.check(a, w, c) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// check reports whether c meets q, answering 401 (no claims) or 403 with a's
+// realm when it does not.
+func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) bool {
+	if c == nil {
+		a.Challenge(w, ErrTokenMissing)
+		return false
+	}
+	var desc string
+	switch {
+	case q.scopes != nil:
+		if !c.hasAll("scope", q.scopes) {
+			desc = "the token lacks a required scope"
+		}
+	case q.roles != nil:
+		if !c.hasAll("roles", q.roles) {
+			desc = "the token lacks a required role"
+		}
+	case q.allow != nil:
+		if !q.allow(c) {
+			desc = "the token does not grant access to this resource"
+		}
+	default:
+		desc = "the route's requirement grants nothing"
+	}
+	if desc == "" {
+		return true
+	}
+	realm := a.Realm
+	if realm == "" {
+		realm = "jwtauth"
+	}
+	ch := `Bearer realm="` + quoteSafe(realm) + `", error="insufficient_scope", error_description="` + desc + `"`
+	if q.scopes != nil {
+		ch += `, scope="` + strings.Join(q.scopes, " ") + `"`
+	}
+	w.Header().Set("WWW-Authenticate", ch)
+	WriteError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
+	return false
 }
 
 // describe turns a verification error into a short client-facing sentence.

@@ -80,3 +80,104 @@ func TestChallengeWhenTheKeysAreOutOfReach(t *testing.T) {
 	jwtauth.WriteError(w, fmt.Errorf("waiting for a hash slot: %w", context.Canceled))
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code, "a canceled request is not a server fault")
 }
+
+// TestEmptyRequirementsPanicAtConstruction: an empty scope or role
+// requirement is a programming error found when the routes are built, not
+// an allow-all found in production.
+func TestEmptyRequirementsPanicAtConstruction(t *testing.T) {
+	for name, build := range map[string]func(){
+		"no scope":            func() { jwtauth.RequireScopes() },
+		"empty scope":         func() { jwtauth.RequireScopes("read", "") },
+		"scope with a space":  func() { jwtauth.RequireScopes("read write") },
+		"scope with a quote":  func() { jwtauth.RequireScopes(`a"b`) },
+		"no role":             func() { jwtauth.RequireRoles() },
+		"empty role":          func() { jwtauth.RequireRoles("") },
+		"nil predicate":       func() { jwtauth.Require(nil) },
+		"empty header name":   func() { jwtauth.HeaderSource("") },
+		"empty cookie name":   func() { jwtauth.CookieSource("") },
+		"empty query name":    func() { jwtauth.QuerySource("") },
+		"nil slice of scopes": func() { jwtauth.RequireScopes([]string(nil)...) },
+	} {
+		assert.Panics(t, build, name)
+	}
+	assert.NotPanics(t, func() { jwtauth.RequireScopes("orders:read", "orders:write") })
+	assert.NotPanics(t, func() { jwtauth.RequireRoles("admin") })
+}
+
+// TestRequirementMiddleware: the core form, behind an authenticating
+// middleware or alone; the zero Requirement grants nothing.
+func TestRequirementMiddleware(t *testing.T) {
+	f := newFixture(t)
+	auth := &jwtauth.Authenticator{Verifier: f.verifier, Realm: "core"}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	authenticate := func(a *jwtauth.Authenticator, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, _, err := a.Authenticate(r)
+			if err != nil {
+				a.Challenge(w, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	admin, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"admin"}})
+	require.NoError(t, err)
+	user, err := f.issuer.IssueWith(context.Background(), "bob", map[string]any{"roles": []string{"user"}})
+	require.NoError(t, err)
+	serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tok != "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	h := authenticate(auth, jwtauth.RequireRoles("admin").Middleware(ok))
+	assert.Equal(t, http.StatusNoContent, serve(h, admin.Raw).Code)
+	w := serve(h, user.Raw)
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	assert.Equal(t, `Bearer realm="jwtauth", error="insufficient_scope", error_description="the token lacks a required role"`, w.Header().Get("WWW-Authenticate"),
+		"alone, the requirement does not know the authenticator's realm")
+	assert.JSONEq(t, `{"error":"insufficient_scope","error_description":"the token lacks a required role"}`, w.Body.String())
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "").Code)
+
+	// Without any authentication in front: 401, never the handler.
+	w = serve(jwtauth.RequireRoles("admin").Middleware(ok), admin.Raw)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Equal(t, `Bearer realm="jwtauth"`, w.Header().Get("WWW-Authenticate"))
+
+	// Behind an Optional authenticator, an anonymous request gets its realm's 401.
+	opt := *auth
+	opt.Optional = true
+	w = serve(authenticate(&opt, jwtauth.RequireScopes("read").Middleware(ok)), "")
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Equal(t, `Bearer realm="core"`, w.Header().Get("WWW-Authenticate"))
+	assert.Equal(t, http.StatusNoContent, serve(authenticate(&opt, ok), "").Code)
+
+	// The zero Requirement grants nothing.
+	w = serve(authenticate(auth, jwtauth.Requirement{}.Middleware(ok)), admin.Raw)
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+admin.Raw)
+	rec := httptest.NewRecorder()
+	_, _, allowed := auth.Authorize(rec, r, jwtauth.Requirement{})
+	assert.False(t, allowed)
+	assert.Equal(t, http.StatusForbidden, rec.Code)
+	_, c, allowed := auth.Authorize(httptest.NewRecorder(), r)
+	assert.True(t, allowed)
+	assert.Equal(t, "alice", c.Subject)
+}
+
+func TestTokenSourceNames(t *testing.T) {
+	for want, s := range map[string]jwtauth.TokenSource{
+		"Authorization: Bearer <token>": jwtauth.HeaderSource("authorization"),
+		"x-access-token":                jwtauth.HeaderSource("X-ACCESS-TOKEN"),
+		"X-Api-Token":                   jwtauth.HeaderSource("x-api-token"),
+		"cookie session":                jwtauth.CookieSource("session"),
+		"query parameter access_token":  jwtauth.QuerySource("access_token"),
+		"nowhere":                       {},
+	} {
+		assert.Equal(t, want, s.String())
+	}
+}

@@ -30,10 +30,6 @@ const (
 // Config configures New: the whole service from a store and an issuer URL.
 // Store and Issuer are required; every other field has a zero value giving
 // the default of `jwtauth serve`.
-//
-// Reserved for hooks added beside these fields: the claims hook (extra
-// claims at login and refresh), the audit hooks, and the token sources of
-// the middleware.
 type Config struct {
 	// Store persists keys, users and refresh tokens: adapters/sqlite,
 	// adapters/postgres, or adapters/memory for tests. Required. New does not
@@ -87,6 +83,19 @@ type Config struct {
 	// Tests pass keys/keystest.Generator to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 
+	// Claims, when set, adds the application's claims to every access token
+	// at login and at every refresh (so a role change applies at the next
+	// refresh): see AccountsConfig.Claims for the names (RFC 9068 §2.2.3
+	// scope, roles, groups, entitlements) and the errors.
+	Claims func(ctx context.Context, username string) (map[string]any, error)
+	// Audit, when set, is told of every register, login, failed login (with
+	// its reason), refresh, refresh reuse and logout: see AccountsConfig.Audit.
+	// It never receives a password, a hash or a token.
+	Audit func(ctx context.Context, e AuditEvent)
+	// TokenSources are where Authenticator looks for the access token, in
+	// order; default the Authorization: Bearer header, then x-access-token
+	// (see Authenticator.Sources).
+	TokenSources []TokenSource
 	// TokenCacheSize bounds the verifier's cache of verified tokens (see
 	// VerifierConfig.CacheSize): 0 gives DefaultCacheSize (10 000 tokens,
 	// about 12 MB), a negative value turns it off.
@@ -188,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Users: cfg.Store, RefreshTokens: cfg.Store, Issuer: issuer,
 		RefreshTTL: cfg.RefreshTTL, RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout: cfg.StoreTimeout, Logger: log,
+		Claims: cfg.Claims, Audit: cfg.Audit,
 	})
 	if err != nil {
 		return nil, err
@@ -221,7 +231,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
-		auth: &Authenticator{Verifier: verifier}, routes: routes, mountPath: mountPath,
+		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources}, routes: routes, mountPath: mountPath,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop

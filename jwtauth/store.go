@@ -125,6 +125,12 @@ type RefreshTokenStore interface {
 	// family at now and yields ErrRefreshReused; an unknown hash
 	// ErrRefreshNotFound; an expired token ErrRefreshExpired (nothing changed).
 	RotateRefreshToken(ctx context.Context, hash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RefreshTokenByHash returns the record of the token with hash as
+	// stored, whatever its state (used, revoked, expired), and changes
+	// nothing; ErrRefreshNotFound for an unknown hash. Accounts reads it to
+	// learn a token's user before rotating it, so that a failing
+	// AccountsConfig.Claims hook leaves the token unspent.
+	RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
 	// RevokeRefreshFamily revokes, at now, the family of the token with hash
 	// and returns its family id; ErrRefreshNotFound for an unknown hash.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error)

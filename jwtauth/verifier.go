@@ -348,6 +348,7 @@ func parseHeader(b []byte) (header, error) {
 // their RFC 7519 §4.1 types, dates must be JSON numbers.
 func parseClaims(b []byte) (*Claims, error) {
 	c := &Claims{}
+	var extra []byte // the Extra values, one after the other: one allocation
 	err := parseJSONObject(b, func(name string, v *fastjson.Value) error {
 		var err error
 		switch name {
@@ -368,8 +369,11 @@ func parseClaims(b []byte) (*Claims, error) {
 		default:
 			if c.Extra == nil {
 				c.Extra = make(map[string]json.RawMessage)
+				extra = make([]byte, 0, len(b))
 			}
-			c.Extra[name] = v.MarshalTo(nil)
+			start := len(extra)
+			extra = v.MarshalTo(extra)
+			c.Extra[name] = extra[start:len(extra):len(extra)]
 		}
 		return err
 	})

@@ -132,6 +132,17 @@ func (f *Fixture) Token(tb testing.TB, subject string) string {
 	return t.Raw
 }
 
+// TokenWith returns a valid access token for subject carrying the extra
+// claims (Issuer.IssueWith), e.g. {"roles": []string{"admin"}}.
+func (f *Fixture) TokenWith(tb testing.TB, subject string, extra map[string]any) string {
+	tb.Helper()
+	t, err := f.Issuer.IssueWith(context.Background(), subject, extra)
+	if err != nil {
+		tb.Fatalf("adaptertest: issue: %v", err)
+	}
+	return t.Raw
+}
+
 // ActiveKey returns the key that signs the fixture's tokens.
 func (f *Fixture) ActiveKey(tb testing.TB) *keys.Key {
 	tb.Helper()

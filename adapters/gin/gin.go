@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -27,28 +28,37 @@ import (
 type claimsKey struct{}
 
 // Middleware returns a gin middleware that authenticates every request with
-// auth. A request without a valid access token (RFC 6750 §2.1
+// auth and checks reqs (jwtauth.RequireScopes, RequireRoles, Require), all
+// of which must hold: the gin form of auth.Authorize. A request without a
+// valid access token (from auth.Sources; by default RFC 6750 §2.1
 // "Authorization: Bearer" or the x-access-token header) is answered by
 // auth.Challenge — 401 with a WWW-Authenticate challenge and a JSON error
-// body — and the chain is aborted. Otherwise c.Request carries the verified
-// claims in its context (jwtauth.ClaimsFromContext) and the gin.Context holds
-// them too (ClaimsFromContext).
+// body — and a valid token that does not meet reqs with 403
+// insufficient_scope (RFC 6750 §3.1); either way the chain is aborted.
+// Otherwise c.Request carries the verified claims in its context
+// (jwtauth.ClaimsFromContext) and the gin.Context holds them too
+// (ClaimsFromContext); both report false for the anonymous requests an
+// auth.Optional Authenticator lets through.
+//
+//	r.GET("/admin", jwtgin.Middleware(auth, jwtauth.RequireRoles("admin")), admin)
 //
 // Middleware panics when auth or auth.Verifier is nil, so that a miswired
 // server fails at start-up rather than on its first request.
-func Middleware(auth *jwtauth.Authenticator) gin.HandlerFunc {
+func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) gin.HandlerFunc {
 	if auth == nil || auth.Verifier == nil {
 		panic("gin: Middleware needs an Authenticator with a Verifier")
 	}
+	reqs = slices.Clone(reqs)
 	return func(c *gin.Context) {
-		r, claims, err := auth.Authenticate(c.Request)
-		if err != nil {
-			auth.Challenge(c.Writer, err)
+		r, claims, ok := auth.Authorize(c.Writer, c.Request, reqs...)
+		if !ok {
 			c.Abort()
 			return
 		}
 		c.Request = r
-		c.Set(claimsKey{}, claims)
+		if claims != nil {
+			c.Set(claimsKey{}, claims)
+		}
 		c.Next()
 	}
 }

@@ -158,3 +158,29 @@ func mustService(t *testing.T, issuer string) *jwtauth.Service {
 	t.Cleanup(svc.Close)
 	return svc
 }
+
+// protected serves GET /me with next behind jwtgin.Middleware(auth, reqs...).
+func protected(_ testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+	r := gin.New()
+	r.GET("/me", jwtgin.Middleware(auth, reqs...), func(c *gin.Context) {
+		// The gin.Context and the request agree on the claims (or their absence).
+		fromGin, okGin := jwtgin.ClaimsFromContext(c)
+		fromReq, okReq := jwtauth.ClaimsFromContext(c.Request.Context())
+		if okGin != okReq || fromGin != fromReq {
+			c.AbortWithStatus(http.StatusTeapot)
+			return
+		}
+		next.ServeHTTP(c.Writer, c.Request)
+	})
+	return r
+}
+
+func TestAuthorization(t *testing.T) { adaptertest.RunAuthorization(t, protected) }
+
+// BenchmarkMiddlewareGinRoles is BenchmarkMiddlewareGin with a role
+// requirement and a token carrying roles and scope (see
+// adaptertest.BenchmarkMiddlewareRoles).
+func BenchmarkMiddlewareGinRoles(b *testing.B) {
+	gin.SetMode(gin.TestMode)
+	adaptertest.BenchmarkMiddlewareRoles(b, protected)
+}

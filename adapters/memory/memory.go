@@ -327,6 +327,20 @@ func (s *Store) revokeFamily(id string, now time.Time) {
 	}
 }
 
+// RefreshTokenByHash returns the token with hash as stored, or an error
+// wrapping jwtauth.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
+	if err := s.lock(ctx, "get refresh token"); err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	defer s.mu.Unlock()
+	t, ok := s.refresh[string(hash)]
+	if !ok {
+		return jwtauth.RefreshToken{}, fmt.Errorf("memory: get refresh token: %w", jwtauth.ErrRefreshNotFound)
+	}
+	return copyRefresh(t), nil
+}
+
 // RevokeRefreshFamily revokes, at now, every token of the family of the
 // token with hash (tokens already revoked keep their time) and returns the
 // family id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash.

@@ -11,31 +11,38 @@ package nethttp
 import (
 	"net/http"
 	"path"
+	"slices"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
-// Middleware returns middleware that authenticates every request with auth.
-// A request without a valid access token (RFC 6750 §2.1 "Authorization:
-// Bearer" or the x-access-token header) is answered by auth.Challenge: 401
-// with a WWW-Authenticate challenge and a JSON error body, and next is not
-// called. Otherwise next sees the request with the verified claims in its
-// context; read them with jwtauth.ClaimsFromContext.
+// Middleware returns middleware that authenticates every request with auth
+// and checks reqs (jwtauth.RequireScopes, RequireRoles, Require), all of
+// which must hold; it is auth.Authorize as func(http.Handler) http.Handler.
+// A request without a valid access token (from auth.Sources; by default
+// RFC 6750 §2.1 "Authorization: Bearer" or the x-access-token header) is
+// answered by auth.Challenge: 401 with a WWW-Authenticate challenge and a
+// JSON error body, and next is not called. A valid token that does not meet
+// reqs gets 403 insufficient_scope (RFC 6750 §3.1). Otherwise next sees the
+// request with the verified claims in its context; read them with
+// jwtauth.ClaimsFromContext (false for the anonymous requests an
+// auth.Optional Authenticator lets through).
+//
+//	mux.Handle("GET /admin", nethttp.Middleware(auth, jwtauth.RequireRoles("admin"))(admin))
 //
 // Middleware panics when auth or auth.Verifier is nil, so that a miswired
 // server fails at start-up rather than on its first request.
-func Middleware(auth *jwtauth.Authenticator) func(http.Handler) http.Handler {
+func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) func(http.Handler) http.Handler {
 	if auth == nil || auth.Verifier == nil {
 		panic("nethttp: Middleware needs an Authenticator with a Verifier")
 	}
+	reqs = slices.Clone(reqs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, _, err := auth.Authenticate(r)
-			if err != nil {
-				auth.Challenge(w, err)
-				return
+			r, _, ok := auth.Authorize(w, r, reqs...)
+			if ok {
+				next.ServeHTTP(w, r)
 			}
-			next.ServeHTTP(w, r)
 		})
 	}
 }

@@ -93,3 +93,19 @@ func BenchmarkMiddlewareNetHTTPUncached(b *testing.B) {
 
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareNetHTTP.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
+
+// protected serves GET /me with next behind nethttp.Middleware(auth, reqs...).
+func protected(_ testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /me", nethttp.Middleware(auth, reqs...)(next))
+	return mux
+}
+
+func TestAuthorization(t *testing.T) { adaptertest.RunAuthorization(t, protected) }
+
+// BenchmarkMiddlewareNetHTTPRoles is BenchmarkMiddlewareNetHTTP with a role
+// requirement and a token carrying roles and scope (see
+// adaptertest.BenchmarkMiddlewareRoles).
+func BenchmarkMiddlewareNetHTTPRoles(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareRoles(b, protected)
+}

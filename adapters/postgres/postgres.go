@@ -964,6 +964,20 @@ func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
 	return t, nil
 }
 
+// RefreshTokenByHash returns the token with hash as stored, or an error
+// wrapping jwtauth.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
+	var t jwtauth.RefreshToken
+	err := s.read(ctx, "get refresh token", func() (err error) {
+		t, err = scanRefresh(s.pool.QueryRow(ctx, refreshSelectSQL, hash), hash)
+		return err
+	})
+	if err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	return t, nil
+}
+
 // revokeFamily revokes family at now: its row, then, in a statement whose
 // snapshot follows the lock that UPDATE took, every token of it not yet
 // revoked (a successor committed while the lock was awaited included).

@@ -858,7 +858,9 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 
 // refreshByHash reads one token and whether its family is revoked, or
 // returns jwtauth.ErrRefreshNotFound.
-func refreshByHash(ctx context.Context, tx *sql.Tx, hash []byte) (jwtauth.RefreshToken, bool, error) {
+func refreshByHash(ctx context.Context, tx interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, hash []byte) (jwtauth.RefreshToken, bool, error) {
 	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked, famExpires, famRevoked sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at,
@@ -874,6 +876,20 @@ func refreshByHash(ctx context.Context, tx *sql.Tx, hash []byte) (jwtauth.Refres
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
 	t.FamilyExpiresAt = decTime(famExpires)
 	return t, famRevoked.Valid, nil
+}
+
+// RefreshTokenByHash returns the token with hash as stored, or an error
+// wrapping jwtauth.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
+	const op = "get refresh token"
+	if err := s.check(ctx, op); err != nil {
+		return jwtauth.RefreshToken{}, err
+	}
+	t, _, err := refreshByHash(ctx, s.db, hash)
+	if err != nil {
+		return jwtauth.RefreshToken{}, s.fail(op, err)
+	}
+	return t, nil
 }
 
 // revokeFamily marks the family revoked at now and revokes its tokens not

@@ -25,6 +25,7 @@ var refreshTests = []subtest{
 	{"Purge", testRefreshPurge},
 	{"FamilyLifetime", testRefreshFamilyLifetime},
 	{"RevokeUser", testRefreshRevokeUser},
+	{"ByHash", testRefreshByHash},
 }
 
 // refreshTTL is the lifetime of the suite's refresh tokens.
@@ -269,4 +270,36 @@ func testRefreshPurge(t *testing.T, s jwtauth.Store) {
 	n, err = s.PurgeRefreshTokens(ctx, cut)
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), n, "a second purge at the same cut")
+}
+
+// testRefreshByHash: RefreshTokenByHash returns a token as stored in every
+// state, changes nothing (the token read still rotates once), and names an
+// unknown hash ErrRefreshNotFound.
+func testRefreshByHash(t *testing.T, s jwtauth.Store) {
+	ctx := t.Context()
+	withUsers(t, s, "alice")
+	t1 := login(t, s, "t1", "fam-1", "alice", t0.In(elsewhere))
+	for range 2 { // reading twice changes nothing either
+		got, err := s.RefreshTokenByHash(ctx, t1.Hash)
+		require.NoError(t, err)
+		assert.Equal(t, "alice", got.Username)
+		assert.Equal(t, "fam-1", got.FamilyID)
+		assert.Equal(t, t1.Hash, got.Hash)
+		assert.True(t, got.UsedAt.IsZero(), "a fresh token is unused")
+		assert.True(t, got.RevokedAt.IsZero())
+		assert.True(t, t1.ExpiresAt.Equal(got.ExpiresAt), "ExpiresAt %s, want %s", got.ExpiresAt, t1.ExpiresAt)
+	}
+	used := t0.Add(time.Minute)
+	t2 := rotate(t, s, t1, "t2", used)
+	got, err := s.RefreshTokenByHash(ctx, t1.Hash)
+	require.NoError(t, err)
+	assert.True(t, used.Equal(got.UsedAt), "UsedAt %s, want %s", got.UsedAt, used)
+	got, err = s.RefreshTokenByHash(ctx, t2.Hash)
+	require.NoError(t, err)
+	assert.Equal(t, t1.Hash, got.ParentHash)
+	assert.Equal(t, "alice", got.Username)
+
+	_, err = s.RefreshTokenByHash(ctx, hashOf("unknown"))
+	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	assertNoSecret(t, err, hashOf("unknown"))
 }

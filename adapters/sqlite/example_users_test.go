@@ -1,0 +1,137 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+)
+
+// appUsers implements jwtauth.UserStore over an application's own users
+// table, with its own column names: account_name, pw_hash (bcrypt today),
+// role, signed_up.
+type appUsers struct{ db *sql.DB }
+
+// UserByName looks the account up. jwtauth passes the username normalized
+// (RFC 8265: "Alice" comes as "alice"), so the lookup ignores case.
+func (s appUsers) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+	var u jwtauth.User
+	err := s.db.QueryRowContext(ctx,
+		`SELECT lower(account_name), pw_hash, signed_up FROM users WHERE account_name = ? COLLATE NOCASE`, username).
+		Scan(&u.Username, &u.PasswordHash, &u.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jwtauth.User{}, jwtauth.ErrUserNotFound
+	}
+	return u, err
+}
+
+// CreateUser serves /register; a taken name changes nothing.
+func (s appUsers) CreateUser(ctx context.Context, u jwtauth.User) error {
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (account_name, pw_hash, role, signed_up) VALUES (?, ?, 'user', ?) ON CONFLICT DO NOTHING`,
+		u.Username, u.PasswordHash, u.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return jwtauth.ErrUserExists
+	}
+	return nil
+}
+
+// UpdatePasswordHash stores the argon2id hash jwtauth computes when a bcrypt
+// password logs in. If other code of yours still checks pw_hash with bcrypt,
+// return nil here instead: the bcrypt hash then stays, and logins keep working.
+func (s appUsers) UpdatePasswordHash(ctx context.Context, username, hash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET pw_hash = ? WHERE account_name = ? COLLATE NOCASE`, hash, username)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return jwtauth.ErrUserNotFound
+	}
+	return nil
+}
+
+// Example_ownUsersTable logs in a user who already exists in an
+// application's SQLite users table, with the bcrypt hash the application
+// stored, through a jwtauth.UserStore over that table; a claims hook reads
+// the user's role from the same table.
+func Example_ownUsersTable() {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:app?mode=memory&cache=shared")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	// The application's existing table and one of its users.
+	_, err = db.ExecContext(ctx, `CREATE TABLE users (
+		id INTEGER PRIMARY KEY, account_name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+		pw_hash TEXT NOT NULL, role TEXT NOT NULL, signed_up TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	legacy, _ := bcrypt.GenerateFromPassword([]byte("correct horse battery"), bcrypt.MinCost)
+	if _, err := db.ExecContext(ctx, `INSERT INTO users (account_name, pw_hash, role) VALUES ('Alice', ?, 'admin')`, string(legacy)); err != nil {
+		log.Fatal(err)
+	}
+
+	// jwtauth over it: keys in memory here (use sqlite.Open for jwtauth's own
+	// tables in production), no refresh tokens (their store keeps its own users).
+	mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	const iss = "https://app.example.com"
+	issuer, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: iss, Audience: []string{iss}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
+		Users: appUsers{db}, Issuer: issuer, Logger: slog.New(slog.DiscardHandler),
+		Claims: func(ctx context.Context, username string) (map[string]any, error) {
+			var role string
+			err := db.QueryRowContext(ctx, `SELECT role FROM users WHERE account_name = ? COLLATE NOCASE`, username).Scan(&role)
+			return map[string]any{"roles": []string{role}}, err
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	tok, err := accounts.Login(ctx, "alice", "correct horse battery")
+	if err != nil {
+		log.Fatal(err)
+	}
+	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: iss, Audience: []string{iss}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, err := verifier.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("logged in:", claims.Subject, claims.Roles())
+
+	_, err = accounts.Login(ctx, "alice", "wrong password")
+	fmt.Println("wrong password:", err)
+
+	var hash string
+	_ = db.QueryRowContext(ctx, `SELECT pw_hash FROM users WHERE id = 1`).Scan(&hash)
+	fmt.Println("bcrypt hash upgraded:", strings.HasPrefix(hash, "$argon2id$"))
+	// Output:
+	// logged in: alice [admin]
+	// wrong password: invalid_credentials: invalid username or password
+	// bcrypt hash upgraded: true
+}

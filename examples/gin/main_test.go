@@ -1,0 +1,16 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/jwtauth/jwtauth/examples/internal/exampletest"
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+func TestExample(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	exampletest.Run(t, roles, func(svc *jwtauth.Service) http.Handler { return newApp(svc) })
+}

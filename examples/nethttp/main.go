@@ -1,0 +1,60 @@
+// Command nethttp: a net/http app with jwtauth under /auth; roles from a claims hook (EXAMPLE_ADMINS).
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/jwtauth/jwtauth/adapters/nethttp"
+	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/jwtauth"
+)
+
+func main() {
+	addr := flag.String("addr", cmp.Or(os.Getenv("JWTAUTH_ADDR"), "127.0.0.1:8080"), "listen address")
+	db := flag.String("store", cmp.Or(os.Getenv("JWTAUTH_STORE"), "sqlite:./example.db"), "sqlite:PATH")
+	flag.Parse()
+	store, err := sqlite.Open(context.Background(), strings.TrimPrefix(*db, "sqlite:"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles,
+		Issuer: cmp.Or(os.Getenv("JWTAUTH_ISSUER"), "http://"+*addr+"/auth")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+	log.Print(http.ListenAndServe(*addr, newApp(svc)))
+}
+
+func newApp(svc *jwtauth.Service) *http.ServeMux {
+	mux := http.NewServeMux()
+	nethttp.MountService(mux, svc)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"status": "ok"}) })
+	mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		reply(w, map[string]any{"sub": claims.Subject, "roles": claims.Roles()})
+	})))
+	mux.Handle("GET /api/admin", nethttp.Middleware(svc.Authenticator(), jwtauth.RequireRoles("admin"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"message": "welcome, admin"}) })))
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func roles(_ context.Context, username string) (map[string]any, error) {
+	if slices.Contains(strings.Split(os.Getenv("EXAMPLE_ADMINS"), ","), username) {
+		return map[string]any{"roles": []string{"user", "admin"}}, nil
+	}
+	return map[string]any{"roles": []string{"user"}}, nil
+}
