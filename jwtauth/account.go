@@ -363,7 +363,11 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 		return err
 	}
 	if k, ok := ipKey(client); ok {
-		_, wait, err := a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
+		var wait time.Duration
+		err := a.store(ctx, "throttle registration", func(ctx context.Context) (err error) {
+			_, wait, err = a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("jwtauth: register: %w", err)
 		}
@@ -472,7 +476,14 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	addr, _ := ipKey(client)
 	// The address first: a login refused for its name still spends a token
 	// of its address.
-	taken, wait, terr := a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+	var (
+		taken []bucketKey
+		wait  time.Duration
+	)
+	terr := a.store(ctx, "throttle login", func(ctx context.Context) (err error) {
+		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+		return err
+	})
 	if terr != nil {
 		return nil, fmt.Errorf("jwtauth: login: %w", terr)
 	}
@@ -483,7 +494,10 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	failed := false // a wrong password keeps the tokens taken
 	defer func() {
 		if !failed {
-			if err := a.throttle.refund(context.WithoutCancel(ctx), now, taken); err != nil {
+			err := a.store(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
+				return a.throttle.refund(ctx, now, taken)
+			})
+			if err != nil {
 				a.log.WarnContext(ctx, "login throttle refund failed", "err", err)
 			}
 		}
