@@ -96,6 +96,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
 		return err
 	}
+	if w := cfg.prepublishWarning(); w != "" {
+		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
+	}
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
@@ -176,6 +179,7 @@ func newHandler(cfg config, store jwtauth.Store, mgr *keys.Manager, log *slog.Lo
 		Users: store, Issuer: issuer, RefreshTokens: store, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout:     cfg.StoreTimeout,
+		Throttle:         jwtauth.LoginThrottle{Store: sharedThrottle(store)},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -288,4 +292,15 @@ func purgeLoop(ctx context.Context, accounts *jwtauth.Accounts, log *slog.Logger
 		case <-t.C:
 		}
 	}
+}
+
+// sharedThrottle returns the store as the login throttle's store when it is
+// one every instance on it shares (SQLite, PostgreSQL), so the budgets hold
+// across instances; nil, the bounded in-process buckets, for memory.
+func sharedThrottle(store jwtauth.Store) jwtauth.ThrottleStore {
+	if _, mem := store.(*memory.Store); mem {
+		return nil
+	}
+	ts, _ := store.(jwtauth.ThrottleStore)
+	return ts
 }
