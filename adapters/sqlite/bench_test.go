@@ -32,3 +32,7 @@ func BenchmarkStoreRotateRefreshToken(b *testing.B) {
 
 // BenchmarkStoreCreateUser: storetest.BenchmarkCreateUser (register).
 func BenchmarkStoreCreateUser(b *testing.B) { storetest.BenchmarkCreateUser(b, benchStore(b)) }
+
+// BenchmarkLogin: storetest.BenchmarkLogin, a login with the throttle in
+// process and shared through SQLite, in one run.
+func BenchmarkLogin(b *testing.B) { storetest.BenchmarkLogin(b, benchStore(b)) }
