@@ -262,6 +262,14 @@ func TestThreeInstances(t *testing.T) {
 			case len(sets) > 1:
 				maxSplit = max(maxSplit, time.Since(splitSince))
 			case len(sets) == 1:
+				if !splitSince.IsZero() {
+					// Until this agreement: an upper bound of the split.
+					split := time.Since(splitSince)
+					maxSplit = max(maxSplit, split)
+					if split > 300*time.Millisecond {
+						t.Logf("instances served different JWKS from %s for %s", splitSince.Format("15:04:05.000"), split.Round(time.Millisecond))
+					}
+				}
 				splitSince = time.Time{}
 				for k := range sets {
 					if k != last {
@@ -284,6 +292,7 @@ func TestThreeInstances(t *testing.T) {
 	logsMu.Unlock()
 	time.Sleep(time.Second)
 	restarted := time.Now()
+	t.Logf("instance 2 killed at %s", restarted.Add(-time.Second).Format("15:04:05.000"))
 	servers[2] = startServer(t, bin, addrs[2], args...)
 	down.Store(-1)
 	wg.Wait()
