@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -36,6 +38,7 @@ type soakStats struct {
 	leaks     []string                   // refresh families usable after logout or reuse
 	revoked   map[string]bool            // kids an operator revoked (their tokens may be refused)
 	connFails int                        // requests to the instance while it was killed
+	opFails   []string                   // keys commands that failed
 }
 
 func (s *soakStats) do(client *http.Client, method, url, endpoint string, body any, bearer string) (int, map[string]any, error) {
@@ -200,31 +203,37 @@ func TestThreeInstances(t *testing.T) {
 		for n := 1; time.Now().Add(3 * time.Second).Before(deadline); n++ {
 			time.Sleep(3 * time.Second)
 			if n%4 == 1 { // every 12 s, so most rotations are the schedule's
-				if _, _, code := runBin(t, bin, "keys", "rotate", "--now", "--store", dsn, "--key-bits", "2048"); code == 0 {
+				if err := opRun(bin, "keys", "rotate", "--now", "--store", dsn, "--key-bits", "2048"); err == nil {
 					rotates++
+				} else {
+					st.note(&st.opFails, "keys rotate --now: %v", err)
 				}
 				continue
 			}
 			if n%4 != 3 {
 				continue
 			}
+			// Revoke the oldest kid that signed a token, unless it is the
+			// newest (then it is probably the active key).
+			kid := ""
 			kidsMu.Lock()
-			var kid string
-			if len(seenKIDs) > 0 && seenKIDs[0] != seenKIDs[len(seenKIDs)-1] {
-				kid = seenKIDs[0]
+			st.mu.Lock()
+			for _, k := range seenKIDs {
+				if !st.revoked[k] && k != seenKIDs[len(seenKIDs)-1] {
+					kid = k
+					st.revoked[kid] = true // before the revoke: its tokens may be refused from now on
+					break
+				}
 			}
+			st.mu.Unlock()
 			kidsMu.Unlock()
 			if kid == "" {
 				continue
 			}
-			st.mu.Lock()
-			already := st.revoked[kid]
-			st.revoked[kid] = true
-			st.mu.Unlock()
-			if !already {
-				if _, _, code := runBin(t, bin, "keys", "revoke", "--store", dsn, kid); code == 0 {
-					revokes++
-				}
+			if err := opRun(bin, "keys", "revoke", "--store", dsn, kid); err == nil {
+				revokes++
+			} else {
+				st.note(&st.opFails, "keys revoke %s: %v", kid, err)
 			}
 		}
 	})
@@ -350,6 +359,23 @@ func TestThreeInstances(t *testing.T) {
 	assert.Zero(t, fives, "5xx answers")
 	assert.Empty(t, st.refused, "valid tokens refused")
 	assert.Empty(t, st.leaks, "refresh families usable after logout or reuse")
+	assert.Empty(t, st.opFails, "keys commands")
+	assert.Positive(t, rotates, "keys rotate ran")
+	assert.Positive(t, revokes, "keys revoke ran")
+}
+
+// opRun runs the binary as an operator would, from a goroutine other than
+// the test's, and returns its failure with its output.
+func opRun(bin string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
 }
 
 // headerKIDOf returns the kid of a compact JWS, "" when it does not parse.
