@@ -364,7 +364,7 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 	}
 	if k, ok := ipKey(client); ok {
 		var wait time.Duration
-		err := a.store(ctx, "throttle registration", func(ctx context.Context) (err error) {
+		err := a.throttleCall(ctx, "throttle registration", func(ctx context.Context) (err error) {
 			_, wait, err = a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
 			return err
 		})
@@ -480,7 +480,7 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 		taken []bucketKey
 		wait  time.Duration
 	)
-	terr := a.store(ctx, "throttle login", func(ctx context.Context) (err error) {
+	terr := a.throttleCall(ctx, "throttle login", func(ctx context.Context) (err error) {
 		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
 		return err
 	})
@@ -494,7 +494,7 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	failed := false // a wrong password keeps the tokens taken
 	defer func() {
 		if !failed {
-			err := a.store(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
+			err := a.throttleCall(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
 				return a.throttle.refund(ctx, now, taken)
 			})
 			if err != nil {
@@ -779,6 +779,16 @@ func (a *Accounts) store(ctx context.Context, op string, call func(context.Conte
 		}
 	}
 	return err
+}
+
+// throttleCall runs call, a call into the throttle's buckets named op:
+// through store (its timeout, its outage log) when a ThrottleStore keeps
+// them (LoginThrottle.Store), directly when they are in process.
+func (a *Accounts) throttleCall(ctx context.Context, op string, call func(context.Context) error) error {
+	if _, inProcess := a.throttle.state.(*memoryBuckets); inProcess {
+		return call(ctx)
+	}
+	return a.store(ctx, op, call)
 }
 
 // Purge is the background maintenance of the account flow; call it
