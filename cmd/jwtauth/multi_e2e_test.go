@@ -39,6 +39,7 @@ type soakStats struct {
 	revoked   map[string]bool            // kids an operator revoked (their tokens may be refused)
 	connFails int                        // requests to the instance while it was killed
 	opFails   []string                   // keys commands that failed
+	fives     []string                   // 5xx answers
 }
 
 func (s *soakStats) do(client *http.Client, method, url, endpoint string, body any, bearer string) (int, map[string]any, error) {
@@ -65,6 +66,9 @@ func (s *soakStats) do(client *http.Client, method, url, endpoint string, body a
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
 	s.mu.Lock()
+	if resp.StatusCode >= 500 {
+		s.fives = append(s.fives, fmt.Sprintf("%s %s: %d %s", method, url, resp.StatusCode, raw))
+	}
 	s.status[fmt.Sprintf("%s %d", endpoint, resp.StatusCode)]++
 	s.latency[endpoint] = append(s.latency[endpoint], d)
 	s.mu.Unlock()
@@ -133,7 +137,10 @@ func TestThreeInstances(t *testing.T) {
 	var wg sync.WaitGroup
 	var kidsMu sync.Mutex
 	var seenKIDs []string // kids of issued tokens, in order
-	for w := range 6 {
+	// Four clients keep three instances busy on two cores without queueing
+	// logins past their hash-slot wait (5 s, then 503) while other
+	// packages' tests run beside this one.
+	for w := range 4 {
 		wg.Go(func() {
 			user, pass := fmt.Sprintf("soak-%d", w), "correct horse battery staple"
 			code, body, err := st.do(client, http.MethodPost, base(pick())+"/register", "POST /register", map[string]string{"username": user, "password": pass}, "")
@@ -356,7 +363,7 @@ func TestThreeInstances(t *testing.T) {
 	t.Logf("p99 latency: %s", strings.Join(p99s, "; "))
 	t.Logf("5xx: %d; valid tokens refused: %d; refresh families usable after logout or reuse: %d; requests to the killed instance: %d",
 		fives, len(st.refused), len(st.leaks), st.connFails)
-	assert.Zero(t, fives, "5xx answers")
+	assert.Zero(t, fives, "5xx answers: %v", st.fives)
 	assert.Empty(t, st.refused, "valid tokens refused")
 	assert.Empty(t, st.leaks, "refresh families usable after logout or reuse")
 	assert.Empty(t, st.opFails, "keys commands")
