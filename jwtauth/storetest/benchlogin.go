@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
@@ -50,5 +51,30 @@ func BenchmarkLogin(b *testing.B, s jwtauth.Store) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkThrottle measures what a shared throttle adds to a successful
+// login: one TakeThrottle of its two buckets (address, username) before the
+// hash and one RefundThrottle after it.
+func BenchmarkThrottle(b *testing.B, s jwtauth.Store) {
+	ts, ok := s.(jwtauth.ThrottleStore)
+	if !ok {
+		b.Fatalf("%T does not implement jwtauth.ThrottleStore", s)
+	}
+	ctx := b.Context()
+	bs := []jwtauth.ThrottleBucket{
+		{Kind: "address", Key: "192.0.2.1", Burst: jwtauth.DefaultIPFailures, Every: jwtauth.DefaultIPInterval},
+		{Kind: "user", Key: "alice", Burst: jwtauth.DefaultUserFailures, Every: jwtauth.DefaultUserInterval},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now := time.Now()
+		if wait, err := ts.TakeThrottle(ctx, now, bs); err != nil || wait != 0 {
+			b.Fatal(wait, err)
+		}
+		if err := ts.RefundThrottle(ctx, now, bs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
