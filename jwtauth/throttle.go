@@ -123,7 +123,9 @@ type LoginThrottle struct {
 	// dropped (they carry no state); when the map is still full, a new key
 	// is not tracked (its attempts are not counted) until an entry refills,
 	// and no throttled entry is ever evicted, so failing under many names
-	// cannot reset a victim's limit. Default DefaultMaxTracked.
+	// cannot reset a victim's limit. Default DefaultMaxTracked. It does not
+	// apply with Store, which keeps every bucket until it is full again and
+	// Accounts.Purge deletes it.
 	MaxTracked int
 	// MaxConcurrentHashes is the number of password hashes (login, register,
 	// rehash) computed at once; registrations use at most half of them (at
@@ -189,10 +191,10 @@ type bucketLimit struct {
 	every time.Duration
 }
 
-// buckets is the state of the throttle: token buckets named by kind and key.
-// It is the seam of a throttle shared by several instances (a store port,
-// e.g. one table on PostgreSQL, one statement per call); each call is atomic
-// for the buckets it names. A bucket that is absent is full.
+// buckets is the state of the throttle: token buckets named by kind and key,
+// in process (memoryBuckets) or in a ThrottleStore shared by several
+// instances (storeBuckets); each call is atomic for the buckets it names. A
+// bucket that is absent is full.
 type buckets interface {
 	// take takes one token from each named bucket in order; at the first
 	// empty bucket it stops, keeps the tokens already taken, and returns
@@ -358,15 +360,16 @@ func newThrottle(c LoginThrottle) *throttle {
 	set(deviceBucket, c.UserFailures, c.UserInterval)
 	set(addressBucket, c.IPFailures, c.IPInterval)
 	set(registerBucket, c.Registrations, c.RegisterInterval)
-	var mem memoryBuckets
-	for k, l := range t.limits {
-		if l.burst > 0 {
-			mem[k] = newLimiterMap(l.burst, l.every, c.MaxTracked)
-		}
-	}
-	t.state = &mem
 	if c.Store != nil {
 		t.state = storeBuckets{store: c.Store, limits: &t.limits}
+	} else {
+		var mem memoryBuckets
+		for k, l := range t.limits {
+			if l.burst > 0 {
+				mem[k] = newLimiterMap(l.burst, l.every, c.MaxTracked)
+			}
+		}
+		t.state = &mem
 	}
 
 	slots := 0
