@@ -237,7 +237,8 @@ func TestThreeInstances(t *testing.T) {
 			if kid == "" {
 				continue
 			}
-			if err := opRun(bin, "keys", "revoke", "--store", dsn, kid); err == nil {
+			// A base64url kid may begin with "-": it goes after "--".
+			if err := opRun(bin, "keys", "revoke", "--store", dsn, "--", kid); err == nil {
 				revokes++
 			} else {
 				st.note(&st.opFails, "keys revoke %s: %v", kid, err)
