@@ -424,7 +424,11 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 		return err
 	}
 	if k, ok := ipKey(client); ok {
-		_, wait, err := a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
+		var wait time.Duration
+		err := a.throttleCall(ctx, "throttle registration", func(ctx context.Context) (err error) {
+			_, wait, err = a.throttle.take(ctx, a.now(), bucketKey{registerBucket, k})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("jwtauth: register: %w", err)
 		}
@@ -535,7 +539,14 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	addr, _ := ipKey(client)
 	// The address first: a login refused for its name still spends a token
 	// of its address.
-	taken, wait, terr := a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+	var (
+		taken []bucketKey
+		wait  time.Duration
+	)
+	terr := a.throttleCall(ctx, "throttle login", func(ctx context.Context) (err error) {
+		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+		return err
+	})
 	if terr != nil {
 		a.loginFailed(ctx, client, "", "unavailable")
 		return nil, fmt.Errorf("jwtauth: login: %w", terr)
@@ -548,7 +559,10 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	failed := false // a wrong password keeps the tokens taken
 	defer func() {
 		if !failed {
-			if err := a.throttle.refund(context.WithoutCancel(ctx), now, taken); err != nil {
+			err := a.throttleCall(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
+				return a.throttle.refund(ctx, now, taken)
+			})
+			if err != nil {
 				a.log.WarnContext(ctx, "login throttle refund failed", "err", err)
 			}
 		}
@@ -922,6 +936,16 @@ func (a *Accounts) store(ctx context.Context, op string, call func(context.Conte
 		}
 	}
 	return err
+}
+
+// throttleCall runs call, a call into the throttle's buckets named op:
+// through store (its timeout, its outage log) when a ThrottleStore keeps
+// them (LoginThrottle.Store), directly when they are in process.
+func (a *Accounts) throttleCall(ctx context.Context, op string, call func(context.Context) error) error {
+	if _, inProcess := a.throttle.state.(*memoryBuckets); inProcess {
+		return call(ctx)
+	}
+	return a.store(ctx, op, call)
 }
 
 // Purge is the background maintenance of the account flow; call it

@@ -83,6 +83,12 @@ type Config struct {
 	// Tests pass keys/keystest.Generator to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 
+	// Throttle sets the login and registration budgets (see LoginThrottle);
+	// its zero value gives serve's defaults with the buckets in process. With
+	// several instances on one SQLite or PostgreSQL store, set Throttle.Store
+	// to that store so that the budgets hold across them.
+	Throttle LoginThrottle
+
 	// Claims, when set, adds the application's claims to every access token
 	// at login and at every refresh (so a role change applies at the next
 	// refresh): see AccountsConfig.Claims for the names (RFC 9068 §2.2.3
@@ -197,7 +203,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Users: cfg.Store, RefreshTokens: cfg.Store, Issuer: issuer,
 		RefreshTTL: cfg.RefreshTTL, RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout: cfg.StoreTimeout, Logger: log,
-		Claims: cfg.Claims, Audit: cfg.Audit,
+		Claims: cfg.Claims, Audit: cfg.Audit, Throttle: cfg.Throttle,
 	})
 	if err != nil {
 		return nil, err

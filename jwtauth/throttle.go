@@ -2,7 +2,8 @@ package jwtauth
 
 import (
 	"context"
-	"fmt"
+	"crypto/sha256"
+	"encoding/base64"
 	"math"
 	"net"
 	"net/http"
@@ -122,7 +123,9 @@ type LoginThrottle struct {
 	// dropped (they carry no state); when the map is still full, a new key
 	// is not tracked (its attempts are not counted) until an entry refills,
 	// and no throttled entry is ever evicted, so failing under many names
-	// cannot reset a victim's limit. Default DefaultMaxTracked.
+	// cannot reset a victim's limit. Default DefaultMaxTracked. It does not
+	// apply with Store, which keeps every bucket until it is full again and
+	// Accounts.Purge deletes it.
 	MaxTracked int
 	// MaxConcurrentHashes is the number of password hashes (login, register,
 	// rehash) computed at once; registrations use at most half of them (at
@@ -135,6 +138,16 @@ type LoginThrottle struct {
 	// request is refused with 503 at once. Logins and registrations have
 	// queues of their own. Default DefaultHashQueue.
 	HashQueue int
+	// Store keeps the token buckets when set: give the store every instance
+	// shares (adapters/postgres, adapters/sqlite) so that the budgets hold
+	// across all of them instead of multiplying by the number of instances.
+	// A login then waits for one store call to take its tokens before
+	// hashing (and one more to give them back on success); when the store
+	// fails, the login and the registration are refused (503 for an
+	// unavailable store), never let through unthrottled. Old buckets are
+	// deleted by Accounts.Purge. When nil the buckets live in process,
+	// bounded by MaxTracked.
+	Store ThrottleStore
 }
 
 // errTooManyRequests is the 429 answer of a login; RetryAfter is set per
@@ -178,10 +191,10 @@ type bucketLimit struct {
 	every time.Duration
 }
 
-// buckets is the state of the throttle: token buckets named by kind and key.
-// It is the seam of a throttle shared by several instances (a store port,
-// e.g. one table on PostgreSQL, one statement per call); each call is atomic
-// for the buckets it names. A bucket that is absent is full.
+// buckets is the state of the throttle: token buckets named by kind and key,
+// in process (memoryBuckets) or in a ThrottleStore shared by several
+// instances (storeBuckets); each call is atomic for the buckets it names. A
+// bucket that is absent is full.
 type buckets interface {
 	// take takes one token from each named bucket in order; at the first
 	// empty bucket it stops, keeps the tokens already taken, and returns
@@ -192,6 +205,81 @@ type buckets interface {
 	refund(ctx context.Context, now time.Time, keys ...bucketKey) error
 	// sweep drops full buckets: they are the same as absent ones.
 	sweep(ctx context.Context, now time.Time) error
+}
+
+// ThrottleBucket names one token bucket of the login throttle
+// (LoginThrottle) and gives its shape, so that a ThrottleStore needs no
+// configuration of its own.
+type ThrottleBucket struct {
+	// Kind is the family of the bucket: "address" (failed and refused
+	// logins per client address), "user" (failed logins per username),
+	// "device" (failed logins per device token) or "register"
+	// (registrations per client address).
+	Kind string
+	// Key names the bucket within its kind: the base64url SHA-256 of the
+	// username, device-token nonce or client address (an IPv4 address or an
+	// IPv6 /64), 43 characters, so that no typed username reaches the store.
+	Key string
+	// Burst is the number of tokens of a full bucket (> 0).
+	Burst int
+	// Every is the time in which one token comes back (> 0).
+	Every time.Duration
+}
+
+// ThrottleStore is the port of the login throttle's state (LoginThrottle.Store):
+// token buckets named by kind and key, each holding a token count and the
+// time of that count. A bucket that is absent is full. Tokens come back
+// continuously, one per Every, up to Burst; a clock going backwards adds
+// none. Every method is atomic across every instance sharing the store, so
+// that the budgets hold for the deployment as a whole.
+//
+// adapters/memory (in process), adapters/sqlite (one table, shared by every
+// process on the file) and adapters/postgres (one table, one statement per
+// call) implement it; jwtauth/storetest checks it (the Throttle group).
+type ThrottleStore interface {
+	// TakeThrottle takes one token from each of buckets in order, at now; at
+	// the first bucket holding less than one token it stops, keeps the
+	// tokens already taken, and returns how long until that bucket holds
+	// one again (> 0). It returns 0 when it took a token from every bucket.
+	TakeThrottle(ctx context.Context, now time.Time, buckets []ThrottleBucket) (time.Duration, error)
+	// RefundThrottle gives one token back to each of buckets, at now, up to
+	// its Burst; an absent bucket stays absent (it is full).
+	RefundThrottle(ctx context.Context, now time.Time, buckets []ThrottleBucket) error
+	// PurgeThrottle deletes the buckets that are full at now (they are the
+	// same as absent ones) and returns how many it deleted.
+	PurgeThrottle(ctx context.Context, now time.Time) (int64, error)
+}
+
+// throttleKinds are the ThrottleBucket.Kind names of the bucket kinds.
+var throttleKinds = [numBucketKinds]string{userBucket: "user", deviceBucket: "device", addressBucket: "address", registerBucket: "register"}
+
+// storeBuckets are buckets kept by a ThrottleStore.
+type storeBuckets struct {
+	store  ThrottleStore
+	limits *[numBucketKinds]bucketLimit
+}
+
+func (s storeBuckets) convert(keys []bucketKey) []ThrottleBucket {
+	out := make([]ThrottleBucket, len(keys))
+	for i, k := range keys {
+		sum := sha256.Sum256([]byte(k.key))
+		l := s.limits[k.kind]
+		out[i] = ThrottleBucket{Kind: throttleKinds[k.kind], Key: base64.RawURLEncoding.EncodeToString(sum[:]), Burst: l.burst, Every: l.every}
+	}
+	return out
+}
+
+func (s storeBuckets) take(ctx context.Context, now time.Time, keys ...bucketKey) (time.Duration, error) {
+	return s.store.TakeThrottle(ctx, now, s.convert(keys))
+}
+
+func (s storeBuckets) refund(ctx context.Context, now time.Time, keys ...bucketKey) error {
+	return s.store.RefundThrottle(ctx, now, s.convert(keys))
+}
+
+func (s storeBuckets) sweep(ctx context.Context, now time.Time) error {
+	_, err := s.store.PurgeThrottle(ctx, now)
+	return err
 }
 
 // memoryBuckets are buckets in process: one bounded limiterMap per kind, nil
@@ -272,13 +360,17 @@ func newThrottle(c LoginThrottle) *throttle {
 	set(deviceBucket, c.UserFailures, c.UserInterval)
 	set(addressBucket, c.IPFailures, c.IPInterval)
 	set(registerBucket, c.Registrations, c.RegisterInterval)
-	var mem memoryBuckets
-	for k, l := range t.limits {
-		if l.burst > 0 {
-			mem[k] = newLimiterMap(l.burst, l.every, c.MaxTracked)
+	if c.Store != nil {
+		t.state = storeBuckets{store: c.Store, limits: &t.limits}
+	} else {
+		var mem memoryBuckets
+		for k, l := range t.limits {
+			if l.burst > 0 {
+				mem[k] = newLimiterMap(l.burst, l.every, c.MaxTracked)
+			}
 		}
+		t.state = &mem
 	}
-	t.state = &mem
 
 	slots := 0
 	switch {
@@ -310,7 +402,7 @@ func (t *throttle) take(ctx context.Context, now time.Time, keys ...bucketKey) (
 	}
 	wait, err = t.state.take(ctx, now, taken...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("jwtauth: throttle: %w", err)
+		return nil, 0, err
 	}
 	if wait > 0 {
 		return nil, wait, nil

@@ -305,3 +305,46 @@ func TestRefusalsForALockedNameChargeTheAddress(t *testing.T) {
 	assert.Equal(t, "6", res.Header.Get("Retry-After"))
 	s.login("bob", "bob's long password", from("192.0.2.9:1"))
 }
+
+// downThrottle is a ThrottleStore that cannot be reached.
+type downThrottle struct{ takes atomic.Int64 }
+
+var errThrottleDown = fmt.Errorf("throttle table: %w: connection refused", jwtauth.ErrStoreUnavailable)
+
+func (d *downThrottle) TakeThrottle(context.Context, time.Time, []jwtauth.ThrottleBucket) (time.Duration, error) {
+	d.takes.Add(1)
+	return 0, errThrottleDown
+}
+
+func (d *downThrottle) RefundThrottle(context.Context, time.Time, []jwtauth.ThrottleBucket) error {
+	return errThrottleDown
+}
+
+func (d *downThrottle) PurgeThrottle(context.Context, time.Time) (int64, error) {
+	return 0, errThrottleDown
+}
+
+// TestSharedThrottleUnreachable: when the throttle's store cannot be
+// reached, logins and registrations answer 503 with Retry-After, before
+// any password is hashed: the throttle never fails open into unlimited
+// guessing (issue 15.1).
+func TestSharedThrottleUnreachable(t *testing.T) {
+	down := &downThrottle{}
+	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+		c.Throttle.Store = down
+	}})
+	require.NoError(t, s.accounts.Register(t.Context(), "alice", "correct horse battery"))
+	hashes := jwtauth.CountHashes(t)
+	for _, pass := range []string{"correct horse battery", "wrong guess"} {
+		r := s.do(http.MethodPost, "/login", map[string]string{"username": "alice", "password": pass})
+		assert.Equal(t, http.StatusServiceUnavailable, r.Code, "login with %q", pass)
+		assert.Equal(t, "temporarily_unavailable", r.str("error"))
+		assert.NotEmpty(t, r.Header.Get("Retry-After"))
+	}
+	r := s.do(http.MethodPost, "/register", map[string]string{"username": "bob", "password": "correct horse battery"})
+	assert.Equal(t, http.StatusServiceUnavailable, r.Code, "registration")
+	assert.Zero(t, hashes.Load(), "no password hashed without a throttle token")
+	assert.Equal(t, int64(3), down.takes.Load())
+	_, err := s.accounts.Purge(t.Context())
+	assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "Purge reports the throttle's store")
+}

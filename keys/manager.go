@@ -558,7 +558,11 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 // once when the store is a ChangeNotifier that signals, it picks up changes
 // made by other processes and performs due transitions. A poll of zero or
 // less means 2 s. Errors are
-// logged and retried at the next poll; the last good set stays in use.
+// logged and retried at the next poll; the last good set stays in use. It
+// generates the key the next transition publishes in advance, so that a
+// due transition never waits for an RSA generation while other instances
+// already serve the new set. It returns once ctx has ended and a key
+// generation under way has finished.
 func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 	if poll <= 0 {
 		poll = 2 * time.Second
@@ -569,7 +573,15 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 	if n, ok := m.store.(ChangeNotifier); ok {
 		changes = n.KeyChanges(ctx)
 	}
+	wake := make(chan struct{}, 1)
+	var spare sync.WaitGroup
+	spare.Go(func() { m.keepSpare(ctx, wake) })
+	defer spare.Wait() // a generation under way finishes: no goroutine outlives Run
 	for {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -593,6 +605,40 @@ func (m *Manager) Run(ctx context.Context, poll time.Duration) {
 				m.log.Error("key rotation failed", "err", err)
 			}
 		}
+	}
+}
+
+// keepSpare generates the key the next transition will publish whenever
+// wake fires and there is none, outside the write lock, until ctx ends. So a
+// due rotation commits, or loses to another instance's, at once instead of
+// after an RSA generation (seconds on a busy machine), during which this
+// process would hold the lock, miss the other instances' changes and serve
+// the previous JWKS.
+func (m *Manager) keepSpare(ctx context.Context, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		m.mu.Lock()
+		have := m.spare != nil && m.spare.N.BitLen() == m.policy.Bits
+		m.mu.Unlock()
+		if have {
+			continue
+		}
+		k, err := m.gen(m.policy.Bits)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("generating the next key in advance failed; the next rotation generates it", "err", err)
+			}
+			continue
+		}
+		m.mu.Lock()
+		if m.spare == nil {
+			m.spare = k
+		}
+		m.mu.Unlock()
 	}
 }
 

@@ -3,6 +3,7 @@ package keys_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"errors"
 	"log/slog"
 	"strings"
@@ -136,5 +137,45 @@ func TestRunLogsAnUndecodableSetOnce(t *testing.T) {
 		assert.Equal(t, v, got, "the server wrote to a set it cannot read whole")
 		cancel()
 		<-done
+	})
+}
+
+// TestRunAdoptsAnotherInstancesRotationAtOnce: two servers' loops on one
+// store are due for the same scheduled rotation; one generates keys slowly
+// (RSA generation takes seconds on a busy machine). The fast one rotates;
+// the slow one adopts the new set within one poll, because it generated
+// its next key in advance instead of holding its lock through a generation
+// while serving the old set (issue 15.2: every instance serves the same
+// JWKS within a second of a change).
+func TestRunAdoptsAnotherInstancesRotationAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		st := memory.New()
+		gen := keystest.Generator(t)
+		fast, err := keys.Open(ctx, keys.Config{Store: st, Generate: gen, Logger: quiet})
+		require.NoError(t, err)
+		slow, err := keys.Open(ctx, keys.Config{Store: st, Logger: quiet, Generate: func(bits int) (*rsa.PrivateKey, error) {
+			time.Sleep(10 * time.Second)
+			return gen(bits)
+		}})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		// The slow instance polls half a second before the fast one: it
+		// finds the rotation due first.
+		wg.Go(func() { slow.Run(ctx, time.Second) })
+		time.Sleep(500 * time.Millisecond)
+		wg.Go(func() { fast.Run(ctx, time.Second) })
+		before := fast.Current().Active().KID
+		require.Equal(t, before, slow.Current().Active().KID)
+
+		time.Sleep(keys.DefaultPolicy().RotateEvery + time.Second)
+		synctest.Wait()
+		after := fast.Current().Active().KID
+		require.NotEqual(t, before, after, "the scheduled rotation happened")
+		assert.Equal(t, after, slow.Current().Active().KID, "the slow instance serves the rotated set within a poll")
+		assert.Equal(t, fast.Current().Version(), slow.Current().Version())
+		cancel()
+		wg.Wait()
 	})
 }

@@ -35,6 +35,8 @@ type Store struct {
 	family  map[string]family               // by FamilyID
 
 	rotateEvery, prepublish time.Duration // the servers' schedule (keys.ScheduleStore)
+
+	throttle map[[2]string]*throttleBucket // by kind and key (jwtauth.ThrottleStore)
 }
 
 // family is what a refresh-token family holds beside its tokens.

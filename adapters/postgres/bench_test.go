@@ -25,3 +25,11 @@ func BenchmarkStoreRotateRefreshToken(b *testing.B) {
 
 // BenchmarkStoreCreateUser: storetest.BenchmarkCreateUser (register).
 func BenchmarkStoreCreateUser(b *testing.B) { storetest.BenchmarkCreateUser(b, benchStore(b)) }
+
+// BenchmarkLogin: storetest.BenchmarkLogin, a login with the throttle in
+// process and shared through PostgreSQL, in one run.
+func BenchmarkLogin(b *testing.B) { storetest.BenchmarkLogin(b, benchStore(b)) }
+
+// BenchmarkThrottle: storetest.BenchmarkThrottle, the take and refund a
+// shared throttle adds to a login.
+func BenchmarkThrottle(b *testing.B) { storetest.BenchmarkThrottle(b, benchStore(b)) }

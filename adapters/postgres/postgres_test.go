@@ -643,3 +643,10 @@ func TestOpenReadOnlyCreatesNothing(t *testing.T) {
 	require.Error(t, err, "a read-only store wrote")
 	assert.Equal(t, n, tables())
 }
+
+// TestSharedThrottle runs three Accounts on three pools on one schema, as
+// three servers have: the login budgets hold for all of them together.
+func TestSharedThrottle(t *testing.T) {
+	db := newDB(t)
+	storetest.SharedThrottle(t, []jwtauth.Store{db.open(t, "jwtauth-a"), db.open(t, "jwtauth-b"), db.open(t, "jwtauth-c")})
+}

@@ -441,3 +441,10 @@ func TestOpenReadOnlyCreatesNothing(t *testing.T) {
 	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
 	require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "a read-only store wrote")
 }
+
+// TestSharedThrottle runs three Accounts on three handles of one file, as
+// three processes have: the login budgets hold for all of them together.
+func TestSharedThrottle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	storetest.SharedThrottle(t, []jwtauth.Store{open(t, path), open(t, path), open(t, path)})
+}

@@ -289,15 +289,26 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			c.Audience = c.Issuer
 		}
 	}
-	if least := minPrepublish(c.JWKSMaxAge); c.JWKSMaxAge > 0 && c.Prepublish > 0 && c.Prepublish < least {
-		errs = append(errs, fmt.Errorf("--prepublish %s is shorter than --jwks-max-age %s plus %s, the least a verifier needs to see a new key: "+
-			"jwtauth.RemoteKeySet refreshes the JWKS at most once every %s and may be handed a copy up to --jwks-max-age old, so it would meet a kid it has never seen; "+
-			"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, jwtauth.DefaultMinRefresh, jwtauth.DefaultMinRefresh, least))
-	}
 	if len(errs) > 0 {
 		return config{}, &usageError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// prepublishWarning returns the warning serve logs at start when
+// --prepublish is shorter than minPrepublish, or "" when it is not. Such a
+// schedule is allowed (tests and demos rotate every few seconds) but remote
+// verifiers following the rule would meet a kid they have never seen and
+// refuse the tokens it signs, so serve says so loudly.
+func (c config) prepublishWarning() string {
+	least := minPrepublish(c.JWKSMaxAge)
+	if c.JWKSMaxAge <= 0 || c.Prepublish <= 0 || c.Prepublish >= least {
+		return ""
+	}
+	return fmt.Sprintf("--prepublish %s is shorter than --jwks-max-age %s plus %s, the least a verifier needs to see a new key: "+
+		"remote verifiers (jwtauth.RemoteKeySet and others) refresh the JWKS at most once every %s and may be handed a copy up to --jwks-max-age old, "+
+		"so they will meet a kid they have never seen and reject the tokens it signs; "+
+		"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, jwtauth.DefaultMinRefresh, jwtauth.DefaultMinRefresh, least)
 }
 
 // minPrepublish is the shortest --prepublish verifiers can follow: a key

@@ -179,11 +179,6 @@ func TestConfigErrors(t *testing.T) {
 		{"prepublish bad", nil, map[string]string{"JWTAUTH_PREPUBLISH": "1 hour"}, []string{"JWTAUTH_PREPUBLISH", "not a duration"}},
 		{"key-bits 1024", []string{"--key-bits", "1024"}, nil, []string{"--key-bits", "2048, 3072 or 4096"}},
 		{"key-bits text", nil, map[string]string{"JWTAUTH_KEY_BITS": "big"}, []string{"JWTAUTH_KEY_BITS", "2048, 3072 or 4096"}},
-		{"prepublish below max-age", []string{"--prepublish", "1m"}, nil, []string{"--prepublish 1m0s is shorter than --jwks-max-age 5m0s"}},
-		{"prepublish equal to max-age", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, []string{"--prepublish 5m0s is shorter than --jwks-max-age 5m0s plus 1m0s", "at least 6m0s"}},
-		{"prepublish our verifiers cannot follow (issue 13)", []string{"--rotate-every", "2s", "--prepublish", "1s", "--jwks-max-age", "1s"}, nil, []string{
-			"--prepublish 1s is shorter than --jwks-max-age 1s plus 1m0s, the least a verifier needs to see a new key: jwtauth.RemoteKeySet refreshes the JWKS at most once every 1m0s and may be handed a copy up to --jwks-max-age old, so it would meet a kid it has never seen; set --prepublish to at least 1m1s or lower --jwks-max-age"}},
-		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
 		{"kek too short", []string{"--key-encryption-key", "c2hvcnQ="}, nil, []string{"--key-encryption-key", "5 bytes, want 32"}},
 		{"kek not base64", nil, map[string]string{"JWTAUTH_KEY_ENCRYPTION_KEY": "not*base64!"}, []string{"JWTAUTH_KEY_ENCRYPTION_KEY", "not valid base64"}},
 		{"trusted proxy not an address", []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal"}, nil, []string{"--trusted-proxies", `"proxy.internal" is not a CIDR prefix or an IP address`}},
@@ -212,6 +207,41 @@ func TestConfigErrors(t *testing.T) {
 			}
 			assert.NotContains(t, err.Error(), "not*base64!", "a key-encryption key must never be echoed")
 			assert.NotContains(t, err.Error(), "pw@", "a DSN password must never be echoed")
+		})
+	}
+}
+
+// TestPrepublishWarning: a --prepublish shorter than --jwks-max-age plus the
+// verifiers' refresh floor is accepted (a short schedule for tests and
+// demos) with a warning naming the rule and the verifiers that will reject
+// tokens, which serve logs at start (issue 13.6 allowed refusing or warning
+// loudly; issue 15 needs short schedules across real processes).
+func TestPrepublishWarning(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // substrings of the warning
+	}{
+		{"prepublish below max-age", []string{"--prepublish", "1m"}, nil, []string{"--prepublish 1m0s is shorter than --jwks-max-age 5m0s"}},
+		{"prepublish equal to max-age", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, []string{"--prepublish 5m0s is shorter than --jwks-max-age 5m0s plus 1m0s", "at least 6m0s"}},
+		{"prepublish our verifiers cannot follow (issue 13)", []string{"--rotate-every", "2s", "--prepublish", "1s", "--jwks-max-age", "1s"}, nil, []string{
+			"--prepublish 1s is shorter than --jwks-max-age 1s plus 1m0s, the least a verifier needs to see a new key: remote verifiers (jwtauth.RemoteKeySet and others) refresh the JWKS at most once every 1m0s and may be handed a copy up to --jwks-max-age old, so they will meet a kid they have never seen and reject the tokens it signs; set --prepublish to at least 1m1s or lower --jwks-max-age"}},
+		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
+		{"default schedule", nil, nil, nil},
+		{"prepublish just enough", []string{"--prepublish", "6m", "--jwks-max-age", "5m"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServeConfig(tt.args, tt.env)
+			require.NoError(t, err)
+			w := c.prepublishWarning()
+			if tt.want == nil {
+				assert.Empty(t, w)
+			}
+			for _, want := range tt.want {
+				assert.Contains(t, w, want)
+			}
 		})
 	}
 }

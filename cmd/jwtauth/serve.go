@@ -87,6 +87,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
 		return err
 	}
+	if w := cfg.prepublishWarning(); w != "" {
+		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
+	}
 	svc, err := jwtauth.New(ctx, serviceConfig(cfg, store, log))
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Store, err)
@@ -160,6 +163,7 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 		ServeHealthz:     true,
 		ServeProtected:   true,
 		Logger:           log,
+		Throttle:         jwtauth.LoginThrottle{Store: sharedThrottle(store)},
 	}
 }
 
@@ -233,4 +237,15 @@ func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
+}
+
+// sharedThrottle returns the store as the login throttle's store when it is
+// one every instance on it shares (SQLite, PostgreSQL), so the budgets hold
+// across instances; nil, the bounded in-process buckets, for memory.
+func sharedThrottle(store jwtauth.Store) jwtauth.ThrottleStore {
+	if _, mem := store.(*memory.Store); mem {
+		return nil
+	}
+	ts, _ := store.(jwtauth.ThrottleStore)
+	return ts
 }

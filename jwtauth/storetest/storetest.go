@@ -34,6 +34,11 @@
 //     refresh of its successor, never leave a token of the family that still
 //     refreshes (the RefreshRaces group, 200 rounds each; RunShared runs it
 //     over two instances of one store as well).
+//   - The store implements jwtauth.ThrottleStore (the Throttle group): the
+//     token arithmetic to the nanosecond, a take stopping at its first empty
+//     bucket and keeping the tokens before it, refunds up to the burst,
+//     purging only full buckets, and 40 concurrent takes spending exactly
+//     the tokens there are.
 //   - A done context makes a method fail with an error wrapping the context's
 //     error, changing nothing.
 //   - After Close every method fails with an error wrapping
@@ -101,6 +106,7 @@ func run(t *testing.T, newStore func(t *testing.T) jwtauth.Store, noGrace bool) 
 		{"RefreshGrace", graceTests},
 		{"RefreshRaces", raceSubtests()},
 		{"Lifecycle", lifecycleTests},
+		{"Throttle", throttleTests},
 		{"KeyManagerRestore", nil},
 	} {
 		if group.tests == nil {
