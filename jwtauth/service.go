@@ -80,7 +80,7 @@ type Config struct {
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS; default 5 min.
 	JWKSMaxAge time.Duration
 	// GenerateKey creates new RSA signing keys; default keys.GenerateRSA.
-	// Tests pass keys/keystest.Generator to skip key generation.
+	// Tests pass keys/keystest.Generator(t) to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 
 	// Throttle sets the login and registration budgets (see LoginThrottle);
