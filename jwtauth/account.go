@@ -243,13 +243,18 @@ type AccountsConfig struct {
 	// RefreshTokenStore.RefreshTokenByHash, and rotated only once the new
 	// access token is signed). The client gets 500 server_error, or 503
 	// temporarily_unavailable when the error wraps ErrStoreUnavailable
-	// (return that for an outage of what the hook consults).
+	// (return that for an outage of what the hook consults). A hook that
+	// panics fails the same way (500); one that has not returned within
+	// StoreTimeout gets the request its 503 then, and is left to return on
+	// its own with ctx canceled.
 	Claims func(ctx context.Context, username string) (map[string]any, error)
 	// Audit, when set, is called once for each event of the flow, after
-	// it happened, on the request's goroutine (keep it quick, or hand the
+	// it happened, while the request waits (keep it quick, or hand the
 	// event off): a registration, a login and its failure, a refresh, a
 	// refresh token's reuse and a logout. The event never holds a password,
-	// a password hash or a token.
+	// a password hash or a token. What it reports is done, so a hook that
+	// panics or has not returned within StoreTimeout is logged and the
+	// request answered as if it had returned.
 	Audit func(ctx context.Context, e AuditEvent)
 }
 
@@ -642,8 +647,11 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 func (a *Accounts) sign(ctx context.Context, username string) (*Token, error) {
 	var extra map[string]any
 	if a.claims != nil {
-		var err error
-		if extra, err = a.claims(ctx, username); err != nil {
+		err := a.runHook(ctx, "claims", func(ctx context.Context) (err error) {
+			extra, err = a.claims(ctx, username)
+			return err
+		})
+		if err != nil {
 			a.log.WarnContext(ctx, "claims hook failed; no token issued", "user", username, "err", err)
 			return nil, fmt.Errorf("claims hook for %q: %w", username, err)
 		}
@@ -663,7 +671,51 @@ func (a *Accounts) emit(ctx context.Context, e AuditEvent) {
 	if !e.Client.IsValid() {
 		e.Client, _ = ctx.Value(clientKey{}).(netip.Addr)
 	}
-	a.audit(ctx, e)
+	// What the event reports is done (a rotated refresh token is stored):
+	// a failing, panicking or blocking hook must not keep its answer from
+	// the client, so its outcome is only logged.
+	if err := a.runHook(ctx, "audit", func(ctx context.Context) error { a.audit(ctx, e); return nil }); err != nil {
+		a.log.ErrorContext(ctx, "audit hook failed", "event", e.Kind, "err", err)
+	}
+}
+
+// errHookPanicked and errHookTimeout are the causes of an application hook
+// (AccountsConfig.Claims, Audit) that panicked or did not return in time.
+var (
+	errHookPanicked = errors.New("hook panicked")
+	errHookTimeout  = errors.New("hook did not return in time")
+)
+
+// runHook runs an application hook under the store timeout
+// (AccountsConfig.StoreTimeout) and turns a panic into an error, so that a
+// hook can neither crash the request nor hold it: when call has not
+// returned by the deadline (or the request ended), runHook returns an error
+// wrapping errHookTimeout and ErrStoreUnavailable (503) and leaves call to
+// finish on its own goroutine with a canceled context. call must only
+// touch variables the caller reads after a nil error.
+func (a *Accounts) runHook(ctx context.Context, name string, call func(context.Context) error) error {
+	hctx, cancel := context.WithTimeout(ctx, a.storeWait)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%s %w: %v", name, errHookPanicked, r)
+			}
+		}()
+		done <- call(hctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-hctx.Done():
+		select {
+		case err := <-done: // returned just as the deadline passed
+			return err
+		default:
+		}
+		return fmt.Errorf("%w: %s %w within %s", ErrStoreUnavailable, name, errHookTimeout, a.storeWait)
+	}
 }
 
 // loginFailed emits an AuditLoginFailed event; username is empty unless the

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
@@ -94,6 +97,7 @@ func TestClaimsHookFailureSpendsNothing(t *testing.T) {
 		{"hook outage", func(b *roleBook) { b.err = fmt.Errorf("roles: %w", jwtauth.ErrStoreUnavailable) }, 503, jwtauth.ErrStoreUnavailable, `claims hook for "alice"`},
 		{"registered claim", func(b *roleBook) { b.bad = map[string]any{"sub": "admin"} }, 500, jwtauth.ErrInvalidClaims, `"sub" is a registered claim`},
 		{"non-string role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{"admin", 42}} }, 500, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"null role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{nil, "admin"}} }, 500, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
 		{"not JSON-encodable", func(b *roleBook) { b.bad = map[string]any{"ratio": math.Inf(1)} }, 500, jwtauth.ErrInvalidClaims, `claim "ratio" is not JSON-encodable`},
 		{"token too large", func(b *roleBook) { b.bad = map[string]any{"blob": strings.Repeat("y", 7000)} }, 500, jwtauth.ErrTokenTooLarge, "over the 8192 bytes"},
 		{"too many claims", func(b *roleBook) { b.bad = many }, 500, jwtauth.ErrInvalidClaims, "at most 57"},
@@ -213,4 +217,83 @@ func TestAuditEvents(t *testing.T) {
 			assert.NotContains(t, fmt.Sprintf("%+v", e), "hunter2")
 		}
 	})
+}
+
+// TestHooksThatPanicOrBlock: an application hook can neither crash a
+// request nor hold it. A panicking claims hook gets 500 server_error and a
+// blocking one 503 temporarily_unavailable after the store timeout (5 s,
+// on the bubble's clock), each spending nothing; an audit hook that panics
+// or blocks after a refresh was committed costs the client at most the
+// timeout, never its new refresh token (found by trying to break issue 10's
+// hooks: the connection used to drop, or the request to hang forever).
+func TestHooksThatPanicOrBlock(t *testing.T) {
+	type hook int
+	const (
+		fine hook = iota
+		panics
+		blocks
+	)
+	run := func(h hook, release <-chan struct{}) {
+		switch h {
+		case panics:
+			panic("hook bug")
+		case blocks:
+			<-release // ignores its context, as a careless hook would
+		}
+	}
+	for _, tc := range []struct {
+		name          string
+		claims, audit hook
+		status        int
+		took          time.Duration
+	}{
+		{"claims hook panics", panics, fine, http.StatusInternalServerError, 0},
+		{"claims hook blocks", blocks, fine, http.StatusServiceUnavailable, 5 * time.Second},
+		{"audit hook panics", fine, panics, http.StatusOK, 0},
+		{"audit hook blocks", fine, blocks, http.StatusOK, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				var mu sync.Mutex
+				armed := false
+				on := func() bool { mu.Lock(); defer mu.Unlock(); return armed }
+				s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+					c.Claims = func(context.Context, string) (map[string]any, error) {
+						if on() {
+							run(tc.claims, release)
+						}
+						return map[string]any{"roles": []string{"user"}}, nil
+					}
+					c.Audit = func(context.Context, jwtauth.AuditEvent) {
+						if on() {
+							run(tc.audit, release)
+						}
+					}
+				}})
+				s.register("alice", alicePW)
+				rt := s.login("alice", alicePW).str("refresh_token")
+				mu.Lock()
+				armed = true
+				mu.Unlock()
+
+				start := time.Now()
+				res := s.refresh(rt)
+				assert.Equal(t, tc.status, res.Code, res.Raw)
+				assert.Equal(t, tc.took, time.Since(start), "answered after, on the bubble's clock")
+				mu.Lock()
+				armed = false
+				mu.Unlock()
+				if res.Code == http.StatusOK {
+					next := s.refresh(res.str("refresh_token"))
+					assert.Equal(t, http.StatusOK, next.Code, "the new refresh token reached the client and works: %s", next.Raw)
+					assert.Contains(t, s.logs.String(), "audit hook failed")
+				} else {
+					again := s.refresh(rt)
+					assert.Equal(t, http.StatusOK, again.Code, "nothing was spent: %s", again.Raw)
+				}
+			})
+		})
+	}
 }

@@ -232,8 +232,16 @@ func checkAuthzClaim(name string, v []byte) error {
 			}
 		}
 	case "roles", "groups", "entitlements":
-		var arr []string
-		if err := json.Unmarshal(v, &arr); err != nil || arr == nil {
+		// []any, not []string: encoding/json would take a null member as "".
+		var arr []any
+		err := json.Unmarshal(v, &arr)
+		ok := err == nil && arr != nil
+		for _, m := range arr {
+			if _, isString := m.(string); !isString {
+				ok = false
+			}
+		}
+		if !ok {
 			return fmt.Errorf("%q must be an array of strings (RFC 9068 §2.2.3.1)", name)
 		}
 	}

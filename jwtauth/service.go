@@ -300,8 +300,9 @@ func issuerPath(issuer string) (string, error) {
 		return "", fmt.Errorf("jwtauth: Config.Issuer %q must not have user info, a query or a fragment", issuer)
 	}
 	p := strings.TrimSuffix(u.Path, "/")
-	if p != "" && (u.RawPath != "" || path.Clean(p) != p || strings.ContainsAny(p, "{}% ")) {
-		return "", fmt.Errorf("jwtauth: the path of Config.Issuer %q must be plain segments such as /auth (no escapes, no //, . or ..)", issuer)
+	if p != "" && (u.RawPath != "" || path.Clean(p) != p || strings.ContainsAny(p, "{}% :*")) {
+		// ':' and '*' would be wildcards on a router (gin's /:name, /*path).
+		return "", fmt.Errorf("jwtauth: the path of Config.Issuer %q must be plain segments such as /auth (no escapes, no //, . or .., no : or *)", issuer)
 	}
 	return p, nil
 }

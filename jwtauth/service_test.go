@@ -180,6 +180,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"issuer with query", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/auth?x=1"}, "query"},
 		{"issuer with dot segment", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/a/../auth"}, "plain segments"},
 		{"issuer with escape", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/a%2Fb"}, "plain segments"},
+		{"issuer with a router wildcard", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/a:b"}, "no : or *"},
+		{"issuer with a catch-all", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/auth/*rest"}, "no : or *"},
 		{"prepublish under max-age", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example", JWKSMaxAge: 2 * time.Hour}, "Prepublish 1h0m0s is shorter than JWKSMaxAge 2h0m0s"},
 		{"bad key size", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example", KeyBits: 1024}, "open key set"},
 	} {
