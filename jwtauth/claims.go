@@ -17,8 +17,8 @@ import (
 //
 // Every call of Verify returns Claims of its own, also when the token came
 // from the verifier's cache, so a handler may change them without affecting
-// another request. A field that holds a slice, a map or a pointer must
-// therefore be deep-copied by clone (below) as well: the test
+// another request. An exported field that holds a slice, a map or a
+// pointer must therefore be deep-copied by clone (below) as well: the test
 // TestClaimsCloneIsDeep fails for one that is not.
 type Claims struct {
 	Issuer    string    // iss
@@ -28,16 +28,19 @@ type Claims struct {
 	NotBefore time.Time // nbf
 	IssuedAt  time.Time // iat
 	ID        string    // jti: unique per token
-	// Extra holds every other claim as raw JSON; nil when there is none.
-	// Read it with Decode, Scopes, Roles, Groups and Entitlements.
-	Extra map[string]json.RawMessage
+	// extra holds every other claim as raw JSON (nil when there is none),
+	// read through Decode, Scopes, Roles, Groups and Entitlements. It is
+	// never written after verification and not reachable from outside the
+	// package, so clones share it: a cached token's claims cost no copy of
+	// its private claims.
+	extra map[string]json.RawMessage
 }
 
 // MarshalJSON encodes the claims as a JWT claims set: dates as integer
 // NumericDate, aud as a string when it has one member.
 func (c Claims) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, 7+len(c.Extra))
-	for k, v := range c.Extra {
+	m := make(map[string]any, 7+len(c.extra))
+	for k, v := range c.extra {
 		m[k] = v
 	}
 	put := func(name string, v string) {
@@ -63,9 +66,9 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// clone returns a deep copy of c: no slice, map or pointer is shared. For
-// claims with at most one audience and no extra claims (the tokens of this
-// package's Issuer) it makes a single allocation.
+// clone returns a copy of c that shares no exported slice, map or pointer
+// (extra, immutable, is shared). For claims with at most one audience it
+// makes a single allocation, extra claims or not.
 func (c *Claims) clone() *Claims {
 	var d *Claims
 	if len(c.Audience) == 1 {
@@ -80,12 +83,6 @@ func (c *Claims) clone() *Claims {
 		d = new(Claims)
 		*d = *c
 		d.Audience = slices.Clone(c.Audience)
-	}
-	if c.Extra != nil {
-		d.Extra = make(map[string]json.RawMessage, len(c.Extra))
-		for k, v := range c.Extra {
-			d.Extra[k] = slices.Clone(v)
-		}
 	}
 	return d
 }
@@ -108,7 +105,7 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 // Scopes returns the scope claim split at its spaces (RFC 8693 §4.2), e.g.
 // "read write" gives ["read","write"]. It returns nil when the claim is
 // absent or is not a JSON string, so an ill-typed claim from another issuer
-// grants nothing. It parses Extra on each call.
+// grants nothing. It parses the claim on each call.
 func (c *Claims) Scopes() []string {
 	var out []string
 	c.claimValue("scope", func(v *fastjson.Value) {
@@ -120,25 +117,25 @@ func (c *Claims) Scopes() []string {
 }
 
 // Roles returns the roles claim (RFC 9068 §2.2.3.1), or nil when it is
-// absent or not a JSON array of strings. It parses Extra on each call.
+// absent or not a JSON array of strings. It parses the claim on each call.
 func (c *Claims) Roles() []string { return c.stringArray("roles") }
 
 // Groups returns the groups claim (RFC 9068 §2.2.3.1), or nil when it is
-// absent or not a JSON array of strings. It parses Extra on each call.
+// absent or not a JSON array of strings. It parses the claim on each call.
 func (c *Claims) Groups() []string { return c.stringArray("groups") }
 
 // Entitlements returns the entitlements claim (RFC 9068 §2.2.3.1), or nil
-// when it is absent or not a JSON array of strings. It parses Extra on each
+// when it is absent or not a JSON array of strings. It parses the claim on each
 // call.
 func (c *Claims) Entitlements() []string { return c.stringArray("entitlements") }
 
-// Decode decodes the claim name of Extra (any claim but the registered
+// Decode decodes the claim name (any claim but the registered
 // iss, sub, aud, exp, nbf, iat and jti, which are fields) into v, as
 // json.Unmarshal does. It fails with an error wrapping ErrMissingClaim when
 // the token has no such claim, and with json.Unmarshal's error when the
 // value does not fit v.
 func (c *Claims) Decode(name string, v any) error {
-	raw, ok := c.Extra[name]
+	raw, ok := c.extra[name]
 	if !ok {
 		if registeredClaim(name) {
 			return fmt.Errorf("%w: %q is a registered claim: read the Claims field", ErrMissingClaim, name)
@@ -151,10 +148,10 @@ func (c *Claims) Decode(name string, v any) error {
 	return nil
 }
 
-// claimValue calls f with the parsed claim name of Extra, if it is there
+// claimValue calls f with the parsed claim name, if it is there
 // and parses; the value is valid only during f.
 func (c *Claims) claimValue(name string, f func(v *fastjson.Value)) {
-	raw, ok := c.Extra[name]
+	raw, ok := c.extra[name]
 	if !ok {
 		return
 	}
@@ -192,7 +189,7 @@ func (c *Claims) stringArray(name string) []string {
 // array of strings (any other name; an array holding anything else grants
 // nothing). It allocates nothing for up to 8 wanted values.
 func (c *Claims) hasAll(name string, want []string) bool {
-	raw, ok := c.Extra[name]
+	raw, ok := c.extra[name]
 	if !ok {
 		return false
 	}

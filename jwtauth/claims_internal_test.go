@@ -3,12 +3,14 @@ package jwtauth
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // TestHasAll checks the requirement match of the middleware over the raw
 // claims.
 func TestHasAll(t *testing.T) {
-	c := &Claims{Extra: map[string]json.RawMessage{
+	c := &Claims{extra: map[string]json.RawMessage{
 		"scope":    json.RawMessage(`"orders:read orders:write  profile"`),
 		"roles":    json.RawMessage(`["user","admin"]`),
 		"groups":   json.RawMessage(`["ops",1]`),
@@ -41,4 +43,19 @@ func TestHasAll(t *testing.T) {
 			t.Errorf("hasAll(%q, %q) = %v, want %v", tc.name, tc.want, got, tc.ok)
 		}
 	}
+}
+
+// TestClaimsByHand reads the authorization claims of Claims built without a
+// Verifier (only this package can), and ill-typed ones from another issuer as nothing granted.
+func TestClaimsByHand(t *testing.T) {
+	c := &Claims{extra: map[string]json.RawMessage{
+		"scope":  json.RawMessage(`"a  b "`),
+		"roles":  json.RawMessage(`"admin"`), // not an array: grants nothing
+		"groups": json.RawMessage(`["g",1]`),
+	}}
+	assert.Equal(t, []string{"a", "b"}, c.Scopes())
+	assert.Nil(t, c.Roles())
+	assert.Nil(t, c.Groups())
+	assert.Nil(t, c.Entitlements())
+	assert.Nil(t, (&Claims{}).Scopes())
 }

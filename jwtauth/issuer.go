@@ -112,7 +112,8 @@ func (i *Issuer) Issue(ctx context.Context, subject string) (*Token, error) {
 // authorization claims of RFC 9068 §2.2.3: "scope" (a string of
 // space-separated scope-tokens, RFC 8693 §4.2 and RFC 6749 §3.3), "roles",
 // "groups" and "entitlements" (arrays of strings). Each value is encoded
-// with encoding/json; the token's Claims carry them in Extra.
+// with encoding/json; the token's Claims give them back through Decode,
+// Scopes, Roles, Groups and Entitlements.
 //
 // It issues nothing and fails with an error wrapping ErrInvalidClaims when
 // extra names a registered claim (iss, sub, aud, exp, nbf, iat, jti: the
@@ -173,7 +174,7 @@ func (i *Issuer) IssueWith(_ context.Context, subject string, extra map[string]a
 		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti,
 	}}
 	if claims != nil {
-		t.Claims.Extra = claims.Extra
+		t.Claims.extra = claims.extra
 	}
 	if s, ok := i.audience.(string); ok {
 		t.Claims.Audience = []string{s}

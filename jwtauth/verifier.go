@@ -367,13 +367,13 @@ func parseClaims(b []byte) (*Claims, error) {
 		case "iat":
 			c.IssuedAt, err = jsonNumericDate(v, name)
 		default:
-			if c.Extra == nil {
-				c.Extra = make(map[string]json.RawMessage)
+			if c.extra == nil {
+				c.extra = make(map[string]json.RawMessage)
 				extra = make([]byte, 0, len(b))
 			}
 			start := len(extra)
 			extra = v.MarshalTo(extra)
-			c.Extra[name] = extra[start:len(extra):len(extra)]
+			c.extra[name] = extra[start:len(extra):len(extra)]
 		}
 		return err
 	})
