@@ -64,7 +64,7 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	}
 	switch {
 	case sub == "revoke" && len(pos) != 1:
-		return usagef("keys revoke takes exactly one KID (see jwtauth keys list)")
+		return usagef("keys revoke takes exactly one KID (see jwtauth keys list; put -- before a KID that starts with -)")
 	case sub != "revoke" && len(pos) != 0:
 		return usagef("keys %s takes no arguments, got %q", sub, pos)
 	}
