@@ -22,7 +22,8 @@
 // then Mint tokens for the requests. The server's clock is a fake that
 // stands still until Advance or SetNow moves it; pass srv.Now as
 // VerifierConfig.Now so that expiry follows it. Leave RemoteConfig.Now
-// unset: call the RemoteKeySet's Refresh to make it see a Revoke at once.
+// unset (its background refresh waits on real timers) and call the
+// RemoteKeySet's Refresh to make it see a Revoke at once.
 package jwtauthtest
 
 import (
@@ -200,7 +201,7 @@ func (s *Server) Revoke(kid string) {
 		s.tb.Helper()
 	}
 	if err := s.keys.Revoke(context.Background(), kid); err != nil {
-		s.fatalf("revoke %q: %v", kid, err)
+		s.fatalf("revoke: %v", err)
 	}
 }
 
@@ -222,8 +223,8 @@ type Token struct {
 	// plus its leeway gives jwtauth.ErrTokenNotYetValid.
 	NotBefore time.Time
 	// ExpiresAt is exp; default IssuedAt + jwtauth.DefaultAccessTTL
-	// (15 min). A time before the verifier's now minus its leeway (30 s by
-	// default) gives jwtauth.ErrTokenExpired.
+	// (15 min). A time at or before the verifier's now minus its leeway
+	// (30 s by default) gives jwtauth.ErrTokenExpired.
 	ExpiresAt time.Time
 
 	// Claims sets any other claim, private or registered, as encoding/json
