@@ -180,6 +180,10 @@ func (s *Server) KID() string {
 // retired but stays in the JWKS, so tokens it signed keep verifying; a new
 // next key is published. A verifier that fetched the JWKS before Rotate
 // already knows the new active key.
+//
+// Each new key is one of the package's fixed keys for the first 13
+// rotations (and revocations of the active key) of a server; later ones are
+// generated, which takes a second or more under -race.
 func (s *Server) Rotate() string {
 	if s.tb != nil {
 		s.tb.Helper()
