@@ -23,6 +23,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauthtest"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
@@ -223,4 +224,38 @@ func TestGoOIDCFollowsAServiceUnderAPrefix(t *testing.T) {
 	sub, err := goOIDC(t, iss).verify(t.Context(), raw)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", sub)
+}
+
+// TestJWTAuthTestIssuer: the test issuer of jwtauthtest is an issuer
+// go-oidc and keyfunc discover and verify like the real one, so an
+// application may test against it whichever verifier it uses; its
+// expired, wrong-audience and unpublished-key tokens fail in each.
+func TestJWTAuthTestIssuer(t *testing.T) {
+	srv := jwtauthtest.NewServer(t)
+	verifiers := []verifier{goOIDC(t, srv.URL), keyfuncJWT(t, srv.URL), jwtauthRemote(t, srv.URL)}
+	for _, tc := range []struct {
+		name string
+		tok  jwtauthtest.Token
+		ok   bool
+	}{
+		{"valid", jwtauthtest.Token{Subject: "alice", Roles: []string{"admin"}}, true},
+		{"expired", jwtauthtest.Token{Subject: "alice", ExpiresAt: srv.Now().Add(-time.Hour)}, false},
+		{"wrong audience", jwtauthtest.Token{Subject: "alice", Audience: []string{"https://other.example"}}, false},
+		{"unpublished key", jwtauthtest.Token{Subject: "alice", Unpublished: true}, false},
+	} {
+		if len(tc.tok.Audience) == 0 {
+			tc.tok.Audience = []string{audience}
+		}
+		raw := srv.Mint(tc.tok)
+		for _, v := range verifiers {
+			sub, err := v.verify(t.Context(), raw)
+			if tc.ok {
+				if assert.NoError(t, err, "%s: %s", tc.name, v.name) {
+					assert.Equal(t, "alice", sub)
+				}
+			} else {
+				assert.Error(t, err, "%s: %s", tc.name, v.name)
+			}
+		}
+	}
 }
