@@ -40,8 +40,23 @@ type NewHandlerFunc = func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.A
 // reuse detection, request validation, every way a bearer token can be bad,
 // the JWKS and discovery documents, health, 404 and 405. No response may ever
 // be a 500. Subtests run in parallel.
+//
+// Every request the table sends and every answer it gets is checked against
+// openapi.yaml, the module's OpenAPI 3.1 description, with kin-openapi's
+// openapi3filter (the handler itself is wrapped, so no row can go around
+// it): an answer with a status, header or body the description does not
+// give, a path it lacks answered with anything but 404 not_found, or a
+// request it refuses answered with anything but a 4xx, fails the row that
+// sent it. Run logs how many requests and answers it checked.
 func Run(t *testing.T, newHandler NewHandlerFunc) {
 	t.Helper()
+	var checked traffic
+	t.Cleanup(func() {
+		t.Logf("openapi.yaml: the behaviour table checked %s", &checked)
+		if checked.requests.Load() == 0 || checked.refused.Load() == 0 || checked.unrouted.Load() == 0 {
+			t.Errorf("openapi.yaml: the behaviour table checked too little: %s", &checked)
+		}
+	})
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, f *Fixture, c *client)
@@ -70,7 +85,7 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 			f := NewFixture(t)
 			h := newHandler(t, f.Routes, f.Auth)
 			require.NotNil(t, h, "newHandler returned nil")
-			tt.fn(t, f, &client{t: t, h: h})
+			tt.fn(t, f, &client{t: t, h: validated(t, h, endpoints, "", &checked)})
 		})
 	}
 }
@@ -108,7 +123,7 @@ func (c *client) do(method, target, body string, header ...string) *response {
 		}
 	}
 	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, req)
+	c.h.ServeHTTP(rec, withRow(req, c.t))
 	res := rec.Result()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(c.t, err)
