@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -130,9 +131,10 @@ func versionOf(t *testing.T, bin string) []string {
 
 // TestVersionBinary runs `jwtauth version` of real builds and checks it
 // against what the go command stamped into them, as `go version -m` reads
-// it: the build of the e2e tests (in a git clone with VCS stamping, a
-// pseudo-version and the revision of HEAD) and one with -buildvcs=false,
-// which is "(devel)" with no revision.
+// it: the build of the e2e tests (whatever GOFLAGS says), one with
+// -buildvcs=true (in a clone: a pseudo-version of HEAD, +dirty when
+// modified, and HEAD's revision) and one with -buildvcs=false ("(devel)",
+// no revision).
 func TestVersionBinary(t *testing.T) {
 	unknown := func(s string) string {
 		if s == "" {
@@ -158,14 +160,35 @@ func TestVersionBinary(t *testing.T) {
 		return s
 	}
 
-	t.Run("as built", func(t *testing.T) {
-		s := check(t, buildBinary(t))
-		if rev := s.settings["vcs.revision"]; rev != "" {
-			head, err := exec.Command("git", "rev-parse", "HEAD").Output()
-			require.NoError(t, err)
-			assert.Equal(t, strings.TrimSpace(string(head)), rev)
-			assert.Contains(t, []string{"true", "false"}, s.settings["vcs.modified"])
+	t.Run("as the e2e tests build it", func(t *testing.T) {
+		check(t, buildBinary(t))
+	})
+	t.Run("with VCS information", func(t *testing.T) {
+		top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+		if err != nil {
+			t.Skipf("not in a git checkout (%v): nothing to stamp", err)
 		}
+		head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+		require.NoError(t, err)
+		bin := filepath.Join(t.TempDir(), "jwtauth")
+		out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		s := check(t, bin)
+		fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git"))
+		require.NoError(t, err)
+		if !fi.IsDir() {
+			// A git worktree (or submodule): its .git is a file, which the
+			// go command does not take for a repository.
+			assert.Equal(t, "(devel)", s.version)
+			assert.Empty(t, s.settings["vcs.revision"])
+			return
+		}
+		rev := strings.TrimSpace(string(head))
+		assert.Equal(t, rev, s.settings["vcs.revision"])
+		assert.Equal(t, rev[:12], pseudoRevision(s.version), "go1.24+ stamps a pseudo-version of HEAD: %s", s.version)
+		require.Contains(t, []string{"true", "false"}, s.settings["vcs.modified"])
+		assert.Equal(t, s.settings["vcs.modified"] == "true", strings.HasSuffix(s.version, "+dirty"), s.version)
+		assert.Equal(t, "revision:  "+rev, versionOf(t, bin)[2])
 	})
 	t.Run("without VCS information", func(t *testing.T) {
 		bin := filepath.Join(t.TempDir(), "jwtauth")
