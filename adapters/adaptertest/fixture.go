@@ -3,7 +3,8 @@
 // adapter's test hands [Run] a function that mounts a []jwtauth.Route and an
 // *jwtauth.Authenticator on its framework, and Run drives the result with
 // net/http/httptest through every endpoint of SPEC §2, asserting exact
-// statuses, headers and JSON bodies.
+// statuses, headers and JSON bodies, and checking every request and answer
+// against openapi.yaml, the module's OpenAPI 3.1 description.
 //
 // The fixture is real code end to end (keys.Manager, jwtauth.Issuer,
 // Verifier, Accounts, JWKS and discovery handlers) over adapters/memory,

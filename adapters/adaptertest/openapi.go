@@ -172,7 +172,9 @@ func (c *contract) checkMounted(ctx context.Context, mode checkMode, prefix stri
 			return unchecked, nil
 		}
 		if !ok || rest == "" {
-			rest = "/" + req.URL.Path // not under the prefix: no such path
+			// Not under the prefix (or the prefix itself): a path no
+			// operation can match, so the answer must be NotFound.
+			rest = "/" + req.URL.Path
 		}
 		req.URL.Path, req.URL.RawPath = rest, ""
 		var ferr error
