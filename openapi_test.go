@@ -58,6 +58,17 @@ func TestOpenAPIValid(t *testing.T) {
 	for _, name := range []string{"Unauthorized", "InsufficientScope", "Unavailable", "NotFound", "MethodNotAllowed"} {
 		assert.Contains(t, doc.Components.Responses, name)
 	}
+	// JSON Schema's examples are annotations, which Validate does not
+	// check against their schema: check them here.
+	n := 0
+	for name, ref := range doc.Components.Schemas {
+		for i, ex := range ref.Value.Examples {
+			n++
+			assert.NoError(t, ref.Value.VisitJSON(ex, openapi3.EnableJSONSchema2020()), "components/schemas/%s examples[%d]", name, i)
+		}
+	}
+	assert.Positive(t, n)
+
 	// The mount prefix is the server variable.
 	require.Len(t, doc.Servers, 1)
 	assert.Equal(t, "{issuer}", doc.Servers[0].URL)
