@@ -59,6 +59,8 @@ type Fixture struct {
 	// Outsider is an RSA key that is not, and never becomes, part of Keys.
 	Outsider *rsa.PrivateKey
 
+	store *memory.Store // closed by a row to take the store down
+
 	mu        sync.Mutex
 	generated []*rsa.PrivateKey // the keys handed to Keys, in order
 }
@@ -111,7 +113,7 @@ func NewFixture(tb testing.TB) *Fixture {
 		Health:    store.Ping,
 	})
 	f.Auth = &jwtauth.Authenticator{Verifier: ver, Realm: Realm}
-	f.Keys, f.Issuer = m, iss
+	f.Keys, f.Issuer, f.store = m, iss, store
 	return f
 }
 
