@@ -38,10 +38,26 @@ type NewHandlerFunc = func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.A
 // [Fixture], calls newHandler with its routes and authenticator, and drives
 // the handler with httptest: the account flow, refresh-token rotation and
 // reuse detection, request validation, every way a bearer token can be bad,
-// the JWKS and discovery documents, health, 404 and 405. No response may ever
-// be a 500. Subtests run in parallel.
+// the JWKS and discovery documents, health, a store outage (503 with
+// Retry-After, never a 500), 404 and 405. No response may ever be a 500.
+// Subtests run in parallel.
+//
+// Every request the table sends and every answer it gets is checked against
+// openapi.yaml, the module's OpenAPI 3.1 description, with kin-openapi's
+// openapi3filter (the handler itself is wrapped, so no row can go around
+// it): an answer with a status, header or body the description does not
+// give, a path it lacks answered with anything but 404 not_found, or a
+// request it refuses answered with anything but a 4xx, fails the row that
+// sent it. Run logs how many requests and answers it checked.
 func Run(t *testing.T, newHandler NewHandlerFunc) {
 	t.Helper()
+	var checked traffic
+	t.Cleanup(func() {
+		t.Logf("openapi.yaml: the behaviour table checked %s", &checked)
+		if checked.requests.Load() == 0 || checked.refused.Load() == 0 || checked.unrouted.Load() == 0 {
+			t.Errorf("openapi.yaml: the behaviour table checked too little: %s", &checked)
+		}
+	})
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, f *Fixture, c *client)
@@ -61,6 +77,7 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 		{"JWKS", testJWKS},
 		{"Discovery", testDiscovery},
 		{"Health", testHealth},
+		{"StoreDown", testStoreDown},
 		{"NotFound", testNotFound},
 		{"MethodNotAllowed", testMethodNotAllowed},
 	}
@@ -70,15 +87,18 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 			f := NewFixture(t)
 			h := newHandler(t, f.Routes, f.Auth)
 			require.NotNil(t, h, "newHandler returned nil")
-			tt.fn(t, f, &client{t: t, h: h})
+			tt.fn(t, f, &client{t: t, h: validated(t, h, endpoints, "", &checked)})
 		})
 	}
 }
 
-// client sends requests to the handler under test and refuses any 500.
+// client sends requests to the handler under test and refuses any 5xx
+// status, but a 503 once the row took the store down.
 type client struct {
 	t *testing.T
 	h http.Handler
+	// storeDown lets 503 temporarily_unavailable through.
+	storeDown bool
 }
 
 type response struct {
@@ -108,11 +128,13 @@ func (c *client) do(method, target, body string, header ...string) *response {
 		}
 	}
 	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, req)
+	c.h.ServeHTTP(rec, withRow(req, c.t))
 	res := rec.Result()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(c.t, err)
-	require.Less(c.t, res.StatusCode, 500, "%s %s answered %d: %s", method, target, res.StatusCode, b)
+	if !(c.storeDown && res.StatusCode == http.StatusServiceUnavailable) {
+		require.Less(c.t, res.StatusCode, 500, "%s %s answered %d: %s", method, target, res.StatusCode, b)
+	}
 	return &response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
@@ -669,6 +691,36 @@ func testHealth(t *testing.T, _ *Fixture, c *client) {
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, map[string]any{"status": "ok"}, jsonBody(t, r))
 	assert.Equal(t, http.StatusOK, c.do(http.MethodHead, "/healthz", "").Status)
+}
+
+// testStoreDown: with the store unreachable, every answer that needs it is
+// 503 temporarily_unavailable with Retry-After (never a 500), /healthz says
+// so, and what needs only the key set in memory goes on: verifying access
+// tokens and serving the JWKS.
+func testStoreDown(t *testing.T, f *Fixture, c *client) {
+	register(t, c, "alice", password)
+	tk := login(t, c, "alice", password)
+	require.NoError(t, f.store.Close())
+	c.storeDown = true
+
+	unavailable := func(r *response) {
+		t.Helper()
+		assertError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		require.NoError(t, err, "Retry-After %q", r.Header.Get("Retry-After"))
+		assert.Positive(t, secs)
+	}
+	unavailable(c.do(http.MethodGet, "/healthz", ""))
+	unavailable(c.post("/register", map[string]string{"username": "bob", "password": password}))
+	unavailable(c.post("/login", map[string]string{"username": "alice", "password": password}))
+	unavailable(c.post("/refresh", map[string]string{"refresh_token": tk.refresh}))
+	unavailable(c.post("/logout", map[string]string{"refresh_token": tk.refresh}))
+	r := c.do(http.MethodHead, "/healthz", "")
+	assert.Equal(t, http.StatusServiceUnavailable, r.Status)
+	assert.NotEmpty(t, r.Header.Get("Retry-After"))
+
+	assertProtectedOK(t, c.do(http.MethodGet, "/protected", "", bearer(tk.access)...), "alice")
+	assert.Equal(t, http.StatusOK, c.do(http.MethodGet, "/.well-known/jwks.json", "").Status)
 }
 
 func testNotFound(t *testing.T, f *Fixture, c *client) {

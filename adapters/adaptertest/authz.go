@@ -36,8 +36,15 @@ var ClaimsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r 
 // missing or bad token still 401), optional authentication, and token
 // sources (cookie, query parameter, the 401 naming them, two different
 // tokens refused). Subtests run in parallel, each with a fresh [Fixture].
+// Every 401, 403 and 503 the middleware answers is checked against the
+// reusable answers of openapi.yaml (components/responses Unauthorized,
+// InsufficientScope, Unavailable).
 func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 	t.Helper()
+	var checked traffic
+	t.Cleanup(func() {
+		t.Logf("openapi.yaml: the authorization table checked %d answers of the middleware", checked.responses.Load())
+	})
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, f *Fixture, serve func(edit func(*jwtauth.Authenticator), reqs ...jwtauth.Requirement) *client)
@@ -60,7 +67,7 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 				}
 				h := newProtected(t, ClaimsHandler, &auth, reqs...)
 				require.NotNil(t, h, "newProtected returned nil")
-				return &client{t: t, h: h}
+				return &client{t: t, h: validated(t, h, application, "", &checked)}
 			})
 		})
 	}

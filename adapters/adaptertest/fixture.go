@@ -3,7 +3,8 @@
 // adapter's test hands [Run] a function that mounts a []jwtauth.Route and an
 // *jwtauth.Authenticator on its framework, and Run drives the result with
 // net/http/httptest through every endpoint of SPEC §2, asserting exact
-// statuses, headers and JSON bodies.
+// statuses, headers and JSON bodies, and checking every request and answer
+// against openapi.yaml, the module's OpenAPI 3.1 description.
 //
 // The fixture is real code end to end (keys.Manager, jwtauth.Issuer,
 // Verifier, Accounts, JWKS and discovery handlers) over adapters/memory,
@@ -58,6 +59,8 @@ type Fixture struct {
 	// Outsider is an RSA key that is not, and never becomes, part of Keys.
 	Outsider *rsa.PrivateKey
 
+	store *memory.Store // closed by a row to take the store down
+
 	mu        sync.Mutex
 	generated []*rsa.PrivateKey // the keys handed to Keys, in order
 }
@@ -110,7 +113,7 @@ func NewFixture(tb testing.TB) *Fixture {
 		Health:    store.Ping,
 	})
 	f.Auth = &jwtauth.Authenticator{Verifier: ver, Realm: Realm}
-	f.Keys, f.Issuer = m, iss
+	f.Keys, f.Issuer, f.store = m, iss, store
 	return f
 }
 

@@ -32,7 +32,9 @@ type MountServiceFunc func(t *testing.T, svc *jwtauth.Service) http.Handler
 // and key endpoints are mounted, under /auth; the discovery document sits
 // at the issuer + /.well-known/openid-configuration and names the JWKS
 // served there; and jwtauth.NewRemoteVerifier, knowing only the issuer URL,
-// verifies a token the mounted /auth/login issued.
+// verifies a token the mounted /auth/login issued. Every request under
+// /auth, the remote verifier's included, and its answer are checked against
+// openapi.yaml, whose paths are relative to that prefix.
 func RunService(t *testing.T, mount MountServiceFunc) {
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -45,7 +47,15 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 		t.Fatalf("jwtauth.New: %v", err)
 	}
 	t.Cleanup(svc.Close)
-	srv.Config.Handler = mount(t, svc)
+	var checked traffic
+	served := map[string]bool{}
+	for _, rt := range svc.Routes() {
+		served[rt.Path] = true
+	}
+	srv.Config.Handler = validatedMount(t, mount(t, svc), mounted, svc.MountPath(), served, &checked)
+	t.Cleanup(func() {
+		t.Logf("openapi.yaml: the mounted service's answers under %s checked: %s", svc.MountPath(), &checked)
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 

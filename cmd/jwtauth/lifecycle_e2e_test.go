@@ -228,7 +228,7 @@ func TestLifecycleRotateRevokeLive(t *testing.T) {
 	}
 	waitFor(t, pickUp, "logins are running", func() bool { return logins(n0) > 0 })
 
-	out, errOut, code = runBin(t, bin, "keys", "revoke", n0, "--store", store)
+	out, errOut, code = runBin(t, bin, "keys", "revoke", "--store", store, "--", n0)
 	require.Equal(t, 0, code, "keys revoke: %s%s", out, errOut)
 	rev := outputFields(out)
 	assert.Equal(t, n0, rev["revoked"], out)
@@ -428,7 +428,7 @@ func TestLifecycleTokenVerifyProcess(t *testing.T) {
 	_, errOut, code = verify(tok0)
 	assert.Equal(t, 0, code, "a token of the retired key still verifies: %s", errOut)
 
-	out, errOut, code = runBin(t, bin, "keys", "revoke", k0, "--store", store)
+	out, errOut, code = runBin(t, bin, "keys", "revoke", "--store", store, "--", k0)
 	require.Equal(t, 0, code, "keys revoke: %s%s", out, errOut)
 	waitFor(t, pickUp, "the server's JWKS drops the revoked key "+k0, func() bool {
 		return !slices.Contains(jwksKIDs(t, base), k0)

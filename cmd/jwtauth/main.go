@@ -11,6 +11,7 @@
 //	                                       end every session of a user
 //	jwtauth token inspect TOKEN|-          decode a token without verifying it
 //	jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
+//	jwtauth version                        module version, VCS revision, Go version
 //
 // Every setting is a flag and a JWTAUTH_* environment variable; the flag
 // wins. Run "jwtauth serve -h" for the list.
@@ -39,6 +40,7 @@ Usage:
                                          end every session (refresh token) of a user
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it
   jwtauth token verify --jwks URL|--issuer URL [--audience A] TOKEN|-
+  jwtauth version                        the module version, VCS revision and Go version
   jwtauth help                           show this help
 
 Every setting is a flag and an environment variable (the flag wins), e.g.
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdin io.R
 		return runUsers(ctx, rest, env, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdin, stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
 		return nil
