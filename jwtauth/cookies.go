@@ -82,6 +82,13 @@ type CookieMode struct {
 	// middleware reads the token from it; then the application's
 	// state-changing routes require the CSRF check too (see CSRFHeader).
 	AccessCookie string
+	// Path is the path the browser sees the account endpoints under, such
+	// as "/auth" for https://host/auth/refresh: the refresh cookies get
+	// Path + "/refresh" and Path + "/logout". New sets it to the issuer's
+	// path, which stays right behind a reverse proxy that strips it. Empty:
+	// the path of the request (before a mount stripped a prefix) without its
+	// last segment.
+	Path string
 }
 
 // cookieMode is a checked CookieMode; nil means off.
@@ -89,6 +96,7 @@ type cookieMode struct {
 	sameSite http.SameSite
 	origin   string // canonical, "" for none
 	access   string
+	path     string // "" for the request's
 }
 
 // resolve checks m and returns its runtime form, nil when off.
@@ -96,7 +104,10 @@ func (m CookieMode) resolve() (*cookieMode, error) {
 	if !m.Enabled {
 		return nil, nil
 	}
-	cm := &cookieMode{sameSite: http.SameSiteStrictMode, access: m.AccessCookie}
+	cm := &cookieMode{sameSite: http.SameSiteStrictMode, access: m.AccessCookie, path: m.Path}
+	if m.Path != "" && (m.Path[0] != '/' || path.Clean(m.Path) != m.Path || strings.ContainsAny(m.Path, ";,\x00\r\n")) {
+		return nil, fmt.Errorf("jwtauth: CookieMode.Path %q is not a clean absolute path such as /auth", m.Path)
+	}
 	switch m.SameSite {
 	case 0, http.SameSiteDefaultMode, http.SameSiteStrictMode:
 	case http.SameSiteLaxMode:
@@ -210,7 +221,10 @@ func secureCookie(r *http.Request) bool {
 // …/logout; maxAge is the refresh token's remaining life. A maxAge of
 // zero or less, with a nil resp, clears them instead.
 func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *TokenResponse, now time.Time) {
-	dir := path.Dir(requestPath(r))
+	dir := cm.path
+	if dir == "" {
+		dir = path.Dir(requestPath(r))
+	}
 	secure := secureCookie(r)
 	set := func(name, value, p string, maxAge int) {
 		if maxAge <= 0 {
@@ -223,7 +237,7 @@ func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *T
 	if resp != nil {
 		refresh, access = resp.RefreshToken, resp.AccessToken
 		if refresh != "" {
-			refreshAge = max(int(resp.refreshExpires.Sub(now)/time.Second), 1)
+			refreshAge = max(int((resp.refreshExpires.Sub(now)+time.Second-1)/time.Second), 1) // rounded up
 		}
 		accessAge = int(resp.ExpiresIn)
 	}

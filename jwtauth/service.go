@@ -111,7 +111,8 @@ type Config struct {
 	// /login and /refresh put the refresh token in an HttpOnly cookie
 	// instead of the JSON body, and /refresh and /logout read it back,
 	// with a CSRF check. Off by default. Cookies.Origin defaults to the
-	// issuer's origin; Cookies.AccessCookie to the name of the first
+	// issuer's origin, Cookies.Path to its path, Cookies.AccessCookie to
+	// the name of the first
 	// CookieSource in TokenSources (then the access token travels in that
 	// cookie too). SameSite None is refused.
 	Cookies CookieMode
@@ -168,6 +169,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	cookies := cfg.Cookies
 	if cookies.Origin == "" {
 		cookies.Origin = origin
+	}
+	if cookies.Path == "" {
+		cookies.Path = mountPath
 	}
 	if cookies.AccessCookie == "" {
 		for _, src := range cfg.TokenSources {
