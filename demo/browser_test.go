@@ -1,34 +1,25 @@
 package demo_test
 
-// End-to-end tests of the cookie mode in a real headless Chromium, driven
-// by chromedp through the demo page's own buttons, against a real HTTP
-// server on 127.0.0.1 (the account routes of jwtauth.Routes in cookie mode
-// on adapters/nethttp, as `jwtauth serve --cookie-mode --demo` mounts
-// them) whose clock the test moves: the access token expires when the test
-// says so, never after a sleep.
-//
-// Chromium is found on PATH (chromium, chromium-browser, google-chrome) or
-// at $JWTAUTH_CHROMIUM. Without it the tests skip, unless
-// JWTAUTH_REQUIRE_CHROMIUM=1 (set by .ci/run), where a skip is a failure.
+// End-to-end tests of the cookie mode in a real headless Chromium (see
+// internal/browsertest), driven by chromedp through the demo page's own
+// buttons, against a real HTTP server on 127.0.0.1 (the account routes of
+// jwtauth.Routes in cookie mode on adapters/nethttp, as `jwtauth serve
+// --cookie-mode --demo` mounts them) whose clock the test moves: the
+// access token expires when the test says so, never after a sleep.
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -37,6 +28,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/demo"
+	"github.com/jwtauth/jwtauth/internal/browsertest"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -97,6 +89,32 @@ func (rec *recorder) since(n int) ([]hit, int) {
 	return slices.Clone(rec.hits[n:]), len(rec.hits)
 }
 
+// wait polls until the hits after the first mark hold at least n requests
+// to each of paths (10 s at most), and returns them and the new count.
+func (rec *recorder) wait(t *testing.T, mark int, n int, paths ...string) ([]hit, int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		hits, _ := rec.since(mark)
+		for _, p := range paths {
+			if len(hitsOf(hits, p)) < n {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "waiting for %d requests to each of %v", n, paths)
+	return rec.since(mark)
+}
+
+// callProtected clicks the page's call button and waits for a 200 from the
+// protected route (the page clears the result first).
+func callProtected(t *testing.T, tab context.Context, what string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("result").textContent = ""`)))
+	browsertest.Click(t, tab, "call")
+	browsertest.WaitFor(t, tab, what, `/^\d{3} /.test(document.getElementById("result").textContent)`)
+	assert.Regexp(t, `^200 `, browsertest.Text(t, tab, "result"), what)
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -148,138 +166,6 @@ func newServer(t *testing.T) *server {
 	return &server{URL: base, clock: clk, rec: rec}
 }
 
-// chromium returns the path of a Chromium binary, or skips the test (fails
-// it under JWTAUTH_REQUIRE_CHROMIUM=1).
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("JWTAUTH_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("JWTAUTH_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("JWTAUTH_REQUIRE_CHROMIUM=1 but no Chromium was found: apt-get install -y chromium, or set JWTAUTH_CHROMIUM")
-	}
-	t.Skip("no Chromium on PATH (apt-get install -y chromium, or set JWTAUTH_CHROMIUM): the browser tests are skipped")
-	return ""
-}
-
-// browser starts a headless Chromium with a fresh profile and returns the
-// context of its first tab. The whole test must finish within limit.
-func browser(t *testing.T, limit time.Duration) context.Context {
-	t.Helper()
-	exe := chromium(t)
-	ctx, cancel := context.WithTimeout(t.Context(), limit)
-	t.Cleanup(cancel)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox, // Chromium runs as root in CI containers
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 900),
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	require.NoError(t, chromedp.Do(bctx), "start Chromium at %s", exe)
-	return bctx
-}
-
-// screenshotOnFailure saves a screenshot of the tab, and logs its text, when
-// the test has failed. The directory is the test's temp dir, or
-// $JWTAUTH_SCREENSHOT_DIR to keep the files.
-func screenshotOnFailure(t *testing.T, tab context.Context, name string) {
-	dir := os.Getenv("JWTAUTH_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(tab), 5*time.Second)
-		defer cancel()
-		if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`)); err == nil {
-			t.Logf("%s page text at failure:\n%s", name, text)
-		}
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Logf("screenshot of %s: %v", name, err)
-			return
-		}
-		p := filepath.Join(dir, name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Logf("screenshot of %s: %v", name, err)
-			return
-		}
-		t.Logf("screenshot of %s at failure: %s", name, p)
-	})
-}
-
-// waitFor polls the page until the JavaScript condition holds (10 s at most).
-func waitFor(t *testing.T, tab context.Context, what, cond string) {
-	t.Helper()
-	err := chromedp.Do(tab, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(20*time.Millisecond)))
-	require.NoError(t, err, "waiting for %s (%s)", what, cond)
-}
-
-func text(t *testing.T, tab context.Context, id string) string {
-	t.Helper()
-	s, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById(`+jsString(id)+`).textContent`))
-	require.NoError(t, err)
-	return s
-}
-
-func click(t *testing.T, tab context.Context, id string) {
-	t.Helper()
-	require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.ID(id))), "click #%s", id)
-}
-
-func jsString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// statusIs is the condition that the page's status line reads s.
-func statusIs(s string) string {
-	return `document.getElementById("status").textContent === ` + jsString(s)
-}
-
-// logHas is the condition that the page's event log has a line containing s.
-func logHas(s string) string {
-	return `[...document.querySelectorAll("#log li")].some(li => li.textContent.includes(` + jsString(s) + `))`
-}
-
-// refreshCookies returns the browser's jwtauth_refresh cookies for url.
-func refreshCookies(t *testing.T, tab context.Context, url string) []*network.Cookie {
-	t.Helper()
-	res, err := chromedp.Run(tab, chromedp.Action[*network.GetCookiesResult](func(ctx context.Context, tg *chromedp.Target) (*network.GetCookiesResult, error) {
-		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
-		return &r, err
-	}))
-	require.NoError(t, err)
-	var out []*network.Cookie
-	for _, c := range res.Cookies {
-		if c.Name == jwtauth.RefreshCookieName {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // hitsOf returns the hits to path, as "METHOD status".
 func hitsOf(hits []hit, path string) []string {
 	var out []string
@@ -315,13 +201,13 @@ func postRefresh(t *testing.T, srv *server, cookie string) (int, string) {
 // document.cookie) and scoped to /refresh and /logout, and that the old
 // cookie is refused after logout.
 func TestBrowserFlow(t *testing.T) {
-	tab := browser(t, 45*time.Second)
+	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
-	screenshotOnFailure(t, tab, "flow")
+	browsertest.ScreenshotOnFailure(t, tab, "flow")
 	page := srv.URL + "/demo/"
 
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo")), "the path without its slash redirects")
-	waitFor(t, tab, "the page to start logged out", statusIs("logged out"))
+	browsertest.WaitFor(t, tab, "the page to start logged out", browsertest.StatusIs("logged out"))
 	loc, err := chromedp.Run(tab, chromedp.Location())
 	require.NoError(t, err)
 	assert.Equal(t, page, loc)
@@ -329,10 +215,10 @@ func TestBrowserFlow(t *testing.T) {
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.SetValue(chromedp.ID("username"), "alice"),
 		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	click(t, tab, "register")
-	waitFor(t, tab, "registration", logHas("registered alice"))
-	click(t, tab, "login")
-	waitFor(t, tab, "login", statusIs("logged in as alice"))
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
 
 	// The refresh token is in two HttpOnly cookies, one per endpoint
 	// path, and no script can read it.
@@ -340,37 +226,38 @@ func TestBrowserFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, docCookie, jwtauth.RefreshCookieName, "document.cookie must not show the refresh cookie")
 	for _, ep := range []string{"/refresh", "/logout"} {
-		cs := refreshCookies(t, tab, srv.URL+ep)
+		cs := browsertest.RefreshCookies(t, tab, srv.URL+ep)
 		require.Len(t, cs, 1, "one refresh cookie for %s", ep)
 		assert.Equal(t, ep, cs[0].Path)
 		assert.True(t, cs[0].HTTPOnly)
 		assert.Equal(t, network.CookieSameSiteStrict, cs[0].SameSite)
 		assert.False(t, cs[0].Secure, "plain http on 127.0.0.1 is the documented exception")
 	}
-	assert.Empty(t, refreshCookies(t, tab, srv.URL+"/protected"), "the refresh cookie never goes to other routes")
-	assert.Empty(t, refreshCookies(t, tab, srv.URL+"/login"))
-	first := refreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/protected"), "the refresh cookie never goes to other routes")
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/login"))
+	first := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 	// The access token lives in a JavaScript variable, not in storage.
 	stored, err := chromedp.Run(tab, chromedp.Evaluate[string](`JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`))
 	require.NoError(t, err)
 	assert.NotContains(t, stored, "eyJ", "no JWT in web storage")
 
 	_, mark := srv.rec.since(0)
-	click(t, tab, "call")
-	waitFor(t, tab, "the protected route", `document.getElementById("result").textContent.startsWith("200 ")`)
-	assert.Contains(t, text(t, tab, "result"), `"sub": "alice"`)
-	assert.Equal(t, "0", text(t, tab, "refreshes"))
+	callProtected(t, tab, "the protected route")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "alice"`)
+	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
 
 	// The access token expires (TTL plus the verifier's leeway): the next
 	// call gets 401, refreshes from the cookie and retries, unseen.
 	srv.clock.Advance(accessTTL + jwtauth.DefaultLeeway + time.Second)
 	_, mark = srv.rec.since(mark)
-	click(t, tab, "call")
-	waitFor(t, tab, "the silent refresh", `document.getElementById("refreshes").textContent === "1"`)
-	waitFor(t, tab, "the retried call", `document.getElementById("result").textContent.startsWith("200 ")`)
-	hits, mark := srv.rec.since(mark)
+	callProtected(t, tab, "the retried call")
+	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "one silent refresh")
+	hits, mark := srv.rec.wait(t, mark, 2, "/protected") // and the refresh between them
 	var seq []string
 	for _, h := range hits {
+		if h.Path != "/protected" && h.Path != "/refresh" {
+			continue
+		}
 		seq = append(seq, fmt.Sprintf("%s %s %d", h.Method, h.Path, h.Status))
 		if h.Path == "/refresh" {
 			assert.True(t, h.CSRF, "the page sends the CSRF header")
@@ -380,23 +267,25 @@ func TestBrowserFlow(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"GET /protected 401", "POST /refresh 200", "GET /protected 200"}, seq)
-	second := refreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	second := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 	assert.NotEqual(t, first, second, "the refresh rotated the cookie")
-	assert.Equal(t, second, refreshCookies(t, tab, srv.URL+"/logout")[0].Value, "both cookies carry the new token")
+	assert.Equal(t, second, browsertest.RefreshCookies(t, tab, srv.URL+"/logout")[0].Value, "both cookies carry the new token")
 
 	// A reload forgets the access token; the cookie restores the session.
 	require.NoError(t, chromedp.Do(tab, chromedp.Reload()))
-	waitFor(t, tab, "the session restored after a reload", statusIs("logged in as alice"))
-	click(t, tab, "call")
-	waitFor(t, tab, "a call after the reload", `document.getElementById("result").textContent.startsWith("200 ")`)
-	beforeLogout := refreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	hits, mark = srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the reloaded page refreshed from the cookie")
+	browsertest.WaitFor(t, tab, "the session restored after a reload", browsertest.StatusIs("logged in as alice"))
+	callProtected(t, tab, "a call after the reload")
+	_, mark = srv.rec.since(mark)
+	beforeLogout := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 
-	click(t, tab, "logout")
-	waitFor(t, tab, "logout", statusIs("logged out"))
-	hits, _ = srv.rec.since(mark)
-	assert.Contains(t, hitsOf(hits, "/logout"), "POST 204")
-	assert.Empty(t, refreshCookies(t, tab, srv.URL+"/refresh"), "logout cleared the cookie")
-	assert.Empty(t, refreshCookies(t, tab, srv.URL+"/logout"))
+	browsertest.Click(t, tab, "logout")
+	browsertest.WaitFor(t, tab, "logout", browsertest.StatusIs("logged out"))
+	hits, _ = srv.rec.wait(t, mark, 1, "/logout")
+	assert.Equal(t, []string{"POST 204"}, hitsOf(hits, "/logout"))
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh"), "logout cleared the cookie")
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/logout"))
 
 	// The old cookie is refused, replayed from outside the browser with
 	// everything the page would send; so is every earlier one.
@@ -406,9 +295,9 @@ func TestBrowserFlow(t *testing.T) {
 		assert.Contains(t, body, `"invalid_grant"`)
 	}
 	// In the page, a refresh now has no cookie to send.
-	click(t, tab, "refresh")
-	waitFor(t, tab, "the refused refresh", logHas("refresh refused"))
-	assert.Equal(t, "logged out", text(t, tab, "status"))
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the refused refresh", browsertest.LogHas("refresh refused"))
+	assert.Equal(t, "logged out", browsertest.Text(t, tab, "status"))
 }
 
 // attackPage is served by a second origin (another port of 127.0.0.1, the
@@ -454,40 +343,42 @@ async function attempt(name, fn) {
 // the preflighted one never reaches it, and the victim's session (cookie
 // unchanged) still refreshes afterwards.
 func TestBrowserCrossSite(t *testing.T) {
-	tab := browser(t, 45*time.Second)
+	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
-	screenshotOnFailure(t, tab, "victim")
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, attackPage, jsString(srv.URL))
+		fmt.Fprintf(w, attackPage, browsertest.JS(srv.URL))
 	}))
 	t.Cleanup(evil.Close)
 	require.NotEqual(t, srv.URL, evil.URL)
 
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
-	waitFor(t, tab, "the page", statusIs("logged out"))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.SetValue(chromedp.ID("username"), "victim"),
 		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	click(t, tab, "register")
-	waitFor(t, tab, "registration", logHas("registered victim"))
-	click(t, tab, "login")
-	waitFor(t, tab, "login", statusIs("logged in as victim"))
-	cookie := refreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered victim"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as victim"))
+	cookie := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 	_, mark := srv.rec.since(0)
 
 	// The attacker's page, in another tab of the same browser.
 	attacker, cancel := chromedp.NewContext(tab)
 	defer cancel()
-	screenshotOnFailure(t, attacker, "attacker")
+	browsertest.ScreenshotOnFailure(t, attacker, "attacker")
 	require.NoError(t, chromedp.Do(attacker, chromedp.Navigate(evil.URL)))
-	waitFor(t, attacker, "the attack to finish", `document.getElementById("out").textContent !== ""`)
-	out := text(t, attacker, "out")
+	browsertest.WaitFor(t, attacker, "the attack to finish", `document.getElementById("out").textContent !== ""`)
+	out := browsertest.Text(t, attacker, "out")
 	t.Logf("the attacker page saw:\n%s", out)
 	assert.Contains(t, out, "cors with header /refresh: blocked", "the preflight is refused, so the request is never sent")
 	assert.Contains(t, out, "cors with header /logout: blocked")
 
-	hits, _ := srv.rec.since(mark)
+	// The form post's frame may load before the server's record is made.
+	srv.rec.wait(t, mark, 3, "/refresh")           // 2 no-cors fetches and a preflight
+	hits, _ := srv.rec.wait(t, mark, 4, "/logout") // the same, and the form post
 	var reached []string
 	for _, h := range hits {
 		if h.Path != "/refresh" && h.Path != "/logout" {
@@ -509,10 +400,10 @@ func TestBrowserCrossSite(t *testing.T) {
 		"two no-cors fetches per endpoint and the form post reached the server, and were refused")
 
 	// Nothing was spent: the cookie is unchanged and still refreshes.
-	assert.Equal(t, cookie, refreshCookies(t, tab, srv.URL+"/refresh")[0].Value)
-	assert.Equal(t, cookie, refreshCookies(t, tab, srv.URL+"/logout")[0].Value)
-	click(t, tab, "refresh")
-	waitFor(t, tab, "the victim's refresh", logHas("refreshed"))
-	assert.Equal(t, "logged in as victim", text(t, tab, "status"))
-	assert.NotEqual(t, cookie, refreshCookies(t, tab, srv.URL+"/refresh")[0].Value, "the victim's refresh rotated the cookie")
+	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value)
+	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/logout")[0].Value)
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the victim's refresh", browsertest.LogHas("refreshed"))
+	assert.Equal(t, "logged in as victim", browsertest.Text(t, tab, "status"))
+	assert.NotEqual(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value, "the victim's refresh rotated the cookie")
 }

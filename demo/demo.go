@@ -43,7 +43,7 @@ type Config struct {
 
 // contentSecurityPolicy allows the page its own script, style and fetches
 // only: no inline script, no framing, no form posts, no other origin.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // Handler serves the page at cfg.Path (mount it there, e.g.

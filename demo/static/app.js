@@ -99,6 +99,7 @@
     const get = () => send("GET", protectedPath, {
       headers: accessToken ? { Authorization: "Bearer " + accessToken } : {},
     });
+    $("result").textContent = "calling…";
     let [res, body] = await get();
     if (res.status === 401 && accessToken) {
       log("the access token was refused (" + describe(res, body) + "): refreshing silently");
