@@ -3,13 +3,17 @@ package main
 import (
 	"io"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jwtauth/jwtauth/internal/browsertest"
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
@@ -133,4 +137,68 @@ func refreshCookie(t *testing.T, r *http.Response) string {
 	assert.Equal(t, vals[0], vals[1])
 	assert.ElementsMatch(t, []string{"/refresh", "/logout"}, paths)
 	return vals[0]
+}
+
+// TestServeDemoInBrowser is the issue's "done when": the real binary runs
+// `serve --cookie-mode --demo` and a headless Chromium does the whole flow
+// on http://<addr>/demo/ through the page's buttons. The access token is
+// made to fail without waiting for it to expire: another process revokes
+// the key that signed it (`jwtauth keys revoke`), so the next call gets a
+// 401 and the page refreshes silently, getting a token of the new key.
+func TestServeDemoInBrowser(t *testing.T) {
+	tab := browsertest.Start(t, 50*time.Second)
+	browsertest.ScreenshotOnFailure(t, tab, "serve-demo")
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	store := "sqlite:" + filepath.Join(t.TempDir(), "jwtauth.db")
+	srv := startServer(t, bin, addr, "--store", store, "--cookie-mode", "--demo")
+	base := srv.base
+
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(base+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("username"), "alice"),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+	docCookie, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.cookie`))
+	require.NoError(t, err)
+	assert.NotContains(t, docCookie, jwtauth.RefreshCookieName)
+	require.Len(t, browsertest.RefreshCookies(t, tab, base+"/refresh"), 1)
+
+	callPage := func(what string) string {
+		t.Helper()
+		require.NoError(t, chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("result").textContent = ""`)))
+		browsertest.Click(t, tab, "call")
+		browsertest.WaitFor(t, tab, what, `/^\d{3} /.test(document.getElementById("result").textContent)`)
+		return browsertest.Text(t, tab, "result")
+	}
+	assert.Regexp(t, `^200 [\s\S]*"sub": "alice"`, callPage("the protected route"))
+	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
+
+	// The kid that signs the page's token: the same active key signs a
+	// token obtained beside it.
+	r, body := call(t, http.MethodPost, base+"/login", map[string]string{"username": "alice", "password": "correct horse battery"}, nil)
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	kid := headerKID(t, body["access_token"].(string))
+	out, errOut, code := runBin(t, bin, "keys", "revoke", "--store", store, "--", kid)
+	require.Equal(t, 0, code, "keys revoke: %s%s", out, errOut)
+	waitFor(t, 20*time.Second, "the server drops the revoked key", func() bool {
+		return !slices.Contains(jwksKIDs(t, base), kid)
+	})
+
+	assert.Regexp(t, `^200 [\s\S]*"sub": "alice"`, callPage("the call after the silent refresh"))
+	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "the 401 was answered by one silent refresh")
+	old := browsertest.RefreshCookies(t, tab, base+"/logout")[0].Value
+
+	browsertest.Click(t, tab, "logout")
+	browsertest.WaitFor(t, tab, "logout", browsertest.StatusIs("logged out"))
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, base+"/refresh"))
+	r, body = call(t, http.MethodPost, base+"/refresh", nil, map[string]string{
+		jwtauth.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + old})
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "the old cookie after logout")
+	assert.Equal(t, "invalid_grant", body["error"])
+	assert.Equal(t, 0, srv.stop(t))
 }
