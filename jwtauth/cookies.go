@@ -72,8 +72,9 @@ type CookieMode struct {
 	SameSite http.SameSite
 	// Origin is the origin (RFC 6454 §6.2: scheme://host[:port]) of the
 	// pages that may send cookie-authenticated requests; a request whose
-	// Origin header is neither this nor the origin of its own Host is
-	// refused. New sets it to the issuer's origin when it is empty.
+	// Origin header is neither this nor the request's own origin (its Host,
+	// https when it came over TLS, else http) is refused. New sets it to the
+	// issuer's origin when it is empty.
 	Origin string
 	// AccessCookie, when set, is a cookie into which /login and /refresh
 	// also put the access token (Path /, Max-Age expires_in, the other
@@ -149,7 +150,7 @@ func canonicalOrigin(u string) (string, bool) {
 // checkCSRF applies the CSRF check of CSRFHeader to r: the custom header
 // is required; Sec-Fetch-Site (Fetch Metadata), when sent, must be
 // same-origin; Origin, when sent, must be origin (if set) or the origin of
-// r's own Host. It returns an error wrapping ErrCrossSite naming the
+// r itself (its Host, with https when it came over TLS, else http). It returns an error wrapping ErrCrossSite naming the
 // failed rule, nil when r passes.
 func checkCSRF(r *http.Request, origin string) error {
 	if strings.TrimSpace(r.Header.Get(CSRFHeader)) == "" {
@@ -167,8 +168,12 @@ func checkCSRF(r *http.Request, origin string) error {
 		if origin != "" && got == origin {
 			return nil
 		}
-		if u, _ := url.Parse(got); u != nil && strings.EqualFold(u.Host, r.Host) {
-			return nil
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if own, ok := canonicalOrigin(scheme + "://" + r.Host); ok && got == own {
+			return nil // the origin of the request itself (scheme as received)
 		}
 	}
 	return fmt.Errorf("%w: the request's Origin is not this site's", ErrCrossSite)

@@ -40,8 +40,8 @@ type Authenticator struct {
 	// send state-changing requests whose access token comes from a
 	// CookieSource. Such a request (any method but GET, HEAD, OPTIONS and
 	// TRACE) must carry the CSRFHeader, a Sec-Fetch-Site of same-origin if
-	// any, and an Origin, if any, equal to CSRFOrigin or to the origin of its
-	// own Host; otherwise it is answered 403 csrf_check_failed (an error
+	// any, and an Origin, if any, equal to CSRFOrigin or to its own origin
+	// (see CookieMode.Origin); otherwise it is answered 403 csrf_check_failed (an error
 	// wrapping ErrCrossSite) before its token is verified. Tokens from
 	// headers and the query are not affected. New sets it to the issuer's
 	// origin.
