@@ -221,10 +221,11 @@ func secureCookie(r *http.Request) bool {
 	return r.TLS != nil || !loopbackHost(r.Host)
 }
 
-// setSession sets the cookies of resp in answer to r, an account request
-// (…/login or …/refresh) whose sibling endpoints are …/refresh and
-// …/logout; maxAge is the refresh token's remaining life. A maxAge of
-// zero or less, with a nil resp, clears them instead.
+// setSession sets the session cookies of resp in answer to r, an account
+// request (…/login, …/refresh or …/logout): the refresh cookies at
+// cm.path (or r's directory) + /refresh and /logout, with Max-Age the
+// refresh token's remaining life at now, and the access cookie, if any,
+// with Max-Age expires_in. A nil resp clears them all (Max-Age=0).
 func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *TokenResponse, now time.Time) {
 	dir := cm.path
 	if dir == "" {
