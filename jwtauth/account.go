@@ -402,6 +402,9 @@ type TokenResponse struct {
 	// the JSON body (SPEC §2 fixes that): /login sends it as the cookie
 	// DeviceCookieName.
 	DeviceToken string `json:"-"`
+
+	// refreshExpires is when RefreshToken expires (its Max-Age in cookie mode).
+	refreshExpires time.Time
 }
 
 // Register is RegisterFrom without a client address: no per-address
@@ -757,6 +760,10 @@ func (a *Accounts) issue(ctx context.Context, tok *Token, refreshRaw, family, ev
 			return nil, "", fmt.Errorf("jwtauth: store refresh token: %w", err)
 		}
 		resp.RefreshToken = raw
+		resp.refreshExpires = rt.ExpiresAt
+		if rt.FamilyExpiresAt.Before(rt.ExpiresAt) {
+			resp.refreshExpires = rt.FamilyExpiresAt
+		}
 	}
 	attrs := append([]any{"user", username, "jti", tok.Claims.ID, "kid", tok.KID}, extra...)
 	if family != "" {
@@ -861,6 +868,10 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 	resp, _, err := a.issue(ctx, tok, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
 	if err != nil {
 		return nil, err
+	}
+	resp.refreshExpires = next.ExpiresAt // capped at the family's end, as the store does
+	if f := old.FamilyExpiresAt; !f.IsZero() && f.Before(next.ExpiresAt) {
+		resp.refreshExpires = f
 	}
 	a.emit(ctx, AuditEvent{Kind: AuditRefresh, Username: old.Username, FamilyID: old.FamilyID})
 	return resp, nil

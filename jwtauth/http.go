@@ -191,6 +191,12 @@ type RoutesConfig struct {
 	// networks, read only when the connection itself comes from one of them
 	// (see ClientIP).
 	TrustedProxies []netip.Prefix
+
+	// Cookies turns on the cookie mode for browser pages (see CookieMode):
+	// the refresh token in an HttpOnly cookie, with a CSRF check. Off by
+	// default. Routes panics when it is invalid (SameSite None, a malformed
+	// Origin).
+	Cookies CookieMode
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -199,10 +205,15 @@ type RoutesConfig struct {
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
-// and sets that cookie on success.
+// and sets that cookie on success. With cfg.Cookies enabled, /login,
+// /refresh and /logout also work as CookieMode describes.
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
 	trusted := slices.Clone(cfg.TrustedProxies)
+	cm, err := cfg.Cookies.resolve()
+	if err != nil {
+		panic(err)
+	}
 	creds := func(f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
@@ -218,18 +229,58 @@ func Routes(cfg RoutesConfig) []Route {
 			writeJSON(w, status, v)
 		})
 	}
-	refresh := func(f func(ctx context.Context, token string) (any, int, error)) http.Handler {
+	refresh := func(logout bool, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			in, e := decodeFields(w, r, "refresh_token")
-			if e != nil {
-				WriteError(w, e)
+			var cookie string
+			if cm != nil {
+				// Before the body is read: a forged request spends nothing.
+				var e *Error
+				if cookie, e = cm.refreshFromCookie(r); e != nil {
+					WriteError(w, e)
+					return
+				}
+			}
+			var in map[string]string
+			if cookie != "" && r.ContentLength == 0 {
+				in = map[string]string{} // a page's POST with no body
+			} else {
+				field := "refresh_token"
+				if cookie != "" {
+					field += "?"
+				}
+				var e *Error
+				if in, e = decodeFields(w, r, field); e != nil {
+					WriteError(w, e)
+					return
+				}
+			}
+			raw := in["refresh_token"]
+			switch {
+			case raw == "":
+				raw = cookie
+			case cookie != "" && raw != cookie:
+				WriteError(w, badRequest("the body's refresh_token differs from the "+RefreshCookieName+" cookie; send one of them"))
 				return
 			}
 			ctx := r.Context()
 			if a.audit != nil { // the client address of the audit event
 				ctx = context.WithValue(ctx, clientKey{}, ClientIP(r, trusted))
 			}
-			v, status, err := f(ctx, in["refresh_token"])
+			v, status, err := f(ctx, raw)
+			if cm != nil {
+				var e *Error
+				switch {
+				case err == nil && !logout:
+					cm.setSession(w, r, v, a.now())
+					body := *v
+					body.RefreshToken = ""
+					v = &body
+				case err == nil, logout && errors.As(err, &e) && e.Status < 500,
+					cookie != "" && errors.Is(err, errInvalidGrant):
+					// Logged out, or the cookie can never work again.
+					cm.setSession(w, r, nil, a.now())
+				}
+			}
 			if err != nil {
 				WriteError(w, err)
 				return
@@ -246,12 +297,12 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/register", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted)},
-		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm)},
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(false, func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
-		{Method: http.MethodPost, Path: "/logout", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh(true, func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
@@ -264,8 +315,9 @@ func Routes(cfg RoutesConfig) []Route {
 // loginHandler serves /login: the credentials and an optional device_token
 // member from the body, else the DeviceCookieName cookie, go to
 // Accounts.LoginWithDevice with the ClientIP; a success sets the cookie to
-// the new device token and answers the TokenResponse.
-func loginHandler(a *Accounts, trusted []netip.Prefix) http.Handler {
+// the new device token (and, with cm, the session cookies) and answers the
+// TokenResponse.
+func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
@@ -282,6 +334,12 @@ func loginHandler(a *Accounts, trusted []netip.Prefix) http.Handler {
 			return
 		}
 		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL))
+		if cm != nil {
+			cm.setSession(w, r, resp, a.now())
+			body := *resp
+			body.RefreshToken = ""
+			resp = &body
+		}
 		writeJSON(w, http.StatusOK, resp)
 	})
 }

@@ -36,6 +36,16 @@ type Authenticator struct {
 	// To have both an optional and a required authenticator, copy the
 	// struct: opt := *auth; opt.Optional = true.
 	Optional bool
+	// CSRFOrigin is the origin (scheme://host[:port]) of the pages that may
+	// send state-changing requests whose access token comes from a
+	// CookieSource. Such a request (any method but GET, HEAD, OPTIONS and
+	// TRACE) must carry the CSRFHeader, a Sec-Fetch-Site of same-origin if
+	// any, and an Origin, if any, equal to CSRFOrigin or to its own origin
+	// (see CookieMode.Origin); otherwise it is answered 403 csrf_check_failed (an error
+	// wrapping ErrCrossSite) before its token is verified. Tokens from
+	// headers and the query are not affected. New sets it to the issuer's
+	// origin.
+	CSRFOrigin string
 }
 
 // TokenSource is one place a request may carry its access token; see
@@ -63,8 +73,10 @@ func HeaderSource(name string) TokenSource {
 // browser apps that keep the access token in an HttpOnly cookie. A browser
 // sends cookies with requests other sites trigger too: protect routes that
 // change state against cross-site request forgery (a SameSite=Strict or Lax
-// cookie, or an anti-CSRF token). Two cookies of that name with different
-// values are refused. It panics when name is empty.
+// cookie, or an anti-CSRF token): an Authenticator refuses a state-changing
+// request whose token came from a cookie unless it passes the CSRF check
+// (see Authenticator.CSRFOrigin and CSRFHeader). Two cookies of that name
+// with different values are refused. It panics when name is empty.
 func CookieSource(name string) TokenSource {
 	if name == "" {
 		panic("jwtauth: CookieSource needs a cookie name")
@@ -141,7 +153,8 @@ func (s TokenSource) take(r *http.Request) (string, error) {
 }
 
 // token returns r's access token from a's sources, and whether it came
-// from the query.
+// from the query. A token from a cookie on a state-changing request must
+// pass the CSRF check.
 func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 	if len(a.Sources) == 0 {
 		t, err := TokenFromRequest(r)
@@ -164,6 +177,11 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 	}
 	if tok == "" {
 		return "", false, ErrTokenMissing
+	}
+	if from.in == 'c' && unsafeMethod(r.Method) {
+		if err := checkCSRF(r, a.CSRFOrigin); err != nil {
+			return "", false, err
+		}
 	}
 	return tok, from.in == 'q', nil
 }
@@ -260,7 +278,8 @@ func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs .
 // Challenge writes the answer for a failed Authenticate: 401 with
 // `WWW-Authenticate: Bearer realm="…"` alone when the request had no token,
 // else with error="invalid_token" and an error_description, the JSON body
-// carrying the same code and description; and 503 temporarily_unavailable
+// carrying the same code and description; 403 csrf_check_failed for an
+// error wrapping ErrCrossSite; and 503 temporarily_unavailable
 // (no access either) when the keys could not be consulted (a remote JWKS
 // with no usable set, an unreachable store, a timeout).
 func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
@@ -273,6 +292,10 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 		// reach. Still no access, but not "your token is bad" either.
 		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "the signing keys cannot be checked right now; try again later", RetryAfter: 5 * time.Second})
+		return
+	}
+	if errors.Is(err, ErrCrossSite) {
+		WriteError(w, csrfError(err))
 		return
 	}
 	if errors.Is(err, ErrTokenMissing) {

@@ -107,6 +107,16 @@ type Config struct {
 	// about 12 MB), a negative value turns it off.
 	TokenCacheSize int
 
+	// Cookies turns on the cookie mode for browser pages (see CookieMode):
+	// /login and /refresh put the refresh token in an HttpOnly cookie
+	// instead of the JSON body, and /refresh and /logout read it back,
+	// with a CSRF check. Off by default. Cookies.Origin defaults to the
+	// issuer's origin, Cookies.Path to its path, Cookies.AccessCookie to
+	// the name of the first
+	// CookieSource in TokenSources (then the access token travels in that
+	// cookie too). SameSite None is refused.
+	Cookies CookieMode
+
 	// ServeHealthz adds GET /healthz to Routes: 200 {"status":"ok"}, or 503
 	// while the store is unreachable or the stored key set does not decode
 	// here. Off by default, as an application usually has a /healthz of its own.
@@ -153,6 +163,25 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	mountPath, err := issuerPath(cfg.Issuer)
 	if err != nil {
+		return nil, err
+	}
+	origin, _ := canonicalOrigin(cfg.Issuer)
+	cookies := cfg.Cookies
+	if cookies.Origin == "" {
+		cookies.Origin = origin
+	}
+	if cookies.Path == "" {
+		cookies.Path = mountPath
+	}
+	if cookies.AccessCookie == "" {
+		for _, src := range cfg.TokenSources {
+			if src.in == 'c' {
+				cookies.AccessCookie = src.name
+				break
+			}
+		}
+	}
+	if _, err := cookies.resolve(); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
@@ -213,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	all := Routes(RoutesConfig{
+		Cookies:   cookies,
 		Accounts:  accounts,
 		JWKS:      NewJWKSHandler(mgr, maxAge),
 		Discovery: discovery,
@@ -237,7 +267,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
-		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources}, routes: routes, mountPath: mountPath,
+		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: origin}, routes: routes, mountPath: mountPath,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop

@@ -69,6 +69,14 @@ type Fixture struct {
 // and accounts, so tests using separate fixtures may run in parallel.
 func NewFixture(tb testing.TB) *Fixture {
 	tb.Helper()
+	return newFixture(tb, jwtauth.CookieMode{})
+}
+
+// newFixture is NewFixture with the account routes in cookie mode (see
+// RunCookies); with cookies.AccessCookie, the authenticator reads the
+// access token from that cookie too.
+func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
+	tb.Helper()
 	pool := keystest.Keys(tb)[:5]
 	// The last key is the outsider; the others feed the key manager in order,
 	// so that a fixture can create up to len(pool)-1 keys (open, then a revoke).
@@ -111,8 +119,13 @@ func NewFixture(tb testing.TB) *Fixture {
 		JWKS:      jwtauth.NewJWKSHandler(m, JWKSMaxAge),
 		Discovery: disc,
 		Health:    store.Ping,
+		Cookies:   cookies,
 	})
 	f.Auth = &jwtauth.Authenticator{Verifier: ver, Realm: Realm}
+	if cookies.AccessCookie != "" {
+		f.Auth.Sources = []jwtauth.TokenSource{jwtauth.HeaderSource("Authorization"), jwtauth.CookieSource(cookies.AccessCookie)}
+		f.Auth.CSRFOrigin = cookies.Origin
+	}
 	f.Keys, f.Issuer, f.store = m, iss, store
 	return f
 }

@@ -184,3 +184,9 @@ func BenchmarkMiddlewareGinRoles(b *testing.B) {
 	gin.SetMode(gin.TestMode)
 	adaptertest.BenchmarkMiddlewareRoles(b, protected)
 }
+
+func TestCookies(t *testing.T) {
+	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+		return jwtgin.New(routes, auth)
+	})
+}

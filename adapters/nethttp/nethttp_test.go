@@ -109,3 +109,9 @@ func TestAuthorization(t *testing.T) { adaptertest.RunAuthorization(t, protected
 func BenchmarkMiddlewareNetHTTPRoles(b *testing.B) {
 	adaptertest.BenchmarkMiddlewareRoles(b, protected)
 }
+
+func TestCookies(t *testing.T) {
+	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+		return nethttp.Handler(routes, auth)
+	})
+}

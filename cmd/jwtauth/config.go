@@ -75,6 +75,11 @@ type config struct {
 	// TokenCacheSize bounds the verifier's cache of verified access tokens,
 	// in entries (jwtauth.VerifierConfig.CacheSize); 0 turns it off. serve only.
 	TokenCacheSize int
+
+	// CookieMode turns on jwtauth.CookieMode (SameSite=Strict); serve only.
+	CookieMode bool
+	// Demo serves the browser demo page at /demo/; it needs CookieMode.
+	Demo bool
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -116,7 +121,27 @@ var settings = []setting{
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
 	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
+	// Browser pages (SPEC §2, issue 14): boolean flags, as their default "false" says.
+	{"cookie-mode", "JWTAUTH_COOKIE_MODE", "false", "refresh token in an HttpOnly cookie (SameSite=Strict) with CSRF protection instead of the JSON body, for browser pages", true},
+	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
 }
+
+// boolSetting reports whether s is a boolean flag (--demo, or --demo=false):
+// its default is "false".
+func boolSetting(s setting) bool { return s.def == "false" }
+
+// boolValue is the flag.Value of a boolean setting: it keeps the text, which
+// resolveConfig parses like the environment's value.
+type boolValue struct{ s *string }
+
+func (b boolValue) String() string {
+	if b.s == nil {
+		return "false"
+	}
+	return *b.s
+}
+func (b boolValue) Set(v string) error { *b.s = v; return nil }
+func (b boolValue) IsBoolFlag() bool   { return true }
 
 // maxTokenCacheSize bounds --token-cache-size, and so the cache's memory
 // (about 1.2 KiB an entry, 2 × 8 KiB at most).
@@ -142,6 +167,12 @@ func addSettings(fs *flag.FlagSet, serve bool) map[string]*string {
 			continue
 		}
 		usage := s.usage + " [$" + s.env + "]"
+		if boolSetting(s) {
+			v := s.def
+			fs.Var(boolValue{&v}, s.flag, usage)
+			vals[s.flag] = &v
+			continue
+		}
 		vals[s.flag] = fs.String(s.flag, s.def, usage)
 	}
 	return vals
@@ -268,6 +299,16 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				bad(src, "%q is not a number of entries from 0 (off) to %d", src.value, maxTokenCacheSize)
 			}
 			c.TokenCacheSize = n
+		case "cookie-mode", "demo":
+			on, err := strconv.ParseBool(src.value)
+			if err != nil {
+				bad(src, "%q is not a boolean (true or false, 1 or 0)", src.value)
+			}
+			if s.flag == "demo" {
+				c.Demo = on
+			} else {
+				c.CookieMode = on
+			}
 		case "trusted-proxies":
 			if given {
 				p, err := parseTrustedProxies(src.value)
@@ -288,6 +329,9 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		if c.Audience == "" {
 			c.Audience = c.Issuer
 		}
+	}
+	if c.Demo && !c.CookieMode {
+		errs = append(errs, errors.New("--demo (JWTAUTH_DEMO) needs --cookie-mode (JWTAUTH_COOKIE_MODE): the page keeps the refresh token in an HttpOnly cookie"))
 	}
 	if len(errs) > 0 {
 		return config{}, &usageError{errors.Join(errs...)}

@@ -33,7 +33,7 @@ func TestHealthzReportsAKeySetThatDoesNotDecode(t *testing.T) {
 	require.NoError(t, err)
 	defer svc.Close()
 	plain := svc.Keys()
-	h := serveHandler(svc)
+	h := serveHandler(svc, false)
 	health := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))

@@ -93,7 +93,7 @@ func TestLostSQLiteFileAnswers503(t *testing.T) {
 	svc, err := jwtauth.New(ctx, sc)
 	require.NoError(t, err)
 	defer svc.Close()
-	h := serveHandler(svc)
+	h := serveHandler(svc, false)
 	do := func(method, path, body string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
@@ -97,7 +99,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	defer svc.Close() // before the store closes
 
 	srv := &http.Server{
-		Handler:           withTimeout(serveHandler(svc), requestTimeout),
+		Handler:           withTimeout(serveHandler(svc, cfg.Demo), requestTimeout),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -113,6 +115,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "kid", kid, "store", cfg.Store.String()}
 	if len(cfg.TrustedProxies) > 0 {
 		attrs = append(attrs, "trusted_proxies", formatPrefixes(cfg.TrustedProxies))
+	}
+	if cfg.CookieMode {
+		attrs = append(attrs, "cookie_mode", true)
+	}
+	if cfg.Demo {
+		attrs = append(attrs, "demo", cfg.Issuer+"/demo/")
 	}
 	log.Info("jwtauth listening", attrs...)
 
@@ -164,14 +172,29 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 		ServeProtected:   true,
 		Logger:           log,
 		Throttle:         jwtauth.LoginThrottle{Store: sharedThrottle(store)},
+		Cookies:          jwtauth.CookieMode{Enabled: cfg.CookieMode},
 	}
 }
 
 // serveHandler serves svc's routes at the root on net/http. The issuer's
 // path is not a prefix here: a reverse proxy that publishes serve under
 // https://host/auth strips /auth before forwarding.
-func serveHandler(svc *jwtauth.Service) http.Handler {
-	return nethttp.Handler(svc.Routes(), svc.Authenticator())
+// With --demo it also serves the browser demo page at /demo/.
+func serveHandler(svc *jwtauth.Service, withDemo bool) http.Handler {
+	api := nethttp.Handler(svc.Routes(), svc.Authenticator())
+	if !withDemo {
+		return api
+	}
+	// Relative to the page, so that it also works behind a reverse proxy
+	// that publishes serve under the issuer's path and strips it.
+	page := demo.Handler(demo.Config{Path: "/demo/", AuthPath: "..", Protected: "../protected"})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/demo" || strings.HasPrefix(r.URL.Path, "/demo/") {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // storeMissing reports whether cfg is a SQLite store whose file does not

@@ -1,4 +1,5 @@
 // Command gin: a gin app with jwtauth under /auth; roles from a claims hook (EXAMPLE_ADMINS).
+// With --demo (JWTAUTH_DEMO=1): cookie mode and the browser demo page at /demo/.
 package main
 
 import (
@@ -14,12 +15,14 @@ import (
 	"github.com/gin-gonic/gin"
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
+	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
 func main() {
 	addr := flag.String("addr", cmp.Or(os.Getenv("JWTAUTH_ADDR"), "127.0.0.1:8080"), "listen address")
 	db := flag.String("store", cmp.Or(os.Getenv("JWTAUTH_STORE"), "sqlite:./example.db"), "sqlite:PATH")
+	withDemo := flag.Bool("demo", os.Getenv("JWTAUTH_DEMO") == "1", "cookie mode and the browser demo page at /demo/")
 	flag.Parse()
 	store, err := sqlite.Open(context.Background(), strings.TrimPrefix(*db, "sqlite:"))
 	if err != nil {
@@ -27,15 +30,16 @@ func main() {
 	}
 	defer store.Close()
 	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles,
-		Issuer: cmp.Or(os.Getenv("JWTAUTH_ISSUER"), "http://"+*addr+"/auth")})
+		Issuer:  cmp.Or(os.Getenv("JWTAUTH_ISSUER"), "http://"+*addr+"/auth"),
+		Cookies: jwtauth.CookieMode{Enabled: *withDemo}}) // refresh token in an HttpOnly cookie
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer svc.Close()
-	log.Print(http.ListenAndServe(*addr, newApp(svc)))
+	log.Print(http.ListenAndServe(*addr, newApp(svc, *withDemo)))
 }
 
-func newApp(svc *jwtauth.Service) *gin.Engine {
+func newApp(svc *jwtauth.Service, withDemo bool) *gin.Engine {
 	r := gin.New()
 	if err := jwtgin.MountService(r, svc); err != nil {
 		log.Fatal(err)
@@ -48,6 +52,9 @@ func newApp(svc *jwtauth.Service) *gin.Engine {
 	r.GET("/api/admin", jwtgin.Middleware(svc.Authenticator(), jwtauth.RequireRoles("admin")), func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"message": "welcome, admin"})
 	})
+	if withDemo { // the page of package demo, calling /auth/… and /api/me
+		r.GET("/demo/*file", gin.WrapH(demo.Handler(demo.Config{AuthPath: svc.MountPath(), Protected: "/api/me"})))
+	}
 	return r
 }
 

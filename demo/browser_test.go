@@ -1,0 +1,409 @@
+package demo_test
+
+// End-to-end tests of the cookie mode in a real headless Chromium (see
+// internal/browsertest), driven by chromedp through the demo page's own
+// buttons, against a real HTTP server on 127.0.0.1 (the account routes of
+// jwtauth.Routes in cookie mode on adapters/nethttp, as `jwtauth serve
+// --cookie-mode --demo` mounts them) whose clock the test moves: the
+// access token expires when the test says so, never after a sleep.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/adapters/nethttp"
+	"github.com/jwtauth/jwtauth/demo"
+	"github.com/jwtauth/jwtauth/internal/browsertest"
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+)
+
+// accessTTL is the server's access-token lifetime; the test moves its
+// clock past it (and the verifier's leeway) to make the page refresh.
+const accessTTL = time.Minute
+
+// clock is the server's injected clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// hit is one request the server answered.
+type hit struct {
+	Method, Path, Origin, FetchSite string
+	CSRF                            bool // the CSRF header was sent
+	Cookie                          bool // a refresh cookie was sent
+	Status                          int
+}
+
+// recorder notes every request the server answers.
+type recorder struct {
+	mu   sync.Mutex
+	hits []hit
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		_, err := r.Cookie(jwtauth.RefreshCookieName)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.hits = append(rec.hits, hit{Method: r.Method, Path: r.URL.Path, Origin: r.Header.Get("Origin"),
+			FetchSite: r.Header.Get("Sec-Fetch-Site"), CSRF: r.Header.Get(jwtauth.CSRFHeader) != "", Cookie: err == nil, Status: sw.status})
+	})
+}
+
+// since returns the hits after the first n, and the new count.
+func (rec *recorder) since(n int) ([]hit, int) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.hits[n:]), len(rec.hits)
+}
+
+// wait polls until the hits after the first mark hold at least n requests
+// to each of paths (10 s at most), and returns them and the new count.
+func (rec *recorder) wait(t *testing.T, mark int, n int, paths ...string) ([]hit, int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		hits, _ := rec.since(mark)
+		for _, p := range paths {
+			if len(hitsOf(hits, p)) < n {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "waiting for %d requests to each of %v", n, paths)
+	return rec.since(mark)
+}
+
+// callProtected clicks the page's call button and waits for a 200 from the
+// protected route (the page clears the result first).
+func callProtected(t *testing.T, tab context.Context, what string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("result").textContent = ""`)))
+	browsertest.Click(t, tab, "call")
+	browsertest.WaitFor(t, tab, what, `/^\d{3} /.test(document.getElementById("result").textContent)`)
+	assert.Regexp(t, `^200 `, browsertest.Text(t, tab, "result"), what)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+
+// server is the auth server under test.
+type server struct {
+	URL   string
+	clock *clock
+	rec   *recorder
+}
+
+// newServer starts the reference server's routes in cookie mode with
+// /protected and the demo page at /demo/, on 127.0.0.1.
+func newServer(t *testing.T) *server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	base := "http://" + ts.Listener.Addr().String()
+	clk := &clock{t: time.Now()}
+	quiet := slog.New(slog.DiscardHandler)
+	store := memory.New()
+	m, err := keys.Open(t.Context(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
+	require.NoError(t, err)
+	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: base, Audience: []string{base}, TTL: accessTTL, Now: clk.Now})
+	require.NoError(t, err)
+	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m, Issuer: base, Audience: []string{base}, RequiredClaims: []string{"sub"}, Now: clk.Now})
+	require.NoError(t, err)
+	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Now: clk.Now, Logger: quiet,
+		Argon2: jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	require.NoError(t, err)
+	disc, err := jwtauth.NewDiscoveryHandler(base)
+	require.NoError(t, err)
+	routes := jwtauth.Routes(jwtauth.RoutesConfig{Accounts: acc, JWKS: jwtauth.NewJWKSHandler(m, 5*time.Minute), Discovery: disc,
+		Cookies: jwtauth.CookieMode{Enabled: true, Origin: base}})
+	api := nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: ver})
+	page := demo.Handler(demo.Config{AuthPath: "..", Protected: "../protected"}) // as serve mounts it
+	rec := &recorder{}
+	ts.Config.Handler = rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/demo") {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &server{URL: base, clock: clk, rec: rec}
+}
+
+// hitsOf returns the hits to path, as "METHOD status".
+func hitsOf(hits []hit, path string) []string {
+	var out []string
+	for _, h := range hits {
+		if h.Path == path {
+			out = append(out, fmt.Sprintf("%s %d", h.Method, h.Status))
+		}
+	}
+	return out
+}
+
+// postRefresh replays a refresh cookie outside the browser, with everything
+// a same-origin page would send.
+func postRefresh(t *testing.T, srv *server, cookie string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/refresh", nil)
+	require.NoError(t, err)
+	req.Header.Set("Cookie", jwtauth.RefreshCookieName+"="+cookie)
+	req.Header.Set(jwtauth.CSRFHeader, "1")
+	req.Header.Set("Origin", srv.URL)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+// TestBrowserFlow drives the demo page through the whole cookie-mode flow:
+// register, log in, call the protected route, a silent refresh after the
+// access token expired, a reload that restores the session from the
+// cookie, logout; and checks that the refresh cookie is HttpOnly (not in
+// document.cookie) and scoped to /refresh and /logout, and that the old
+// cookie is refused after logout.
+func TestBrowserFlow(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "flow")
+	page := srv.URL + "/demo/"
+
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo")), "the path without its slash redirects")
+	browsertest.WaitFor(t, tab, "the page to start logged out", browsertest.StatusIs("logged out"))
+	loc, err := chromedp.Run(tab, chromedp.Location())
+	require.NoError(t, err)
+	assert.Equal(t, page, loc)
+
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("username"), "alice"),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+
+	// The refresh token is in two HttpOnly cookies, one per endpoint
+	// path, and no script can read it.
+	docCookie, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.cookie`))
+	require.NoError(t, err)
+	assert.NotContains(t, docCookie, jwtauth.RefreshCookieName, "document.cookie must not show the refresh cookie")
+	for _, ep := range []string{"/refresh", "/logout"} {
+		cs := browsertest.RefreshCookies(t, tab, srv.URL+ep)
+		require.Len(t, cs, 1, "one refresh cookie for %s", ep)
+		assert.Equal(t, ep, cs[0].Path)
+		assert.True(t, cs[0].HTTPOnly)
+		assert.Equal(t, network.CookieSameSiteStrict, cs[0].SameSite)
+		assert.False(t, cs[0].Secure, "plain http on 127.0.0.1 is the documented exception")
+	}
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/protected"), "the refresh cookie never goes to other routes")
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/login"))
+	first := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	// The access token lives in a JavaScript variable, not in storage.
+	stored, err := chromedp.Run(tab, chromedp.Evaluate[string](`JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`))
+	require.NoError(t, err)
+	assert.NotContains(t, stored, "eyJ", "no JWT in web storage")
+
+	_, mark := srv.rec.since(0)
+	callProtected(t, tab, "the protected route")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "alice"`)
+	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
+
+	// The access token expires (TTL plus the verifier's leeway): the next
+	// call gets 401, refreshes from the cookie and retries, unseen.
+	srv.clock.Advance(accessTTL + jwtauth.DefaultLeeway + time.Second)
+	_, mark = srv.rec.since(mark)
+	callProtected(t, tab, "the retried call")
+	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "one silent refresh")
+	hits, mark := srv.rec.wait(t, mark, 2, "/protected") // and the refresh between them
+	var seq []string
+	for _, h := range hits {
+		if h.Path != "/protected" && h.Path != "/refresh" {
+			continue
+		}
+		seq = append(seq, fmt.Sprintf("%s %s %d", h.Method, h.Path, h.Status))
+		if h.Path == "/refresh" {
+			assert.True(t, h.CSRF, "the page sends the CSRF header")
+			assert.True(t, h.Cookie, "the browser sends the refresh cookie")
+			assert.Equal(t, srv.URL, h.Origin)
+			assert.Equal(t, "same-origin", h.FetchSite)
+		}
+	}
+	assert.Equal(t, []string{"GET /protected 401", "POST /refresh 200", "GET /protected 200"}, seq)
+	second := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	assert.NotEqual(t, first, second, "the refresh rotated the cookie")
+	assert.Equal(t, second, browsertest.RefreshCookies(t, tab, srv.URL+"/logout")[0].Value, "both cookies carry the new token")
+
+	// A reload forgets the access token; the cookie restores the session.
+	require.NoError(t, chromedp.Do(tab, chromedp.Reload()))
+	hits, mark = srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the reloaded page refreshed from the cookie")
+	browsertest.WaitFor(t, tab, "the session restored after a reload", browsertest.StatusIs("logged in as alice"))
+	callProtected(t, tab, "a call after the reload")
+	_, mark = srv.rec.since(mark)
+	beforeLogout := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+
+	browsertest.Click(t, tab, "logout")
+	browsertest.WaitFor(t, tab, "logout", browsertest.StatusIs("logged out"))
+	hits, _ = srv.rec.wait(t, mark, 1, "/logout")
+	assert.Equal(t, []string{"POST 204"}, hitsOf(hits, "/logout"))
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh"), "logout cleared the cookie")
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/logout"))
+
+	// The old cookie is refused, replayed from outside the browser with
+	// everything the page would send; so is every earlier one.
+	for _, old := range []string{beforeLogout, second, first} {
+		status, body := postRefresh(t, srv, old)
+		assert.Equal(t, http.StatusUnauthorized, status, "body %s", body)
+		assert.Contains(t, body, `"invalid_grant"`)
+	}
+	// In the page, a refresh now has no cookie to send.
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the refused refresh", browsertest.LogHas("refresh refused"))
+	assert.Equal(t, "logged out", browsertest.Text(t, tab, "status"))
+}
+
+// attackPage is served by a second origin (another port of 127.0.0.1, the
+// same site: SameSite=Strict does not stop the browser sending the cookie,
+// so the CSRF check must). It tries every request a page can make without
+// CORS permission, then writes the outcomes into #out.
+const attackPage = `<!doctype html>
+<html><body>
+<iframe name="sink"></iframe>
+<form id="f" method="POST" target="sink" enctype="text/plain"><input name='{"a":"' value='"}'></form>
+<pre id="out"></pre>
+<script>
+const victim = %s;
+async function attempt(name, fn) {
+  try { const r = await fn(); return name + ": " + (r.type === "opaque" ? "opaque" : r.status); }
+  catch (e) { return name + ": blocked (" + e.name + ")"; }
+}
+(async () => {
+  const out = [];
+  for (const ep of ["/refresh", "/logout"]) {
+    out.push(await attempt("no-cors " + ep, () => fetch(victim + ep, {method: "POST", mode: "no-cors", credentials: "include"})));
+    out.push(await attempt("no-cors json " + ep, () => fetch(victim + ep, {method: "POST", mode: "no-cors", credentials: "include",
+      headers: {"Content-Type": "text/plain"}, body: "{}"})));
+    out.push(await attempt("cors with header " + ep, () => fetch(victim + ep, {method: "POST", credentials: "include",
+      headers: {"X-CSRF-Protection": "1"}})));
+  }
+  // A classic cross-site form post, into the hidden frame.
+  const loaded = new Promise(resolve => document.querySelector("iframe").addEventListener("load", resolve, {once: true}));
+  const f = document.getElementById("f");
+  f.action = victim + "/logout";
+  f.submit();
+  await loaded;
+  out.push("form /logout: submitted");
+  document.getElementById("out").textContent = out.join("\n");
+})();
+</script>
+</body></html>`
+
+// TestBrowserCrossSite logs a victim in on the demo page, then opens a page
+// of another origin (127.0.0.1 on another port) in the same browser that
+// tries to refresh and log out with the victim's cookie: every attempt
+// that reaches the server is refused with 403 before anything is spent,
+// the preflighted one never reaches it, and the victim's session (cookie
+// unchanged) still refreshes afterwards.
+func TestBrowserCrossSite(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, attackPage, browsertest.JS(srv.URL))
+	}))
+	t.Cleanup(evil.Close)
+	require.NotEqual(t, srv.URL, evil.URL)
+
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("username"), "victim"),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered victim"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as victim"))
+	cookie := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+	_, mark := srv.rec.since(0)
+
+	// The attacker's page, in another tab of the same browser.
+	attacker, cancel := chromedp.NewContext(tab)
+	defer cancel()
+	browsertest.ScreenshotOnFailure(t, attacker, "attacker")
+	require.NoError(t, chromedp.Do(attacker, chromedp.Navigate(evil.URL)))
+	browsertest.WaitFor(t, attacker, "the attack to finish", `document.getElementById("out").textContent !== ""`)
+	out := browsertest.Text(t, attacker, "out")
+	t.Logf("the attacker page saw:\n%s", out)
+	assert.Contains(t, out, "cors with header /refresh: blocked", "the preflight is refused, so the request is never sent")
+	assert.Contains(t, out, "cors with header /logout: blocked")
+
+	// The form post's frame may load before the server's record is made.
+	srv.rec.wait(t, mark, 3, "/refresh")           // 2 no-cors fetches and a preflight
+	hits, _ := srv.rec.wait(t, mark, 4, "/logout") // the same, and the form post
+	var reached []string
+	for _, h := range hits {
+		if h.Path != "/refresh" && h.Path != "/logout" {
+			continue
+		}
+		reached = append(reached, fmt.Sprintf("%s %s %d", h.Method, h.Path, h.Status))
+		assert.Equal(t, evil.URL, h.Origin, "only the attacker's requests reached the server")
+		if h.Method == http.MethodPost {
+			assert.Equal(t, http.StatusForbidden, h.Status, "%+v", h)
+			assert.False(t, h.CSRF, "no POST with the CSRF header got through: %+v", h)
+			assert.True(t, h.Cookie, "the browser did send the victim's cookie (same site): the CSRF check stopped it")
+		} else {
+			assert.Equal(t, http.MethodOptions, h.Method)
+			assert.GreaterOrEqual(t, h.Status, 400, "no CORS preflight is granted: %+v", h)
+		}
+	}
+	t.Logf("requests of the attacker page that reached the server: %v", reached)
+	assert.Len(t, slices.DeleteFunc(slices.Clone(reached), func(s string) bool { return !strings.HasPrefix(s, "POST") }), 5,
+		"two no-cors fetches per endpoint and the form post reached the server, and were refused")
+
+	// Nothing was spent: the cookie is unchanged and still refreshes.
+	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value)
+	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/logout")[0].Value)
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the victim's refresh", browsertest.LogHas("refreshed"))
+	assert.Equal(t, "logged in as victim", browsertest.Text(t, tab, "status"))
+	assert.NotEqual(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value, "the victim's refresh rotated the cookie")
+}

@@ -1,0 +1,275 @@
+package jwtauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// RefreshCookieName is the cookie that carries the refresh token in cookie
+// mode (CookieMode). Login and refresh set it twice with the same value,
+// once with Path set to the refresh endpoint and once to the logout
+// endpoint (a cookie has one Path, RFC 6265 §5.1.4), so the browser sends
+// it to those two endpoints only: never to /login, /register or the
+// application's routes.
+const RefreshCookieName = "jwtauth_refresh"
+
+// CSRFHeader is the request header a browser page must send, with any
+// non-empty value (the demo page sends "1"), on every state-changing
+// request that a cookie authenticates: /refresh and /logout with the
+// RefreshCookieName cookie, and the application's POST, PUT, PATCH and
+// DELETE routes when the access token comes from a CookieSource. A
+// cross-site HTML form cannot send a custom header, and a cross-origin
+// fetch that sends one needs a CORS preflight, which jwtauth never grants
+// (OWASP CSRF Prevention Cheat Sheet, "Employing Custom Request Headers for
+// AJAX/API"). The Origin and Sec-Fetch-Site headers are checked as well
+// when the browser sends them (see CookieMode.Origin).
+const CSRFHeader = "X-CSRF-Protection"
+
+// ErrCrossSite is returned (wrapped, with the reason) by
+// Authenticator.Authenticate for a state-changing request whose access
+// token came from a cookie but which lacks the CSRFHeader or comes from
+// another origin; Challenge answers it with 403 csrf_check_failed.
+var ErrCrossSite = errors.New("jwtauth: cross-site request refused")
+
+// CookieMode configures the account endpoints for browser pages, which
+// should not keep a refresh token where an injected script can read it
+// (OWASP, "Token storage on client side"). It is off by default, and then
+// nothing changes for JSON clients. When Enabled:
+//
+//   - /login and /refresh set the refresh token in the RefreshCookieName
+//     cookie: HttpOnly, Secure (except over plain http to a loopback host
+//     such as 127.0.0.1 or localhost, for local development), SameSite
+//     Strict (or Lax), Path limited to the refresh and logout endpoints,
+//     Max-Age the refresh token's remaining life. Their JSON body carries the
+//     access token but no refresh_token.
+//   - /refresh and /logout take the refresh token from that cookie when the
+//     body has none (the body may then be empty, or {}). A request carrying
+//     the cookie must pass the CSRF check (CSRFHeader, Origin,
+//     Sec-Fetch-Site), else it is answered 403 csrf_check_failed before
+//     the token is looked at; two cookies with different values, or a
+//     cookie and a different refresh_token in the body, are answered 400
+//     invalid_request; in each case nothing is spent or revoked.
+//   - /logout revokes the family and clears the cookies (Max-Age=0); a
+//     refresh refused with invalid_grant (a used, revoked or expired token)
+//     clears them too. A reused token revokes its family, as in JSON mode.
+//
+// The page keeps the access token in memory and sends it as
+// Authorization: Bearer. See README, "Browser apps".
+type CookieMode struct {
+	// Enabled turns cookie mode on.
+	Enabled bool
+	// SameSite is the cookies' SameSite attribute (RFC 6265bis §4.1.2.7):
+	// http.SameSiteStrictMode (the default, also for 0 and
+	// http.SameSiteDefaultMode) or http.SameSiteLaxMode.
+	// http.SameSiteNoneMode is refused: New returns an error and Routes
+	// panics.
+	SameSite http.SameSite
+	// Origin is the origin (RFC 6454 §6.2: scheme://host[:port]) of the
+	// pages that may send cookie-authenticated requests; a request whose
+	// Origin header is neither this nor the request's own origin (its Host,
+	// https when it came over TLS, else http) is refused. New sets it to the
+	// issuer's origin when it is empty.
+	Origin string
+	// AccessCookie, when set, is a cookie into which /login and /refresh
+	// also put the access token (Path /, Max-Age expires_in, the other
+	// attributes as the refresh cookie's), and which /logout clears. New sets
+	// it to the first CookieSource of Config.TokenSources, so that the
+	// middleware reads the token from it; then the application's
+	// state-changing routes require the CSRF check too (see CSRFHeader).
+	AccessCookie string
+	// Path is the path the browser sees the account endpoints under, such
+	// as "/auth" for https://host/auth/refresh: the refresh cookies get
+	// Path + "/refresh" and Path + "/logout". New sets it to the issuer's
+	// path, which stays right behind a reverse proxy that strips it. Empty:
+	// the path of the request (before a mount stripped a prefix) without its
+	// last segment.
+	Path string
+}
+
+// cookieMode is a checked CookieMode; nil means off.
+type cookieMode struct {
+	sameSite http.SameSite
+	origin   string // canonical, "" for none
+	access   string
+	path     string // "" for the request's
+}
+
+// resolve checks m and returns its runtime form, nil when off.
+func (m CookieMode) resolve() (*cookieMode, error) {
+	if !m.Enabled {
+		return nil, nil
+	}
+	cm := &cookieMode{sameSite: http.SameSiteStrictMode, access: m.AccessCookie, path: m.Path}
+	if m.Path != "" && (m.Path[0] != '/' || path.Clean(m.Path) != m.Path || strings.ContainsAny(m.Path, ";,\x00\r\n")) {
+		return nil, fmt.Errorf("jwtauth: CookieMode.Path %q is not a clean absolute path such as /auth", m.Path)
+	}
+	switch m.SameSite {
+	case 0, http.SameSiteDefaultMode, http.SameSiteStrictMode:
+	case http.SameSiteLaxMode:
+		cm.sameSite = http.SameSiteLaxMode
+	default:
+		return nil, errors.New("jwtauth: CookieMode.SameSite must be Strict or Lax: SameSite=None would send the refresh cookie with cross-site requests")
+	}
+	if m.Origin != "" {
+		o, ok := canonicalOrigin(m.Origin)
+		if !ok {
+			return nil, fmt.Errorf("jwtauth: CookieMode.Origin %q is not an origin such as https://app.example.com", m.Origin)
+		}
+		cm.origin = o
+	}
+	if m.AccessCookie == RefreshCookieName || m.AccessCookie == DeviceCookieName {
+		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie must not be %q, a cookie jwtauth sets itself", m.AccessCookie)
+	}
+	return cm, nil
+}
+
+// canonicalOrigin returns the serialization of the origin of u
+// (scheme://host[:port], lower case, default port omitted), and whether u
+// is an http(s) URL with a host.
+func canonicalOrigin(u string) (string, bool) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+		return "", false
+	}
+	scheme, host, port := strings.ToLower(p.Scheme), strings.ToLower(p.Hostname()), p.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host, true
+	}
+	return scheme + "://" + host + ":" + port, true
+}
+
+// checkCSRF applies the CSRF check of CSRFHeader to r: the custom header
+// is required; Sec-Fetch-Site (Fetch Metadata), when sent, must be
+// same-origin; Origin, when sent, must be origin (if set) or the origin of
+// r itself (its Host, with https when it came over TLS, else http). It returns an error wrapping ErrCrossSite naming the
+// failed rule, nil when r passes.
+func checkCSRF(r *http.Request, origin string) error {
+	if strings.TrimSpace(r.Header.Get(CSRFHeader)) == "" {
+		return fmt.Errorf("%w: the %s header is required on a request authenticated by a cookie", ErrCrossSite, CSRFHeader)
+	}
+	if s := r.Header.Values("Sec-Fetch-Site"); len(s) > 1 || len(s) == 1 && !strings.EqualFold(s[0], "same-origin") {
+		return fmt.Errorf("%w: Sec-Fetch-Site must be same-origin", ErrCrossSite)
+	}
+	o := r.Header.Values("Origin")
+	if len(o) == 0 {
+		return nil
+	}
+	got, ok := canonicalOrigin(o[0])
+	if len(o) == 1 && ok {
+		if origin != "" && got == origin {
+			return nil
+		}
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if own, ok := canonicalOrigin(scheme + "://" + r.Host); ok && got == own {
+			return nil // the origin of the request itself (scheme as received)
+		}
+	}
+	return fmt.Errorf("%w: the request's Origin is not this site's", ErrCrossSite)
+}
+
+// csrfError is the 403 answer for an error wrapping ErrCrossSite.
+func csrfError(err error) *Error {
+	desc := strings.TrimPrefix(err.Error(), ErrCrossSite.Error()+": ")
+	return &Error{Status: http.StatusForbidden, Code: "csrf_check_failed", Description: desc}
+}
+
+// unsafeMethod reports whether method may change state (RFC 9110 §9.2.1).
+func unsafeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}
+
+// cookieValues returns the distinct non-empty values of r's cookies named name.
+func cookieValues(r *http.Request, name string) []string {
+	var vals []string
+	for _, c := range r.CookiesNamed(name) {
+		if v := strings.TrimSpace(c.Value); v != "" && !slices.Contains(vals, v) {
+			vals = append(vals, v)
+		}
+	}
+	return vals
+}
+
+// requestPath is r's path as the client sent it, before a mount stripped
+// a prefix (http.StripPrefix, a router group).
+func requestPath(r *http.Request) string {
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return r.URL.Path
+}
+
+// secureCookie reports whether cookies set in answer to r need the Secure
+// attribute: always but over plain http to a loopback host, where browsers
+// accept it for local development.
+func secureCookie(r *http.Request) bool {
+	return r.TLS != nil || !loopbackHost(r.Host)
+}
+
+// setSession sets the session cookies of resp in answer to r, an account
+// request (…/login, …/refresh or …/logout): the refresh cookies at
+// cm.path (or r's directory) + /refresh and /logout, with Max-Age the
+// refresh token's remaining life at now, and the access cookie, if any,
+// with Max-Age expires_in. A nil resp clears them all (Max-Age=0).
+func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *TokenResponse, now time.Time) {
+	dir := cm.path
+	if dir == "" {
+		dir = path.Dir(requestPath(r))
+	}
+	secure := secureCookie(r)
+	set := func(name, value, p string, maxAge int) {
+		if maxAge <= 0 {
+			value, maxAge = "", -1 // Max-Age=0
+		}
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: p, MaxAge: maxAge,
+			HttpOnly: true, Secure: secure, SameSite: cm.sameSite})
+	}
+	refreshAge, accessAge, refresh, access := 0, 0, "", ""
+	if resp != nil {
+		refresh, access = resp.RefreshToken, resp.AccessToken
+		if refresh != "" {
+			refreshAge = max(int((resp.refreshExpires.Sub(now)+time.Second-1)/time.Second), 1) // rounded up
+		}
+		accessAge = int(resp.ExpiresIn)
+	}
+	if resp == nil || refresh != "" {
+		for _, ep := range []string{"refresh", "logout"} {
+			set(RefreshCookieName, refresh, path.Join(dir, ep), refreshAge)
+		}
+	}
+	if cm.access != "" {
+		set(cm.access, access, "/", accessAge)
+	}
+}
+
+// refreshFromCookie returns the refresh token of r's RefreshCookieName
+// cookie, "" for none, after the CSRF check; an *Error (403 or 400) when the
+// check fails or r has two different such cookies.
+func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *Error) {
+	vals := cookieValues(r, RefreshCookieName)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if err := checkCSRF(r, cm.origin); err != nil {
+		return "", csrfError(err)
+	}
+	if len(vals) > 1 {
+		return "", badRequest("more than one " + RefreshCookieName + " cookie with different values; log in again")
+	}
+	return vals[0], nil
+}
