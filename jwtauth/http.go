@@ -203,10 +203,11 @@ type RoutesConfig struct {
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
 	trusted := slices.Clone(cfg.TrustedProxies)
-	creds := func(f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
+	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
 			if e != nil {
+				a.metrics.record(op, e)
 				WriteError(w, e)
 				return
 			}
@@ -218,10 +219,11 @@ func Routes(cfg RoutesConfig) []Route {
 			writeJSON(w, status, v)
 		})
 	}
-	refresh := func(f func(ctx context.Context, token string) (any, int, error)) http.Handler {
+	refresh := func(op int, f func(ctx context.Context, token string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "refresh_token")
 			if e != nil {
+				a.metrics.record(op, e)
 				WriteError(w, e)
 				return
 			}
@@ -243,15 +245,15 @@ func Routes(cfg RoutesConfig) []Route {
 		})
 	}
 	return []Route{
-		{Method: http.MethodPost, Path: "/register", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/register", Handler: creds(opRegister, func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
 		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted)},
-		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(opRefresh, func(ctx context.Context, t string) (any, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
-		{Method: http.MethodPost, Path: "/logout", Handler: refresh(func(ctx context.Context, t string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh(opLogout, func(ctx context.Context, t string) (any, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
@@ -269,6 +271,7 @@ func loginHandler(a *Accounts, trusted []netip.Prefix) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
+			a.metrics.record(opLogin, e)
 			WriteError(w, e)
 			return
 		}

@@ -75,6 +75,10 @@ type config struct {
 	// TokenCacheSize bounds the verifier's cache of verified access tokens,
 	// in entries (jwtauth.VerifierConfig.CacheSize); 0 turns it off. serve only.
 	TokenCacheSize int
+
+	// MetricsAddr is the host:port of the separate listener serving
+	// Prometheus /metrics; "" (the default) serves no metrics. serve only.
+	MetricsAddr string
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -116,6 +120,8 @@ var settings = []setting{
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
 	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
+	// Metrics: a listener of its own, never the public --addr.
+	{"metrics-addr", "JWTAUTH_METRICS_ADDR", "", "`host:port` of a separate listener serving Prometheus /metrics (default unset: no metrics); never the --addr listener", true},
 }
 
 // maxTokenCacheSize bounds --token-cache-size, and so the cache's memory
@@ -181,6 +187,14 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		}
 	}
 	var kekFrom []string // where a key-encryption key came from
+	hostPort := func(src source) {
+		if _, port, err := net.SplitHostPort(src.value); err != nil {
+			bad(src, "%q is not host:port", src.value)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(src, "%q: port must be a number from 0 to 65535", src.value)
+		}
+	}
+	var metricsFrom source
 	for _, s := range settings {
 		if _, ok := vals[s.flag]; !ok {
 			continue
@@ -188,12 +202,13 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		src, given := get(s)
 		switch s.flag {
 		case "addr":
-			if _, port, err := net.SplitHostPort(src.value); err != nil {
-				bad(src, "%q is not host:port", src.value)
-			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-				bad(src, "%q: port must be a number from 0 to 65535", src.value)
-			}
+			hostPort(src)
 			c.Addr = src.value
+		case "metrics-addr":
+			if given {
+				hostPort(src)
+				c.MetricsAddr, metricsFrom = src.value, src
+			}
 		case "issuer":
 			if given {
 				if err := checkIssuer(src.value); err != nil {
@@ -277,6 +292,9 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				c.TrustedProxies = p
 			}
 		}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		bad(metricsFrom, "%q is the --addr listener: metrics need a listener of their own, never the public address", c.MetricsAddr)
 	}
 	if len(kekFrom) > 1 {
 		errs = append(errs, fmt.Errorf("%s and %s both set a key-encryption key: set only one (the file keeps it out of the process list)", kekFrom[0], kekFrom[1]))
