@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
@@ -19,8 +20,8 @@ import (
 const metricsNamespace = "jwtauth"
 
 // registerCollectors registers cs on reg, all or none: when one fails, those
-// registered before it are unregistered again and the error says which
-// series clashed. It returns the function that unregisters them all.
+// registered before it are unregistered again and the error names the
+// series that clashed. It returns the function that unregisters them all.
 func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) (unregister func(), err error) {
 	done := make([]prometheus.Collector, 0, len(cs))
 	unregister = func() {
@@ -31,29 +32,26 @@ func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) (
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			unregister()
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, fmt.Errorf("jwtauth: metrics: %s is already registered on this Registerer (two services or verifiers on one registry need prometheus.WrapRegistererWith and a label telling them apart): %w", describeCollector(c), err)
-			}
-			return nil, fmt.Errorf("jwtauth: metrics: register %s: %w", describeCollector(c), err)
+			return nil, fmt.Errorf("jwtauth: metrics: cannot register %s: %w (is another service or verifier registered on this Registerer? give each one prometheus.WrapRegistererWith and a label telling them apart)", seriesNames(c), err)
 		}
 		done = append(done, c)
 	}
 	return unregister, nil
 }
 
-// describeCollector names the series of c for an error message.
-func describeCollector(c prometheus.Collector) string {
+// seriesNames names the series of c for an error message.
+func seriesNames(c prometheus.Collector) string {
 	ch := make(chan *prometheus.Desc, 16)
 	go func() { c.Describe(ch); close(ch) }()
 	var names []string
 	for d := range ch {
-		names = append(names, d.String())
+		// Desc has no accessor for its name; its String starts with it.
+		_, rest, _ := strings.Cut(d.String(), `fqName: "`)
+		if name, _, ok := strings.Cut(rest, `"`); ok {
+			names = append(names, name)
+		}
 	}
-	if len(names) == 0 {
-		return "a collector"
-	}
-	return fmt.Sprint(names)
+	return strings.Join(names, ", ")
 }
 
 // Results of a token verification (label "result" of
