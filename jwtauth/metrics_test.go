@@ -217,8 +217,8 @@ var allowedLabels = map[string]map[string][]string{
 		"result": {"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled", "invalid_grant",
 			"reuse_detected", "unavailable", "error"},
 	},
-	"jwtauth_keys":                  {"state": {"next", "active", "retired", "revoked"}},
-	"jwtauth_key_transitions_total": {"from": {"created", "next", "active", "retired", "revoked", "other"}, "to": {"next", "active", "retired", "revoked", "removed", "other"}},
+	"jwtauth_keys":                      {"state": {"next", "active", "retired", "revoked"}},
+	"jwtauth_key_transitions_total":     {"from": {"created", "next", "active", "retired", "revoked", "other"}, "to": {"next", "active", "retired", "revoked", "removed", "other"}},
 	"jwtauth_remote_jwks_fetches_total": {"result": {"200", "304", "error"}},
 }
 
