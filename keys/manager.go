@@ -93,9 +93,11 @@ type Config struct {
 	// another instance): from is "created" for a key new to the set, or
 	// the State this manager last saw (so a key that went next → active →
 	// retired between two reloads counts once, next → retired); to is a
-	// State, or "removed" for a key that left the set. The keys present
-	// when Open loads the set are no transitions. It is called with an
-	// internal lock held: keep it quick and do not call the Manager.
+	// State, or "removed" for a key that left the set. The keys the store
+	// holds when Open first loads it are no transitions (those Open
+	// creates in an empty store are: created → active, created → next).
+	// It is called with an internal lock held: keep it quick and do not
+	// call the Manager.
 	OnTransition func(kid, from, to string)
 	// NoSchedule makes Open load the set and apply no scheduled transition:
 	// for tools acting on a store a server owns (the keys CLI verbs), whose
