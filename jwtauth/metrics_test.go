@@ -274,8 +274,17 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		_, _, err = svc.Authenticator().Authenticate(r)
 		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
 	}
+	r := httptest.NewRequest(http.MethodGet, "/protected", nil)
+	_, _, err := svc.Authenticator().Authenticate(r)
+	require.ErrorIs(t, err, jwtauth.ErrTokenMissing)
+	r.Header.Set("Authorization", "Bearer a.b.c")
+	r.Header.Set("X-Access-Token", "d.e.f")
+	_, _, err = svc.Authenticator().Authenticate(r)
+	require.ErrorIs(t, err, jwtauth.ErrTokenMalformed)
+
 	fams, text := scrape(t, reg)
 	assertBoundedLabels(t, fams, text, hostile...)
+	assert.Equal(t, 1.0, series(t, fams, "jwtauth_token_verifications_total", "result", "missing"), "a request without a token")
 	assert.Equal(t, 4.0, series(t, fams, "jwtauth_account_operations_total", "operation", "register", "result", "invalid_request"))
 	assert.Equal(t, 8.0, series(t, fams, "jwtauth_token_verifications_total", "result", "unknown_key"), "4 forged kids, verified directly and through /protected")
 	assert.Equal(t, 4.0, series(t, fams, "jwtauth_token_verifications_total", "result", "algorithm"))
