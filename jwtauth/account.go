@@ -319,6 +319,7 @@ type Accounts struct {
 	legacy     *legacyTiming
 	claims     func(context.Context, string) (map[string]any, error)
 	audit      func(context.Context, AuditEvent)
+	metrics    *accountMetrics // nil without Config.Metrics
 }
 
 // NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
@@ -424,6 +425,12 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 // spent, *Error temporarily_unavailable (503) when no password-hash slot of
 // registration's share frees up in time, or a store failure.
 func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username, password string) error {
+	err := a.register(ctx, client, username, password)
+	a.metrics.record(opRegister, err)
+	return err
+}
+
+func (a *Accounts) register(ctx context.Context, client netip.Addr, username, password string) error {
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return err
@@ -459,7 +466,9 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	hash, err := HashPassword(password, a.argon)
+	a.metrics.observeHash(start)
 	release()
 	if err != nil {
 		return err
@@ -519,6 +528,12 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 // temporarily_unavailable (503) when no password-hash slot frees up in time,
 // or a store failure.
 func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
+	resp, err := a.login(ctx, client, username, password, device)
+	a.metrics.record(opLogin, err)
+	return resp, err
+}
+
+func (a *Accounts) login(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
 	name, nerr := NormalizeUsername(username)
 	if nerr != nil {
 		name = ""
@@ -595,7 +610,9 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 	// One argon2id computation with the current parameters whatever the
 	// stored hash, and failures padded to the legacy-hash cost
 	// (checkPassword): the time does not tell which users exist.
+	start := time.Now()
 	res := a.checkPassword(u.PasswordHash, password)
+	a.metrics.observeHash(start)
 	if !known || !res.ok {
 		release()
 		failed = true
@@ -773,6 +790,11 @@ func (a *Accounts) issue(ctx context.Context, tok *Token, refreshRaw, family, ev
 	return resp, family, nil
 }
 
+// errReuseDetected is errInvalidGrant for a used or revoked refresh token
+// (reuse detection revoked its family); Refresh answers it as
+// errInvalidGrant, the metrics count it apart.
+var errReuseDetected = errors.New("jwtauth: refresh token reuse detected")
+
 var (
 	errInvalidGrant   = &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "the refresh token is invalid, expired or revoked"}
 	errRefreshOff     = &Error{Status: http.StatusNotImplemented, Code: "unsupported_grant_type", Description: "refresh tokens are not enabled on this server"}
@@ -789,6 +811,15 @@ var (
 // or revoked token, *Error unsupported_grant_type (501) without a
 // RefreshTokenStore, or a store failure.
 func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, error) {
+	resp, err := a.refreshToken(ctx, raw)
+	a.metrics.record(opRefresh, err)
+	if errors.Is(err, errReuseDetected) {
+		err = errInvalidGrant // one answer for every refused token
+	}
+	return resp, err
+}
+
+func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse, error) {
 	if a.refresh == nil {
 		return nil, errRefreshOff
 	}
@@ -853,7 +884,7 @@ func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, err
 		}
 		a.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "user", old.Username, "family", old.FamilyID)
 		a.emit(ctx, AuditEvent{Kind: AuditRefreshReuse, Username: old.Username, FamilyID: old.FamilyID})
-		return nil, errInvalidGrant
+		return nil, errReuseDetected
 	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired):
 		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
 		return nil, errInvalidGrant
@@ -901,6 +932,12 @@ func (a *Accounts) successor(raw string) (string, []byte) {
 // for a malformed token, *Error unsupported_grant_type (501) without a
 // RefreshTokenStore, or a store failure.
 func (a *Accounts) Logout(ctx context.Context, raw string) error {
+	err := a.logout(ctx, raw)
+	a.metrics.record(opLogout, err)
+	return err
+}
+
+func (a *Accounts) logout(ctx context.Context, raw string) error {
 	if a.refresh == nil {
 		return errRefreshOff
 	}

@@ -214,10 +214,11 @@ func Routes(cfg RoutesConfig) []Route {
 	if err != nil {
 		panic(err)
 	}
-	creds := func(f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
+	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
 			if e != nil {
+				a.metrics.record(op, e)
 				WriteError(w, e)
 				return
 			}
@@ -229,13 +230,15 @@ func Routes(cfg RoutesConfig) []Route {
 			writeJSON(w, status, v)
 		})
 	}
-	refresh := func(logout bool, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
+	refresh := func(op int, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
+		logout := op == opLogout
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var cookie string
 			if cm != nil {
 				// Before the body is read: a forged request spends nothing.
 				var e *Error
 				if cookie, e = cm.refreshFromCookie(r); e != nil {
+					a.metrics.record(op, e)
 					WriteError(w, e)
 					return
 				}
@@ -250,6 +253,7 @@ func Routes(cfg RoutesConfig) []Route {
 				}
 				var e *Error
 				if in, e = decodeFields(w, r, field); e != nil {
+					a.metrics.record(op, e)
 					WriteError(w, e)
 					return
 				}
@@ -259,7 +263,9 @@ func Routes(cfg RoutesConfig) []Route {
 			case raw == "":
 				raw = cookie
 			case cookie != "" && raw != cookie:
-				WriteError(w, badRequest("the body's refresh_token differs from the "+RefreshCookieName+" cookie; send one of them"))
+				e := badRequest("the body's refresh_token differs from the " + RefreshCookieName + " cookie; send one of them")
+				a.metrics.record(op, e)
+				WriteError(w, e)
 				return
 			}
 			ctx := r.Context()
@@ -294,15 +300,15 @@ func Routes(cfg RoutesConfig) []Route {
 		})
 	}
 	return []Route{
-		{Method: http.MethodPost, Path: "/register", Handler: creds(func(r *http.Request, u, p string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/register", Handler: creds(opRegister, func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
 		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm)},
-		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(false, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(opRefresh, func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
-		{Method: http.MethodPost, Path: "/logout", Handler: refresh(true, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh(opLogout, func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
@@ -321,6 +327,7 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode) http.Hand
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
+			a.metrics.record(opLogin, e)
 			WriteError(w, e)
 			return
 		}

@@ -51,6 +51,8 @@ type JWKSHandler struct {
 	maxAge time.Duration
 	mu     sync.Mutex
 	doc    atomic.Pointer[cachedDoc]
+	// metrics counts requests and 304s; nil without Config.Metrics.
+	metrics *wellKnownMetrics
 }
 
 type cachedDoc struct {
@@ -103,23 +105,30 @@ func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "the key set could not be encoded"})
 		return
 	}
-	serveCached(w, r, body, etag, "public, max-age="+strconv.Itoa(int(h.maxAge/time.Second)))
+	notModified := serveCached(w, r, body, etag, "public, max-age="+strconv.Itoa(int(h.maxAge/time.Second)))
+	if m := h.metrics; m != nil {
+		m.jwks.Inc()
+		if notModified {
+			m.jwksNotModified.Inc()
+		}
+	}
 }
 
 // serveCached writes a JSON body with validators, answering 304 when
-// If-None-Match names etag (weak comparison, RFC 9110 §13.1.2) or "*".
-func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cacheControl string) {
+// If-None-Match names etag (weak comparison, RFC 9110 §13.1.2) or "*"; it
+// returns whether it did.
+func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cacheControl string) (notModified bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method not allowed"})
-		return
+		return false
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", cacheControl)
 	hd.Set("ETag", etag)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return true
 	}
 	hd.Set("Content-Type", "application/json")
 	hd.Set("X-Content-Type-Options", "nosniff")
@@ -128,6 +137,7 @@ func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cach
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(body)
 	}
+	return false
 }
 
 func etagMatches(header, etag string) bool {
@@ -150,6 +160,8 @@ func etagMatches(header, etag string) bool {
 type DiscoveryHandler struct {
 	body []byte
 	etag string
+	// metrics counts requests; nil without Config.Metrics.
+	metrics *wellKnownMetrics
 }
 
 // NewDiscoveryHandler builds the discovery document once. issuer must be the
@@ -174,4 +186,7 @@ func NewDiscoveryHandler(issuer string) (*DiscoveryHandler, error) {
 // ServeHTTP implements http.Handler for GET and HEAD.
 func (h *DiscoveryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveCached(w, r, h.body, h.etag, "public, max-age=3600")
+	if m := h.metrics; m != nil {
+		m.discovery.Inc()
+	}
 }

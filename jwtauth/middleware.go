@@ -236,6 +236,10 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *Claims, b
 		if a.Optional && errors.Is(err, ErrTokenMissing) {
 			return r.WithContext(context.WithValue(r.Context(), anonymousKey{}, a)), nil, false, nil
 		}
+		if v, ok := a.Verifier.(*Verifier); ok && v.metrics != nil {
+			// Refused before Verify: no token, or two of them.
+			v.metrics.results[verifyResult(err)].Inc()
+		}
 		return r, nil, false, err
 	}
 	c, err := a.Verifier.Verify(r.Context(), raw)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -138,6 +139,21 @@ type RemoteConfig struct {
 	// Logger receives one line per failed fetch and per key-set change;
 	// default slog.Default().
 	Logger *slog.Logger
+
+	// Metrics, when set, is where NewRemoteKeySet registers the key set's
+	// Prometheus collectors: jwtauth_remote_jwks_fetches_total by result
+	// (200, 304, error), jwtauth_remote_jwks_unknown_kid_refetches_total,
+	// jwtauth_remote_jwks_age_seconds (since the origin last confirmed the
+	// set), jwtauth_remote_jwks_stale (1 while answering from the last good
+	// set after a failed fetch) and jwtauth_remote_jwks_keys; and where
+	// NewRemoteVerifier also registers the verifier's
+	// jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
+	// (README, "Metrics"). Nil (the default): no metrics, nothing touches
+	// prometheus.DefaultRegisterer. A collector that cannot be registered
+	// (a second key set on one registry: wrap it with
+	// prometheus.WrapRegistererWith and a label telling them apart) fails
+	// the constructor; Close unregisters them.
+	Metrics prometheus.Registerer
 }
 
 // RemoteKeySet is a KeySet fed by a remote JWK Set (RFC 7517 §5): the
@@ -194,6 +210,10 @@ type RemoteKeySet struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	kick   chan struct{}
+
+	metrics    *remoteMetrics // nil without RemoteConfig.Metrics
+	unregister []func()       // of RemoteConfig.Metrics, run once by Close
+	closeOnce  sync.Once
 }
 
 // remoteSet is an immutable snapshot of the usable keys of one JWKS document.
@@ -253,10 +273,19 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if cfg.Metrics != nil {
+		r.metrics = newRemoteMetrics(r)
+		unregister, err := registerCollectors(cfg.Metrics, r.metrics)
+		if err != nil {
+			return nil, err
+		}
+		r.unregister = append(r.unregister, unregister)
+	}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	if !cfg.Lazy {
 		if err := r.fetch(ctx); err != nil {
 			r.cancel()
+			r.unregisterMetrics()
 			return nil, err
 		}
 	}
@@ -389,6 +418,9 @@ func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 		if throttled {
 			return nil, errThrottled
 		}
+		if r.metrics != nil {
+			r.metrics.unknownKID.Inc()
+		}
 		return nil, r.fetch(r.ctx)
 	})
 	wait := time.NewTimer(r.cfg.UnknownKIDWait)
@@ -438,13 +470,24 @@ func (r *RemoteKeySet) KIDs() []string {
 	return out
 }
 
-// Close stops the background refresh and waits for it to end. Lookups
-// still answer from the last set (until MaxStale) but fetch no more. Close
-// is idempotent and always returns nil.
+// Close stops the background refresh, waits for it to end and unregisters
+// the collectors of RemoteConfig.Metrics. Lookups still answer from the
+// last set (until MaxStale) but fetch no more. Close is idempotent and
+// always returns nil.
 func (r *RemoteKeySet) Close() error {
 	r.cancel()
 	<-r.done
+	r.unregisterMetrics()
 	return nil
+}
+
+// unregisterMetrics unregisters the collectors of RemoteConfig.Metrics, once.
+func (r *RemoteKeySet) unregisterMetrics() {
+	r.closeOnce.Do(func() {
+		for _, f := range r.unregister {
+			f()
+		}
+	})
 }
 
 // run is the background refresh loop: it fetches when nextRefresh is due,
@@ -489,7 +532,9 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 	jwksURL := r.jwksURL
 	r.mu.Unlock()
 
+	status := 0 // of the JWKS response
 	defer func() {
+		r.metrics.fetched(status, err)
 		r.mu.Lock()
 		r.lastErr = err
 		if err != nil {
@@ -532,6 +577,7 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	status = res.StatusCode
 	ttl := r.freshness(res.Header)
 	switch {
 	case res.StatusCode == http.StatusNotModified && prev != nil && prev.etag != "":
@@ -849,6 +895,16 @@ func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) 
 	if err != nil {
 		_ = ks.Close()
 		return nil, nil, err
+	}
+	if rc.Metrics != nil {
+		vm := newVerifyMetrics()
+		unregister, err := registerCollectors(rc.Metrics, vm.cs...)
+		if err != nil {
+			_ = ks.Close()
+			return nil, nil, err
+		}
+		ks.unregister = append(ks.unregister, unregister)
+		v.metrics = vm
 	}
 	return v, ks, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Intervals of the background work a Service runs until Close.
@@ -129,6 +130,19 @@ type Config struct {
 	// transitions, failed background work, the account flow's lines (never a
 	// password, a hash, a token or a key); default slog.Default().
 	Logger *slog.Logger
+
+	// Metrics, when set, is where New registers the service's Prometheus
+	// collectors: the jwtauth_* series of the key set, the JWKS and
+	// discovery requests, token verifications and the verified-token cache,
+	// the account flow and its password hashes (README, "Metrics"). Label
+	// values come from fixed sets only: never a username, a kid from a
+	// request, a client address or an error text. Nil (the default): no
+	// metrics, and nothing touches prometheus.DefaultRegisterer (pass it to
+	// use the global registry). New fails, starting nothing, when a
+	// collector cannot be registered, such as a second Service on one
+	// registry (wrap it with prometheus.WrapRegistererWith and a label that
+	// tells them apart); Close unregisters them.
+	Metrics prometheus.Registerer
 }
 
 // Service is the whole auth service New builds: a key manager running its
@@ -145,9 +159,10 @@ type Service struct {
 	routes    []Route
 	mountPath string
 
-	stop      context.CancelFunc
-	bg        sync.WaitGroup
-	closeOnce sync.Once
+	stop       context.CancelFunc
+	bg         sync.WaitGroup
+	closeOnce  sync.Once
+	unregister func() // the collectors of Config.Metrics; nil without
 }
 
 // New builds the service of cfg and starts its background work: the key
@@ -215,7 +230,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY (jwtauth.Config.KeyEncryptionKey in library mode)")
 	}
-	mgr, err := keys.Open(ctx, keys.Config{Store: cfg.Store, Policy: policy, KeyEncryptionKey: cfg.KeyEncryptionKey, Generate: cfg.GenerateKey, Logger: log})
+	var keyMetrics *keySetCollector
+	var onTransition func(kid, from, to string)
+	if cfg.Metrics != nil {
+		keyMetrics = newKeySetCollector(time.Now)
+		onTransition = keyMetrics.transition
+	}
+	mgr, err := keys.Open(ctx, keys.Config{Store: cfg.Store, Policy: policy, KeyEncryptionKey: cfg.KeyEncryptionKey, Generate: cfg.GenerateKey, Logger: log,
+		OnTransition: onTransition})
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: open key set: %w", err)
 	}
@@ -241,10 +263,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	jwks := NewJWKSHandler(mgr, maxAge)
+	var unregister func()
+	if cfg.Metrics != nil {
+		keyMetrics.mgr = mgr
+		vm, am, wm := newVerifyMetrics(), newAccountMetrics(accounts.throttle), newWellKnownMetrics()
+		cs := append(append(append([]prometheus.Collector{keyMetrics}, vm.cs...), am.cs...), wm.cs...)
+		if unregister, err = registerCollectors(cfg.Metrics, cs...); err != nil {
+			return nil, err
+		}
+		verifier.metrics, accounts.metrics, jwks.metrics, discovery.metrics = vm, am, wm, wm
+	}
 	all := Routes(RoutesConfig{
 		Cookies:   cookies,
 		Accounts:  accounts,
-		JWKS:      NewJWKSHandler(mgr, maxAge),
+		JWKS:      jwks,
 		Discovery: discovery,
 		// Unhealthy when the store is unreachable, and when the key set in
 		// it does not decode whole here (a key-encryption key that differs
@@ -268,6 +301,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
 		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: origin}, routes: routes, mountPath: mountPath,
+		unregister: unregister,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
@@ -276,14 +310,18 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Close stops the background work New started and waits for it to end. The
-// handlers keep answering, but keys no longer rotate and expired refresh
-// tokens are no longer purged. It does not close the Store. Close may be
-// called more than once.
+// Close stops the background work New started and waits for it to end, and
+// unregisters the collectors of Config.Metrics. The handlers keep
+// answering, but keys no longer rotate and expired refresh tokens are no
+// longer purged. It does not close the Store. Close may be called more
+// than once.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.stop()
 		s.bg.Wait()
+		if s.unregister != nil {
+			s.unregister()
+		}
 	})
 }
 

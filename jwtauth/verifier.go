@@ -99,6 +99,9 @@ type Verifier struct {
 	skipAud  bool
 	// cache maps a whole raw token to its verification; nil when off.
 	cache *lru.Cache[string, *verified]
+	// metrics counts outcomes and cache lookups; nil without metrics
+	// (Config.Metrics, RemoteConfig.Metrics).
+	metrics *verifyMetrics
 }
 
 // verified is a cached successful verification. Nothing in it changes
@@ -418,11 +421,29 @@ func jsonAudience(v *fastjson.Value) ([]string, error) {
 // with, and its claims are validated again against the clock. Each call
 // returns claims of its own.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	c, err := v.verify(ctx, raw)
+	if m := v.metrics; m != nil {
+		if err == nil {
+			m.results[verifyOK].Inc()
+		} else {
+			m.results[verifyResult(err)].Inc()
+		}
+	}
+	return c, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cache != nil {
 		if e, ok := v.cache.Get(raw); ok {
 			if c, done, err := v.verifyCached(ctx, raw, e); done {
+				if v.metrics != nil {
+					v.metrics.cacheHit.Inc()
+				}
 				return c, err
 			}
+		}
+		if v.metrics != nil {
+			v.metrics.cacheMiss.Inc()
 		}
 	}
 	if raw == "" {

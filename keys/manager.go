@@ -87,6 +87,18 @@ type Config struct {
 	Generate func(bits int) (*rsa.PrivateKey, error)
 	// Logger receives one line per lifecycle transition; default slog.Default().
 	Logger *slog.Logger
+	// OnTransition, when set, is called once for each lifecycle transition
+	// of a key in this manager's set after Open loaded it, whether this
+	// manager performed it or picked it up from the store (the keys CLI,
+	// another instance): from is "created" for a key new to the set, or
+	// the State this manager last saw (so a key that went next → active →
+	// retired between two reloads counts once, next → retired); to is a
+	// State, or "removed" for a key that left the set. The keys the store
+	// holds when Open first loads it are no transitions (those Open
+	// creates in an empty store are: created → active, created → next).
+	// It is called with an internal lock held: keep it quick and do not
+	// call the Manager.
+	OnTransition func(kid, from, to string)
 	// NoSchedule makes Open load the set and apply no scheduled transition:
 	// for tools acting on a store a server owns (the keys CLI verbs), whose
 	// Policy need not match the server's. On an empty store it creates no
@@ -107,6 +119,7 @@ type Manager struct {
 	now     func() time.Time
 	gen     func(int) (*rsa.PrivateKey, error)
 	log     *slog.Logger
+	onTrans func(kid, from, to string)
 	current atomic.Pointer[Set]
 	loadErr atomic.Pointer[error] // last reload's decode failure
 	sealed  atomic.Bool           // a KEK is set and this process sealed the set: clear records are refused
@@ -141,7 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{store: cfg.Store, policy: p, codec: c, now: cfg.Now, gen: cfg.Generate, log: cfg.Logger}
+	m := &Manager{store: cfg.Store, policy: p, codec: c, now: cfg.Now, gen: cfg.Generate, log: cfg.Logger, onTrans: cfg.OnTransition}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -307,12 +320,33 @@ func (m *Manager) reload(ctx context.Context) (*Set, error) {
 func (m *Manager) install(s *Set, ticket uint64) *Set {
 	m.instMu.Lock()
 	defer m.instMu.Unlock()
-	if cur := m.current.Load(); cur != nil && ticket < m.instSeq {
+	cur := m.current.Load()
+	if cur != nil && ticket < m.instSeq {
 		return cur
 	}
 	m.instSeq = ticket
 	m.current.Store(s)
+	if m.onTrans != nil && cur != nil {
+		transitions(cur, s, m.onTrans)
+	}
 	return s
+}
+
+// transitions calls fn for each key whose state differs between the sets
+// from and to, "created" and "removed" for keys only in one of them.
+func transitions(from, to *Set, fn func(kid, from, to string)) {
+	for _, k := range to.keys {
+		if old, ok := from.Lookup(k.KID); !ok {
+			fn(k.KID, "created", string(k.State))
+		} else if old.State != k.State {
+			fn(k.KID, string(old.State), string(k.State))
+		}
+	}
+	for _, k := range from.keys {
+		if _, ok := to.Lookup(k.KID); !ok {
+			fn(k.KID, string(k.State), "removed")
+		}
+	}
 }
 
 // Err reports why the last reload of the key set could not decode every
@@ -382,16 +416,7 @@ func (m *Manager) NextDue(s *Set) time.Time {
 			due = t
 		}
 	}
-	if a := s.Active(); a != nil {
-		t := a.ActivatedAt.Add(m.policy.RotateEvery)
-		if n := s.Next(); n != nil {
-			if !n.ActivatedAt.IsZero() && n.ActivatedAt.Before(t) { // a requested rotation
-				t = n.ActivatedAt
-			}
-			if p := n.PublishedAt.Add(m.policy.Prepublish); p.After(t) {
-				t = p
-			}
-		}
+	if t := m.RotationDue(s); !t.IsZero() {
 		earliest(t)
 	} else {
 		earliest(m.now())
@@ -402,6 +427,29 @@ func (m *Manager) NextDue(s *Set) time.Time {
 		}
 	}
 	return due
+}
+
+// RotationDue returns when the schedule promotes the next key of set s:
+// the active key's ActivatedAt plus RotateEvery, or the time of a requested
+// rotation (Rotate) when earlier, but not before the next key has been
+// published for the pre-publication lead. It is the zero Time when s has no
+// active key. A time in the past means the rotation is overdue (the Run
+// loop performs it within its poll interval).
+func (m *Manager) RotationDue(s *Set) time.Time {
+	a := s.Active()
+	if a == nil {
+		return time.Time{}
+	}
+	t := a.ActivatedAt.Add(m.policy.RotateEvery)
+	if n := s.Next(); n != nil {
+		if !n.ActivatedAt.IsZero() && n.ActivatedAt.Before(t) { // a requested rotation
+			t = n.ActivatedAt
+		}
+		if p := n.PublishedAt.Add(m.policy.Prepublish); p.After(t) {
+			t = p
+		}
+	}
+	return t
 }
 
 // removalDue returns when this manager removes the retired key k: the later

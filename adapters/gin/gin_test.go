@@ -96,6 +96,12 @@ func BenchmarkMiddlewareGinUncached(b *testing.B) {
 	adaptertest.BenchmarkMiddlewareUncached(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
+// BenchmarkMiddlewareGinMetrics is BenchmarkMiddlewareGin over a whole
+// Service with metrics off and on (see adaptertest.BenchmarkMiddlewareMetrics).
+func BenchmarkMiddlewareGinMetrics(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareMetrics(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
+}
+
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 

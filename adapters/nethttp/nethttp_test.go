@@ -91,6 +91,12 @@ func BenchmarkMiddlewareNetHTTPUncached(b *testing.B) {
 	adaptertest.BenchmarkMiddlewareUncached(b, nethttp.Handler)
 }
 
+// BenchmarkMiddlewareNetHTTPMetrics is BenchmarkMiddlewareNetHTTP over a
+// whole Service with metrics off and on (see adaptertest.BenchmarkMiddlewareMetrics).
+func BenchmarkMiddlewareNetHTTPMetrics(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareMetrics(b, nethttp.Handler)
+}
+
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareNetHTTP.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 

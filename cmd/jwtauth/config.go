@@ -80,6 +80,9 @@ type config struct {
 	CookieMode bool
 	// Demo serves the browser demo page at /demo/; it needs CookieMode.
 	Demo bool
+	// MetricsAddr is the host:port of the separate listener serving
+	// Prometheus /metrics; "" (the default) serves no metrics. serve only.
+	MetricsAddr string
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
@@ -124,6 +127,8 @@ var settings = []setting{
 	// Browser pages (SPEC §2, issue 14): boolean flags, as their default "false" says.
 	{"cookie-mode", "JWTAUTH_COOKIE_MODE", "false", "refresh token in an HttpOnly cookie (SameSite=Strict) with CSRF protection instead of the JSON body, for browser pages", true},
 	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
+	// Metrics: a listener of its own, never the public --addr.
+	{"metrics-addr", "JWTAUTH_METRICS_ADDR", "", "`host:port` of a separate listener serving Prometheus /metrics (default unset: no metrics); never the --addr listener", true},
 }
 
 // boolSetting reports whether s is a boolean flag (--demo, or --demo=false):
@@ -212,6 +217,14 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		}
 	}
 	var kekFrom []string // where a key-encryption key came from
+	hostPort := func(src source) {
+		if _, port, err := net.SplitHostPort(src.value); err != nil {
+			bad(src, "%q is not host:port", src.value)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(src, "%q: port must be a number from 0 to 65535", src.value)
+		}
+	}
+	var metricsFrom source
 	for _, s := range settings {
 		if _, ok := vals[s.flag]; !ok {
 			continue
@@ -219,12 +232,13 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 		src, given := get(s)
 		switch s.flag {
 		case "addr":
-			if _, port, err := net.SplitHostPort(src.value); err != nil {
-				bad(src, "%q is not host:port", src.value)
-			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-				bad(src, "%q: port must be a number from 0 to 65535", src.value)
-			}
+			hostPort(src)
 			c.Addr = src.value
+		case "metrics-addr":
+			if given {
+				hostPort(src)
+				c.MetricsAddr, metricsFrom = src.value, src
+			}
 		case "issuer":
 			if given {
 				if err := checkIssuer(src.value); err != nil {
@@ -318,6 +332,9 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				c.TrustedProxies = p
 			}
 		}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		bad(metricsFrom, "%q is the --addr listener: metrics need a listener of their own, never the public address", c.MetricsAddr)
 	}
 	if len(kekFrom) > 1 {
 		errs = append(errs, fmt.Errorf("%s and %s both set a key-encryption key: set only one (the file keeps it out of the process list)", kekFrom[0], kekFrom[1]))

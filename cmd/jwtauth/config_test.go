@@ -132,6 +132,15 @@ func TestConfigPrecedence(t *testing.T) {
 		{"store timeout flag wins over env", []string{"--store-timeout", "2s"}, map[string]string{"JWTAUTH_STORE_TIMEOUT": "9s"}, func(t *testing.T, c config) {
 			assert.Equal(t, 2*time.Second, c.StoreTimeout)
 		}},
+		{"metrics off by default", nil, nil, func(t *testing.T, c config) {
+			assert.Empty(t, c.MetricsAddr)
+		}},
+		{"metrics addr from env", nil, map[string]string{"JWTAUTH_METRICS_ADDR": "127.0.0.1:9464"}, func(t *testing.T, c config) {
+			assert.Equal(t, "127.0.0.1:9464", c.MetricsAddr)
+		}},
+		{"metrics addr flag wins over env", []string{"--metrics-addr", ":9465"}, map[string]string{"JWTAUTH_METRICS_ADDR": "127.0.0.1:9464"}, func(t *testing.T, c config) {
+			assert.Equal(t, ":9465", c.MetricsAddr)
+		}},
 		{"token cache size from env", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "500"}, func(t *testing.T, c config) {
 			assert.Equal(t, 500, c.TokenCacheSize)
 		}},
@@ -192,6 +201,9 @@ func TestConfigErrors(t *testing.T) {
 		{"token cache size negative", []string{"--token-cache-size", "-1"}, nil, []string{"--token-cache-size", "from 0 (off) to 1000000"}},
 		{"token cache size text", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "big"}, []string{"JWTAUTH_TOKEN_CACHE_SIZE", `"big" is not a number of entries`}},
 		{"token cache size beyond the bound", nil, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "1000001"}, []string{"JWTAUTH_TOKEN_CACHE_SIZE", "to 1000000"}},
+		{"metrics addr not host:port", []string{"--metrics-addr", "9464"}, nil, []string{"--metrics-addr", `"9464" is not host:port`}},
+		{"metrics addr port out of range", nil, map[string]string{"JWTAUTH_METRICS_ADDR": "127.0.0.1:70000"}, []string{"JWTAUTH_METRICS_ADDR", "port must be a number"}},
+		{"metrics addr is the public addr", []string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, []string{"--metrics-addr", "is the --addr listener", "never the public address"}},
 		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
 		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
 	}

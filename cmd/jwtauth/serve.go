@@ -19,6 +19,9 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Timeouts and limits of the HTTP server. Request bodies are limited to
@@ -75,6 +78,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			ln.Close()
 		}
 	}()
+	var metrics *metricsServer
+	if cfg.MetricsAddr != "" {
+		if metrics, err = listenMetrics(cfg.MetricsAddr, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				metrics.ln.Close()
+			}
+		}()
+	}
 
 	missing := storeMissing(cfg.Store)
 	store, err := openStore(ctx, cfg.Store)
@@ -92,7 +106,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if w := cfg.prepublishWarning(); w != "" {
 		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
 	}
-	svc, err := jwtauth.New(ctx, serviceConfig(cfg, store, log))
+	scfg := serviceConfig(cfg, store, log)
+	if metrics != nil {
+		scfg.Metrics = metrics.reg
+	}
+	svc, err := jwtauth.New(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Store, err)
 	}
@@ -122,18 +140,40 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if cfg.Demo {
 		attrs = append(attrs, "demo", cfg.Issuer+"/demo/")
 	}
+	if metrics != nil {
+		attrs = append(attrs, "metrics", "http://"+metrics.ln.Addr().String()+"/metrics")
+	}
 	log.Info("jwtauth listening", attrs...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	metricsServed := make(chan error, 1)
+	if metrics != nil {
+		go func() { metricsServed <- metrics.srv.Serve(metrics.ln) }()
+	}
+	var failed error
 	select {
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		failed = fmt.Errorf("serve: %w", err)
+	case err := <-metricsServed:
+		failed = fmt.Errorf("serve metrics: %w", err)
 	case <-ctx.Done():
+		log.Info("jwtauth shutting down", "grace", shutdownTimeout.String())
 	}
-	log.Info("jwtauth shutting down", "grace", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
+	if metrics != nil {
+		// Metrics stay scrapeable while the requests finish, then stop.
+		defer func() {
+			if err := metrics.srv.Shutdown(sctx); err != nil {
+				metrics.srv.Close()
+			}
+		}()
+	}
+	if failed != nil {
+		srv.Close()
+		return failed
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		log.Warn("in-flight requests did not finish in time", "err", err)
@@ -143,6 +183,44 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 	log.Info("jwtauth stopped")
 	return nil
+}
+
+// metricsServer is the separate listener of --metrics-addr: GET /metrics
+// in the Prometheus text format from a registry of its own (the service's
+// jwtauth_* series, the Go runtime's and the process's), 404 for any other
+// path. It never shares the public --addr listener.
+type metricsServer struct {
+	reg *prometheus.Registry
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listenMetrics binds addr for the metrics server. A bind failure is a
+// usage error (exit 2): serve does not run without the metrics it was asked
+// to expose.
+func listenMetrics(addr string, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usagef("--metrics-addr: cannot listen on %s: %v (is another process using this address? pick another with --metrics-addr or JWTAUTH_METRICS_ADDR)", addr, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
+	return &metricsServer{reg: reg, ln: ln, srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}, nil
 }
 
 // serviceConfig maps the settings of SPEC §2 onto jwtauth.Config: serve is

@@ -1,0 +1,436 @@
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Prometheus metrics (Config.Metrics, RemoteConfig.Metrics). Every label
+// takes its values from a fixed set below, never from a request: no
+// username, kid, client address or error text reaches a series. The
+// counters of the hot paths are bound to their label values once, when the
+// collectors are built, so counting is one atomic add.
+
+const metricsNamespace = "jwtauth"
+
+// registerCollectors registers cs on reg, all or none: when one fails, those
+// registered before it are unregistered again and the error names the
+// series that clashed. It returns the function that unregisters them all.
+func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) (unregister func(), err error) {
+	done := make([]prometheus.Collector, 0, len(cs))
+	unregister = func() {
+		for _, c := range done {
+			reg.Unregister(c)
+		}
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			unregister()
+			return nil, fmt.Errorf("jwtauth: metrics: cannot register %s: %w (is another service or verifier registered on this Registerer? give each one prometheus.WrapRegistererWith and a label telling them apart)", seriesNames(c), err)
+		}
+		done = append(done, c)
+	}
+	return unregister, nil
+}
+
+// seriesNames names the series of c for an error message.
+func seriesNames(c prometheus.Collector) string {
+	ch := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(ch); close(ch) }()
+	var names []string
+	for d := range ch {
+		// Desc has no accessor for its name; its String starts with it.
+		_, rest, _ := strings.Cut(d.String(), `fqName: "`)
+		if name, _, ok := strings.Cut(rest, `"`); ok {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// Results of a token verification (label "result" of
+// jwtauth_token_verifications_total), in verifyResult's order of precedence.
+const (
+	verifyOK = iota
+	verifyMissing
+	verifyMalformed
+	verifyAlgorithm
+	verifyUnknownKey
+	verifyBadSignature
+	verifyExpired
+	verifyNotYetValid
+	verifyIssuer
+	verifyAudience
+	verifyMissingClaim
+	verifyUnavailable
+	verifyError
+	numVerifyResults
+)
+
+var verifyResultNames = [numVerifyResults]string{
+	"ok", "missing", "malformed", "algorithm", "unknown_key", "bad_signature", "expired",
+	"not_yet_valid", "issuer", "audience", "missing_claim", "unavailable", "error",
+}
+
+// verifyResult maps an error of Verifier.Verify to its result: the keys
+// out of reach first (the Authenticator's 503), then the sentinel errors.
+func verifyResult(err error) int {
+	switch {
+	case err == nil:
+		return verifyOK
+	case errors.Is(err, ErrKeySetUnavailable), errors.Is(err, ErrStoreUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return verifyUnavailable
+	case errors.Is(err, ErrTokenMissing):
+		return verifyMissing
+	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrUnsupportedCritical):
+		return verifyMalformed
+	case errors.Is(err, ErrUnsupportedAlgorithm):
+		return verifyAlgorithm
+	case errors.Is(err, ErrUnknownKey):
+		return verifyUnknownKey
+	case errors.Is(err, ErrInvalidSignature):
+		return verifyBadSignature
+	case errors.Is(err, ErrTokenExpired):
+		return verifyExpired
+	case errors.Is(err, ErrTokenNotYetValid):
+		return verifyNotYetValid
+	case errors.Is(err, ErrInvalidIssuer):
+		return verifyIssuer
+	case errors.Is(err, ErrInvalidAudience):
+		return verifyAudience
+	case errors.Is(err, ErrMissingClaim):
+		return verifyMissingClaim
+	}
+	return verifyError
+}
+
+// verifyMetrics counts a Verifier's outcomes and cache lookups.
+type verifyMetrics struct {
+	results   [numVerifyResults]prometheus.Counter
+	cacheHit  prometheus.Counter
+	cacheMiss prometheus.Counter
+	cs        []prometheus.Collector
+}
+
+func newVerifyMetrics() *verifyMetrics {
+	m := &verifyMetrics{}
+	results := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "token_verifications_total",
+		Help: "Access-token verifications by result: ok, or why the token was refused (missing, malformed, algorithm, unknown_key, bad_signature, expired, not_yet_valid, issuer, audience, missing_claim), unavailable (the keys could not be consulted) or error.",
+	}, []string{"result"})
+	for i, name := range verifyResultNames {
+		m.results[i] = results.WithLabelValues(name)
+	}
+	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "token_cache_lookups_total",
+		Help: "Lookups of the verified-token cache by result: hit (answered without an RSA verification) or miss.",
+	}, []string{"result"})
+	m.cacheHit = cache.WithLabelValues("hit")
+	m.cacheMiss = cache.WithLabelValues("miss")
+	m.cs = []prometheus.Collector{results, cache}
+	return m
+}
+
+// Operations and results of the account flow (labels "operation" and
+// "result" of jwtauth_account_operations_total).
+const (
+	opRegister = iota
+	opLogin
+	opRefresh
+	opLogout
+	numAccountOps
+)
+
+var accountOpNames = [numAccountOps]string{"register", "login", "refresh", "logout"}
+
+const (
+	resultOK = iota
+	resultInvalidRequest
+	resultInvalidCredentials
+	resultUserExists
+	resultThrottled
+	resultInvalidGrant
+	resultReuseDetected
+	resultUnavailable
+	resultError
+	numAccountResults
+)
+
+var accountResultNames = [numAccountResults]string{
+	"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
+	"invalid_grant", "reuse_detected", "unavailable", "error",
+}
+
+// accountResult maps an error of the account flow to its result, as
+// WriteError would answer it.
+func accountResult(err error) int {
+	if err == nil {
+		return resultOK
+	}
+	if errors.Is(err, errReuseDetected) {
+		return resultReuseDetected
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case "invalid_request":
+			return resultInvalidRequest
+		case "invalid_credentials":
+			return resultInvalidCredentials
+		case "user_exists":
+			return resultUserExists
+		case "too_many_requests":
+			return resultThrottled
+		case "invalid_grant":
+			return resultInvalidGrant
+		case "temporarily_unavailable":
+			return resultUnavailable
+		}
+		return resultError
+	}
+	if keySetFailure(err) != "" || errors.Is(err, ErrStoreUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return resultUnavailable
+	}
+	return resultError
+}
+
+// accountMetrics counts the account flow's outcomes and times its password
+// hashes.
+type accountMetrics struct {
+	ops  [numAccountOps][numAccountResults]prometheus.Counter
+	hash prometheus.Observer
+	cs   []prometheus.Collector
+}
+
+func newAccountMetrics(t *throttle) *accountMetrics {
+	m := &accountMetrics{}
+	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "account_operations_total",
+		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
+	}, []string{"operation", "result"})
+	for op, opName := range accountOpNames {
+		for r, rName := range accountResultNames {
+			m.ops[op][r] = ops.WithLabelValues(opName, rName)
+		}
+	}
+	hash := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "password_hash_duration_seconds",
+		Help:    "Time of one password hash or verification (argon2id, or a legacy bcrypt check) of a registration or login, in seconds.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12), // 5 ms to about 10 s
+	})
+	m.hash = hash
+	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "password_hash_queue_depth",
+		Help: "Logins and registrations waiting for a password-hash slot now.",
+	}, func() float64 { return float64(t.login.waiting.Load() + t.register.waiting.Load()) })
+	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "password_hashes_in_progress",
+		Help: "Password hashes computing now (at most LoginThrottle.MaxConcurrentHashes).",
+	}, func() float64 { return float64(len(t.login.sem)) })
+	m.cs = []prometheus.Collector{ops, hash, queue, running}
+	return m
+}
+
+// record counts one operation's outcome; m may be nil.
+func (m *accountMetrics) record(op int, err error) {
+	if m != nil {
+		m.ops[op][accountResult(err)].Inc()
+	}
+}
+
+// observeHash records the time of a password hash that started at start.
+func (m *accountMetrics) observeHash(start time.Time) {
+	if m != nil {
+		m.hash.Observe(time.Since(start).Seconds())
+	}
+}
+
+// wellKnownMetrics counts the requests of the JWKS and discovery documents.
+type wellKnownMetrics struct {
+	jwks, jwksNotModified, discovery prometheus.Counter
+	cs                               []prometheus.Collector
+}
+
+func newWellKnownMetrics() *wellKnownMetrics {
+	m := &wellKnownMetrics{
+		jwks: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "jwks_requests_total",
+			Help: "Requests of /.well-known/jwks.json, 304 answers included.",
+		}),
+		jwksNotModified: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "jwks_not_modified_total",
+			Help: "Requests of /.well-known/jwks.json answered 304 Not Modified (If-None-Match named the current ETag).",
+		}),
+		discovery: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "discovery_requests_total",
+			Help: "Requests of /.well-known/openid-configuration.",
+		}),
+	}
+	m.cs = []prometheus.Collector{m.jwks, m.jwksNotModified, m.discovery}
+	return m
+}
+
+// keyStates are the values of the "state" label of jwtauth_keys.
+var keyStates = []keys.State{keys.StateNext, keys.StateActive, keys.StateRetired, keys.StateRevoked}
+
+// transitionStates bound the "from" and "to" labels of
+// jwtauth_key_transitions_total (keys.Config.OnTransition).
+var transitionStates = map[string]bool{"created": true, "next": true, "active": true, "retired": true, "revoked": true, "removed": true}
+
+// keySetCollector reads the key manager's current set at scrape time: keys
+// by state, the active key's age, the time to the next rotation and how
+// long the next key has been public. It also owns the transitions counter,
+// which the manager's OnTransition feeds.
+type keySetCollector struct {
+	mgr         *keys.Manager // set once keys.Open returned
+	now         func() time.Time
+	transitions *prometheus.CounterVec
+
+	byState, activeAge, nextRotation, nextPublished *prometheus.Desc
+}
+
+func newKeySetCollector(now func() time.Time) *keySetCollector {
+	name := func(n string) string { return prometheus.BuildFQName(metricsNamespace, "", n) }
+	return &keySetCollector{
+		now: now,
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "key_transitions_total",
+			Help: `Key lifecycle transitions this process's key set went through, by from state ("created" for a new key) and to state ("removed" for a key deleted after its retention), whether this process made them or picked them up from the store.`,
+		}, []string{"from", "to"}),
+		byState:       prometheus.NewDesc(name("keys"), "Keys of the key set by state: next, active and retired keys are published in the JWKS, revoked keys are not.", []string{"state"}, nil),
+		activeAge:     prometheus.NewDesc(name("active_key_age_seconds"), "Seconds since the active key started signing.", nil, nil),
+		nextRotation:  prometheus.NewDesc(name("next_rotation_seconds"), "Seconds until the schedule promotes the next key (negative: overdue, done within the poll interval).", nil, nil),
+		nextPublished: prometheus.NewDesc(name("next_key_published_seconds"), "Seconds the next key has been published in the JWKS (it may sign once this reaches the pre-publication lead).", nil, nil),
+	}
+}
+
+// transition is the keys.Config.OnTransition hook.
+func (c *keySetCollector) transition(_, from, to string) {
+	if !transitionStates[from] {
+		from = "other"
+	}
+	if !transitionStates[to] {
+		to = "other"
+	}
+	c.transitions.WithLabelValues(from, to).Inc()
+}
+
+func (c *keySetCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.transitions.Describe(ch)
+	ch <- c.byState
+	ch <- c.activeAge
+	ch <- c.nextRotation
+	ch <- c.nextPublished
+}
+
+func (c *keySetCollector) Collect(ch chan<- prometheus.Metric) {
+	c.transitions.Collect(ch)
+	s := c.mgr.Current()
+	if s == nil {
+		return
+	}
+	now := c.now()
+	n := map[keys.State]int{}
+	for _, k := range s.Keys() {
+		n[k.State]++
+	}
+	for _, st := range keyStates {
+		ch <- prometheus.MustNewConstMetric(c.byState, prometheus.GaugeValue, float64(n[st]), string(st))
+	}
+	if a := s.Active(); a != nil {
+		ch <- prometheus.MustNewConstMetric(c.activeAge, prometheus.GaugeValue, now.Sub(a.ActivatedAt).Seconds())
+		ch <- prometheus.MustNewConstMetric(c.nextRotation, prometheus.GaugeValue, c.mgr.RotationDue(s).Sub(now).Seconds())
+	}
+	if nk := s.Next(); nk != nil {
+		ch <- prometheus.MustNewConstMetric(c.nextPublished, prometheus.GaugeValue, now.Sub(nk.PublishedAt).Seconds())
+	}
+}
+
+// Results of a remote JWKS fetch (label "result" of
+// jwtauth_remote_jwks_fetches_total).
+const (
+	fetch200 = iota
+	fetch304
+	fetchError
+	numFetchResults
+)
+
+// remoteMetrics counts a RemoteKeySet's fetches and reads its state at
+// scrape time.
+type remoteMetrics struct {
+	r          *RemoteKeySet
+	fetches    [numFetchResults]prometheus.Counter
+	fetchVec   *prometheus.CounterVec
+	unknownKID prometheus.Counter
+
+	age, stale, keys *prometheus.Desc
+}
+
+func newRemoteMetrics(r *RemoteKeySet) *remoteMetrics {
+	name := func(n string) string { return prometheus.BuildFQName(metricsNamespace, "", n) }
+	m := &remoteMetrics{
+		r: r,
+		fetchVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "remote_jwks_fetches_total",
+			Help: "Fetches of the remote JWKS by result: 200 (a new set), 304 (the set held confirmed) or error (discovery or fetch failed; the last good set stays in force).",
+		}, []string{"result"}),
+		unknownKID: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "remote_jwks_unknown_kid_refetches_total",
+			Help: "Fetches of the remote JWKS started by a token whose kid the set did not hold (at most one per UnknownKIDInterval).",
+		}),
+		age:   prometheus.NewDesc(name("remote_jwks_age_seconds"), "Seconds since the origin last confirmed the key set held (a 200 or a 304); absent before the first good fetch.", nil, nil),
+		stale: prometheus.NewDesc(name("remote_jwks_stale"), "1 while the last fetch failed and the key set answers from the last good set (until MaxStale), else 0.", nil, nil),
+		keys:  prometheus.NewDesc(name("remote_jwks_keys"), "Usable verification keys in the key set held (0 without one).", nil, nil),
+	}
+	for i, v := range [numFetchResults]string{"200", "304", "error"} {
+		m.fetches[i] = m.fetchVec.WithLabelValues(v)
+	}
+	return m
+}
+
+func (m *remoteMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.fetchVec.Describe(ch)
+	m.unknownKID.Describe(ch)
+	ch <- m.age
+	ch <- m.stale
+	ch <- m.keys
+}
+
+func (m *remoteMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.fetchVec.Collect(ch)
+	m.unknownKID.Collect(ch)
+	s := m.r.cur.Load()
+	stale, n := 0.0, 0.0
+	if s != nil {
+		ch <- prometheus.MustNewConstMetric(m.age, prometheus.GaugeValue, m.r.now().Sub(s.validated).Seconds())
+		if m.r.LastError() != nil {
+			stale = 1
+		}
+		n = float64(len(s.keys))
+	}
+	ch <- prometheus.MustNewConstMetric(m.stale, prometheus.GaugeValue, stale)
+	ch <- prometheus.MustNewConstMetric(m.keys, prometheus.GaugeValue, n)
+}
+
+// fetched counts one fetch: err, else the status that answered it.
+func (m *remoteMetrics) fetched(status int, err error) {
+	if m == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		m.fetches[fetchError].Inc()
+	case status == 304:
+		m.fetches[fetch304].Inc()
+	default:
+		m.fetches[fetch200].Inc()
+	}
+}

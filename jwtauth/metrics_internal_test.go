@@ -1,0 +1,213 @@
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// manualClock is a clock the test moves.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// keyStore is a keys.Store in memory (adapters/memory imports this package).
+type keyStore struct {
+	mu      sync.Mutex
+	recs    map[string]keys.Record
+	version int64
+}
+
+func (s *keyStore) LoadKeys(context.Context) ([]keys.Record, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]keys.Record, 0, len(s.recs))
+	for _, r := range s.recs {
+		out = append(out, r)
+	}
+	return out, s.version, nil
+}
+
+func (s *keyStore) KeysVersion(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version, nil
+}
+
+func (s *keyStore) ApplyKeys(_ context.Context, expected int64, ch keys.Change) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if expected != s.version {
+		return 0, keys.ErrConflict
+	}
+	if s.recs == nil {
+		s.recs = map[string]keys.Record{}
+	}
+	for _, r := range ch.Put {
+		s.recs[r.KID] = r
+	}
+	for _, kid := range ch.Delete {
+		delete(s.recs, kid)
+	}
+	s.version = keys.NextVersion(s.version)
+	return s.version, nil
+}
+
+// TestKeySetMetricsFollowTheSchedule drives the key manager with an
+// injected clock through a scheduled rotation and a removal and reads the
+// key-set series at each step.
+func TestKeySetMetricsFollowTheSchedule(t *testing.T) {
+	ctx := context.Background()
+	clk := &manualClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := newKeySetCollector(clk.Now)
+	policy := keys.Policy{RotateEvery: 24 * time.Hour, Prepublish: time.Hour, Retain: 20 * time.Minute}
+	mgr, err := keys.Open(ctx, keys.Config{Store: &keyStore{}, Policy: policy, Now: clk.Now, Generate: keystest.Generator(t),
+		Logger: slog.New(slog.DiscardHandler), OnTransition: c.transition})
+	require.NoError(t, err)
+	c.mgr = mgr
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c))
+
+	// value reads the gauge name{label=val} (no labels when label is "").
+	value := func(name, label, val string) float64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				if label == "" || len(m.GetLabel()) == 1 && m.GetLabel()[0].GetName() == label && m.GetLabel()[0].GetValue() == val {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no series %s{%s=%q}", name, label, val)
+		return 0
+	}
+	gauge := func(name string) float64 { t.Helper(); return value(name, "", "") }
+	state := func(s string) float64 { t.Helper(); return value("jwtauth_keys", "state", s) }
+	moved := func(from, to string) float64 {
+		var m dto.Metric
+		require.NoError(t, c.transitions.WithLabelValues(from, to).Write(&m))
+		return m.GetCounter().GetValue()
+	}
+
+	clk.Add(time.Hour)
+	assert.Equal(t, 3600.0, gauge("jwtauth_active_key_age_seconds"))
+	assert.Equal(t, 23*3600.0, gauge("jwtauth_next_rotation_seconds"))
+	assert.Equal(t, 3600.0, gauge("jwtauth_next_key_published_seconds"))
+	assert.Equal(t, 1.0, state("active"))
+	assert.Equal(t, 1.0, state("next"))
+	assert.Equal(t, 0.0, state("retired"))
+
+	clk.Add(23 * time.Hour)
+	assert.Equal(t, 0.0, gauge("jwtauth_next_rotation_seconds"), "due now")
+	require.NoError(t, mgr.Maintain(ctx))
+	assert.Equal(t, 0.0, gauge("jwtauth_active_key_age_seconds"), "the new active key signs from now")
+	assert.Equal(t, 24*3600.0, gauge("jwtauth_next_rotation_seconds"))
+	assert.Equal(t, 0.0, gauge("jwtauth_next_key_published_seconds"), "a new next key")
+	assert.Equal(t, 1.0, state("retired"))
+	assert.Equal(t, 1.0, moved("next", "active"))
+	assert.Equal(t, 1.0, moved("active", "retired"))
+	assert.Equal(t, 2.0, moved("created", "next"), "at the first start and at the rotation")
+	assert.Equal(t, 1.0, moved("created", "active"))
+
+	clk.Add(21 * time.Minute)
+	require.NoError(t, mgr.Maintain(ctx))
+	assert.Equal(t, 0.0, state("retired"))
+	assert.Equal(t, 1.0, moved("retired", "removed"))
+	require.NoError(t, mgr.Revoke(ctx, mgr.Current().Next().KID))
+	assert.Equal(t, 1.0, state("revoked"))
+	assert.Equal(t, 1.0, moved("next", "revoked"))
+
+	c.transition("kid", "created", "bogus")
+	assert.Equal(t, 1.0, moved("created", "other"), "a state outside the fixed set is counted as other")
+}
+
+// TestVerifyResultMapsEverySentinel: every error Verify returns maps to one
+// fixed result, the keys out of reach before the token's fault.
+func TestVerifyResultMapsEverySentinel(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "ok"},
+		{ErrTokenMissing, "missing"},
+		{fmt.Errorf("%w: 9000 bytes", ErrTokenTooLarge), "malformed"},
+		{fmt.Errorf("%w: header", ErrTokenMalformed), "malformed"},
+		{ErrUnsupportedCritical, "malformed"},
+		{fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, "none"), "algorithm"},
+		{keyError("k", keys.ErrUnknownKey), "unknown_key"},
+		{keyError("k", keys.ErrKeyRevoked), "unknown_key"},
+		{keyError("k", fmt.Errorf("%w: cold", ErrKeySetUnavailable)), "unavailable"},
+		{keyError("k", fmt.Errorf("%w: down", ErrStoreUnavailable)), "unavailable"},
+		{keyError("k", context.DeadlineExceeded), "unavailable"},
+		{ErrInvalidSignature, "bad_signature"},
+		{fmt.Errorf("%w: at x", ErrTokenExpired), "expired"},
+		{ErrTokenNotYetValid, "not_yet_valid"},
+		{ErrInvalidIssuer, "issuer"},
+		{ErrInvalidAudience, "audience"},
+		{ErrMissingClaim, "missing_claim"},
+		{errors.New("something else"), "error"},
+	} {
+		assert.Equal(t, c.want, verifyResultNames[verifyResult(c.err)], "%v", c.err)
+	}
+}
+
+// TestAccountResultMapsEveryAnswer: the account flow's errors map to the
+// fixed results as WriteError answers them.
+func TestAccountResultMapsEveryAnswer(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "ok"},
+		{badRequest("x"), "invalid_request"},
+		{errInvalidCredentials, "invalid_credentials"},
+		{errUserExists, "user_exists"},
+		{errTooManyRequests(time.Second), "throttled"},
+		{errTooManyRegistrations(time.Second), "throttled"},
+		{errInvalidGrant, "invalid_grant"},
+		{errReuseDetected, "reuse_detected"},
+		{errBusy, "unavailable"},
+		{fmt.Errorf("jwtauth: login: %w", ErrStoreUnavailable), "unavailable"},
+		{fmt.Errorf("jwtauth: login: %w", keys.ErrKeyEncryptionKey), "unavailable"},
+		{errRefreshOff, "error"},
+		{errors.New("claims hook failed"), "error"},
+	} {
+		assert.Equal(t, c.want, accountResultNames[accountResult(c.err)], "%v", c.err)
+	}
+}
+
+// BenchmarkVerifyCountsAdd measures what metrics add to a verification the
+// cache answers: its two counter increments (result ok and cache hit), to
+// set beside BenchmarkMiddlewareNetHTTPMetrics.
+func BenchmarkVerifyCountsAdd(b *testing.B) {
+	m := newVerifyMetrics()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.cacheHit.Inc()
+		m.results[verifyResult(nil)].Inc()
+	}
+}
