@@ -159,13 +159,14 @@ const (
 	resultInvalidGrant
 	resultReuseDetected
 	resultUnavailable
+	resultCSRF
 	resultError
 	numAccountResults
 )
 
 var accountResultNames = [numAccountResults]string{
 	"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
-	"invalid_grant", "reuse_detected", "unavailable", "error",
+	"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
 }
 
 // accountResult maps an error of the account flow to its result, as
@@ -192,6 +193,8 @@ func accountResult(err error) int {
 			return resultInvalidGrant
 		case "temporarily_unavailable":
 			return resultUnavailable
+		case "csrf_check_failed":
+			return resultCSRF
 		}
 		return resultError
 	}

@@ -191,6 +191,7 @@ func TestAccountResultMapsEveryAnswer(t *testing.T) {
 		{errInvalidGrant, "invalid_grant"},
 		{errReuseDetected, "reuse_detected"},
 		{errBusy, "unavailable"},
+		{csrfError(fmt.Errorf("%w: no X-CSRF-Protection header", ErrCrossSite)), "csrf_refused"},
 		{fmt.Errorf("jwtauth: login: %w", ErrStoreUnavailable), "unavailable"},
 		{fmt.Errorf("jwtauth: login: %w", keys.ErrKeyEncryptionKey), "unavailable"},
 		{errRefreshOff, "error"},

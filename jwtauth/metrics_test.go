@@ -215,7 +215,7 @@ var allowedLabels = map[string]map[string][]string{
 	"jwtauth_account_operations_total": {
 		"operation": {"register", "login", "refresh", "logout"},
 		"result": {"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled", "invalid_grant",
-			"reuse_detected", "unavailable", "error"},
+			"reuse_detected", "unavailable", "csrf_refused", "error"},
 	},
 	"jwtauth_keys":                      {"state": {"next", "active", "retired", "revoked"}},
 	"jwtauth_key_transitions_total":     {"from": {"created", "next", "active", "retired", "revoked", "other"}, "to": {"next", "active", "retired", "revoked", "removed", "other"}},
@@ -384,4 +384,32 @@ func TestRemoteMetrics(t *testing.T) {
 		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
 	require.ErrorContains(t, err, "cannot register jwtauth_remote_jwks_fetches_total", "a second one on the same registry")
 	require.NoError(t, ks.Close())
+}
+
+// TestCookieModeMetrics: in cookie mode a refresh refused by the CSRF check
+// is counted as csrf_refused (a client's request, not a server error), and
+// the cookie-borne refresh that follows as ok.
+func TestCookieModeMetrics(t *testing.T) {
+	svc, reg := metricsService(t, jwtauth.Config{Cookies: jwtauth.CookieMode{Enabled: true}})
+	const pass = "correct horse battery staple"
+	require.Equal(t, http.StatusCreated, do(t, svc, "POST", "/register", credentials("alice", pass)).Code)
+	w := do(t, svc, "POST", "/login", credentials("alice", pass))
+	require.Equal(t, http.StatusOK, w.Code)
+	var cookie string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == jwtauth.RefreshCookieName {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	require.NotEmpty(t, cookie)
+
+	w = do(t, svc, "POST", "/refresh", "", "Cookie", cookie)
+	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+	w = do(t, svc, "POST", "/refresh", "", "Cookie", cookie, jwtauth.CSRFHeader, "1")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+
+	fams, _ := scrape(t, reg)
+	assert.Equal(t, 1.0, series(t, fams, "jwtauth_account_operations_total", "operation", "refresh", "result", "csrf_refused"))
+	assert.Equal(t, 1.0, series(t, fams, "jwtauth_account_operations_total", "operation", "refresh", "result", "ok"))
+	assert.Equal(t, 0.0, series(t, fams, "jwtauth_account_operations_total", "operation", "refresh", "result", "error"))
 }
