@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	spec "github.com/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
 // contract is openapi.yaml (the module's OpenAPI 3.1 description, embedded
@@ -274,6 +276,11 @@ func (c *contract) checkMounted(ctx context.Context, mode checkMode, prefix stri
 			return v, fmt.Errorf("%d of %s: %w", ex.status, where, err)
 		}
 	}
+	if v != unrouted && ex.status == http.StatusOK && (route.Path == "/login" || route.Path == "/refresh") {
+		if err := checkRefreshCarried(ex); err != nil {
+			return v, fmt.Errorf("%d of %s: %w", ex.status, where, err)
+		}
+	}
 	if len(resp.Value.Content) == 0 && len(ex.body) > 0 {
 		return v, fmt.Errorf("%d of %s: openapi.yaml describes no body, the answer has %d bytes", ex.status, where, len(ex.body))
 	}
@@ -299,6 +306,36 @@ func checkHeaders(resp *openapi3.Response, h http.Header) error {
 		if err := hd.Schema.Value.VisitJSON(v[0], openapi3.EnableJSONSchema2020()); err != nil {
 			return fmt.Errorf("header %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// checkRefreshCarried checks what openapi.yaml says in words and JSON
+// Schema cannot tie together (a body and a header): a new session's refresh
+// token travels in exactly one place, the body's refresh_token (JSON
+// mode) or the jwtauth_refresh cookies (cookie mode), never both (a page's
+// scripts would read it) and never neither (the services the tables run,
+// like jwtauth serve and a jwtauth.Service, always issue refresh tokens).
+func checkRefreshCarried(ex *exchange) error {
+	var body struct {
+		RefreshToken *string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(ex.body, &body); err != nil {
+		return nil // ValidateResponse has judged the body
+	}
+	var cookies []string
+	for _, c := range (&http.Response{Header: ex.header}).Cookies() {
+		if c.Name == jwtauth.RefreshCookieName && c.Value != "" {
+			cookies = append(cookies, c.Value)
+		}
+	}
+	switch {
+	case body.RefreshToken != nil && len(cookies) > 0:
+		return fmt.Errorf("the refresh token is both in the body and in a %s cookie (cookie mode keeps it from the page's scripts)", jwtauth.RefreshCookieName)
+	case body.RefreshToken == nil && len(cookies) == 0:
+		return fmt.Errorf("no refresh token: neither refresh_token in the body nor a %s cookie (cookie mode)", jwtauth.RefreshCookieName)
+	case len(cookies) > 0 && (len(cookies) != 2 || cookies[0] != cookies[1]):
+		return fmt.Errorf("cookie mode sets the %s cookie twice with one value (the refresh and the logout path), not %q", jwtauth.RefreshCookieName, cookies)
 	}
 	return nil
 }
