@@ -252,6 +252,8 @@ func TestOpenAPIContractCookies(t *testing.T) {
 			header: hdr("Cache-Control", "no-store", "Pragma", "no-cache", "Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout)},
 		{name: "reused cookie", method: "POST", path: "/refresh", reqHeader: fromPageHdr(), status: 401,
 			header: jsonHdr("Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout), body: `{"error":"invalid_grant","error_description":"reused"}`},
+		{name: "logout with a malformed cookie clears it", method: "POST", path: "/logout", reqHeader: fromPageHdr(), status: 400,
+			header: jsonHdr("Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout), body: `{"error":"invalid_request","error_description":"malformed"}`},
 		{name: "two refresh cookies", method: "POST", path: "/refresh", reqHeader: fromPageHdr("Cookie", "jwtauth_refresh="+strings.Repeat("B", 43)), status: 400,
 			header: jsonHdr(), body: `{"error":"invalid_request","error_description":"more than one cookie"}`},
 		{name: "an application's POST with the access cookie, no CSRF header", method: "POST", path: "/protected", reqHeader: hdr("Cookie", "access="+accessToken), status: 403,
