@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth"
+	auth "github.com/jwtauth/jwtauth/jwtauth"
 )
 
 // TestOpenAPIValid loads openapi.yaml with kin-openapi and validates it as
@@ -54,8 +55,28 @@ func TestOpenAPIValid(t *testing.T) {
 	assert.Equal(t, []string{"apiKey", "header", "x-access-token"}, []string{apiKey.Type, apiKey.In, apiKey.Name})
 	assert.Equal(t, openapi3.SecurityRequirements{{"bearer": {}}, {"accessToken": {}}}, *doc.Paths.Value("/protected").Get.Security)
 
+	// Cookie mode: the refresh cookie, as a security scheme and a parameter
+	// with the names the code uses, optional beside the body on /refresh
+	// and /logout, with the CSRF header and its 403.
+	require.Contains(t, doc.Components.SecuritySchemes, "refreshCookie")
+	cookie := doc.Components.SecuritySchemes["refreshCookie"].Value
+	assert.Equal(t, []string{"apiKey", "cookie", auth.RefreshCookieName}, []string{cookie.Type, cookie.In, cookie.Name})
+	for _, path := range []string{"/refresh", "/logout"} {
+		op := doc.Paths.Value(path).Post
+		assert.Equal(t, openapi3.SecurityRequirements{{}, {"refreshCookie": {}}}, *op.Security, path)
+		assert.False(t, op.RequestBody.Value.Required, "%s: the body is optional in cookie mode", path)
+		p := op.Parameters.GetByInAndName("cookie", auth.RefreshCookieName)
+		require.NotNil(t, p, "%s: the %s cookie parameter", path, auth.RefreshCookieName)
+		assert.False(t, p.Required)
+		p = op.Parameters.GetByInAndName("header", auth.CSRFHeader)
+		require.NotNil(t, p, "%s: the %s header parameter", path, auth.CSRFHeader)
+		assert.False(t, p.Required, "%s: required in cookie mode only", path)
+		assert.Equal(t, "#/components/responses/CSRFCheckFailed", op.Responses.Status(403).Ref, path)
+	}
+	assert.Contains(t, doc.Components.Schemas["Error"].Value.Properties["error"].Value.Enum, "csrf_check_failed")
+
 	// The reusable answers an application's description can refer to.
-	for _, name := range []string{"Unauthorized", "InsufficientScope", "Unavailable", "NotFound", "MethodNotAllowed"} {
+	for _, name := range []string{"Unauthorized", "InsufficientScope", "CSRFCheckFailed", "Unavailable", "NotFound", "MethodNotAllowed"} {
 		assert.Contains(t, doc.Components.Responses, name)
 	}
 	// JSON Schema's examples are annotations, which Validate does not

@@ -29,8 +29,21 @@ const AccessCookie = "access"
 // still working afterwards, and an access token read from a cookie by the
 // middleware. newHandler is the one Run takes; routes it gets include an
 // extra protected POST /protected. Subtests run in parallel.
+//
+// As in Run, every request and answer is checked against openapi.yaml (the
+// handler itself is wrapped): the endpoints' cookie mode as described
+// there, and /protected with the access token from a cookie, or with
+// POST, as an application's route behind the middleware. A departure fails
+// the row that sent the request; RunCookies logs how much it checked.
 func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 	t.Helper()
+	var checked traffic
+	t.Cleanup(func() {
+		t.Logf("openapi.yaml: the cookie-mode table checked %s", &checked)
+		if checked.requests.Load() == 0 || checked.refused.Load() == 0 || checked.responses.Load() == 0 {
+			t.Errorf("openapi.yaml: the cookie-mode table checked too little: %s", &checked)
+		}
+	})
 	tests := []struct {
 		name string
 		mode jwtauth.CookieMode
@@ -56,7 +69,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 			}
 			h := newHandler(t, routes, f.Auth)
 			require.NotNil(t, h, "newHandler returned nil")
-			tt.fn(t, &client{t: t, h: h})
+			tt.fn(t, &client{t: t, h: validated(t, h, browser, "", &checked)})
 		})
 	}
 }

@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	spec "github.com/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth"
 )
 
 // contract is openapi.yaml (the module's OpenAPI 3.1 description, embedded
@@ -33,6 +35,9 @@ type contract struct {
 	// with a method their path item lacks (405), and for an application's
 	// route behind the adapters' middleware (RunAuthorization).
 	notFound, methodNotAllowed, protectedApp *routers.Route
+	// cookieApp is protectedApp for a request whose access token comes
+	// from a cookie (jwtauth.CookieSource): its 403 is CSRFCheckFailed.
+	cookieApp *routers.Route
 }
 
 // loadContract parses and validates openapi.yaml once per process.
@@ -67,7 +72,7 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 				status = http.StatusMethodNotAllowed
 			case "Unauthorized":
 				status = http.StatusUnauthorized
-			case "InsufficientScope":
+			case "InsufficientScope", "CSRFCheckFailed":
 				status = http.StatusForbidden
 			case "Unavailable":
 				status = http.StatusServiceUnavailable
@@ -84,6 +89,9 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 		return nil, err
 	}
 	if c.protectedApp, err = component("Unauthorized", "InsufficientScope", "Unavailable"); err != nil {
+		return nil, err
+	}
+	if c.cookieApp, err = component("Unauthorized", "CSRFCheckFailed", "Unavailable"); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -115,6 +123,13 @@ const (
 	// as in endpoints, the others (the application's own, and the
 	// described paths the service does not mount) are not checked.
 	mounted
+	// browser: cookie mode (RunCookies). As endpoints, but for /protected,
+	// the application's route there: a request to it without
+	// Authorization or x-access-token takes its access token from the
+	// application's cookie (its 401, 403 and 503 must be Unauthorized,
+	// CSRFCheckFailed and Unavailable), and one with another method (the
+	// application's POST) is held to what application holds it to.
+	browser
 )
 
 // verdict is what openapi.yaml says of a request.
@@ -158,8 +173,19 @@ func (c *contract) checkMounted(ctx context.Context, mode checkMode, prefix stri
 		params map[string]string
 		v      = accepted
 	)
+	if mode == browser && req.URL.Path == "/protected" {
+		switch {
+		case req.Header.Get("Authorization") == "" && req.Header.Get("X-Access-Token") == "":
+			mode, route = application, c.cookieApp
+		case req.Method != http.MethodGet && req.Method != http.MethodHead:
+			mode, route = application, c.protectedApp
+		}
+	}
 	if mode == application {
-		route, v = c.protectedApp, appRoute
+		if route == nil {
+			route = c.protectedApp
+		}
+		v = appRoute
 		if ex.status/100 == 2 {
 			return v, nil // the application's own answer
 		}
@@ -244,6 +270,16 @@ func (c *contract) checkMounted(ctx context.Context, mode checkMode, prefix stri
 		if err != nil {
 			return v, fmt.Errorf("%d of %s: %w", ex.status, where, err)
 		}
+		// openapi3filter checks the first value of a header alone; a
+		// response sets one Set-Cookie per cookie.
+		if err := checkEveryValue(resp.Value, ex.header); err != nil {
+			return v, fmt.Errorf("%d of %s: %w", ex.status, where, err)
+		}
+	}
+	if v != unrouted && ex.status == http.StatusOK && (route.Path == "/login" || route.Path == "/refresh") {
+		if err := checkRefreshCarried(ex); err != nil {
+			return v, fmt.Errorf("%d of %s: %w", ex.status, where, err)
+		}
 	}
 	if len(resp.Value.Content) == 0 && len(ex.body) > 0 {
 		return v, fmt.Errorf("%d of %s: openapi.yaml describes no body, the answer has %d bytes", ex.status, where, len(ex.body))
@@ -274,6 +310,55 @@ func checkHeaders(resp *openapi3.Response, h http.Header) error {
 	return nil
 }
 
+// checkRefreshCarried checks what openapi.yaml says in words and JSON
+// Schema cannot tie together (a body and a header): a new session's refresh
+// token travels in exactly one place, the body's refresh_token (JSON
+// mode) or the jwtauth_refresh cookies (cookie mode), never both (a page's
+// scripts would read it) and never neither (the services the tables run,
+// like jwtauth serve and a jwtauth.Service, always issue refresh tokens).
+func checkRefreshCarried(ex *exchange) error {
+	var body struct {
+		RefreshToken *string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(ex.body, &body); err != nil {
+		return nil // ValidateResponse has judged the body
+	}
+	var cookies []string
+	for _, c := range (&http.Response{Header: ex.header}).Cookies() {
+		if c.Name == jwtauth.RefreshCookieName && c.Value != "" {
+			cookies = append(cookies, c.Value)
+		}
+	}
+	switch {
+	case body.RefreshToken != nil && len(cookies) > 0:
+		return fmt.Errorf("the refresh token is both in the body and in a %s cookie (cookie mode keeps it from the page's scripts)", jwtauth.RefreshCookieName)
+	case body.RefreshToken == nil && len(cookies) == 0:
+		return fmt.Errorf("no refresh token: neither refresh_token in the body nor a %s cookie (cookie mode)", jwtauth.RefreshCookieName)
+	case len(cookies) > 0 && (len(cookies) != 2 || cookies[0] != cookies[1]):
+		return fmt.Errorf("cookie mode sets the %s cookie twice with one value (the refresh and the logout path), not %q", jwtauth.RefreshCookieName, cookies)
+	}
+	return nil
+}
+
+// checkEveryValue checks each value of a documented header that an
+// answer repeats (Set-Cookie: one header per cookie) against the header's
+// schema: openapi3filter's ValidateResponse decodes only the first.
+func checkEveryValue(resp *openapi3.Response, h http.Header) error {
+	for name, ref := range resp.Headers {
+		hd := ref.Value
+		vals := h[http.CanonicalHeaderKey(name)]
+		if hd.Schema == nil || hd.Schema.Value == nil || len(vals) < 2 {
+			continue
+		}
+		for i, v := range vals {
+			if err := hd.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+				return fmt.Errorf("header %s, value %d of %d (%q): %w", name, i+1, len(vals), v, err)
+			}
+		}
+	}
+	return nil
+}
+
 // authenticate is the openapi3filter check of a security requirement: the
 // credentials are there in the form the scheme names (whether they are
 // valid is the server's business, answered with 401).
@@ -292,6 +377,11 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 			return nil
 		}
 		return fmt.Errorf("no %s header", s.Name)
+	case s.Type == "apiKey" && s.In == "cookie":
+		if c, err := in.RequestValidationInput.Request.Cookie(s.Name); err == nil && c.Value != "" {
+			return nil
+		}
+		return fmt.Errorf("no %s cookie", s.Name)
 	}
 	return fmt.Errorf("security scheme %s of type %s is not checked here", in.SecuritySchemeName, s.Type)
 }

@@ -205,3 +205,111 @@ func TestValidatedNamesTheRow(t *testing.T) {
 	assert.JSONEq(t, `{"status":"teapot"}`, rec.Body.String())
 	assert.Equal(t, "1 requests (0 of them refused by the description, each answered 4xx; 0 more to paths or methods it lacks, answered 404/405) and 1 responses", n.String())
 }
+
+// Conforming cookie-mode exchanges the drift cases below start from.
+const (
+	refreshCookie  = "jwtauth_refresh=" + refreshToken + "; Path=/refresh; Max-Age=2592000; HttpOnly; Secure; SameSite=Strict"
+	logoutCookie   = "jwtauth_refresh=" + refreshToken + "; Path=/logout; Max-Age=2592000; HttpOnly; Secure; SameSite=Strict"
+	clearedRefresh = "jwtauth_refresh=; Path=/refresh; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+	clearedLogout  = "jwtauth_refresh=; Path=/logout; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+	accessCookie   = "access=" + accessToken + "; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=Strict"
+	cookieBody     = `{"access_token":"` + accessToken + `","token":"` + accessToken + `","token_type":"Bearer","expires_in":900}`
+	csrfBody       = `{"error":"csrf_check_failed","error_description":"the X-CSRF-Protection header is required on a request authenticated by a cookie"}`
+)
+
+// TestOpenAPIContractCookies is TestOpenAPIContract for cookie mode, in the
+// mode RunCookies checks with: the session cookies, the CSRF check's 403,
+// bodyless refresh and logout, and each kind of drift the description (or
+// what it says in words, checkRefreshCarried) lets the check see.
+func TestOpenAPIContractCookies(t *testing.T) {
+	c, err := loadContract()
+	require.NoError(t, err)
+	fromPageHdr := func(kv ...string) http.Header {
+		return hdr(append([]string{"Cookie", "jwtauth_refresh=" + refreshToken, "X-Csrf-Protection", "1", "Origin", "https://auth.example.test", "Sec-Fetch-Site", "same-origin"}, kv...)...)
+	}
+	login := contractCase{method: "POST", path: "/login", reqBody: `{"username":"alice","password":"pw"}`, reqHeader: jsonCT, status: 200,
+		header: jsonHdr("Set-Cookie", deviceCookie, "Set-Cookie", refreshCookie, "Set-Cookie", logoutCookie, "Set-Cookie", accessCookie), body: cookieBody}
+	refresh := contractCase{method: "POST", path: "/refresh", reqHeader: fromPageHdr(), status: 200,
+		header: jsonHdr("Set-Cookie", refreshCookie, "Set-Cookie", logoutCookie), body: cookieBody}
+	csrf := contractCase{method: "POST", path: "/refresh", reqHeader: hdr("Cookie", "jwtauth_refresh="+refreshToken), status: 403, header: jsonHdr(), body: csrfBody}
+	with := func(base contractCase, name, wantErr string, edit func(*contractCase)) contractCase {
+		base.name, base.wantErr = name, wantErr
+		base.header = base.header.Clone()
+		edit(&base)
+		return base
+	}
+	cases := []contractCase{
+		// Positive controls.
+		with(login, "cookie login", "", func(*contractCase) {}),
+		with(refresh, "bodyless refresh from the cookie", "", func(*contractCase) {}),
+		with(refresh, "refresh with {} and the cookie", "", func(tc *contractCase) {
+			tc.reqBody = `{}`
+			tc.reqHeader = fromPageHdr("Content-Type", "application/json")
+		}),
+		with(csrf, "refresh without the CSRF header", "", func(*contractCase) {}),
+		with(csrf, "logout without the CSRF header", "", func(tc *contractCase) { tc.path = "/logout" }),
+		{name: "logout from the cookie", method: "POST", path: "/logout", reqHeader: fromPageHdr(), status: 204,
+			header: hdr("Cache-Control", "no-store", "Pragma", "no-cache", "Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout)},
+		{name: "reused cookie", method: "POST", path: "/refresh", reqHeader: fromPageHdr(), status: 401,
+			header: jsonHdr("Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout), body: `{"error":"invalid_grant","error_description":"reused"}`},
+		{name: "logout with a malformed cookie clears it", method: "POST", path: "/logout", reqHeader: fromPageHdr(), status: 400,
+			header: jsonHdr("Set-Cookie", clearedRefresh, "Set-Cookie", clearedLogout), body: `{"error":"invalid_request","error_description":"malformed"}`},
+		{name: "two refresh cookies", method: "POST", path: "/refresh", reqHeader: fromPageHdr("Cookie", "jwtauth_refresh="+strings.Repeat("B", 43)), status: 400,
+			header: jsonHdr(), body: `{"error":"invalid_request","error_description":"more than one cookie"}`},
+		{name: "an application's POST with the access cookie, no CSRF header", method: "POST", path: "/protected", reqHeader: hdr("Cookie", "access="+accessToken), status: 403,
+			header: jsonHdr(), body: csrfBody},
+		{name: "a blank CSRF header is refused by the description", method: "POST", path: "/refresh",
+			reqHeader: hdr("Cookie", "jwtauth_refresh="+refreshToken, "X-Csrf-Protection", " "), status: 403, header: jsonHdr(), body: csrfBody},
+
+		// Drift.
+		with(csrf, "a 403 without the JSON error body", "Content-Type has unexpected value", func(tc *contractCase) {
+			tc.header = hdr("Cache-Control", "no-store", "X-Content-Type-Options", "nosniff", "Content-Type", "text/plain")
+			tc.body = "Forbidden"
+		}),
+		with(csrf, "a 403 with no body at all", "Content-Type has unexpected value", func(tc *contractCase) {
+			tc.header = hdr("Cache-Control", "no-store", "X-Content-Type-Options", "nosniff")
+			tc.body = ""
+		}),
+		with(csrf, "a JSON 403 with an empty body", "response body", func(tc *contractCase) { tc.body = "" }),
+		with(csrf, "a 403 with another error code", "response body doesn't match schema", func(tc *contractCase) {
+			tc.body = `{"error":"insufficient_scope","error_description":"no"}`
+		}),
+		with(csrf, "a 403 without nosniff", `"X-Content-Type-Options"`, func(tc *contractCase) { tc.header.Del("X-Content-Type-Options") }),
+		with(csrf, "a blank CSRF header served", "the description is stricter than the code", func(tc *contractCase) {
+			tc.reqHeader = fromPageHdr()
+			tc.reqHeader.Set("X-Csrf-Protection", " ")
+			tc.status, tc.header, tc.body = refresh.status, refresh.header, refresh.body
+		}),
+		with(login, "a Set-Cookie-less login claimed as cookie mode", "no refresh token", func(tc *contractCase) {
+			tc.header = jsonHdr("Set-Cookie", deviceCookie)
+		}),
+		with(login, "cookie mode leaking the refresh token into the body", "both in the body and in a jwtauth_refresh cookie", func(tc *contractCase) {
+			tc.body = loginBody
+		}),
+		with(refresh, "one refresh cookie only", "twice with one value", func(tc *contractCase) {
+			tc.header = jsonHdr("Set-Cookie", refreshCookie)
+		}),
+		with(refresh, "a second refresh cookie without HttpOnly", "value 2 of 2", func(tc *contractCase) {
+			tc.header = jsonHdr("Set-Cookie", refreshCookie, "Set-Cookie", strings.Replace(logoutCookie, "; HttpOnly", "", 1))
+		}),
+		with(login, "an access cookie with SameSite=None", "value 4 of 4", func(tc *contractCase) {
+			tc.header = jsonHdr("Set-Cookie", deviceCookie, "Set-Cookie", refreshCookie, "Set-Cookie", logoutCookie, "Set-Cookie", strings.Replace(accessCookie, "Strict", "None", 1))
+		}),
+		{name: "a logout that keeps the cookie alive", method: "POST", path: "/logout", reqHeader: fromPageHdr(), status: 204,
+			header:  hdr("Cache-Control", "no-store", "Pragma", "no-cache", "Set-Cookie", "jwtauth_refresh=; Path=/refresh; Max-Age=60; HttpOnly; Secure; SameSite=Strict", "Set-Cookie", clearedLogout),
+			wantErr: `"Set-Cookie"`},
+		{name: "an application's CSRF 403 without its body", method: "POST", path: "/protected", reqHeader: hdr("Cookie", "access="+accessToken), status: 403,
+			header: hdr("Cache-Control", "no-store"), wantErr: "403 of * #/components/responses"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.check(t.Context(), browser, "", tc.exchange())
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err, "drift not caught")
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
