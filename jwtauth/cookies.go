@@ -138,6 +138,11 @@ func (m CookieMode) resolve() (*cookieMode, error) {
 	if m.AccessCookie == RefreshCookieName || m.AccessCookie == DeviceCookieName {
 		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie must not be %q, a cookie jwtauth sets itself", m.AccessCookie)
 	}
+	if m.AccessCookie != "" && (&http.Cookie{Name: m.AccessCookie, Value: "x"}).Valid() != nil {
+		// http.SetCookie would drop it silently: the access token would
+		// never reach the browser, and every request would be refused.
+		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie %q is not a cookie name (RFC 6265 §4.1.1: a token, no spaces or separators)", m.AccessCookie)
+	}
 	return cm, nil
 }
 

@@ -23,12 +23,14 @@ import (
 // is stored, and makes Routes panic.
 func TestCookieModeRefused(t *testing.T) {
 	for name, mode := range map[string]jwtauth.CookieMode{
-		"SameSite None":         {Enabled: true, SameSite: http.SameSiteNoneMode},
-		"origin not a URL":      {Enabled: true, Origin: "app.example.test"},
-		"access cookie clashes": {Enabled: true, AccessCookie: jwtauth.RefreshCookieName},
-		"relative path":         {Enabled: true, Path: "auth"},
-		"path with a dot-dot":   {Enabled: true, Path: "/auth/../x"},
-		"path with a semicolon": {Enabled: true, Path: "/auth;x"},
+		"SameSite None":                       {Enabled: true, SameSite: http.SameSiteNoneMode},
+		"origin not a URL":                    {Enabled: true, Origin: "app.example.test"},
+		"access cookie clashes":               {Enabled: true, AccessCookie: jwtauth.RefreshCookieName},
+		"access cookie name with a space":     {Enabled: true, AccessCookie: "my session"},
+		"access cookie name with a separator": {Enabled: true, AccessCookie: "a;b"},
+		"relative path":                       {Enabled: true, Path: "auth"},
+		"path with a dot-dot":                 {Enabled: true, Path: "/auth/../x"},
+		"path with a semicolon":               {Enabled: true, Path: "/auth;x"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := memory.New()
