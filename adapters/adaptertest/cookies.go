@@ -27,7 +27,8 @@ const AccessCookie = "access"
 // Sec-Fetch-Site) refusing a forged request with 403 before anything is
 // spent, each kind of bad cookie input answered 4xx with the real token
 // still working afterwards, and an access token read from a cookie by the
-// middleware. newHandler is the one Run takes; routes it gets include an
+// middleware; every exchange with the account endpoints is checked against
+// openapi.yaml, as in Run. newHandler is the one Run takes; routes it gets include an
 // extra protected POST /protected. Subtests run in parallel.
 func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 	t.Helper()
@@ -56,7 +57,18 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 			}
 			h := newHandler(t, routes, f.Auth)
 			require.NotNil(t, h, "newHandler returned nil")
-			tt.fn(t, &client{t: t, h: h})
+			// The account endpoints are held to openapi.yaml; /protected
+			// here is the application's route (the extra POST, and GET
+			// with the access cookie, which the description's security
+			// schemes do not name).
+			checked := validated(t, h, endpoints, "", &traffic{})
+			tt.fn(t, &client{t: t, h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/protected" {
+					h.ServeHTTP(w, r)
+					return
+				}
+				checked.ServeHTTP(w, r)
+			})})
 		})
 	}
 }
