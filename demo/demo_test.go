@@ -3,6 +3,8 @@ package demo_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,4 +33,23 @@ func TestPageNeverPutsThePasswordInAURL(t *testing.T) {
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/demo/", nil))
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}
+
+// TestRedirectStaysUnderTheProxyPrefix: the path without its slash is
+// redirected relative to itself, so that behind a reverse proxy that
+// publishes the page under a prefix and strips it (jwtauth serve under
+// https://host/auth), /auth/demo leads to /auth/demo/, not to /demo/ outside
+// the prefix (a 301 the browser would then keep).
+func TestRedirectStaysUnderTheProxyPrefix(t *testing.T) {
+	for _, p := range []string{"/demo/", "/x/y/"} {
+		h := demo.Handler(demo.Config{Path: p})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, strings.TrimSuffix(p, "/"), nil))
+		require.Equal(t, http.StatusMovedPermanently, rec.Code)
+		loc, err := url.Parse(rec.Header().Get("Location"))
+		require.NoError(t, err)
+		seen, err := url.Parse("https://app.example.com/auth" + strings.TrimSuffix(p, "/")) // as the browser asked
+		require.NoError(t, err)
+		assert.Equal(t, "https://app.example.com/auth"+p, seen.ResolveReference(loc).String())
+	}
 }
