@@ -27,8 +27,7 @@ const AccessCookie = "access"
 // Sec-Fetch-Site) refusing a forged request with 403 before anything is
 // spent, each kind of bad cookie input answered 4xx with the real token
 // still working afterwards, and an access token read from a cookie by the
-// middleware; every exchange with the account endpoints is checked against
-// openapi.yaml, as in Run. newHandler is the one Run takes; routes it gets include an
+// middleware. newHandler is the one Run takes; routes it gets include an
 // extra protected POST /protected. Subtests run in parallel.
 func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 	t.Helper()
@@ -57,18 +56,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 			}
 			h := newHandler(t, routes, f.Auth)
 			require.NotNil(t, h, "newHandler returned nil")
-			// The account endpoints are held to openapi.yaml; /protected
-			// here is the application's route (the extra POST, and GET
-			// with the access cookie, which the description's security
-			// schemes do not name).
-			checked := validated(t, h, endpoints, "", &traffic{})
-			tt.fn(t, &client{t: t, h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/protected" {
-					h.ServeHTTP(w, r)
-					return
-				}
-				checked.ServeHTTP(w, r)
-			})})
+			tt.fn(t, &client{t: t, h: h})
 		})
 	}
 }
