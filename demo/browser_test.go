@@ -68,10 +68,24 @@ type hit struct {
 type recorder struct {
 	mu   sync.Mutex
 	hits []hit
+	hold func(*http.Request) // when set, called before each request is served
+}
+
+// setHold makes the server call f before serving each request.
+func (rec *recorder) setHold(f func(*http.Request)) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.hold = f
 }
 
 func (rec *recorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		hold := rec.hold
+		rec.mu.Unlock()
+		if hold != nil {
+			hold(r)
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		_, err := r.Cookie(jwtauth.RefreshCookieName)
@@ -406,4 +420,68 @@ func TestBrowserCrossSite(t *testing.T) {
 	browsertest.WaitFor(t, tab, "the victim's refresh", browsertest.LogHas("refreshed"))
 	assert.Equal(t, "logged in as victim", browsertest.Text(t, tab, "status"))
 	assert.NotEqual(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value, "the victim's refresh rotated the cookie")
+}
+
+// TestBrowserTabsRefreshTogether: two tabs of the page that load at once
+// (a browser restoring its session) both refresh from the one refresh
+// cookie they share. The server holds the first refresh until the second
+// arrives (or 3 s pass), so that unserialized refreshes overlap: then one
+// of them would present a token the other just rotated, which is reuse
+// and revokes the family, logging the user out everywhere. The page
+// serializes its refreshes across tabs (Web Locks), so the second one
+// sends the cookie the first one set: both tabs end logged in, and the
+// session lives on.
+func TestBrowserTabsRefreshTogether(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "tabs")
+	page := srv.URL + "/demo/"
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(page)))
+	browsertest.WaitFor(t, tab, "the page to start logged out", browsertest.StatusIs("logged out"))
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("username"), "alice"),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
+	browsertest.Click(t, tab, "register")
+	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
+	browsertest.Click(t, tab, "login")
+	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+
+	second := make(chan struct{})
+	var once sync.Once
+	var n sync.Mutex
+	count := 0
+	srv.rec.setHold(func(r *http.Request) {
+		if r.URL.Path != "/refresh" {
+			return
+		}
+		n.Lock()
+		count++
+		c := count
+		n.Unlock()
+		if c == 1 {
+			select { // overlap with the second tab's refresh, if it comes
+			case <-second:
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		once.Do(func() { close(second) })
+	})
+	_, mark := srv.rec.since(0)
+	tabB, cancelB := chromedp.NewContext(tab)
+	defer cancelB()
+	tabC, cancelC := chromedp.NewContext(tab)
+	defer cancelC()
+	var wg sync.WaitGroup
+	for _, tb := range []context.Context{tabB, tabC} {
+		wg.Go(func() { assert.NoError(t, chromedp.Do(tb, chromedp.Navigate(page))) })
+	}
+	wg.Wait()
+	hits, _ := srv.rec.wait(t, mark, 2, "/refresh")
+	assert.Equal(t, []string{"POST 200", "POST 200"}, hitsOf(hits, "/refresh"), "each tab refreshed with the cookie the other set")
+	for name, tb := range map[string]context.Context{"tab B": tabB, "tab C": tabC} {
+		browsertest.WaitFor(t, tb, name+" restored from the cookie", browsertest.StatusIs("logged in as alice"))
+	}
+	srv.rec.setHold(nil)
+	callProtected(t, tab, "the first tab, after both refreshed")
 }

@@ -18,6 +18,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
@@ -48,7 +49,8 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // Handler serves the page at cfg.Path (mount it there, e.g.
 // mux.Handle("/demo/", demo.Handler(cfg))), its script and style beside it,
-// and a redirect to cfg.Path for the path without its slash. Anything
+// and a redirect to cfg.Path for the path without its slash (relative, so
+// that it stays under a prefix a reverse proxy strips). Anything
 // else is 404 with a JSON error body.
 func Handler(cfg Config) http.Handler {
 	if cfg.Protected == "" {
@@ -78,7 +80,12 @@ func Handler(cfg Config) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == strings.TrimSuffix(cfg.Path, "/") {
-			http.Redirect(w, r, cfg.Path, http.StatusMovedPermanently)
+			// Relative to the request ("demo/" for /demo), not "/demo/":
+			// behind a proxy that strips a prefix the browser asked for
+			// /auth/demo and must land on /auth/demo/. http.Redirect would
+			// make it absolute.
+			w.Header().Set("Location", path.Base(r.URL.Path)+"/")
+			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
 		name, ok := strings.CutPrefix(r.URL.Path, cfg.Path)

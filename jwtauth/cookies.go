@@ -44,7 +44,8 @@ var ErrCrossSite = errors.New("jwtauth: cross-site request refused")
 //
 //   - /login and /refresh set the refresh token in the RefreshCookieName
 //     cookie: HttpOnly, Secure (except over plain http to a loopback host
-//     such as 127.0.0.1 or localhost, for local development), SameSite
+//     such as 127.0.0.1 or localhost, for local development, unless the
+//     issuer or Origin is https), SameSite
 //     Strict (or Lax), Path limited to the refresh and logout endpoints,
 //     Max-Age the refresh token's remaining life. Their JSON body carries the
 //     access token but no refresh_token.
@@ -98,6 +99,16 @@ type cookieMode struct {
 	origin   string // canonical, "" for none
 	access   string
 	path     string // "" for the request's
+	secure   bool   // Secure whatever the request's Host (an https origin)
+}
+
+// cookieSite is what Routes knows of where the browser sees the account
+// endpoints when a Service built them from its issuer: the path ("" when
+// unknown: the request's) and whether the issuer is https, so that cookies
+// are Secure even when a TLS-terminating proxy forwards Host: 127.0.0.1.
+type cookieSite struct {
+	path   string
+	secure bool
 }
 
 // resolve checks m and returns its runtime form, nil when off.
@@ -122,9 +133,15 @@ func (m CookieMode) resolve() (*cookieMode, error) {
 			return nil, fmt.Errorf("jwtauth: CookieMode.Origin %q is not an origin such as https://app.example.com", m.Origin)
 		}
 		cm.origin = o
+		cm.secure = strings.HasPrefix(o, "https://")
 	}
 	if m.AccessCookie == RefreshCookieName || m.AccessCookie == DeviceCookieName {
 		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie must not be %q, a cookie jwtauth sets itself", m.AccessCookie)
+	}
+	if m.AccessCookie != "" && (&http.Cookie{Name: m.AccessCookie, Value: "x"}).Valid() != nil {
+		// http.SetCookie would drop it silently: the access token would
+		// never reach the browser, and every request would be refused.
+		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie %q is not a cookie name (RFC 6265 §4.1.1: a token, no spaces or separators)", m.AccessCookie)
 	}
 	return cm, nil
 }
@@ -216,7 +233,9 @@ func requestPath(r *http.Request) string {
 
 // secureCookie reports whether cookies set in answer to r need the Secure
 // attribute: always but over plain http to a loopback host, where browsers
-// accept it for local development.
+// accept it for local development. Callers also set it when the site is
+// known to be https (cookieSite, an https CookieMode.Origin): a
+// TLS-terminating proxy may forward to 127.0.0.1 without rewriting Host.
 func secureCookie(r *http.Request) bool {
 	return r.TLS != nil || !loopbackHost(r.Host)
 }
@@ -231,7 +250,7 @@ func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *T
 	if dir == "" {
 		dir = path.Dir(requestPath(r))
 	}
-	secure := secureCookie(r)
+	secure := cm.secure || secureCookie(r)
 	set := func(name, value, p string, maxAge int) {
 		if maxAge <= 0 {
 			value, maxAge = "", -1 // Max-Age=0

@@ -23,12 +23,14 @@ import (
 // is stored, and makes Routes panic.
 func TestCookieModeRefused(t *testing.T) {
 	for name, mode := range map[string]jwtauth.CookieMode{
-		"SameSite None":         {Enabled: true, SameSite: http.SameSiteNoneMode},
-		"origin not a URL":      {Enabled: true, Origin: "app.example.test"},
-		"access cookie clashes": {Enabled: true, AccessCookie: jwtauth.RefreshCookieName},
-		"relative path":         {Enabled: true, Path: "auth"},
-		"path with a dot-dot":   {Enabled: true, Path: "/auth/../x"},
-		"path with a semicolon": {Enabled: true, Path: "/auth;x"},
+		"SameSite None":                       {Enabled: true, SameSite: http.SameSiteNoneMode},
+		"origin not a URL":                    {Enabled: true, Origin: "app.example.test"},
+		"access cookie clashes":               {Enabled: true, AccessCookie: jwtauth.RefreshCookieName},
+		"access cookie name with a space":     {Enabled: true, AccessCookie: "my session"},
+		"access cookie name with a separator": {Enabled: true, AccessCookie: "a;b"},
+		"relative path":                       {Enabled: true, Path: "auth"},
+		"path with a dot-dot":                 {Enabled: true, Path: "/auth/../x"},
+		"path with a semicolon":               {Enabled: true, Path: "/auth;x"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := memory.New()
@@ -210,4 +212,37 @@ func FuzzCookieRequests(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCookiesSecureBehindLoopbackProxy: a TLS-terminating reverse proxy
+// that forwards to 127.0.0.1 without rewriting Host (nginx's default
+// proxy_pass sends Host: 127.0.0.1:8080) and strips the issuer's path must
+// still get Secure cookies for an https issuer, and a device cookie at the
+// path the browser sees (/auth/login), in cookie mode and without it.
+func TestCookiesSecureBehindLoopbackProxy(t *testing.T) {
+	for name, mode := range map[string]jwtauth.CookieMode{"cookie mode": {Enabled: true}, "JSON mode": {}} {
+		t.Run(name, func(t *testing.T) {
+			svc, _ := newTestService(t, jwtauth.Config{Issuer: "https://app.example.test/auth", Cookies: mode})
+			require.NoError(t, svc.Accounts().Register(t.Context(), "alice", "correct horse battery"))
+			var login http.Handler
+			for _, rt := range svc.Routes() {
+				if rt.Path == "/login" {
+					login = rt.Handler
+				}
+			}
+			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/login", strings.NewReader(`{"username":"alice","password":"correct horse battery"}`))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			login.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			cookies := rec.Result().Cookies()
+			require.NotEmpty(t, cookies)
+			for _, c := range cookies {
+				assert.True(t, c.Secure, "%s at %s: an https issuer's cookie must be Secure", c.Name, c.Path)
+				if c.Name == jwtauth.DeviceCookieName {
+					assert.Equal(t, "/auth/login", c.Path, "the path the browser sees")
+				}
+			}
+		})
+	}
 }

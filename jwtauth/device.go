@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -98,14 +99,20 @@ func newDeviceToken(passwordHash, username string, now time.Time) (string, error
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// deviceCookie is the Set-Cookie of token for the login request r.
-func deviceCookie(r *http.Request, token string, ttl time.Duration) *http.Cookie {
-	path := r.URL.Path
+// deviceCookie is the Set-Cookie of token for the login request r. site
+// says where the browser sees the account endpoints: its path when known
+// (else r's path before a mount stripped a prefix), and whether the
+// cookie must be Secure whatever r's Host (an https issuer).
+func deviceCookie(r *http.Request, token string, ttl time.Duration, site cookieSite) *http.Cookie {
+	p := r.URL.Path
 	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
-		path = u.Path // before any prefix was stripped by the mount
+		p = u.Path // before any prefix was stripped by the mount
 	}
-	return &http.Cookie{Name: DeviceCookieName, Value: token, Path: path, MaxAge: int(ttl / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil || !loopbackHost(r.Host), SameSite: http.SameSiteStrictMode}
+	if site.path != "" {
+		p = path.Join(site.path, "login")
+	}
+	return &http.Cookie{Name: DeviceCookieName, Value: token, Path: p, MaxAge: int(ttl / time.Second),
+		HttpOnly: true, Secure: site.secure || secureCookie(r), SameSite: http.SameSiteStrictMode}
 }
 
 // loopbackHost reports whether host (a Host header or a URL's host, with or

@@ -197,6 +197,11 @@ type RoutesConfig struct {
 	// default. Routes panics when it is invalid (SameSite None, a malformed
 	// Origin).
 	Cookies CookieMode
+
+	// site is set by New from the issuer: the path the browser sees the
+	// endpoints under, and whether it is https (for the cookies' Path and
+	// Secure attributes).
+	site cookieSite
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -213,6 +218,14 @@ func Routes(cfg RoutesConfig) []Route {
 	cm, err := cfg.Cookies.resolve()
 	if err != nil {
 		panic(err)
+	}
+	site := cfg.site
+	if cm != nil {
+		if cm.path != "" {
+			site.path = cm.path
+		}
+		cm.secure = cm.secure || site.secure
+		site.secure = cm.secure
 	}
 	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -303,7 +316,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/register", Handler: creds(opRegister, func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm)},
+		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site)},
 		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(opRefresh, func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
@@ -323,7 +336,7 @@ func Routes(cfg RoutesConfig) []Route {
 // Accounts.LoginWithDevice with the ClientIP; a success sets the cookie to
 // the new device token (and, with cm, the session cookies) and answers the
 // TokenResponse.
-func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode) http.Handler {
+func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
@@ -340,7 +353,7 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode) http.Hand
 			WriteError(w, err)
 			return
 		}
-		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL))
+		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL, site))
 		if cm != nil {
 			cm.setSession(w, r, resp, a.now())
 			body := *resp

@@ -76,10 +76,15 @@ func HeaderSource(name string) TokenSource {
 // cookie, or an anti-CSRF token): an Authenticator refuses a state-changing
 // request whose token came from a cookie unless it passes the CSRF check
 // (see Authenticator.CSRFOrigin and CSRFHeader). Two cookies of that name
-// with different values are refused. It panics when name is empty.
+// with different values are refused. It panics when name is empty or not
+// a cookie name (RFC 6265 §4.1.1: a token, no spaces or separators), which
+// no request could carry.
 func CookieSource(name string) TokenSource {
 	if name == "" {
 		panic("jwtauth: CookieSource needs a cookie name")
+	}
+	if (&http.Cookie{Name: name, Value: "x"}).Valid() != nil {
+		panic(fmt.Sprintf("jwtauth: CookieSource(%q): not a cookie name (RFC 6265 §4.1.1)", name))
 	}
 	return TokenSource{'c', name}
 }

@@ -86,17 +86,19 @@ func TestChallengeWhenTheKeysAreOutOfReach(t *testing.T) {
 // an allow-all found in production.
 func TestEmptyRequirementsPanicAtConstruction(t *testing.T) {
 	for name, build := range map[string]func(){
-		"no scope":            func() { jwtauth.RequireScopes() },
-		"empty scope":         func() { jwtauth.RequireScopes("read", "") },
-		"scope with a space":  func() { jwtauth.RequireScopes("read write") },
-		"scope with a quote":  func() { jwtauth.RequireScopes(`a"b`) },
-		"no role":             func() { jwtauth.RequireRoles() },
-		"empty role":          func() { jwtauth.RequireRoles("") },
-		"nil predicate":       func() { jwtauth.Require(nil) },
-		"empty header name":   func() { jwtauth.HeaderSource("") },
-		"empty cookie name":   func() { jwtauth.CookieSource("") },
-		"empty query name":    func() { jwtauth.QuerySource("") },
-		"nil slice of scopes": func() { jwtauth.RequireScopes([]string(nil)...) },
+		"no scope":                 func() { jwtauth.RequireScopes() },
+		"empty scope":              func() { jwtauth.RequireScopes("read", "") },
+		"scope with a space":       func() { jwtauth.RequireScopes("read write") },
+		"scope with a quote":       func() { jwtauth.RequireScopes(`a"b`) },
+		"no role":                  func() { jwtauth.RequireRoles() },
+		"empty role":               func() { jwtauth.RequireRoles("") },
+		"nil predicate":            func() { jwtauth.Require(nil) },
+		"empty header name":        func() { jwtauth.HeaderSource("") },
+		"empty cookie name":        func() { jwtauth.CookieSource("") },
+		"cookie name with a space": func() { jwtauth.CookieSource("my session") },
+		"cookie name with a ';'":   func() { jwtauth.CookieSource("a;b") },
+		"empty query name":         func() { jwtauth.QuerySource("") },
+		"nil slice of scopes":      func() { jwtauth.RequireScopes([]string(nil)...) },
 	} {
 		assert.Panics(t, build, name)
 	}

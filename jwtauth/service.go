@@ -289,6 +289,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return mgr.Err()
 		},
 		TrustedProxies: cfg.TrustedProxies,
+		site:           cookieSite{path: mountPath, secure: strings.HasPrefix(origin, "https://")},
 	})
 	routes := make([]Route, 0, len(all))
 	for _, rt := range all {

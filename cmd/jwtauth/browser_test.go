@@ -202,3 +202,32 @@ func TestServeDemoInBrowser(t *testing.T) {
 	assert.Equal(t, "invalid_grant", body["error"])
 	assert.Equal(t, 0, srv.stop(t))
 }
+
+// TestCookieModeWarning: serve warns at start when cookie mode meets a
+// plain-http issuer on a host other than loopback: the cookies are Secure
+// there, which browsers drop when set over http, so no session would last.
+func TestCookieModeWarning(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--cookie-mode", "--issuer", "http://192.168.1.5:8080"}, true},
+		{[]string{"--cookie-mode", "--addr", "0.0.0.0:8080"}, true},
+		{[]string{"--cookie-mode", "--issuer", "http://auth.example.com/auth"}, true},
+		{[]string{"--cookie-mode"}, false}, // http://127.0.0.1:8080
+		{[]string{"--cookie-mode", "--issuer", "http://localhost:8080"}, false},
+		{[]string{"--cookie-mode", "--issuer", "http://[::1]:8080"}, false},
+		{[]string{"--cookie-mode", "--issuer", "https://auth.example.com"}, false},
+		{[]string{"--issuer", "http://192.168.1.5:8080"}, false}, // no cookies
+	} {
+		c, err := parseServeConfig(tc.args, nil)
+		require.NoError(t, err, "%v", tc.args)
+		w := c.cookieModeWarning()
+		if !tc.warn {
+			assert.Empty(t, w, "%v", tc.args)
+			continue
+		}
+		assert.Contains(t, w, "Secure", "%v", tc.args)
+		assert.Contains(t, w, "https", "%v", tc.args)
+	}
+}

@@ -372,6 +372,27 @@ func (c config) prepublishWarning() string {
 		"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, jwtauth.DefaultMinRefresh, jwtauth.DefaultMinRefresh, least)
 }
 
+// cookieModeWarning returns the warning serve logs at start when cookie
+// mode meets a plain-http issuer whose host is not loopback, or "". The
+// cookies are Secure there (only loopback http is exempt), and browsers
+// drop a Secure cookie set over http: logins would answer 200 and every
+// refresh would then find no cookie.
+func (c config) cookieModeWarning() string {
+	if !c.CookieMode {
+		return ""
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Scheme != "http" {
+		return ""
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); strings.EqualFold(host, "localhost") || err == nil && ip.Unmap().IsLoopback() {
+		return ""
+	}
+	return fmt.Sprintf("--cookie-mode with the plain-http issuer %s: its cookies are Secure (only http to 127.0.0.1, ::1 or localhost is exempt), "+
+		"and browsers drop Secure cookies set over http, so no browser session would last; publish the issuer over https (a TLS-terminating proxy, --issuer https://…)", c.Issuer)
+}
+
 // minPrepublish is the shortest --prepublish verifiers can follow: a key
 // must be public for jwtauth.RemoteKeySet's refresh floor (1 min) plus the
 // JWKS max-age (the age of a copy an HTTP cache may hand it) before it signs.

@@ -106,6 +106,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if w := cfg.prepublishWarning(); w != "" {
 		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
 	}
+	if w := cfg.cookieModeWarning(); w != "" {
+		log.Warn(w)
+	}
 	scfg := serviceConfig(cfg, store, log)
 	if metrics != nil {
 		scfg.Metrics = metrics.reg

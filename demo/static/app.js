@@ -80,9 +80,15 @@
 
   // refresh trades the refresh cookie for a new access token (and a new
   // cookie); the body names no token, the CSRF header is what the server checks.
+  // Every tab of the site shares the one cookie, and a refresh token works
+  // once: two tabs refreshing at once would send the same token twice, which
+  // the server takes for reuse and answers by revoking the session. So the
+  // refreshes of all tabs run one at a time (Web Locks, in secure contexts
+  // such as https and http://127.0.0.1), each sending the cookie the
+  // previous one set.
   function refresh() {
     if (!refreshing) {
-      refreshing = (async () => {
+      const run = async () => {
         const [res, body] = await send("POST", auth + "/refresh", { json: {}, headers: { [csrfHeader]: "1" } });
         if (!res.ok) {
           loggedOut("refresh refused: " + describe(res, body));
@@ -90,7 +96,9 @@
         }
         loggedIn(body, "refreshed");
         return true;
-      })().finally(() => { refreshing = null; });
+      };
+      const locked = navigator.locks ? navigator.locks.request("jwtauth-refresh", run) : run();
+      refreshing = locked.finally(() => { refreshing = null; });
     }
     return refreshing;
   }
