@@ -246,3 +246,14 @@ func TestCookiesSecureBehindLoopbackProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceCSRFOriginFollowsCookieMode: the application's routes accept
+// the pages of CookieMode.Origin, as /refresh and /logout do, not only the
+// issuer's origin.
+func TestServiceCSRFOriginFollowsCookieMode(t *testing.T) {
+	svc, _ := newTestService(t, jwtauth.Config{
+		Cookies:      jwtauth.CookieMode{Enabled: true, Origin: "https://WWW.example.test:443"},
+		TokenSources: []jwtauth.TokenSource{jwtauth.CookieSource("session")},
+	})
+	assert.Equal(t, "https://www.example.test", svc.Authenticator().CSRFOrigin)
+}

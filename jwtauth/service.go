@@ -196,8 +196,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			}
 		}
 	}
-	if _, err := cookies.resolve(); err != nil {
+	cm, err := cookies.resolve()
+	if err != nil {
 		return nil, err
+	}
+	csrfOrigin := origin // the pages of the application's routes: the cookie mode's, else the issuer's
+	if cm != nil {
+		csrfOrigin = cm.origin
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -301,7 +306,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
-		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: origin}, routes: routes, mountPath: mountPath,
+		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin}, routes: routes, mountPath: mountPath,
 		unregister: unregister,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
