@@ -226,13 +226,7 @@ func TestBrowserFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, page, loc)
 
-	require.NoError(t, chromedp.Do(tab,
-		chromedp.SetValue(chromedp.ID("username"), "alice"),
-		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	browsertest.Click(t, tab, "register")
-	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
-	browsertest.Click(t, tab, "login")
-	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
 
 	// The refresh token is in two HttpOnly cookies, one per endpoint
 	// path, and no script can read it.
@@ -369,13 +363,7 @@ func TestBrowserCrossSite(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
 	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
-	require.NoError(t, chromedp.Do(tab,
-		chromedp.SetValue(chromedp.ID("username"), "victim"),
-		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	browsertest.Click(t, tab, "register")
-	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered victim"))
-	browsertest.Click(t, tab, "login")
-	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as victim"))
+	browsertest.RegisterAndLogin(t, tab, "victim", "correct horse battery")
 	cookie := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 	_, mark := srv.rec.since(0)
 
@@ -438,13 +426,7 @@ func TestBrowserTabsRefreshTogether(t *testing.T) {
 	page := srv.URL + "/demo/"
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(page)))
 	browsertest.WaitFor(t, tab, "the page to start logged out", browsertest.StatusIs("logged out"))
-	require.NoError(t, chromedp.Do(tab,
-		chromedp.SetValue(chromedp.ID("username"), "alice"),
-		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	browsertest.Click(t, tab, "register")
-	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
-	browsertest.Click(t, tab, "login")
-	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
 
 	second := make(chan struct{})
 	var once sync.Once

@@ -156,13 +156,7 @@ func TestServeDemoInBrowser(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(base+"/demo/")))
 	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
-	require.NoError(t, chromedp.Do(tab,
-		chromedp.SetValue(chromedp.ID("username"), "alice"),
-		chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
-	browsertest.Click(t, tab, "register")
-	browsertest.WaitFor(t, tab, "registration", browsertest.LogHas("registered alice"))
-	browsertest.Click(t, tab, "login")
-	browsertest.WaitFor(t, tab, "login", browsertest.StatusIs("logged in as alice"))
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
 	docCookie, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.cookie`))
 	require.NoError(t, err)
 	assert.NotContains(t, docCookie, jwtauth.RefreshCookieName)

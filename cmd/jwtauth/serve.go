@@ -119,15 +119,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 	defer svc.Close() // before the store closes
 
-	srv := &http.Server{
-		Handler:           withTimeout(serveHandler(svc, cfg.Demo), requestTimeout),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(withTimeout(serveHandler(svc, cfg.Demo), requestTimeout), log)
 
 	kid := ""
 	if k, err := svc.Keys().SigningKey(); err == nil {
@@ -215,15 +207,22 @@ func listenMetrics(addr string, log *slog.Logger) (*metricsServer, error) {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
-	return &metricsServer{reg: reg, ln: ln, srv: &http.Server{
-		Handler:           mux,
+	return &metricsServer{reg: reg, ln: ln, srv: newHTTPServer(mux, log)}, nil
+}
+
+// newHTTPServer is an http.Server for h with serve's limits: header, read,
+// write and idle timeouts and the header size bound; the server's own
+// errors (bad TLS, panics) go to log as warnings.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}, nil
+	}
 }
 
 // serviceConfig maps the settings of SPEC §2 onto jwtauth.Config: serve is

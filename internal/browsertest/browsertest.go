@@ -128,6 +128,20 @@ func Click(t *testing.T, tab context.Context, id string) {
 	require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.ID(id))), "click #%s", id)
 }
 
+// RegisterAndLogin fills in the demo page's form with user and password,
+// clicks Register, waits for its log line, clicks Log in and waits until
+// the page says it is logged in as user.
+func RegisterAndLogin(t *testing.T, tab context.Context, user, password string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("username"), user),
+		chromedp.SetValue(chromedp.ID("password"), password)))
+	Click(t, tab, "register")
+	WaitFor(t, tab, "registration", LogHas("registered "+user))
+	Click(t, tab, "login")
+	WaitFor(t, tab, "login", StatusIs("logged in as "+user))
+}
+
 // JS is s as a JavaScript string literal.
 func JS(s string) string {
 	b, _ := json.Marshal(s)
