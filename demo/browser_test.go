@@ -38,24 +38,6 @@ import (
 // clock past it (and the verifier's leeway) to make the page refresh.
 const accessTTL = time.Minute
 
-// clock is the server's injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // hit is one request the server answered.
 type hit struct {
 	Method, Path, Origin, FetchSite string
@@ -139,7 +121,7 @@ func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.Write
 // server is the auth server under test.
 type server struct {
 	URL   string
-	clock *clock
+	clock *keystest.Clock
 	rec   *recorder
 }
 
@@ -149,7 +131,7 @@ func newServer(t *testing.T) *server {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	clk := &clock{t: time.Now()}
+	clk := keystest.NewClock(time.Now())
 	quiet := slog.New(slog.DiscardHandler)
 	store := memory.New()
 	m, err := keys.Open(t.Context(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})

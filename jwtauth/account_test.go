@@ -51,25 +51,6 @@ func forEachStore(t *testing.T, f func(t *testing.T, open func(testing.TB) jwtau
 	}
 }
 
-// testClock is a settable clock shared by the key set, issuer, verifier and
-// accounts of a test server.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // accountLogBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
 type accountLogBuffer struct {
 	mu sync.Mutex
@@ -97,7 +78,7 @@ type server struct {
 	accounts *jwtauth.Accounts
 	verifier *jwtauth.Verifier
 	mgr      *keys.Manager
-	clock    *testClock
+	clock    *keystest.Clock
 	logs     *accountLogBuffer
 }
 
@@ -110,7 +91,7 @@ type options struct {
 
 func newServer(t testing.TB, store jwtauth.Store, o options) *server {
 	t.Helper()
-	s := &server{t: t, store: store, clock: &testClock{now: time.Unix(1_800_000_000, 0)}, logs: &accountLogBuffer{}}
+	s := &server{t: t, store: store, clock: keystest.NewClock(time.Unix(1_800_000_000, 0)), logs: &accountLogBuffer{}}
 	ctx := context.Background()
 	kcfg := keys.Config{Store: store, Now: s.clock.Now, Generate: keystest.Generator(t), Logger: quiet}
 	if o.keys != nil {

@@ -17,19 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // keyStore is a keys.Store in memory (adapters/memory imports this package).
 type keyStore struct {
 	mu      sync.Mutex
@@ -77,7 +64,7 @@ func (s *keyStore) ApplyKeys(_ context.Context, expected int64, ch keys.Change) 
 // key-set series at each step.
 func TestKeySetMetricsFollowTheSchedule(t *testing.T) {
 	ctx := context.Background()
-	clk := &manualClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clk := keystest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	c := newKeySetCollector(clk.Now)
 	policy := keys.Policy{RotateEvery: 24 * time.Hour, Prepublish: time.Hour, Retain: 20 * time.Minute}
 	mgr, err := keys.Open(ctx, keys.Config{Store: &keyStore{}, Policy: policy, Now: clk.Now, Generate: keystest.Generator(t),
@@ -113,7 +100,7 @@ func TestKeySetMetricsFollowTheSchedule(t *testing.T) {
 		return m.GetCounter().GetValue()
 	}
 
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	assert.Equal(t, 3600.0, gauge("jwtauth_active_key_age_seconds"))
 	assert.Equal(t, 23*3600.0, gauge("jwtauth_next_rotation_seconds"))
 	assert.Equal(t, 3600.0, gauge("jwtauth_next_key_published_seconds"))
@@ -121,7 +108,7 @@ func TestKeySetMetricsFollowTheSchedule(t *testing.T) {
 	assert.Equal(t, 1.0, state("next"))
 	assert.Equal(t, 0.0, state("retired"))
 
-	clk.Add(23 * time.Hour)
+	clk.Advance(23 * time.Hour)
 	assert.Equal(t, 0.0, gauge("jwtauth_next_rotation_seconds"), "due now")
 	require.NoError(t, mgr.Maintain(ctx))
 	assert.Equal(t, 0.0, gauge("jwtauth_active_key_age_seconds"), "the new active key signs from now")
@@ -133,7 +120,7 @@ func TestKeySetMetricsFollowTheSchedule(t *testing.T) {
 	assert.Equal(t, 2.0, moved("created", "next"), "at the first start and at the rotation")
 	assert.Equal(t, 1.0, moved("created", "active"))
 
-	clk.Add(21 * time.Minute)
+	clk.Advance(21 * time.Minute)
 	require.NoError(t, mgr.Maintain(ctx))
 	assert.Equal(t, 0.0, state("retired"))
 	assert.Equal(t, 1.0, moved("retired", "removed"))

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var (
@@ -97,4 +98,29 @@ func Generator(tb testing.TB) func(bits int) (*rsa.PrivateKey, error) {
 		}
 		return ks[int(counter.Add(1)-1)%len(ks)], nil
 	}
+}
+
+// Clock is a clock that tests move by hand, safe for concurrent use: pass
+// its Now as the Now of keys.Config, jwtauth.VerifierConfig and the other
+// configurations that take one. It stands still until Advance moves it.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock reading t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d (back when d is negative).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
