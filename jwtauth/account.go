@@ -829,7 +829,7 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 	}
 	// Spend the refresh token only when an access token can be signed: a
 	// client left holding a used token would trip reuse detection on retry.
-	if _, err := a.issuer.keys.SigningKey(); err != nil {
+	if err := a.issuer.Ready(); err != nil {
 		return nil, fmt.Errorf("jwtauth: refresh: signing key: %w", err)
 	}
 	// With a Claims hook, sign first: the token's user comes from a read

@@ -7,7 +7,8 @@
 // of `jwtauth serve`, and runs its background work until [Service.Close];
 // adapters/gin and adapters/nethttp mount the [Service] with MountService.
 //
-// The pieces, each usable alone:
+// The pieces, each usable alone (the token core lives in package
+// jwtauth/token; the names below still reach it from here):
 //
 //   - [Issuer] signs access tokens with the active key of a [SigningKeySource]
 //     (a *keys.Manager), kid in the header.

@@ -17,11 +17,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
 // MaxBodySize is the largest request body the account endpoints read (1 MiB).
 const MaxBodySize = 1 << 20
+
+// maxBodyMembers bounds the members of an account request body, whose
+// objects have at most two known fields; room is left for clients that send
+// a few extra ones (ignored).
+const maxBodyMembers = 32
 
 // Error is an API error with its HTTP status and OAuth 2.0 style code
 // (RFC 6749 §5.2); it is written as {"error":Code,"error_description":Description}.
@@ -144,15 +150,15 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		return nil, badRequest("request body must be valid UTF-8")
 	}
 	out := make(map[string]string, len(fields))
-	err = decodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {
+	err = token.DecodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {
 		for _, f := range fields {
 			if strings.TrimSuffix(f, "?") == name {
-				s, err := stringValue(dec, name)
+				s, err := token.StringValue(dec, name)
 				out[name] = s
 				return err
 			}
 		}
-		return skipValue(dec)
+		return token.SkipValue(dec)
 	})
 	if err != nil {
 		return nil, badRequest("request body must be a JSON object: " + err.Error())

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,34 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // KeySetSource gives the current key set; *keys.Manager implements it.
 type KeySetSource interface {
 	Current() *keys.Set
-}
-
-// JWKS returns the RFC 7517 §5 JWK Set document of the published keys of s
-// (next, active, retired): public members only (kty, kid, use "sig", alg
-// "RS256", n, e).
-func JWKS(s *keys.Set) ([]byte, error) {
-	set := jwk.NewSet()
-	for _, k := range s.Published() {
-		pub, err := k.PublicJWK().Clone()
-		if err != nil {
-			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
-		}
-		if err := set.AddKey(pub); err != nil {
-			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
-		}
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		return nil, fmt.Errorf("jwtauth: jwks: %w", err)
-	}
-	return b, nil
 }
 
 // JWKSHandler serves /.well-known/jwks.json: the JWKS of the current key set
@@ -88,7 +66,7 @@ func (h *JWKSHandler) Document() (body []byte, etag string, err error) {
 	if d := h.doc.Load(); d != nil && d.set == s {
 		return d.body, d.etag, nil
 	}
-	b, err := JWKS(s)
+	b, err := token.JWKS(s)
 	if err != nil {
 		return nil, "", err
 	}

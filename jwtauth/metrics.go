@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -136,6 +137,20 @@ func newVerifyMetrics() *verifyMetrics {
 	m.cacheMiss = cache.WithLabelValues("miss")
 	m.cs = []prometheus.Collector{results, cache}
 	return m
+}
+
+// trace is the VerifierConfig.Trace that feeds m.
+func (m *verifyMetrics) trace() *token.VerifierTrace {
+	return &token.VerifierTrace{
+		Verified: func(err error) { m.results[verifyResult(err)].Inc() },
+		CacheLookup: func(hit bool) {
+			if hit {
+				m.cacheHit.Inc()
+			} else {
+				m.cacheMiss.Inc()
+			}
+		},
+	}
 }
 
 // Operations and results of the account flow (labels "operation" and

@@ -241,9 +241,9 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *Claims, b
 		if a.Optional && errors.Is(err, ErrTokenMissing) {
 			return r.WithContext(context.WithValue(r.Context(), anonymousKey{}, a)), nil, false, nil
 		}
-		if v, ok := a.Verifier.(*Verifier); ok && v.metrics != nil {
+		if v, ok := a.Verifier.(*Verifier); ok {
 			// Refused before Verify: no token, or two of them.
-			v.metrics.results[verifyResult(err)].Inc()
+			v.Refused(err)
 		}
 		return r, nil, false, err
 	}
@@ -426,11 +426,11 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) 
 	var desc string
 	switch {
 	case q.scopes != nil:
-		if !c.hasAll("scope", q.scopes) {
+		if !c.HasScopes(q.scopes...) {
 			desc = "the token lacks a required scope"
 		}
 	case q.roles != nil:
-		if !c.hasAll("roles", q.roles) {
+		if !c.HasRoles(q.roles...) {
 			desc = "the token lacks a required role"
 		}
 	case q.allow != nil:

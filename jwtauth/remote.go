@@ -891,20 +891,23 @@ func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) 
 		return nil, nil, err
 	}
 	vc.Keys = ks
+	var vm *verifyMetrics
+	if rc.Metrics != nil {
+		vm = newVerifyMetrics()
+		vc.Trace = vm.trace()
+	}
 	v, err := NewVerifier(vc)
 	if err != nil {
 		_ = ks.Close()
 		return nil, nil, err
 	}
-	if rc.Metrics != nil {
-		vm := newVerifyMetrics()
+	if vm != nil {
 		unregister, err := registerCollectors(rc.Metrics, vm.cs...)
 		if err != nil {
 			_ = ks.Close()
 			return nil, nil, err
 		}
 		ks.unregister = append(ks.unregister, unregister)
-		v.metrics = vm
 	}
 	return v, ks, nil
 }

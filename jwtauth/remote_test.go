@@ -963,3 +963,37 @@ func TestRemoteErrorTextCarriesThePrefixOnce(t *testing.T) {
 	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
 	assert.Equal(t, 1, strings.Count(err.Error(), "jwtauth: "))
 }
+
+// TestCacheRemoteKeySetRefreshWhileCached: a remote verifier's cached
+// token follows each refresh of the key set at once: a replaced key refuses
+// it, the original key (a new value) accepts it again, revocation refuses it.
+func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	var hit bool // of the last cache lookup
+	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: rf.ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: rf.clk.Now,
+		Trace: &jwtauth.VerifierTrace{CacheLookup: func(h bool) { hit = h }}})
+	require.NoError(t, err)
+	tok := rf.issue(t)
+	verify := func() error { _, err := v.Verify(ctx, tok); return err }
+	require.NoError(t, verify())
+	require.False(t, hit)
+	require.NoError(t, verify())
+	require.True(t, hit, "cached")
+
+	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.outsider(t).PublicKey, rf.kid, nil))))
+	require.NoError(t, rf.ks.Refresh(ctx))
+	assert.ErrorIs(t, verify(), jwtauth.ErrInvalidSignature, "the kid names another key now")
+	assert.False(t, hit, "the cached verification does not answer for another key")
+
+	rf.origin.restore()
+	require.NoError(t, rf.ks.Refresh(ctx))
+	require.NoError(t, verify())
+	require.NoError(t, verify())
+	require.True(t, hit, "cached again")
+
+	require.NoError(t, rf.mgr.Revoke(ctx, rf.kid))
+	require.NoError(t, verify(), "not refreshed yet")
+	require.NoError(t, rf.ks.Refresh(ctx))
+	assert.ErrorIs(t, verify(), jwtauth.ErrUnknownKey)
+}

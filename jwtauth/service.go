@@ -250,8 +250,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := NewVerifier(VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
-		CacheSize: cfg.TokenCacheSize})
+	var vm *verifyMetrics
+	if cfg.Metrics != nil {
+		vm = newVerifyMetrics()
+	}
+	vcfg := VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
+		CacheSize: cfg.TokenCacheSize}
+	if vm != nil {
+		vcfg.Trace = vm.trace()
+	}
+	verifier, err := NewVerifier(vcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -272,12 +280,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var unregister func()
 	if cfg.Metrics != nil {
 		keyMetrics.mgr = mgr
-		vm, am, wm := newVerifyMetrics(), newAccountMetrics(accounts.throttle), newWellKnownMetrics()
+		am, wm := newAccountMetrics(accounts.throttle), newWellKnownMetrics()
 		cs := append(append(append([]prometheus.Collector{keyMetrics}, vm.cs...), am.cs...), wm.cs...)
 		if unregister, err = registerCollectors(cfg.Metrics, cs...); err != nil {
 			return nil, err
 		}
-		verifier.metrics, accounts.metrics, jwks.metrics, discovery.metrics = vm, am, wm, wm
+		accounts.metrics, jwks.metrics, discovery.metrics = am, wm, wm
 	}
 	all := Routes(RoutesConfig{
 		Cookies:   cookies,

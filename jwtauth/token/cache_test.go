@@ -1,4 +1,4 @@
-package jwtauth_test
+package token_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
@@ -24,14 +24,14 @@ func TestCacheIsOnByDefaultAndCanBeTurnedOff(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	assert.True(t, jwtauth.IsCached(f.verifier, tok.Raw))
-	assert.Equal(t, 1, jwtauth.CachedTokens(f.verifier))
+	assert.True(t, token.IsCached(f.verifier, tok.Raw))
+	assert.Equal(t, 1, token.CachedTokens(f.verifier))
 
-	off, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, CacheSize: -1, Now: func() time.Time { return f.now }})
+	off, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, CacheSize: -1, Now: func() time.Time { return f.now }})
 	require.NoError(t, err)
 	_, err = off.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	assert.Zero(t, jwtauth.CachedTokens(off))
+	assert.Zero(t, token.CachedTokens(off))
 }
 
 // TestCacheExpiryWhileCached: a cached token is answered by its exp and nbf
@@ -44,23 +44,23 @@ func TestCacheExpiryWhileCached(t *testing.T) {
 	_, err := f.verifier.Verify(ctx, tok)
 	require.NoError(t, err)
 
-	f.now = exp.Add(jwtauth.DefaultLeeway - time.Nanosecond)
-	require.True(t, jwtauth.IsCached(f.verifier, tok))
+	f.now = exp.Add(token.DefaultLeeway - time.Nanosecond)
+	require.True(t, token.IsCached(f.verifier, tok))
 	c, err := f.verifier.Verify(ctx, tok)
 	require.NoError(t, err, "a hit inside the leeway")
 	assert.Equal(t, "alice", c.Subject)
 
-	f.now = exp.Add(jwtauth.DefaultLeeway)
-	require.True(t, jwtauth.IsCached(f.verifier, tok))
+	f.now = exp.Add(token.DefaultLeeway)
+	require.True(t, token.IsCached(f.verifier, tok))
 	c, err = f.verifier.Verify(ctx, tok)
-	assert.ErrorIs(t, err, jwtauth.ErrTokenExpired)
+	assert.ErrorIs(t, err, token.ErrTokenExpired)
 	assert.Nil(t, c)
-	assert.False(t, jwtauth.IsCached(f.verifier, tok), "an expired entry is dropped")
+	assert.False(t, token.IsCached(f.verifier, tok), "an expired entry is dropped")
 
 	// The clock going back is answered as a first sight would be.
 	f.now = exp.Add(-time.Hour)
 	_, err = f.verifier.Verify(ctx, tok)
-	assert.ErrorIs(t, err, jwtauth.ErrTokenNotYetValid, "nbf and iat are checked on a hit too")
+	assert.ErrorIs(t, err, token.ErrTokenNotYetValid, "nbf and iat are checked on a hit too")
 }
 
 // TestCacheNeverKeepsFailures: a token refused for nbf verifies as soon as
@@ -70,8 +70,8 @@ func TestCacheNeverKeepsFailures(t *testing.T) {
 	ctx := context.Background()
 	tok := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["nbf"] = f.now.Add(time.Minute).Unix() }))
 	_, err := f.verifier.Verify(ctx, tok)
-	require.ErrorIs(t, err, jwtauth.ErrTokenNotYetValid)
-	assert.False(t, jwtauth.IsCached(f.verifier, tok))
+	require.ErrorIs(t, err, token.ErrTokenNotYetValid)
+	assert.False(t, token.IsCached(f.verifier, tok))
 	f.now = f.now.Add(time.Minute)
 	_, err = f.verifier.Verify(ctx, tok)
 	assert.NoError(t, err)
@@ -85,11 +85,11 @@ func TestCacheRevokeWhileCached(t *testing.T) {
 	_, err = f.verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	require.NoError(t, f.mgr.Revoke(ctx, tok.KID))
-	require.True(t, jwtauth.IsCached(f.verifier, tok.Raw))
+	require.True(t, token.IsCached(f.verifier, tok.Raw))
 	_, err = f.verifier.Verify(ctx, tok.Raw)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	require.ErrorIs(t, err, token.ErrUnknownKey)
 	assert.Contains(t, err.Error(), "was revoked")
-	assert.False(t, jwtauth.IsCached(f.verifier, tok.Raw))
+	assert.False(t, token.IsCached(f.verifier, tok.Raw))
 }
 
 // TestCacheRemovalWhileCached removes the key through the manager's own
@@ -101,9 +101,9 @@ func TestCacheRemovalWhileCached(t *testing.T) {
 	mgrNow := start
 	mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Now: func() time.Time { return mgrNow }, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return start }})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return start }})
 	require.NoError(t, err)
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return start }})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return start }})
 	require.NoError(t, err)
 	tok, err := iss.Issue(ctx, "alice")
 	require.NoError(t, err)
@@ -119,17 +119,17 @@ func TestCacheRemovalWhileCached(t *testing.T) {
 	_, ok := mgr.Current().Lookup(tok.KID)
 	require.False(t, ok, "the key is removed")
 
-	require.True(t, jwtauth.IsCached(v, tok.Raw))
+	require.True(t, token.IsCached(v, tok.Raw))
 	_, err = v.Verify(ctx, tok.Raw)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-	assert.False(t, jwtauth.IsCached(v, tok.Raw))
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
+	assert.False(t, token.IsCached(v, tok.Raw))
 }
 
 // swapKeySet delegates to a key set that can be swapped, so a kid's key can
 // be replaced under a verifier.
 type swapKeySet struct {
 	mu  sync.Mutex
-	set jwtauth.KeySet
+	set token.KeySet
 }
 
 func (s *swapKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
@@ -145,7 +145,7 @@ func (f keySetFunc) VerificationKey(ctx context.Context, kid string) (*rsa.Publi
 	return f(ctx, kid)
 }
 
-func (s *swapKeySet) swap(ks jwtauth.KeySet) { s.mu.Lock(); s.set = ks; s.mu.Unlock() }
+func (s *swapKeySet) swap(ks token.KeySet) { s.mu.Lock(); s.set = ks; s.mu.Unlock() }
 
 // TestCacheReplacedKeyWhileCached: the same kid now names another key, so
 // the cached token is verified afresh against it and refused.
@@ -153,7 +153,7 @@ func TestCacheReplacedKeyWhileCached(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	ks := &swapKeySet{set: f.mgr}
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
 	require.NoError(t, err)
 	tok, err := f.issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
@@ -164,9 +164,9 @@ func TestCacheReplacedKeyWhileCached(t *testing.T) {
 	ks.swap(keySetFunc(func(_ context.Context, kid string) (*rsa.PublicKey, error) {
 		return &other.PublicKey, nil
 	}))
-	require.True(t, jwtauth.IsCached(v, tok.Raw))
+	require.True(t, token.IsCached(v, tok.Raw))
 	_, err = v.Verify(ctx, tok.Raw)
-	assert.ErrorIs(t, err, jwtauth.ErrInvalidSignature)
+	assert.ErrorIs(t, err, token.ErrInvalidSignature)
 
 	// An equal key in a new value (a reloaded set) keeps the token valid.
 	ks.swap(keySetFunc(func(_ context.Context, kid string) (*rsa.PublicKey, error) {
@@ -175,7 +175,7 @@ func TestCacheReplacedKeyWhileCached(t *testing.T) {
 	}))
 	_, err = v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	require.True(t, jwtauth.IsCached(v, tok.Raw))
+	require.True(t, token.IsCached(v, tok.Raw))
 	_, err = v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 }
@@ -189,13 +189,13 @@ func TestCacheIsPerVerifier(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	for name, cfg := range map[string]jwtauth.VerifierConfig{
+	for name, cfg := range map[string]token.VerifierConfig{
 		"audience":  {Keys: f.mgr, Issuer: testIssuer, Audience: []string{"https://other.example.com"}},
 		"issuer":    {Keys: f.mgr, Issuer: "https://other.example.com", Audience: []string{testAudience}},
 		"algorithm": {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"PS256"}},
 	} {
 		cfg.Now = func() time.Time { return f.now }
-		v, err := jwtauth.NewVerifier(cfg)
+		v, err := token.NewVerifier(cfg)
 		require.NoError(t, err)
 		_, err = v.Verify(ctx, tok.Raw)
 		assert.Error(t, err, name)
@@ -215,7 +215,7 @@ func TestCacheClaimsAreOwnedByTheCaller(t *testing.T) {
 	for range 2 { // the miss, then a hit
 		c, err := f.verifier.Verify(ctx, tok)
 		require.NoError(t, err)
-		require.True(t, jwtauth.IsCached(f.verifier, tok))
+		require.True(t, token.IsCached(f.verifier, tok))
 		c.Subject = "mallory"
 		c.Audience[0] = "changed"
 		c.Audience = append(c.Audience[:1], "more")
@@ -238,7 +238,7 @@ func TestCacheFloodStaysWithinBound(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	const bound = 8
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: bound})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: bound})
 	require.NoError(t, err)
 	var toks []string
 	for i := range 5 * bound {
@@ -248,11 +248,11 @@ func TestCacheFloodStaysWithinBound(t *testing.T) {
 		c, err := v.Verify(ctx, tok)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprint(i), c.ID)
-		assert.LessOrEqual(t, jwtauth.CachedTokens(v), bound)
+		assert.LessOrEqual(t, token.CachedTokens(v), bound)
 	}
-	assert.Equal(t, bound, jwtauth.CachedTokens(v))
-	assert.False(t, jwtauth.IsCached(v, toks[0]), "the least recently used is evicted")
-	assert.True(t, jwtauth.IsCached(v, toks[len(toks)-1]))
+	assert.Equal(t, bound, token.CachedTokens(v))
+	assert.False(t, token.IsCached(v, toks[0]), "the least recently used is evicted")
+	assert.True(t, token.IsCached(v, toks[len(toks)-1]))
 }
 
 // TestCacheConcurrentHitsAndEvictions runs under -race: more tokens than
@@ -261,7 +261,7 @@ func TestCacheFloodStaysWithinBound(t *testing.T) {
 func TestCacheConcurrentHitsAndEvictions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: 4})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: 4})
 	require.NoError(t, err)
 	var toks []string
 	for i := range 6 {
@@ -287,7 +287,7 @@ func TestCacheConcurrentHitsAndEvictions(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	assert.LessOrEqual(t, jwtauth.CachedTokens(v), 4)
+	assert.LessOrEqual(t, token.CachedTokens(v), 4)
 }
 
 // TestCacheReencodedTokenNeverHits: the same bytes in another base64 form
@@ -310,39 +310,7 @@ func TestCacheReencodedTokenNeverHits(t *testing.T) {
 		"leading space":    " " + tok.Raw,
 	} {
 		_, err := f.verifier.Verify(ctx, raw)
-		assert.ErrorIs(t, err, jwtauth.ErrTokenMalformed, name)
-		assert.False(t, jwtauth.IsCached(f.verifier, raw), name)
+		assert.ErrorIs(t, err, token.ErrTokenMalformed, name)
+		assert.False(t, token.IsCached(f.verifier, raw), name)
 	}
-}
-
-// TestCacheRemoteKeySetRefreshWhileCached: the remote verifier's cached
-// token follows each refresh of the key set at once: a replaced key refuses
-// it, the original key (a new value) accepts it again, revocation refuses it.
-func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
-	rf := newRemoteFixture(t, nil)
-	ctx := t.Context()
-	tok := rf.issue(t)
-	_, err := rf.v.Verify(ctx, tok)
-	require.NoError(t, err)
-	require.True(t, jwtauth.IsCached(rf.v, tok))
-
-	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.outsider(t).PublicKey, rf.kid, nil))))
-	require.NoError(t, rf.ks.Refresh(ctx))
-	require.True(t, jwtauth.IsCached(rf.v, tok))
-	_, err = rf.v.Verify(ctx, tok)
-	assert.ErrorIs(t, err, jwtauth.ErrInvalidSignature, "the kid names another key now")
-
-	rf.origin.restore()
-	require.NoError(t, rf.ks.Refresh(ctx))
-	_, err = rf.v.Verify(ctx, tok)
-	require.NoError(t, err)
-	require.True(t, jwtauth.IsCached(rf.v, tok))
-
-	require.NoError(t, rf.mgr.Revoke(ctx, rf.kid))
-	_, err = rf.v.Verify(ctx, tok)
-	require.NoError(t, err, "not refreshed yet: the uncached path accepts it too")
-	require.NoError(t, rf.ks.Refresh(ctx))
-	require.True(t, jwtauth.IsCached(rf.v, tok))
-	_, err = rf.v.Verify(ctx, tok)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
 }

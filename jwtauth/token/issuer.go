@@ -1,4 +1,4 @@
-package jwtauth
+package token
 
 import (
 	"context"
@@ -79,6 +79,14 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 		i.now = time.Now
 	}
 	return i, nil
+}
+
+// Ready returns nil when the key source has a key to sign with now, else
+// the error Issue would fail with for want of one (such as
+// keys.ErrNoActiveKey). It signs nothing.
+func (i *Issuer) Ready() error {
+	_, err := i.keys.SigningKey()
+	return err
 }
 
 // TTL returns the lifetime of the tokens the issuer signs.

@@ -1,4 +1,4 @@
-package jwtauth_test
+package token_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -37,8 +37,8 @@ var quiet = slog.New(slog.DiscardHandler)
 type fixture struct {
 	now      time.Time
 	mgr      *keys.Manager
-	issuer   *jwtauth.Issuer
-	verifier *jwtauth.Verifier
+	issuer   *token.Issuer
+	verifier *token.Verifier
 	kid      string
 	priv     *rsa.PrivateKey
 }
@@ -50,9 +50,9 @@ func newFixture(t testing.TB) *fixture {
 	var err error
 	f.mgr, err = keys.Open(context.Background(), keys.Config{Store: memory.New(), Now: clock, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	f.issuer, err = jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	f.issuer, err = token.NewIssuer(token.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
 	require.NoError(t, err)
-	f.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	f.verifier, err = token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
 	require.NoError(t, err)
 	f.kid, f.priv = f.mgr.Current().Active().KID, f.mgr.Current().Active().Private
 	return f
@@ -136,13 +136,13 @@ func TestTokenFromBeforeRestartVerifies(t *testing.T) {
 	ctx := context.Background()
 	m1, err := keys.Open(ctx, keys.Config{Store: st, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m1, Issuer: testIssuer, Audience: []string{testAudience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m1, Issuer: testIssuer, Audience: []string{testAudience}})
 	require.NoError(t, err)
 	tok, err := iss.Issue(ctx, "bob")
 	require.NoError(t, err)
 	m2, err := keys.Open(ctx, keys.Config{Store: st, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m2, Issuer: testIssuer, Audience: []string{testAudience}})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: m2, Issuer: testIssuer, Audience: []string{testAudience}})
 	require.NoError(t, err)
 	c, err := v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
@@ -174,66 +174,66 @@ func TestVerifyRejects(t *testing.T) {
 		token string
 		want  error
 	}{
-		{"empty", "", jwtauth.ErrTokenMissing},
-		{"garbage", "not a token", jwtauth.ErrTokenMalformed},
-		{"two segments", vp[0] + "." + vp[1], jwtauth.ErrTokenMalformed},
-		{"four segments", valid + ".x", jwtauth.ErrTokenMalformed},
-		{"five segments (JWE)", vp[0] + "." + vp[1] + "." + vp[2] + ".a.b", jwtauth.ErrTokenMalformed},
-		{"JSON serialization", `{"payload":"` + vp[1] + `","signatures":[]}`, jwtauth.ErrTokenMalformed},
-		{"over 8 KiB", valid + strings.Repeat("A", jwtauth.MaxTokenSize), jwtauth.ErrTokenTooLarge},
-		{"alg none unsigned", b64(`{"alg":"none"}`) + "." + vp[1] + ".", jwtauth.ErrUnsupportedAlgorithm},
-		{"alg None", b64(`{"alg":"None","kid":"`+f.kid+`"}`) + "." + vp[1] + ".", jwtauth.ErrUnsupportedAlgorithm},
-		{"alg none with signature", b64(`{"alg":"none","kid":"`+f.kid+`"}`) + "." + vp[1] + "." + vp[2], jwtauth.ErrUnsupportedAlgorithm},
-		{"HS256 keyed with the public key PEM", hs256(pubPEM), jwtauth.ErrUnsupportedAlgorithm},
-		{"HS256 keyed with the public key DER", hs256(pubDER), jwtauth.ErrUnsupportedAlgorithm},
-		{"signature stripped", vp[0] + "." + vp[1] + ".", jwtauth.ErrInvalidSignature},
-		{"payload tampered", vp[0] + "." + b64(f.claims(set("sub", "admin"))) + "." + vp[2], jwtauth.ErrInvalidSignature},
-		{"signed by another key under our kid", forge(t, other, f.header(), f.claims(nil)), jwtauth.ErrInvalidSignature},
-		{"embedded jwk header is not trusted", forge(t, other, `{"alg":"RS256","kid":"attacker","jwk":{"kty":"RSA"}}`, f.claims(nil)), jwtauth.ErrUnknownKey},
-		{"jku header is not followed", forge(t, other, `{"alg":"RS256","kid":"`+f.kid+`","jku":"https://evil.example/jwks"}`, f.claims(nil)), jwtauth.ErrInvalidSignature},
-		{"unknown kid", withHeader(`{"alg":"RS256","kid":"nope"}`), jwtauth.ErrUnknownKey},
-		{"no kid", withHeader(`{"alg":"RS256"}`), jwtauth.ErrUnknownKey},
-		{"kid not a string", withHeader(`{"alg":"RS256","kid":5}`), jwtauth.ErrTokenMalformed},
-		{"unknown crit", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","crit":["exp"],"exp":1}`), jwtauth.ErrUnsupportedCritical},
-		{"b64 false", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","b64":false,"crit":["b64"]}`), jwtauth.ErrUnsupportedCritical},
-		{"duplicate header member", withHeader(`{"alg":"RS256","alg":"RS256","kid":"` + f.kid + `"}`), jwtauth.ErrTokenMalformed},
-		{"typ not JWT", withHeader(`{"alg":"RS256","typ":"JWE","kid":"` + f.kid + `"}`), jwtauth.ErrTokenMalformed},
-		{"header not an object", withHeader(`["RS256"]`), jwtauth.ErrTokenMalformed},
-		{"padding in header", b64(f.header()) + "=." + vp[1] + "." + vp[2], jwtauth.ErrTokenMalformed},
-		{"standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(vp[0]+"."+vp[1]+"."+vp[2]) + "+/", jwtauth.ErrTokenMalformed},
-		{"non-zero trailing bits", vp[0] + "." + vp[1] + "." + vp[2][:len(vp[2])-1] + "B", jwtauth.ErrTokenMalformed},
-		{"expired", withClaims(set("exp", f.now.Add(-31*time.Second).Unix())), jwtauth.ErrTokenExpired},
-		{"not yet valid", withClaims(set("nbf", f.now.Add(31*time.Second).Unix())), jwtauth.ErrTokenNotYetValid},
-		{"issued in the future", withClaims(set("iat", f.now.Add(time.Hour).Unix())), jwtauth.ErrTokenNotYetValid},
-		{"missing exp", withClaims(del("exp")), jwtauth.ErrMissingClaim},
-		{"exp as string", withClaims(set("exp", fmt.Sprint(f.now.Add(time.Hour).Unix()))), jwtauth.ErrTokenMalformed},
-		{"exp as RFC 3339 text", withClaims(set("exp", f.now.Add(time.Hour).Format(time.RFC3339))), jwtauth.ErrTokenMalformed},
-		{"nbf as string", withClaims(set("nbf", "0")), jwtauth.ErrTokenMalformed},
-		{"exp negative", withClaims(set("exp", -1)), jwtauth.ErrTokenMalformed},
-		{"exp huge", withClaims(set("exp", 1e300)), jwtauth.ErrTokenMalformed},
-		{"wrong issuer", withClaims(set("iss", "https://evil.example")), jwtauth.ErrInvalidIssuer},
-		{"missing issuer", withClaims(del("iss")), jwtauth.ErrInvalidIssuer},
-		{"wrong audience", withClaims(set("aud", "https://other.example")), jwtauth.ErrInvalidAudience},
-		{"audience array without us", withClaims(set("aud", []string{"a", "b"})), jwtauth.ErrInvalidAudience},
-		{"missing audience", withClaims(del("aud")), jwtauth.ErrInvalidAudience},
-		{"aud not string", withClaims(set("aud", 7)), jwtauth.ErrTokenMalformed},
-		{"iss not string", withClaims(set("iss", 7)), jwtauth.ErrTokenMalformed},
-		{"duplicate claim", rawClaims(strings.Replace(f.claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), jwtauth.ErrTokenMalformed},
-		{"claims not an object", rawClaims(`"alice"`), jwtauth.ErrTokenMalformed},
-		{"trailing data after claims", rawClaims(f.claims(nil) + `{}`), jwtauth.ErrTokenMalformed},
-		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.kid + `"` + manyMembers(100) + `}`), jwtauth.ErrTokenMalformed},
-		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), jwtauth.ErrTokenMalformed},
+		{"empty", "", token.ErrTokenMissing},
+		{"garbage", "not a token", token.ErrTokenMalformed},
+		{"two segments", vp[0] + "." + vp[1], token.ErrTokenMalformed},
+		{"four segments", valid + ".x", token.ErrTokenMalformed},
+		{"five segments (JWE)", vp[0] + "." + vp[1] + "." + vp[2] + ".a.b", token.ErrTokenMalformed},
+		{"JSON serialization", `{"payload":"` + vp[1] + `","signatures":[]}`, token.ErrTokenMalformed},
+		{"over 8 KiB", valid + strings.Repeat("A", token.MaxTokenSize), token.ErrTokenTooLarge},
+		{"alg none unsigned", b64(`{"alg":"none"}`) + "." + vp[1] + ".", token.ErrUnsupportedAlgorithm},
+		{"alg None", b64(`{"alg":"None","kid":"`+f.kid+`"}`) + "." + vp[1] + ".", token.ErrUnsupportedAlgorithm},
+		{"alg none with signature", b64(`{"alg":"none","kid":"`+f.kid+`"}`) + "." + vp[1] + "." + vp[2], token.ErrUnsupportedAlgorithm},
+		{"HS256 keyed with the public key PEM", hs256(pubPEM), token.ErrUnsupportedAlgorithm},
+		{"HS256 keyed with the public key DER", hs256(pubDER), token.ErrUnsupportedAlgorithm},
+		{"signature stripped", vp[0] + "." + vp[1] + ".", token.ErrInvalidSignature},
+		{"payload tampered", vp[0] + "." + b64(f.claims(set("sub", "admin"))) + "." + vp[2], token.ErrInvalidSignature},
+		{"signed by another key under our kid", forge(t, other, f.header(), f.claims(nil)), token.ErrInvalidSignature},
+		{"embedded jwk header is not trusted", forge(t, other, `{"alg":"RS256","kid":"attacker","jwk":{"kty":"RSA"}}`, f.claims(nil)), token.ErrUnknownKey},
+		{"jku header is not followed", forge(t, other, `{"alg":"RS256","kid":"`+f.kid+`","jku":"https://evil.example/jwks"}`, f.claims(nil)), token.ErrInvalidSignature},
+		{"unknown kid", withHeader(`{"alg":"RS256","kid":"nope"}`), token.ErrUnknownKey},
+		{"no kid", withHeader(`{"alg":"RS256"}`), token.ErrUnknownKey},
+		{"kid not a string", withHeader(`{"alg":"RS256","kid":5}`), token.ErrTokenMalformed},
+		{"unknown crit", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","crit":["exp"],"exp":1}`), token.ErrUnsupportedCritical},
+		{"b64 false", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","b64":false,"crit":["b64"]}`), token.ErrUnsupportedCritical},
+		{"duplicate header member", withHeader(`{"alg":"RS256","alg":"RS256","kid":"` + f.kid + `"}`), token.ErrTokenMalformed},
+		{"typ not JWT", withHeader(`{"alg":"RS256","typ":"JWE","kid":"` + f.kid + `"}`), token.ErrTokenMalformed},
+		{"header not an object", withHeader(`["RS256"]`), token.ErrTokenMalformed},
+		{"padding in header", b64(f.header()) + "=." + vp[1] + "." + vp[2], token.ErrTokenMalformed},
+		{"standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(vp[0]+"."+vp[1]+"."+vp[2]) + "+/", token.ErrTokenMalformed},
+		{"non-zero trailing bits", vp[0] + "." + vp[1] + "." + vp[2][:len(vp[2])-1] + "B", token.ErrTokenMalformed},
+		{"expired", withClaims(set("exp", f.now.Add(-31*time.Second).Unix())), token.ErrTokenExpired},
+		{"not yet valid", withClaims(set("nbf", f.now.Add(31*time.Second).Unix())), token.ErrTokenNotYetValid},
+		{"issued in the future", withClaims(set("iat", f.now.Add(time.Hour).Unix())), token.ErrTokenNotYetValid},
+		{"missing exp", withClaims(del("exp")), token.ErrMissingClaim},
+		{"exp as string", withClaims(set("exp", fmt.Sprint(f.now.Add(time.Hour).Unix()))), token.ErrTokenMalformed},
+		{"exp as RFC 3339 text", withClaims(set("exp", f.now.Add(time.Hour).Format(time.RFC3339))), token.ErrTokenMalformed},
+		{"nbf as string", withClaims(set("nbf", "0")), token.ErrTokenMalformed},
+		{"exp negative", withClaims(set("exp", -1)), token.ErrTokenMalformed},
+		{"exp huge", withClaims(set("exp", 1e300)), token.ErrTokenMalformed},
+		{"wrong issuer", withClaims(set("iss", "https://evil.example")), token.ErrInvalidIssuer},
+		{"missing issuer", withClaims(del("iss")), token.ErrInvalidIssuer},
+		{"wrong audience", withClaims(set("aud", "https://other.example")), token.ErrInvalidAudience},
+		{"audience array without us", withClaims(set("aud", []string{"a", "b"})), token.ErrInvalidAudience},
+		{"missing audience", withClaims(del("aud")), token.ErrInvalidAudience},
+		{"aud not string", withClaims(set("aud", 7)), token.ErrTokenMalformed},
+		{"iss not string", withClaims(set("iss", 7)), token.ErrTokenMalformed},
+		{"duplicate claim", rawClaims(strings.Replace(f.claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), token.ErrTokenMalformed},
+		{"claims not an object", rawClaims(`"alice"`), token.ErrTokenMalformed},
+		{"trailing data after claims", rawClaims(f.claims(nil) + `{}`), token.ErrTokenMalformed},
+		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.kid + `"` + manyMembers(100) + `}`), token.ErrTokenMalformed},
+		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), token.ErrTokenMalformed},
 	}
 	// The table runs against a verifier without a cache and against the
 	// fixture's, warm with the valid token every case is derived from; each
 	// case twice, so that no refusal is remembered as a success.
-	uncached, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
+	uncached, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
 		Now: func() time.Time { return f.now }, CacheSize: -1})
 	require.NoError(t, err)
 	_, err = f.verifier.Verify(context.Background(), valid)
 	require.NoError(t, err)
-	require.True(t, jwtauth.IsCached(f.verifier, valid))
-	for mode, v := range map[string]*jwtauth.Verifier{"uncached": uncached, "warm cache": f.verifier} {
+	require.True(t, token.IsCached(f.verifier, valid))
+	for mode, v := range map[string]*token.Verifier{"uncached": uncached, "warm cache": f.verifier} {
 		for _, tc := range cases {
 			t.Run(mode+"/"+tc.name, func(t *testing.T) {
 				for range 2 {
@@ -245,7 +245,7 @@ func TestVerifyRejects(t *testing.T) {
 			})
 		}
 	}
-	assert.Equal(t, 1, jwtauth.CachedTokens(f.verifier), "only the valid token is cached")
+	assert.Equal(t, 1, token.CachedTokens(f.verifier), "only the valid token is cached")
 }
 
 func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
@@ -257,7 +257,7 @@ func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
 			_, err := f.verifier.Verify(context.Background(), tok)
 			assert.NoError(t, err)
 		}
-		assert.True(t, jwtauth.IsCached(f.verifier, tok))
+		assert.True(t, token.IsCached(f.verifier, tok))
 	}
 	accept(func(m map[string]any) { m["iat"] = f.now.Add(2 * time.Second).Unix() })  // clock skew
 	accept(func(m map[string]any) { m["nbf"] = f.now.Add(29 * time.Second).Unix() }) // within leeway
@@ -269,7 +269,7 @@ func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
 
 func TestVerifierConfigRefusesInsecureChoices(t *testing.T) {
 	f := newFixture(t)
-	for name, cfg := range map[string]jwtauth.VerifierConfig{
+	for name, cfg := range map[string]token.VerifierConfig{
 		"no keys":     {Issuer: testIssuer, Audience: []string{testAudience}},
 		"no issuer":   {Keys: f.mgr, Audience: []string{testAudience}},
 		"no audience": {Keys: f.mgr, Issuer: testIssuer},
@@ -277,7 +277,7 @@ func TestVerifierConfigRefusesInsecureChoices(t *testing.T) {
 		"none":        {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"none"}},
 		"odd claim":   {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, RequiredClaims: []string{"role"}},
 	} {
-		_, err := jwtauth.NewVerifier(cfg)
+		_, err := token.NewVerifier(cfg)
 		assert.Error(t, err, name)
 	}
 }
@@ -288,7 +288,7 @@ func TestRevokedKeyIsRejectedAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.mgr.Revoke(context.Background(), tok.KID))
 	_, err = f.verifier.Verify(context.Background(), tok.Raw)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
 	tok2, err := f.issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err, "signing goes on with the promoted key")
 	assert.NotEqual(t, tok.KID, tok2.KID)
@@ -314,7 +314,7 @@ func TestTimeClaimBoundaries(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	leeway := f.verifier.Leeway()
-	require.Equal(t, jwtauth.DefaultLeeway, leeway)
+	require.Equal(t, token.DefaultLeeway, leeway)
 	base := f.now
 	exp := base.Add(15 * time.Minute)
 	later := base.Add(time.Hour)
@@ -332,12 +332,12 @@ func TestTimeClaimBoundaries(t *testing.T) {
 		wantErr error
 	}{
 		{"exp+leeway-1ns", expiring, exp.Add(leeway - time.Nanosecond), nil},
-		{"exp+leeway", expiring, exp.Add(leeway), jwtauth.ErrTokenExpired},
-		{"exp+leeway+1ns", expiring, exp.Add(leeway + time.Nanosecond), jwtauth.ErrTokenExpired},
-		{"nbf-leeway-1ns", notBefore, later.Add(-leeway - time.Nanosecond), jwtauth.ErrTokenNotYetValid},
+		{"exp+leeway", expiring, exp.Add(leeway), token.ErrTokenExpired},
+		{"exp+leeway+1ns", expiring, exp.Add(leeway + time.Nanosecond), token.ErrTokenExpired},
+		{"nbf-leeway-1ns", notBefore, later.Add(-leeway - time.Nanosecond), token.ErrTokenNotYetValid},
 		{"nbf-leeway", notBefore, later.Add(-leeway), nil},
 		{"nbf-leeway+1ns", notBefore, later.Add(-leeway + time.Nanosecond), nil},
-		{"iat-leeway-1ns", issuedLater, later.Add(-leeway - time.Nanosecond), jwtauth.ErrTokenNotYetValid},
+		{"iat-leeway-1ns", issuedLater, later.Add(-leeway - time.Nanosecond), token.ErrTokenNotYetValid},
 		{"iat-leeway", issuedLater, later.Add(-leeway), nil},
 		{"iat-leeway+1ns", issuedLater, later.Add(-leeway + time.Nanosecond), nil},
 	} {

@@ -1,4 +1,4 @@
-package jwtauth
+package token
 
 // CachedTokens returns how many verified tokens v's cache holds (0 when off).
 func CachedTokens(v *Verifier) int {

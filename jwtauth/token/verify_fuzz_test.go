@@ -1,4 +1,4 @@
-package jwtauth_test
+package token_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -37,9 +37,9 @@ func (s fuzzKeySet) VerificationKey(_ context.Context, kid string) (*rsa.PublicK
 }
 
 var verifySentinels = []error{
-	jwtauth.ErrTokenMissing, jwtauth.ErrTokenTooLarge, jwtauth.ErrTokenMalformed, jwtauth.ErrUnsupportedAlgorithm,
-	jwtauth.ErrUnsupportedCritical, jwtauth.ErrUnknownKey, jwtauth.ErrInvalidSignature, jwtauth.ErrTokenExpired,
-	jwtauth.ErrTokenNotYetValid, jwtauth.ErrInvalidIssuer, jwtauth.ErrInvalidAudience, jwtauth.ErrMissingClaim,
+	token.ErrTokenMissing, token.ErrTokenTooLarge, token.ErrTokenMalformed, token.ErrUnsupportedAlgorithm,
+	token.ErrUnsupportedCritical, token.ErrUnknownKey, token.ErrInvalidSignature, token.ErrTokenExpired,
+	token.ErrTokenNotYetValid, token.ErrInvalidIssuer, token.ErrInvalidAudience, token.ErrMissingClaim,
 }
 
 // FuzzVerify feeds arbitrary strings to Verify. Invariants: no panic; a
@@ -62,7 +62,7 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	set := fuzzKeySet{kid: &priv.PublicKey, otherKID: &other.PublicKey}
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{
+	v, err := token.NewVerifier(token.VerifierConfig{
 		Keys: set, Issuer: testIssuer, Audience: []string{testAudience},
 		Now: func() time.Time { return fuzzNow },
 	})
@@ -100,7 +100,7 @@ func FuzzVerify(f *testing.F) {
 		c, err := v.Verify(ctx, raw)
 		// Only a success is cached, and the second call, a cache hit after
 		// a success, answers exactly as the first.
-		if cached := jwtauth.IsCached(v, raw); cached != (err == nil) {
+		if cached := token.IsCached(v, raw); cached != (err == nil) {
 			t.Fatalf("cached %v after error %v", cached, err)
 		}
 		c2, err2 := v.Verify(ctx, raw)

@@ -1,4 +1,4 @@
-package jwtauth
+package token
 
 import (
 	"bytes"
@@ -183,6 +183,16 @@ func (c *Claims) stringArray(name string) []string {
 	})
 	return out
 }
+
+// HasScopes reports whether the scope claim (a space-separated string, RFC
+// 8693 §4.2) holds every one of scopes; false when the claim is absent or
+// not a string. It allocates nothing for up to 8 scopes.
+func (c *Claims) HasScopes(scopes ...string) bool { return c.hasAll("scope", scopes) }
+
+// HasRoles reports whether the roles claim (an array of strings, RFC 9068
+// §2.2.3.1) holds every one of roles; false when the claim is absent or
+// holds anything but strings. It allocates nothing for up to 8 roles.
+func (c *Claims) HasRoles(roles ...string) bool { return c.hasAll("roles", roles) }
 
 // hasAll reports whether the claim name holds every one of want: as
 // scope-tokens of a space-separated string (scope) or as members of an

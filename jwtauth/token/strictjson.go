@@ -1,4 +1,4 @@
-package jwtauth
+package token
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"io"
 )
 
-// decodeObject reads data as one JSON object and calls member for each of its
+// DecodeObject reads data as one JSON object and calls member for each of its
 // members in order; member must consume exactly one value from dec. It fails
 // on anything but a single object, on more than maxMembers members, on a
 // repeated member name (RFC 7515 §5.2 and RFC 7519 §4 let a parser reject
@@ -16,7 +16,7 @@ import (
 // trailing data. The member cap comes before the duplicate check, which
 // compares each name with the earlier ones: the work stays linear in
 // len(data) with a factor of at most maxMembers.
-func decodeObject(data []byte, maxMembers int, member func(name string, dec *json.Decoder) error) error {
+func DecodeObject(data []byte, maxMembers int, member func(name string, dec *json.Decoder) error) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -60,16 +60,11 @@ func decodeObject(data []byte, maxMembers int, member func(name string, dec *jso
 // so a token or body of nested brackets cannot cost deep recursion.
 const maxNesting = 32
 
-// maxBodyMembers bounds the members of an account request body, whose
-// objects have at most two known fields; room is left for clients that send
-// a few extra ones (ignored).
-const maxBodyMembers = 32
-
-// skipValue consumes one value of any type, nested at most maxNesting deep.
+// SkipValue consumes one value of any type, nested at most 32 deep.
 // The value is read whole by the decoder's scanner (no per-token work or
 // allocation, so a 1 MiB array of small numbers costs what its bytes cost)
 // and then its depth is counted.
-func skipValue(dec *json.Decoder) error {
+func SkipValue(dec *json.Decoder) error {
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		return err
@@ -106,8 +101,8 @@ func nestingDepth(raw []byte) int {
 	return deepest
 }
 
-// stringValue decodes one JSON string; any other type is an error.
-func stringValue(dec *json.Decoder, name string) (string, error) {
+// StringValue decodes one JSON string; any other type is an error naming name.
+func StringValue(dec *json.Decoder, name string) (string, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)

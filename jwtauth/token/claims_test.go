@@ -1,4 +1,4 @@
-package jwtauth_test
+package token_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // TestIssueWithClaimsSurviveVerification issues a token with authorization
@@ -33,7 +33,7 @@ func TestIssueWithClaimsSurviveVerification(t *testing.T) {
 	require.NoError(t, err)
 	c, err := f.verifier.Verify(context.Background(), tok.Raw)
 	require.NoError(t, err)
-	for name, got := range map[string]*jwtauth.Claims{"verified": c, "issued": &tok.Claims} {
+	for name, got := range map[string]*token.Claims{"verified": c, "issued": &tok.Claims} {
 		assert.Equal(t, []string{"orders:read", "orders:write"}, got.Scopes(), name)
 		assert.Equal(t, []string{"admin", "user"}, got.Roles(), name)
 		assert.Equal(t, []string{"ops"}, got.Groups(), name)
@@ -52,8 +52,8 @@ func TestIssueWithClaimsSurviveVerification(t *testing.T) {
 
 	// Missing and ill-fitting claims.
 	var n int
-	assert.ErrorIs(t, c.Decode("nope", &n), jwtauth.ErrMissingClaim)
-	assert.ErrorIs(t, c.Decode("sub", &n), jwtauth.ErrMissingClaim)
+	assert.ErrorIs(t, c.Decode("nope", &n), token.ErrMissingClaim)
+	assert.ErrorIs(t, c.Decode("sub", &n), token.ErrMissingClaim)
 	err = c.Decode("email", &n)
 	var ute *json.UnmarshalTypeError
 	assert.True(t, errors.As(err, &ute), "%v", err)
@@ -97,28 +97,28 @@ func TestIssueWithRefusesBadClaims(t *testing.T) {
 		is    error
 		msg   string
 	}{
-		{"iss", map[string]any{"iss": "https://evil.example"}, jwtauth.ErrInvalidClaims, `"iss" is a registered claim`},
-		{"sub", map[string]any{"sub": "admin"}, jwtauth.ErrInvalidClaims, `"sub" is a registered claim`},
-		{"aud", map[string]any{"aud": "x"}, jwtauth.ErrInvalidClaims, `"aud" is a registered claim`},
-		{"exp", map[string]any{"exp": math.MaxInt32}, jwtauth.ErrInvalidClaims, `"exp" is a registered claim`},
-		{"nbf", map[string]any{"nbf": 0}, jwtauth.ErrInvalidClaims, `"nbf"`},
-		{"iat", map[string]any{"iat": 0}, jwtauth.ErrInvalidClaims, `"iat"`},
-		{"jti", map[string]any{"jti": "fixed"}, jwtauth.ErrInvalidClaims, `"jti"`},
-		{"empty name", map[string]any{"": 1}, jwtauth.ErrInvalidClaims, `""`},
-		{"roles with a number", map[string]any{"roles": []any{"admin", 1}}, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
-		{"roles as a string", map[string]any{"roles": "admin"}, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
-		{"roles null", map[string]any{"roles": nil}, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
-		{"groups as an object", map[string]any{"groups": map[string]int{"a": 1}}, jwtauth.ErrInvalidClaims, `"groups" must be an array of strings`},
-		{"entitlements as a number", map[string]any{"entitlements": 3}, jwtauth.ErrInvalidClaims, `"entitlements"`},
-		{"scope as an array", map[string]any{"scope": []string{"a", "b"}}, jwtauth.ErrInvalidClaims, `"scope" must be a string`},
-		{"scope with two spaces", map[string]any{"scope": "a  b"}, jwtauth.ErrInvalidClaims, `"scope"`},
-		{"scope with a quote", map[string]any{"scope": `a"b`}, jwtauth.ErrInvalidClaims, `"scope"`},
-		{"empty scope", map[string]any{"scope": ""}, jwtauth.ErrInvalidClaims, `"scope"`},
-		{"func", map[string]any{"callback": func() {}}, jwtauth.ErrInvalidClaims, `claim "callback" is not JSON-encodable`},
-		{"channel", map[string]any{"c": make(chan int)}, jwtauth.ErrInvalidClaims, `claim "c" is not JSON-encodable`},
-		{"NaN", map[string]any{"ratio": math.NaN()}, jwtauth.ErrInvalidClaims, `claim "ratio" is not JSON-encodable`},
-		{"too many members", many, jwtauth.ErrInvalidClaims, "at most 57"},
-		{"over 8 KiB", map[string]any{"pad": strings.Repeat("a", 6000)}, jwtauth.ErrTokenTooLarge, "over the 8192 bytes"},
+		{"iss", map[string]any{"iss": "https://evil.example"}, token.ErrInvalidClaims, `"iss" is a registered claim`},
+		{"sub", map[string]any{"sub": "admin"}, token.ErrInvalidClaims, `"sub" is a registered claim`},
+		{"aud", map[string]any{"aud": "x"}, token.ErrInvalidClaims, `"aud" is a registered claim`},
+		{"exp", map[string]any{"exp": math.MaxInt32}, token.ErrInvalidClaims, `"exp" is a registered claim`},
+		{"nbf", map[string]any{"nbf": 0}, token.ErrInvalidClaims, `"nbf"`},
+		{"iat", map[string]any{"iat": 0}, token.ErrInvalidClaims, `"iat"`},
+		{"jti", map[string]any{"jti": "fixed"}, token.ErrInvalidClaims, `"jti"`},
+		{"empty name", map[string]any{"": 1}, token.ErrInvalidClaims, `""`},
+		{"roles with a number", map[string]any{"roles": []any{"admin", 1}}, token.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"roles as a string", map[string]any{"roles": "admin"}, token.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"roles null", map[string]any{"roles": nil}, token.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"groups as an object", map[string]any{"groups": map[string]int{"a": 1}}, token.ErrInvalidClaims, `"groups" must be an array of strings`},
+		{"entitlements as a number", map[string]any{"entitlements": 3}, token.ErrInvalidClaims, `"entitlements"`},
+		{"scope as an array", map[string]any{"scope": []string{"a", "b"}}, token.ErrInvalidClaims, `"scope" must be a string`},
+		{"scope with two spaces", map[string]any{"scope": "a  b"}, token.ErrInvalidClaims, `"scope"`},
+		{"scope with a quote", map[string]any{"scope": `a"b`}, token.ErrInvalidClaims, `"scope"`},
+		{"empty scope", map[string]any{"scope": ""}, token.ErrInvalidClaims, `"scope"`},
+		{"func", map[string]any{"callback": func() {}}, token.ErrInvalidClaims, `claim "callback" is not JSON-encodable`},
+		{"channel", map[string]any{"c": make(chan int)}, token.ErrInvalidClaims, `claim "c" is not JSON-encodable`},
+		{"NaN", map[string]any{"ratio": math.NaN()}, token.ErrInvalidClaims, `claim "ratio" is not JSON-encodable`},
+		{"too many members", many, token.ErrInvalidClaims, "at most 57"},
+		{"over 8 KiB", map[string]any{"pad": strings.Repeat("a", 6000)}, token.ErrTokenTooLarge, "over the 8192 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, err := f.issuer.IssueWith(context.Background(), "alice", tc.extra)
@@ -132,7 +132,7 @@ func TestIssueWithRefusesBadClaims(t *testing.T) {
 	// Just under the cap is fine, and verifies.
 	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"pad": strings.Repeat("a", 5500)})
 	require.NoError(t, err)
-	assert.LessOrEqual(t, len(tok.Raw), jwtauth.MaxTokenSize)
+	assert.LessOrEqual(t, len(tok.Raw), token.MaxTokenSize)
 	_, err = f.verifier.Verify(context.Background(), tok.Raw)
 	require.NoError(t, err)
 }

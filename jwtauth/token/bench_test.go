@@ -1,4 +1,4 @@
-package jwtauth_test
+package token_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // The floors: raw crypto/rsa PKCS #1 v1.5 over SHA-256 with the same key and
@@ -88,7 +88,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 func benchmarkVerify(b *testing.B, cacheSize, tokens int) {
 	f := newFixture(b)
 	ctx := context.Background()
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
 		Now: func() time.Time { return f.now }, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)

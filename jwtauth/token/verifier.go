@@ -1,4 +1,4 @@
-package jwtauth
+package token
 
 import (
 	"context"
@@ -31,11 +31,11 @@ const DefaultCacheSize = 10_000
 const DefaultLeeway = 30 * time.Second
 
 // KeySet gives the public key for a kid. keys.Set and keys.Manager (local
-// keys) and RemoteKeySet implement it. Verify fails with ErrUnknownKey for
-// every error it returns, wrapping it: keys.ErrUnknownKey and
-// keys.ErrKeyRevoked name the token's fault; other errors (such as
-// ErrKeySetUnavailable or ErrStoreUnavailable) stay in the chain, and the
-// Authenticator answers them with 503 rather than 401.
+// keys) and remote.RemoteKeySet implement it. Verify fails with
+// ErrUnknownKey for every error it returns, wrapping it: keys.ErrUnknownKey
+// and keys.ErrKeyRevoked name the token's fault; other errors (such as
+// remote.ErrKeySetUnavailable or jwtauth.ErrStoreUnavailable) stay in the
+// chain, and the Authenticator answers them with 503 rather than 401.
 type KeySet interface {
 	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
@@ -79,6 +79,10 @@ type VerifierConfig struct {
 	// remote key act at once.
 	CacheSize int
 
+	// Trace, when set, is told about every verification and cache lookup
+	// (see VerifierTrace); nil: nothing is reported.
+	Trace *VerifierTrace
+
 	// InsecureSkipIssuerCheck accepts any iss. Only for tests and tools.
 	InsecureSkipIssuerCheck bool
 	// InsecureSkipAudienceCheck accepts any aud. Only for tests and tools.
@@ -99,9 +103,8 @@ type Verifier struct {
 	skipAud  bool
 	// cache maps a whole raw token to its verification; nil when off.
 	cache *lru.Cache[string, *verified]
-	// metrics counts outcomes and cache lookups; nil without metrics
-	// (Config.Metrics, RemoteConfig.Metrics).
-	metrics *verifyMetrics
+	// trace is VerifierConfig.Trace; nil without one.
+	trace *VerifierTrace
 }
 
 // verified is a cached successful verification. Nothing in it changes
@@ -140,6 +143,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		keys: cfg.Keys, issuer: cfg.Issuer, audience: slices.Clone(cfg.Audience),
 		leeway: cfg.Leeway, required: slices.Clone(cfg.RequiredClaims), now: cfg.Now,
 		skipIss: cfg.InsecureSkipIssuerCheck, skipAud: cfg.InsecureSkipAudienceCheck,
+		trace: cfg.Trace,
 	}
 	if v.leeway == 0 {
 		v.leeway = DefaultLeeway
@@ -422,12 +426,8 @@ func jsonAudience(v *fastjson.Value) ([]string, error) {
 // returns claims of its own.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	c, err := v.verify(ctx, raw)
-	if m := v.metrics; m != nil {
-		if err == nil {
-			m.results[verifyOK].Inc()
-		} else {
-			m.results[verifyResult(err)].Inc()
-		}
+	if t := v.trace; t != nil && t.Verified != nil {
+		t.Verified(err)
 	}
 	return c, err
 }
@@ -436,14 +436,14 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cache != nil {
 		if e, ok := v.cache.Get(raw); ok {
 			if c, done, err := v.verifyCached(ctx, raw, e); done {
-				if v.metrics != nil {
-					v.metrics.cacheHit.Inc()
+				if t := v.trace; t != nil && t.CacheLookup != nil {
+					t.CacheLookup(true)
 				}
 				return c, err
 			}
 		}
-		if v.metrics != nil {
-			v.metrics.cacheMiss.Inc()
+		if t := v.trace; t != nil && t.CacheLookup != nil {
+			t.CacheLookup(false)
 		}
 	}
 	if raw == "" {
