@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Prometheus metrics (Config.Metrics, RemoteConfig.Metrics). Every label
+// Prometheus metrics (Config.Metrics, RemoteMetrics). Every label
 // takes its values from a fixed set below, never from a request: no
 // username, kid, client address or error text reaches a series. The
 // counters of the hot paths are bound to their label values once, when the
@@ -372,6 +374,45 @@ func (c *keySetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// RemoteMetrics registers on reg the Prometheus collectors of a remote key
+// set and, when vc is not nil, of the verifier built with it, and sets
+// rc.Trace (and vc.Trace) to feed them, replacing what they held:
+// jwtauth_remote_jwks_fetches_total by result (200, 304, error),
+// jwtauth_remote_jwks_unknown_kid_refetches_total,
+// jwtauth_remote_jwks_age_seconds (since the origin last confirmed the set,
+// by rc.Now), jwtauth_remote_jwks_stale (1 while answering from the last
+// good set after a failed fetch) and jwtauth_remote_jwks_keys; with vc,
+// jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
+// (README, "Metrics"). Then build the key set with rc (NewRemoteKeySet, or
+// NewRemoteVerifier with rc and vc): its Close, or a failed constructor,
+// unregisters them.
+//
+// It fails, registering nothing, when a series is registered on reg already
+// (a second key set on one registry: wrap reg with
+// prometheus.WrapRegistererWith and a label telling them apart).
+func RemoteMetrics(reg prometheus.Registerer, rc *RemoteConfig, vc *VerifierConfig) error {
+	m := newRemoteMetrics(rc.Now)
+	cs := []prometheus.Collector{m}
+	var vm *verifyMetrics
+	if vc != nil {
+		vm = newVerifyMetrics()
+		cs = append(cs, vm.cs...)
+	}
+	unregister, err := registerCollectors(reg, cs...)
+	if err != nil {
+		return err
+	}
+	rc.Trace = &remote.Trace{
+		Fetched:           m.fetched,
+		UnknownKIDRefetch: m.unknownKID.Inc,
+		Closed:            unregister,
+	}
+	if vc != nil {
+		vc.Trace = vm.trace()
+	}
+	return nil
+}
+
 // Results of a remote JWKS fetch (label "result" of
 // jwtauth_remote_jwks_fetches_total).
 const (
@@ -381,10 +422,11 @@ const (
 	numFetchResults
 )
 
-// remoteMetrics counts a RemoteKeySet's fetches and reads its state at
-// scrape time.
+// remoteMetrics counts a remote key set's fetches (remote.Trace) and tells
+// the state the last one left at scrape time.
 type remoteMetrics struct {
-	r          *RemoteKeySet
+	now        func() time.Time
+	last       atomic.Pointer[remote.FetchInfo]
 	fetches    [numFetchResults]prometheus.Counter
 	fetchVec   *prometheus.CounterVec
 	unknownKID prometheus.Counter
@@ -392,10 +434,13 @@ type remoteMetrics struct {
 	age, stale, keys *prometheus.Desc
 }
 
-func newRemoteMetrics(r *RemoteKeySet) *remoteMetrics {
+func newRemoteMetrics(now func() time.Time) *remoteMetrics {
+	if now == nil {
+		now = time.Now
+	}
 	name := func(n string) string { return prometheus.BuildFQName(metricsNamespace, "", n) }
 	m := &remoteMetrics{
-		r: r,
+		now: now,
 		fetchVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "remote_jwks_fetches_total",
 			Help: "Fetches of the remote JWKS by result: 200 (a new set), 304 (the set held confirmed) or error (discovery or fetch failed; the last good set stays in force).",
@@ -425,28 +470,26 @@ func (m *remoteMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *remoteMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.fetchVec.Collect(ch)
 	m.unknownKID.Collect(ch)
-	s := m.r.cur.Load()
 	stale, n := 0.0, 0.0
-	if s != nil {
-		ch <- prometheus.MustNewConstMetric(m.age, prometheus.GaugeValue, m.r.now().Sub(s.validated).Seconds())
-		if m.r.LastError() != nil {
+	if last := m.last.Load(); last != nil && !last.Validated.IsZero() {
+		ch <- prometheus.MustNewConstMetric(m.age, prometheus.GaugeValue, m.now().Sub(last.Validated).Seconds())
+		if last.Err != nil {
 			stale = 1
 		}
-		n = float64(len(s.keys))
+		n = float64(last.Keys)
 	}
 	ch <- prometheus.MustNewConstMetric(m.stale, prometheus.GaugeValue, stale)
 	ch <- prometheus.MustNewConstMetric(m.keys, prometheus.GaugeValue, n)
 }
 
-// fetched counts one fetch: err, else the status that answered it.
-func (m *remoteMetrics) fetched(status int, err error) {
-	if m == nil {
-		return
-	}
+// fetched is the remote.Trace hook: it counts one fetch and keeps the state
+// it left.
+func (m *remoteMetrics) fetched(info remote.FetchInfo) {
+	m.last.Store(&info)
 	switch {
-	case err != nil:
+	case info.Err != nil:
 		m.fetches[fetchError].Inc()
-	case status == 304:
+	case info.Status == 304:
 		m.fetches[fetch304].Inc()
 	default:
 		m.fetches[fetch200].Inc()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -334,7 +335,25 @@ func TestMetricsRegistration(t *testing.T) {
 // unknown-kid refetches, the age of its set and whether it is stale.
 func TestRemoteMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	rf := newRemoteFixture(t, func(c *jwtauth.RemoteConfig) { c.Metrics = reg })
+	f := newFixture(t)
+	var clk atomic.Int64 // the key set's clock, in ns
+	clk.Store(f.now.UnixNano())
+	now := func() time.Time { return time.Unix(0, clk.Load()) }
+	jwks := jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute)
+	var down atomic.Bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		jwks.ServeHTTP(w, r)
+	}))
+	t.Cleanup(origin.Close)
+	rc := jwtauth.RemoteConfig{JWKSURL: origin.URL, Now: now, Logger: quiet}
+	vc := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now}
+	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc, &vc))
+	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), rc, vc)
+	require.NoError(t, err)
 	ctx := t.Context()
 	fetches := func(fams map[string]*dto.MetricFamily, result string) float64 {
 		return series(t, fams, "jwtauth_remote_jwks_fetches_total", "result", result)
@@ -348,23 +367,26 @@ func TestRemoteMetrics(t *testing.T) {
 	assert.Equal(t, 0.0, series(t, fams, "jwtauth_remote_jwks_stale"))
 	assert.Equal(t, 2.0, series(t, fams, "jwtauth_remote_jwks_keys"), "the active and the next key")
 
-	require.NoError(t, rf.ks.Refresh(ctx))
-	rf.origin.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
-	rf.clk.Advance(10 * time.Minute)
-	require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+	require.NoError(t, ks.Refresh(ctx))
+	down.Store(true)
+	clk.Add(int64(10 * time.Minute))
+	require.ErrorIs(t, ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
 	fams, _ = scrape(t, reg)
 	assert.Equal(t, 1.0, fetches(fams, "304"))
 	assert.Equal(t, 1.0, fetches(fams, "error"))
 	assert.Equal(t, 600.0, series(t, fams, "jwtauth_remote_jwks_age_seconds"), "the last good set was confirmed 10 min ago")
 	assert.Equal(t, 1.0, series(t, fams, "jwtauth_remote_jwks_stale"))
+	assert.Equal(t, 2.0, series(t, fams, "jwtauth_remote_jwks_keys"), "the last good set's keys")
 
 	// A token with a kid the set lacks: one refetch (the origin is back), a 304.
-	rf.origin.restore()
-	rf.clk.Advance(10 * time.Second) // past UnknownKIDInterval
+	down.Store(false)
+	clk.Add(int64(10 * time.Second)) // past UnknownKIDInterval
 	const kid = "attackerchosenkid"
-	_, err := rf.v.Verify(ctx, b64(`{"alg":"RS256","kid":"`+kid+`"}`)+"."+b64(`{"sub":"mallory"}`)+".AAAA")
+	_, err = v.Verify(ctx, b64(`{"alg":"RS256","kid":"`+kid+`"}`)+"."+b64(`{"sub":"mallory"}`)+".AAAA")
 	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-	_, err = rf.v.Verify(ctx, rf.issue(t))
+	tok, err := f.issuer.Issue(ctx, "alice")
+	require.NoError(t, err)
+	_, err = v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	fams, text := scrape(t, reg)
 	assert.Equal(t, 1.0, series(t, fams, "jwtauth_remote_jwks_unknown_kid_refetches_total"))
@@ -375,15 +397,30 @@ func TestRemoteMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, series(t, fams, "jwtauth_token_verifications_total", "result", "ok"))
 	assertBoundedLabels(t, fams, text, kid, "mallory")
 
-	// Close unregisters: a new remote verifier may use the registry.
-	require.NoError(t, rf.ks.Close())
-	_, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{JWKSURL: rf.origin.srv.URL, Metrics: reg, Logger: quiet},
-		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
-	require.NoError(t, err)
-	_, _, err = jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{JWKSURL: rf.origin.srv.URL, Metrics: reg, Logger: quiet},
-		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
-	require.ErrorContains(t, err, "cannot register jwtauth_remote_jwks_fetches_total", "a second one on the same registry")
+	// Close unregisters: a new remote verifier may use the registry, a
+	// second one on it may not.
 	require.NoError(t, ks.Close())
+	rc2 := jwtauth.RemoteConfig{JWKSURL: origin.URL, Logger: quiet}
+	vc2 := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
+	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc2, &vc2))
+	_, ks, err = jwtauth.NewRemoteVerifier(ctx, rc2, vc2)
+	require.NoError(t, err)
+	rc3, vc3 := jwtauth.RemoteConfig{JWKSURL: origin.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
+	err = jwtauth.RemoteMetrics(reg, &rc3, &vc3)
+	require.ErrorContains(t, err, "cannot register jwtauth_remote_jwks_fetches_total", "a second one on the same registry")
+	assert.Nil(t, rc3.Trace, "nothing set up when registration fails")
+	require.NoError(t, ks.Close())
+
+	// A constructor that fails unregisters too.
+	rc4 := jwtauth.RemoteConfig{JWKSURL: "http://example.com/jwks"} // plain http: refused
+	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc4, nil))
+	_, err = jwtauth.NewRemoteKeySet(ctx, rc4)
+	require.ErrorContains(t, err, "plain http")
+	rc5 := jwtauth.RemoteConfig{JWKSURL: origin.URL}
+	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc5, nil), "the failed key set left the registry free")
+	ks5, err := jwtauth.NewRemoteKeySet(ctx, rc5)
+	require.NoError(t, err)
+	require.NoError(t, ks5.Close())
 }
 
 // TestCookieModeMetrics: in cookie mode a refresh refused by the CSRF check

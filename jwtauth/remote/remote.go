@@ -1,4 +1,4 @@
-package jwtauth
+package remote
 
 import (
 	"context"
@@ -21,13 +21,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 )
 
-// Defaults of RemoteConfig.
+// Defaults of Config.
 const (
 	// DefaultMinRefresh is the floor on the refresh interval (1 min): a
 	// smaller or absent Cache-Control max-age never makes the background
@@ -55,10 +55,10 @@ const (
 	DefaultMaxJWKSBytes = 1 << 20
 )
 
-// ErrKeySetUnavailable is returned by RemoteKeySet.VerificationKey when it
+// ErrKeySetUnavailable is returned by KeySet.VerificationKey when it
 // holds no usable key set: no fetch has succeeded yet (a cold key set), the
-// last good set is older than RemoteConfig.MaxStale, or the key set was
-// never started. Verify reports it wrapped in ErrUnknownKey, so every token
+// last good set is older than Config.MaxStale, or the key set was
+// never started. token.Verifier reports it wrapped in token.ErrUnknownKey, so every token
 // is rejected (fail closed).
 var ErrKeySetUnavailable = errors.New("jwtauth: remote key set unavailable")
 
@@ -70,9 +70,9 @@ var ErrKeySetUnavailable = errors.New("jwtauth: remote key set unavailable")
 // {"keys":[]}, is no failure: the issuer has withdrawn its keys.)
 var ErrJWKSFetch = errors.New("jwtauth: jwks fetch failed")
 
-// RemoteConfig configures a RemoteKeySet. Exactly one of JWKSURL and Issuer
+// Config configures a KeySet. Exactly one of JWKSURL and Issuer
 // is needed; every other field has a useful zero value.
-type RemoteConfig struct {
+type Config struct {
 	// JWKSURL is the URL of the JWK Set (RFC 7517 §5), e.g.
 	// "https://auth.example.com/.well-known/jwks.json". When set, no
 	// discovery is done.
@@ -80,7 +80,7 @@ type RemoteConfig struct {
 	// Issuer is an OpenID Connect issuer URL. Without JWKSURL, the JWKS URL
 	// is read once from Issuer + "/.well-known/openid-configuration"
 	// (OpenID Connect Discovery 1.0 §4), whose "issuer" member must equal
-	// Issuer exactly (§4.3). NewRemoteVerifier also uses it as the expected
+	// Issuer exactly (§4.3). NewVerifier also uses it as the expected
 	// iss when VerifierConfig.Issuer is empty.
 	Issuer string
 	// HTTPClient makes the requests; default a zero http.Client (which uses
@@ -126,10 +126,10 @@ type RemoteConfig struct {
 	// MaxBytes caps a response body, in bytes; a larger one is a failed
 	// fetch. Default DefaultMaxJWKSBytes (1 MiB).
 	MaxBytes int64
-	// Lazy makes NewRemoteKeySet return without fetching: the background
+	// Lazy makes NewKeySet return without fetching: the background
 	// refresh and the first lookup fetch the set, and until one succeeds
 	// every lookup fails with ErrKeySetUnavailable. Use it when services may
-	// start before their issuer. By default NewRemoteKeySet fetches once and
+	// start before their issuer. By default NewKeySet fetches once and
 	// fails when it cannot fetch the set.
 	Lazy bool
 	// Now is the clock used for freshness, staleness and the unknown-kid
@@ -140,25 +140,16 @@ type RemoteConfig struct {
 	// default slog.Default().
 	Logger *slog.Logger
 
-	// Metrics, when set, is where NewRemoteKeySet registers the key set's
-	// Prometheus collectors: jwtauth_remote_jwks_fetches_total by result
-	// (200, 304, error), jwtauth_remote_jwks_unknown_kid_refetches_total,
-	// jwtauth_remote_jwks_age_seconds (since the origin last confirmed the
-	// set), jwtauth_remote_jwks_stale (1 while answering from the last good
-	// set after a failed fetch) and jwtauth_remote_jwks_keys; and where
-	// NewRemoteVerifier also registers the verifier's
-	// jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
-	// (README, "Metrics"). Nil (the default): no metrics, nothing touches
-	// prometheus.DefaultRegisterer. A collector that cannot be registered
-	// (a second key set on one registry: wrap it with
-	// prometheus.WrapRegistererWith and a label telling them apart) fails
-	// the constructor; Close unregisters them.
-	Metrics prometheus.Registerer
+	// Trace, when set, is told about every fetch, every fetch an unknown
+	// kid causes and the end of the key set (see Trace); nil: nothing is
+	// reported. The face's Prometheus metrics (jwtauth.RemoteMetrics) fill
+	// it in.
+	Trace *Trace
 }
 
-// RemoteKeySet is a KeySet fed by a remote JWK Set (RFC 7517 §5): the
+// KeySet is a token.KeySet fed by a remote JWK Set (RFC 7517 §5): the
 // verifying side of a service that trusts tokens of another issuer, such as
-// `jwtauth serve`. It implements KeySet, so Verifier and the adapters'
+// `jwtauth serve`. It implements token.KeySet, so token.Verifier and the adapters'
 // middleware work with it unchanged. It is safe for concurrent use.
 //
 // Behaviour:
@@ -188,10 +179,10 @@ type RemoteConfig struct {
 // If-None-Match and treats 304 as an error, reads its clock with time.Now,
 // has no maximum staleness, no rate-limited refresh on an unknown kid, and
 // replaces a good set with any set that parses, an empty one included. So
-// RemoteKeySet runs its own small fetch loop over net/http; the JWK members
+// KeySet runs its own small fetch loop over net/http; the JWK members
 // themselves are parsed and validated by jwx (jwk.ParseKey, jwk.Export).
-type RemoteKeySet struct {
-	cfg    RemoteConfig
+type KeySet struct {
+	cfg    Config
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
@@ -211,9 +202,8 @@ type RemoteKeySet struct {
 	done   chan struct{}
 	kick   chan struct{}
 
-	metrics    *remoteMetrics // nil without RemoteConfig.Metrics
-	unregister []func()       // of RemoteConfig.Metrics, run once by Close
-	closeOnce  sync.Once
+	trace     *Trace // RemoteConfig.Trace; nil without one
+	closeOnce sync.Once
 }
 
 // remoteSet is an immutable snapshot of the usable keys of one JWKS document.
@@ -223,13 +213,21 @@ type remoteSet struct {
 	validated time.Time // when the origin last confirmed it (200 or 304), by cfg.Now
 }
 
-// NewRemoteKeySet checks cfg, fetches the set (unless cfg.Lazy) and starts
+// NewKeySet checks cfg, fetches the set (unless cfg.Lazy) and starts
 // the background refresh, which runs until ctx is done or Close is called.
 // It fails when neither JWKSURL nor Issuer is set, a URL is not absolute
 // https (or http on a loopback host, or with InsecureAllowHTTP), or (not
 // Lazy) discovery or the first fetch fails: the error then wraps
 // ErrJWKSFetch and says why.
-func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, error) {
+func NewKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
+	r, err := newKeySet(ctx, cfg)
+	if err != nil {
+		cfg.Trace.closed()
+	}
+	return r, err
+}
+
+func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 	if cfg.JWKSURL == "" && cfg.Issuer == "" {
 		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
 	}
@@ -265,27 +263,18 @@ func NewRemoteKeySet(ctx context.Context, cfg RemoteConfig) (*RemoteKeySet, erro
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxJWKSBytes
 	}
-	r := &RemoteKeySet{cfg: cfg, client: sameOriginClient(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now,
-		jwksURL: cfg.JWKSURL, done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	r := &KeySet{cfg: cfg, client: sameOriginClient(cfg.HTTPClient), log: cfg.Logger, now: cfg.Now,
+		jwksURL: cfg.JWKSURL, done: make(chan struct{}), kick: make(chan struct{}, 1), trace: cfg.Trace}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
 	if r.now == nil {
 		r.now = time.Now
 	}
-	if cfg.Metrics != nil {
-		r.metrics = newRemoteMetrics(r)
-		unregister, err := registerCollectors(cfg.Metrics, r.metrics)
-		if err != nil {
-			return nil, err
-		}
-		r.unregister = append(r.unregister, unregister)
-	}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	if !cfg.Lazy {
 		if err := r.fetch(ctx); err != nil {
 			r.cancel()
-			r.unregisterMetrics()
 			return nil, err
 		}
 	}
@@ -347,12 +336,12 @@ func hostPort(u *url.URL) string {
 
 // VerificationKey returns the RSA public key for kid. A kid the current set
 // does not hold causes a fetch when none was made in the last
-// UnknownKIDInterval (see RemoteKeySet), awaited for at most UnknownKIDWait
+// UnknownKIDInterval (see KeySet), awaited for at most UnknownKIDWait
 // or until ctx ends; if the kid is still unknown the error wraps
 // keys.ErrUnknownKey. Without a usable set it returns an error
 // wrapping ErrKeySetUnavailable. The cached path takes no lock and does no
 // I/O.
-func (r *RemoteKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (r *KeySet) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	s := r.cur.Load()
 	if s != nil {
 		if pub, ok := s.keys[kid]; ok {
@@ -379,7 +368,7 @@ func (r *RemoteKeySet) VerificationKey(ctx context.Context, kid string) (*rsa.Pu
 	return nil, keys.ErrUnknownKey
 }
 
-func (r *RemoteKeySet) checkStale(s *remoteSet) error {
+func (r *KeySet) checkStale(s *remoteSet) error {
 	if age := r.now().Sub(s.validated); age > r.cfg.MaxStale {
 		r.mu.Lock()
 		last := r.lastErr
@@ -392,7 +381,7 @@ func (r *RemoteKeySet) checkStale(s *remoteSet) error {
 	return nil
 }
 
-func (r *RemoteKeySet) unavailable() error {
+func (r *KeySet) unavailable() error {
 	r.mu.Lock()
 	last := r.lastErr
 	r.mu.Unlock()
@@ -410,7 +399,7 @@ var errMissWait = errors.New("jwtauth: remote jwks: the fetch for an unknown kid
 // All callers share the fetch in flight; a caller stops waiting after
 // UnknownKIDWait or when its ctx ends, without cancelling the fetch for the
 // others.
-func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
+func (r *KeySet) refetchForMiss(ctx context.Context) error {
 	ch := r.sf.DoChan("fetch", func() (any, error) {
 		r.mu.Lock()
 		throttled := !r.lastAttempt.IsZero() && r.now().Sub(r.lastAttempt) < r.cfg.UnknownKIDInterval
@@ -418,8 +407,8 @@ func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 		if throttled {
 			return nil, errThrottled
 		}
-		if r.metrics != nil {
-			r.metrics.unknownKID.Inc()
+		if t := r.trace; t != nil && t.UnknownKIDRefetch != nil {
+			t.UnknownKIDRefetch()
 		}
 		return nil, r.fetch(r.ctx)
 	})
@@ -438,7 +427,7 @@ func (r *RemoteKeySet) refetchForMiss(ctx context.Context) error {
 // Refresh fetches the set now, whatever its freshness and the unknown-kid
 // interval, sharing a fetch already in flight. It returns the fetch's error
 // (wrapping ErrJWKSFetch); the last good set stays in force on failure.
-func (r *RemoteKeySet) Refresh(ctx context.Context) error {
+func (r *KeySet) Refresh(ctx context.Context) error {
 	ch := r.sf.DoChan("fetch", func() (any, error) { return nil, r.fetch(r.ctx) })
 	select {
 	case res := <-ch:
@@ -450,7 +439,7 @@ func (r *RemoteKeySet) Refresh(ctx context.Context) error {
 
 // LastError returns the error of the last fetch, or nil when it succeeded
 // (or none was made).
-func (r *RemoteKeySet) LastError() error {
+func (r *KeySet) LastError() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
@@ -458,7 +447,7 @@ func (r *RemoteKeySet) LastError() error {
 
 // KIDs returns the kids of the usable keys of the current set, in no
 // particular order; nil without a set.
-func (r *RemoteKeySet) KIDs() []string {
+func (r *KeySet) KIDs() []string {
 	s := r.cur.Load()
 	if s == nil {
 		return nil
@@ -470,29 +459,20 @@ func (r *RemoteKeySet) KIDs() []string {
 	return out
 }
 
-// Close stops the background refresh, waits for it to end and unregisters
-// the collectors of RemoteConfig.Metrics. Lookups still answer from the
+// Close stops the background refresh, waits for it to end and calls
+// Config.Trace's Closed hook. Lookups still answer from the
 // last set (until MaxStale) but fetch no more. Close is idempotent and
 // always returns nil.
-func (r *RemoteKeySet) Close() error {
+func (r *KeySet) Close() error {
 	r.cancel()
 	<-r.done
-	r.unregisterMetrics()
+	r.closeOnce.Do(r.trace.closed)
 	return nil
-}
-
-// unregisterMetrics unregisters the collectors of RemoteConfig.Metrics, once.
-func (r *RemoteKeySet) unregisterMetrics() {
-	r.closeOnce.Do(func() {
-		for _, f := range r.unregister {
-			f()
-		}
-	})
 }
 
 // run is the background refresh loop: it fetches when nextRefresh is due,
 // and re-reads nextRefresh whenever a fetch (of any caller) ends.
-func (r *RemoteKeySet) run() {
+func (r *KeySet) run() {
 	defer close(r.done)
 	for {
 		r.mu.Lock()
@@ -521,7 +501,7 @@ func (r *RemoteKeySet) run() {
 
 // fetch resolves the JWKS URL if needed, fetches the set and installs it.
 // Callers coalesce through r.sf so that at most one fetch runs at a time.
-func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
+func (r *KeySet) fetch(ctx context.Context) (err error) {
 	if err := r.ctx.Err(); err != nil {
 		return fmt.Errorf("%w: key set closed", ErrJWKSFetch)
 	}
@@ -534,7 +514,7 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 
 	status := 0 // of the JWKS response
 	defer func() {
-		r.metrics.fetched(status, err)
+		r.trace.fetched(r.cur.Load(), status, err)
 		r.mu.Lock()
 		r.lastErr = err
 		if err != nil {
@@ -608,7 +588,7 @@ func (r *RemoteKeySet) fetch(ctx context.Context) (err error) {
 	return nil
 }
 
-func (r *RemoteKeySet) target() string {
+func (r *KeySet) target() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.jwksURL != "" {
@@ -619,7 +599,7 @@ func (r *RemoteKeySet) target() string {
 
 // get performs one GET with the timeout and reads at most MaxBytes of body
 // (none for 304).
-func (r *RemoteKeySet) get(ctx context.Context, u string, hdr http.Header) (*http.Response, []byte, error) {
+func (r *KeySet) get(ctx context.Context, u string, hdr http.Header) (*http.Response, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -656,7 +636,7 @@ func (r *RemoteKeySet) get(ctx context.Context, u string, hdr http.Header) (*htt
 // discover reads the JWKS URL from the issuer's OpenID Provider
 // Configuration (OpenID Connect Discovery 1.0 §4.1) and checks that its
 // issuer equals the configured one (§4.3).
-func (r *RemoteKeySet) discover(ctx context.Context) (string, error) {
+func (r *KeySet) discover(ctx context.Context) (string, error) {
 	u := strings.TrimSuffix(r.cfg.Issuer, "/") + "/.well-known/openid-configuration"
 	res, body, err := r.get(ctx, u, http.Header{"Accept": {"application/json"}})
 	if err != nil {
@@ -684,7 +664,7 @@ func (r *RemoteKeySet) discover(ctx context.Context) (string, error) {
 // freshness is the refresh interval a response asks for: Cache-Control
 // max-age minus Age (RFC 9111 §4.2.1, §4.2.3; 0 for no-cache or no-store),
 // DefaultRefresh without one, clamped to [MinRefresh, MaxRefresh].
-func (r *RemoteKeySet) freshness(h http.Header) time.Duration {
+func (r *KeySet) freshness(h http.Header) time.Duration {
 	d := DefaultRefresh
 	for _, cc := range h.Values("Cache-Control") {
 		for dir := range strings.SplitSeq(cc, ",") {
@@ -869,13 +849,14 @@ func sameKeys(a, b map[string]*rsa.PublicKey) bool {
 	return true
 }
 
-// NewRemoteVerifier returns a Verifier whose keys come from a RemoteKeySet
-// built with rc (see NewRemoteKeySet; its background refresh runs until ctx
+// NewVerifier returns a token.Verifier whose keys come from a KeySet
+// built with rc (see NewKeySet; its background refresh runs until ctx
 // is done) and the returned key set, for Refresh, LastError or Close. vc.Keys
 // must be nil; when vc.Issuer is empty it is rc.Issuer. Every other rule of
-// vc applies as with NewVerifier.
-func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) (*Verifier, *RemoteKeySet, error) {
+// vc applies as with token.NewVerifier.
+func NewVerifier(ctx context.Context, rc Config, vc token.VerifierConfig) (*token.Verifier, *KeySet, error) {
 	if vc.Keys != nil {
+		rc.Trace.closed()
 		return nil, nil, errors.New("jwtauth: NewRemoteVerifier: VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
 	}
 	if vc.Issuer == "" {
@@ -883,36 +864,24 @@ func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) 
 	}
 	probe := vc
 	probe.Keys = noKeys{}
-	if _, err := NewVerifier(probe); err != nil {
+	if _, err := token.NewVerifier(probe); err != nil {
+		rc.Trace.closed()
 		return nil, nil, err
 	}
-	ks, err := NewRemoteKeySet(ctx, rc)
+	ks, err := NewKeySet(ctx, rc)
 	if err != nil {
 		return nil, nil, err
 	}
 	vc.Keys = ks
-	var vm *verifyMetrics
-	if rc.Metrics != nil {
-		vm = newVerifyMetrics()
-		vc.Trace = vm.trace()
-	}
-	v, err := NewVerifier(vc)
+	v, err := token.NewVerifier(vc)
 	if err != nil {
 		_ = ks.Close()
 		return nil, nil, err
 	}
-	if vm != nil {
-		unregister, err := registerCollectors(rc.Metrics, vm.cs...)
-		if err != nil {
-			_ = ks.Close()
-			return nil, nil, err
-		}
-		ks.unregister = append(ks.unregister, unregister)
-	}
 	return v, ks, nil
 }
 
-// noKeys is a KeySet without keys, used to check a VerifierConfig before
+// noKeys is a token.KeySet without keys, used to check a VerifierConfig before
 // any fetch.
 type noKeys struct{}
 

@@ -1,4 +1,4 @@
-package jwtauth_test
+package remote_test
 
 import (
 	"bytes"
@@ -24,6 +24,8 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -95,8 +97,8 @@ type remoteFixture struct {
 	*fixture
 	clk    *clock
 	origin *origin
-	ks     *jwtauth.RemoteKeySet
-	v      *jwtauth.Verifier
+	ks     *remote.KeySet
+	v      *token.Verifier
 	logs   *syncBuffer
 }
 
@@ -112,12 +114,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newRemoteFixture(t *testing.T, mod func(*jwtauth.RemoteConfig)) *remoteFixture {
+func newRemoteFixture(t *testing.T, mod func(*remote.Config)) *remoteFixture {
 	t.Helper()
 	rf := &remoteFixture{fixture: newFixture(t), logs: &syncBuffer{}}
 	rf.clk = newClock(rf.now)
 	rf.origin = newOrigin(t, jwtauth.NewJWKSHandler(rf.mgr, 5*time.Minute))
-	cfg := jwtauth.RemoteConfig{
+	cfg := remote.Config{
 		JWKSURL: rf.origin.srv.URL, Now: rf.clk.Now,
 		Logger: slog.New(slog.NewTextHandler(rf.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -125,7 +127,7 @@ func newRemoteFixture(t *testing.T, mod func(*jwtauth.RemoteConfig)) *remoteFixt
 		mod(&cfg)
 	}
 	var err error
-	rf.v, rf.ks, err = jwtauth.NewRemoteVerifier(t.Context(), cfg, jwtauth.VerifierConfig{
+	rf.v, rf.ks, err = remote.NewVerifier(t.Context(), cfg, token.VerifierConfig{
 		Issuer: testIssuer, Audience: []string{testAudience}, Now: rf.clk.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rf.ks.Close() })
@@ -197,7 +199,7 @@ func TestRemoteKeySetVerifiesAndRevalidatesWith304(t *testing.T) {
 	require.NoError(t, rf.ks.Refresh(ctx))
 	rf.clk.Advance(23 * time.Hour)
 	_, err = rf.v.Verify(ctx, tok)
-	require.ErrorIs(t, err, jwtauth.ErrTokenExpired, "the key is still usable 46 h after the first fetch: only the token's exp stops it")
+	require.ErrorIs(t, err, token.ErrTokenExpired, "the key is still usable 46 h after the first fetch: only the token's exp stops it")
 	assert.NoError(t, rf.ks.LastError())
 }
 
@@ -263,7 +265,7 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rf := newRemoteFixture(t, func(c *jwtauth.RemoteConfig) { c.Timeout = 200 * time.Millisecond })
+			rf := newRemoteFixture(t, func(c *remote.Config) { c.Timeout = 200 * time.Millisecond })
 			ctx := t.Context()
 			tok := rf.issue(t)
 			if tc.handler == nil {
@@ -273,7 +275,7 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			}
 
 			err := rf.ks.Refresh(ctx)
-			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			require.ErrorIs(t, err, remote.ErrJWKSFetch)
 			assert.ErrorContains(t, err, tc.want)
 			assert.Equal(t, err, rf.ks.LastError(), "the failure is reported")
 			assert.Contains(t, rf.logs.String(), "remote jwks fetch failed", "the failure is logged")
@@ -284,17 +286,17 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 
 			// An unknown kid after the interval tries again; it fails the
 			// same way and the last good set stays.
-			rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+			rf.clk.Advance(remote.DefaultUnknownKIDInterval)
 			_, err = rf.v.Verify(ctx, forge(t, rf.outsider(t), `{"alg":"RS256","kid":"other"}`, rf.claims(nil)))
-			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+			require.ErrorIs(t, err, token.ErrUnknownKey)
 			_, err = rf.v.Verify(ctx, tok)
 			require.NoError(t, err)
 
 			// Up to MaxStale, not beyond: then every token fails closed.
-			rf.clk.Advance(jwtauth.DefaultMaxStale)
+			rf.clk.Advance(remote.DefaultMaxStale)
 			_, err = rf.v.Verify(ctx, tok)
-			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-			require.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+			require.ErrorIs(t, err, token.ErrUnknownKey)
+			require.ErrorIs(t, err, remote.ErrKeySetUnavailable)
 			assert.ErrorContains(t, err, "MaxStale")
 		})
 	}
@@ -305,28 +307,28 @@ func TestRemoteKeySetColdFailsClosed(t *testing.T) {
 	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
 	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	clk := newClock(f.now)
-	cfg := jwtauth.RemoteConfig{JWKSURL: o.srv.URL, Now: clk.Now, Logger: quiet}
-	vcfg := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clk.Now}
+	cfg := remote.Config{JWKSURL: o.srv.URL, Now: clk.Now, Logger: quiet}
+	vcfg := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clk.Now}
 	tok, err := f.issuer.Issue(t.Context(), "alice")
 	require.NoError(t, err)
 
 	// By default construction fetches, and fails without a usable set.
-	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), cfg, vcfg)
-	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	_, _, err = remote.NewVerifier(t.Context(), cfg, vcfg)
+	require.ErrorIs(t, err, remote.ErrJWKSFetch)
 	assert.ErrorContains(t, err, "HTTP status 503")
 
 	// A lazy key set starts cold and rejects every token until a fetch succeeds.
 	cfg.Lazy = true
-	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), cfg, vcfg)
+	v, ks, err := remote.NewVerifier(t.Context(), cfg, vcfg)
 	require.NoError(t, err)
 	defer ks.Close()
 	_, err = v.Verify(t.Context(), tok.Raw)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-	require.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+	require.ErrorIs(t, err, token.ErrUnknownKey)
+	require.ErrorIs(t, err, remote.ErrKeySetUnavailable)
 	assert.ErrorContains(t, err, "503")
 
 	o.restore()
-	clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	clk.Advance(remote.DefaultUnknownKIDInterval)
 	_, err = v.Verify(t.Context(), tok.Raw)
 	require.NoError(t, err, "the first lookup after the interval fetches the set")
 }
@@ -348,7 +350,7 @@ func TestRemoteKeySetUnknownKIDFlood(t *testing.T) {
 		for g := range 100 {
 			wg.Go(func() {
 				for _, tok := range tokens[g*100 : (g+1)*100] {
-					if _, err := rf.v.Verify(ctx, tok); errors.Is(err, jwtauth.ErrUnknownKey) {
+					if _, err := rf.v.Verify(ctx, tok); errors.Is(err, token.ErrUnknownKey) {
 						unknown.Add(1)
 					}
 				}
@@ -361,11 +363,11 @@ func TestRemoteKeySetUnknownKIDFlood(t *testing.T) {
 	flood() // within the interval of the first fetch
 	assert.EqualValues(t, 1, rf.origin.requests.Load(), "no fetch within the interval of the last one")
 
-	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	rf.clk.Advance(remote.DefaultUnknownKIDInterval)
 	flood()
 	assert.EqualValues(t, 2, rf.origin.requests.Load(), "10,000 concurrent misses after the interval: one fetch")
 
-	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval - time.Millisecond)
+	rf.clk.Advance(remote.DefaultUnknownKIDInterval - time.Millisecond)
 	flood()
 	assert.EqualValues(t, 2, rf.origin.requests.Load())
 
@@ -401,8 +403,8 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	require.NoError(t, err)
 	tokC := rf.issue(t)
 	_, err = rf.v.Verify(ctx, tokC)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "within the unknown-kid interval of the first fetch")
-	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	require.ErrorIs(t, err, token.ErrUnknownKey, "within the unknown-kid interval of the first fetch")
+	rf.clk.Advance(remote.DefaultUnknownKIDInterval)
 	_, err = rf.v.Verify(ctx, tokC)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, rf.origin.requests.Load())
@@ -414,10 +416,10 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	require.NoError(t, err, "not refreshed yet")
 	require.NoError(t, rf.ks.Refresh(ctx))
 	_, err = rf.v.Verify(ctx, tokA)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	require.ErrorIs(t, err, token.ErrUnknownKey)
 	rf.clk.Advance(time.Minute)
 	_, err = rf.v.Verify(ctx, tokA)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "refetching on the unknown kid does not bring it back")
+	require.ErrorIs(t, err, token.ErrUnknownKey, "refetching on the unknown kid does not bring it back")
 	for _, tok := range []string{tokB, tokC} {
 		_, err = rf.v.Verify(ctx, tok)
 		require.NoError(t, err)
@@ -427,7 +429,7 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, rf.mgr.Current().Next().Public(), rf.mgr.Current().Next().KID, nil))))
 	require.NoError(t, rf.ks.Refresh(ctx))
 	_, err = rf.v.Verify(ctx, tokC)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	require.ErrorIs(t, err, token.ErrUnknownKey)
 	assert.Equal(t, []string{rf.mgr.Current().Next().KID}, rf.ks.KIDs())
 }
 
@@ -484,7 +486,7 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	defer srv.Close()
 	docIssuer.Store(&srv.URL)
 
-	ks, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: srv.URL, Logger: quiet})
+	ks, err := remote.NewKeySet(t.Context(), remote.Config{Issuer: srv.URL, Logger: quiet})
 	require.NoError(t, err)
 	defer ks.Close()
 	pub, err := ks.VerificationKey(t.Context(), f.kid)
@@ -498,17 +500,17 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			docIssuer.Store(&tc.served)
-			_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: tc.configured, Logger: quiet})
-			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			_, err := remote.NewKeySet(t.Context(), remote.Config{Issuer: tc.configured, Logger: quiet})
+			require.ErrorIs(t, err, remote.ErrJWKSFetch)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
 
-	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{})
+	_, err = remote.NewKeySet(t.Context(), remote.Config{})
 	assert.ErrorContains(t, err, "JWKSURL or Issuer")
-	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "file:///etc/passwd"})
+	_, err = remote.NewKeySet(t.Context(), remote.Config{JWKSURL: "file:///etc/passwd"})
 	assert.ErrorContains(t, err, "not an absolute https URL")
-	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: srv.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
+	_, _, err = remote.NewVerifier(t.Context(), remote.Config{JWKSURL: srv.URL}, token.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
 	assert.ErrorContains(t, err, "cannot verify with RSA keys")
 }
 
@@ -529,7 +531,7 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 		ctx := t.Context()
 		mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Generate: keystest.Generator(t), Logger: quiet})
 		require.NoError(t, err)
-		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
+		iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
 		require.NoError(t, err)
 		var requests, notModified atomic.Int64
 		var down atomic.Bool
@@ -554,9 +556,9 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(rec.Body.Bytes())
 		})
-		v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+		v, ks, err := remote.NewVerifier(ctx, remote.Config{
 			JWKSURL: "https://auth.example.com/.well-known/jwks.json", HTTPClient: &http.Client{Transport: handlerTransport{h}}, Logger: quiet,
-		}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
+		}, token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
 		require.NoError(t, err)
 		tok, err := iss.Issue(ctx, "alice")
 		require.NoError(t, err)
@@ -577,7 +579,7 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 		synctest.Wait()
 		assert.EqualValues(t, 3, requests.Load())
 		_, err = v.Verify(ctx, tok.Raw)
-		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.ErrorIs(t, err, token.ErrUnknownKey)
 
 		// max-age below MinRefresh (1 min) and above MaxRefresh (1 h) are clamped.
 		maxAge.Store("max-age=1")
@@ -607,7 +609,7 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 		assert.EqualValues(t, 8, requests.Load())
 		tok2, err := iss.Issue(ctx, "alice")
 		require.NoError(t, err)
-		require.ErrorIs(t, ks.LastError(), jwtauth.ErrJWKSFetch)
+		require.ErrorIs(t, ks.LastError(), remote.ErrJWKSFetch)
 		_, err = v.Verify(ctx, tok2.Raw)
 		require.NoError(t, err)
 		time.Sleep(time.Minute)
@@ -627,11 +629,11 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 }
 
 func TestRemoteConfigRejectsBadBounds(t *testing.T) {
-	_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks", MinRefresh: time.Hour, MaxRefresh: time.Minute})
+	_, err := remote.NewKeySet(t.Context(), remote.Config{JWKSURL: "https://a.example/jwks", MinRefresh: time.Hour, MaxRefresh: time.Minute})
 	assert.ErrorContains(t, err, "MaxRefresh")
-	_, _, err = jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: "https://a.example/jwks"}, jwtauth.VerifierConfig{Keys: &keys.Set{}})
+	_, _, err = remote.NewVerifier(t.Context(), remote.Config{JWKSURL: "https://a.example/jwks"}, token.VerifierConfig{Keys: &keys.Set{}})
 	assert.ErrorContains(t, err, "Keys must be nil")
-	assert.True(t, strings.HasPrefix(jwtauth.ErrKeySetUnavailable.Error(), "jwtauth: "))
+	assert.True(t, strings.HasPrefix(remote.ErrKeySetUnavailable.Error(), "jwtauth: "))
 }
 
 // fakeModulus is the base64url of a random odd modulus of exactly bits
@@ -682,7 +684,7 @@ func TestRemoteKeySetKeySizeBounds(t *testing.T) {
 	_, err := rf.v.Verify(ctx, rf.issue(t))
 	require.NoError(t, err, "the 2048-bit key verifies")
 	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.claims(nil)))
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the 1024-bit key is not in the set")
+	require.ErrorIs(t, err, token.ErrUnknownKey, "the 1024-bit key is not in the set")
 }
 
 // TestRemoteKeySetHonoursWithdrawnKeys: a 200 with a well-formed JWK Set
@@ -709,9 +711,9 @@ func TestRemoteKeySetHonoursWithdrawnKeys(t *testing.T) {
 
 			// A 5xx and invalid JSON do not touch the set.
 			rf.origin.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) })
-			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			require.ErrorIs(t, rf.ks.Refresh(ctx), remote.ErrJWKSFetch)
 			rf.origin.set(serveBody("application/json", []byte(`{"keys":[`)))
-			require.ErrorIs(t, rf.ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+			require.ErrorIs(t, rf.ks.Refresh(ctx), remote.ErrJWKSFetch)
 			_, err = rf.v.Verify(ctx, tok)
 			require.NoError(t, err, "the last good set is kept")
 
@@ -720,13 +722,13 @@ func TestRemoteKeySetHonoursWithdrawnKeys(t *testing.T) {
 			require.NoError(t, rf.ks.LastError())
 			assert.Empty(t, rf.ks.KIDs())
 			_, err = rf.v.Verify(ctx, tok)
-			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the withdrawn key no longer verifies")
-			assert.NotErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
+			require.ErrorIs(t, err, token.ErrUnknownKey, "the withdrawn key no longer verifies")
+			assert.NotErrorIs(t, err, remote.ErrKeySetUnavailable)
 			assert.Contains(t, rf.logs.String(), "remote jwks holds no usable key; every token is rejected")
 
 			// The issuer publishes keys again: they verify after the next fetch.
 			rf.origin.restore()
-			rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+			rf.clk.Advance(remote.DefaultUnknownKIDInterval)
 			_, err = rf.v.Verify(ctx, tok)
 			require.NoError(t, err)
 		})
@@ -743,7 +745,7 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 		ctx := t.Context()
 		mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Generate: keystest.Generator(t), Logger: quiet})
 		require.NoError(t, err)
-		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
+		iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}})
 		require.NoError(t, err)
 		jwks := jwtauth.NewJWKSHandler(mgr, 5*time.Minute)
 		var blackHole atomic.Bool
@@ -756,9 +758,9 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 			}
 			jwks.ServeHTTP(w, r)
 		})
-		v, _, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+		v, _, err := remote.NewVerifier(ctx, remote.Config{
 			JWKSURL: "https://auth.example.com/.well-known/jwks.json", HTTPClient: &http.Client{Transport: handlerTransport{h}}, Logger: quiet,
-		}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
+		}, token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}})
 		require.NoError(t, err)
 		known, err := iss.Issue(ctx, "alice")
 		require.NoError(t, err)
@@ -775,29 +777,29 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 		}
 
 		blackHole.Store(true)
-		time.Sleep(jwtauth.DefaultUnknownKIDInterval)
+		time.Sleep(remote.DefaultUnknownKIDInterval)
 		// 30 unknown kids one after another span three fetch timeouts (10 s
 		// each): each waits UnknownKIDWait, whether it started the fetch or
 		// joined it.
 		for i := range 30 {
 			d, err := timed(ctx, unknown(i))
-			require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-			require.Equal(t, jwtauth.DefaultUnknownKIDWait, d, "unknown kid #%d", i)
+			require.ErrorIs(t, err, token.ErrUnknownKey)
+			require.Equal(t, remote.DefaultUnknownKIDWait, d, "unknown kid #%d", i)
 		}
 		assert.EqualValues(t, 4, requests.Load(), "the first fetch, then one fetch per Timeout")
 
 		// While a fetch hangs, a known kid is answered at once, and a caller
 		// whose deadline is sooner than UnknownKIDWait waits until it.
 		d, err := timed(ctx, unknown(99))
-		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-		require.Equal(t, jwtauth.DefaultUnknownKIDWait, d)
+		require.ErrorIs(t, err, token.ErrUnknownKey)
+		require.Equal(t, remote.DefaultUnknownKIDWait, d)
 		d, err = timed(ctx, known.Raw)
 		require.NoError(t, err)
 		assert.Zero(t, d, "a known kid does not wait for the fetch in flight")
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		d, err = timed(short, unknown(100))
-		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.ErrorIs(t, err, token.ErrUnknownKey)
 		assert.Equal(t, 300*time.Millisecond, d)
 
 		// When the origin answers again, the next fetch brings the new key.
@@ -808,10 +810,10 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 		require.NoError(t, err)
 		tok, err := iss.Issue(ctx, "bob")
 		require.NoError(t, err)
-		time.Sleep(jwtauth.DefaultFetchTimeout + jwtauth.DefaultUnknownKIDInterval)
+		time.Sleep(remote.DefaultFetchTimeout + remote.DefaultUnknownKIDInterval)
 		d, err = timed(ctx, tok.Raw)
 		require.NoError(t, err)
-		assert.Less(t, d, jwtauth.DefaultUnknownKIDWait, "a fetch that answers is awaited")
+		assert.Less(t, d, remote.DefaultUnknownKIDWait, "a fetch that answers is awaited")
 	})
 }
 
@@ -844,9 +846,9 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 	}))
 	defer origin.Close()
 	client := origin.Client() // trusts the test certificate of every httptest TLS server
-	newVerifier := func(url string) (*jwtauth.Verifier, *jwtauth.RemoteKeySet, error) {
-		return jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: url, HTTPClient: client, Logger: quiet},
-			jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	newVerifier := func(url string) (*token.Verifier, *remote.KeySet, error) {
+		return remote.NewVerifier(t.Context(), remote.Config{JWKSURL: url, HTTPClient: client, Logger: quiet},
+			token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
 	}
 
 	// A redirect within the origin is followed.
@@ -865,16 +867,16 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 			redirectTo.Store(&to)
 			defer redirectTo.Store(nil)
 			err := ks.Refresh(t.Context())
-			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+			require.ErrorIs(t, err, remote.ErrJWKSFetch)
 			assert.ErrorContains(t, err, "redirect refused")
 			assert.ErrorContains(t, err, "changes the scheme or host")
 			_, err = v.Verify(t.Context(), forged)
-			require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the attacker's key is not trusted")
+			require.ErrorIs(t, err, token.ErrUnknownKey, "the attacker's key is not trusted")
 			_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
 			require.NoError(t, err, "the last good set stays")
 
 			_, _, err = newVerifier(origin.URL + "/jwks.json")
-			require.ErrorIs(t, err, jwtauth.ErrJWKSFetch, "a new key set refuses it too")
+			require.ErrorIs(t, err, remote.ErrJWKSFetch, "a new key set refuses it too")
 			assert.ErrorContains(t, err, "redirect refused")
 		})
 	}
@@ -882,8 +884,8 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 	// The caller's own redirect policy still applies after ours.
 	strict := *client
 	strict.CheckRedirect = func(*http.Request, []*http.Request) error { return errors.New("no redirects here") }
-	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{JWKSURL: origin.URL + "/old", HTTPClient: &strict, Logger: quiet})
-	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	_, err = remote.NewKeySet(t.Context(), remote.Config{JWKSURL: origin.URL + "/old", HTTPClient: &strict, Logger: quiet})
+	require.ErrorIs(t, err, remote.ErrJWKSFetch)
 	assert.ErrorContains(t, err, "no redirects here")
 }
 
@@ -893,38 +895,38 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  jwtauth.RemoteConfig
+		cfg  remote.Config
 		want string // "" when accepted
 	}{
-		{"http JWKS URL", jwtauth.RemoteConfig{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
+		{"http JWKS URL", remote.Config{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
 			`jwtauth: RemoteConfig.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
-		{"http issuer", jwtauth.RemoteConfig{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
-		{"http issuer beside an https JWKS URL", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
-		{"loopback-looking name", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
-		{"localhost subdomain", jwtauth.RemoteConfig{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},
-		{"unspecified address", jwtauth.RemoteConfig{JWKSURL: "http://0.0.0.0:8080/jwks"}, "is plain http"},
-		{"private address", jwtauth.RemoteConfig{JWKSURL: "http://10.0.0.1/jwks"}, "is plain http"},
-		{"not http", jwtauth.RemoteConfig{JWKSURL: "ftp://auth.example.com/jwks"}, "not an absolute https URL"},
-		{"https", jwtauth.RemoteConfig{JWKSURL: "https://auth.example.com/jwks", Issuer: "https://auth.example.com"}, ""},
-		{"127.0.0.1", jwtauth.RemoteConfig{JWKSURL: "http://127.0.0.1:8080/jwks"}, ""},
-		{"127.8.9.10", jwtauth.RemoteConfig{Issuer: "http://127.8.9.10"}, ""},
-		{"::1", jwtauth.RemoteConfig{JWKSURL: "http://[::1]:8080/jwks"}, ""},
-		{"IPv4-mapped loopback", jwtauth.RemoteConfig{JWKSURL: "http://[::ffff:127.0.0.1]/jwks"}, ""},
-		{"localhost", jwtauth.RemoteConfig{JWKSURL: "http://LocalHost:8080/jwks"}, ""},
-		{"InsecureAllowHTTP", jwtauth.RemoteConfig{JWKSURL: "http://auth.internal/jwks", Issuer: "http://auth.internal", InsecureAllowHTTP: true}, ""},
+		{"http issuer", remote.Config{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
+		{"http issuer beside an https JWKS URL", remote.Config{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
+		{"loopback-looking name", remote.Config{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
+		{"localhost subdomain", remote.Config{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},
+		{"unspecified address", remote.Config{JWKSURL: "http://0.0.0.0:8080/jwks"}, "is plain http"},
+		{"private address", remote.Config{JWKSURL: "http://10.0.0.1/jwks"}, "is plain http"},
+		{"not http", remote.Config{JWKSURL: "ftp://auth.example.com/jwks"}, "not an absolute https URL"},
+		{"https", remote.Config{JWKSURL: "https://auth.example.com/jwks", Issuer: "https://auth.example.com"}, ""},
+		{"127.0.0.1", remote.Config{JWKSURL: "http://127.0.0.1:8080/jwks"}, ""},
+		{"127.8.9.10", remote.Config{Issuer: "http://127.8.9.10"}, ""},
+		{"::1", remote.Config{JWKSURL: "http://[::1]:8080/jwks"}, ""},
+		{"IPv4-mapped loopback", remote.Config{JWKSURL: "http://[::ffff:127.0.0.1]/jwks"}, ""},
+		{"localhost", remote.Config{JWKSURL: "http://LocalHost:8080/jwks"}, ""},
+		{"InsecureAllowHTTP", remote.Config{JWKSURL: "http://auth.internal/jwks", Issuer: "http://auth.internal", InsecureAllowHTTP: true}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Lazy = true // no fetch: the URLs are checked at construction
 			cfg.Logger = quiet
-			ks, err := jwtauth.NewRemoteKeySet(t.Context(), cfg)
+			ks, err := remote.NewKeySet(t.Context(), cfg)
 			if tc.want == "" {
 				require.NoError(t, err)
 				require.NoError(t, ks.Close())
 				return
 			}
 			require.Error(t, err)
-			assert.NotErrorIs(t, err, jwtauth.ErrJWKSFetch, "a configuration error, found before any request")
+			assert.NotErrorIs(t, err, remote.ErrJWKSFetch, "a configuration error, found before any request")
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
@@ -937,8 +939,8 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":"http://auth.example.com/.well-known/jwks.json"}`, srv.URL)
 	})
-	_, err := jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: srv.URL, Logger: quiet})
-	require.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	_, err := remote.NewKeySet(t.Context(), remote.Config{Issuer: srv.URL, Logger: quiet})
+	require.ErrorIs(t, err, remote.ErrJWKSFetch)
 	assert.ErrorContains(t, err, `jwks_uri: "http://auth.example.com/.well-known/jwks.json" is plain http`)
 }
 
@@ -950,17 +952,17 @@ func TestRemoteErrorTextCarriesThePrefixOnce(t *testing.T) {
 	f := newFixture(t)
 	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
 	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
-	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{JWKSURL: o.srv.URL + "/jwks.json", Lazy: true, Logger: quiet},
-		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	v, ks, err := remote.NewVerifier(t.Context(), remote.Config{JWKSURL: o.srv.URL + "/jwks.json", Lazy: true, Logger: quiet},
+		token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
 	require.NoError(t, err)
 	defer ks.Close()
 
 	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
 	require.Error(t, err)
 	assert.Equal(t, `jwtauth: unknown signing key: kid "`+f.kid+`": remote key set unavailable: no good key set yet: jwks fetch failed: `+o.srv.URL+`/jwks.json: HTTP status 503`, err.Error())
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
-	assert.ErrorIs(t, err, jwtauth.ErrKeySetUnavailable)
-	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
+	assert.ErrorIs(t, err, remote.ErrKeySetUnavailable)
+	assert.ErrorIs(t, err, remote.ErrJWKSFetch)
 	assert.Equal(t, 1, strings.Count(err.Error(), "jwtauth: "))
 }
 
@@ -971,8 +973,8 @@ func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
 	rf := newRemoteFixture(t, nil)
 	ctx := t.Context()
 	var hit bool // of the last cache lookup
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: rf.ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: rf.clk.Now,
-		Trace: &jwtauth.VerifierTrace{CacheLookup: func(h bool) { hit = h }}})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: rf.ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: rf.clk.Now,
+		Trace: &token.VerifierTrace{CacheLookup: func(h bool) { hit = h }}})
 	require.NoError(t, err)
 	tok := rf.issue(t)
 	verify := func() error { _, err := v.Verify(ctx, tok); return err }
@@ -983,7 +985,7 @@ func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
 
 	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.outsider(t).PublicKey, rf.kid, nil))))
 	require.NoError(t, rf.ks.Refresh(ctx))
-	assert.ErrorIs(t, verify(), jwtauth.ErrInvalidSignature, "the kid names another key now")
+	assert.ErrorIs(t, verify(), token.ErrInvalidSignature, "the kid names another key now")
 	assert.False(t, hit, "the cached verification does not answer for another key")
 
 	rf.origin.restore()
@@ -995,5 +997,5 @@ func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
 	require.NoError(t, rf.mgr.Revoke(ctx, rf.kid))
 	require.NoError(t, verify(), "not refreshed yet")
 	require.NoError(t, rf.ks.Refresh(ctx))
-	assert.ErrorIs(t, verify(), jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, verify(), token.ErrUnknownKey)
 }

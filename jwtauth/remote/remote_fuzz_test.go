@@ -1,7 +1,8 @@
-package jwtauth
+package remote
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 )
@@ -118,5 +119,5 @@ func fuzzN(bits int) string {
 	}
 	b[0] |= 0x80
 	b[len(b)-1] |= 1
-	return strictB64.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -1,4 +1,4 @@
-package jwtauth_test
+package remote_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // BenchmarkVerifyRemote is BenchmarkVerify with the keys of a RemoteKeySet
@@ -25,8 +27,8 @@ func benchmarkVerifyRemote(b *testing.B, cacheSize int) {
 	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 0))
 	defer srv.Close()
 	clock := func() time.Time { return f.now }
-	v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{JWKSURL: srv.URL, Now: clock, Logger: quiet},
-		jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clock, CacheSize: cacheSize})
+	v, ks, err := remote.NewVerifier(ctx, remote.Config{JWKSURL: srv.URL, Now: clock, Logger: quiet},
+		token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clock, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,12 +52,12 @@ func BenchmarkKeyLookup(b *testing.B) {
 	ctx := context.Background()
 	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 0))
 	defer srv.Close()
-	ks, err := jwtauth.NewRemoteKeySet(ctx, jwtauth.RemoteConfig{JWKSURL: srv.URL, Logger: quiet})
+	ks, err := remote.NewKeySet(ctx, remote.Config{JWKSURL: srv.URL, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ks.Close()
-	for name, src := range map[string]jwtauth.KeySet{"local": f.mgr, "remote": ks} {
+	for name, src := range map[string]token.KeySet{"local": f.mgr, "remote": ks} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -1,4 +1,4 @@
-package jwtauth_test
+package remote_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -32,7 +34,7 @@ func startIssuer() (url string, issue func(sub string) string, stop func()) {
 	}
 	mux.Handle("GET /.well-known/jwks.json", jwtauth.NewJWKSHandler(mgr, 5*time.Minute))
 	mux.Handle("GET /.well-known/openid-configuration", disc)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{"https://api.example.com"}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{"https://api.example.com"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,11 +55,11 @@ func ExampleNewRemoteKeySet() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // stops the background refresh
 
-	ks, err := jwtauth.NewRemoteKeySet(ctx, jwtauth.RemoteConfig{Issuer: issuerURL})
+	ks, err := remote.NewKeySet(ctx, remote.Config{Issuer: issuerURL})
 	if err != nil {
 		log.Fatal(err) // the issuer could not be reached or served no usable key set
 	}
-	v, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{
+	v, err := token.NewVerifier(token.VerifierConfig{
 		Keys:     ks,
 		Issuer:   issuerURL,
 		Audience: []string{"https://api.example.com"},
@@ -82,9 +84,9 @@ func ExampleNewRemoteVerifier() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	v, ks, err := jwtauth.NewRemoteVerifier(ctx,
-		jwtauth.RemoteConfig{Issuer: issuerURL},
-		jwtauth.VerifierConfig{Audience: []string{"https://api.example.com"}}) // iss defaults to the issuer URL
+	v, ks, err := remote.NewVerifier(ctx,
+		remote.Config{Issuer: issuerURL},
+		token.VerifierConfig{Audience: []string{"https://api.example.com"}}) // iss defaults to the issuer URL
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func ExampleNewRemoteVerifier() {
 
 	auth := &jwtauth.Authenticator{Verifier: v, Realm: "api"}
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, _ := jwtauth.ClaimsFromContext(r.Context())
+		c, _ := token.ClaimsFromContext(r.Context())
 		fmt.Fprintf(w, "hello %s", c.Subject)
 	})
 	protected := func(next http.Handler) http.Handler { // what adapters/nethttp.Middleware does
