@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // RefreshCookieName is the cookie that carries the refresh token in cookie
@@ -19,23 +21,13 @@ import (
 // application's routes.
 const RefreshCookieName = "jwtauth_refresh"
 
-// CSRFHeader is the request header a browser page must send, with any
-// non-empty value (the demo page sends "1"), on every state-changing
-// request that a cookie authenticates: /refresh and /logout with the
-// RefreshCookieName cookie, and the application's POST, PUT, PATCH and
-// DELETE routes when the access token comes from a CookieSource. A
-// cross-site HTML form cannot send a custom header, and a cross-origin
-// fetch that sends one needs a CORS preflight, which jwtauth never grants
-// (OWASP CSRF Prevention Cheat Sheet, "Employing Custom Request Headers for
-// AJAX/API"). The Origin and Sec-Fetch-Site headers are checked as well
-// when the browser sends them (see CookieMode.Origin).
-const CSRFHeader = "X-CSRF-Protection"
+// CSRFHeader is authn.CSRFHeader: the request header a browser page must
+// send on every state-changing request that a cookie authenticates.
+const CSRFHeader = authn.CSRFHeader
 
-// ErrCrossSite is returned (wrapped, with the reason) by
-// Authenticator.Authenticate for a state-changing request whose access
-// token came from a cookie but which lacks the CSRFHeader or comes from
-// another origin; Challenge answers it with 403 csrf_check_failed.
-var ErrCrossSite = errors.New("jwtauth: cross-site request refused")
+// ErrCrossSite is authn.ErrCrossSite: a state-changing request authenticated
+// by a cookie failed the CSRF check.
+var ErrCrossSite = authn.ErrCrossSite
 
 // CookieMode configures the account endpoints for browser pages, which
 // should not keep a refresh token where an injected script can read it
@@ -164,37 +156,8 @@ func canonicalOrigin(u string) (string, bool) {
 	return scheme + "://" + host + ":" + port, true
 }
 
-// checkCSRF applies the CSRF check of CSRFHeader to r: the custom header
-// is required; Sec-Fetch-Site (Fetch Metadata), when sent, must be
-// same-origin; Origin, when sent, must be origin (if set) or the origin of
-// r itself (its Host, with https when it came over TLS, else http). It returns an error wrapping ErrCrossSite naming the
-// failed rule, nil when r passes.
-func checkCSRF(r *http.Request, origin string) error {
-	if strings.TrimSpace(r.Header.Get(CSRFHeader)) == "" {
-		return fmt.Errorf("%w: the %s header is required on a request authenticated by a cookie", ErrCrossSite, CSRFHeader)
-	}
-	if s := r.Header.Values("Sec-Fetch-Site"); len(s) > 1 || len(s) == 1 && !strings.EqualFold(s[0], "same-origin") {
-		return fmt.Errorf("%w: Sec-Fetch-Site must be same-origin", ErrCrossSite)
-	}
-	o := r.Header.Values("Origin")
-	if len(o) == 0 {
-		return nil
-	}
-	got, ok := canonicalOrigin(o[0])
-	if len(o) == 1 && ok {
-		if origin != "" && got == origin {
-			return nil
-		}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		if own, ok := canonicalOrigin(scheme + "://" + r.Host); ok && got == own {
-			return nil // the origin of the request itself (scheme as received)
-		}
-	}
-	return fmt.Errorf("%w: the request's Origin is not this site's", ErrCrossSite)
-}
+// checkCSRF is authn.CheckCSRF.
+func checkCSRF(r *http.Request, origin string) error { return authn.CheckCSRF(r, origin) }
 
 // csrfError is the 403 answer for an error wrapping ErrCrossSite.
 func csrfError(err error) *Error {

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -29,23 +30,9 @@ const MaxBodySize = 1 << 20
 // a few extra ones (ignored).
 const maxBodyMembers = 32
 
-// Error is an API error with its HTTP status and OAuth 2.0 style code
-// (RFC 6749 §5.2); it is written as {"error":Code,"error_description":Description}.
-type Error struct {
-	// Status is the HTTP status code (RFC 9110 §15), e.g. 400, 401, 429.
-	Status int
-	// Code is the machine-readable error code, e.g. "invalid_request",
-	// "invalid_grant", "invalid_token" (RFC 6749 §5.2, RFC 6750 §3.1).
-	Code string
-	// Description is the human-readable error_description; never a secret.
-	Description string
-	// RetryAfter, when positive, is sent as a Retry-After header (RFC 9110
-	// §10.2.3), rounded up to whole seconds.
-	RetryAfter time.Duration
-}
-
-// Error returns "code: description".
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Description) }
+// Error is authn.Error: an API error with its HTTP status and OAuth 2.0
+// style code, written as {"error":Code,"error_description":Description}.
+type Error = authn.Error
 
 func badRequest(desc string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}

@@ -190,8 +190,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cookies.AccessCookie == "" {
 		for _, src := range cfg.TokenSources {
-			if src.in == 'c' {
-				cookies.AccessCookie = src.name
+			if name, ok := src.Cookie(); ok {
+				cookies.AccessCookie = name
 				break
 			}
 		}

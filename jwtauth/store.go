@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -25,9 +26,8 @@ var (
 	ErrRefreshReused = errors.New("jwtauth: refresh token reused; family revoked")
 	// ErrRefreshExpired is returned for a refresh token past its expiry.
 	ErrRefreshExpired = errors.New("jwtauth: refresh token expired")
-	// ErrStoreUnavailable wraps failures to reach the store (network, closed
-	// pool); the HTTP layer answers them with 503.
-	ErrStoreUnavailable = errors.New("jwtauth: store unavailable")
+	// ErrStoreUnavailable is token.ErrStoreUnavailable.
+	ErrStoreUnavailable = token.ErrStoreUnavailable
 )
 
 // User is an account as the UserStore keeps it.

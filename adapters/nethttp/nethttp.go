@@ -11,7 +11,6 @@ package nethttp
 import (
 	"net/http"
 	"path"
-	"slices"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 )
@@ -36,15 +35,7 @@ func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) func(h
 	if auth == nil || auth.Verifier == nil {
 		panic("nethttp: Middleware needs an Authenticator with a Verifier")
 	}
-	reqs = slices.Clone(reqs)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, _, ok := auth.Authorize(w, r, reqs...)
-			if ok {
-				next.ServeHTTP(w, r)
-			}
-		})
-	}
+	return auth.Middleware(reqs...)
 }
 
 // Mount registers each route on mux with a Go 1.22 method pattern ("POST

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -49,7 +50,7 @@ func startIssuer() (url string, issue func(sub string) string, stop func()) {
 
 // A resource service trusts the tokens of a remote issuer: it discovers the
 // issuer's JWKS and verifies tokens against it, refreshing in the background.
-func ExampleNewRemoteKeySet() {
+func ExampleNewKeySet() {
 	issuerURL, issue, stop := startIssuer()
 	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,10 +76,10 @@ func ExampleNewRemoteKeySet() {
 	// Output: alice
 }
 
-// A net/http resource service: NewRemoteVerifier wires the remote key set
-// and the verifier in one call, and jwtauth.Authenticator (what the
-// adapters' middleware wraps) protects a handler with it.
-func ExampleNewRemoteVerifier() {
+// A net/http resource service: NewVerifier wires the remote key set and
+// the verifier in one call, and authn.Authenticator's Middleware protects a
+// handler with it.
+func ExampleNewVerifier() {
 	issuerURL, issue, stop := startIssuer()
 	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -92,22 +93,12 @@ func ExampleNewRemoteVerifier() {
 	}
 	defer ks.Close()
 
-	auth := &jwtauth.Authenticator{Verifier: v, Realm: "api"}
+	auth := &authn.Authenticator{Verifier: v, Realm: "api"}
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := token.ClaimsFromContext(r.Context())
 		fmt.Fprintf(w, "hello %s", c.Subject)
 	})
-	protected := func(next http.Handler) http.Handler { // what adapters/nethttp.Middleware does
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, _, err := auth.Authenticate(r)
-			if err != nil {
-				auth.Challenge(w, err)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-	api := httptest.NewServer(protected(hello))
+	api := httptest.NewServer(auth.Middleware()(hello))
 	defer api.Close()
 
 	for _, tok := range []string{issue("alice"), "not-a-token"} {

@@ -40,4 +40,8 @@ var (
 	ErrInvalidClaims = errors.New("jwtauth: invalid extra claims")
 	// ErrMissingClaim: a required claim (exp always) is absent.
 	ErrMissingClaim = errors.New("jwtauth: missing required claim")
+	// ErrStoreUnavailable wraps failures to reach a store (of keys, users
+	// or refresh tokens: network, closed pool); a KeySet reports it wrapped
+	// in ErrUnknownKey, and the HTTP layer answers it with 503, not 401.
+	ErrStoreUnavailable = errors.New("jwtauth: store unavailable")
 )

@@ -1,4 +1,4 @@
-package jwtauth
+package authn
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // Authenticator is the core of the adapters' middleware: it takes the token
@@ -17,20 +20,20 @@ import (
 // requirements (Authorize), it answers a valid token that lacks them with
 // 403 insufficient_scope.
 type Authenticator struct {
-	Verifier TokenVerifier
+	Verifier token.TokenVerifier
 	// Realm is the challenge's realm; default "jwtauth".
 	Realm string
 	// Sources lists where a request may carry its access token, in order:
 	// HeaderSource, CookieSource, QuerySource. Nil or empty means
 	// HeaderSource("Authorization") then HeaderSource("x-access-token"), as
 	// TokenFromRequest reads. A request carrying two different tokens, in
-	// two sources or twice in one, is refused (ErrTokenMalformed: RFC 6750
+	// two sources or twice in one, is refused (token.ErrTokenMalformed: RFC 6750
 	// §2 allows one method per request); the same token twice is one token.
 	// The 401 for a request without a token names these sources.
 	Sources []TokenSource
 	// Optional lets a request that carries no token at all through as
 	// anonymous: Authenticate returns no claims and no error, and
-	// ClaimsFromContext reports false to the handler. A token that is
+	// token.ClaimsFromContext reports false to the handler. A token that is
 	// present but invalid is still answered with 401, and a route with
 	// requirements (Authorize) still answers an anonymous request with 401.
 	// To have both an optional and a required authenticator, copy the
@@ -126,6 +129,15 @@ func (s TokenSource) String() string {
 	return "nowhere"
 }
 
+// Cookie returns the cookie name of a CookieSource, and false for any
+// other source.
+func (s TokenSource) Cookie() (name string, ok bool) {
+	if s.in == 'c' {
+		return s.name, true
+	}
+	return "", false
+}
+
 // take returns the token s finds in r, "" for none.
 func (s TokenSource) take(r *http.Request) (string, error) {
 	var vals []string
@@ -154,7 +166,7 @@ func (s TokenSource) take(r *http.Request) (string, error) {
 	case 1:
 		return strings.TrimSpace(vals[0]), nil
 	}
-	return "", errors.Join(ErrTokenMalformed, fmt.Errorf("more than one %s", s))
+	return "", errors.Join(token.ErrTokenMalformed, fmt.Errorf("more than one %s", s))
 }
 
 // token returns r's access token from a's sources, and whether it came
@@ -176,15 +188,15 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 			continue
 		}
 		if tok != "" {
-			return "", false, errors.Join(ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
+			return "", false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
 		}
 		tok, from = t, s
 	}
 	if tok == "" {
-		return "", false, ErrTokenMissing
+		return "", false, token.ErrTokenMissing
 	}
 	if from.in == 'c' && unsafeMethod(r.Method) {
-		if err := checkCSRF(r, a.CSRFOrigin); err != nil {
+		if err := CheckCSRF(r, a.CSRFOrigin); err != nil {
 			return "", false, err
 		}
 	}
@@ -193,55 +205,55 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 
 // TokenFromRequest returns the access token of r: the credentials of an
 // "Authorization: Bearer" header (scheme case-insensitive) or else the
-// x-access-token header. It returns ErrTokenMissing when there is neither,
-// and ErrTokenMalformed for several Authorization or x-access-token headers
+// x-access-token header. It returns token.ErrTokenMissing when there is neither,
+// and token.ErrTokenMalformed for several Authorization or x-access-token headers
 // or two different tokens (RFC 6750 §2: one method per request).
 func TokenFromRequest(r *http.Request) (string, error) {
 	var bearer string
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 {
-		return "", errors.Join(ErrTokenMalformed, errors.New("more than one Authorization header"))
+		return "", errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
 	} else if len(vals) == 1 {
 		scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			bearer = strings.TrimSpace(cred)
 			if bearer == "" {
-				return "", ErrTokenMissing
+				return "", token.ErrTokenMissing
 			}
 		}
 	}
 	var alt string
 	if vals := r.Header.Values("x-access-token"); len(vals) > 1 {
-		return "", errors.Join(ErrTokenMalformed, errors.New("more than one x-access-token header"))
+		return "", errors.Join(token.ErrTokenMalformed, errors.New("more than one x-access-token header"))
 	} else if len(vals) == 1 {
 		alt = strings.TrimSpace(vals[0])
 	}
 	switch {
 	case bearer != "" && alt != "" && alt != bearer:
-		return "", errors.Join(ErrTokenMalformed, errors.New("two different tokens in one request"))
+		return "", errors.Join(token.ErrTokenMalformed, errors.New("two different tokens in one request"))
 	case bearer != "":
 		return bearer, nil
 	case alt != "":
 		return alt, nil
 	}
-	return "", ErrTokenMissing
+	return "", token.ErrTokenMissing
 }
 
 // Authenticate verifies r's token (from a.Sources) and returns r with the
-// claims in its context (see ClaimsFromContext) and the claims themselves.
+// claims in its context (see token.ClaimsFromContext) and the claims themselves.
 // With a.Optional, a request without any token gets r, nil claims and a nil
 // error.
-func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, *Claims, error) {
+func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, *token.Claims, error) {
 	r, c, _, err := a.authenticate(r)
 	return r, c, err
 }
 
-func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *Claims, bool, error) {
+func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Claims, bool, error) {
 	raw, fromQuery, err := a.token(r)
 	if err != nil {
-		if a.Optional && errors.Is(err, ErrTokenMissing) {
+		if a.Optional && errors.Is(err, token.ErrTokenMissing) {
 			return r.WithContext(context.WithValue(r.Context(), anonymousKey{}, a)), nil, false, nil
 		}
-		if v, ok := a.Verifier.(*Verifier); ok {
+		if v, ok := a.Verifier.(*token.Verifier); ok {
 			// Refused before Verify: no token, or two of them.
 			v.Refused(err)
 		}
@@ -251,7 +263,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *Claims, b
 	if err != nil {
 		return r, nil, false, err
 	}
-	return r.WithContext(ContextWithClaims(r.Context(), c)), c, fromQuery, nil
+	return r.WithContext(token.ContextWithClaims(r.Context(), c)), c, fromQuery, nil
 }
 
 // anonymousKey marks the context of a request an Optional Authenticator let
@@ -267,7 +279,7 @@ type anonymousKey struct{}
 // false; otherwise it returns r with the claims in its context, the claims
 // (nil for an anonymous request) and true. When the token came from a
 // QuerySource it sets Cache-Control: private on w (RFC 6750 §2.3).
-func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs ...Requirement) (*http.Request, *Claims, bool) {
+func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs ...Requirement) (*http.Request, *token.Claims, bool) {
 	r, c, fromQuery, err := a.authenticate(r)
 	if err != nil {
 		a.Challenge(w, err)
@@ -284,6 +296,28 @@ func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs .
 	return r, c, true
 }
 
+// Middleware is Authorize as net/http middleware: next runs, with the
+// verified claims in the request's context (token.ClaimsFromContext), when
+// the request's token is valid and meets every one of reqs; otherwise the
+// request is answered 401, 403 or 503 as Authorize says and next is not
+// called. It panics when a.Verifier is nil, so that a miswired server fails
+// at start-up rather than on its first request.
+//
+//	mux.Handle("GET /orders", auth.Middleware(authn.RequireScopes("orders:read"))(orders))
+func (a *Authenticator) Middleware(reqs ...Requirement) func(http.Handler) http.Handler {
+	if a.Verifier == nil {
+		panic("authn: Middleware needs an Authenticator with a Verifier")
+	}
+	reqs = slices.Clone(reqs)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r, _, ok := a.Authorize(w, r, reqs...); ok {
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
 // Challenge writes the answer for a failed Authenticate: 401 with
 // `WWW-Authenticate: Bearer realm="…"` alone when the request had no token,
 // else with error="invalid_token" and an error_description, the JSON body
@@ -296,25 +330,25 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 	if realm == "" {
 		realm = "jwtauth"
 	}
-	if errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, remote.ErrKeySetUnavailable) || errors.Is(err, token.ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		// The token may well be good: the keys to check it are out of
 		// reach. Still no access, but not "your token is bad" either.
-		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "the signing keys cannot be checked right now; try again later", RetryAfter: 5 * time.Second})
 		return
 	}
 	if errors.Is(err, ErrCrossSite) {
-		WriteError(w, csrfError(err))
+		writeError(w, csrfError(err))
 		return
 	}
-	if errors.Is(err, ErrTokenMissing) {
+	if errors.Is(err, token.ErrTokenMissing) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
-		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
+		writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
 		return
 	}
 	desc := describe(err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`", error="invalid_token", error_description="`+quoteSafe(desc)+`"`)
-	WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc})
+	writeError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc})
 }
 
 // defaultSources are the sources of an Authenticator without Sources.
@@ -350,7 +384,7 @@ func (a *Authenticator) sourcesText() string {
 type Requirement struct {
 	scopes []string // all required, from the scope claim
 	roles  []string // all required, from the roles claim
-	allow  func(*Claims) bool
+	allow  func(*token.Claims) bool
 }
 
 // RequireScopes requires every one of scopes in the token's scope claim (a
@@ -391,7 +425,7 @@ func RequireRoles(roles ...string) Requirement {
 // on the request's goroutine, once per request, and must not modify the
 // claims. A nil allow is a programming error: Require panics, at
 // construction.
-func Require(allow func(*Claims) bool) Requirement {
+func Require(allow func(*token.Claims) bool) Requirement {
 	if allow == nil {
 		panic("jwtauth: Require needs a predicate")
 	}
@@ -409,7 +443,7 @@ func (q Requirement) Middleware(next http.Handler) http.Handler {
 		if a == nil {
 			a = &Authenticator{}
 		}
-		c, _ := ClaimsFromContext(r.Context())
+		c, _ := token.ClaimsFromContext(r.Context())
 		if q.check(a, w, c) {
 			next.ServeHTTP(w, r)
 		}
@@ -418,9 +452,9 @@ func (q Requirement) Middleware(next http.Handler) http.Handler {
 
 // check reports whether c meets q, answering 401 (no claims) or 403 with a's
 // realm when it does not.
-func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) bool {
+func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Claims) bool {
 	if c == nil {
-		a.Challenge(w, ErrTokenMissing)
+		a.Challenge(w, token.ErrTokenMissing)
 		return false
 	}
 	var desc string
@@ -452,7 +486,7 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *Claims) 
 		ch += `, scope="` + strings.Join(q.scopes, " ") + `"`
 	}
 	w.Header().Set("WWW-Authenticate", ch)
-	WriteError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
+	writeError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
 	return false
 }
 
@@ -462,17 +496,17 @@ func describe(err error) string {
 		err  error
 		desc string
 	}{
-		{ErrTokenExpired, "the token has expired"},
-		{ErrTokenNotYetValid, "the token is not valid yet"},
-		{ErrTokenTooLarge, "the token is too large"},
-		{ErrUnsupportedAlgorithm, "the token's signing algorithm is not accepted"},
-		{ErrUnsupportedCritical, "the token uses an unsupported critical header"},
-		{ErrUnknownKey, "the token was signed by an unknown or revoked key"},
-		{ErrInvalidSignature, "the token's signature is invalid"},
-		{ErrInvalidIssuer, "the token's issuer is not accepted"},
-		{ErrInvalidAudience, "the token's audience is not accepted"},
-		{ErrMissingClaim, "the token lacks a required claim"},
-		{ErrTokenMalformed, "the token is malformed"},
+		{token.ErrTokenExpired, "the token has expired"},
+		{token.ErrTokenNotYetValid, "the token is not valid yet"},
+		{token.ErrTokenTooLarge, "the token is too large"},
+		{token.ErrUnsupportedAlgorithm, "the token's signing algorithm is not accepted"},
+		{token.ErrUnsupportedCritical, "the token uses an unsupported critical header"},
+		{token.ErrUnknownKey, "the token was signed by an unknown or revoked key"},
+		{token.ErrInvalidSignature, "the token's signature is invalid"},
+		{token.ErrInvalidIssuer, "the token's issuer is not accepted"},
+		{token.ErrInvalidAudience, "the token's audience is not accepted"},
+		{token.ErrMissingClaim, "the token lacks a required claim"},
+		{token.ErrTokenMalformed, "the token is malformed"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.desc

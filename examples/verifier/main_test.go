@@ -1,0 +1,81 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jwtauth/jwtauth/jwtauthtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestVerifier: the service accepts a token of its issuer with the scope,
+// refuses one without it (403), one of another audience and no token (401).
+func TestVerifier(t *testing.T) {
+	iss := jwtauthtest.NewServer(t)
+	app, err := newApp(t.Context(), iss.URL, "")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name   string
+		tok    string
+		status int
+		body   string
+	}{
+		{"scope", iss.Mint(jwtauthtest.Token{Subject: "alice", Scopes: []string{"orders:read", "orders:write"}}), 200, "orders of alice\n"},
+		{"no scope", iss.Mint(jwtauthtest.Token{Subject: "bob"}), 403, `"insufficient_scope"`},
+		{"other audience", iss.Mint(jwtauthtest.Token{Scopes: []string{"orders:read"}, Audience: []string{"https://other.example"}}), 401, `"invalid_token"`},
+		{"no token", "", 401, `"unauthorized"`},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		if c.tok != "" {
+			r.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		w := httptest.NewRecorder()
+		app.ServeHTTP(w, r)
+		body, _ := io.ReadAll(w.Body)
+		assert.Equal(t, c.status, w.Code, c.name)
+		assert.Contains(t, string(body), c.body, c.name)
+	}
+}
+
+// forbidden are the import paths (prefixes) a verify-only service must not
+// link: metrics, password hashing, PRECIS, storage, gin, and the face with
+// its account flow (issue 21).
+var forbidden = []string{
+	"github.com/prometheus/", "google.golang.org/protobuf", "golang.org/x/crypto/argon2", "golang.org/x/crypto/bcrypt",
+	"golang.org/x/text/secure", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/gin-gonic/gin",
+	"github.com/jwtauth/jwtauth/adapters/", "github.com/jwtauth/jwtauth/jwtauth\n",
+}
+
+// TestVerifierLinksNoAccountCode builds the program and checks the packages
+// it links (go list -deps, without the test's own dependencies).
+func TestVerifierLinksNoAccountCode(t *testing.T) {
+	gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps := string(out)
+	for _, f := range forbidden {
+		for _, p := range strings.Split(deps, "\n") {
+			assert.False(t, strings.HasPrefix(p+"\n", f), "examples/verifier links %s", p)
+		}
+	}
+	for _, word := range []string{"prometheus", "protobuf", "argon2", "bcrypt", "pgx", "sqlite", "gin-gonic"} {
+		assert.NotContains(t, deps, word)
+	}
+	assert.Contains(t, deps, "github.com/jwtauth/jwtauth/jwtauth/remote\n", "the list is the verifier's")
+	bin := filepath.Join(t.TempDir(), "verifier")
+	out, err = exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fi, err := os.Stat(bin)
+	require.NoError(t, err)
+	t.Logf("examples/verifier: %d bytes, %d packages", fi.Size(), strings.Count(deps, "\n"))
+}
