@@ -202,6 +202,11 @@ type RoutesConfig struct {
 	// endpoints under, and whether it is https (for the cookies' Path and
 	// Secure attributes).
 	site cookieSite
+
+	// senderCheck, when set in cookie mode, may refuse the redemption of a
+	// refresh token at /refresh and /logout (see
+	// cookieMode.authorizeRedemption). Unset: none is refused, as today.
+	senderCheck func(r *http.Request, token string, fromCookie bool) *Error
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -226,6 +231,7 @@ func Routes(cfg RoutesConfig) []Route {
 		}
 		cm.secure = cm.secure || site.secure
 		site.secure = cm.secure
+		cm.senderCheck = cfg.senderCheck
 	}
 	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -280,6 +286,13 @@ func Routes(cfg RoutesConfig) []Route {
 				a.metrics.record(op, e)
 				WriteError(w, e)
 				return
+			}
+			if cm != nil {
+				if e := cm.authorizeRedemption(r, raw, raw == cookie); e != nil {
+					a.metrics.record(op, e)
+					WriteError(w, e)
+					return
+				}
 			}
 			ctx := r.Context()
 			if a.audit != nil { // the client address of the audit event

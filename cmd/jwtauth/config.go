@@ -393,6 +393,30 @@ func (c config) cookieModeWarning() string {
 		"and browsers drop Secure cookies set over http, so no browser session would last; publish the issuer over https (a TLS-terminating proxy, --issuer https://…)", c.Issuer)
 }
 
+// loopbackCookieWarning returns the warning serve logs at start when
+// cookie mode runs with an issuer on a loopback host (127.0.0.1, ::1,
+// localhost: the development default), or "". A browser sends a host's
+// cookies to every port of that host (RFC 6265 §8.5), so every other web
+// server on this machine (a dev server, a notebook, a tool's local UI)
+// receives the session cookies, can redeem the refresh token and can set
+// its own over it: see SECURITY.md, guarantee 9.
+func (c config) loopbackCookieWarning() string {
+	if !c.CookieMode {
+		return ""
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); !strings.EqualFold(host, "localhost") && (err != nil || !ip.Unmap().IsLoopback()) {
+		return ""
+	}
+	return fmt.Sprintf("--cookie-mode on the loopback issuer %s is for development: browsers send its cookies to every port of %s, "+
+		"so any other web server on this machine can read the refresh cookie, use the session and replace it with its own; "+
+		"in production give cookie mode a host name that serves nothing else", c.Issuer, host)
+}
+
 // minPrepublish is the shortest --prepublish verifiers can follow: a key
 // must be public for jwtauth.RemoteKeySet's refresh floor (1 min) plus the
 // JWKS max-age (the age of a copy an HTTP cache may hand it) before it signs.

@@ -109,6 +109,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if w := cfg.cookieModeWarning(); w != "" {
 		log.Warn(w)
 	}
+	if w := cfg.loopbackCookieWarning(); w != "" {
+		log.Warn(w)
+	}
 	scfg := serviceConfig(cfg, store, log)
 	if metrics != nil {
 		scfg.Metrics = metrics.reg
