@@ -587,13 +587,17 @@ type RevokeOptions struct {
 // RevokeResult says what a revocation did.
 type RevokeResult struct {
 	Revoked string // kid of the revoked key
-	Active  string // kid of the signing key after the call
-	// Fresh is true when the revocation promoted a key it generated (the
-	// revoked key was active and PromoteNext was not set): no verifier has
-	// cached it, so a verifier that refetches on an unknown kid reloads
-	// the JWKS, without the revoked key, at the first token it signs.
-	Fresh bool
-	Next  string // kid of the published next key after the call
+	// Promoted is the kid of the key that took over signing when the
+	// revoked key was the active one; empty otherwise.
+	Promoted string
+	// Fresh is true when Promoted is a key the revocation generated (the
+	// zero RevokeOptions): no verifier has cached it, so a verifier that
+	// refetches on an unknown kid reloads the JWKS, without the revoked
+	// key, at the first token it signs. False when Promoted is the
+	// pre-published next key (PromoteNext).
+	Fresh  bool
+	Active string // kid of the signing key after the call
+	Next   string // kid of the published next key after the call
 }
 
 // Revoke is RevokeWith with the zero RevokeOptions: the emergency path for
@@ -641,13 +645,14 @@ func (m *Manager) RevokeWith(ctx context.Context, kid string, opts RevokeOptions
 		if wasActive {
 			if next := d.first(StateNext); next != nil && opts.PromoteNext {
 				d.promote(next, "active key revoked")
+				res.Promoted = next.KID
 			} else {
 				nk, err := d.create(StateActive, "active key revoked")
 				if err != nil {
 					return err
 				}
 				nk.ActivatedAt = d.now
-				res.Fresh = true
+				res.Promoted, res.Fresh = nk.KID, true
 			}
 		}
 		if err := d.ensureNext(); err != nil {

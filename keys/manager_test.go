@@ -240,20 +240,19 @@ func TestRevokeWithResultAndPromoteNext(t *testing.T) {
 	active, next := m.Current().Active().KID, m.Current().Next().KID
 	res, err := m.RevokeWith(ctx, active, keys.RevokeOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, keys.RevokeResult{Revoked: active, Active: m.Current().Active().KID, Fresh: true, Next: next}, res)
+	assert.Equal(t, keys.RevokeResult{Revoked: active, Promoted: m.Current().Active().KID, Fresh: true, Active: m.Current().Active().KID, Next: next}, res)
 	assert.NotEqual(t, next, res.Active)
 
 	// Revoking a key that does not sign creates no active key.
 	res, err = m.RevokeWith(ctx, next, keys.RevokeOptions{})
 	require.NoError(t, err)
-	assert.False(t, res.Fresh)
-	assert.Equal(t, m.Current().Next().KID, res.Next)
+	assert.Equal(t, keys.RevokeResult{Revoked: next, Active: m.Current().Active().KID, Next: m.Current().Next().KID}, res)
 
 	m = open(t, memory.New(), newClock(), nil)
 	active, next = m.Current().Active().KID, m.Current().Next().KID
 	res, err = m.RevokeWith(ctx, active, keys.RevokeOptions{PromoteNext: true})
 	require.NoError(t, err)
-	assert.Equal(t, keys.RevokeResult{Revoked: active, Active: next, Fresh: false, Next: m.Current().Next().KID}, res)
+	assert.Equal(t, keys.RevokeResult{Revoked: active, Promoted: next, Active: next, Next: m.Current().Next().KID}, res)
 	assert.Equal(t, next, m.Current().Active().KID)
 	assert.NotEqual(t, next, res.Next)
 
