@@ -198,8 +198,10 @@ func (s *Server) Rotate() string {
 // Revoke revokes the key kid, as `jwtauth keys revoke` does: it leaves the
 // JWKS at once, and tokens it signed fail with jwtauth.ErrUnknownKey in
 // Verifier at once and in a RemoteKeySet after its next fetch. Revoking
-// the active key promotes the next one. A kid the server does not hold, or
-// holds revoked already, fails the test.
+// the active key makes a freshly generated key sign (the next key stays
+// next), whose first token a RemoteKeySet meets makes it fetch (at most
+// once per UnknownKIDInterval). A kid the server does not hold, or holds
+// revoked already, fails the test.
 func (s *Server) Revoke(kid string) {
 	if s.tb != nil {
 		s.tb.Helper()
