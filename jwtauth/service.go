@@ -80,6 +80,12 @@ type Config struct {
 	Prepublish time.Duration
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS; default 5 min.
 	JWKSMaxAge time.Duration
+	// KeyRetention is how long a retired key stays in the JWKS so that the
+	// tokens it signed still verify (keys.Policy.Retain); default, and
+	// least, AccessTTL + DefaultLeeway + JWKSMaxAge: a shorter one is
+	// refused, as tokens would outlive their key. `jwtauth serve` sets it
+	// to the longer retention stored with the key set (SPEC §3).
+	KeyRetention time.Duration
 	// GenerateKey creates new RSA signing keys; default keys.GenerateRSA.
 	// Tests pass keys/keystest.Generator(t) to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
@@ -227,6 +233,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		// Retired keys stay published until every token they signed has
 		// expired and every cached JWKS has been refreshed (SPEC §3).
 		Retain: accessTTL + DefaultLeeway + max(maxAge, 0),
+	}
+	if cfg.KeyRetention != 0 {
+		if cfg.KeyRetention < policy.Retain {
+			return nil, fmt.Errorf("jwtauth: Config.KeyRetention %s is shorter than AccessTTL %s + leeway %s + JWKSMaxAge %s: tokens would outlive the key that signed them", cfg.KeyRetention, accessTTL, DefaultLeeway, maxAge)
+		}
+		policy.Retain = cfg.KeyRetention
 	}
 	if p := cmp.Or(cfg.Prepublish, keys.DefaultPolicy().Prepublish); p >= 0 && p < maxAge {
 		return nil, fmt.Errorf("jwtauth: Config.Prepublish %s is shorter than JWKSMaxAge %s: a verifier's cached JWKS would lack a key when it starts signing", p, maxAge)

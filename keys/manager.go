@@ -104,8 +104,9 @@ type Config struct {
 	// Policy need not match the server's. On an empty store it creates no
 	// key. Rotate and Revoke work as usual; Maintain applies the schedule.
 	// When the store is a ScheduleStore holding the servers' schedule, its
-	// RotateEvery and Prepublish replace Policy's; without NoSchedule, Open
-	// saves Policy's there.
+	// RotateEvery, Prepublish and Retain (when stored) replace Policy's, so
+	// a key the tool retires leaves the JWKS when the servers' retention
+	// says; without NoSchedule, Open saves Policy's there (Schedule).
 	NoSchedule bool
 }
 
@@ -186,21 +187,24 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 
 // shareSchedule saves this manager's schedule in the store, or, for a
 // NoSchedule manager (a tool acting on a store the servers own), takes the
-// servers' schedule from it, so that "may the next key sign yet" is decided
-// the same way everywhere.
+// servers' schedule from it, so that "may the next key sign yet" and "when
+// does a retired key leave" are decided the same way everywhere.
 func (m *Manager) shareSchedule(ctx context.Context, ss ScheduleStore, noSchedule bool) error {
 	if !noSchedule {
-		if err := ss.SaveSchedule(ctx, m.policy.RotateEvery, m.policy.Prepublish); err != nil {
+		if err := ss.SaveSchedule(ctx, m.policy.Schedule()); err != nil {
 			return fmt.Errorf("keys: save schedule: %w", err)
 		}
 		return nil
 	}
-	every, prepublish, err := ss.LoadSchedule(ctx)
+	stored, err := ss.LoadSchedule(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: load schedule: %w", err)
 	}
-	if every > 0 && prepublish >= 0 {
-		m.policy.RotateEvery, m.policy.Prepublish = every, prepublish
+	if !stored.IsZero() && stored.Prepublish >= 0 {
+		m.policy.RotateEvery, m.policy.Prepublish = stored.RotateEvery, stored.Prepublish
+		if stored.Retain > 0 { // zero: stored before retention was part of it
+			m.policy.Retain = stored.Retain
+		}
 	}
 	return nil
 }

@@ -711,6 +711,39 @@ func TestToolTakesTheServersSchedule(t *testing.T) {
 	assert.Equal(t, server.Current().Next().KID, res.Promoted)
 }
 
+// TestToolRetiresByTheServersRetention: a server keeps retired keys 2m30s
+// (1 min tokens + 30 s leeway + 1 min max-age); a key that `keys rotate
+// --now` (a NoSchedule manager with the default 20m30s) retires gets a
+// RemoveAt 2m30s out, and the server removes it then, not 18 min later.
+func TestToolRetiresByTheServersRetention(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	retain := 2*time.Minute + 30*time.Second
+	server, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet,
+		Policy: keys.Policy{RotateEvery: time.Hour, Prepublish: 2 * time.Minute, Retain: retain}})
+	require.NoError(t, err)
+	stored, err := st.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, keys.Schedule{RotateEvery: time.Hour, Prepublish: 2 * time.Minute, Retain: retain}, stored)
+
+	cli, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, NoSchedule: true})
+	require.NoError(t, err)
+	assert.Equal(t, retain, cli.Policy().Retain)
+	res, err := cli.Rotate(ctx, true)
+	require.NoError(t, err)
+	_, err = server.Refresh(ctx)
+	require.NoError(t, err)
+	old, ok := server.Current().Lookup(res.Retired)
+	require.True(t, ok)
+	assert.Equal(t, c.Now().Add(retain), old.RemoveAt)
+	assert.Equal(t, old.RemoveAt, server.NextDue(server.Current()))
+
+	c.Add(retain)
+	require.NoError(t, server.Maintain(ctx))
+	_, ok = server.Current().Lookup(res.Retired)
+	assert.False(t, ok, "removed once the servers' retention has passed")
+}
+
 // TestScheduledRotationWaitsForPrepublication revokes the next key 30 min
 // before the scheduled rotation, so that a fresh next key is published then:
 // at the rotation time the schedule must wait until that key has been public

@@ -83,18 +83,37 @@ type config struct {
 	// MetricsAddr is the host:port of the separate listener serving
 	// Prometheus /metrics; "" (the default) serves no metrics. serve only.
 	MetricsAddr string
+
+	// ReplacePolicy lets serve replace the rotation policy stored with the
+	// key set by its own settings (SPEC §3); serve only.
+	ReplacePolicy bool
+	// Retain, when not zero, is the retention of retired keys adopted from
+	// the key set's stored policy (see adoptPolicy), in place of AccessTTL +
+	// leeway + JWKSMaxAge; it is never shorter than that.
+	Retain time.Duration
+	// Given maps the flag name of each setting given explicitly, as a flag
+	// or an environment variable, to its source: "--prepublish" or
+	// "JWTAUTH_PREPUBLISH". A setting left at its default is absent.
+	Given map[string]string
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
 // every token they signed has expired and every cached JWKS has been
-// refreshed (access TTL + leeway + JWKS max-age, SPEC §3).
+// refreshed (access TTL + leeway + JWKS max-age, SPEC §3), or for the
+// longer retention adopted from the key set (Retain).
 func (c config) Policy() keys.Policy {
 	return keys.Policy{
 		Bits:        c.KeyBits,
 		RotateEvery: c.RotateEvery,
 		Prepublish:  c.Prepublish,
-		Retain:      c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge,
+		Retain:      max(c.Retain, c.tokenRetention()),
 	}
+}
+
+// tokenRetention is how long this process's tokens need a retired key to
+// stay published: access TTL + leeway + JWKS max-age.
+func (c config) tokenRetention() time.Duration {
+	return c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge
 }
 
 // setting is one row of the SPEC §2 table: a flag, its environment variable
@@ -129,6 +148,8 @@ var settings = []setting{
 	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
 	// Metrics: a listener of its own, never the public --addr.
 	{"metrics-addr", "JWTAUTH_METRICS_ADDR", "", "`host:port` of a separate listener serving Prometheus /metrics (default unset: no metrics); never the --addr listener", true},
+	// The rotation policy stored with the key set (SPEC §3, issue 22).
+	{"replace-policy", "JWTAUTH_REPLACE_POLICY", "false", "replace the rotation policy stored with the key set (--rotate-every, --prepublish, and the retention from --access-ttl + 30s leeway + --jwks-max-age) by this server's; without it, a server adopts the stored policy and refuses explicit settings that differ", true},
 }
 
 // boolSetting reports whether s is a boolean flag (--demo, or --demo=false):
@@ -230,6 +251,12 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			continue
 		}
 		src, given := get(s)
+		if given {
+			if c.Given == nil {
+				c.Given = map[string]string{}
+			}
+			c.Given[s.flag] = src.name
+		}
 		switch s.flag {
 		case "addr":
 			hostPort(src)
@@ -313,15 +340,18 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				bad(src, "%q is not a number of entries from 0 (off) to %d", src.value, maxTokenCacheSize)
 			}
 			c.TokenCacheSize = n
-		case "cookie-mode", "demo":
+		case "cookie-mode", "demo", "replace-policy":
 			on, err := strconv.ParseBool(src.value)
 			if err != nil {
 				bad(src, "%q is not a boolean (true or false, 1 or 0)", src.value)
 			}
-			if s.flag == "demo" {
+			switch s.flag {
+			case "demo":
 				c.Demo = on
-			} else {
+			case "cookie-mode":
 				c.CookieMode = on
+			default:
+				c.ReplacePolicy = on
 			}
 		case "trusted-proxies":
 			if given {

@@ -27,9 +27,11 @@ const keysUsage = `Usage:
 They work on the store named by --store / JWTAUTH_STORE (list opens it
 read-only; none of them creates a store); a running server picks the change
 up within seconds. They make only the change asked for, never a scheduled
-rotation or removal (the servers do those, with their own --rotate-every and
---access-ttl), and rotate judges whether the next key may sign yet by the
---prepublish the servers stored. Run "jwtauth keys list -h" for the flags.
+rotation or removal (the servers do those). They follow the rotation policy
+the servers stored with the key set, not their own settings: rotate judges
+whether the next key may sign yet by the servers' --prepublish, and a key it
+retires leaves the JWKS after the servers' retention (--access-ttl + 30s
+leeway + --jwks-max-age). Run "jwtauth keys list -h" for the flags.
 `
 
 // runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
@@ -114,13 +116,12 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
-	// NoSchedule: the store belongs to the servers, whose --rotate-every and
-	// --access-ttl this command may not share; it performs the one change it
-	// was asked for and leaves the schedule to them, and it decides whether
-	// the next key may sign yet with the --prepublish the servers stored
-	// (keys.ScheduleStore), its own only when none did. A key it retires
-	// carries a RemoveAt from this command's --access-ttl, but each server
-	// keeps the key until its own retention has passed as well.
+	// NoSchedule: the store belongs to the servers, whose settings this
+	// command need not share; it performs the one change it was asked for
+	// and leaves the schedule to them. It follows the policy the servers
+	// stored with the key set (keys.ScheduleStore), its own settings only
+	// when none did: whether the next key may sign yet (their --prepublish),
+	// and when a key it retires leaves the JWKS (their retention).
 	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log, NoSchedule: true})
 	if err != nil {
 		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
@@ -198,8 +199,8 @@ func serversSchedule(ctx context.Context, store keys.Store) bool {
 	if !ok {
 		return false
 	}
-	every, _, err := ss.LoadSchedule(ctx)
-	return err == nil && every > 0
+	stored, err := ss.LoadSchedule(ctx)
+	return err == nil && !stored.IsZero()
 }
 
 // openStoreReadOnly opens the store cfg names without creating or changing

@@ -103,6 +103,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
 		return err
 	}
+	// The rotation policy stored with the key set: adopted, or refused
+	// when explicit settings differ, unless --replace-policy (SPEC §3).
+	if cfg, err = applyStoredPolicy(ctx, cfg, store, log); err != nil {
+		return err
+	}
 	if w := cfg.prepublishWarning(); w != "" {
 		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
 	}
@@ -251,6 +256,7 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 		RotateEvery:      cfg.RotateEvery,
 		Prepublish:       cfg.Prepublish,
 		JWKSMaxAge:       cfg.JWKSMaxAge,
+		KeyRetention:     cfg.Policy().Retain,
 		ServeHealthz:     true,
 		ServeProtected:   true,
 		Logger:           log,
