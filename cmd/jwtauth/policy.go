@@ -31,15 +31,19 @@ const (
 //   - otherwise the stored --rotate-every and --prepublish in place of those
 //     left at their defaults, and the stored retention when it is longer
 //     than the one c's tokens need (access TTL + leeway + JWKS max-age).
+//     Settings left at their defaults are fitted to the stored policy: a
+//     defaulted --jwks-max-age is lowered to the stored --prepublish, and a
+//     defaulted --access-ttl to what the stored retention covers, so a
+//     server started without settings always runs the stored policy.
 //
 // It refuses, with a *usageError naming both values and --replace-policy,
 // a setting given explicitly (flag or environment variable) that differs
 // from the stored one; a retention that differs when --access-ttl or
-// --jwks-max-age was given; a default retention longer than the stored one
-// (the server's tokens would outlive their key); and an adopted
-// --prepublish shorter than the server's --jwks-max-age. A retention of
-// zero (stored before retention was part of the policy) is not compared:
-// the server stores its own. Key size is not part of the policy.
+// --jwks-max-age was given; a retention the defaults cannot fit (the
+// server's tokens would outlive their key); and an adopted --prepublish
+// shorter than an explicit --jwks-max-age. A retention of zero (stored
+// before retention was part of the policy) is not compared: the server
+// stores its own. Key size is not part of the policy.
 func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	if stored.IsZero() {
 		return c, policyNew, nil
@@ -68,6 +72,17 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 			differs(name, *d.own, d.stored)
 		}
 	}
+	_, ttlGiven := c.Given["access-ttl"]
+	_, maxAgeGiven := c.Given["jwks-max-age"]
+	if _, ok := c.Given["prepublish"]; !ok && !maxAgeGiven && c.Prepublish < c.JWKSMaxAge {
+		c.JWKSMaxAge = c.Prepublish // fitted: a defaulted max-age never outlasts the stored lead
+	}
+	if stored.Retain > 0 && !ttlGiven && !maxAgeGiven && c.tokenRetention() > stored.Retain {
+		// Fitted: a defaulted token lifetime is what the stored retention covers.
+		if fit := stored.Retain - jwtauth.DefaultLeeway - c.JWKSMaxAge; fit >= time.Second {
+			c.AccessTTL = fit.Truncate(time.Second)
+		}
+	}
 	if _, ok := c.Given["prepublish"]; !ok && c.Prepublish < c.JWKSMaxAge {
 		errs = append(errs, fmt.Errorf("serve: the key set's stored policy has a --prepublish of %s, shorter than %s %s: a verifier's cached JWKS would lack a key when it starts signing; "+
 			"set --jwks-max-age to at most %s, or pass --prepublish and --replace-policy to replace the stored policy", c.Prepublish, c.name("jwks-max-age"), c.JWKSMaxAge, c.Prepublish))
@@ -75,10 +90,8 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	if stored.Retain > 0 {
 		own := c.tokenRetention()
 		what := fmt.Sprintf("retention of %s (%s %s + %s leeway + %s %s)", own, c.name("access-ttl"), c.AccessTTL, jwtauth.DefaultLeeway, c.name("jwks-max-age"), c.JWKSMaxAge)
-		_, ttl := c.Given["access-ttl"]
-		_, maxAge := c.Given["jwks-max-age"]
 		switch {
-		case (ttl || maxAge) && own != stored.Retain:
+		case (ttlGiven || maxAgeGiven) && own != stored.Retain:
 			errs = append(errs, fmt.Errorf("serve: %s differs from the key set's stored policy (%s); pass --replace-policy to replace it", what, stored.Retain))
 		case own > stored.Retain:
 			errs = append(errs, fmt.Errorf("serve: %s exceeds the key set's stored policy (%s): this server's tokens would outlive the key that signed them; "+
@@ -122,7 +135,8 @@ func applyStoredPolicy(ctx context.Context, cfg config, store jwtauth.Store, log
 	p := cfg.Policy()
 	switch action {
 	case policyAdopted:
-		log.Info("adopted the key set's stored rotation policy", "rotate_every", p.RotateEvery, "prepublish", p.Prepublish, "retain", p.Retain)
+		log.Info("adopted the key set's stored rotation policy", "rotate_every", p.RotateEvery, "prepublish", p.Prepublish, "retain", p.Retain,
+			"access_ttl", cfg.AccessTTL, "jwks_max_age", cfg.JWKSMaxAge)
 	case policyReplaced:
 		log.Warn("replaced the key set's stored rotation policy", "rotate_every", p.RotateEvery, "prepublish", p.Prepublish, "retain", p.Retain,
 			"stored_rotate_every", stored.RotateEvery, "stored_prepublish", stored.Prepublish, "stored_retain", stored.Retain)

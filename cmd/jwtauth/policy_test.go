@@ -26,7 +26,9 @@ func TestAdoptPolicy(t *testing.T) {
 		stored keys.Schedule
 		action policyAction
 		want   keys.Schedule // the policy the server runs
-		errs   []string      // the lines of the refusal
+		// the token lifetime and JWKS max-age it runs with, when fitted to the stored policy
+		wantTTL, wantMaxAge time.Duration
+		errs                []string // the lines of the refusal
 	}{
 		{name: "nothing stored", args: []string{"--prepublish", "2h"}, action: policyNew,
 			want: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 2 * time.Hour, Retain: 20*m + 30*s}},
@@ -35,10 +37,18 @@ func TestAdoptPolicy(t *testing.T) {
 			action: policyAdopted, want: keys.Schedule{RotateEvery: 12 * time.Hour, Prepublish: 2 * time.Hour, Retain: 30 * m}},
 		{name: "explicit settings that match", args: []string{"--rotate-every", "24h", "--prepublish", "60m", "--access-ttl", "15m"}, stored: def,
 			action: policyAdopted, want: def},
-		{name: "defaults on a short policy", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
+		{name: "defaults fit a short policy", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
+			// max-age lowered to the 5s lead, the token lifetime to what 15m31s covers
+			action: policyAdopted, want: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
+			wantTTL: 14*m + 56*s, wantMaxAge: 5 * s},
+		{name: "defaults that cannot fit", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 35 * s},
 			errs: []string{
-				"serve: the key set's stored policy has a --prepublish of 5s, shorter than --jwks-max-age 5m0s: a verifier's cached JWKS would lack a key when it starts signing; set --jwks-max-age to at most 5s, or pass --prepublish and --replace-policy to replace the stored policy",
-				"serve: retention of 20m30s (--access-ttl 15m0s + 30s leeway + --jwks-max-age 5m0s) exceeds the key set's stored policy (15m31s): this server's tokens would outlive the key that signed them; set --access-ttl and --jwks-max-age to the other servers' values, or pass --replace-policy to replace it",
+				"serve: retention of 15m35s (--access-ttl 15m0s + 30s leeway + --jwks-max-age 5s) exceeds the key set's stored policy (35s): this server's tokens would outlive the key that signed them; set --access-ttl and --jwks-max-age to the other servers' values, or pass --replace-policy to replace it",
+			}},
+		{name: "explicit max-age over the stored lead", args: []string{"--jwks-max-age", "1m"}, stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
+			errs: []string{
+				"serve: the key set's stored policy has a --prepublish of 5s, shorter than --jwks-max-age 1m0s: a verifier's cached JWKS would lack a key when it starts signing; set --jwks-max-age to at most 5s, or pass --prepublish and --replace-policy to replace the stored policy",
+				"serve: retention of 16m30s (--access-ttl 15m0s + 30s leeway + --jwks-max-age 1m0s) differs from the key set's stored policy (15m31s); pass --replace-policy to replace it",
 			}},
 		{name: "explicit prepublish differs", args: []string{"--prepublish", "1h", "--jwks-max-age", "1s"},
 			stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
@@ -74,7 +84,12 @@ func TestAdoptPolicy(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.action, action)
 			assert.Equal(t, tt.want, got.Policy().Schedule())
-			assert.Equal(t, c.AccessTTL, got.AccessTTL, "the token lifetime is the server's own")
+			wantTTL, wantMaxAge := c.AccessTTL, c.JWKSMaxAge // the server's own unless fitted
+			if tt.wantTTL != 0 {
+				wantTTL, wantMaxAge = tt.wantTTL, tt.wantMaxAge
+			}
+			assert.Equal(t, wantTTL, got.AccessTTL, "token lifetime")
+			assert.Equal(t, wantMaxAge, got.JWKSMaxAge, "JWKS max-age")
 		})
 	}
 }
