@@ -111,7 +111,10 @@ func verifyResult(err error) int {
 	return verifyError
 }
 
-// verifyMetrics counts a Verifier's outcomes and cache lookups.
+// verifyMetrics counts a Verifier's outcomes and cache lookups. The cache
+// counters exist either way, but are registered only for a verifier with a
+// cache: without one, jwtauth_token_cache_lookups_total is absent from the
+// scrape rather than two series that stay 0.
 type verifyMetrics struct {
 	results   [numVerifyResults]prometheus.Counter
 	cacheHit  prometheus.Counter
@@ -119,7 +122,7 @@ type verifyMetrics struct {
 	cs        []prometheus.Collector
 }
 
-func newVerifyMetrics() *verifyMetrics {
+func newVerifyMetrics(cached bool) *verifyMetrics {
 	m := &verifyMetrics{}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "token_verifications_total",
@@ -134,7 +137,10 @@ func newVerifyMetrics() *verifyMetrics {
 	}, []string{"result"})
 	m.cacheHit = cache.WithLabelValues("hit")
 	m.cacheMiss = cache.WithLabelValues("miss")
-	m.cs = []prometheus.Collector{results, cache}
+	m.cs = []prometheus.Collector{results}
+	if cached {
+		m.cs = append(m.cs, cache)
+	}
 	return m
 }
 

@@ -147,8 +147,9 @@ type RemoteConfig struct {
 	// set), jwtauth_remote_jwks_stale (1 while answering from the last good
 	// set after a failed fetch) and jwtauth_remote_jwks_keys; and where
 	// NewRemoteVerifier also registers the verifier's
-	// jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
-	// (README, "Metrics"). Nil (the default): no metrics, nothing touches
+	// jwtauth_token_verifications_total and, when VerifierConfig.CacheSize
+	// leaves it a cache, jwtauth_token_cache_lookups_total (README,
+	// "Metrics"). Nil (the default): no metrics, nothing touches
 	// prometheus.DefaultRegisterer. A collector that cannot be registered
 	// (a second key set on one registry: wrap it with
 	// prometheus.WrapRegistererWith and a label telling them apart) fails
@@ -897,7 +898,7 @@ func NewRemoteVerifier(ctx context.Context, rc RemoteConfig, vc VerifierConfig) 
 		return nil, nil, err
 	}
 	if rc.Metrics != nil {
-		vm := newVerifyMetrics()
+		vm := newVerifyMetrics(v.cache != nil)
 		unregister, err := registerCollectors(rc.Metrics, vm.cs...)
 		if err != nil {
 			_ = ks.Close()

@@ -139,8 +139,9 @@ type Config struct {
 
 	// Metrics, when set, is where New registers the service's Prometheus
 	// collectors: the jwtauth_* series of the key set, the JWKS and
-	// discovery requests, token verifications and the verified-token cache,
-	// the account flow and its password hashes (README, "Metrics"). Label
+	// discovery requests, token verifications and the verified-token cache
+	// (unless TokenCacheSize turns it off), the account flow and its
+	// password hashes (README, "Metrics"). Label
 	// values come from fixed sets only: never a username, a kid from a
 	// request, a client address or an error text. Nil (the default): no
 	// metrics, and nothing touches prometheus.DefaultRegisterer (pass it to
@@ -284,7 +285,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var unregister func()
 	if cfg.Metrics != nil {
 		keyMetrics.mgr = mgr
-		vm, am, wm := newVerifyMetrics(), newAccountMetrics(accounts.throttle), newWellKnownMetrics()
+		vm, am, wm := newVerifyMetrics(verifier.cache != nil), newAccountMetrics(accounts.throttle), newWellKnownMetrics()
 		cs := append(append(append([]prometheus.Collector{keyMetrics}, vm.cs...), am.cs...), wm.cs...)
 		if unregister, err = registerCollectors(cfg.Metrics, cs...); err != nil {
 			return nil, err
