@@ -502,6 +502,55 @@ func TestLoginUpgradesOldHashes(t *testing.T) {
 	}
 }
 
+// TestLoneSurrogatesThroughHTTP: encoding/json turns an unpaired UTF-16
+// surrogate escape (\uD800 to \uDFFF) into U+FFFD, so eight \ud800, eight
+// lone \udfff and eight real U+FFFD characters would be one password. The
+// escapes are refused with 400; the real U+FFFD and a valid surrogate pair
+// stay accepted.
+func TestLoneSurrogatesThroughHTTP(t *testing.T) {
+	s := newServer(t, memory.New(), options{})
+	replacement := strings.Repeat("\uFFFD", 8) // real UTF-8 in the body
+	s.register("fffd", replacement)
+	s.login("fffd", replacement)
+	body := func(user, pwEscapes string) string {
+		return `{"username":"` + user + `","password":"` + pwEscapes + `"}`
+	}
+	for name, pw := range map[string]string{
+		"8 lone high":              strings.Repeat(`\ud800`, 8),
+		"8 lone low":               strings.Repeat(`\udfff`, 8),
+		"low then high, 4 times":   strings.Repeat(`\udfff\udc00`, 4),
+		"high then a letter":       strings.Repeat(`\uD800A`, 8),
+		"high before a valid pair": `\ud800\ud83d\ude00abcdefg`,
+		"high at the string's end": `abcdefgh\uDBFF`,
+	} {
+		for _, path := range []string{"/login", "/register"} {
+			res := s.do("POST", path, body("fffd", pw))
+			assert.Equal(t, http.StatusBadRequest, res.Code, "%s %s: %s", path, name, res.Raw)
+			assert.Equal(t, "invalid_request", res.str("error"), "%s %s", path, name)
+			assert.Contains(t, res.str("error_description"), "surrogate", "%s %s", path, name)
+		}
+	}
+	// In a member the endpoint ignores, and in a member name, too.
+	for _, b := range []string{
+		`{"username":"fffd","password":"` + replacement + `","x":"\udc00"}`,
+		`{"username":"fffd","password":"` + replacement + `","\ud800":1}`,
+	} {
+		res := s.do("POST", "/login", b)
+		assert.Equal(t, http.StatusBadRequest, res.Code, "%s: %s", b, res.Raw)
+	}
+	// A valid pair is one character: U+1F600, twice 4 = 8 characters.
+	res := s.do("POST", "/register", body("pair", strings.Repeat(`\ud83d\ude00`, 8)))
+	require.Equal(t, http.StatusCreated, res.Code, res.Raw)
+	s.login("pair", strings.Repeat("\U0001F600", 8))
+	// An escaped backslash before "ud800" is no escape: the password is the
+	// six characters \ud800 and two more.
+	res = s.do("POST", "/register", body("backslash", `\\ud800ab`))
+	require.Equal(t, http.StatusCreated, res.Code, res.Raw)
+	s.login("backslash", `\ud800ab`)
+	// The escape of U+FFFD itself is U+FFFD.
+	assert.Equal(t, http.StatusOK, s.do("POST", "/login", body("fffd", strings.Repeat(`\ufffd`, 8))).Code)
+}
+
 func TestPasswordRulesThroughHTTP(t *testing.T) {
 	s := newServer(t, memory.New(), options{})
 	long := strings.Repeat("a", 72)
