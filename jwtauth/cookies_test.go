@@ -109,8 +109,9 @@ func TestServiceCookieMode(t *testing.T) {
 // none of which holds the real session's token. Oracle: never 5xx; /refresh
 // never 2xx; a request carrying a refresh cookie without the CSRF
 // protection (blank header, a Sec-Fetch-Site other than same-origin, an
-// Origin of another host) is 403; and after every request the real
-// session still refreshes from its cookie.
+// Origin of another host) is 403; a body escaping an unpaired UTF-16
+// surrogate is never 2xx; and after every request the real session still
+// refreshes from its cookie.
 func FuzzCookieRequests(f *testing.F) {
 	store := memory.New()
 	m, err := keys.Open(context.Background(), keys.Config{Store: store, Generate: keystest.Generator(f), Logger: quiet})
@@ -171,6 +172,8 @@ func FuzzCookieRequests(f *testing.F) {
 		{false, rc + strings.Repeat("D", 43), "1", "null", "", `{"refresh_token":"x"}`},
 		{true, rc + "x", "1", "HTTPS://AUTH.EXAMPLE.COM:443", "same-origin", `{}`},
 		{false, "", "", "", "", `{"refresh_token":"` + strings.Repeat("E", 43) + `"}`},
+		{true, "", "", "", "", `{"refresh_token":"` + strings.Repeat("Q", 43) + `","x":"\ud800"}`},
+		{true, rc + strings.Repeat("g", 43), "1", testIssuer, "same-origin", `{"x":"\udfff\udc00"}`},
 	} {
 		f.Add(s.logout, s.cookie, s.csrf, s.origin, s.site, []byte(s.body))
 	}
@@ -188,6 +191,9 @@ func FuzzCookieRequests(f *testing.F) {
 		}
 		if !logout && res.StatusCode < 300 {
 			t.Fatalf("/refresh answered %d without the session's token", res.StatusCode)
+		}
+		if res.StatusCode < 300 && unpairedSurrogate(body) {
+			t.Fatalf("%s answered %d to a body escaping an unpaired surrogate: %q", path, res.StatusCode, body)
 		}
 		probe := &http.Request{Header: http.Header{"Cookie": {cookie}}}
 		hasCookie := false

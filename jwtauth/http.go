@@ -108,9 +108,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fields; a field named with a trailing "?" is optional (read under its
 // name without the "?"). It refuses a missing or non-JSON Content-Type, a
 // charset other than UTF-8 or a Content-Encoding (415), a body over
-// MaxBodySize (413), invalid UTF-8, malformed JSON, more than
-// maxBodyMembers members, duplicate or non-string members, and missing or
-// empty fields (400); unknown members are ignored. Requiring the JSON
+// MaxBodySize (413), invalid UTF-8, a \u escape of an unpaired UTF-16
+// surrogate (see loneSurrogate), malformed JSON, more than maxBodyMembers
+// members, duplicate or non-string members, and missing or empty fields
+// (400); unknown members are ignored. Requiring the JSON
 // Content-Type makes a cross-origin POST from a web page need a CORS
 // preflight (Fetch Standard, "CORS-safelisted request-header"), which this
 // server never grants: a page cannot spread login guesses or lockouts over
@@ -142,6 +143,11 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		// encoding/json would turn invalid bytes into U+FFFD, so two
 		// different passwords could become one.
 		return nil, badRequest("request body must be valid UTF-8")
+	}
+	if loneSurrogate(body) {
+		// For the same reason: encoding/json would turn the escape into
+		// U+FFFD.
+		return nil, badRequest(`request body must not escape unpaired UTF-16 surrogates (\uD800 to \uDFFF outside a high-low pair)`)
 	}
 	out := make(map[string]string, len(fields))
 	err = decodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {

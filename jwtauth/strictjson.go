@@ -106,6 +106,65 @@ func nestingDepth(raw []byte) int {
 	return deepest
 }
 
+// loneSurrogate reports whether data, UTF-8 JSON text, holds a \u escape of
+// a UTF-16 surrogate (U+D800 to U+DFFF) that is not a high surrogate
+// (\uD800-\uDBFF) directly followed by the escape of a low one
+// (\uDC00-\uDFFF), which together name one character (RFC 8259 §7).
+// encoding/json decodes such an unpaired escape into U+FFFD, so "\ud800" and
+// "\udfff" would be the same string as a real U+FFFD. A backslash only
+// starts an escape inside a string, so the scan needs no other JSON state;
+// malformed text is left to the decoder. It is linear in len(data).
+func loneSurrogate(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte: '\\' or '"' cannot start an escape
+		if i >= len(data) || data[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(data[i+1:])
+		if !ok || r < 0xD800 || r > 0xDFFF {
+			continue
+		}
+		if r >= 0xDC00 {
+			return true // a low surrogate not after a high one
+		}
+		// A high surrogate: the next six bytes must be \u and a low one.
+		next := data[i+5:]
+		if len(next) < 6 || next[0] != '\\' || next[1] != 'u' {
+			return true
+		}
+		if low, ok := hex4(next[2:]); !ok || low < 0xDC00 || low > 0xDFFF {
+			return true
+		}
+		i += 10 // the pair's last hex digit
+	}
+	return false
+}
+
+// hex4 decodes the four hex digits that start b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
 // stringValue decodes one JSON string; any other type is an error.
 func stringValue(dec *json.Decoder, name string) (string, error) {
 	tok, err := dec.Token()

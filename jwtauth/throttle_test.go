@@ -81,6 +81,26 @@ func TestRegistrationBudgetPerAddress(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusTooManyRequests, reg("p20", xff("9.9.9.9, 203.0.113.50")).Code, "a spoofed left-most entry does not help")
 	assert.Equal(t, http.StatusCreated, reg("p20", xff("203.0.113.51")).Code)
+
+	// Entries with a port, or an IPv6 address in brackets, name their client
+	// instead of falling back to the proxy's bucket, which every client
+	// behind it would share.
+	for i := range 20 {
+		require.Equal(t, http.StatusCreated, reg(fmt.Sprintf("q%d", i), xff(fmt.Sprintf("203.0.113.60:%d, 10.0.0.2:80", 4000+i))).Code, "registration %d", i+1)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, reg("q20", xff("203.0.113.60")).Code)
+	assert.Equal(t, http.StatusCreated, reg("q20", xff("203.0.113.61:4000")).Code, "another client behind the proxy")
+	assert.Equal(t, http.StatusCreated, reg("q21", xff("[2001:db8:9::1]")).Code)
+	assert.Equal(t, http.StatusCreated, reg("q22", xff("[2001:db8:9::2]:443")).Code)
+
+	// 6to4: the holder of 203.0.113.70 has all of 2002:cb00:7146::/48, 65,536
+	// /64 networks; its addresses count as that IPv4 address.
+	for i := range 20 {
+		require.Equal(t, http.StatusCreated, reg(fmt.Sprintf("s%d", i), from(fmt.Sprintf("[2002:cb00:7146:%x::1]:443", i+1))).Code, "registration %d", i+1)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, reg("s20", from("[2002:cb00:7146:ffff::1]:443")).Code)
+	assert.Equal(t, http.StatusTooManyRequests, reg("s20", from("203.0.113.70:1")).Code, "the embedded IPv4 address itself")
+	assert.Equal(t, http.StatusCreated, reg("s20", from("[2002:cb00:7147::1]:443")).Code, "another IPv4 address's 6to4 network")
 }
 
 // TestRegisterTakenNameWithoutHashing: a taken name is answered 409 from a

@@ -69,6 +69,10 @@ type config struct {
 	// serve (jwtauth.RoutesConfig.TrustedProxies); nil means none, so login
 	// throttling counts the connection's address and ignores X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Throttle holds the login and registration budgets of the
+	// --throttle-* settings (UserFailures to RegisterInterval; -1 turns a
+	// budget off); serve only. serviceConfig adds the store.
+	Throttle jwtauth.LoginThrottle
 	// StoreTimeout bounds each store call of a request
 	// (jwtauth.AccountsConfig.StoreTimeout): then the request answers 503.
 	StoreTimeout time.Duration
@@ -140,6 +144,15 @@ var settings = []setting{
 	// Extensions.
 	{"key-encryption-key-file", "JWTAUTH_KEY_ENCRYPTION_KEY_FILE", "", "`path` of a file holding the key-encryption key (base64 of 32 bytes, a trailing newline allowed); instead of --key-encryption-key", false},
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
+	// Login and registration budgets per client address and username
+	// (jwtauth.LoginThrottle, named after its fields): N tokens at once, one
+	// back every interval.
+	{"throttle-user-failures", "JWTAUTH_THROTTLE_USER_FAILURES", strconv.Itoa(jwtauth.DefaultUserFailures), "failed logins one username (or device) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off)", true},
+	{"throttle-user-interval", "JWTAUTH_THROTTLE_USER_INTERVAL", "1m", "time in which one failed login of a username comes back", true},
+	{"throttle-ip-failures", "JWTAUTH_THROTTLE_IP_FAILURES", strconv.Itoa(jwtauth.DefaultIPFailures), "failed or refused logins one client address (IPv4, IPv6 /64) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-ip-interval", "JWTAUTH_THROTTLE_IP_INTERVAL", "6s", "time in which one login attempt of a client address comes back", true},
+	{"throttle-registrations", "JWTAUTH_THROTTLE_REGISTRATIONS", strconv.Itoa(jwtauth.DefaultRegistrations), "registrations one client address may make at once (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-register-interval", "JWTAUTH_THROTTLE_REGISTER_INTERVAL", "3m", "time in which one registration of a client address comes back", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
 	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
@@ -168,6 +181,14 @@ func (b boolValue) String() string {
 }
 func (b boolValue) Set(v string) error { *b.s = v; return nil }
 func (b boolValue) IsBoolFlag() bool   { return true }
+
+// maxThrottleBudget and maxThrottleInterval bound the --throttle-* settings:
+// a bucket then refills in at most 100 000 × 24 h, which a time.Duration
+// still holds.
+const (
+	maxThrottleBudget   = 100_000
+	maxThrottleInterval = 24 * time.Hour
+)
 
 // maxTokenCacheSize bounds --token-cache-size, and so the cache's memory
 // (about 1.2 KiB an entry, 2 × 8 KiB at most).
@@ -352,6 +373,38 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				c.CookieMode = on
 			default:
 				c.ReplacePolicy = on
+			}
+		case "throttle-user-failures", "throttle-ip-failures", "throttle-registrations":
+			n := -1 // off
+			if !strings.EqualFold(src.value, "off") {
+				var err error
+				if n, err = strconv.Atoi(src.value); err != nil || n < 1 || n > maxThrottleBudget {
+					bad(src, "%q is not a number of attempts from 1 to %d, or off", src.value, maxThrottleBudget)
+				}
+			}
+			switch s.flag {
+			case "throttle-user-failures":
+				c.Throttle.UserFailures = n
+			case "throttle-ip-failures":
+				c.Throttle.IPFailures = n
+			default:
+				c.Throttle.Registrations = n
+			}
+		case "throttle-user-interval", "throttle-ip-interval", "throttle-register-interval":
+			d, err := time.ParseDuration(src.value)
+			switch {
+			case err != nil:
+				bad(src, "%q is not a duration (examples: 6s, 1m, 3m)", src.value)
+			case d < time.Millisecond || d > maxThrottleInterval:
+				bad(src, "must be from 1ms to %s, got %s", "24h", src.value)
+			}
+			switch s.flag {
+			case "throttle-user-interval":
+				c.Throttle.UserInterval = d
+			case "throttle-ip-interval":
+				c.Throttle.IPInterval = d
+			default:
+				c.Throttle.RegisterInterval = d
 			}
 		case "trusted-proxies":
 			if given {

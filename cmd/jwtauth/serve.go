@@ -241,6 +241,8 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 	if cacheSize == 0 {
 		cacheSize = -1 // --token-cache-size 0: off
 	}
+	throttle := cfg.Throttle // the --throttle-* budgets; zero fields: the defaults
+	throttle.Store = sharedThrottle(store)
 	return jwtauth.Config{
 		TokenCacheSize:   cacheSize,
 		Store:            store,
@@ -260,7 +262,7 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 		ServeHealthz:     true,
 		ServeProtected:   true,
 		Logger:           log,
-		Throttle:         jwtauth.LoginThrottle{Store: sharedThrottle(store)},
+		Throttle:         throttle,
 		Cookies:          jwtauth.CookieMode{Enabled: cfg.CookieMode},
 	}
 }
