@@ -20,7 +20,9 @@ var openAPI []byte
 // every endpoint of `jwtauth serve` and of a mounted jwtauth.Service (POST
 // /register, /login, /refresh, /logout; GET /protected,
 // /.well-known/jwks.json, /.well-known/openid-configuration, /healthz), with
-// paths relative to the mount prefix (the path of the issuer URL). The
+// paths relative to the mount prefix (the path of the issuer URL). It
+// describes the API only: the demo page of `jwtauth serve --demo` (/demo,
+// /demo/…) is named in its introduction, not described. The
 // adapters' shared behaviour table (adapters/adaptertest.Run) validates
 // every request it makes and every answer it gets against it.
 func OpenAPI() []byte { return bytes.Clone(openAPI) }

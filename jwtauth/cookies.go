@@ -92,6 +92,9 @@ type cookieMode struct {
 	access   string
 	path     string // "" for the request's
 	secure   bool   // Secure whatever the request's Host (an https origin)
+	// senderCheck, when set, is the sender constraint that
+	// authorizeRedemption applies (RoutesConfig.senderCheck).
+	senderCheck func(r *http.Request, token string, fromCookie bool) *Error
 }
 
 // cookieSite is what Routes knows of where the browser sees the account
@@ -163,15 +166,6 @@ func checkCSRF(r *http.Request, origin string) error { return authn.CheckCSRF(r,
 func csrfError(err error) *Error {
 	desc := strings.TrimPrefix(err.Error(), ErrCrossSite.Error()+": ")
 	return &Error{Status: http.StatusForbidden, Code: "csrf_check_failed", Description: desc}
-}
-
-// unsafeMethod reports whether method may change state (RFC 9110 §9.2.1).
-func unsafeMethod(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return false
-	}
-	return true
 }
 
 // cookieValues returns the distinct non-empty values of r's cookies named name.
@@ -254,4 +248,26 @@ func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *Error) {
 		return "", badRequest("more than one " + RefreshCookieName + " cookie with different values; log in again")
 	}
 	return vals[0], nil
+}
+
+// authorizeRedemption is the one place where cookie mode decides whether r
+// may redeem token, a refresh token that /refresh or /logout is about to
+// spend or revoke, taken from the RefreshCookieName cookie (fromCookie,
+// after the CSRF check) or from the body's refresh_token. It returns nil
+// to go on, or the *Error to answer, before anything is spent.
+//
+// Today it allows every request: a refresh token is a bearer token, and a
+// browser sends a host's cookies to every port of that host (RFC 6265
+// §8.5), so a web server on another port of the host can read the refresh
+// cookie and redeem it with a JSON body, or set its own cookie over it
+// (SECURITY.md, guarantee 9). The later fix plugs in here as senderCheck:
+// tokens issued in cookie mode bound to a key the page holds and cannot
+// export, each redemption proving possession of it (DPoP, RFC 9449 §5),
+// from the body as from the cookie. It will need a matching hook where
+// /login issues the token.
+func (cm *cookieMode) authorizeRedemption(r *http.Request, token string, fromCookie bool) *Error {
+	if cm.senderCheck == nil {
+		return nil
+	}
+	return cm.senderCheck(r, token, fromCookie)
 }

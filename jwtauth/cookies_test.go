@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +109,9 @@ func TestServiceCookieMode(t *testing.T) {
 // none of which holds the real session's token. Oracle: never 5xx; /refresh
 // never 2xx; a request carrying a refresh cookie without the CSRF
 // protection (blank header, a Sec-Fetch-Site other than same-origin, an
-// Origin of another host) is 403; and after every request the real
-// session still refreshes from its cookie.
+// Origin of another host) is 403; a body escaping an unpaired UTF-16
+// surrogate is never 2xx; and after every request the real session still
+// refreshes from its cookie.
 func FuzzCookieRequests(f *testing.F) {
 	store := memory.New()
 	m, err := keys.Open(context.Background(), keys.Config{Store: store, Generate: keystest.Generator(f), Logger: quiet})
@@ -170,6 +172,8 @@ func FuzzCookieRequests(f *testing.F) {
 		{false, rc + strings.Repeat("D", 43), "1", "null", "", `{"refresh_token":"x"}`},
 		{true, rc + "x", "1", "HTTPS://AUTH.EXAMPLE.COM:443", "same-origin", `{}`},
 		{false, "", "", "", "", `{"refresh_token":"` + strings.Repeat("E", 43) + `"}`},
+		{true, "", "", "", "", `{"refresh_token":"` + strings.Repeat("Q", 43) + `","x":"\ud800"}`},
+		{true, rc + strings.Repeat("g", 43), "1", testIssuer, "same-origin", `{"x":"\udfff\udc00"}`},
 	} {
 		f.Add(s.logout, s.cookie, s.csrf, s.origin, s.site, []byte(s.body))
 	}
@@ -187,6 +191,9 @@ func FuzzCookieRequests(f *testing.F) {
 		}
 		if !logout && res.StatusCode < 300 {
 			t.Fatalf("/refresh answered %d without the session's token", res.StatusCode)
+		}
+		if res.StatusCode < 300 && unpairedSurrogate(body) {
+			t.Fatalf("%s answered %d to a body escaping an unpaired surrogate: %q", path, res.StatusCode, body)
 		}
 		probe := &http.Request{Header: http.Header{"Cookie": {cookie}}}
 		hasCookie := false
@@ -256,4 +263,63 @@ func TestServiceCSRFOriginFollowsCookieMode(t *testing.T) {
 		TokenSources: []jwtauth.TokenSource{jwtauth.CookieSource("session")},
 	})
 	assert.Equal(t, "https://www.example.test", svc.Authenticator().CSRFOrigin)
+}
+
+// TestCookieWebSocketHandshakeOrigin: a WebSocket handshake (RFC 6455
+// §4.1: GET with Upgrade: websocket) authenticated by a cookie is checked
+// for its Origin and Sec-Fetch-Site as a state-changing request is, since
+// a page of any site may open one and the browser sends the cookie
+// (cross-site WebSocket hijacking). It needs no CSRFHeader, which a
+// browser's WebSocket cannot send. Other GETs and tokens from a header are
+// not affected.
+func TestCookieWebSocketHandshakeOrigin(t *testing.T) {
+	f := newFixture(t)
+	auth := &jwtauth.Authenticator{Verifier: f.verifier, CSRFOrigin: "https://app.example.test",
+		Sources: []jwtauth.TokenSource{jwtauth.CookieSource("session"), jwtauth.HeaderSource("Authorization")}}
+	tok, err := f.issuer.Issue(t.Context(), "alice")
+	require.NoError(t, err)
+	upgrade := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+	with := func(h ...string) []string { return append(slices.Clone(upgrade), h...) }
+	for _, tc := range []struct {
+		name   string
+		method string
+		cookie bool
+		header []string
+		want   int
+	}{
+		{"foreign Origin", http.MethodGet, true, with("Origin", "https://evil.example"), http.StatusForbidden},
+		{"foreign Origin, mixed case", http.MethodGet, true, []string{"Upgrade", "WebSocket", "Connection", "keep-alive, upgrade", "Origin", "https://evil.example"}, http.StatusForbidden},
+		{"Upgrade without Connection", http.MethodGet, true, []string{"Upgrade", "websocket", "Origin", "https://evil.example"}, http.StatusForbidden},
+		{"Origin null", http.MethodGet, true, with("Origin", "null"), http.StatusForbidden},
+		{"Sec-Fetch-Site cross-site", http.MethodGet, true, with("Sec-Fetch-Site", "cross-site"), http.StatusForbidden},
+		{"Sec-Fetch-Site same-site", http.MethodGet, true, with("Origin", "https://app.example.test", "Sec-Fetch-Site", "same-site"), http.StatusForbidden},
+		{"HEAD, foreign Origin", http.MethodHead, true, with("Origin", "https://evil.example"), http.StatusForbidden},
+		{"the page's origin, no CSRF header", http.MethodGet, true, with("Origin", "https://app.example.test", "Sec-Fetch-Site", "same-origin"), http.StatusOK},
+		{"the request's own origin", http.MethodGet, true, with("Origin", "https://api.example.test"), http.StatusOK},
+		{"no Origin (not a browser)", http.MethodGet, true, upgrade, http.StatusOK},
+		{"no upgrade, foreign Origin", http.MethodGet, true, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}, http.StatusOK},
+		{"token in a header, foreign Origin", http.MethodGet, false, with("Origin", "https://evil.example"), http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, "https://api.example.test/ws", nil)
+			if tc.cookie {
+				r.AddCookie(&http.Cookie{Name: "session", Value: tok.Raw})
+			} else {
+				r.Header.Set("Authorization", "Bearer "+tok.Raw)
+			}
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				r.Header.Add(tc.header[i], tc.header[i+1])
+			}
+			w := httptest.NewRecorder()
+			_, c, ok := auth.Authorize(w, r)
+			if tc.want == http.StatusOK {
+				require.True(t, ok, w.Body.String())
+				assert.Equal(t, "alice", c.Subject)
+				return
+			}
+			assert.False(t, ok)
+			assert.Equal(t, tc.want, w.Code)
+			assert.Contains(t, w.Body.String(), `"csrf_check_failed"`)
+		})
+	}
 }

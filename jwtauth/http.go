@@ -101,9 +101,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fields; a field named with a trailing "?" is optional (read under its
 // name without the "?"). It refuses a missing or non-JSON Content-Type, a
 // charset other than UTF-8 or a Content-Encoding (415), a body over
-// MaxBodySize (413), invalid UTF-8, malformed JSON, more than
-// maxBodyMembers members, duplicate or non-string members, and missing or
-// empty fields (400); unknown members are ignored. Requiring the JSON
+// MaxBodySize (413), invalid UTF-8, a \u escape of an unpaired UTF-16
+// surrogate (see loneSurrogate), malformed JSON, more than maxBodyMembers
+// members, duplicate or non-string members, and missing or empty fields
+// (400); unknown members are ignored. Requiring the JSON
 // Content-Type makes a cross-origin POST from a web page need a CORS
 // preflight (Fetch Standard, "CORS-safelisted request-header"), which this
 // server never grants: a page cannot spread login guesses or lockouts over
@@ -135,6 +136,11 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 		// encoding/json would turn invalid bytes into U+FFFD, so two
 		// different passwords could become one.
 		return nil, badRequest("request body must be valid UTF-8")
+	}
+	if loneSurrogate(body) {
+		// For the same reason: encoding/json would turn the escape into
+		// U+FFFD.
+		return nil, badRequest(`request body must not escape unpaired UTF-16 surrogates (\uD800 to \uDFFF outside a high-low pair)`)
 	}
 	out := make(map[string]string, len(fields))
 	err = token.DecodeObject(body, maxBodyMembers, func(name string, dec *json.Decoder) error {
@@ -195,6 +201,11 @@ type RoutesConfig struct {
 	// endpoints under, and whether it is https (for the cookies' Path and
 	// Secure attributes).
 	site cookieSite
+
+	// senderCheck, when set in cookie mode, may refuse the redemption of a
+	// refresh token at /refresh and /logout (see
+	// cookieMode.authorizeRedemption). Unset: none is refused, as today.
+	senderCheck func(r *http.Request, token string, fromCookie bool) *Error
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -219,6 +230,7 @@ func Routes(cfg RoutesConfig) []Route {
 		}
 		cm.secure = cm.secure || site.secure
 		site.secure = cm.secure
+		cm.senderCheck = cfg.senderCheck
 	}
 	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -273,6 +285,13 @@ func Routes(cfg RoutesConfig) []Route {
 				a.metrics.record(op, e)
 				WriteError(w, e)
 				return
+			}
+			if cm != nil {
+				if e := cm.authorizeRedemption(r, raw, raw == cookie); e != nil {
+					a.metrics.record(op, e)
+					WriteError(w, e)
+					return
+				}
 			}
 			ctx := r.Context()
 			if a.audit != nil { // the client address of the audit event
@@ -413,4 +432,63 @@ func healthHandler(check func(context.Context) error) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+}
+
+// loneSurrogate reports whether data, UTF-8 JSON text, holds a \u escape of
+// a UTF-16 surrogate (U+D800 to U+DFFF) that is not a high surrogate
+// (\uD800-\uDBFF) directly followed by the escape of a low one
+// (\uDC00-\uDFFF), which together name one character (RFC 8259 §7).
+// encoding/json decodes such an unpaired escape into U+FFFD, so "\ud800" and
+// "\udfff" would be the same string as a real U+FFFD. A backslash only
+// starts an escape inside a string, so the scan needs no other JSON state;
+// malformed text is left to the decoder. It is linear in len(data).
+func loneSurrogate(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte: '\\' or '"' cannot start an escape
+		if i >= len(data) || data[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(data[i+1:])
+		if !ok || r < 0xD800 || r > 0xDFFF {
+			continue
+		}
+		if r >= 0xDC00 {
+			return true // a low surrogate not after a high one
+		}
+		// A high surrogate: the next six bytes must be \u and a low one.
+		next := data[i+5:]
+		if len(next) < 6 || next[0] != '\\' || next[1] != 'u' {
+			return true
+		}
+		if low, ok := hex4(next[2:]); !ok || low < 0xDC00 || low > 0xDFFF {
+			return true
+		}
+		i += 10 // the pair's last hex digit
+	}
+	return false
+}
+
+// hex4 decodes the four hex digits that start b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

@@ -114,7 +114,10 @@ func verifyResult(err error) int {
 	return verifyError
 }
 
-// verifyMetrics counts a Verifier's outcomes and cache lookups.
+// verifyMetrics counts a Verifier's outcomes and cache lookups. The cache
+// counters exist either way, but are registered only for a verifier with a
+// cache: without one, jwtauth_token_cache_lookups_total is absent from the
+// scrape rather than two series that stay 0.
 type verifyMetrics struct {
 	results   [numVerifyResults]prometheus.Counter
 	cacheHit  prometheus.Counter
@@ -122,7 +125,7 @@ type verifyMetrics struct {
 	cs        []prometheus.Collector
 }
 
-func newVerifyMetrics() *verifyMetrics {
+func newVerifyMetrics(cached bool) *verifyMetrics {
 	m := &verifyMetrics{}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "token_verifications_total",
@@ -137,7 +140,10 @@ func newVerifyMetrics() *verifyMetrics {
 	}, []string{"result"})
 	m.cacheHit = cache.WithLabelValues("hit")
 	m.cacheMiss = cache.WithLabelValues("miss")
-	m.cs = []prometheus.Collector{results, cache}
+	m.cs = []prometheus.Collector{results}
+	if cached {
+		m.cs = append(m.cs, cache)
+	}
 	return m
 }
 
@@ -395,7 +401,7 @@ func RemoteMetrics(reg prometheus.Registerer, rc *RemoteConfig, vc *VerifierConf
 	cs := []prometheus.Collector{m}
 	var vm *verifyMetrics
 	if vc != nil {
-		vm = newVerifyMetrics()
+		vm = newVerifyMetrics(vc.CacheSize >= 0)
 		cs = append(cs, vm.cs...)
 	}
 	unregister, err := registerCollectors(reg, cs...)

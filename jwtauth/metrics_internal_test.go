@@ -200,7 +200,7 @@ func keyError(kid string, err error) error {
 // cache answers: its two counter increments (result ok and cache hit), to
 // set beside BenchmarkMiddlewareNetHTTPMetrics.
 func BenchmarkVerifyCountsAdd(b *testing.B) {
-	tr := newVerifyMetrics().trace()
+	tr := newVerifyMetrics(true).trace()
 	b.ReportAllocs()
 	for b.Loop() {
 		tr.CacheLookup(true)

@@ -450,3 +450,63 @@ func TestCookieModeMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, series(t, fams, "jwtauth_account_operations_total", "operation", "refresh", "result", "ok"))
 	assert.Equal(t, 0.0, series(t, fams, "jwtauth_account_operations_total", "operation", "refresh", "result", "error"))
 }
+
+// TestTokenCacheSeriesOnlyWithACache: jwtauth_token_cache_lookups_total is
+// registered only when the verifier has a cache; with the cache off
+// (TokenCacheSize < 0, `serve --token-cache-size 0`) a scrape has no such
+// series at all, rather than two that stay 0 and read as "no lookups".
+// The same holds for the remote verifier (VerifierConfig.CacheSize < 0).
+func TestTokenCacheSeriesOnlyWithACache(t *testing.T) {
+	const name = "jwtauth_token_cache_lookups_total"
+	for _, tc := range []struct {
+		size int
+		want bool
+	}{{-1, false}, {0, true}, {5, true}} {
+		svc, reg := metricsService(t, jwtauth.Config{TokenCacheSize: tc.size})
+		require.NoError(t, svc.Accounts().Register(t.Context(), "alice", "correct horse battery"))
+		tok, err := svc.Accounts().Login(t.Context(), "alice", "correct horse battery")
+		require.NoError(t, err)
+		for range 2 {
+			_, err := svc.Verifier().Verify(t.Context(), tok.AccessToken)
+			require.NoError(t, err)
+		}
+		fams, _ := scrape(t, reg)
+		assert.Equal(t, 2.0, series(t, fams, "jwtauth_token_verifications_total", "result", "ok"), "size %d", tc.size)
+		if !tc.want {
+			_, found := fams[name]
+			assert.False(t, found, "TokenCacheSize %d: %s in the scrape", tc.size, name)
+			continue
+		}
+		assert.Equal(t, 1.0, series(t, fams, name, "result", "hit"), "size %d", tc.size)
+		assert.Equal(t, 1.0, series(t, fams, name, "result", "miss"), "size %d", tc.size)
+	}
+
+	for _, size := range []int{-1, 0} {
+		reg := prometheus.NewRegistry()
+		f := newFixture(t)
+		origin := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute))
+		t.Cleanup(origin.Close)
+		now := func() time.Time { return f.now }
+		rc := jwtauth.RemoteConfig{JWKSURL: origin.URL, Now: now, Logger: quiet}
+		vc := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now, CacheSize: size}
+		require.NoError(t, jwtauth.RemoteMetrics(reg, &rc, &vc))
+		v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), rc, vc)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ks.Close() })
+		tok, err := f.issuer.Issue(t.Context(), "alice")
+		require.NoError(t, err)
+		for range 2 {
+			_, err := v.Verify(t.Context(), tok.Raw)
+			require.NoError(t, err)
+		}
+		fams, _ := scrape(t, reg)
+		assert.Equal(t, 2.0, series(t, fams, "jwtauth_token_verifications_total", "result", "ok"), "remote, CacheSize %d", size)
+		if size < 0 {
+			_, found := fams[name]
+			assert.False(t, found, "remote verifier, CacheSize %d: %s in the scrape", size, name)
+			continue
+		}
+		assert.Equal(t, 1.0, series(t, fams, name, "result", "hit"), "remote, CacheSize %d", size)
+		assert.Equal(t, 1.0, series(t, fams, name, "result", "miss"), "remote, CacheSize %d", size)
+	}
+}

@@ -8,9 +8,12 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
@@ -34,13 +37,14 @@ var accountPaths = []struct {
 // wellFormed is the oracle of FuzzAccountRequests, written independently of
 // decodeFields: a JSON Content-Type, a body of at most MaxBodySize bytes of
 // valid UTF-8 holding exactly one JSON object of at most 32 members without
-// repeated member names, whose required members are non-empty strings.
+// repeated member names or unpaired surrogate escapes, whose required
+// members are non-empty strings.
 func wellFormed(contentType string, body []byte, fields []string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return false
 	}
-	if len(body) > jwtauth.MaxBodySize || !utf8.Valid(body) || !json.Valid(body) {
+	if len(body) > jwtauth.MaxBodySize || !utf8.Valid(body) || !json.Valid(body) || unpairedSurrogate(body) {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -72,6 +76,46 @@ func wellFormed(contentType string, body []byte, fields []string) bool {
 		}
 	}
 	return true
+}
+
+var (
+	jsonStringLit = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	jsonEscape    = regexp.MustCompile(`\\(?:u([0-9a-fA-F]{4})|.)`)
+)
+
+// unpairedSurrogate reports whether body, valid JSON, has a string with a
+// \u escape of a UTF-16 surrogate that is not half of a high-low pair of
+// adjacent escapes (RFC 8259 §7), which encoding/json would decode into
+// U+FFFD. Written apart from the server's scanner: string literals found by a
+// regular expression, pairs checked by unicode/utf16.
+func unpairedSurrogate(body []byte) bool {
+	for _, lit := range jsonStringLit.FindAll(body, -1) {
+		high, highEnd := rune(-1), -1 // an escaped high surrogate waiting for its pair, and where it ends
+		for _, m := range jsonEscape.FindAllSubmatchIndex(lit, -1) {
+			r := rune(-1)
+			if m[2] >= 0 {
+				v, _ := strconv.ParseUint(string(lit[m[2]:m[3]]), 16, 16)
+				r = rune(v)
+			}
+			if high >= 0 {
+				if m[0] != highEnd || utf16.DecodeRune(high, r) == utf8.RuneError {
+					return true
+				}
+				high = -1
+				continue
+			}
+			if utf16.IsSurrogate(r) {
+				if r >= 0xDC00 {
+					return true
+				}
+				high, highEnd = r, m[1]
+			}
+		}
+		if high >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // FuzzAccountRequests posts arbitrary bodies and Content-Types to /register,
@@ -152,6 +196,15 @@ func FuzzAccountRequests(f *testing.F) {
 	f.Add(uint8(1), "application/json; charset=utf-8", []byte(`{"username":"bob","password":"correct horse battery"}`))
 	f.Add(uint8(2), "application/json", []byte("{\"refresh_token\":\"\xff\"}"))
 	f.Add(uint8(1), "", []byte(`{"username":"alice","password":"correct horse battery"}`)) // no Content-Type: 415
+	// Unpaired surrogate escapes, which encoding/json turns into U+FFFD: 400,
+	// while eight real U+FFFD characters are a password (0 /register, 1
+	// /login, 3 /logout).
+	f.Add(uint8(0), "application/json", []byte(`{"username":"lone-high","password":"\ud800\ud800\ud800\ud800\ud800\ud800\ud800\ud800"}`))
+	f.Add(uint8(0), "application/json", []byte(`{"username":"lone-low","password":"\udfff\udc00\udfff\udc00\udfff\udc00\udfff\udc00"}`))
+	f.Add(uint8(0), "application/json", []byte("{\"username\":\"fffd\",\"password\":\"\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD\"}"))
+	f.Add(uint8(1), "application/json", []byte(`{"username":"fffd","password":"\ud800\ud800\ud800\ud800\ud800\ud800\ud800\ud800"}`))
+	f.Add(uint8(0), "application/json", []byte(`{"username":"pair","password":"`+strings.Repeat(`\ud83d\ude00`, 8)+`"}`))
+	f.Add(uint8(3), "application/json", []byte(`{"refresh_token":"{{refresh}}","x":"\ud800"}`))
 
 	f.Fuzz(func(t *testing.T, which uint8, contentType string, body []byte) {
 		ep := accountPaths[int(which)%len(accountPaths)]

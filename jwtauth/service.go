@@ -80,6 +80,12 @@ type Config struct {
 	Prepublish time.Duration
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS; default 5 min.
 	JWKSMaxAge time.Duration
+	// KeyRetention is how long a retired key stays in the JWKS so that the
+	// tokens it signed still verify (keys.Policy.Retain); default, and
+	// least, AccessTTL + DefaultLeeway + JWKSMaxAge: a shorter one is
+	// refused, as tokens would outlive their key. `jwtauth serve` sets it
+	// to the longer retention stored with the key set (SPEC §3).
+	KeyRetention time.Duration
 	// GenerateKey creates new RSA signing keys; default keys.GenerateRSA.
 	// Tests pass keys/keystest.Generator(t) to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
@@ -133,8 +139,9 @@ type Config struct {
 
 	// Metrics, when set, is where New registers the service's Prometheus
 	// collectors: the jwtauth_* series of the key set, the JWKS and
-	// discovery requests, token verifications and the verified-token cache,
-	// the account flow and its password hashes (README, "Metrics"). Label
+	// discovery requests, token verifications and the verified-token cache
+	// (unless TokenCacheSize turns it off), the account flow and its
+	// password hashes (README, "Metrics"). Label
 	// values come from fixed sets only: never a username, a kid from a
 	// request, a client address or an error text. Nil (the default): no
 	// metrics, and nothing touches prometheus.DefaultRegisterer (pass it to
@@ -228,6 +235,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		// expired and every cached JWKS has been refreshed (SPEC §3).
 		Retain: accessTTL + DefaultLeeway + max(maxAge, 0),
 	}
+	if cfg.KeyRetention != 0 {
+		if cfg.KeyRetention < policy.Retain {
+			return nil, fmt.Errorf("jwtauth: Config.KeyRetention %s is shorter than AccessTTL %s + leeway %s + JWKSMaxAge %s: tokens would outlive the key that signed them", cfg.KeyRetention, accessTTL, DefaultLeeway, maxAge)
+		}
+		policy.Retain = cfg.KeyRetention
+	}
 	if p := cmp.Or(cfg.Prepublish, keys.DefaultPolicy().Prepublish); p >= 0 && p < maxAge {
 		return nil, fmt.Errorf("jwtauth: Config.Prepublish %s is shorter than JWKSMaxAge %s: a verifier's cached JWKS would lack a key when it starts signing", p, maxAge)
 	}
@@ -252,7 +265,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	var vm *verifyMetrics
 	if cfg.Metrics != nil {
-		vm = newVerifyMetrics()
+		vm = newVerifyMetrics(cfg.TokenCacheSize >= 0)
 	}
 	vcfg := VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
 		CacheSize: cfg.TokenCacheSize}

@@ -184,6 +184,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"issuer with a catch-all", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example/auth/*rest"}, "no : or *"},
 		{"prepublish under max-age", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example", JWKSMaxAge: 2 * time.Hour}, "Prepublish 1h0m0s is shorter than JWKSMaxAge 2h0m0s"},
 		{"bad key size", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example", KeyBits: 1024}, "open key set"},
+		{"retention under the token lifetime", jwtauth.Config{Store: memory.New(), Issuer: "https://a.example", KeyRetention: 20 * time.Minute},
+			"Config.KeyRetention 20m0s is shorter than AccessTTL 15m0s + leeway 30s + JWKSMaxAge 5m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Logger = slog.New(slog.DiscardHandler)
@@ -192,5 +194,27 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			assert.Nil(t, svc)
 			assert.Contains(t, err.Error(), tc.want)
 		})
+	}
+}
+
+// TestNewKeyRetention: a KeyRetention longer than the tokens need (serve
+// adopting the key set's stored policy) is the key manager's retention,
+// and is stored with the key set; none gives AccessTTL + leeway + max-age.
+func TestNewKeyRetention(t *testing.T) {
+	for _, tc := range []struct {
+		retain, want time.Duration
+	}{
+		{0, 15*time.Minute + 30*time.Second + 5*time.Minute},
+		{30 * time.Minute, 30 * time.Minute},
+	} {
+		st := memory.New()
+		svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: st, Issuer: "https://a.example", KeyRetention: tc.retain,
+			GenerateKey: keystest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, svc.Keys().Policy().Retain)
+		stored, err := st.LoadSchedule(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, stored.Retain)
+		svc.Close()
 	}
 }

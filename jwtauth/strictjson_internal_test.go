@@ -138,3 +138,35 @@ func TestDecodeFieldsNesting(t *testing.T) {
 		}
 	}
 }
+
+func TestLoneSurrogate(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		lone bool
+	}{
+		{`{"p":"\ud800"}`, true},
+		{`{"p":"\udfff\udc00"}`, true}, // low, then low
+		{`{"p":"\uDBFF"}`, true},
+		{`{"p":"\ud800\ud800\udc00"}`, true}, // high before a pair
+		{`{"p":"\ud800A\udc00"}`, true},
+		{`{"p":"\ud800\\udc00"}`, true}, // an escaped backslash, then text
+		{`{"p":"\ud800\u0041"}`, true},
+		{`{"p":"\ud800\udbff"}`, true}, // high, then high
+		{`{"\udc00":1}`, true},
+		{`{"p":"\ud800`, true}, // cut short after a high surrogate
+		{`{"p":"\ud800\u`, true},
+		{`{"p":"\ud800\udc0`, true},
+		{`{"p":"\ud83d\ude00"}`, false},
+		{`{"p":"\uD83D\uDE00\uDBFF\uDFFF"}`, false},
+		{`{"p":"\ud7ff\ue000\ufffd\u0000"}`, false},
+		{`{"p":"\\ud800"}`, false}, // an escaped backslash, then text
+		{`{"p":"\\\\ud800"}`, false},
+		{`{"p":"\"\ud83d\ude00"}`, false},
+		{"{\"p\":\"\uFFFD\"}", false}, // a real U+FFFD
+		{`{"p":"\u12"}`, false},       // malformed: the decoder refuses it
+		{`\`, false},
+		{``, false},
+	} {
+		assert.Equal(t, tc.lone, loneSurrogate([]byte(tc.json)), "%s", tc.json)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,7 +104,8 @@ type LoginThrottle struct {
 	// comes back. Default DefaultUserInterval.
 	UserInterval time.Duration
 	// IPFailures is the bucket size for one client address (IPv4 address,
-	// or IPv6 /64 network). Default DefaultIPFailures; negative disables.
+	// or IPv6 /64 network; a 6to4 address, 2002::/16, counts as the IPv4
+	// address it embeds). Default DefaultIPFailures; negative disables.
 	IPFailures int
 	// IPInterval is the time in which one token of an address's bucket
 	// comes back. Default DefaultIPInterval.
@@ -494,7 +496,10 @@ func (t *throttle) sweep(ctx context.Context, now time.Time) error {
 }
 
 // ipKey is the limiter key of a client address: the IPv4 address, or the /64
-// network of an IPv6 address (one subscriber usually holds a whole /64).
+// network of an IPv6 address (one subscriber usually holds a whole /64). A
+// 6to4 address (2002::/16, RFC 3056 §2) counts as the IPv4 address it
+// embeds in bits 16-47: the holder of that one IPv4 address has the whole
+// 2002:V::/48, 65,536 /64 networks.
 func ipKey(ip netip.Addr) (string, bool) {
 	if !ip.IsValid() {
 		return "", false
@@ -502,6 +507,9 @@ func ipKey(ip netip.Addr) (string, bool) {
 	ip = ip.Unmap()
 	if ip.Is4() {
 		return ip.String(), true
+	}
+	if b := ip.As16(); b[0] == 0x20 && b[1] == 0x02 {
+		return netip.AddrFrom4([4]byte(b[2:6])).String(), true
 	}
 	p, _ := ip.Prefix(64)
 	return p.String(), true
@@ -673,10 +681,14 @@ func (l *limiterMap) len() int {
 // client can write anything there). When the connection comes from an
 // address inside one of trusted, the X-Forwarded-For entries (all headers,
 // in order) are read from the right, skipping addresses inside trusted; the
-// first other entry is the client. When every entry is trusted the left-most
-// is the client; when an entry does not parse, the nearest trusted hop to its
-// right is returned, so a forged entry never selects an arbitrary address.
-// The zero Addr is returned when RemoteAddr does not parse.
+// first other entry is the client. An entry is an address ("203.0.113.7",
+// "2001:db8::1"), an IPv4 address with a port ("203.0.113.7:4444") or a
+// bracketed IPv6 address with or without a port ("[2001:db8::1]",
+// "[2001:db8::1]:4444"); the port is dropped. When every entry is trusted
+// the left-most is the client; when an entry does not parse, the nearest
+// trusted hop to its right is returned, so a forged entry never selects an
+// arbitrary address. The zero Addr is returned when RemoteAddr does not
+// parse.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	peer := parseHost(r.RemoteAddr)
 	if !peer.IsValid() || !inAny(peer, trusted) {
@@ -688,16 +700,49 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	}
 	client := peer
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		ip, ok := parseForwardedFor(hops[i])
+		if !ok {
 			return client
 		}
-		client = ip.Unmap()
+		client = ip
 		if !inAny(client, trusted) {
 			return client
 		}
 	}
 	return client
+}
+
+// parseForwardedFor parses one X-Forwarded-For entry (see ClientIP): "ip",
+// "ipv4:port", "[ipv6]" or "[ipv6]:port", with blanks around it; a port is a
+// decimal number up to 65535. IPv4-mapped addresses are unmapped.
+func parseForwardedFor(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	var ip netip.Addr
+	var err error
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		host, port, ok := strings.Cut(rest, "]")
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if port != "" {
+			p, ok := strings.CutPrefix(port, ":")
+			if _, err := strconv.ParseUint(p, 10, 16); !ok || err != nil {
+				return netip.Addr{}, false
+			}
+		}
+		if ip, err = netip.ParseAddr(host); err != nil || !ip.Is6() {
+			return netip.Addr{}, false
+		}
+	} else if strings.Count(s, ":") == 1 { // only IPv4 takes a port without brackets
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || !ap.Addr().Is4() {
+			return netip.Addr{}, false
+		}
+		ip = ap.Addr()
+	} else if ip, err = netip.ParseAddr(s); err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
 }
 
 // parseHost parses the address of "host:port", "host" or "[v6]:port".

@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -251,4 +252,23 @@ func TestBucketsKeepTokensBeforeTheEmptyOne(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, wait)
 	assert.Empty(t, taken)
+}
+
+func TestIPKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":              "203.0.113.7",
+		"::ffff:203.0.113.7":       "203.0.113.7",
+		"2001:db8:1:2::1":          "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1":     "2001:db8:1:2::/64",
+		"2002:cb00:7107::1":        "203.0.113.7", // 6to4: the embedded IPv4 address
+		"2002:cb00:7107:ffff:1::2": "203.0.113.7",
+		"2002:cb00:7108::1":        "203.0.113.8",
+		"2003:cb00:7107::1":        "2003:cb00:7107::/64",
+	} {
+		got, ok := ipKey(netip.MustParseAddr(in))
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	_, ok := ipKey(netip.Addr{})
+	assert.False(t, ok)
 }

@@ -5,7 +5,8 @@
 // package's testdata), it signs whatever it is asked to — expired tokens,
 // tokens for any issuer and audience, tokens signed by keys it does not
 // publish — and it serves plain http on a loopback address. Never import it
-// from production code, and never point a production verifier at it.
+// from production code, and never point a production verifier at it:
+// NewServer panics (ErrNotATest) in a binary not built by go test.
 //
 // A Server is an httptest.Server publishing the issuer's OpenID Connect
 // discovery document (at URL + "/.well-known/openid-configuration") and
@@ -35,6 +36,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -50,6 +52,11 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/keys"
 )
+
+// ErrNotATest is the value NewServer panics with outside a test binary
+// (testing.Testing() false): the test issuer's private keys are public, so
+// it must never serve a real program.
+var ErrNotATest = errors.New("jwtauthtest: NewServer outside a test binary: the test issuer signs with keys published in its source; use it only under go test")
 
 // jwksMaxAge is the Cache-Control max-age of the JWKS: `jwtauth serve`'s
 // default (--jwks-max-age).
@@ -82,9 +89,18 @@ type Server struct {
 //
 // The server is closed by tb.Cleanup, and every error of NewServer and of
 // the Server's methods fails the test through tb.Fatalf: there is no error
-// to check. tb may be nil outside a test (in an Example): errors then
-// panic, and the caller must Close the server.
+// to check. tb may be nil in an Example (which runs under go test too):
+// errors then panic, and the caller must Close the server.
+//
+// NewServer refuses to run outside a test binary: when testing.Testing()
+// reports false (a program built with go build or go run, not go test) it
+// panics with a message naming ErrNotATest, before any key is loaded or
+// any port opened. Its keys are published in this module's source, so a
+// verifier pointed at it would accept tokens anyone can sign.
 func NewServer(tb testing.TB) *Server {
+	if !testing.Testing() {
+		panic(ErrNotATest)
+	}
 	if tb != nil {
 		tb.Helper()
 	}
@@ -198,8 +214,10 @@ func (s *Server) Rotate() string {
 // Revoke revokes the key kid, as `jwtauth keys revoke` does: it leaves the
 // JWKS at once, and tokens it signed fail with jwtauth.ErrUnknownKey in
 // Verifier at once and in a RemoteKeySet after its next fetch. Revoking
-// the active key promotes the next one. A kid the server does not hold, or
-// holds revoked already, fails the test.
+// the active key makes a freshly generated key sign (the next key stays
+// next), whose first token a RemoteKeySet meets makes it fetch (at most
+// once per UnknownKIDInterval). A kid the server does not hold, or holds
+// revoked already, fails the test.
 func (s *Server) Revoke(kid string) {
 	if s.tb != nil {
 		s.tb.Helper()

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -513,4 +515,22 @@ func TestKeys(t *testing.T) {
 	assert.Equal(t, extraKID, a.KID(), "the generated key became next, then active")
 	_, err = a.Verifier().Verify(context.Background(), a.Mint(jwtauthtest.Token{}))
 	assert.NoError(t, err)
+}
+
+// TestNewServerRefusesOutsideTests builds testdata/notatest, an ordinary
+// program that calls NewServer(nil) as production code importing the
+// package would, and runs it: NewServer must panic with ErrNotATest (the
+// program turns that into exit status 3) instead of serving tokens signed
+// with the published keys. The Examples of this package, which call
+// NewServer(nil) under go test, show the other side.
+func TestNewServerRefusesOutsideTests(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "notatest")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/notatest").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	out, err = exec.Command(bin).CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the program ran to the end: %s", out)
+	assert.Equal(t, 3, exit.ExitCode(), "%s", out)
+	assert.Equal(t, "refused: "+jwtauthtest.ErrNotATest.Error()+"\n", string(out))
 }

@@ -104,8 +104,9 @@ type Config struct {
 	// Policy need not match the server's. On an empty store it creates no
 	// key. Rotate and Revoke work as usual; Maintain applies the schedule.
 	// When the store is a ScheduleStore holding the servers' schedule, its
-	// RotateEvery and Prepublish replace Policy's; without NoSchedule, Open
-	// saves Policy's there.
+	// RotateEvery, Prepublish and Retain (when stored) replace Policy's, so
+	// a key the tool retires leaves the JWKS when the servers' retention
+	// says; without NoSchedule, Open saves Policy's there (Schedule).
 	NoSchedule bool
 }
 
@@ -186,21 +187,24 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 
 // shareSchedule saves this manager's schedule in the store, or, for a
 // NoSchedule manager (a tool acting on a store the servers own), takes the
-// servers' schedule from it, so that "may the next key sign yet" is decided
-// the same way everywhere.
+// servers' schedule from it, so that "may the next key sign yet" and "when
+// does a retired key leave" are decided the same way everywhere.
 func (m *Manager) shareSchedule(ctx context.Context, ss ScheduleStore, noSchedule bool) error {
 	if !noSchedule {
-		if err := ss.SaveSchedule(ctx, m.policy.RotateEvery, m.policy.Prepublish); err != nil {
+		if err := ss.SaveSchedule(ctx, m.policy.Schedule()); err != nil {
 			return fmt.Errorf("keys: save schedule: %w", err)
 		}
 		return nil
 	}
-	every, prepublish, err := ss.LoadSchedule(ctx)
+	stored, err := ss.LoadSchedule(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: load schedule: %w", err)
 	}
-	if every > 0 && prepublish >= 0 {
-		m.policy.RotateEvery, m.policy.Prepublish = every, prepublish
+	if !stored.IsZero() && stored.Prepublish >= 0 {
+		m.policy.RotateEvery, m.policy.Prepublish = stored.RotateEvery, stored.Prepublish
+		if stored.Retain > 0 { // zero: stored before retention was part of it
+			m.policy.Retain = stored.Retain
+		}
 	}
 	return nil
 }
@@ -570,13 +574,68 @@ func (m *Manager) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 	return res, err
 }
 
-// Revoke is the emergency path for a compromised key: the key
-// leaves the JWKS and stops verifying at once. Revoking the active key
-// promotes the next key (or creates one) in the same transaction, so signing
-// never stops. It returns ErrUnknownKey for a kid not in the set and
-// ErrInvalidTransition for a key already revoked.
+// RevokeOptions tunes Manager.RevokeWith. The zero value is the safe
+// choice for an emergency.
+type RevokeOptions struct {
+	// PromoteNext makes revoking the active key promote the pre-published
+	// next key, as `jwtauth keys revoke --promote-next` does, instead of a
+	// freshly generated one. Every verifier already caches that key, so
+	// none of them has a reason to fetch the JWKS again before its cache
+	// expires, and until then it accepts tokens of the revoked key (go-oidc
+	// until the next rotation, mod_auth_openidc up to its refresh interval,
+	// jwks-rsa for its 10 min cache age). Use it only for verifiers that
+	// never refetch on an unknown kid and must not reject new tokens.
+	PromoteNext bool
+}
+
+// RevokeResult says what a revocation did.
+type RevokeResult struct {
+	Revoked string // kid of the revoked key
+	// Promoted is the kid of the key that took over signing when the
+	// revoked key was the active one; empty otherwise.
+	Promoted string
+	// Fresh is true when Promoted is a key the revocation generated (the
+	// zero RevokeOptions): no verifier has cached it, so a verifier that
+	// refetches on an unknown kid reloads the JWKS, without the revoked
+	// key, at the first token it signs. False when Promoted is the
+	// pre-published next key (PromoteNext).
+	Fresh  bool
+	Active string // kid of the signing key after the call
+	Next   string // kid of the published next key after the call
+}
+
+// Revoke is RevokeWith with the zero RevokeOptions: the emergency path for
+// a compromised key.
 func (m *Manager) Revoke(ctx context.Context, kid string) error {
-	return m.update(ctx, func(d *draft) error {
+	_, err := m.RevokeWith(ctx, kid, RevokeOptions{})
+	return err
+}
+
+// RevokeWith is the emergency path for a compromised key (SPEC §3): the key
+// leaves the JWKS and stops verifying here at once. Revoking the active key
+// makes a newly generated key active in the same transaction (with
+// opts.PromoteNext, the next key), so that signing never stops: a verifier
+// caching the JWKS meets a kid it has never seen at the first new token
+// and, if it refetches on an unknown kid (go-oidc, mod_auth_openidc,
+// jwks-rsa, RemoteKeySet), reloads a JWKS without the revoked key. The
+// pre-published next key stays next; revoking the next key publishes a
+// new one. The new key is generated before the store is
+// locked (RSA generation takes seconds). It returns ErrUnknownKey for a kid
+// not in the set and ErrInvalidTransition for a key already revoked.
+//
+// The cost: a verifier that never refetches on an unknown kid rejects the
+// new tokens until its cached JWKS expires.
+func (m *Manager) RevokeWith(ctx context.Context, kid string, opts RevokeOptions) (RevokeResult, error) {
+	if k, ok := m.Current().Lookup(kid); !ok || k.State == StateActive || k.State == StateNext {
+		// The transaction below creates a key: have it generated now,
+		// outside the write lock.
+		if err := m.fillSpare(); err != nil {
+			return RevokeResult{}, err
+		}
+	}
+	var res RevokeResult
+	err := m.update(ctx, func(d *draft) error {
+		res = RevokeResult{Revoked: kid}
 		k := d.byKID(kid)
 		if k == nil {
 			return fmt.Errorf("%w: %q", ErrUnknownKey, kid)
@@ -588,18 +647,53 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 		d.transition(k, StateRevoked, "revoked by operator")
 		k.RevokedAt = d.now
 		if wasActive {
-			if next := d.first(StateNext); next != nil {
+			if next := d.first(StateNext); next != nil && opts.PromoteNext {
 				d.promote(next, "active key revoked")
+				res.Promoted = next.KID
 			} else {
 				nk, err := d.create(StateActive, "active key revoked")
 				if err != nil {
 					return err
 				}
 				nk.ActivatedAt = d.now
+				res.Promoted, res.Fresh = nk.KID, true
 			}
 		}
-		return d.ensureNext()
+		if err := d.ensureNext(); err != nil {
+			return err
+		}
+		if a := d.first(StateActive); a != nil {
+			res.Active = a.KID
+		}
+		res.Next = d.first(StateNext).KID
+		return nil
 	})
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	return res, nil
+}
+
+// fillSpare generates a key for the next transaction that creates one,
+// unless one of the policy's size is waiting, without holding the write
+// lock.
+func (m *Manager) fillSpare() error {
+	m.mu.Lock()
+	have := m.spare != nil && m.spare.N.BitLen() == m.policy.Bits
+	m.mu.Unlock()
+	if have {
+		return nil
+	}
+	k, err := m.gen(m.policy.Bits)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.spare == nil || m.spare.N.BitLen() != m.policy.Bits {
+		m.spare = k
+	}
+	m.mu.Unlock()
+	return nil
 }
 
 // Run keeps the key set current until ctx ends: every poll interval, and at
@@ -669,24 +763,9 @@ func (m *Manager) keepSpare(ctx context.Context, wake <-chan struct{}) {
 			return
 		case <-wake:
 		}
-		m.mu.Lock()
-		have := m.spare != nil && m.spare.N.BitLen() == m.policy.Bits
-		m.mu.Unlock()
-		if have {
-			continue
+		if err := m.fillSpare(); err != nil && ctx.Err() == nil {
+			m.log.Warn("generating the next key in advance failed; the next rotation generates it", "err", err)
 		}
-		k, err := m.gen(m.policy.Bits)
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.Warn("generating the next key in advance failed; the next rotation generates it", "err", err)
-			}
-			continue
-		}
-		m.mu.Lock()
-		if m.spare == nil {
-			m.spare = k
-		}
-		m.mu.Unlock()
 	}
 }
 

@@ -3,7 +3,9 @@ package keys_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"log/slog"
@@ -193,15 +195,23 @@ func TestRevoke(t *testing.T) {
 	m := open(t, st, c, nil)
 	ctx := context.Background()
 	active, next := m.Current().Active().KID, m.Current().Next().KID
+	cached := map[string]bool{active: true, next: true} // every verifier's copy of the JWKS
 
 	v := m.Current().Version()
 	assert.ErrorIs(t, m.Revoke(ctx, "no-such-kid"), keys.ErrUnknownKey)
 	assert.Equal(t, v, m.Current().Version(), "an unknown kid changes nothing")
 
+	c.Add(time.Hour)
 	require.NoError(t, m.Revoke(ctx, active))
 	set := m.Current()
-	assert.Equal(t, next, set.Active().KID, "the next key is promoted in the same transaction")
+	fresh := set.Active()
+	require.NotNil(t, fresh, "a key signs from the same transaction on")
+	assert.False(t, cached[fresh.KID], "the key that signs after the revocation is one no verifier has cached")
+	assert.Equal(t, c.Now(), fresh.PublishedAt)
+	assert.Equal(t, c.Now(), fresh.ActivatedAt)
 	require.NotNil(t, set.Next())
+	assert.Equal(t, next, set.Next().KID, "the pre-published next key stays next")
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1, keys.StateRevoked: 1}, states(set))
 	for _, k := range set.Published() {
 		assert.NotEqual(t, active, k.KID, "a revoked key leaves the JWKS at once")
 	}
@@ -210,13 +220,133 @@ func TestRevoke(t *testing.T) {
 	rk, _ := set.Lookup(active)
 	assert.Equal(t, c.Now(), rk.RevokedAt)
 	assert.ErrorIs(t, m.Revoke(ctx, active), keys.ErrInvalidTransition)
+	// The schedule counts the rotation period from the revocation.
+	assert.Equal(t, c.Now().Add(policy.RotateEvery), m.RotationDue(set))
 
 	// Revoking the next key publishes a fresh one.
 	nk := set.Next().KID
 	require.NoError(t, m.Revoke(ctx, nk))
 	require.NotNil(t, m.Current().Next())
 	assert.NotEqual(t, nk, m.Current().Next().KID)
+	assert.Equal(t, fresh.KID, m.Current().Active().KID)
+}
+
+// TestRevokeWithResultAndPromoteNext checks what RevokeWith reports, and
+// that PromoteNext keeps the behaviour of before: the pre-published next
+// key signs and a new next key is published.
+func TestRevokeWithResultAndPromoteNext(t *testing.T) {
+	ctx := context.Background()
+	m := open(t, memory.New(), newClock(), nil)
+	active, next := m.Current().Active().KID, m.Current().Next().KID
+	res, err := m.RevokeWith(ctx, active, keys.RevokeOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, keys.RevokeResult{Revoked: active, Promoted: m.Current().Active().KID, Fresh: true, Active: m.Current().Active().KID, Next: next}, res)
+	assert.NotEqual(t, next, res.Active)
+
+	// Revoking a key that does not sign creates no active key.
+	res, err = m.RevokeWith(ctx, next, keys.RevokeOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, keys.RevokeResult{Revoked: next, Active: m.Current().Active().KID, Next: m.Current().Next().KID}, res)
+
+	m = open(t, memory.New(), newClock(), nil)
+	active, next = m.Current().Active().KID, m.Current().Next().KID
+	res, err = m.RevokeWith(ctx, active, keys.RevokeOptions{PromoteNext: true})
+	require.NoError(t, err)
+	assert.Equal(t, keys.RevokeResult{Revoked: active, Promoted: next, Active: next, Next: m.Current().Next().KID}, res)
 	assert.Equal(t, next, m.Current().Active().KID)
+	assert.NotEqual(t, next, res.Next)
+
+	_, err = m.RevokeWith(ctx, "no-such-kid", keys.RevokeOptions{})
+	assert.ErrorIs(t, err, keys.ErrUnknownKey)
+}
+
+// eventStore records the reads and writes of the key set in events, and
+// the changes it applied.
+type eventStore struct {
+	keys.Store
+	mu      sync.Mutex
+	events  []string
+	changes []keys.Change
+}
+
+func (s *eventStore) log(e string) { s.mu.Lock(); s.events = append(s.events, e); s.mu.Unlock() }
+
+func (s *eventStore) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
+	s.log("load")
+	return s.Store.LoadKeys(ctx)
+}
+
+func (s *eventStore) ApplyKeys(ctx context.Context, version int64, ch keys.Change) (int64, error) {
+	s.log("apply")
+	s.mu.Lock()
+	s.changes = append(s.changes, ch)
+	s.mu.Unlock()
+	return s.Store.ApplyKeys(ctx, version, ch)
+}
+
+func (s *eventStore) take() ([]string, []keys.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ch := s.events, s.changes
+	s.events, s.changes = nil, nil
+	return e, ch
+}
+
+// TestRevokeGeneratesBeforeTheTransaction: the fresh key is generated
+// before the revocation reads the set it changes (RSA generation takes
+// seconds, during which the write lock would be held), and the revocation
+// and the fresh active key are one write: at no store version is there no
+// active key, so no login fails.
+func TestRevokeGeneratesBeforeTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	st := &eventStore{Store: memory.New()}
+	gen := keystest.Generator(t)
+	m, err := keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: newClock().Now, Logger: quiet,
+		Generate: func(bits int) (*rsa.PrivateKey, error) { st.log("generate"); return gen(bits) }})
+	require.NoError(t, err)
+	active := m.Current().Active().KID
+	st.take()
+
+	require.NoError(t, m.Revoke(ctx, active))
+	events, changes := st.take()
+	assert.Equal(t, []string{"generate", "load", "apply"}, events)
+	require.Len(t, changes, 1)
+	put := map[string]keys.State{}
+	for _, r := range changes[0].Put {
+		put[r.KID] = r.State
+	}
+	assert.Equal(t, map[string]keys.State{active: keys.StateRevoked, m.Current().Active().KID: keys.StateActive}, put)
+}
+
+// TestRevokeReachesOtherInstances: another instance on the same store
+// picks the fresh active key up, which it never saw as next, and signs
+// with it.
+func TestRevokeReachesOtherInstances(t *testing.T) {
+	ctx := context.Background()
+	st, c := memory.New(), newClock()
+	var seen transitionLog
+	m := open(t, st, c, nil)
+	other, err := keys.Open(ctx, keys.Config{Store: st, Policy: policy, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, OnTransition: seen.add})
+	require.NoError(t, err)
+	active, next := other.Current().Active().KID, other.Current().Next().KID
+
+	require.NoError(t, m.Revoke(ctx, active))
+	changed, err := other.Refresh(ctx)
+	require.NoError(t, err)
+	require.True(t, changed)
+	assert.ElementsMatch(t, []string{"active>revoked", "created>active"}, seen.take())
+	k, err := other.SigningKey()
+	require.NoError(t, err)
+	assert.Equal(t, m.Current().Active().KID, k.KID)
+	assert.NotEqual(t, next, k.KID)
+	require.NotNil(t, k.Private)
+	digest := sha256.Sum256([]byte("a token"))
+	sig, err := rsa.SignPKCS1v15(nil, k.Private, crypto.SHA256, digest[:])
+	require.NoError(t, err)
+	assert.NoError(t, rsa.VerifyPKCS1v15(m.Current().Active().Public(), crypto.SHA256, digest[:], sig), "the other instance signs with the fresh key")
+	assert.Equal(t, next, other.Current().Next().KID)
+	_, err = other.VerificationKey(ctx, active)
+	assert.ErrorIs(t, err, keys.ErrKeyRevoked)
 }
 
 func TestEncryptionAtRest(t *testing.T) {
@@ -579,6 +709,39 @@ func TestToolTakesTheServersSchedule(t *testing.T) {
 	res, err := cli.Rotate(ctx, false)
 	require.NoError(t, err, "the server's lead has passed")
 	assert.Equal(t, server.Current().Next().KID, res.Promoted)
+}
+
+// TestToolRetiresByTheServersRetention: a server keeps retired keys 2m30s
+// (1 min tokens + 30 s leeway + 1 min max-age); a key that `keys rotate
+// --now` (a NoSchedule manager with the default 20m30s) retires gets a
+// RemoveAt 2m30s out, and the server removes it then, not 18 min later.
+func TestToolRetiresByTheServersRetention(t *testing.T) {
+	st, c := memory.New(), newClock()
+	ctx := context.Background()
+	retain := 2*time.Minute + 30*time.Second
+	server, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet,
+		Policy: keys.Policy{RotateEvery: time.Hour, Prepublish: 2 * time.Minute, Retain: retain}})
+	require.NoError(t, err)
+	stored, err := st.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, keys.Schedule{RotateEvery: time.Hour, Prepublish: 2 * time.Minute, Retain: retain}, stored)
+
+	cli, err := keys.Open(ctx, keys.Config{Store: st, Now: c.Now, Generate: keystest.Generator(t), Logger: quiet, NoSchedule: true})
+	require.NoError(t, err)
+	assert.Equal(t, retain, cli.Policy().Retain)
+	res, err := cli.Rotate(ctx, true)
+	require.NoError(t, err)
+	_, err = server.Refresh(ctx)
+	require.NoError(t, err)
+	old, ok := server.Current().Lookup(res.Retired)
+	require.True(t, ok)
+	assert.Equal(t, c.Now().Add(retain), old.RemoveAt)
+	assert.Equal(t, old.RemoveAt, server.NextDue(server.Current()))
+
+	c.Add(retain)
+	require.NoError(t, server.Maintain(ctx))
+	_, ok = server.Current().Lookup(res.Retired)
+	assert.False(t, ok, "removed once the servers' retention has passed")
 }
 
 // TestScheduledRotationWaitsForPrepublication revokes the next key 30 min

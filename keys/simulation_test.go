@@ -22,10 +22,12 @@ const (
 )
 
 // remoteVerifier is a copy of the JWKS refreshed every `every`, first at
-// start+phase, and never on an unknown kid.
+// start+phase, and, when refetch is set, at once on an unknown kid (as
+// go-oidc, mod_auth_openidc and jwks-rsa do); otherwise never on one.
 type remoteVerifier struct {
 	name         string
 	every, phase time.Duration
+	refetch      bool
 }
 
 // scenario is one schedule of the 90-day simulation.
@@ -51,14 +53,17 @@ type scenario struct {
 //
 //	local: this server's current key set;
 //	maxage: a remote copy of the JWKS refreshed every max-age (5 min);
-//	hourly: a remote copy refreshed every hour, never on an unknown kid.
+//	hourly: a remote copy refreshed every hour, never on an unknown kid;
+//	go-oidc: a remote copy refreshed only on an unknown kid (coreos/go-oidc);
+//	jwks-rsa: refreshed every 10 min and on an unknown kid.
 //
 // A verifier accepts a token when its copy publishes the token's kid. On day
 // 45 the active key is revoked.
 func TestNinetyDaysOfHourlyRotation(t *testing.T) {
 	simulate(t, scenario{
-		policy:        keys.Policy{Bits: 2048, RotateEvery: time.Hour, Prepublish: time.Hour, Retain: simTTL + simLeeway + simMaxAge},
-		remotes:       []remoteVerifier{{name: "maxage", every: simMaxAge}, {name: "hourly", every: time.Hour}},
+		policy: keys.Policy{Bits: 2048, RotateEvery: time.Hour, Prepublish: time.Hour, Retain: simTTL + simLeeway + simMaxAge},
+		remotes: []remoteVerifier{{name: "maxage", every: simMaxAge}, {name: "hourly", every: time.Hour},
+			{name: "go-oidc", every: simDays * 24 * time.Hour, refetch: true}, {name: "jwks-rsa", every: 10 * time.Minute, refetch: true}},
 		wantRotations: simDays*24 - 1,
 	})
 }
@@ -152,7 +157,10 @@ func simulate(t *testing.T, sc scenario) {
 		lastNextRevoke  time.Time
 		rejectedValid   = map[string]int{}
 		acceptedRevokd  = map[string]int{}
-		afterRevoke     = map[string]int{} // valid tokens rejected in the hour after the revocation
+		afterRevoke     = map[string]int{}       // valid tokens rejected in the hour after the revocation
+		lastRejected    = map[string]time.Time{} // when the last of those was rejected
+		lastAccepted    = map[string]time.Time{} // when a token of the revoked key was last accepted
+		refreshedAfter  = map[string]time.Time{} // a verifier's first refresh after the revocation
 		maxPublished    int
 	)
 	for now := start; now.Before(start.Add(simDays * 24 * time.Hour)); now = c.Now() {
@@ -195,6 +203,12 @@ func simulate(t *testing.T, sc scenario) {
 			results := map[string]bool{"local": err == nil}
 			seen := map[string]bool{"local": true}
 			for _, r := range remotes {
+				if r.refetch && !r.kids[tok.kid] {
+					snapshot(r, now)
+				}
+				if revokedKID != "" && refreshedAfter[r.name].IsZero() && !r.at.Before(revokeAt) {
+					refreshedAfter[r.name] = r.at
+				}
 				results[r.name] = r.kids[tok.kid]
 				seen[r.name] = !r.at.Before(revokeAt)
 			}
@@ -204,8 +218,12 @@ func simulate(t *testing.T, sc scenario) {
 					if ok && seen[name] {
 						acceptedRevokd[name]++
 					}
+					if ok {
+						lastAccepted[name] = now
+					}
 				case !ok && now.Before(revokeAt.Add(time.Hour)) && !now.Before(revokeAt):
 					afterRevoke[name]++
+					lastRejected[name] = now
 				case !ok:
 					rejectedValid[name]++
 				}
@@ -225,10 +243,23 @@ func simulate(t *testing.T, sc scenario) {
 	}
 	assert.Empty(t, rejectedValid, "no valid token is ever rejected outside the emergency revocation")
 	assert.Empty(t, acceptedRevokd, "no token of the revoked key verifies once a verifier has refreshed")
+	// The emergency revocation promotes a key no verifier has cached: one
+	// that refetches on an unknown kid drops the revoked key at the first
+	// new token and rejects no valid token; one that does not rejects the
+	// new tokens until its next scheduled refresh, and not after.
 	for _, r := range remotes {
-		if r.every <= pol.Prepublish {
-			assert.Zero(t, afterRevoke[r.name], "%s: the promoted next key was published before the verifier's last refresh", r.name)
+		stillAccepted := lastAccepted[r.name].Sub(revokeAt)
+		t.Logf("%s: revoked-key tokens accepted for %s after the revocation; %d valid tokens rejected in the hour after it", r.name, max(stillAccepted, 0), afterRevoke[r.name])
+		require.False(t, refreshedAfter[r.name].IsZero(), r.name)
+		if r.refetch {
+			assert.Equal(t, revokeAt, refreshedAfter[r.name], "%s reloads the JWKS at the first token of the new key", r.name)
+			assert.LessOrEqual(t, stillAccepted, time.Duration(0), r.name)
+			assert.Zero(t, afterRevoke[r.name], r.name)
+			continue
 		}
+		assert.Less(t, lastRejected[r.name], refreshedAfter[r.name], "%s rejects new tokens only until its next refresh", r.name)
+		assert.Less(t, stillAccepted, refreshedAfter[r.name].Sub(revokeAt), r.name)
+		assert.LessOrEqual(t, refreshedAfter[r.name].Sub(revokeAt), r.every, r.name)
 	}
 	assert.Zero(t, afterRevoke["local"])
 	assert.LessOrEqual(t, maxPublished, 3, "next, active and one retired key at most")

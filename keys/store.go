@@ -126,18 +126,43 @@ func NextVersion(stored int64) int64 {
 	}
 }
 
+// Schedule is the part of a Policy that is stored with the key set (SPEC
+// §3): when a key may sign, retire and leave. Key size is not part of it:
+// it only shapes keys yet to be generated.
+type Schedule struct {
+	// RotateEvery is Policy.RotateEvery; zero when no server stored a schedule.
+	RotateEvery time.Duration
+	// Prepublish is Policy.Prepublish.
+	Prepublish time.Duration
+	// Retain is Policy.Retain; zero when the schedule was stored before
+	// retention was part of it (then it is unknown).
+	Retain time.Duration
+}
+
+// IsZero reports whether no schedule is stored.
+func (s Schedule) IsZero() bool { return s.RotateEvery <= 0 }
+
+// Schedule returns the part of p that is stored with the key set.
+func (p Policy) Schedule() Schedule {
+	return Schedule{RotateEvery: p.RotateEvery, Prepublish: p.Prepublish, Retain: p.Retain}
+}
+
 // ScheduleStore is an optional interface of a Store that keeps, beside the
-// key set, the schedule the servers run with, so that a tool acting on the
-// store (the keys CLI verbs) decides as the servers do whether the next key
-// may sign yet. A Manager that runs the schedule (Config.NoSchedule unset)
-// saves its Policy.RotateEvery and Policy.Prepublish at Open; a NoSchedule
-// Manager loads them and uses them in place of its own. With several
-// servers on one store, the last one started is the one stored.
+// key set, the policy the servers run with (Schedule: rotation period,
+// pre-publication lead, retention), so that a tool acting on the store
+// (the keys CLI verbs) decides as the servers do whether the next key may
+// sign yet and when a key it retires leaves the JWKS. A Manager that runs
+// the schedule (Config.NoSchedule unset) saves its Policy's Schedule at
+// Open; a NoSchedule Manager loads it and uses it in place of its own.
+// Which of several servers on one store may replace it is for the caller
+// to decide before Open (LoadSchedule): `jwtauth serve` adopts it, or
+// refuses to start with explicit settings that differ unless told to
+// replace it.
 type ScheduleStore interface {
-	// LoadSchedule returns the stored rotation interval and pre-publication
-	// lead; rotateEvery is zero when no server stored a schedule yet.
-	LoadSchedule(ctx context.Context) (rotateEvery, prepublish time.Duration, err error)
-	// SaveSchedule stores them, replacing what was stored. It does not
+	// LoadSchedule returns the stored schedule; its IsZero reports true
+	// when no server stored one yet.
+	LoadSchedule(ctx context.Context) (Schedule, error)
+	// SaveSchedule stores s, replacing what was stored. It does not
 	// change the key-set version.
-	SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error
+	SaveSchedule(ctx context.Context, s Schedule) error
 }

@@ -70,6 +70,9 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 		{"LoginFailuresIdentical", testLoginFailures},
 		{"LoginThrottled", testLoginThrottled},
 		{"DeviceTokenBeatsLockout", testDeviceTokenBeatsLockout},
+		{"DeviceTokenSharedHash", testDeviceTokenSharedHash},
+		{"DeviceTokenPasswordChange", testDeviceTokenPasswordChange},
+		{"DeviceTokenChargesAddress", testDeviceTokenChargesAddress},
 		{"ProtectedNoToken", testNoToken},
 		{"ProtectedInvalidToken", testInvalidTokens},
 		{"RevokedKey", testRevokedKey},
@@ -432,6 +435,83 @@ func testDeviceTokenBeatsLockout(t *testing.T, _ *Fixture, c *client) {
 	right := map[string]string{"username": "alice", "password": password}
 	assertError(t, c.post("/login", right), http.StatusTooManyRequests, "too_many_requests")
 	assertTokenResponse(t, c.post("/login", right, "Cookie", device.Name+"="+device.Value))
+}
+
+// loginDevice logs user in and returns the Cookie header value of the
+// device token the answer sets.
+func loginDevice(t *testing.T, c *client, user, pass string) string {
+	t.Helper()
+	r := c.post("/login", map[string]string{"username": user, "password": pass})
+	assertTokenResponse(t, r)
+	for _, ck := range (&http.Response{Header: r.Header}).Cookies() {
+		if ck.Name == jwtauth.DeviceCookieName {
+			return ck.Name + "=" + ck.Value
+		}
+	}
+	t.Fatalf("no device cookie: Set-Cookie %q", r.Header.Values("Set-Cookie"))
+	return ""
+}
+
+// lockName fails ten logins of user, so that its right password pass is
+// refused without a device token.
+func lockName(t *testing.T, c *client, user, pass string) {
+	t.Helper()
+	for range 10 {
+		assertError(t, c.post("/login", map[string]string{"username": user, "password": "wrong password"}), http.StatusUnauthorized, "invalid_credentials")
+	}
+	assertError(t, c.post("/login", map[string]string{"username": user, "password": pass}), http.StatusTooManyRequests, "too_many_requests")
+}
+
+// testDeviceTokenSharedHash: two accounts with the same stored hash (set
+// through the store, as an import would) share the device-token key, but
+// alice's device cookie does not lift the lock on bob's name: the token is
+// bound to its username.
+func testDeviceTokenSharedHash(t *testing.T, f *Fixture, c *client) {
+	ctx := context.Background()
+	register(t, c, "alice", password)
+	alice, err := f.store.UserByName(ctx, "alice")
+	require.NoError(t, err)
+	require.NoError(t, f.store.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: alice.PasswordHash, CreatedAt: time.Now()}))
+	aliceDevice := loginDevice(t, c, "alice", password)
+	bobDevice := loginDevice(t, c, "bob", password)
+	lockName(t, c, "bob", password)
+	bob := map[string]string{"username": "bob", "password": password}
+	assertError(t, c.post("/login", bob, "Cookie", aliceDevice), http.StatusTooManyRequests, "too_many_requests")
+	assertTokenResponse(t, c.post("/login", bob, "Cookie", bobDevice))
+}
+
+// testDeviceTokenPasswordChange: a device cookie issued before the stored
+// hash changed (a password change, made through the store) no longer lifts
+// the lock on the name; one issued after it does.
+func testDeviceTokenPasswordChange(t *testing.T, f *Fixture, c *client) {
+	register(t, c, "alice", password)
+	old := loginDevice(t, c, "alice", password)
+	const newPassword = "a new and longer password"
+	h, err := jwtauth.HashPassword(newPassword, fastArgon2)
+	require.NoError(t, err)
+	require.NoError(t, f.store.UpdatePasswordHash(context.Background(), "alice", h))
+	fresh := loginDevice(t, c, "alice", newPassword)
+	lockName(t, c, "alice", newPassword)
+	right := map[string]string{"username": "alice", "password": newPassword}
+	assertError(t, c.post("/login", right, "Cookie", old), http.StatusTooManyRequests, "too_many_requests")
+	assertTokenResponse(t, c.post("/login", right, "Cookie", fresh))
+}
+
+// testDeviceTokenChargesAddress: logins with a valid device cookie still
+// spend the client address's budget (jwtauth.DefaultIPFailures): after that
+// many failed or refused ones from the address, even another user's right
+// password is refused there.
+func testDeviceTokenChargesAddress(t *testing.T, _ *Fixture, c *client) {
+	register(t, c, "alice", password)
+	register(t, c, "bob", password)
+	device := loginDevice(t, c, "alice", password)
+	wrong := map[string]string{"username": "alice", "password": "wrong password"}
+	codes := map[int]int{}
+	for range jwtauth.DefaultIPFailures {
+		codes[c.post("/login", wrong, "Cookie", device).Status]++
+	}
+	assert.Equal(t, map[int]int{http.StatusUnauthorized: jwtauth.DefaultUserFailures, http.StatusTooManyRequests: jwtauth.DefaultIPFailures - jwtauth.DefaultUserFailures}, codes)
+	assertError(t, c.post("/login", map[string]string{"username": "bob", "password": password}), http.StatusTooManyRequests, "too_many_requests")
 }
 
 func testNoToken(t *testing.T, _ *Fixture, c *client) {

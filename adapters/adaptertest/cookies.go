@@ -287,7 +287,8 @@ func testCookieBadInput(t *testing.T, c *client) {
 
 // testAccessCookie checks an access token read from a cookie: login sets
 // it beside the refresh cookies, a GET needs no CSRF header, a POST does,
-// and a POST with the token in the Authorization header does not.
+// a POST with the token in the Authorization header does not, and a
+// WebSocket handshake from another origin is refused.
 func testAccessCookie(t *testing.T, c *client) {
 	register(t, c, "alice", password)
 	r := c.post("/login", map[string]string{"username": "alice", "password": password})
@@ -307,6 +308,15 @@ func testAccessCookie(t *testing.T, c *client) {
 		http.StatusForbidden, "csrf_check_failed")
 	assertProtectedOK(t, c.do(http.MethodPost, "/protected", "", withCookie(AccessCookie, s.access, fromPage...)...), "alice")
 	assertProtectedOK(t, c.do(http.MethodPost, "/protected", "", "Authorization", "Bearer "+s.access), "alice")
+	// A WebSocket handshake (RFC 6455 §4.1) from another site's page carries
+	// the cookie too: its Origin and Sec-Fetch-Site are checked, though it
+	// cannot send the CSRF header.
+	ws := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+	assertError(t, c.do(http.MethodGet, "/protected", "", withCookie(AccessCookie, s.access, append(ws, "Origin", "https://evil.example")...)...),
+		http.StatusForbidden, "csrf_check_failed")
+	assertError(t, c.do(http.MethodGet, "/protected", "", withCookie(AccessCookie, s.access, append(ws, "Sec-Fetch-Site", "cross-site")...)...),
+		http.StatusForbidden, "csrf_check_failed")
+	assertProtectedOK(t, c.do(http.MethodGet, "/protected", "", withCookie(AccessCookie, s.access, append(ws, "Origin", Page, "Sec-Fetch-Site", "same-origin")...)...), "alice")
 
 	r = c.do(http.MethodPost, "/logout", "", withCookie(jwtauth.RefreshCookieName, s.refresh, fromPage...)...)
 	assert.Equal(t, http.StatusNoContent, r.Status)

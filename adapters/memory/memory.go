@@ -34,7 +34,7 @@ type Store struct {
 	refresh map[string]jwtauth.RefreshToken // by string(Hash)
 	family  map[string]family               // by FamilyID
 
-	rotateEvery, prepublish time.Duration // the servers' schedule (keys.ScheduleStore)
+	schedule keys.Schedule // the servers' schedule (keys.ScheduleStore)
 
 	throttle map[[2]string]*throttleBucket // by kind and key (jwtauth.ThrottleStore)
 }
@@ -196,22 +196,23 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	return s.version, nil
 }
 
-// LoadSchedule returns the schedule SaveSchedule stored, or zeros.
-func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+// LoadSchedule returns the schedule SaveSchedule stored, or the zero Schedule.
+func (s *Store) LoadSchedule(ctx context.Context) (keys.Schedule, error) {
 	if err := s.lock(ctx, "load schedule"); err != nil {
-		return 0, 0, err
+		return keys.Schedule{}, err
 	}
 	defer s.mu.Unlock()
-	return s.rotateEvery, s.prepublish, nil
+	return s.schedule, nil
 }
 
-// SaveSchedule stores the servers' rotation interval and pre-publication lead.
-func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+// SaveSchedule stores the servers' schedule (rotation period,
+// pre-publication lead, retention).
+func (s *Store) SaveSchedule(ctx context.Context, sched keys.Schedule) error {
 	if err := s.lock(ctx, "save schedule"); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	s.rotateEvery, s.prepublish = rotateEvery, prepublish
+	s.schedule = sched
 	return nil
 }
 

@@ -627,31 +627,31 @@ func (s *Store) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (
 	return version, nil
 }
 
-// LoadSchedule returns the servers' rotation interval and pre-publication
-// lead stored beside the key-set version, or zeros when none was stored.
-func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
-	var every, prepublish *int64
+// LoadSchedule returns the servers' schedule stored beside the key-set
+// version (nanoseconds), or the zero Schedule when none was stored; Retain
+// is zero for a schedule stored before retention was part of it.
+func (s *Store) LoadSchedule(ctx context.Context) (keys.Schedule, error) {
+	var every, prepublish, retain *int64
 	err := s.read(ctx, "load schedule", func() error {
-		return s.pool.QueryRow(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish)
+		return s.pool.QueryRow(ctx, `SELECT rotate_every, prepublish, retain FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish, &retain)
 	})
 	if err != nil {
-		return 0, 0, err
+		return keys.Schedule{}, err
 	}
-	var e, p time.Duration
-	if every != nil {
-		e = time.Duration(*every)
+	d := func(v *int64) time.Duration {
+		if v == nil {
+			return 0
+		}
+		return time.Duration(*v)
 	}
-	if prepublish != nil {
-		p = time.Duration(*prepublish)
-	}
-	return e, p, nil
+	return keys.Schedule{RotateEvery: d(every), Prepublish: d(prepublish), Retain: d(retain)}, nil
 }
 
-// SaveSchedule stores the servers' rotation interval and pre-publication
-// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
-func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
-	_, err := s.exec(ctx, "save schedule", `UPDATE key_set_version SET rotate_every = $1, prepublish = $2 WHERE id = 1`,
-		int64(rotateEvery), int64(prepublish))
+// SaveSchedule stores the servers' schedule (nanoseconds) beside the
+// key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, sched keys.Schedule) error {
+	_, err := s.exec(ctx, "save schedule", `UPDATE key_set_version SET rotate_every = $1, prepublish = $2, retain = $3 WHERE id = 1`,
+		int64(sched.RotateEvery), int64(sched.Prepublish), int64(sched.Retain))
 	return err
 }
 

@@ -650,3 +650,39 @@ func TestSharedThrottle(t *testing.T) {
 	db := newDB(t)
 	storetest.SharedThrottle(t, []jwtauth.Store{db.open(t, "jwtauth-a"), db.open(t, "jwtauth-b"), db.open(t, "jwtauth-c")})
 }
+
+// TestMigrationScheduleRetain upgrades a schema-4 database whose servers
+// stored their schedule before retention was part of it: the schedule
+// reads back with Retain zero (unknown), and a server then stores it whole.
+func TestMigrationScheduleRetain(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	conn, err := pgx.Connect(ctx, db.dsn(t, "jwtauth-legacy"))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, `CREATE TABLE jwtauth_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`)
+	require.NoError(t, err)
+	for i, f := range []string{"0001_init.sql", "0002_refresh_families.sql", "0003_schedule.sql", "0004_throttle.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", f))
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, string(b))
+		require.NoError(t, err, f)
+		_, err = conn.Exec(ctx, `INSERT INTO jwtauth_schema_migrations (version, name) VALUES ($1, $2)`, i+1, f)
+		require.NoError(t, err)
+	}
+	_, err = conn.Exec(ctx, `UPDATE key_set_version SET rotate_every = $1, prepublish = $2 WHERE id = 1`, int64(24*time.Hour), int64(5*time.Second))
+	require.NoError(t, err)
+
+	s := db.open(t, "jwtauth-upgraded")
+	got, err := s.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * time.Second}, got)
+	want := keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * time.Second, Retain: 2*time.Minute + 30*time.Second}
+	require.NoError(t, s.SaveSchedule(ctx, want))
+	got, err = s.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	var version int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT max(version) FROM jwtauth_schema_migrations`).Scan(&version))
+	assert.Equal(t, postgres.SchemaVersion(), version)
+}

@@ -67,6 +67,14 @@ func (s appUsers) UpdatePasswordHash(ctx context.Context, username, hash string)
 // application's SQLite users table, with the bcrypt hash the application
 // stored, through a jwtauth.UserStore over that table; a claims hook reads
 // the user's role from the same table.
+//
+// That is where roles belong: in data only the application writes. /register
+// creates every account with role 'user', so whoever registers a name such as
+// "root" first gets nothing more, and an account becomes admin only when the
+// application changes its row (the new role is in the next token, from the
+// next login or refresh). A hook that grants roles by username, as the
+// examples/ apps do with EXAMPLE_ADMINS, makes the first registrant of an
+// admin's name an admin wherever registration is open.
 func Example_ownUsersTable() {
 	ctx := context.Background()
 	db, err := sql.Open("sqlite", "file:app?mode=memory&cache=shared")
@@ -127,11 +135,35 @@ func Example_ownUsersTable() {
 	_, err = accounts.Login(ctx, "alice", "wrong password")
 	fmt.Println("wrong password:", err)
 
+	// A name anyone may register gets the role CreateUser writes: user.
+	if err := accounts.Register(ctx, "root", "another long passphrase"); err != nil {
+		log.Fatal(err)
+	}
+	roles := func(username, password string) []string {
+		tok, err := accounts.Login(ctx, username, password)
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := verifier.Verify(ctx, tok.AccessToken)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return c.Roles()
+	}
+	fmt.Println("registered root:", roles("root", "another long passphrase"))
+	// The application promotes an account by changing its data.
+	if _, err := db.ExecContext(ctx, `UPDATE users SET role = 'admin' WHERE account_name = 'root'`); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("promoted root:", roles("root", "another long passphrase"))
+
 	var hash string
 	_ = db.QueryRowContext(ctx, `SELECT pw_hash FROM users WHERE id = 1`).Scan(&hash)
 	fmt.Println("bcrypt hash upgraded:", strings.HasPrefix(hash, "$argon2id$"))
 	// Output:
 	// logged in: alice [admin]
 	// wrong password: invalid_credentials: invalid username or password
+	// registered root: [user]
+	// promoted root: [admin]
 	// bcrypt hash upgraded: true
 }

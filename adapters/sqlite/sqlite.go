@@ -657,25 +657,27 @@ func (s *Store) scrub(ctx context.Context, vacuum bool) {
 	}
 }
 
-// LoadSchedule returns the servers' rotation interval and pre-publication
-// lead stored beside the key-set version, or zeros when none was stored.
-func (s *Store) LoadSchedule(ctx context.Context) (time.Duration, time.Duration, error) {
+// LoadSchedule returns the servers' schedule stored beside the key-set
+// version (nanoseconds), or the zero Schedule when none was stored; Retain
+// is zero for a schedule stored before retention was part of it.
+func (s *Store) LoadSchedule(ctx context.Context) (keys.Schedule, error) {
 	const op = "load schedule"
 	if err := s.check(ctx, op); err != nil {
-		return 0, 0, err
+		return keys.Schedule{}, err
 	}
-	var every, prepublish sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT rotate_every, prepublish FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish); err != nil {
-		return 0, 0, s.fail(op, err)
+	var every, prepublish, retain sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT rotate_every, prepublish, retain FROM key_set_version WHERE id = 1`).Scan(&every, &prepublish, &retain); err != nil {
+		return keys.Schedule{}, s.fail(op, err)
 	}
-	return time.Duration(every.Int64), time.Duration(prepublish.Int64), nil
+	return keys.Schedule{RotateEvery: time.Duration(every.Int64), Prepublish: time.Duration(prepublish.Int64), Retain: time.Duration(retain.Int64)}, nil
 }
 
-// SaveSchedule stores the servers' rotation interval and pre-publication
-// lead (nanoseconds) beside the key-set version, which it leaves unchanged.
-func (s *Store) SaveSchedule(ctx context.Context, rotateEvery, prepublish time.Duration) error {
+// SaveSchedule stores the servers' schedule (nanoseconds) beside the
+// key-set version, which it leaves unchanged.
+func (s *Store) SaveSchedule(ctx context.Context, sched keys.Schedule) error {
 	return s.write(ctx, "save schedule", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE key_set_version SET rotate_every = ?, prepublish = ? WHERE id = 1`, int64(rotateEvery), int64(prepublish))
+		_, err := tx.ExecContext(ctx, `UPDATE key_set_version SET rotate_every = ?, prepublish = ?, retain = ? WHERE id = 1`,
+			int64(sched.RotateEvery), int64(sched.Prepublish), int64(sched.Retain))
 		return err
 	})
 }

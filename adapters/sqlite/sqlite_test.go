@@ -448,3 +448,35 @@ func TestSharedThrottle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jwtauth.db")
 	storetest.SharedThrottle(t, []jwtauth.Store{open(t, path), open(t, path), open(t, path)})
 }
+
+// TestMigrationScheduleRetain upgrades a schema-4 database whose servers
+// stored their schedule before retention was part of it: the schedule
+// reads back with Retain zero (unknown), and a server then stores it whole.
+func TestMigrationScheduleRetain(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	for _, f := range []string{"0001_init.sql", "0002_refresh_families.sql", "0003_schedule.sql", "0004_throttle.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", f))
+		require.NoError(t, err)
+		_, err = db.Exec(string(b))
+		require.NoError(t, err, f)
+	}
+	_, err = db.Exec(`UPDATE key_set_version SET rotate_every = ?, prepublish = ? WHERE id = 1`, int64(24*time.Hour), int64(5*time.Second))
+	require.NoError(t, err)
+	_, err = db.Exec(`PRAGMA user_version = 4`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s := open(t, path)
+	assert.Equal(t, sqlite.SchemaVersion(), userVersion(t, path))
+	got, err := s.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * time.Second}, got)
+	want := keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * time.Second, Retain: 2*time.Minute + 30*time.Second}
+	require.NoError(t, s.SaveSchedule(ctx, want))
+	got, err = s.LoadSchedule(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}

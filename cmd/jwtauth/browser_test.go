@@ -225,3 +225,32 @@ func TestCookieModeWarning(t *testing.T) {
 		assert.Contains(t, w, "https", "%v", tc.args)
 	}
 }
+
+// TestLoopbackCookieWarning: serve warns at start when cookie mode runs on
+// a loopback issuer, the development default, whose cookies every other
+// web server on the machine receives (cookies do not separate ports).
+func TestLoopbackCookieWarning(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		host string // "" for no warning
+	}{
+		{[]string{"--cookie-mode"}, "127.0.0.1"}, // http://127.0.0.1:8080
+		{[]string{"--cookie-mode", "--demo"}, "127.0.0.1"},
+		{[]string{"--cookie-mode", "--issuer", "http://localhost:8080"}, "localhost"},
+		{[]string{"--cookie-mode", "--issuer", "http://[::1]:8080"}, "::1"},
+		{[]string{"--cookie-mode", "--issuer", "https://127.0.0.2:8443"}, "127.0.0.2"},
+		{[]string{"--cookie-mode", "--issuer", "https://auth.example.com"}, ""},
+		{[]string{"--cookie-mode", "--issuer", "http://192.168.1.5:8080"}, ""}, // cookieModeWarning's case
+		{nil, ""}, // no cookies
+	} {
+		c, err := parseServeConfig(tc.args, nil)
+		require.NoError(t, err, "%v", tc.args)
+		w := c.loopbackCookieWarning()
+		if tc.host == "" {
+			assert.Empty(t, w, "%v", tc.args)
+			continue
+		}
+		assert.Contains(t, w, "every port of "+tc.host, "%v", tc.args)
+		assert.Contains(t, w, "any other web server on this machine", "%v", tc.args)
+	}
+}

@@ -69,6 +69,10 @@ type config struct {
 	// serve (jwtauth.RoutesConfig.TrustedProxies); nil means none, so login
 	// throttling counts the connection's address and ignores X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Throttle holds the login and registration budgets of the
+	// --throttle-* settings (UserFailures to RegisterInterval; -1 turns a
+	// budget off); serve only. serviceConfig adds the store.
+	Throttle jwtauth.LoginThrottle
 	// StoreTimeout bounds each store call of a request
 	// (jwtauth.AccountsConfig.StoreTimeout): then the request answers 503.
 	StoreTimeout time.Duration
@@ -83,18 +87,37 @@ type config struct {
 	// MetricsAddr is the host:port of the separate listener serving
 	// Prometheus /metrics; "" (the default) serves no metrics. serve only.
 	MetricsAddr string
+
+	// ReplacePolicy lets serve replace the rotation policy stored with the
+	// key set by its own settings (SPEC §3); serve only.
+	ReplacePolicy bool
+	// Retain, when not zero, is the retention of retired keys adopted from
+	// the key set's stored policy (see adoptPolicy), in place of AccessTTL +
+	// leeway + JWKSMaxAge; it is never shorter than that.
+	Retain time.Duration
+	// Given maps the flag name of each setting given explicitly, as a flag
+	// or an environment variable, to its source: "--prepublish" or
+	// "JWTAUTH_PREPUBLISH". A setting left at its default is absent.
+	Given map[string]string
 }
 
 // Policy returns the key rotation policy: retired keys stay published until
 // every token they signed has expired and every cached JWKS has been
-// refreshed (access TTL + leeway + JWKS max-age, SPEC §3).
+// refreshed (access TTL + leeway + JWKS max-age, SPEC §3), or for the
+// longer retention adopted from the key set (Retain).
 func (c config) Policy() keys.Policy {
 	return keys.Policy{
 		Bits:        c.KeyBits,
 		RotateEvery: c.RotateEvery,
 		Prepublish:  c.Prepublish,
-		Retain:      c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge,
+		Retain:      max(c.Retain, c.tokenRetention()),
 	}
+}
+
+// tokenRetention is how long this process's tokens need a retired key to
+// stay published: access TTL + leeway + JWKS max-age.
+func (c config) tokenRetention() time.Duration {
+	return c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge
 }
 
 // setting is one row of the SPEC §2 table: a flag, its environment variable
@@ -121,6 +144,15 @@ var settings = []setting{
 	// Extensions.
 	{"key-encryption-key-file", "JWTAUTH_KEY_ENCRYPTION_KEY_FILE", "", "`path` of a file holding the key-encryption key (base64 of 32 bytes, a trailing newline allowed); instead of --key-encryption-key", false},
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
+	// Login and registration budgets per client address and username
+	// (jwtauth.LoginThrottle, named after its fields): N tokens at once, one
+	// back every interval.
+	{"throttle-user-failures", "JWTAUTH_THROTTLE_USER_FAILURES", strconv.Itoa(jwtauth.DefaultUserFailures), "failed logins one username (or device) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off)", true},
+	{"throttle-user-interval", "JWTAUTH_THROTTLE_USER_INTERVAL", "1m", "time in which one failed login of a username comes back", true},
+	{"throttle-ip-failures", "JWTAUTH_THROTTLE_IP_FAILURES", strconv.Itoa(jwtauth.DefaultIPFailures), "failed or refused logins one client address (IPv4, IPv6 /64) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-ip-interval", "JWTAUTH_THROTTLE_IP_INTERVAL", "6s", "time in which one login attempt of a client address comes back", true},
+	{"throttle-registrations", "JWTAUTH_THROTTLE_REGISTRATIONS", strconv.Itoa(jwtauth.DefaultRegistrations), "registrations one client address may make at once (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-register-interval", "JWTAUTH_THROTTLE_REGISTER_INTERVAL", "3m", "time in which one registration of a client address comes back", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
 	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
@@ -129,6 +161,8 @@ var settings = []setting{
 	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
 	// Metrics: a listener of its own, never the public --addr.
 	{"metrics-addr", "JWTAUTH_METRICS_ADDR", "", "`host:port` of a separate listener serving Prometheus /metrics (default unset: no metrics); never the --addr listener", true},
+	// The rotation policy stored with the key set (SPEC §3, issue 22).
+	{"replace-policy", "JWTAUTH_REPLACE_POLICY", "false", "replace the rotation policy stored with the key set (--rotate-every, --prepublish, and the retention from --access-ttl + 30s leeway + --jwks-max-age) by this server's; without it, a server adopts the stored policy and refuses explicit settings that differ", true},
 }
 
 // boolSetting reports whether s is a boolean flag (--demo, or --demo=false):
@@ -147,6 +181,14 @@ func (b boolValue) String() string {
 }
 func (b boolValue) Set(v string) error { *b.s = v; return nil }
 func (b boolValue) IsBoolFlag() bool   { return true }
+
+// maxThrottleBudget and maxThrottleInterval bound the --throttle-* settings:
+// a bucket then refills in at most 100 000 × 24 h, which a time.Duration
+// still holds.
+const (
+	maxThrottleBudget   = 100_000
+	maxThrottleInterval = 24 * time.Hour
+)
 
 // maxTokenCacheSize bounds --token-cache-size, and so the cache's memory
 // (about 1.2 KiB an entry, 2 × 8 KiB at most).
@@ -230,6 +272,12 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 			continue
 		}
 		src, given := get(s)
+		if given {
+			if c.Given == nil {
+				c.Given = map[string]string{}
+			}
+			c.Given[s.flag] = src.name
+		}
 		switch s.flag {
 		case "addr":
 			hostPort(src)
@@ -313,15 +361,50 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				bad(src, "%q is not a number of entries from 0 (off) to %d", src.value, maxTokenCacheSize)
 			}
 			c.TokenCacheSize = n
-		case "cookie-mode", "demo":
+		case "cookie-mode", "demo", "replace-policy":
 			on, err := strconv.ParseBool(src.value)
 			if err != nil {
 				bad(src, "%q is not a boolean (true or false, 1 or 0)", src.value)
 			}
-			if s.flag == "demo" {
+			switch s.flag {
+			case "demo":
 				c.Demo = on
-			} else {
+			case "cookie-mode":
 				c.CookieMode = on
+			default:
+				c.ReplacePolicy = on
+			}
+		case "throttle-user-failures", "throttle-ip-failures", "throttle-registrations":
+			n := -1 // off
+			if !strings.EqualFold(src.value, "off") {
+				var err error
+				if n, err = strconv.Atoi(src.value); err != nil || n < 1 || n > maxThrottleBudget {
+					bad(src, "%q is not a number of attempts from 1 to %d, or off", src.value, maxThrottleBudget)
+				}
+			}
+			switch s.flag {
+			case "throttle-user-failures":
+				c.Throttle.UserFailures = n
+			case "throttle-ip-failures":
+				c.Throttle.IPFailures = n
+			default:
+				c.Throttle.Registrations = n
+			}
+		case "throttle-user-interval", "throttle-ip-interval", "throttle-register-interval":
+			d, err := time.ParseDuration(src.value)
+			switch {
+			case err != nil:
+				bad(src, "%q is not a duration (examples: 6s, 1m, 3m)", src.value)
+			case d < time.Millisecond || d > maxThrottleInterval:
+				bad(src, "must be from 1ms to %s, got %s", "24h", src.value)
+			}
+			switch s.flag {
+			case "throttle-user-interval":
+				c.Throttle.UserInterval = d
+			case "throttle-ip-interval":
+				c.Throttle.IPInterval = d
+			default:
+				c.Throttle.RegisterInterval = d
 			}
 		case "trusted-proxies":
 			if given {
@@ -391,6 +474,30 @@ func (c config) cookieModeWarning() string {
 	}
 	return fmt.Sprintf("--cookie-mode with the plain-http issuer %s: its cookies are Secure (only http to 127.0.0.1, ::1 or localhost is exempt), "+
 		"and browsers drop Secure cookies set over http, so no browser session would last; publish the issuer over https (a TLS-terminating proxy, --issuer https://…)", c.Issuer)
+}
+
+// loopbackCookieWarning returns the warning serve logs at start when
+// cookie mode runs with an issuer on a loopback host (127.0.0.1, ::1,
+// localhost: the development default), or "". A browser sends a host's
+// cookies to every port of that host (RFC 6265 §8.5), so every other web
+// server on this machine (a dev server, a notebook, a tool's local UI)
+// receives the session cookies, can redeem the refresh token and can set
+// its own over it: see SECURITY.md, guarantee 9.
+func (c config) loopbackCookieWarning() string {
+	if !c.CookieMode {
+		return ""
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); !strings.EqualFold(host, "localhost") && (err != nil || !ip.Unmap().IsLoopback()) {
+		return ""
+	}
+	return fmt.Sprintf("--cookie-mode on the loopback issuer %s is for development: browsers send its cookies to every port of %s, "+
+		"so any other web server on this machine can read the refresh cookie, use the session and replace it with its own; "+
+		"in production give cookie mode a host name that serves nothing else", c.Issuer, host)
 }
 
 // minPrepublish is the shortest --prepublish verifiers can follow: a key

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,6 +48,8 @@ func TestConfigDefaults(t *testing.T) {
 		Prepublish:       time.Hour,
 		StoreTimeout:     5 * time.Second,
 		TokenCacheSize:   10_000,
+		Throttle: jwtauth.LoginThrottle{UserFailures: 10, UserInterval: time.Minute, IPFailures: 100, IPInterval: 6 * time.Second,
+			Registrations: 20, RegisterInterval: 3 * time.Minute},
 	}, c)
 	p := c.Policy()
 	assert.Equal(t, 15*time.Minute+30*time.Second+5*time.Minute, p.Retain)

@@ -20,14 +20,18 @@ import (
 const keysUsage = `Usage:
   jwtauth keys list [flags]              show the key set (no private material)
   jwtauth keys rotate [--now] [flags]    promote the published next key
-  jwtauth keys revoke [flags] KID        revoke a compromised key at once
+  jwtauth keys revoke [--promote-next] [flags] KID
+                                         revoke a compromised key at once; a
+                                         fresh key signs if it was active
 
 They work on the store named by --store / JWTAUTH_STORE (list opens it
 read-only; none of them creates a store); a running server picks the change
 up within seconds. They make only the change asked for, never a scheduled
-rotation or removal (the servers do those, with their own --rotate-every and
---access-ttl), and rotate judges whether the next key may sign yet by the
---prepublish the servers stored. Run "jwtauth keys list -h" for the flags.
+rotation or removal (the servers do those). They follow the rotation policy
+the servers stored with the key set, not their own settings: rotate judges
+whether the next key may sign yet by the servers' --prepublish, and a key it
+retires leaves the JWKS after the servers' retention (--access-ttl + 30s
+leeway + --jwks-max-age). Run "jwtauth keys list -h" for the flags.
 `
 
 // runKeys is "jwtauth keys list|rotate|revoke" (SPEC §4).
@@ -44,7 +48,7 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	case "rotate":
 		synopsis = "keys rotate [--now] [flags]"
 	case "revoke":
-		synopsis = "keys revoke [flags] KID"
+		synopsis = "keys revoke [--promote-next] [flags] KID"
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, keysUsage)
 		return nil
@@ -54,9 +58,12 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	}
 	fs := newFlagSet("keys "+sub, synopsis)
 	vals := addSettings(fs, false)
-	now := false
+	now, promoteNext := false, false
 	if sub == "rotate" {
 		fs.BoolVar(&now, "now", false, "promote the next key at once even if it was published for less than --prepublish (cached verifiers may meet an unknown kid)")
+	}
+	if sub == "revoke" {
+		fs.BoolVar(&promoteNext, "promote-next", false, "when revoking the active key, promote the pre-published next key instead of a fresh one: verifiers that refetch the JWKS on an unknown kid then keep the revoked key until their cache expires (use only for verifiers that never refetch on an unknown kid)")
 	}
 	pos, err := parseArgs(fs, args, stdout, stderr)
 	if err != nil {
@@ -109,13 +116,12 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if cfg.KeyEncryptionKey == nil {
 		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY")
 	}
-	// NoSchedule: the store belongs to the servers, whose --rotate-every and
-	// --access-ttl this command may not share; it performs the one change it
-	// was asked for and leaves the schedule to them, and it decides whether
-	// the next key may sign yet with the --prepublish the servers stored
-	// (keys.ScheduleStore), its own only when none did. A key it retires
-	// carries a RemoveAt from this command's --access-ttl, but each server
-	// keeps the key until its own retention has passed as well.
+	// NoSchedule: the store belongs to the servers, whose settings this
+	// command need not share; it performs the one change it was asked for
+	// and leaves the schedule to them. It follows the policy the servers
+	// stored with the key set (keys.ScheduleStore), its own settings only
+	// when none did: whether the next key may sign yet (their --prepublish),
+	// and when a key it retires leaves the JWKS (their retention).
 	mgr, err := keys.Open(ctx, keys.Config{Store: store, Policy: cfg.Policy(), KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: log, NoSchedule: true})
 	if err != nil {
 		return fmt.Errorf("open key set in %s: %w", cfg.Store, err)
@@ -123,7 +129,7 @@ func runKeys(ctx context.Context, args []string, env func(string) string, stdout
 	if sub == "rotate" {
 		return rotateKeys(ctx, mgr, serversSchedule(ctx, store), now, stdout, stderr)
 	}
-	return revokeKey(ctx, mgr, pos[0], stdout)
+	return revokeKey(ctx, mgr, pos[0], keys.RevokeOptions{PromoteNext: promoteNext}, stdout, stderr)
 }
 
 // listKeys prints the stored key set as a table, as read from the store:
@@ -193,8 +199,8 @@ func serversSchedule(ctx context.Context, store keys.Store) bool {
 	if !ok {
 		return false
 	}
-	every, _, err := ss.LoadSchedule(ctx)
-	return err == nil && every > 0
+	stored, err := ss.LoadSchedule(ctx)
+	return err == nil && !stored.IsZero()
 }
 
 // openStoreReadOnly opens the store cfg names without creating or changing
@@ -223,17 +229,27 @@ func openStoreReadOnly(ctx context.Context, cfg storeConfig) (jwtauth.Store, err
 	return nil, fmt.Errorf("open store: unknown kind %q", cfg.Kind)
 }
 
-// revokeKey revokes kid and says which key signs afterwards.
-func revokeKey(ctx context.Context, mgr *keys.Manager, kid string, stdout io.Writer) error {
-	if err := mgr.Revoke(ctx, kid); err != nil {
+// revokeKey revokes kid and says which key signs afterwards, and whether
+// it is a fresh one (SPEC §3), and which key is next.
+func revokeKey(ctx context.Context, mgr *keys.Manager, kid string, opts keys.RevokeOptions, stdout, stderr io.Writer) error {
+	res, err := mgr.RevokeWith(ctx, kid, opts)
+	if err != nil {
 		if errors.Is(err, keys.ErrUnknownKey) {
 			return fmt.Errorf("revoke: no key %q in the key set (see jwtauth keys list)", kid)
 		}
 		return fmt.Errorf("revoke: %w", err)
 	}
-	fmt.Fprintf(stdout, "revoked: %s\n", kid)
-	if k, err := mgr.SigningKey(); err == nil {
-		fmt.Fprintf(stdout, "active: %s\n", k.KID)
+	fmt.Fprintf(stdout, "revoked: %s\n", res.Revoked)
+	switch {
+	case res.Fresh:
+		fmt.Fprintf(stdout, "active: %s (fresh: no verifier has cached it, so verifiers that refetch the JWKS on an unknown kid reload it at its first token and drop the revoked key)\n", res.Active)
+		fmt.Fprintln(stderr, "note: verifiers that never refetch the JWKS on an unknown kid reject new tokens until their cached JWKS expires (--promote-next avoids that, but then verifiers keep the revoked key until their cache expires)")
+	case res.Promoted != "":
+		fmt.Fprintf(stdout, "active: %s (the pre-published next key)\n", res.Promoted)
+		fmt.Fprintln(stderr, "warning: --promote-next: every verifier already has the new signing key, so none refetches the JWKS for it; each keeps accepting tokens of the revoked key until its cached JWKS expires (go-oidc until the next rotation)")
+	case res.Active != "":
+		fmt.Fprintf(stdout, "active: %s\n", res.Active)
 	}
+	fmt.Fprintf(stdout, "next: %s\n", res.Next)
 	return nil
 }

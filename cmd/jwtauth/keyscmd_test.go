@@ -121,17 +121,24 @@ func TestKeysCommands(t *testing.T) {
 	retired := st[keys.StateRetired][0]
 	assert.Equal(t, active.KID, retired.KID)
 
-	// revoke the active key: the next key takes over at once.
+	// revoke the active key: a fresh key, which no verifier has cached,
+	// takes over at once; the pre-published next key stays next.
 	out, errOut, code = runCLI(t, env, "", "keys", "revoke", next.KID)
 	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, "revoked: "+next.KID+"\nactive: "+newNext.KID+"\n", out)
-
 	st = storedKeys(t, path)
 	require.Len(t, st[keys.StateRevoked], 1)
 	revoked := st[keys.StateRevoked][0]
 	assert.False(t, revoked.RevokedAt.IsZero())
+	require.Len(t, st[keys.StateActive], 1)
 	nowActive := st[keys.StateActive][0]
+	require.Len(t, st[keys.StateNext], 1)
 	lastNext := st[keys.StateNext][0]
+	assert.Equal(t, newNext.KID, lastNext.KID, "the pre-published next key stays next")
+	assert.NotContains(t, []string{active.KID, next.KID, newNext.KID}, nowActive.KID, "a key no verifier has cached signs")
+	assert.Equal(t, revoked.RevokedAt, nowActive.PublishedAt)
+	assert.Equal(t, "revoked: "+next.KID+"\nactive: "+nowActive.KID+" (fresh: no verifier has cached it, so verifiers that refetch the JWKS on an unknown kid reload it at its first token and drop the revoked key)\nnext: "+newNext.KID+"\n", out)
+	assert.Contains(t, errOut, "note: verifiers that never refetch the JWKS on an unknown kid reject new tokens until their cached JWKS expires")
+
 	out, errOut, code = runCLI(t, env, "", "keys", "list")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, []string{keysHeader, row(nowActive), row(lastNext), row(retired), row(revoked)}, lines(out))
@@ -231,8 +238,31 @@ func TestKeysVerbsApplyNoScheduledTransition(t *testing.T) {
 		assert.Empty(t, st[keys.StateRetired], "no rotation")
 		require.Len(t, st[keys.StateActive], 1)
 		assert.Equal(t, active.KID, st[keys.StateActive][0].KID)
-		assert.Equal(t, "revoked: "+next.KID+"\nactive: "+active.KID+"\n", out)
+		assert.Equal(t, "revoked: "+next.KID+"\nactive: "+active.KID+"\nnext: "+st[keys.StateNext][0].KID+"\n", out)
 	})
+}
+
+// TestKeysRevokePromoteNext: --promote-next keeps the behaviour from before
+// fresh keys: the pre-published next key signs, a new next key is
+// published, and a warning says what that costs.
+func TestKeysRevokePromoteNext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "promote.db")
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	_, err = keys.Open(context.Background(), keys.Config{Store: s, Generate: keystest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	st := storedKeys(t, path)
+	active, next := st[keys.StateActive][0], st[keys.StateNext][0]
+
+	out, errOut, code := runCLI(t, map[string]string{"JWTAUTH_STORE": "sqlite:" + path}, "", "keys", "revoke", "--promote-next", active.KID)
+	require.Equal(t, 0, code, errOut)
+	st = storedKeys(t, path)
+	require.Len(t, st[keys.StateActive], 1)
+	assert.Equal(t, next.KID, st[keys.StateActive][0].KID)
+	require.Len(t, st[keys.StateNext], 1)
+	assert.Equal(t, "revoked: "+active.KID+"\nactive: "+next.KID+" (the pre-published next key)\nnext: "+st[keys.StateNext][0].KID+"\n", out)
+	assert.Contains(t, errOut, "warning: --promote-next: every verifier already has the new signing key")
 }
 
 // TestKeysListCreatesNothing: keys list on an empty file leaves it empty

@@ -232,10 +232,14 @@ func TestLifecycleRotateRevokeLive(t *testing.T) {
 	require.Equal(t, 0, code, "keys revoke: %s%s", out, errOut)
 	rev := outputFields(out)
 	assert.Equal(t, n0, rev["revoked"], out)
-	assert.Equal(t, n1, rev["active"], out, "the next key takes over")
+	fresh, note, _ := strings.Cut(rev["active"], " ")
+	assert.NotContains(t, []string{k0, n0, n1}, fresh, "a key no verifier has cached takes over")
+	assert.True(t, strings.HasPrefix(note, "(fresh:"), out)
+	assert.Equal(t, n1, rev["next"], out, "the pre-published next key stays next")
 	waitFor(t, pickUp, "the server's JWKS drops the revoked key "+n0, func() bool {
 		return !slices.Contains(jwksKIDs(t, base), n0)
 	})
+	assert.ElementsMatch(t, []string{k0, fresh, n1}, jwksKIDs(t, base))
 	// The same reload rebuilt the verifier: the revoked key's token is
 	// refused at once, the retired key's is not.
 	status, errCode := protected(t, base, tok1)
@@ -244,17 +248,17 @@ func TestLifecycleRotateRevokeLive(t *testing.T) {
 	status, _ = protected(t, base, tok0)
 	assert.Equal(t, http.StatusOK, status, "a token of the retired key")
 
-	waitFor(t, pickUp, "logins sign with "+n1, func() bool { return logins(n1) >= 3 })
+	waitFor(t, pickUp, "logins sign with "+fresh, func() bool { return logins(fresh) >= 3 })
 	close(stop)
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d logins during the revocation: %v", ok, byKID)
 	assert.Empty(t, failures, "no login may fail while the active key is revoked")
-	assert.Subset(t, []string{n0, n1}, keysOf(byKID), "only the revoked key before and its successor after signed")
+	assert.Subset(t, []string{n0, fresh}, keysOf(byKID), "only the revoked key before and its successor after signed")
 
 	tok2 := loginToken(t, base)
-	assert.Equal(t, n1, headerKID(t, tok2))
+	assert.Equal(t, fresh, headerKID(t, tok2))
 	status, _ = protected(t, base, tok2)
 	assert.Equal(t, http.StatusOK, status)
 	require.Equal(t, 0, srv.stop(t), srv.stderr.String())

@@ -6,7 +6,8 @@
 //	jwtauth serve [flags]                  run the auth server (SPEC §2)
 //	jwtauth keys list [flags]              show the key set
 //	jwtauth keys rotate [--now] [flags]    promote the next key
-//	jwtauth keys revoke [flags] KID        revoke a compromised key at once
+//	jwtauth keys revoke [--promote-next] [flags] KID
+//	                                       revoke a compromised key at once
 //	jwtauth users revoke-sessions [flags] USERNAME
 //	                                       end every session of a user
 //	jwtauth token inspect TOKEN|-          decode a token without verifying it
@@ -35,7 +36,8 @@ Usage:
   jwtauth serve [flags]                  run the reference auth server
   jwtauth keys list [flags]              show the key set (no private material)
   jwtauth keys rotate [--now] [flags]    promote the published next key
-  jwtauth keys revoke [flags] KID        revoke a compromised key at once
+  jwtauth keys revoke [--promote-next] [flags] KID
+                                         revoke a compromised key at once
   jwtauth users revoke-sessions [flags] USERNAME
                                          end every session (refresh token) of a user
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it

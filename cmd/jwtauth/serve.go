@@ -103,10 +103,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
 		return err
 	}
+	// The rotation policy stored with the key set: adopted, or refused
+	// when explicit settings differ, unless --replace-policy (SPEC §3).
+	if cfg, err = applyStoredPolicy(ctx, cfg, store, log); err != nil {
+		return err
+	}
 	if w := cfg.prepublishWarning(); w != "" {
 		log.Warn("prepublish too short for remote verifiers: "+w, "rule", "--prepublish >= --jwks-max-age + 1m")
 	}
 	if w := cfg.cookieModeWarning(); w != "" {
+		log.Warn(w)
+	}
+	if w := cfg.loopbackCookieWarning(); w != "" {
 		log.Warn(w)
 	}
 	scfg := serviceConfig(cfg, store, log)
@@ -233,6 +241,8 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 	if cacheSize == 0 {
 		cacheSize = -1 // --token-cache-size 0: off
 	}
+	throttle := cfg.Throttle // the --throttle-* budgets; zero fields: the defaults
+	throttle.Store = sharedThrottle(store)
 	return jwtauth.Config{
 		TokenCacheSize:   cacheSize,
 		Store:            store,
@@ -248,10 +258,11 @@ func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Co
 		RotateEvery:      cfg.RotateEvery,
 		Prepublish:       cfg.Prepublish,
 		JWKSMaxAge:       cfg.JWKSMaxAge,
+		KeyRetention:     cfg.Policy().Retain,
 		ServeHealthz:     true,
 		ServeProtected:   true,
 		Logger:           log,
-		Throttle:         jwtauth.LoginThrottle{Store: sharedThrottle(store)},
+		Throttle:         throttle,
 		Cookies:          jwtauth.CookieMode{Enabled: cfg.CookieMode},
 	}
 }

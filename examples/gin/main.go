@@ -58,7 +58,10 @@ func newApp(svc *jwtauth.Service, withDemo bool) *gin.Engine {
 	return r
 }
 
-// roles is the claims hook, called at every login and refresh.
+// roles is the claims hook, called at every login and refresh. EXAMPLE_ADMINS grants admin by
+// username, so the first to register such a name (/auth/register is open) is an admin: safe only
+// where those names are reserved or registration is closed. In your app, read roles from data
+// only it writes, e.g. a role column of its users table (adapters/sqlite Example_ownUsersTable).
 func roles(_ context.Context, username string) (map[string]any, error) {
 	if slices.Contains(strings.Split(os.Getenv("EXAMPLE_ADMINS"), ","), username) {
 		return map[string]any{"roles": []string{"user", "admin"}}, nil

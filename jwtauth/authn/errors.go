@@ -77,6 +77,15 @@ func CheckCSRF(r *http.Request, origin string) error {
 	if strings.TrimSpace(r.Header.Get(CSRFHeader)) == "" {
 		return fmt.Errorf("%w: the %s header is required on a request authenticated by a cookie", ErrCrossSite, CSRFHeader)
 	}
+	return checkSameOrigin(r, origin)
+}
+
+// checkSameOrigin is the part of CheckCSRF a browser's WebSocket handshake
+// can meet, which cannot carry the CSRFHeader: a Sec-Fetch-Site, if any,
+// of same-origin, and an Origin, if any, equal to origin or to r's own.
+// A browser sends Origin on every WebSocket handshake (RFC 6455 §4.1),
+// and Sec-Fetch-Site too where it implements Fetch Metadata.
+func checkSameOrigin(r *http.Request, origin string) error {
 	if s := r.Header.Values("Sec-Fetch-Site"); len(s) > 1 || len(s) == 1 && !strings.EqualFold(s[0], "same-origin") {
 		return fmt.Errorf("%w: Sec-Fetch-Site must be same-origin", ErrCrossSite)
 	}
@@ -98,6 +107,16 @@ func CheckCSRF(r *http.Request, origin string) error {
 		}
 	}
 	return fmt.Errorf("%w: the request's Origin is not this site's", ErrCrossSite)
+}
+
+// upgradeRequest reports whether r asks to switch protocols (an Upgrade
+// header, RFC 9110 §7.8), as a WebSocket handshake does (RFC 6455 §4.1).
+// Any Upgrade header counts, whatever its value or the Connection header:
+// scripts cannot set it (a forbidden request header), and a server or a
+// library that reads it loosely must not turn a refused request into a
+// hijackable one.
+func upgradeRequest(r *http.Request) bool {
+	return len(r.Header.Values("Upgrade")) > 0
 }
 
 // csrfError is the 403 answer for an error wrapping ErrCrossSite.

@@ -45,9 +45,13 @@ type Authenticator struct {
 	// TRACE) must carry the CSRFHeader, a Sec-Fetch-Site of same-origin if
 	// any, and an Origin, if any, equal to CSRFOrigin or to its own origin
 	// (see CookieMode.Origin); otherwise it is answered 403 csrf_check_failed (an error
-	// wrapping ErrCrossSite) before its token is verified. Tokens from
-	// headers and the query are not affected. New sets it to the issuer's
-	// origin.
+	// wrapping ErrCrossSite) before its token is verified. A request of
+	// any method that carries an Upgrade header (RFC 9110 §7.8), such as a
+	// WebSocket handshake (RFC 6455 §4.1, a GET that a page of any site may
+	// open with the browser's cookies), gets the same Sec-Fetch-Site and
+	// Origin check without the CSRFHeader, which a browser's WebSocket
+	// cannot send. Tokens from headers and the query are not affected. New
+	// sets it to the issuer's origin.
 	CSRFOrigin string
 }
 
@@ -78,7 +82,8 @@ func HeaderSource(name string) TokenSource {
 // change state against cross-site request forgery (a SameSite=Strict or Lax
 // cookie, or an anti-CSRF token): an Authenticator refuses a state-changing
 // request whose token came from a cookie unless it passes the CSRF check
-// (see Authenticator.CSRFOrigin and CSRFHeader). Two cookies of that name
+// (see Authenticator.CSRFOrigin and CSRFHeader), and a WebSocket handshake
+// whose Origin is not the page's. Two cookies of that name
 // with different values are refused. It panics when name is empty or not
 // a cookie name (RFC 6265 §4.1.1: a token, no spaces or separators), which
 // no request could carry.
@@ -171,7 +176,8 @@ func (s TokenSource) take(r *http.Request) (string, error) {
 
 // token returns r's access token from a's sources, and whether it came
 // from the query. A token from a cookie on a state-changing request must
-// pass the CSRF check.
+// pass the CSRF check, and on a protocol upgrade (a WebSocket handshake)
+// its Origin and Sec-Fetch-Site part.
 func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 	if len(a.Sources) == 0 {
 		t, err := TokenFromRequest(r)
@@ -195,8 +201,17 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 	if tok == "" {
 		return "", false, token.ErrTokenMissing
 	}
-	if from.in == 'c' && unsafeMethod(r.Method) {
-		if err := CheckCSRF(r, a.CSRFOrigin); err != nil {
+	if from.in == 'c' {
+		var err error
+		switch {
+		case unsafeMethod(r.Method):
+			err = CheckCSRF(r, a.CSRFOrigin)
+		case upgradeRequest(r):
+			// A WebSocket handshake is a GET any site's page may
+			// start with the cookie; it cannot send the CSRFHeader.
+			err = checkSameOrigin(r, a.CSRFOrigin)
+		}
+		if err != nil {
 			return "", false, err
 		}
 	}

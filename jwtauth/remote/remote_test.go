@@ -433,6 +433,43 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	assert.Equal(t, []string{rf.mgr.Current().Next().KID}, rf.ks.KIDs())
 }
 
+// TestRemoteKeySetDropsRevokedKeyAtFirstTokenAfterRevoke is issue 22 item 1
+// for this library's own remote verifier: an emergency revoke makes a key
+// this verifier has never seen sign, so the first token after the revoke
+// refetches the JWKS, which no longer holds the revoked key: from then on
+// the revoked key's tokens fail, without waiting for the background refresh
+// (the JWKS max-age, 5 min here). Before, the revoke promoted the cached
+// next key, no fetch happened, and the revoked key verified until then.
+func TestRemoteKeySetDropsRevokedKeyAtFirstTokenAfterRevoke(t *testing.T) {
+	rf := newRemoteFixture(t, nil)
+	ctx := t.Context()
+	leaked := rf.issue(t)
+	leakedKID, next := rf.kid, rf.mgr.Current().Next().KID
+	_, err := rf.v.Verify(ctx, leaked)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{leakedKID, next}, rf.ks.KIDs())
+
+	require.NoError(t, rf.mgr.Revoke(ctx, leakedKID))
+	_, err = rf.v.Verify(ctx, leaked)
+	require.NoError(t, err, "no fetch yet: the revoked key is still cached")
+
+	// The first token of the fresh key, within UnknownKIDInterval of the
+	// last fetch, is refused (the price of the flood protection); once
+	// the interval has passed, it fetches the JWKS.
+	fresh := rf.issue(t)
+	_, err = rf.v.Verify(ctx, fresh)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "within the unknown-kid interval of the last fetch")
+	assert.EqualValues(t, 1, rf.origin.requests.Load())
+	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	_, err = rf.v.Verify(ctx, fresh)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, rf.origin.requests.Load(), "the unknown kid fetched the JWKS")
+	assert.NotContains(t, rf.ks.KIDs(), leakedKID, "the refetched JWKS lacks the revoked key")
+	assert.Contains(t, rf.ks.KIDs(), next, "the pre-published next key stays")
+	_, err = rf.v.Verify(ctx, leaked)
+	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the revoked key's token fails from the first new token on")
+}
+
 func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
 	rf := newRemoteFixture(t, nil)
 	ctx := t.Context()

@@ -197,27 +197,27 @@ func testKeysParallelApply(t *testing.T, s jwtauth.Store) {
 }
 
 // testKeysSchedule checks keys.ScheduleStore, for a store that implements
-// it: nothing stored at first, then the last schedule saved, the key-set
-// version untouched.
+// it: nothing stored at first, then the last schedule saved, retention
+// included (to the nanosecond), the key-set version untouched.
 func testKeysSchedule(t *testing.T, s jwtauth.Store) {
 	ss, ok := s.(keys.ScheduleStore)
 	if !ok {
 		t.Skip("the store does not implement keys.ScheduleStore")
 	}
 	ctx := t.Context()
-	every, prepublish, err := ss.LoadSchedule(ctx)
+	got, err := ss.LoadSchedule(ctx)
 	require.NoError(t, err)
-	assert.Zero(t, every)
-	assert.Zero(t, prepublish)
+	assert.Equal(t, keys.Schedule{}, got)
+	assert.True(t, got.IsZero())
 
 	v1, err := s.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{record("kid-a", keys.StateActive, t0)}})
 	require.NoError(t, err)
-	require.NoError(t, ss.SaveSchedule(ctx, 24*time.Hour, time.Hour))
-	require.NoError(t, ss.SaveSchedule(ctx, 2*time.Second+1, 5*time.Second))
-	every, prepublish, err = ss.LoadSchedule(ctx)
+	require.NoError(t, ss.SaveSchedule(ctx, keys.DefaultPolicy().Schedule()))
+	want := keys.Schedule{RotateEvery: 2*time.Second + 1, Prepublish: 5 * time.Second, Retain: 2*time.Minute + 30*time.Second + 7}
+	require.NoError(t, ss.SaveSchedule(ctx, want))
+	got, err = ss.LoadSchedule(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 2*time.Second+1, every)
-	assert.Equal(t, 5*time.Second, prepublish)
+	assert.Equal(t, want, got)
 	_, v := loadKeys(t, s)
 	assert.Equal(t, v1, v, "saving the schedule changed the key-set version")
 }

@@ -19,6 +19,7 @@ var managerTests = []subtest{
 	{"FirstStart", testManagerFirstStart},
 	{"Restart", testManagerRestart},
 	{"ConcurrentRotate", testManagerConcurrentRotate},
+	{"RevokeFreshKeyReachesOtherInstance", testManagerRevokeFreshKey},
 }
 
 var pairTests = []pairTest{
@@ -137,6 +138,49 @@ func (s *switchStore) KeysVersion(ctx context.Context) (int64, error) {
 }
 func (s *switchStore) ApplyKeys(ctx context.Context, expected int64, ch keys.Change) (int64, error) {
 	return s.store().ApplyKeys(ctx, expected, ch)
+}
+
+// Two server instances on one store; the CLI revokes the active key: a key
+// generated for the revocation signs, sealed with the key-encryption key,
+// and the other instance, which never saw it as next, picks it up from the
+// store with its private key, as every instance signs with it. The next key
+// stays next.
+func testManagerRevokeFreshKey(t *testing.T, s jwtauth.Store) {
+	ctx := t.Context()
+	kek := []byte("0123456789abcdef0123456789abcdef")
+	gen := Generator(t)
+	cfg := func(noSchedule bool) keys.Config {
+		c := managerConfig(s, gen)
+		c.KeyEncryptionKey, c.NoSchedule = kek, noSchedule
+		return c
+	}
+	a, err := keys.Open(ctx, cfg(false))
+	require.NoError(t, err)
+	b, err := keys.Open(ctx, cfg(false))
+	require.NoError(t, err)
+	leaked, next := a.Current().Active().KID, a.Current().Next().KID
+
+	cli, err := keys.Open(ctx, cfg(true))
+	require.NoError(t, err)
+	res, err := cli.RevokeWith(ctx, leaked, keys.RevokeOptions{})
+	require.NoError(t, err)
+	require.True(t, res.Fresh)
+	assert.NotContains(t, []string{leaked, next}, res.Active)
+	assert.Equal(t, next, res.Next)
+	recs, _ := loadKeys(t, s)
+	assert.Equal(t, map[keys.State]int{keys.StateActive: 1, keys.StateNext: 1, keys.StateRevoked: 1}, countStates(recs))
+
+	for _, m := range []*keys.Manager{a, b} {
+		_, err := m.Refresh(ctx)
+		require.NoError(t, err)
+		k, err := m.SigningKey()
+		require.NoError(t, err)
+		assert.Equal(t, res.Active, k.KID)
+		require.NotNil(t, k.Private, "the instance holds the fresh key's private half")
+		assert.Equal(t, next, m.Current().Next().KID)
+		_, err = m.VerificationKey(ctx, leaked)
+		assert.ErrorIs(t, err, keys.ErrKeyRevoked)
+	}
 }
 
 // A server holds the key set at some version; the store is restored from a

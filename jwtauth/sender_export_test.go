@@ -1,0 +1,10 @@
+package jwtauth
+
+import "net/http"
+
+// WithSenderCheck returns cfg with the cookie mode's sender check set to f
+// (see cookieMode.authorizeRedemption), for the tests of that seam.
+func WithSenderCheck(cfg RoutesConfig, f func(r *http.Request, token string, fromCookie bool) *Error) RoutesConfig {
+	cfg.senderCheck = f
+	return cfg
+}
