@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
@@ -145,14 +146,16 @@ func (s TokenSource) Cookie() (name string, ok bool) {
 
 // bearerCredentials returns what follows the auth-scheme of the
 // Authorization value v and whether that scheme is Bearer (case-insensitive,
-// RFC 7235 §2.1, RFC 6750 §2.1). The scheme ends at the first space or
-// horizontal tab: "Bearer\tX" is read as the Bearer scheme with credentials
-// "X", so a token it carries is never ignored in favour of another source.
+// RFC 7235 §2.1, RFC 6750 §2.1). The scheme ends at the first white space
+// of any kind (as strings.TrimSpace counts it), not only at the space the
+// RFC prescribes: "Bearer\tX" and "Bearer\fX" are read as the Bearer scheme
+// with credentials "X", so a token they carry is never ignored in favour of
+// another source.
 func bearerCredentials(v string) (string, bool) {
 	v = strings.TrimSpace(v)
 	scheme, cred := v, ""
-	if i := strings.IndexAny(v, " \t"); i >= 0 {
-		scheme, cred = v[:i], v[i+1:]
+	if i := strings.IndexFunc(v, unicode.IsSpace); i >= 0 {
+		scheme, cred = v[:i], v[i:]
 	}
 	return cred, strings.EqualFold(scheme, "Bearer")
 }
