@@ -219,7 +219,7 @@ func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *T
 	if resp != nil {
 		refresh, access = resp.RefreshToken, resp.AccessToken
 		if refresh != "" {
-			refreshAge = max(int((resp.refreshExpires.Sub(now)+time.Second-1)/time.Second), 1) // rounded up
+			refreshAge = max(int((resp.RefreshExpiresAt().Sub(now)+time.Second-1)/time.Second), 1) // rounded up
 		}
 		accessAge = int(resp.ExpiresIn)
 	}

@@ -20,8 +20,10 @@
 //     RSA check, looking its key up and checking its times again on each hit.
 //   - [JWKSHandler] and [DiscoveryHandler] serve /.well-known/jwks.json and
 //     /.well-known/openid-configuration.
-//   - [Accounts] runs the account flow; [Routes] maps all of it onto HTTP,
-//     and [Authenticator] is the middleware core the adapters wrap.
+//   - [Accounts] runs the account flow (package jwtauth/account, with its
+//     store ports); [Routes] maps all of it onto HTTP, answering each
+//     account.Error with its status, and [Authenticator] is the middleware
+//     core the adapters wrap.
 //
 // Verified claims travel in a request's context; read them with
 // [ClaimsFromContext].

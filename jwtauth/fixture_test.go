@@ -94,3 +94,6 @@ func (f *fixture) claims(mod func(m map[string]any)) string {
 	b, _ := json.Marshal(m)
 	return string(b)
 }
+
+// fastArgon are argon2id parameters cheap enough for tests.
+var fastArgon = jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}

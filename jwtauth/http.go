@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -50,8 +51,8 @@ const storeRetryAfter = 5 * time.Second
 // cause; anything else 500 server_error with a generic description (the
 // detail goes to the log, never to the client).
 func WriteError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	e, ok := apiError(err)
+	if !ok {
 		if desc := keySetFailure(err); desc != "" {
 			// Logged once per change of state by the key manager, not here.
 			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter}
@@ -71,6 +72,36 @@ func WriteError(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+// accountStatus is the HTTP status of each account.Error code.
+var accountStatus = map[string]int{
+	"invalid_request":         http.StatusBadRequest,
+	"invalid_credentials":     http.StatusUnauthorized,
+	"user_exists":             http.StatusConflict,
+	"invalid_grant":           http.StatusUnauthorized,
+	"unsupported_grant_type":  http.StatusNotImplemented,
+	"too_many_requests":       http.StatusTooManyRequests,
+	"temporarily_unavailable": http.StatusServiceUnavailable,
+}
+
+// apiError returns the *Error err holds, or the one an *account.Error it
+// holds is answered with (its status from accountStatus), and whether
+// there was one.
+func apiError(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	var ae *account.Error
+	if errors.As(err, &ae) {
+		status, ok := accountStatus[ae.Code]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		return &Error{Status: status, Code: ae.Code, Description: ae.Description, RetryAfter: ae.RetryAfter}, true
+	}
+	return nil, false
 }
 
 // noStore forbids caching the answer: Cache-Control: no-store, and
@@ -232,11 +263,11 @@ func Routes(cfg RoutesConfig) []Route {
 		site.secure = cm.secure
 		cm.senderCheck = cfg.senderCheck
 	}
-	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
+	creds := func(op string, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
 			if e != nil {
-				a.metrics.record(op, e)
+				a.Refused(op, refusal(e))
 				WriteError(w, e)
 				return
 			}
@@ -248,15 +279,15 @@ func Routes(cfg RoutesConfig) []Route {
 			writeJSON(w, status, v)
 		})
 	}
-	refresh := func(op int, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
-		logout := op == opLogout
+	refresh := func(op string, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
+		logout := op == "logout"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var cookie string
 			if cm != nil {
 				// Before the body is read: a forged request spends nothing.
 				var e *Error
 				if cookie, e = cm.refreshFromCookie(r); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
@@ -271,7 +302,7 @@ func Routes(cfg RoutesConfig) []Route {
 				}
 				var e *Error
 				if in, e = decodeFields(w, r, field); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
@@ -282,34 +313,32 @@ func Routes(cfg RoutesConfig) []Route {
 				raw = cookie
 			case cookie != "" && raw != cookie:
 				e := badRequest("the body's refresh_token differs from the " + RefreshCookieName + " cookie; send one of them")
-				a.metrics.record(op, e)
+				a.Refused(op, refusal(e))
 				WriteError(w, e)
 				return
 			}
 			if cm != nil {
 				if e := cm.authorizeRedemption(r, raw, raw == cookie); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
 			}
-			ctx := r.Context()
-			if a.audit != nil { // the client address of the audit event
-				ctx = context.WithValue(ctx, clientKey{}, ClientIP(r, trusted))
-			}
+			// The client address of the audit event.
+			ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
 			v, status, err := f(ctx, raw)
 			if cm != nil {
-				var e *Error
+				e, _ := apiError(err)
 				switch {
 				case err == nil && !logout:
-					cm.setSession(w, r, v, a.now())
+					cm.setSession(w, r, v, a.Now())
 					body := *v
 					body.RefreshToken = ""
 					v = &body
-				case err == nil, logout && errors.As(err, &e) && e.Status < 500,
-					cookie != "" && errors.Is(err, errInvalidGrant):
+				case err == nil, logout && e != nil && e.Status < 500,
+					cookie != "" && errors.Is(err, account.ErrInvalidGrant):
 					// Logged out, or the cookie can never work again.
-					cm.setSession(w, r, nil, a.now())
+					cm.setSession(w, r, nil, a.Now())
 				}
 			}
 			if err != nil {
@@ -325,15 +354,15 @@ func Routes(cfg RoutesConfig) []Route {
 		})
 	}
 	return []Route{
-		{Method: http.MethodPost, Path: "/register", Handler: creds(opRegister, func(r *http.Request, u, p string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/register", Handler: creds("register", func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
 		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site)},
-		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(opRefresh, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh("refresh", func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
-		{Method: http.MethodPost, Path: "/logout", Handler: refresh(opLogout, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh("logout", func(ctx context.Context, t string) (*TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
@@ -352,7 +381,7 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cook
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
-			a.metrics.record(opLogin, e)
+			a.Refused("login", refusal(e))
 			WriteError(w, e)
 			return
 		}
@@ -365,9 +394,9 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cook
 			WriteError(w, err)
 			return
 		}
-		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL, site))
+		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.DeviceTokenTTL(), site))
 		if cm != nil {
-			cm.setSession(w, r, resp, a.now())
+			cm.setSession(w, r, resp, a.Now())
 			body := *resp
 			body.RefreshToken = ""
 			resp = &body

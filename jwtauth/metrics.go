@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -162,89 +163,51 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 }
 
 // Operations and results of the account flow (labels "operation" and
-// "result" of jwtauth_account_operations_total).
-const (
-	opRegister = iota
-	opLogin
-	opRefresh
-	opLogout
-	numAccountOps
+// "result" of jwtauth_account_operations_total): the values account.Trace
+// reports, and "csrf_refused" for a request the face refused.
+var (
+	accountOpNames     = []string{"register", "login", "refresh", "logout"}
+	accountResultNames = []string{
+		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
+		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
+	}
 )
 
-var accountOpNames = [numAccountOps]string{"register", "login", "refresh", "logout"}
-
-const (
-	resultOK = iota
-	resultInvalidRequest
-	resultInvalidCredentials
-	resultUserExists
-	resultThrottled
-	resultInvalidGrant
-	resultReuseDetected
-	resultUnavailable
-	resultCSRF
-	resultError
-	numAccountResults
-)
-
-var accountResultNames = [numAccountResults]string{
-	"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
-	"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
-}
-
-// accountResult maps an error of the account flow to its result, as
-// WriteError would answer it.
-func accountResult(err error) int {
-	if err == nil {
-		return resultOK
+// refusal is the result label of e, an answer of a handler that refused
+// a request before calling the account flow.
+func refusal(e *Error) string {
+	switch e.Code {
+	case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant":
+		return e.Code
+	case "too_many_requests":
+		return "throttled"
+	case "temporarily_unavailable":
+		return "unavailable"
+	case "csrf_check_failed":
+		return "csrf_refused"
 	}
-	if errors.Is(err, errReuseDetected) {
-		return resultReuseDetected
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		switch e.Code {
-		case "invalid_request":
-			return resultInvalidRequest
-		case "invalid_credentials":
-			return resultInvalidCredentials
-		case "user_exists":
-			return resultUserExists
-		case "too_many_requests":
-			return resultThrottled
-		case "invalid_grant":
-			return resultInvalidGrant
-		case "temporarily_unavailable":
-			return resultUnavailable
-		case "csrf_check_failed":
-			return resultCSRF
-		}
-		return resultError
-	}
-	if keySetFailure(err) != "" || errors.Is(err, ErrStoreUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return resultUnavailable
-	}
-	return resultError
+	return "error"
 }
 
 // accountMetrics counts the account flow's outcomes and times its password
-// hashes.
+// hashes (account.Trace), and reads its hash slots at scrape time.
 type accountMetrics struct {
-	ops  [numAccountOps][numAccountResults]prometheus.Counter
+	ops  map[[2]string]prometheus.Counter // by operation and result
 	hash prometheus.Observer
 	cs   []prometheus.Collector
 }
 
-func newAccountMetrics(t *throttle) *accountMetrics {
-	m := &accountMetrics{}
+// newAccountMetrics builds the collectors; load reads the hashes running
+// and waiting (Accounts.HashLoad).
+func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
+	m := &accountMetrics{ops: map[[2]string]prometheus.Counter{}}
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "account_operations_total",
 		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
-	for op, opName := range accountOpNames {
-		for r, rName := range accountResultNames {
-			m.ops[op][r] = ops.WithLabelValues(opName, rName)
+	for _, op := range accountOpNames {
+		for _, r := range accountResultNames {
+			m.ops[[2]string{op, r}] = ops.WithLabelValues(op, r)
 		}
 	}
 	hash := prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -256,26 +219,28 @@ func newAccountMetrics(t *throttle) *accountMetrics {
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "password_hash_queue_depth",
 		Help: "Logins and registrations waiting for a password-hash slot now.",
-	}, func() float64 { return float64(t.login.waiting.Load() + t.register.waiting.Load()) })
+	}, func() float64 { _, w := load(); return float64(w) })
 	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "password_hashes_in_progress",
 		Help: "Password hashes computing now (at most LoginThrottle.MaxConcurrentHashes).",
-	}, func() float64 { return float64(len(t.login.sem)) })
+	}, func() float64 { r, _ := load(); return float64(r) })
 	m.cs = []prometheus.Collector{ops, hash, queue, running}
 	return m
 }
 
-// record counts one operation's outcome; m may be nil.
-func (m *accountMetrics) record(op int, err error) {
-	if m != nil {
-		m.ops[op][accountResult(err)].Inc()
-	}
-}
-
-// observeHash records the time of a password hash that started at start.
-func (m *accountMetrics) observeHash(start time.Time) {
-	if m != nil {
-		m.hash.Observe(time.Since(start).Seconds())
+// trace is the account.Trace that feeds m.
+func (m *accountMetrics) trace() *account.Trace {
+	return &account.Trace{
+		Operation: func(op, result string) {
+			c, ok := m.ops[[2]string{op, result}]
+			if !ok {
+				c = m.ops[[2]string{op, "error"}]
+			}
+			if c != nil {
+				c.Inc()
+			}
+		},
+		HashDone: func(d time.Duration) { m.hash.Observe(d.Seconds()) },
 	}
 }
 

@@ -162,29 +162,20 @@ func TestVerifyResultMapsEverySentinel(t *testing.T) {
 	}
 }
 
-// TestAccountResultMapsEveryAnswer: the account flow's errors map to the
-// fixed results as WriteError answers them.
-func TestAccountResultMapsEveryAnswer(t *testing.T) {
+// TestRefusalMapsHandlerAnswers: a request the handlers refuse before the
+// account flow counts under the result its answer stands for (the flow's
+// own outcomes are mapped by package account).
+func TestRefusalMapsHandlerAnswers(t *testing.T) {
 	for _, c := range []struct {
-		err  error
+		err  *Error
 		want string
 	}{
-		{nil, "ok"},
 		{badRequest("x"), "invalid_request"},
-		{errInvalidCredentials, "invalid_credentials"},
-		{errUserExists, "user_exists"},
-		{errTooManyRequests(time.Second), "throttled"},
-		{errTooManyRegistrations(time.Second), "throttled"},
-		{errInvalidGrant, "invalid_grant"},
-		{errReuseDetected, "reuse_detected"},
-		{errBusy, "unavailable"},
 		{csrfError(fmt.Errorf("%w: no X-CSRF-Protection header", ErrCrossSite)), "csrf_refused"},
-		{fmt.Errorf("jwtauth: login: %w", ErrStoreUnavailable), "unavailable"},
-		{fmt.Errorf("jwtauth: login: %w", keys.ErrKeyEncryptionKey), "unavailable"},
-		{errRefreshOff, "error"},
-		{errors.New("claims hook failed"), "error"},
+		{&Error{Status: 503, Code: "temporarily_unavailable"}, "unavailable"},
+		{&Error{Status: 500, Code: "server_error"}, "error"},
 	} {
-		assert.Equal(t, c.want, accountResultNames[accountResult(c.err)], "%v", c.err)
+		assert.Equal(t, c.want, refusal(c.err), "%v", c.err)
 	}
 }
 

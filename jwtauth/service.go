@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,6 +37,16 @@ type Config struct {
 	// adapters/postgres, or adapters/memory for tests. Required. New does not
 	// take it over: close it yourself after Service.Close.
 	Store Store
+	// Users, when set, keeps the accounts instead of Store: an
+	// application's own users table (see account.UserStore). Default Store.
+	Users account.UserStore
+	// RefreshTokens, when set, keeps the refresh-token families instead of
+	// Store. Default Store when Users is nil. With Users set and
+	// RefreshTokens nil there are no refresh tokens (/refresh and /logout
+	// answer 501 unsupported_grant_type): the stores of this module keep
+	// refresh tokens only for the users in their own table. Keys stay in
+	// Store either way.
+	RefreshTokens account.RefreshTokenStore
 	// Issuer is the public URL of the service: the iss of every token, and
 	// the base of the discovery document (Issuer +
 	// "/.well-known/openid-configuration", OpenID Connect Discovery 1.0 §4)
@@ -263,9 +274,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	var vm *verifyMetrics
+	var (
+		vm       *verifyMetrics
+		am       *accountMetrics
+		accounts *Accounts
+	)
 	if cfg.Metrics != nil {
 		vm = newVerifyMetrics(cfg.TokenCacheSize >= 0)
+		am = newAccountMetrics(func() (int, int) { return accounts.HashLoad() })
 	}
 	vcfg := VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
 		CacheSize: cfg.TokenCacheSize}
@@ -276,12 +292,22 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := NewAccounts(AccountsConfig{
-		Users: cfg.Store, RefreshTokens: cfg.Store, Issuer: issuer,
+	acfg := account.Config{
+		Users: cfg.Users, RefreshTokens: cfg.RefreshTokens, Issuer: issuer,
 		RefreshTTL: cfg.RefreshTTL, RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout: cfg.StoreTimeout, Logger: log,
 		Claims: cfg.Claims, Audit: cfg.Audit, Throttle: cfg.Throttle,
-	})
+	}
+	if acfg.Users == nil {
+		acfg.Users = cfg.Store
+		if acfg.RefreshTokens == nil {
+			acfg.RefreshTokens = cfg.Store
+		}
+	}
+	if am != nil {
+		acfg.Trace = am.trace()
+	}
+	accounts, err = account.New(acfg)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +319,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var unregister func()
 	if cfg.Metrics != nil {
 		keyMetrics.mgr = mgr
-		am, wm := newAccountMetrics(accounts.throttle), newWellKnownMetrics()
+		wm := newWellKnownMetrics()
 		cs := append(append(append([]prometheus.Collector{keyMetrics}, vm.cs...), am.cs...), wm.cs...)
 		if unregister, err = registerCollectors(cfg.Metrics, cs...); err != nil {
 			return nil, err
 		}
-		accounts.metrics, jwks.metrics, discovery.metrics = am, wm, wm
+		jwks.metrics, discovery.metrics = wm, wm
 	}
 	all := Routes(RoutesConfig{
 		Cookies:   cookies,

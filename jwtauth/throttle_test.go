@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // deviceToken returns the device token of a login's Set-Cookie, or "".
@@ -370,24 +371,24 @@ func TestLoginWithDeviceSpendsTheAddressBudget(t *testing.T) {
 	device := first.DeviceToken
 	require.NotEmpty(t, device)
 
-	status := func(err error, msg string) (int, time.Duration) {
+	status := func(err error, msg string) (string, time.Duration) {
 		t.Helper()
-		var e *jwtauth.Error
+		var e *account.Error
 		require.ErrorAs(t, err, &e, msg)
-		return e.Status, e.RetryAfter
+		return e.Code, e.RetryAfter
 	}
 	for i := range 3 {
 		_, err := s.accounts.LoginWithDevice(ctx, away, "alice", fmt.Sprintf("guess %d!", i), device)
 		code, _ := status(err, "a wrong password")
-		require.Equal(t, http.StatusUnauthorized, code, "guess %d", i)
+		require.Equal(t, "invalid_credentials", code, "guess %d", i)
 	}
 	_, err = s.accounts.LoginWithDevice(ctx, away, "alice", alicePW, device)
 	code, after := status(err, "the address spent its budget on logins with a device token")
-	assert.Equal(t, http.StatusTooManyRequests, code)
+	assert.Equal(t, "too_many_requests", code)
 	assert.Equal(t, jwtauth.DefaultIPInterval, after)
 	_, err = s.accounts.LoginFrom(ctx, away, "bob", "bob's long password")
 	code, _ = status(err, "another name from the address")
-	assert.Equal(t, http.StatusTooManyRequests, code)
+	assert.Equal(t, "too_many_requests", code)
 
 	_, err = s.accounts.LoginWithDevice(ctx, home, "alice", alicePW, device)
 	require.NoError(t, err, "another address")
@@ -492,11 +493,13 @@ func (d *downThrottle) PurgeThrottle(context.Context, time.Time) (int64, error) 
 // guessing (issue 15.1).
 func TestSharedThrottleUnreachable(t *testing.T) {
 	down := &downThrottle{}
+	var hashes atomic.Int64 // account.Trace.HashDone calls
 	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
 		c.Throttle.Store = down
+		c.Trace = &account.Trace{HashDone: func(time.Duration) { hashes.Add(1) }}
 	}})
 	require.NoError(t, s.accounts.Register(t.Context(), "alice", "correct horse battery"))
-	hashes := jwtauth.CountHashes(t)
+	hashes.Store(0)
 	for _, pass := range []string{"correct horse battery", "wrong guess"} {
 		r := s.do(http.MethodPost, "/login", map[string]string{"username": "alice", "password": pass})
 		assert.Equal(t, http.StatusServiceUnavailable, r.Code, "login with %q", pass)
