@@ -27,9 +27,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// remote returns the verifier another service would build from the
+// remoteVerifier returns the verifier another service would build from the
 // server's issuer URL: discovery, then the JWKS, with the server's clock.
-func remote(t *testing.T, srv *jwtauthtest.Server) (*jwtauth.Verifier, *jwtauth.RemoteKeySet) {
+func remoteVerifier(t *testing.T, srv *jwtauthtest.Server) (*jwtauth.Verifier, *jwtauth.RemoteKeySet) {
 	t.Helper()
 	v, ks, err := jwtauth.NewRemoteVerifier(context.Background(),
 		jwtauth.RemoteConfig{Issuer: srv.URL, Logger: slog.New(slog.DiscardHandler)},
@@ -55,7 +55,7 @@ func TestMintVariantsVerify(t *testing.T) {
 	srv := jwtauthtest.NewServer(t)
 	srv.SetNow(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	now := srv.Now()
-	rv, _ := remote(t, srv)
+	rv, _ := remoteVerifier(t, srv)
 	verifiers := map[string]*jwtauth.Verifier{"local": srv.Verifier(), "remote": rv}
 
 	tests := []struct {
@@ -224,7 +224,7 @@ func TestJWKSAndDiscovery(t *testing.T) {
 // remote verifier needs no new fetch for its tokens.
 func TestRotate(t *testing.T) {
 	srv := jwtauthtest.NewServer(t)
-	rv, ks := remote(t, srv)
+	rv, ks := remoteVerifier(t, srv)
 	oldKID := srv.KID()
 	old := srv.Mint(jwtauthtest.Token{})
 	fetches := srv.JWKSRequests()
@@ -255,7 +255,7 @@ func TestRotate(t *testing.T) {
 // key promotes the next one, whose tokens every verifier accepts.
 func TestRevoke(t *testing.T) {
 	srv := jwtauthtest.NewServer(t)
-	rv, ks := remote(t, srv)
+	rv, ks := remoteVerifier(t, srv)
 	revoked := srv.KID()
 	tok := srv.Mint(jwtauthtest.Token{})
 	_, err := rv.Verify(context.Background(), tok)
@@ -293,7 +293,7 @@ func TestClock(t *testing.T) {
 	start := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	srv.SetNow(start)
 	assert.Equal(t, start, srv.Now())
-	rv, _ := remote(t, srv)
+	rv, _ := remoteVerifier(t, srv)
 	tok := srv.Mint(jwtauthtest.Token{})
 	c, err := rv.Verify(context.Background(), tok)
 	require.NoError(t, err)

@@ -8,27 +8,30 @@ import (
 
 	"github.com/gin-gonic/gin"
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/jwtauthtest"
 )
 
-// The README's "Testing your handlers" snippet, verbatim but for its name.
+// docs/testing.md's first snippet, TestAdmin, verbatim (examples/readme's
+// TestREADMESnippetsVerbatim checks that the page still quotes this file).
 
 func init() { gin.SetMode(gin.TestMode) }
 
 func admin(c *gin.Context) { c.String(http.StatusOK, "admin") }
 
-func TestREADMEGinRoute(t *testing.T) {
+func TestAdmin(t *testing.T) {
 	srv := jwtauthtest.NewServer(t)
-	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(),
-		jwtauth.RemoteConfig{Issuer: srv.URL},
-		jwtauth.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now}) // expiry follows srv's clock
+	v, ks, err := remote.NewVerifier(t.Context(),
+		remote.Config{Issuer: srv.URL},
+		token.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now}) // expiry follows srv's clock
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ks.Close()
 	r := gin.New()
-	r.GET("/admin", jwtgin.Middleware(&jwtauth.Authenticator{Verifier: v}, jwtauth.RequireRoles("admin")), admin)
+	r.GET("/admin", jwtgin.Middleware(&authn.Authenticator{Verifier: v}, authn.RequireRoles("admin")), admin)
 
 	for _, tc := range []struct {
 		tok  jwtauthtest.Token
