@@ -11,7 +11,7 @@ import (
 )
 
 // DeviceCookieName is the cookie in which /login returns a device token and
-// reads it back (see LoginThrottle). It is HttpOnly, SameSite=Strict,
+// reads it back (see account.LoginThrottle). It is HttpOnly, SameSite=Strict,
 // Secure (except over plain http to a loopback host), scoped to the path the
 // login was posted to, and lives DeviceTokenTTL.
 const DeviceCookieName = "jwtauth_device"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -83,33 +84,33 @@ var verifyResultNames = [numVerifyResults]string{
 }
 
 // verifyResult maps an error of Verifier.Verify to its result: the keys
-// out of reach first (the Authenticator's 503), then the sentinel errors.
+// out of reach first (authn.Authenticator's 503), then the sentinel errors.
 func verifyResult(err error) int {
 	switch {
 	case err == nil:
 		return verifyOK
-	case errors.Is(err, ErrKeySetUnavailable), errors.Is(err, ErrStoreUnavailable),
+	case errors.Is(err, remote.ErrKeySetUnavailable), errors.Is(err, token.ErrStoreUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return verifyUnavailable
-	case errors.Is(err, ErrTokenMissing):
+	case errors.Is(err, token.ErrTokenMissing):
 		return verifyMissing
-	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrUnsupportedCritical):
+	case errors.Is(err, token.ErrTokenMalformed), errors.Is(err, token.ErrTokenTooLarge), errors.Is(err, token.ErrUnsupportedCritical):
 		return verifyMalformed
-	case errors.Is(err, ErrUnsupportedAlgorithm):
+	case errors.Is(err, token.ErrUnsupportedAlgorithm):
 		return verifyAlgorithm
-	case errors.Is(err, ErrUnknownKey):
+	case errors.Is(err, token.ErrUnknownKey):
 		return verifyUnknownKey
-	case errors.Is(err, ErrInvalidSignature):
+	case errors.Is(err, token.ErrInvalidSignature):
 		return verifyBadSignature
-	case errors.Is(err, ErrTokenExpired):
+	case errors.Is(err, token.ErrTokenExpired):
 		return verifyExpired
-	case errors.Is(err, ErrTokenNotYetValid):
+	case errors.Is(err, token.ErrTokenNotYetValid):
 		return verifyNotYetValid
-	case errors.Is(err, ErrInvalidIssuer):
+	case errors.Is(err, token.ErrInvalidIssuer):
 		return verifyIssuer
-	case errors.Is(err, ErrInvalidAudience):
+	case errors.Is(err, token.ErrInvalidAudience):
 		return verifyAudience
-	case errors.Is(err, ErrMissingClaim):
+	case errors.Is(err, token.ErrMissingClaim):
 		return verifyMissingClaim
 	}
 	return verifyError
@@ -148,7 +149,7 @@ func newVerifyMetrics(cached bool) *verifyMetrics {
 	return m
 }
 
-// trace is the VerifierConfig.Trace that feeds m.
+// trace is the token.VerifierConfig.Trace that feeds m.
 func (m *verifyMetrics) trace() *token.VerifierTrace {
 	return &token.VerifierTrace{
 		Verified: func(err error) { m.results[verifyResult(err)].Inc() },
@@ -175,7 +176,7 @@ var (
 
 // refusal is the result label of e, an answer of a handler that refused
 // a request before calling the account flow.
-func refusal(e *Error) string {
+func refusal(e *authn.Error) string {
 	switch e.Code {
 	case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant":
 		return e.Code
@@ -354,14 +355,14 @@ func (c *keySetCollector) Collect(ch chan<- prometheus.Metric) {
 // by rc.Now), jwtauth_remote_jwks_stale (1 while answering from the last
 // good set after a failed fetch) and jwtauth_remote_jwks_keys; with vc,
 // jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
-// (README, "Metrics"). Then build the key set with rc (NewRemoteKeySet, or
-// NewRemoteVerifier with rc and vc): its Close, or a failed constructor,
+// (README, "Metrics"). Then build the key set with rc (remote.NewKeySet, or
+// remote.NewVerifier with rc and vc): its Close, or a failed constructor,
 // unregisters them.
 //
 // It fails, registering nothing, when a series is registered on reg already
 // (a second key set on one registry: wrap reg with
 // prometheus.WrapRegistererWith and a label telling them apart).
-func RemoteMetrics(reg prometheus.Registerer, rc *RemoteConfig, vc *VerifierConfig) error {
+func RemoteMetrics(reg prometheus.Registerer, rc *remote.Config, vc *token.VerifierConfig) error {
 	m := newRemoteMetrics(rc.Now)
 	cs := []prometheus.Collector{m}
 	var vm *verifyMetrics

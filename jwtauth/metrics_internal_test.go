@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,22 +143,22 @@ func TestVerifyResultMapsEverySentinel(t *testing.T) {
 		want string
 	}{
 		{nil, "ok"},
-		{ErrTokenMissing, "missing"},
-		{fmt.Errorf("%w: 9000 bytes", ErrTokenTooLarge), "malformed"},
-		{fmt.Errorf("%w: header", ErrTokenMalformed), "malformed"},
-		{ErrUnsupportedCritical, "malformed"},
-		{fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, "none"), "algorithm"},
+		{token.ErrTokenMissing, "missing"},
+		{fmt.Errorf("%w: 9000 bytes", token.ErrTokenTooLarge), "malformed"},
+		{fmt.Errorf("%w: header", token.ErrTokenMalformed), "malformed"},
+		{token.ErrUnsupportedCritical, "malformed"},
+		{fmt.Errorf("%w: %q", token.ErrUnsupportedAlgorithm, "none"), "algorithm"},
 		{keyError("k", keys.ErrUnknownKey), "unknown_key"},
 		{keyError("k", keys.ErrKeyRevoked), "unknown_key"},
-		{keyError("k", fmt.Errorf("%w: cold", ErrKeySetUnavailable)), "unavailable"},
-		{keyError("k", fmt.Errorf("%w: down", ErrStoreUnavailable)), "unavailable"},
+		{keyError("k", fmt.Errorf("%w: cold", remote.ErrKeySetUnavailable)), "unavailable"},
+		{keyError("k", fmt.Errorf("%w: down", token.ErrStoreUnavailable)), "unavailable"},
 		{keyError("k", context.DeadlineExceeded), "unavailable"},
-		{ErrInvalidSignature, "bad_signature"},
-		{fmt.Errorf("%w: at x", ErrTokenExpired), "expired"},
-		{ErrTokenNotYetValid, "not_yet_valid"},
-		{ErrInvalidIssuer, "issuer"},
-		{ErrInvalidAudience, "audience"},
-		{ErrMissingClaim, "missing_claim"},
+		{token.ErrInvalidSignature, "bad_signature"},
+		{fmt.Errorf("%w: at x", token.ErrTokenExpired), "expired"},
+		{token.ErrTokenNotYetValid, "not_yet_valid"},
+		{token.ErrInvalidIssuer, "issuer"},
+		{token.ErrInvalidAudience, "audience"},
+		{token.ErrMissingClaim, "missing_claim"},
 		{errors.New("something else"), "error"},
 	} {
 		assert.Equal(t, c.want, verifyResultNames[verifyResult(c.err)], "%v", c.err)
@@ -167,13 +170,13 @@ func TestVerifyResultMapsEverySentinel(t *testing.T) {
 // own outcomes are mapped by package account).
 func TestRefusalMapsHandlerAnswers(t *testing.T) {
 	for _, c := range []struct {
-		err  *Error
+		err  *authn.Error
 		want string
 	}{
 		{badRequest("x"), "invalid_request"},
-		{csrfError(fmt.Errorf("%w: no X-CSRF-Protection header", ErrCrossSite)), "csrf_refused"},
-		{&Error{Status: 503, Code: "temporarily_unavailable"}, "unavailable"},
-		{&Error{Status: 500, Code: "server_error"}, "error"},
+		{authn.CSRFRefusal(fmt.Errorf("%w: no X-CSRF-Protection header", authn.ErrCrossSite)), "csrf_refused"},
+		{&authn.Error{Status: 503, Code: "temporarily_unavailable"}, "unavailable"},
+		{&authn.Error{Status: 500, Code: "server_error"}, "error"},
 	} {
 		assert.Equal(t, c.want, refusal(c.err), "%v", c.err)
 	}
@@ -182,9 +185,9 @@ func TestRefusalMapsHandlerAnswers(t *testing.T) {
 // keyError wraps err as Verifier.Verify does for a failed key lookup of kid.
 func keyError(kid string, err error) error {
 	if errors.Is(err, keys.ErrKeyRevoked) || errors.Is(err, keys.ErrUnknownKey) {
-		return fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+		return fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
 	}
-	return fmt.Errorf("%w: kid %q: %w", ErrUnknownKey, kid, err)
+	return fmt.Errorf("%w: kid %q: %w", token.ErrUnknownKey, kid, err)
 }
 
 // BenchmarkVerifyCountsAdd measures what metrics add to a verification the

@@ -146,8 +146,8 @@ func TestServicePurgesEveryFiveMinutes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
 		store := memory.New()
-		require.NoError(t, store.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "x", CreatedAt: time.Now()}))
-		require.NoError(t, store.CreateRefreshToken(ctx, jwtauth.RefreshToken{
+		require.NoError(t, store.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "x", CreatedAt: time.Now()}))
+		require.NoError(t, store.CreateRefreshToken(ctx, account.RefreshToken{
 			Hash: bytes.Repeat([]byte{1}, 32), FamilyID: "f1", Username: "alice",
 			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute),
 		}))
@@ -254,10 +254,10 @@ func TestServiceTakesPortsSeparately(t *testing.T) {
 			require.NoError(t, err, "the account is in the users store")
 			if tc.users != nil {
 				_, err := cfg.Store.UserByName(ctx, "alice")
-				assert.ErrorIs(t, err, jwtauth.ErrUserNotFound, "and not in Store")
+				assert.ErrorIs(t, err, account.ErrUserNotFound, "and not in Store")
 			}
 			if tc.refresh != nil { // its family references the user
-				require.NoError(t, tc.refresh.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "x"}))
+				require.NoError(t, tc.refresh.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "x"}))
 			}
 			tok, err := svc.Accounts().Login(ctx, "alice", "correct horse battery")
 			require.NoError(t, err)

@@ -7,7 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -79,7 +80,7 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	}
 	if stored.Retain > 0 && !ttlGiven && !maxAgeGiven && c.tokenRetention() > stored.Retain {
 		// Fitted: a defaulted token lifetime is what the stored retention covers.
-		if fit := stored.Retain - jwtauth.DefaultLeeway - c.JWKSMaxAge; fit >= time.Second {
+		if fit := stored.Retain - token.DefaultLeeway - c.JWKSMaxAge; fit >= time.Second {
 			c.AccessTTL = fit.Truncate(time.Second)
 		}
 	}
@@ -89,7 +90,7 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	}
 	if stored.Retain > 0 {
 		own := c.tokenRetention()
-		what := fmt.Sprintf("retention of %s (%s %s + %s leeway + %s %s)", own, c.name("access-ttl"), c.AccessTTL, jwtauth.DefaultLeeway, c.name("jwks-max-age"), c.JWKSMaxAge)
+		what := fmt.Sprintf("retention of %s (%s %s + %s leeway + %s %s)", own, c.name("access-ttl"), c.AccessTTL, token.DefaultLeeway, c.name("jwks-max-age"), c.JWKSMaxAge)
 		switch {
 		case (ttlGiven || maxAgeGiven) && own != stored.Retain:
 			errs = append(errs, fmt.Errorf("serve: %s differs from the key set's stored policy (%s); pass --replace-policy to replace it", what, stored.Retain))
@@ -119,7 +120,7 @@ func (c config) name(flag string) string {
 // reconciles cfg with it (adoptPolicy) and logs the outcome: the policy
 // adopted, or the one replaced (a warning, with both). A store that keeps
 // no policy (not a keys.ScheduleStore) leaves cfg as it is.
-func applyStoredPolicy(ctx context.Context, cfg config, store jwtauth.Store, log *slog.Logger) (config, error) {
+func applyStoredPolicy(ctx context.Context, cfg config, store account.Store, log *slog.Logger) (config, error) {
 	ss, ok := store.(keys.ScheduleStore)
 	if !ok {
 		return cfg, nil

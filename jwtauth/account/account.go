@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/text/secure/precis"
 
+	"github.com/jwtauth/jwtauth/jwtauth/internal/errfmt"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
@@ -662,7 +663,7 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 	tok, err := a.sign(ctx, u.Username)
 	if err != nil {
 		a.loginFailed(ctx, client, u.Username, "unavailable")
-		return nil, errorf("jwtauth: login: %w", err)
+		return nil, errfmt.Errorf("jwtauth: login: %w", err)
 	}
 	resp, family, err := a.issue(ctx, tok, "", "", "login", "client", client)
 	if err != nil {
@@ -863,7 +864,7 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 			return nil, fmt.Errorf("jwtauth: refresh: %w", err)
 		}
 		if tok, err = a.sign(ctx, rec.Username); err != nil {
-			return nil, errorf("jwtauth: refresh: %w", err)
+			return nil, errfmt.Errorf("jwtauth: refresh: %w", err)
 		}
 	}
 	var nextRaw string
@@ -907,7 +908,7 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 	}
 	if tok == nil || tok.Claims.Subject != old.Username {
 		if tok, err = a.sign(ctx, old.Username); err != nil {
-			return nil, errorf("jwtauth: refresh: %w", err)
+			return nil, errfmt.Errorf("jwtauth: refresh: %w", err)
 		}
 	}
 	resp, _, err := a.issue(ctx, tok, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
