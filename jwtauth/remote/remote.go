@@ -209,7 +209,7 @@ type KeySet struct {
 	done   chan struct{}
 	kick   chan struct{}
 
-	trace     *Trace // RemoteConfig.Trace; nil without one
+	trace     *Trace // Config.Trace; nil without one
 	closeOnce sync.Once
 }
 
@@ -236,14 +236,14 @@ func NewKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 
 func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 	if cfg.JWKSURL == "" && cfg.Issuer == "" {
-		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
+		return nil, errors.New("jwtauth: remote.Config needs JWKSURL or Issuer")
 	}
 	for _, f := range []struct{ name, url string }{{"JWKSURL", cfg.JWKSURL}, {"Issuer", cfg.Issuer}} {
 		if f.url == "" {
 			continue
 		}
 		if err := checkHTTPURL(f.url, cfg.InsecureAllowHTTP); err != nil {
-			return nil, fmt.Errorf("jwtauth: RemoteConfig.%s: %w", f.name, err)
+			return nil, fmt.Errorf("jwtauth: remote.Config.%s: %w", f.name, err)
 		}
 	}
 	if cfg.MinRefresh <= 0 {
@@ -253,7 +253,7 @@ func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 		cfg.MaxRefresh = DefaultMaxRefresh
 	}
 	if cfg.MaxRefresh < cfg.MinRefresh {
-		return nil, fmt.Errorf("jwtauth: RemoteConfig: MaxRefresh %s is below MinRefresh %s", cfg.MaxRefresh, cfg.MinRefresh)
+		return nil, fmt.Errorf("jwtauth: remote.Config: MaxRefresh %s is below MinRefresh %s", cfg.MaxRefresh, cfg.MinRefresh)
 	}
 	if cfg.UnknownKIDInterval <= 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
@@ -927,7 +927,7 @@ func sameKeys(a, b map[string]*rsa.PublicKey) bool {
 func NewVerifier(ctx context.Context, rc Config, vc token.VerifierConfig) (*token.Verifier, *KeySet, error) {
 	if vc.Keys != nil {
 		rc.Trace.closed()
-		return nil, nil, errors.New("jwtauth: NewRemoteVerifier: VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
+		return nil, nil, errors.New("jwtauth: remote.NewVerifier: token.VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
 	}
 	if vc.Issuer == "" {
 		vc.Issuer = rc.Issuer

@@ -936,8 +936,8 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 		want string // "" when accepted
 	}{
 		{"http JWKS URL", remote.Config{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
-			`jwtauth: RemoteConfig.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
-		{"http issuer", remote.Config{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
+			`jwtauth: remote.Config.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
+		{"http issuer", remote.Config{Issuer: "http://auth.example.com"}, `remote.Config.Issuer: "http://auth.example.com" is plain http`},
 		{"http issuer beside an https JWKS URL", remote.Config{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
 		{"loopback-looking name", remote.Config{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
 		{"localhost subdomain", remote.Config{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},

@@ -32,10 +32,10 @@ const DefaultCacheSize = 10_000
 const DefaultLeeway = 30 * time.Second
 
 // KeySet gives the public key for a kid. keys.Set and keys.Manager (local
-// keys) and remote.RemoteKeySet implement it. Verify fails with
+// keys) and remote.KeySet implement it. Verify fails with
 // ErrUnknownKey for every error it returns, wrapping it: keys.ErrUnknownKey
 // and keys.ErrKeyRevoked name the token's fault; other errors (such as
-// remote.ErrKeySetUnavailable or jwtauth.ErrStoreUnavailable) stay in the
+// remote.ErrKeySetUnavailable or ErrStoreUnavailable) stay in the
 // chain, and the Authenticator answers them with 503 rather than 401.
 type KeySet interface {
 	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
