@@ -34,8 +34,10 @@ const (
 //     than the one c's tokens need (access TTL + leeway + JWKS max-age).
 //     Settings left at their defaults are fitted to the stored policy: a
 //     defaulted --jwks-max-age is lowered to the stored --prepublish, and a
-//     defaulted --access-ttl to what the stored retention covers, so a
-//     server started without settings always runs the stored policy.
+//     defaulted --access-ttl to what the stored retention covers (when that
+//     max-age leaves the tokens under a second, both share the retention
+//     after the leeway equally), so a server started without settings runs
+//     the stored policy whenever the retention leaves each at least 1s.
 //
 // It refuses, with a *usageError naming both values and --replace-policy,
 // a setting given explicitly (flag or environment variable) that differs
@@ -80,8 +82,17 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	}
 	if stored.Retain > 0 && !ttlGiven && !maxAgeGiven && c.tokenRetention() > stored.Retain {
 		// Fitted: a defaulted token lifetime is what the stored retention covers.
-		if fit := stored.Retain - token.DefaultLeeway - c.JWKSMaxAge; fit >= time.Second {
-			c.AccessTTL = fit.Truncate(time.Second)
+		// When the max-age (at most the stored lead) leaves the tokens less
+		// than a second, the time after the leeway is split between the two
+		// (serve --access-ttl 1m --jwks-max-age 1m --prepublish 2m stores a
+		// retention of 2m30s, which a max-age of 2m cannot fit).
+		avail := stored.Retain - token.DefaultLeeway
+		maxAge := c.JWKSMaxAge
+		if avail-maxAge < time.Second {
+			maxAge = min(maxAge, (avail / 2).Truncate(time.Second))
+		}
+		if fit := avail - maxAge; fit >= time.Second && maxAge >= time.Second {
+			c.AccessTTL, c.JWKSMaxAge = fit.Truncate(time.Second), maxAge
 		}
 	}
 	if _, ok := c.Given["prepublish"]; !ok && c.Prepublish < c.JWKSMaxAge {

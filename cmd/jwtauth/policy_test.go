@@ -41,9 +41,17 @@ func TestAdoptPolicy(t *testing.T) {
 			// max-age lowered to the 5s lead, the token lifetime to what 15m31s covers
 			action: policyAdopted, want: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
 			wantTTL: 14*m + 56*s, wantMaxAge: 5 * s},
-		{name: "defaults that cannot fit", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 35 * s},
+		{name: "defaults fit a policy shorter than the stored lead", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 2 * m, Retain: 2*m + 30*s},
+			// the scale trial (serve --access-ttl 1m --jwks-max-age 1m --prepublish 2m):
+			// max-age 2m (the lead) would leave its tokens no lifetime, so the 2m after the leeway are split
+			action: policyAdopted, want: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 2 * m, Retain: 2*m + 30*s},
+			wantTTL: 1 * m, wantMaxAge: 1 * m},
+		{name: "defaults fit a tiny policy", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 35 * s},
+			action: policyAdopted, want: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 35 * s},
+			wantTTL: 3 * s, wantMaxAge: 2 * s},
+		{name: "defaults that cannot fit", stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 31 * s},
 			errs: []string{
-				"serve: retention of 15m35s (--access-ttl 15m0s + 30s leeway + --jwks-max-age 5s) exceeds the key set's stored policy (35s): this server's tokens would outlive the key that signed them; set --access-ttl and --jwks-max-age to the other servers' values, or pass --replace-policy to replace it",
+				"serve: retention of 15m35s (--access-ttl 15m0s + 30s leeway + --jwks-max-age 5s) exceeds the key set's stored policy (31s): this server's tokens would outlive the key that signed them; set --access-ttl and --jwks-max-age to the other servers' values, or pass --replace-policy to replace it",
 			}},
 		{name: "explicit max-age over the stored lead", args: []string{"--jwks-max-age", "1m"}, stored: keys.Schedule{RotateEvery: 24 * time.Hour, Prepublish: 5 * s, Retain: 15*m + 31*s},
 			errs: []string{

@@ -143,6 +143,20 @@ func (s TokenSource) Cookie() (name string, ok bool) {
 	return "", false
 }
 
+// bearerCredentials returns what follows the auth-scheme of the
+// Authorization value v and whether that scheme is Bearer (case-insensitive,
+// RFC 7235 §2.1, RFC 6750 §2.1). The scheme ends at the first space or
+// horizontal tab: "Bearer\tX" is read as the Bearer scheme with credentials
+// "X", so a token it carries is never ignored in favour of another source.
+func bearerCredentials(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	scheme, cred := v, ""
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		scheme, cred = v[:i], v[i+1:]
+	}
+	return cred, strings.EqualFold(scheme, "Bearer")
+}
+
 // take returns the token s finds in r, "" for none.
 func (s TokenSource) take(r *http.Request) (string, error) {
 	var vals []string
@@ -150,8 +164,8 @@ func (s TokenSource) take(r *http.Request) (string, error) {
 	case 'h':
 		vals = r.Header.Values(s.name)
 		if s.name == "Authorization" && len(vals) == 1 {
-			scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-			if !strings.EqualFold(scheme, "Bearer") {
+			cred, ok := bearerCredentials(vals[0])
+			if !ok {
 				return "", nil
 			}
 			vals = []string{cred}
@@ -228,8 +242,7 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 {
 		return "", errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
 	} else if len(vals) == 1 {
-		scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-		if strings.EqualFold(scheme, "Bearer") {
+		if cred, ok := bearerCredentials(vals[0]); ok {
 			bearer = strings.TrimSpace(cred)
 			if bearer == "" {
 				return "", token.ErrTokenMissing
