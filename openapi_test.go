@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtauth/jwtauth"
 	auth "github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // TestOpenAPIValid loads openapi.yaml with kin-openapi and validates it as
@@ -68,8 +69,8 @@ func TestOpenAPIValid(t *testing.T) {
 		p := op.Parameters.GetByInAndName("cookie", auth.RefreshCookieName)
 		require.NotNil(t, p, "%s: the %s cookie parameter", path, auth.RefreshCookieName)
 		assert.False(t, p.Required)
-		p = op.Parameters.GetByInAndName("header", auth.CSRFHeader)
-		require.NotNil(t, p, "%s: the %s header parameter", path, auth.CSRFHeader)
+		p = op.Parameters.GetByInAndName("header", authn.CSRFHeader)
+		require.NotNil(t, p, "%s: the %s header parameter", path, authn.CSRFHeader)
 		assert.False(t, p.Required, "%s: required in cookie mode only", path)
 		assert.Equal(t, "#/components/responses/CSRFCheckFailed", op.Responses.Status(403).Ref, path)
 	}

@@ -46,6 +46,9 @@ import (
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
@@ -88,18 +91,18 @@ const (
 
 // sentinels are the errors a case may expect, by the name it uses.
 var sentinels = map[string]error{
-	"ErrTokenMissing":         jwtauth.ErrTokenMissing,
-	"ErrTokenTooLarge":        jwtauth.ErrTokenTooLarge,
-	"ErrTokenMalformed":       jwtauth.ErrTokenMalformed,
-	"ErrUnsupportedAlgorithm": jwtauth.ErrUnsupportedAlgorithm,
-	"ErrUnsupportedCritical":  jwtauth.ErrUnsupportedCritical,
-	"ErrUnknownKey":           jwtauth.ErrUnknownKey,
-	"ErrInvalidSignature":     jwtauth.ErrInvalidSignature,
-	"ErrTokenExpired":         jwtauth.ErrTokenExpired,
-	"ErrTokenNotYetValid":     jwtauth.ErrTokenNotYetValid,
-	"ErrInvalidIssuer":        jwtauth.ErrInvalidIssuer,
-	"ErrInvalidAudience":      jwtauth.ErrInvalidAudience,
-	"ErrMissingClaim":         jwtauth.ErrMissingClaim,
+	"ErrTokenMissing":         token.ErrTokenMissing,
+	"ErrTokenTooLarge":        token.ErrTokenTooLarge,
+	"ErrTokenMalformed":       token.ErrTokenMalformed,
+	"ErrUnsupportedAlgorithm": token.ErrUnsupportedAlgorithm,
+	"ErrUnsupportedCritical":  token.ErrUnsupportedCritical,
+	"ErrUnknownKey":           token.ErrUnknownKey,
+	"ErrInvalidSignature":     token.ErrInvalidSignature,
+	"ErrTokenExpired":         token.ErrTokenExpired,
+	"ErrTokenNotYetValid":     token.ErrTokenNotYetValid,
+	"ErrInvalidIssuer":        token.ErrInvalidIssuer,
+	"ErrInvalidAudience":      token.ErrInvalidAudience,
+	"ErrMissingClaim":         token.ErrMissingClaim,
 }
 
 func loadCorpus(t *testing.T) []attackCase {
@@ -450,13 +453,13 @@ func jsonSerialization(t *testing.T, compact string, general bool) string {
 // verifierUnderTest is one TokenVerifier with its name.
 type verifierUnderTest struct {
 	name string
-	v    jwtauth.TokenVerifier
+	v    token.TokenVerifier
 }
 
 // remoteVerifier serves the fixture's JWKS plus a 1024-bit key and a key
 // marked "use":"enc" (both able to sign the corpus's JWKS cases) from an
 // httptest server and returns a remote Verifier over it.
-func remoteVerifier(t *testing.T, f *adaptertest.Fixture, e *env) jwtauth.TokenVerifier {
+func remoteVerifier(t *testing.T, f *adaptertest.Fixture, e *env) token.TokenVerifier {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	jwtauth.NewJWKSHandler(f.Keys, adaptertest.JWKSMaxAge).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
@@ -481,9 +484,9 @@ func remoteVerifier(t *testing.T, f *adaptertest.Fixture, e *env) jwtauth.TokenV
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, ks, err := jwtauth.NewRemoteVerifier(ctx,
-		jwtauth.RemoteConfig{JWKSURL: srv.URL + "/.well-known/jwks.json", HTTPClient: srv.Client(), Logger: slog.New(slog.DiscardHandler)},
-		jwtauth.VerifierConfig{Issuer: adaptertest.Issuer, Audience: []string{adaptertest.Audience}})
+	v, ks, err := remote.NewVerifier(ctx,
+		remote.Config{JWKSURL: srv.URL + "/.well-known/jwks.json", HTTPClient: srv.Client(), Logger: slog.New(slog.DiscardHandler)},
+		token.VerifierConfig{Issuer: adaptertest.Issuer, Audience: []string{adaptertest.Audience}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ks.Close() })
 	// The served set holds the weak and the enc key; the verifier must not use them.
@@ -504,7 +507,7 @@ func handlers(f *adaptertest.Fixture, vs []verifierUnderTest) []handlerUnderTest
 	gin.SetMode(gin.TestMode)
 	var out []handlerUnderTest
 	for _, v := range vs {
-		auth := &jwtauth.Authenticator{Verifier: v.v, Realm: adaptertest.Realm}
+		auth := &authn.Authenticator{Verifier: v.v, Realm: adaptertest.Realm}
 		out = append(out,
 			handlerUnderTest{"nethttp/" + v.name, nethttp.Handler(f.Routes, auth)},
 			handlerUnderTest{"gin/" + v.name, jwtgin.New(f.Routes, auth)})
@@ -516,7 +519,7 @@ func handlers(f *adaptertest.Fixture, vs []verifierUnderTest) []handlerUnderTest
 // every adapter must send for a case expecting err.
 func challenge(err error) (wwwAuthenticate, code string) {
 	rec := httptest.NewRecorder()
-	(&jwtauth.Authenticator{Realm: adaptertest.Realm}).Challenge(rec, err)
+	(&authn.Authenticator{Realm: adaptertest.Realm}).Challenge(rec, err)
 	var body struct {
 		Error string `json:"error"`
 	}
@@ -546,7 +549,7 @@ func TestAttackCorpus(t *testing.T) {
 
 	f := adaptertest.NewFixture(t)
 	e := newEnv(t, f)
-	uncached, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.Keys, Issuer: adaptertest.Issuer,
+	uncached, err := token.NewVerifier(token.VerifierConfig{Keys: f.Keys, Issuer: adaptertest.Issuer,
 		Audience: []string{adaptertest.Audience}, CacheSize: -1})
 	require.NoError(t, err)
 	verifiers := []verifierUnderTest{

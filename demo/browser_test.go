@@ -32,6 +32,9 @@ import (
 	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/internal/browsertest"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -76,7 +79,7 @@ func (rec *recorder) wrap(h http.Handler) http.Handler {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		rec.hits = append(rec.hits, hit{Method: r.Method, Path: r.URL.Path, Origin: r.Header.Get("Origin"),
-			FetchSite: r.Header.Get("Sec-Fetch-Site"), CSRF: r.Header.Get(jwtauth.CSRFHeader) != "", Cookie: err == nil, Status: sw.status})
+			FetchSite: r.Header.Get("Sec-Fetch-Site"), CSRF: r.Header.Get(authn.CSRFHeader) != "", Cookie: err == nil, Status: sw.status})
 	})
 }
 
@@ -138,18 +141,18 @@ func newServer(t *testing.T) *server {
 	store := memory.New()
 	m, err := keys.Open(t.Context(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: base, Audience: []string{base}, TTL: accessTTL, Now: clk.Now})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: base, Audience: []string{base}, TTL: accessTTL, Now: clk.Now})
 	require.NoError(t, err)
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m, Issuer: base, Audience: []string{base}, RequiredClaims: []string{"sub"}, Now: clk.Now})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: m, Issuer: base, Audience: []string{base}, RequiredClaims: []string{"sub"}, Now: clk.Now})
 	require.NoError(t, err)
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Now: clk.Now, Logger: quiet,
-		Argon2: jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Now: clk.Now, Logger: quiet,
+		Argon2: account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(base)
 	require.NoError(t, err)
 	routes := jwtauth.Routes(jwtauth.RoutesConfig{Accounts: acc, JWKS: jwtauth.NewJWKSHandler(m, 5*time.Minute), Discovery: disc,
 		Cookies: jwtauth.CookieMode{Enabled: true, Origin: base}})
-	api := nethttp.Handler(routes, &jwtauth.Authenticator{Verifier: ver})
+	api := nethttp.Handler(routes, &authn.Authenticator{Verifier: ver})
 	page := demo.Handler(demo.Config{AuthPath: "..", Protected: "../protected"}) // as serve mounts it
 	rec := &recorder{}
 	ts.Config.Handler = rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +185,7 @@ func postRefresh(t *testing.T, srv *server, cookie string) (int, string) {
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/refresh", nil)
 	require.NoError(t, err)
 	req.Header.Set("Cookie", jwtauth.RefreshCookieName+"="+cookie)
-	req.Header.Set(jwtauth.CSRFHeader, "1")
+	req.Header.Set(authn.CSRFHeader, "1")
 	req.Header.Set("Origin", srv.URL)
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -240,7 +243,7 @@ func TestBrowserFlow(t *testing.T) {
 
 	// The access token expires (TTL plus the verifier's leeway): the next
 	// call gets 401, refreshes from the cookie and retries, unseen.
-	srv.clock.Advance(accessTTL + jwtauth.DefaultLeeway + time.Second)
+	srv.clock.Advance(accessTTL + token.DefaultLeeway + time.Second)
 	_, mark = srv.rec.since(mark)
 	callProtected(t, tab, "the retried call")
 	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "one silent refresh")

@@ -6,7 +6,7 @@
 // The access token stays in a JavaScript variable and travels as
 // Authorization: Bearer; the refresh token stays in the HttpOnly cookie
 // jwtauth.RefreshCookieName, which the script cannot read; refresh and
-// logout send the jwtauth.CSRFHeader.
+// logout send the authn.CSRFHeader.
 //
 // `jwtauth serve --cookie-mode --demo` serves it at /demo/. The page must
 // come from the auth server's own origin: the account endpoints answer no
@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 //go:embed static
@@ -65,7 +66,7 @@ func Handler(cfg Config) http.Handler {
 	tmpl := template.Must(template.ParseFS(static, "static/index.html"))
 	var page bytes.Buffer
 	err := tmpl.Execute(&page, map[string]string{
-		"Auth": strings.TrimSuffix(cfg.AuthPath, "/"), "Protected": cfg.Protected, "CSRFHeader": jwtauth.CSRFHeader,
+		"Auth": strings.TrimSuffix(cfg.AuthPath, "/"), "Protected": cfg.Protected, "CSRFHeader": authn.CSRFHeader,
 	})
 	if err != nil {
 		panic("demo: " + err.Error()) // the embedded template is fixed
@@ -94,12 +95,12 @@ func Handler(cfg Config) http.Handler {
 		}
 		f, found := files[name]
 		if !ok || !found {
-			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such file"})
+			jwtauth.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such file"})
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
+			jwtauth.WriteError(w, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
 			return
 		}
 		h := w.Header()

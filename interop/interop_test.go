@@ -23,6 +23,10 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/jwtauthtest"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -50,17 +54,17 @@ func startAuthServer(t *testing.T) *authServer {
 	var h http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
 	require.NoError(t, err)
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, Issuer: iss, RefreshTokens: store})
+	acc, err := account.New(account.Config{Users: store, Issuer: iss, RefreshTokens: store})
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(srv.URL)
 	require.NoError(t, err)
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{audience}})
 	require.NoError(t, err)
 	h = nethttp.Handler(jwtauth.Routes(jwtauth.RoutesConfig{
 		Accounts: acc, JWKS: jwtauth.NewJWKSHandler(mgr, 5*time.Minute), Discovery: disc,
-	}), &jwtauth.Authenticator{Verifier: ver})
+	}), &authn.Authenticator{Verifier: ver})
 	a := &authServer{url: srv.URL, mgr: mgr}
 	a.post(t, "/register", http.StatusCreated)
 	return a
@@ -132,19 +136,19 @@ func keyfuncJWT(t *testing.T, issuer string) verifier {
 }
 
 func jwtauthRemote(t *testing.T, issuer string) verifier {
-	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(),
-		jwtauth.RemoteConfig{Issuer: issuer, UnknownKIDInterval: time.Nanosecond, Logger: slog.New(slog.DiscardHandler)},
-		jwtauth.VerifierConfig{Audience: []string{audience}})
+	v, ks, err := remote.NewVerifier(t.Context(),
+		remote.Config{Issuer: issuer, UnknownKIDInterval: time.Nanosecond, Logger: slog.New(slog.DiscardHandler)},
+		token.VerifierConfig{Audience: []string{audience}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ks.Close() })
-	return verifier{"jwtauth.RemoteKeySet", func(ctx context.Context, raw string) (string, error) {
+	return verifier{"remote.KeySet", func(ctx context.Context, raw string) (string, error) {
 		c, err := v.Verify(ctx, raw)
 		if err != nil {
 			return "", err
 		}
 		return c.Subject, nil
 	}, func(err error) bool {
-		return errors.Is(err, jwtauth.ErrUnknownKey)
+		return errors.Is(err, token.ErrUnknownKey)
 	}}
 }
 
@@ -247,8 +251,8 @@ func TestIssuerMismatchIsRefused(t *testing.T) {
 	a := startAuthServer(t)
 	_, err := oidc.NewProvider(t.Context(), a.url+"/")
 	assert.Error(t, err)
-	_, err = jwtauth.NewRemoteKeySet(t.Context(), jwtauth.RemoteConfig{Issuer: a.url + "/"})
-	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch)
+	_, err = remote.NewKeySet(t.Context(), remote.Config{Issuer: a.url + "/"})
+	assert.ErrorIs(t, err, remote.ErrJWKSFetch)
 }
 
 // TestGoOIDCFollowsAServiceUnderAPrefix: a jwtauth.Service mounted under

@@ -13,10 +13,10 @@ import (
 // TestVerifierBinarySizes builds examples/verifier (in the main module) and
 // cmd/oidcverifier (the same service on coreos/go-oidc) in one run and
 // prints both sizes and package counts (go test -run BinarySizes -v
-// ./interop). Issue 21 aims at 1.05 times go-oidc's size; what is left
-// above it is jwx's jwk package (about 1 MB), linked through jwsbb, keys/
-// and the remote JWK parser. The assertion is a ratchet: it fails when the
-// verifier grows past 1.15 times.
+// ./interop), both with the default build flags. Issue 21 requires at
+// most 1.05 times go-oidc's size: the test fails above it. (With jwx's
+// jwk package linked, through jwsbb, keys/ and the remote JWK parser, the
+// verifier was 1.12 times; without it, 0.99.)
 func TestVerifierBinarySizes(t *testing.T) {
 	gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
@@ -42,5 +42,5 @@ func TestVerifierBinarySizes(t *testing.T) {
 	t.Logf("examples/verifier: %d bytes, %d packages", ours, ourPkgs)
 	t.Logf("go-oidc verifier:  %d bytes, %d packages", oidc, oidcPkgs)
 	t.Logf("ratio: %.3f (target 1.05)", ratio)
-	require.LessOrEqual(t, ratio, 1.15, "examples/verifier grew")
+	require.LessOrEqual(t, ratio, 1.05, "examples/verifier is over 1.05 times the go-oidc program (issue 21)")
 }

@@ -26,6 +26,9 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -33,10 +36,10 @@ import (
 // storeKinds are the stores the account tests run on.
 var storeKinds = []struct {
 	name string
-	open func(t testing.TB) jwtauth.Store
+	open func(t testing.TB) account.Store
 }{
-	{"memory", func(testing.TB) jwtauth.Store { return memory.New() }},
-	{"sqlite", func(t testing.TB) jwtauth.Store {
+	{"memory", func(testing.TB) account.Store { return memory.New() }},
+	{"sqlite", func(t testing.TB) account.Store {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jwtauth.db"))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
@@ -45,7 +48,7 @@ var storeKinds = []struct {
 }
 
 // forEachStore runs f as a subtest per store kind.
-func forEachStore(t *testing.T, f func(t *testing.T, open func(testing.TB) jwtauth.Store)) {
+func forEachStore(t *testing.T, f func(t *testing.T, open func(testing.TB) account.Store)) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) { f(t, k.open) })
 	}
@@ -74,9 +77,9 @@ func (s *accountLogBuffer) String() string {
 type server struct {
 	t        testing.TB
 	h        http.Handler
-	store    jwtauth.Store
-	accounts *jwtauth.Accounts
-	verifier *jwtauth.Verifier
+	store    account.Store
+	accounts *account.Accounts
+	verifier *token.Verifier
 	mgr      *keys.Manager
 	clock    *keystest.Clock
 	logs     *accountLogBuffer
@@ -84,12 +87,12 @@ type server struct {
 
 // options adjust a test server.
 type options struct {
-	accounts func(*jwtauth.AccountsConfig)
+	accounts func(*account.Config)
 	keys     func(*keys.Config)
 	trusted  []netip.Prefix
 }
 
-func newServer(t testing.TB, store jwtauth.Store, o options) *server {
+func newServer(t testing.TB, store account.Store, o options) *server {
 	t.Helper()
 	s := &server{t: t, store: store, clock: keystest.NewClock(time.Unix(1_800_000_000, 0)), logs: &accountLogBuffer{}}
 	ctx := context.Background()
@@ -100,20 +103,20 @@ func newServer(t testing.TB, store jwtauth.Store, o options) *server {
 	mgr, err := keys.Open(ctx, kcfg)
 	require.NoError(t, err)
 	s.mgr = mgr
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
 	require.NoError(t, err)
-	s.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
+	s.verifier, err = token.NewVerifier(token.VerifierConfig{Keys: mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: s.clock.Now})
 	require.NoError(t, err)
-	cfg := jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Now: s.clock.Now,
+	cfg := account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Now: s.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if o.accounts != nil {
 		o.accounts(&cfg)
 	}
-	s.accounts, err = jwtauth.NewAccounts(cfg)
+	s.accounts, err = account.New(cfg)
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(testIssuer)
 	require.NoError(t, err)
-	auth := &jwtauth.Authenticator{Verifier: s.verifier}
+	auth := &authn.Authenticator{Verifier: s.verifier}
 	mux := http.NewServeMux()
 	for _, rt := range jwtauth.Routes(jwtauth.RoutesConfig{Accounts: s.accounts, JWKS: jwtauth.NewJWKSHandler(mgr, time.Minute),
 		Discovery: disc, TrustedProxies: o.trusted,
@@ -234,7 +237,7 @@ func assertInvalidGrant(t testing.TB, res response, msgAndArgs ...any) {
 const alicePW = "correct horse battery"
 
 func TestRefreshChainOf100AndReuseOf50thKillsThe100th(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		s := newServer(t, open(t), options{})
 		s.register("alice", alicePW)
 		first := s.login("Alice", alicePW)
@@ -267,7 +270,7 @@ func TestRefreshChainOf100AndReuseOf50thKillsThe100th(t *testing.T) {
 }
 
 func TestConcurrentRefreshOneWinner(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		s := newServer(t, open(t), options{})
 		s.register("alice", alicePW)
 		other := s.login("alice", alicePW) // a second family of the same user
@@ -304,11 +307,11 @@ func TestConcurrentRefreshOneWinner(t *testing.T) {
 
 func TestRefreshReuseGrace(t *testing.T) {
 	const grace = 10 * time.Second
-	withGrace := options{accounts: func(c *jwtauth.AccountsConfig) {
+	withGrace := options{accounts: func(c *account.Config) {
 		c.RefreshReuseGrace = grace
 		c.RefreshSecret = bytes.Repeat([]byte{7}, 32)
 	}}
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		t.Run("RetryGetsTheSameSuccessor", func(t *testing.T) {
 			s := newServer(t, open(t), withGrace)
 			s.register("alice", alicePW)
@@ -377,31 +380,31 @@ func TestRefreshReuseGrace(t *testing.T) {
 		assertInvalidGrant(t, s.refresh(r1.str("refresh_token")))
 	})
 	t.Run("Config", func(t *testing.T) {
-		base := func() jwtauth.AccountsConfig {
+		base := func() account.Config {
 			f := newFixture(t)
 			st := memory.New()
-			return jwtauth.AccountsConfig{Users: st, RefreshTokens: st, Issuer: f.issuer, Argon2: fastArgon}
+			return account.Config{Users: st, RefreshTokens: st, Issuer: f.issuer, Argon2: fastArgon}
 		}
 		c := base()
 		c.RefreshReuseGrace = -time.Second
-		_, err := jwtauth.NewAccounts(c)
+		_, err := account.New(c)
 		assert.Error(t, err, "negative grace")
 		c = base()
 		c.RefreshReuseGrace, c.RefreshSecret = time.Second, []byte("short")
-		_, err = jwtauth.NewAccounts(c)
+		_, err = account.New(c)
 		assert.Error(t, err, "short secret")
 		c = base()
 		c.RefreshReuseGrace, c.RefreshTokens = time.Second, plainRefreshStore{c.RefreshTokens}
-		_, err = jwtauth.NewAccounts(c)
+		_, err = account.New(c)
 		assert.Error(t, err, "grace over a store without RotateRefreshTokenGrace")
 		c.RefreshReuseGrace = 0
-		_, err = jwtauth.NewAccounts(c)
+		_, err = account.New(c)
 		assert.NoError(t, err, "no grace: any RefreshTokenStore")
 	})
 }
 
 // plainRefreshStore hides every method but those of the base port.
-type plainRefreshStore struct{ jwtauth.RefreshTokenStore }
+type plainRefreshStore struct{ account.RefreshTokenStore }
 
 func TestRefreshAndLogoutRefuseBadTokens(t *testing.T) {
 	s := newServer(t, memory.New(), options{})
@@ -450,7 +453,7 @@ func TestRefreshAndLogoutRefuseBadTokens(t *testing.T) {
 	carol := "carol's password"
 	s.register("carol", carol)
 	c := s.login("carol", carol).str("refresh_token")
-	s.clock.Advance(jwtauth.DefaultRefreshTTL)
+	s.clock.Advance(account.DefaultRefreshTTL)
 	assertInvalidGrant(t, s.refresh(c), "expired")
 }
 
@@ -469,8 +472,8 @@ func TestLoginLeaksNothing(t *testing.T) {
 }
 
 func TestLoginUpgradesOldHashes(t *testing.T) {
-	older := jwtauth.Argon2Params{Memory: 32, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	oldArgon, err := jwtauth.HashPassword("old argon password", older)
+	older := account.Argon2Params{Memory: 32, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	oldArgon, err := account.HashPassword("old argon password", older)
 	require.NoError(t, err)
 	oldBcrypt, err := bcrypt.GenerateFromPassword([]byte("old bcrypt password"), bcrypt.MinCost)
 	require.NoError(t, err)
@@ -482,7 +485,7 @@ func TestLoginUpgradesOldHashes(t *testing.T) {
 			st := memory.New()
 			s := newServer(t, st, options{})
 			ctx := context.Background()
-			require.NoError(t, st.CreateUser(ctx, jwtauth.User{Username: "legacy", PasswordHash: u.hash, CreatedAt: s.clock.Now()}))
+			require.NoError(t, st.CreateUser(ctx, account.User{Username: "legacy", PasswordHash: u.hash, CreatedAt: s.clock.Now()}))
 			// A wrong password changes nothing.
 			assert.Equal(t, http.StatusUnauthorized, s.do("POST", "/login", creds("legacy", u.pw+"x")).Code)
 			got, err := st.UserByName(ctx, "legacy")
@@ -493,7 +496,7 @@ func TestLoginUpgradesOldHashes(t *testing.T) {
 			got, err = st.UserByName(ctx, "legacy")
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$"), "rehashed with the current parameters: %s", got.PasswordHash)
-			ok, rehash, err := jwtauth.VerifyPassword(got.PasswordHash, u.pw, fastArgon)
+			ok, rehash, err := account.VerifyPassword(got.PasswordHash, u.pw, fastArgon)
 			require.NoError(t, err)
 			assert.True(t, ok)
 			assert.False(t, rehash)
@@ -564,7 +567,7 @@ func TestPasswordRulesThroughHTTP(t *testing.T) {
 	// The same for a legacy bcrypt hash: bcrypt would compare only 72 bytes.
 	h, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
 	require.NoError(t, err)
-	require.NoError(t, s.store.CreateUser(context.Background(), jwtauth.User{Username: "legacy", PasswordHash: string(h)}))
+	require.NoError(t, s.store.CreateUser(context.Background(), account.User{Username: "legacy", PasswordHash: string(h)}))
 	assert.Equal(t, http.StatusUnauthorized, s.do("POST", "/login", creds("legacy", long+"b")).Code, "a bcrypt hash never matches a truncated password")
 
 	// Invalid UTF-8 is refused, not silently replaced by U+FFFD.
@@ -682,8 +685,8 @@ func TestLoginThrottle(t *testing.T) {
 
 func TestLoginThrottlePerAddress(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	s := newServer(t, memory.New(), options{trusted: trusted, accounts: func(c *jwtauth.AccountsConfig) {
-		c.Throttle = jwtauth.LoginThrottle{IPFailures: 3, UserFailures: -1}
+	s := newServer(t, memory.New(), options{trusted: trusted, accounts: func(c *account.Config) {
+		c.Throttle = account.LoginThrottle{IPFailures: 3, UserFailures: -1}
 	}})
 	s.register("alice", alicePW)
 	fail := func(user string, edit ...func(*http.Request)) int {
@@ -785,7 +788,7 @@ func TestClientIP(t *testing.T) {
 // blockingUsers holds UpdatePasswordHash (called inside the hash slot during
 // a rehash) until release is closed.
 type blockingUsers struct {
-	jwtauth.Store
+	account.Store
 	entered chan struct{}
 	release chan struct{}
 }
@@ -798,12 +801,12 @@ func (b *blockingUsers) UpdatePasswordHash(ctx context.Context, username, hash s
 
 func TestHashSlotsDegradeToFast503(t *testing.T) {
 	st := &blockingUsers{Store: memory.New(), entered: make(chan struct{}), release: make(chan struct{})}
-	s := newServer(t, st, options{accounts: func(c *jwtauth.AccountsConfig) {
-		c.Throttle = jwtauth.LoginThrottle{MaxConcurrentHashes: 1, HashWait: 20 * time.Millisecond}
+	s := newServer(t, st, options{accounts: func(c *account.Config) {
+		c.Throttle = account.LoginThrottle{MaxConcurrentHashes: 1, HashWait: 20 * time.Millisecond}
 	}})
 	h, err := bcrypt.GenerateFromPassword([]byte("legacy password"), bcrypt.MinCost)
 	require.NoError(t, err)
-	require.NoError(t, st.CreateUser(context.Background(), jwtauth.User{Username: "legacy", PasswordHash: string(h)}))
+	require.NoError(t, st.CreateUser(context.Background(), account.User{Username: "legacy", PasswordHash: string(h)}))
 
 	done := make(chan response)
 	go func() { done <- s.do("POST", "/login", creds("legacy", "legacy password")) }()
@@ -826,7 +829,7 @@ func TestHashSlotsDegradeToFast503(t *testing.T) {
 }
 
 func TestLogsCarryIDsNeverSecrets(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		s := newServer(t, open(t), options{})
 		s.register("alice", alicePW)
 		s.do("POST", "/login", creds("alice", "wrong password!"))
@@ -885,8 +888,8 @@ func TestLogsCarryIDsNeverSecrets(t *testing.T) {
 }
 
 func TestPurgeDropsExpiredFamilies(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
-		s := newServer(t, open(t), options{accounts: func(c *jwtauth.AccountsConfig) { c.RefreshTTL = time.Hour }})
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
+		s := newServer(t, open(t), options{accounts: func(c *account.Config) { c.RefreshTTL = time.Hour }})
 		s.register("alice", alicePW)
 		old := s.login("alice", alicePW).str("refresh_token")
 		s.clock.Advance(30 * time.Minute)
@@ -923,7 +926,7 @@ func TestBodyEncodingRules(t *testing.T) {
 
 // switchableKeys fails SigningKey while off is set.
 type switchableKeys struct {
-	jwtauth.SigningKeySource
+	token.SigningKeySource
 	off atomic.Bool
 }
 
@@ -942,9 +945,9 @@ func TestRefreshWithoutASigningKeyKeepsTheToken(t *testing.T) {
 	mgr, err := keys.Open(context.Background(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
 	sw := &switchableKeys{SigningKeySource: mgr}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: sw, Issuer: testIssuer, Audience: []string{testAudience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: sw, Issuer: testIssuer, Audience: []string{testAudience}})
 	require.NoError(t, err)
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, acc.Register(ctx, "alice", "correct horse"))
@@ -964,7 +967,7 @@ func TestRefreshWithoutASigningKeyKeepsTheToken(t *testing.T) {
 // user at once get at most the 10 answers the bucket allows; the others are
 // throttled before any hashing.
 func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 		c.Throttle.MaxConcurrentHashes = -1 // no 503s: only the throttle decides
 	}})
 	s.register("alice", "correct horse")
@@ -996,7 +999,7 @@ func TestConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 // well within the 30-day token lifetime: the family still ends 90 days
 // after its login, to the nanosecond, and a new login starts a new one.
 func TestRefreshFamilyEndsAtItsAbsoluteLifetime(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		s := newServer(t, open(t), options{})
 		s.register("alice", alicePW)
 		start := s.clock.Now()
@@ -1009,7 +1012,7 @@ func TestRefreshFamilyEndsAtItsAbsoluteLifetime(t *testing.T) {
 		}
 		// Day 89 + 23:59:59.999999999: the last moment of the family.
 		s.clock.Advance(24*time.Hour - time.Nanosecond)
-		require.Equal(t, start.Add(jwtauth.DefaultRefreshFamilyTTL-time.Nanosecond), s.clock.Now())
+		require.Equal(t, start.Add(account.DefaultRefreshFamilyTTL-time.Nanosecond), s.clock.Now())
 		res := s.refresh(tok)
 		require.Equal(t, http.StatusOK, res.Code, "the last moment before the family's end: %s", res.Raw)
 		tok = res.str("refresh_token")
@@ -1026,7 +1029,7 @@ func TestRefreshFamilyEndsAtItsAbsoluteLifetime(t *testing.T) {
 // session that is refreshed before each token expires, and a negative one
 // is refused.
 func TestRefreshFamilyTTL(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 		c.RefreshTTL, c.RefreshFamilyTTL = time.Hour, 150*time.Minute
 	}})
 	s.register("alice", alicePW)
@@ -1040,7 +1043,7 @@ func TestRefreshFamilyTTL(t *testing.T) {
 	s.clock.Advance(32 * time.Minute) // 150 min after login, 32 min after the last refresh
 	assertInvalidGrant(t, s.refresh(tok), "after the family's lifetime")
 
-	_, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: s.store, RefreshTokens: s.store, Issuer: newFixture(t).issuer,
+	_, err := account.New(account.Config{Users: s.store, RefreshTokens: s.store, Issuer: newFixture(t).issuer,
 		Argon2: fastArgon, RefreshFamilyTTL: -time.Hour})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "RefreshFamilyTTL")
@@ -1049,7 +1052,7 @@ func TestRefreshFamilyTTL(t *testing.T) {
 // TestRevokeSessions ends every session of one user, by the name as typed
 // at login, and no other user's.
 func TestRevokeSessions(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		s := newServer(t, open(t), options{})
 		s.register("alice", alicePW)
 		s.register("bob", alicePW)
@@ -1069,9 +1072,9 @@ func TestRevokeSessions(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, n, "nothing left to revoke")
 		_, err = s.accounts.RevokeSessions(context.Background(), "nobody")
-		require.ErrorIs(t, err, jwtauth.ErrUserNotFound)
+		require.ErrorIs(t, err, account.ErrUserNotFound)
 		_, err = s.accounts.RevokeSessions(context.Background(), "not a name")
-		var e *jwtauth.Error
+		var e *account.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, "invalid_request", e.Code)
 
@@ -1124,17 +1127,19 @@ func TestInstanceThatCannotDecodeTheActiveKeyAnswers503(t *testing.T) {
 	assert.NotContains(t, s.logs.String(), `"level":"ERROR"`, "the account flow logs nothing per request")
 }
 
-// TestEveryLoginCostsOnePasswordHash counts the argon2id computations of
-// each kind of login: an unknown user, a malformed username and a wrong
+// TestEveryLoginCostsOnePasswordHash counts the password hashes of each
+// kind of login (account.Trace.HashDone; package account counts the
+// argon2id computations inside each): an unknown user, a malformed username and a wrong
 // password each cost exactly one (the unknown ones against the dummy hash),
 // as a successful login does, so that timing does not tell them apart. The
 // timing test (-tags timing) measures the same property with the clock.
 func TestEveryLoginCostsOnePasswordHash(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+	var hashes atomic.Int64 // account.Trace.HashDone calls
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 		c.Throttle.UserFailures, c.Throttle.IPFailures = -1, -1
+		c.Trace = &account.Trace{HashDone: func(time.Duration) { hashes.Add(1) }}
 	}})
 	s.register("alice", alicePW)
-	hashes := jwtauth.CountHashes(t)
 	var failed []response
 	for _, tc := range []struct {
 		name, user, password string

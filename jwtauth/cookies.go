@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
@@ -20,14 +21,6 @@ import (
 // it to those two endpoints only: never to /login, /register or the
 // application's routes.
 const RefreshCookieName = "jwtauth_refresh"
-
-// CSRFHeader is authn.CSRFHeader: the request header a browser page must
-// send on every state-changing request that a cookie authenticates.
-const CSRFHeader = authn.CSRFHeader
-
-// ErrCrossSite is authn.ErrCrossSite: a state-changing request authenticated
-// by a cookie failed the CSRF check.
-var ErrCrossSite = authn.ErrCrossSite
 
 // CookieMode configures the account endpoints for browser pages, which
 // should not keep a refresh token where an injected script can read it
@@ -43,7 +36,7 @@ var ErrCrossSite = authn.ErrCrossSite
 //     access token but no refresh_token.
 //   - /refresh and /logout take the refresh token from that cookie when the
 //     body has none (the body may then be empty, or {}). A request carrying
-//     the cookie must pass the CSRF check (CSRFHeader, Origin,
+//     the cookie must pass the CSRF check (authn.CSRFHeader, Origin,
 //     Sec-Fetch-Site), else it is answered 403 csrf_check_failed before
 //     the token is looked at; two cookies with different values, or a
 //     cookie and a different refresh_token in the body, are answered 400
@@ -72,9 +65,9 @@ type CookieMode struct {
 	// AccessCookie, when set, is a cookie into which /login and /refresh
 	// also put the access token (Path /, Max-Age expires_in, the other
 	// attributes as the refresh cookie's), and which /logout clears. New sets
-	// it to the first CookieSource of Config.TokenSources, so that the
+	// it to the first authn.CookieSource of Config.TokenSources, so that the
 	// middleware reads the token from it; then the application's
-	// state-changing routes require the CSRF check too (see CSRFHeader).
+	// state-changing routes require the CSRF check too (see authn.CSRFHeader).
 	AccessCookie string
 	// Path is the path the browser sees the account endpoints under, such
 	// as "/auth" for https://host/auth/refresh: the refresh cookies get
@@ -94,7 +87,7 @@ type cookieMode struct {
 	secure   bool   // Secure whatever the request's Host (an https origin)
 	// senderCheck, when set, is the sender constraint that
 	// authorizeRedemption applies (RoutesConfig.senderCheck).
-	senderCheck func(r *http.Request, token string, fromCookie bool) *Error
+	senderCheck func(r *http.Request, token string, fromCookie bool) *authn.Error
 }
 
 // cookieSite is what Routes knows of where the browser sees the account
@@ -123,7 +116,7 @@ func (m CookieMode) resolve() (*cookieMode, error) {
 		return nil, errors.New("jwtauth: CookieMode.SameSite must be Strict or Lax: SameSite=None would send the refresh cookie with cross-site requests")
 	}
 	if m.Origin != "" {
-		o, ok := canonicalOrigin(m.Origin)
+		o, ok := authn.CanonicalOrigin(m.Origin)
 		if !ok {
 			return nil, fmt.Errorf("jwtauth: CookieMode.Origin %q is not an origin such as https://app.example.com", m.Origin)
 		}
@@ -139,33 +132,6 @@ func (m CookieMode) resolve() (*cookieMode, error) {
 		return nil, fmt.Errorf("jwtauth: CookieMode.AccessCookie %q is not a cookie name (RFC 6265 §4.1.1: a token, no spaces or separators)", m.AccessCookie)
 	}
 	return cm, nil
-}
-
-// canonicalOrigin returns the serialization of the origin of u
-// (scheme://host[:port], lower case, default port omitted), and whether u
-// is an http(s) URL with a host.
-func canonicalOrigin(u string) (string, bool) {
-	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
-		return "", false
-	}
-	scheme, host, port := strings.ToLower(p.Scheme), strings.ToLower(p.Hostname()), p.Port()
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		return scheme + "://" + host, true
-	}
-	return scheme + "://" + host + ":" + port, true
-}
-
-// checkCSRF is authn.CheckCSRF.
-func checkCSRF(r *http.Request, origin string) error { return authn.CheckCSRF(r, origin) }
-
-// csrfError is the 403 answer for an error wrapping ErrCrossSite.
-func csrfError(err error) *Error {
-	desc := strings.TrimPrefix(err.Error(), ErrCrossSite.Error()+": ")
-	return &Error{Status: http.StatusForbidden, Code: "csrf_check_failed", Description: desc}
 }
 
 // cookieValues returns the distinct non-empty values of r's cookies named name.
@@ -202,7 +168,7 @@ func secureCookie(r *http.Request) bool {
 // cm.path (or r's directory) + /refresh and /logout, with Max-Age the
 // refresh token's remaining life at now, and the access cookie, if any,
 // with Max-Age expires_in. A nil resp clears them all (Max-Age=0).
-func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *TokenResponse, now time.Time) {
+func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *account.TokenResponse, now time.Time) {
 	dir := cm.path
 	if dir == "" {
 		dir = path.Dir(requestPath(r))
@@ -219,7 +185,7 @@ func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *T
 	if resp != nil {
 		refresh, access = resp.RefreshToken, resp.AccessToken
 		if refresh != "" {
-			refreshAge = max(int((resp.refreshExpires.Sub(now)+time.Second-1)/time.Second), 1) // rounded up
+			refreshAge = max(int((resp.RefreshExpiresAt().Sub(now)+time.Second-1)/time.Second), 1) // rounded up
 		}
 		accessAge = int(resp.ExpiresIn)
 	}
@@ -236,13 +202,13 @@ func (cm *cookieMode) setSession(w http.ResponseWriter, r *http.Request, resp *T
 // refreshFromCookie returns the refresh token of r's RefreshCookieName
 // cookie, "" for none, after the CSRF check; an *Error (403 or 400) when the
 // check fails or r has two different such cookies.
-func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *Error) {
+func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *authn.Error) {
 	vals := cookieValues(r, RefreshCookieName)
 	if len(vals) == 0 {
 		return "", nil
 	}
-	if err := checkCSRF(r, cm.origin); err != nil {
-		return "", csrfError(err)
+	if err := authn.CheckCSRF(r, cm.origin); err != nil {
+		return "", authn.CSRFRefusal(err)
 	}
 	if len(vals) > 1 {
 		return "", badRequest("more than one " + RefreshCookieName + " cookie with different values; log in again")
@@ -265,7 +231,7 @@ func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *Error) {
 // export, each redemption proving possession of it (DPoP, RFC 9449 §5),
 // from the body as from the cookie. It will need a matching hook where
 // /login issues the token.
-func (cm *cookieMode) authorizeRedemption(r *http.Request, token string, fromCookie bool) *Error {
+func (cm *cookieMode) authorizeRedemption(r *http.Request, token string, fromCookie bool) *authn.Error {
 	if cm.senderCheck == nil {
 		return nil
 	}

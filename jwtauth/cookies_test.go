@@ -16,6 +16,9 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -53,7 +56,7 @@ func TestCookieModeRefused(t *testing.T) {
 func TestServiceCookieMode(t *testing.T) {
 	svc, _ := newTestService(t, jwtauth.Config{
 		Cookies:      jwtauth.CookieMode{Enabled: true},
-		TokenSources: []jwtauth.TokenSource{jwtauth.HeaderSource("Authorization"), jwtauth.CookieSource("session")},
+		TokenSources: []authn.TokenSource{authn.HeaderSource("Authorization"), authn.CookieSource("session")},
 	})
 	require.NoError(t, svc.Accounts().Register(t.Context(), "alice", "correct horse battery"))
 	routes := map[string]http.Handler{}
@@ -90,7 +93,7 @@ func TestServiceCookieMode(t *testing.T) {
 	}{{"https://app.example.test", http.StatusOK}, {"http://app.example.test", http.StatusForbidden}, {"https://evil.example", http.StatusForbidden}} {
 		r := httptest.NewRequest(http.MethodPost, "https://app.example.test/orders", nil)
 		r.AddCookie(access)
-		r.Header.Set(jwtauth.CSRFHeader, "1")
+		r.Header.Set(authn.CSRFHeader, "1")
 		r.Header.Set("Origin", tc.origin)
 		w := httptest.NewRecorder()
 		_, _, ok := auth.Authorize(w, r)
@@ -118,11 +121,11 @@ func FuzzCookieRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func FuzzCookieRequests(f *testing.F) {
 	const host = "auth.example.com"
 	send := func(path, cookie, csrf, origin, site string, body []byte) *http.Response {
 		req := httptest.NewRequest(http.MethodPost, "https://"+host+path, bytes.NewReader(body))
-		for _, h := range [][2]string{{"Cookie", cookie}, {jwtauth.CSRFHeader, csrf}, {"Origin", origin}, {"Sec-Fetch-Site", site}} {
+		for _, h := range [][2]string{{"Cookie", cookie}, {authn.CSRFHeader, csrf}, {"Origin", origin}, {"Sec-Fetch-Site", site}} {
 			if h[1] != "" {
 				req.Header.Set(h[0], h[1])
 			}
@@ -260,7 +263,7 @@ func TestCookiesSecureBehindLoopbackProxy(t *testing.T) {
 func TestServiceCSRFOriginFollowsCookieMode(t *testing.T) {
 	svc, _ := newTestService(t, jwtauth.Config{
 		Cookies:      jwtauth.CookieMode{Enabled: true, Origin: "https://WWW.example.test:443"},
-		TokenSources: []jwtauth.TokenSource{jwtauth.CookieSource("session")},
+		TokenSources: []authn.TokenSource{authn.CookieSource("session")},
 	})
 	assert.Equal(t, "https://www.example.test", svc.Authenticator().CSRFOrigin)
 }
@@ -274,8 +277,8 @@ func TestServiceCSRFOriginFollowsCookieMode(t *testing.T) {
 // not affected.
 func TestCookieWebSocketHandshakeOrigin(t *testing.T) {
 	f := newFixture(t)
-	auth := &jwtauth.Authenticator{Verifier: f.verifier, CSRFOrigin: "https://app.example.test",
-		Sources: []jwtauth.TokenSource{jwtauth.CookieSource("session"), jwtauth.HeaderSource("Authorization")}}
+	auth := &authn.Authenticator{Verifier: f.verifier, CSRFOrigin: "https://app.example.test",
+		Sources: []authn.TokenSource{authn.CookieSource("session"), authn.HeaderSource("Authorization")}}
 	tok, err := f.issuer.Issue(t.Context(), "alice")
 	require.NoError(t, err)
 	upgrade := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}

@@ -7,22 +7,28 @@
 // of `jwtauth serve`, and runs its background work until [Service.Close];
 // adapters/gin and adapters/nethttp mount the [Service] with MountService.
 //
-// The pieces, each usable alone (the token core lives in package
-// jwtauth/token; the names below still reach it from here):
+// This package is the face: [New], [Config] and [Service], the HTTP
+// handlers ([Routes], [JWKSHandler], [DiscoveryHandler], [WriteError]), the
+// cookie mode and the Prometheus metrics. The pieces, each usable alone,
+// live in their own packages:
 //
-//   - [Issuer] signs access tokens with the active key of a [SigningKeySource]
-//     (a *keys.Manager), kid in the header.
-//   - [Verifier] verifies them against a [KeySet] with strict rules: RS256
-//     only, exp required, iss/aud/nbf/iat checked with leeway, canonical
-//     base64url, numeric dates and unique member names only, tokens over
-//     8 KiB refused before any cryptography. A bounded cache of verified
-//     tokens (VerifierConfig.CacheSize) answers a repeated token without an
-//     RSA check, looking its key up and checking its times again on each hit.
-//   - [JWKSHandler] and [DiscoveryHandler] serve /.well-known/jwks.json and
-//     /.well-known/openid-configuration.
-//   - [Accounts] runs the account flow; [Routes] maps all of it onto HTTP,
-//     and [Authenticator] is the middleware core the adapters wrap.
+//   - jwtauth/token: the token core. token.Issuer signs access tokens with
+//     the active key of a token.SigningKeySource (a *keys.Manager), kid in
+//     the header; token.Verifier verifies them against a token.KeySet with
+//     strict rules: RS256 only, exp required, iss/aud/nbf/iat checked with
+//     leeway, canonical base64url, numeric dates and unique member names
+//     only, tokens over 8 KiB refused before any cryptography. A bounded
+//     cache of verified tokens (token.VerifierConfig.CacheSize) answers a
+//     repeated token without an RSA check, looking its key up and checking
+//     its times again on each hit.
+//   - jwtauth/remote: the key set of another issuer, fetched from its JWKS
+//     (remote.NewKeySet, remote.NewVerifier).
+//   - jwtauth/authn: the middleware core the adapters wrap
+//     (authn.Authenticator, authn.RequireScopes, authn.RequireRoles).
+//   - jwtauth/account: the account flow (account.Accounts) and its store
+//     ports; [Routes] maps it onto HTTP, answering each account.Error with
+//     its status.
 //
 // Verified claims travel in a request's context; read them with
-// [ClaimsFromContext].
+// token.ClaimsFromContext.
 package jwtauth

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -34,8 +35,8 @@ var quiet = slog.New(slog.DiscardHandler)
 type fixture struct {
 	now      time.Time
 	mgr      *keys.Manager
-	issuer   *jwtauth.Issuer
-	verifier *jwtauth.Verifier
+	issuer   *token.Issuer
+	verifier *token.Verifier
 	kid      string
 	priv     *rsa.PrivateKey
 }
@@ -47,9 +48,9 @@ func newFixture(t testing.TB) *fixture {
 	var err error
 	f.mgr, err = keys.Open(context.Background(), keys.Config{Store: memory.New(), Now: clock, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	f.issuer, err = jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	f.issuer, err = token.NewIssuer(token.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
 	require.NoError(t, err)
-	f.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
+	f.verifier, err = token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
 	require.NoError(t, err)
 	f.kid, f.priv = f.mgr.Current().Active().KID, f.mgr.Current().Active().Private
 	return f
@@ -94,3 +95,6 @@ func (f *fixture) claims(mod func(m map[string]any)) string {
 	b, _ := json.Marshal(m)
 	return string(b)
 }
+
+// fastArgon are argon2id parameters cheap enough for tests.
+var fastArgon = account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}

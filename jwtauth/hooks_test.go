@@ -17,7 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // roleBook is a claims hook over a mutable table of roles, which can be
@@ -49,7 +50,7 @@ func (b *roleBook) set(f func(b *roleBook)) {
 	f(b)
 }
 
-func (s *server) claims(access string) *jwtauth.Claims {
+func (s *server) claims(access string) *token.Claims {
 	s.t.Helper()
 	c, err := s.verifier.Verify(context.Background(), access)
 	require.NoError(s.t, err)
@@ -59,9 +60,9 @@ func (s *server) claims(access string) *jwtauth.Claims {
 // TestClaimsHookAtLoginAndRefresh: the hook's claims reach the token at
 // login, and a role change reaches it at the next refresh.
 func TestClaimsHookAtLoginAndRefresh(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		book := &roleBook{roles: map[string][]string{"alice": {"user"}}}
-		s := newServer(t, open(t), options{accounts: func(c *jwtauth.AccountsConfig) { c.Claims = book.claims }})
+		s := newServer(t, open(t), options{accounts: func(c *account.Config) { c.Claims = book.claims }})
 		s.register("Alice", alicePW)
 		res := s.login("ALICE", alicePW)
 		c := s.claims(res.str("access_token"))
@@ -94,21 +95,21 @@ func TestClaimsHookFailureSpendsNothing(t *testing.T) {
 		msg    string
 	}{
 		{"hook error", func(b *roleBook) { b.err = errors.New("role directory down") }, 500, nil, `claims hook for "alice": role directory down`},
-		{"hook outage", func(b *roleBook) { b.err = fmt.Errorf("roles: %w", jwtauth.ErrStoreUnavailable) }, 503, jwtauth.ErrStoreUnavailable, `claims hook for "alice"`},
-		{"registered claim", func(b *roleBook) { b.bad = map[string]any{"sub": "admin"} }, 500, jwtauth.ErrInvalidClaims, `"sub" is a registered claim`},
-		{"non-string role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{"admin", 42}} }, 500, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
-		{"null role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{nil, "admin"}} }, 500, jwtauth.ErrInvalidClaims, `"roles" must be an array of strings`},
-		{"not JSON-encodable", func(b *roleBook) { b.bad = map[string]any{"ratio": math.Inf(1)} }, 500, jwtauth.ErrInvalidClaims, `claim "ratio" is not JSON-encodable`},
-		{"token too large", func(b *roleBook) { b.bad = map[string]any{"blob": strings.Repeat("y", 7000)} }, 500, jwtauth.ErrTokenTooLarge, "over the 8192 bytes"},
-		{"too many claims", func(b *roleBook) { b.bad = many }, 500, jwtauth.ErrInvalidClaims, "at most 57"},
+		{"hook outage", func(b *roleBook) { b.err = fmt.Errorf("roles: %w", account.ErrStoreUnavailable) }, 503, account.ErrStoreUnavailable, `claims hook for "alice"`},
+		{"registered claim", func(b *roleBook) { b.bad = map[string]any{"sub": "admin"} }, 500, token.ErrInvalidClaims, `"sub" is a registered claim`},
+		{"non-string role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{"admin", 42}} }, 500, token.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"null role", func(b *roleBook) { b.bad = map[string]any{"roles": []any{nil, "admin"}} }, 500, token.ErrInvalidClaims, `"roles" must be an array of strings`},
+		{"not JSON-encodable", func(b *roleBook) { b.bad = map[string]any{"ratio": math.Inf(1)} }, 500, token.ErrInvalidClaims, `claim "ratio" is not JSON-encodable`},
+		{"token too large", func(b *roleBook) { b.bad = map[string]any{"blob": strings.Repeat("y", 7000)} }, 500, token.ErrTokenTooLarge, "over the 8192 bytes"},
+		{"too many claims", func(b *roleBook) { b.bad = many }, 500, token.ErrInvalidClaims, "at most 57"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+			forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 				book := &roleBook{roles: map[string][]string{"alice": {"user"}}}
-				var events []jwtauth.AuditEvent
-				s := newServer(t, open(t), options{accounts: func(c *jwtauth.AccountsConfig) {
+				var events []account.AuditEvent
+				s := newServer(t, open(t), options{accounts: func(c *account.Config) {
 					c.Claims = book.claims
-					c.Audit = func(_ context.Context, e jwtauth.AuditEvent) { events = append(events, e) }
+					c.Audit = func(_ context.Context, e account.AuditEvent) { events = append(events, e) }
 				}})
 				s.register("alice", alicePW)
 				good := s.login("alice", alicePW)
@@ -118,7 +119,7 @@ func TestClaimsHookFailureSpendsNothing(t *testing.T) {
 				_, err := s.accounts.Refresh(context.Background(), good.str("refresh_token"))
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.msg)
-				if !errors.Is(err, jwtauth.ErrStoreUnavailable) { // that one quotes the hook's own error
+				if !errors.Is(err, account.ErrStoreUnavailable) { // that one quotes the hook's own error
 					assert.True(t, strings.HasPrefix(err.Error(), "jwtauth: refresh: "), err)
 					assert.Equal(t, 1, strings.Count(err.Error(), "jwtauth: "), "one prefix: %v", err)
 				}
@@ -145,7 +146,7 @@ func TestClaimsHookFailureSpendsNothing(t *testing.T) {
 				require.Equal(t, http.StatusOK, res.Code, "the refresh token presented must stay valid: %s", res.Raw)
 				assert.Equal(t, []string{"user"}, s.claims(res.str("access_token")).Roles())
 				for _, e := range events {
-					assert.NotEqual(t, jwtauth.AuditRefreshReuse, e.Kind)
+					assert.NotEqual(t, account.AuditRefreshReuse, e.Kind)
 				}
 			})
 		})
@@ -155,18 +156,18 @@ func TestClaimsHookFailureSpendsNothing(t *testing.T) {
 // TestAuditEvents: each event of the flow reaches the Audit hook once, with
 // the username, client address and family id, and never a secret.
 func TestAuditEvents(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		var mu sync.Mutex
-		var events []jwtauth.AuditEvent
-		s := newServer(t, open(t), options{accounts: func(c *jwtauth.AccountsConfig) {
-			c.Audit = func(_ context.Context, e jwtauth.AuditEvent) {
+		var events []account.AuditEvent
+		s := newServer(t, open(t), options{accounts: func(c *account.Config) {
+			c.Audit = func(_ context.Context, e account.AuditEvent) {
 				mu.Lock()
 				defer mu.Unlock()
 				events = append(events, e)
 			}
-			c.Throttle = jwtauth.LoginThrottle{IPFailures: 2}
+			c.Throttle = account.LoginThrottle{IPFailures: 2}
 		}})
-		take := func() []jwtauth.AuditEvent {
+		take := func() []account.AuditEvent {
 			mu.Lock()
 			defer mu.Unlock()
 			out := events
@@ -177,28 +178,28 @@ func TestAuditEvents(t *testing.T) {
 		at := from("192.0.2.7:4242")
 		res := s.do("POST", "/register", creds("Alice", alicePW), at)
 		require.Equal(t, http.StatusCreated, res.Code, res.Raw)
-		assert.Equal(t, []jwtauth.AuditEvent{{Kind: jwtauth.AuditRegister, Username: "alice", Client: client}}, take())
+		assert.Equal(t, []account.AuditEvent{{Kind: account.AuditRegister, Username: "alice", Client: client}}, take())
 
 		first := s.login("alice", alicePW, at)
 		ev := take()
 		require.Len(t, ev, 1)
 		fam := ev[0].FamilyID
 		assert.NotEmpty(t, fam)
-		assert.Equal(t, jwtauth.AuditEvent{Kind: jwtauth.AuditLogin, Username: "alice", Client: client, FamilyID: fam}, ev[0])
+		assert.Equal(t, account.AuditEvent{Kind: account.AuditLogin, Username: "alice", Client: client, FamilyID: fam}, ev[0])
 
 		second := s.do("POST", "/refresh", map[string]string{"refresh_token": first.str("refresh_token")}, at)
 		require.Equal(t, http.StatusOK, second.Code, second.Raw)
-		assert.Equal(t, []jwtauth.AuditEvent{{Kind: jwtauth.AuditRefresh, Username: "alice", Client: client, FamilyID: fam}}, take())
+		assert.Equal(t, []account.AuditEvent{{Kind: account.AuditRefresh, Username: "alice", Client: client, FamilyID: fam}}, take())
 
 		// Reuse of the first token revokes the family.
 		assertInvalidGrant(t, s.do("POST", "/refresh", map[string]string{"refresh_token": first.str("refresh_token")}, at))
-		assert.Equal(t, []jwtauth.AuditEvent{{Kind: jwtauth.AuditRefreshReuse, Username: "alice", Client: client, FamilyID: fam}}, take())
+		assert.Equal(t, []account.AuditEvent{{Kind: account.AuditRefreshReuse, Username: "alice", Client: client, FamilyID: fam}}, take())
 
 		third := s.login("alice", alicePW, at)
 		fam3 := take()[0].FamilyID
 		res = s.do("POST", "/logout", map[string]string{"refresh_token": third.str("refresh_token")}, at)
 		require.Equal(t, http.StatusNoContent, res.Code, res.Raw)
-		assert.Equal(t, []jwtauth.AuditEvent{{Kind: jwtauth.AuditLogout, Username: "alice", Client: client, FamilyID: fam3}}, take())
+		assert.Equal(t, []account.AuditEvent{{Kind: account.AuditLogout, Username: "alice", Client: client, FamilyID: fam3}}, take())
 
 		// Failures: a wrong password names the existing account; an unknown
 		// name (perhaps a password typed in the wrong field) is not passed on.
@@ -207,10 +208,10 @@ func TestAuditEvents(t *testing.T) {
 		res = s.do("POST", "/login", creds("alice", "wrong password"), at)
 		assert.Equal(t, http.StatusTooManyRequests, res.Code, res.Raw)
 		ev = take()
-		assert.Equal(t, []jwtauth.AuditEvent{
-			{Kind: jwtauth.AuditLoginFailed, Username: "alice", Client: client, Reason: "invalid_credentials"},
-			{Kind: jwtauth.AuditLoginFailed, Client: client, Reason: "invalid_credentials"},
-			{Kind: jwtauth.AuditLoginFailed, Client: client, Reason: "throttled"},
+		assert.Equal(t, []account.AuditEvent{
+			{Kind: account.AuditLoginFailed, Username: "alice", Client: client, Reason: "invalid_credentials"},
+			{Kind: account.AuditLoginFailed, Client: client, Reason: "invalid_credentials"},
+			{Kind: account.AuditLoginFailed, Client: client, Reason: "throttled"},
 		}, ev)
 		for _, e := range ev {
 			assert.NotContains(t, fmt.Sprintf("%+v", e), alicePW)
@@ -259,14 +260,14 @@ func TestHooksThatPanicOrBlock(t *testing.T) {
 				var mu sync.Mutex
 				armed := false
 				on := func() bool { mu.Lock(); defer mu.Unlock(); return armed }
-				s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+				s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 					c.Claims = func(context.Context, string) (map[string]any, error) {
 						if on() {
 							run(tc.claims, release)
 						}
 						return map[string]any{"roles": []string{"user"}}, nil
 					}
-					c.Audit = func(context.Context, jwtauth.AuditEvent) {
+					c.Audit = func(context.Context, account.AuditEvent) {
 						if on() {
 							run(tc.audit, release)
 						}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -30,47 +31,71 @@ const MaxBodySize = 1 << 20
 // a few extra ones (ignored).
 const maxBodyMembers = 32
 
-// Error is authn.Error: an API error with its HTTP status and OAuth 2.0
-// style code, written as {"error":Code,"error_description":Description}.
-type Error = authn.Error
-
-func badRequest(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+func badRequest(desc string) *authn.Error {
+	return &authn.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 }
 
 // storeRetryAfter is the Retry-After of a 503 for a store that failed or did
 // not answer in time.
 const storeRetryAfter = 5 * time.Second
 
-// WriteError writes err as a JSON error body. An *Error is written as it is;
-// an error wrapping ErrStoreUnavailable or context.DeadlineExceeded, or
+// WriteError writes err as a JSON error body (see authn.WriteError). An
+// *authn.Error is written as it is;
+// an error wrapping token.ErrStoreUnavailable or context.DeadlineExceeded, or
 // keys.ErrKeyEncryptionKey or keys.ErrCorruptKey (the stored key set does not
 // decode here, see keys.Manager.SigningKey), becomes 503
 // temporarily_unavailable with Retry-After: 5 and a description naming the
 // cause; anything else 500 server_error with a generic description (the
 // detail goes to the log, never to the client).
 func WriteError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	e, ok := apiError(err)
+	if !ok {
 		if desc := keySetFailure(err); desc != "" {
 			// Logged once per change of state by the key manager, not here.
-			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter}
+			e = &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter}
 		} else if errors.Is(err, context.Canceled) {
 			// The client went away (or the server is stopping): nothing
 			// failed here, and nobody reads the answer.
 			slog.Debug("request canceled", "err", err)
-			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the request was canceled", RetryAfter: storeRetryAfter}
-		} else if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			e = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later", RetryAfter: storeRetryAfter}
+			e = &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the request was canceled", RetryAfter: storeRetryAfter}
+		} else if errors.Is(err, token.ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			e = &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the store is unavailable; try again later", RetryAfter: storeRetryAfter}
 		} else {
 			slog.Error("request failed", "err", err)
-			e = &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
+			e = &authn.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
 		}
 	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	authn.WriteError(w, e)
+}
+
+// accountStatus is the HTTP status of each account.Error code.
+var accountStatus = map[string]int{
+	"invalid_request":         http.StatusBadRequest,
+	"invalid_credentials":     http.StatusUnauthorized,
+	"user_exists":             http.StatusConflict,
+	"invalid_grant":           http.StatusUnauthorized,
+	"unsupported_grant_type":  http.StatusNotImplemented,
+	"too_many_requests":       http.StatusTooManyRequests,
+	"temporarily_unavailable": http.StatusServiceUnavailable,
+}
+
+// apiError returns the *Error err holds, or the one an *account.Error it
+// holds is answered with (its status from accountStatus), and whether
+// there was one.
+func apiError(err error) (*authn.Error, bool) {
+	var e *authn.Error
+	if errors.As(err, &e) {
+		return e, true
 	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	var ae *account.Error
+	if errors.As(err, &ae) {
+		status, ok := accountStatus[ae.Code]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		return &authn.Error{Status: status, Code: ae.Code, Description: ae.Description, RetryAfter: ae.RetryAfter}, true
+	}
+	return nil, false
 }
 
 // noStore forbids caching the answer: Cache-Control: no-store, and
@@ -109,26 +134,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // preflight (Fetch Standard, "CORS-safelisted request-header"), which this
 // server never grants: a page cannot spread login guesses or lockouts over
 // its visitors' addresses.
-func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *Error) {
+func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, *authn.Error) {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type: application/json is required"}
+		return nil, &authn.Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type: application/json is required"}
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
+		return nil, &authn.Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON must be UTF-8 (RFC 8259 §8.1)"}
+		return nil, &authn.Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON must be UTF-8 (RFC 8259 §8.1)"}
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Encoding is not supported; send the body uncompressed"}
+		return nil, &authn.Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Encoding is not supported; send the body uncompressed"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("request body exceeds %d bytes", MaxBodySize)}
+			return nil, &authn.Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: fmt.Sprintf("request body exceeds %d bytes", MaxBodySize)}
 		}
 		return nil, badRequest("request body could not be read")
 	}
@@ -177,9 +202,9 @@ type Route struct {
 // RoutesConfig names what Routes serves. Accounts, JWKS and Discovery are
 // required; Health may be nil (then /healthz always answers ok).
 type RoutesConfig struct {
-	Accounts  *Accounts    // the account flow behind /register, /login, /refresh, /logout
-	JWKS      http.Handler // serves /.well-known/jwks.json (see NewJWKSHandler)
-	Discovery http.Handler // serves /.well-known/openid-configuration (see NewDiscoveryHandler)
+	Accounts  *account.Accounts // the account flow behind /register, /login, /refresh, /logout
+	JWKS      http.Handler      // serves /.well-known/jwks.json (see NewJWKSHandler)
+	Discovery http.Handler      // serves /.well-known/openid-configuration (see NewDiscoveryHandler)
 	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
 	Health func(context.Context) error
 	// TrustedProxies are the networks of the reverse proxies in front of the
@@ -205,7 +230,7 @@ type RoutesConfig struct {
 	// senderCheck, when set in cookie mode, may refuse the redemption of a
 	// refresh token at /refresh and /logout (see
 	// cookieMode.authorizeRedemption). Unset: none is refused, as today.
-	senderCheck func(r *http.Request, token string, fromCookie bool) *Error
+	senderCheck func(r *http.Request, token string, fromCookie bool) *authn.Error
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -232,11 +257,11 @@ func Routes(cfg RoutesConfig) []Route {
 		site.secure = cm.secure
 		cm.senderCheck = cfg.senderCheck
 	}
-	creds := func(op int, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
+	creds := func(op string, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
 			if e != nil {
-				a.metrics.record(op, e)
+				a.Refused(op, refusal(e))
 				WriteError(w, e)
 				return
 			}
@@ -248,15 +273,15 @@ func Routes(cfg RoutesConfig) []Route {
 			writeJSON(w, status, v)
 		})
 	}
-	refresh := func(op int, f func(ctx context.Context, token string) (*TokenResponse, int, error)) http.Handler {
-		logout := op == opLogout
+	refresh := func(op string, f func(ctx context.Context, token string) (*account.TokenResponse, int, error)) http.Handler {
+		logout := op == "logout"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var cookie string
 			if cm != nil {
 				// Before the body is read: a forged request spends nothing.
-				var e *Error
+				var e *authn.Error
 				if cookie, e = cm.refreshFromCookie(r); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
@@ -269,9 +294,9 @@ func Routes(cfg RoutesConfig) []Route {
 				if cookie != "" {
 					field += "?"
 				}
-				var e *Error
+				var e *authn.Error
 				if in, e = decodeFields(w, r, field); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
@@ -282,34 +307,32 @@ func Routes(cfg RoutesConfig) []Route {
 				raw = cookie
 			case cookie != "" && raw != cookie:
 				e := badRequest("the body's refresh_token differs from the " + RefreshCookieName + " cookie; send one of them")
-				a.metrics.record(op, e)
+				a.Refused(op, refusal(e))
 				WriteError(w, e)
 				return
 			}
 			if cm != nil {
 				if e := cm.authorizeRedemption(r, raw, raw == cookie); e != nil {
-					a.metrics.record(op, e)
+					a.Refused(op, refusal(e))
 					WriteError(w, e)
 					return
 				}
 			}
-			ctx := r.Context()
-			if a.audit != nil { // the client address of the audit event
-				ctx = context.WithValue(ctx, clientKey{}, ClientIP(r, trusted))
-			}
+			// The client address of the audit event.
+			ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
 			v, status, err := f(ctx, raw)
 			if cm != nil {
-				var e *Error
+				e, _ := apiError(err)
 				switch {
 				case err == nil && !logout:
-					cm.setSession(w, r, v, a.now())
+					cm.setSession(w, r, v, a.Now())
 					body := *v
 					body.RefreshToken = ""
 					v = &body
-				case err == nil, logout && errors.As(err, &e) && e.Status < 500,
-					cookie != "" && errors.Is(err, errInvalidGrant):
+				case err == nil, logout && e != nil && e.Status < 500,
+					cookie != "" && errors.Is(err, account.ErrInvalidGrant):
 					// Logged out, or the cookie can never work again.
-					cm.setSession(w, r, nil, a.now())
+					cm.setSession(w, r, nil, a.Now())
 				}
 			}
 			if err != nil {
@@ -325,15 +348,15 @@ func Routes(cfg RoutesConfig) []Route {
 		})
 	}
 	return []Route{
-		{Method: http.MethodPost, Path: "/register", Handler: creds(opRegister, func(r *http.Request, u, p string) (any, int, error) {
+		{Method: http.MethodPost, Path: "/register", Handler: creds("register", func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
 		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site)},
-		{Method: http.MethodPost, Path: "/refresh", Handler: refresh(opRefresh, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/refresh", Handler: refresh("refresh", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
-		{Method: http.MethodPost, Path: "/logout", Handler: refresh(opLogout, func(ctx context.Context, t string) (*TokenResponse, int, error) {
+		{Method: http.MethodPost, Path: "/logout", Handler: refresh("logout", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
@@ -347,12 +370,12 @@ func Routes(cfg RoutesConfig) []Route {
 // member from the body, else the DeviceCookieName cookie, go to
 // Accounts.LoginWithDevice with the ClientIP; a success sets the cookie to
 // the new device token (and, with cm, the session cookies) and answers the
-// TokenResponse.
-func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite) http.Handler {
+// account.TokenResponse.
+func loginHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
-			a.metrics.record(opLogin, e)
+			a.Refused("login", refusal(e))
 			WriteError(w, e)
 			return
 		}
@@ -365,9 +388,9 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cook
 			WriteError(w, err)
 			return
 		}
-		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.throttle.deviceTTL, site))
+		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.DeviceTokenTTL(), site))
 		if cm != nil {
-			cm.setSession(w, r, resp, a.now())
+			cm.setSession(w, r, resp, a.Now())
 			body := *resp
 			body.RefreshToken = ""
 			resp = &body
@@ -379,9 +402,9 @@ func loginHandler(a *Accounts, trusted []netip.Prefix, cm *cookieMode, site cook
 // serveProtected is the tutorial's protected resource: it greets the
 // authenticated subject.
 func serveProtected(w http.ResponseWriter, r *http.Request) {
-	c, ok := ClaimsFromContext(r.Context())
+	c, ok := token.ClaimsFromContext(r.Context())
 	if !ok || c.Subject == "" {
-		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
+		WriteError(w, &authn.Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
 		return
 	}
 	// A struct, not a map: the same bytes (members in this order) without
@@ -423,7 +446,7 @@ func healthHandler(check func(context.Context) error) http.Handler {
 				if p := last.Swap(&desc); p == nil || *p != desc {
 					slog.Warn("health check failed", "cause", desc, "err", err)
 				}
-				WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter})
+				WriteError(w, &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: desc, RetryAfter: storeRetryAfter})
 				return
 			}
 			if last.Swap(nil) != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -80,7 +81,7 @@ func (h *JWKSHandler) Document() (body []byte, etag string, err error) {
 func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, etag, err := h.Document()
 	if err != nil {
-		WriteError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "the key set could not be encoded"})
+		WriteError(w, &authn.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "the key set could not be encoded"})
 		return
 	}
 	notModified := serveCached(w, r, body, etag, "public, max-age="+strconv.Itoa(int(h.maxAge/time.Second)))
@@ -98,7 +99,7 @@ func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cacheControl string) (notModified bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method not allowed"})
+		WriteError(w, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "method not allowed"})
 		return false
 	}
 	hd := w.Header()

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // TestRevokeWhileIssuing revokes the active key, then the promoted one,
@@ -31,7 +31,7 @@ func TestRevokeWhileIssuing(t *testing.T) {
 		all       []issued
 		revokedAt []string
 	)
-	keep := func(tok *jwtauth.Token) {
+	keep := func(tok *token.Token) {
 		mu.Lock()
 		all = append(all, issued{tok.KID, tok.Raw})
 		mu.Unlock()
@@ -52,7 +52,7 @@ func TestRevokeWhileIssuing(t *testing.T) {
 				case err == nil && wasRevoked:
 					accepted.Add(1)
 				case err == nil:
-				case !assert.ErrorIs(t, err, jwtauth.ErrUnknownKey):
+				case !assert.ErrorIs(t, err, token.ErrUnknownKey):
 					failures.Add(1)
 				default:
 					// Only a revocation between Issue and Verify may explain a rejection.
@@ -83,13 +83,13 @@ func TestRevokeWhileIssuing(t *testing.T) {
 	assert.Equal(t, 2, len(f.mgr.Current().Keys())-len(f.mgr.Current().Published()), "two revoked keys")
 
 	// Every token collected, verified again now: those of the two revoked
-	// keys fail with ErrUnknownKey, the others verify.
+	// keys fail with token.ErrUnknownKey, the others verify.
 	perKID := map[string]int{}
 	for _, tok := range all {
 		_, err := f.verifier.Verify(ctx, tok.raw)
 		if _, ok := revoked.Load(tok.kid); ok {
 			perKID[tok.kid]++
-			assert.ErrorIs(t, err, jwtauth.ErrUnknownKey, "token of revoked key %s", tok.kid)
+			assert.ErrorIs(t, err, token.ErrUnknownKey, "token of revoked key %s", tok.kid)
 		} else {
 			assert.NoError(t, err, "token of live key %s", tok.kid)
 		}

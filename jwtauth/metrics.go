@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -82,33 +84,33 @@ var verifyResultNames = [numVerifyResults]string{
 }
 
 // verifyResult maps an error of Verifier.Verify to its result: the keys
-// out of reach first (the Authenticator's 503), then the sentinel errors.
+// out of reach first (authn.Authenticator's 503), then the sentinel errors.
 func verifyResult(err error) int {
 	switch {
 	case err == nil:
 		return verifyOK
-	case errors.Is(err, ErrKeySetUnavailable), errors.Is(err, ErrStoreUnavailable),
+	case errors.Is(err, remote.ErrKeySetUnavailable), errors.Is(err, token.ErrStoreUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return verifyUnavailable
-	case errors.Is(err, ErrTokenMissing):
+	case errors.Is(err, token.ErrTokenMissing):
 		return verifyMissing
-	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrUnsupportedCritical):
+	case errors.Is(err, token.ErrTokenMalformed), errors.Is(err, token.ErrTokenTooLarge), errors.Is(err, token.ErrUnsupportedCritical):
 		return verifyMalformed
-	case errors.Is(err, ErrUnsupportedAlgorithm):
+	case errors.Is(err, token.ErrUnsupportedAlgorithm):
 		return verifyAlgorithm
-	case errors.Is(err, ErrUnknownKey):
+	case errors.Is(err, token.ErrUnknownKey):
 		return verifyUnknownKey
-	case errors.Is(err, ErrInvalidSignature):
+	case errors.Is(err, token.ErrInvalidSignature):
 		return verifyBadSignature
-	case errors.Is(err, ErrTokenExpired):
+	case errors.Is(err, token.ErrTokenExpired):
 		return verifyExpired
-	case errors.Is(err, ErrTokenNotYetValid):
+	case errors.Is(err, token.ErrTokenNotYetValid):
 		return verifyNotYetValid
-	case errors.Is(err, ErrInvalidIssuer):
+	case errors.Is(err, token.ErrInvalidIssuer):
 		return verifyIssuer
-	case errors.Is(err, ErrInvalidAudience):
+	case errors.Is(err, token.ErrInvalidAudience):
 		return verifyAudience
-	case errors.Is(err, ErrMissingClaim):
+	case errors.Is(err, token.ErrMissingClaim):
 		return verifyMissingClaim
 	}
 	return verifyError
@@ -147,7 +149,7 @@ func newVerifyMetrics(cached bool) *verifyMetrics {
 	return m
 }
 
-// trace is the VerifierConfig.Trace that feeds m.
+// trace is the token.VerifierConfig.Trace that feeds m.
 func (m *verifyMetrics) trace() *token.VerifierTrace {
 	return &token.VerifierTrace{
 		Verified: func(err error) { m.results[verifyResult(err)].Inc() },
@@ -162,89 +164,51 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 }
 
 // Operations and results of the account flow (labels "operation" and
-// "result" of jwtauth_account_operations_total).
-const (
-	opRegister = iota
-	opLogin
-	opRefresh
-	opLogout
-	numAccountOps
+// "result" of jwtauth_account_operations_total): the values account.Trace
+// reports, and "csrf_refused" for a request the face refused.
+var (
+	accountOpNames     = []string{"register", "login", "refresh", "logout"}
+	accountResultNames = []string{
+		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
+		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
+	}
 )
 
-var accountOpNames = [numAccountOps]string{"register", "login", "refresh", "logout"}
-
-const (
-	resultOK = iota
-	resultInvalidRequest
-	resultInvalidCredentials
-	resultUserExists
-	resultThrottled
-	resultInvalidGrant
-	resultReuseDetected
-	resultUnavailable
-	resultCSRF
-	resultError
-	numAccountResults
-)
-
-var accountResultNames = [numAccountResults]string{
-	"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
-	"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
-}
-
-// accountResult maps an error of the account flow to its result, as
-// WriteError would answer it.
-func accountResult(err error) int {
-	if err == nil {
-		return resultOK
+// refusal is the result label of e, an answer of a handler that refused
+// a request before calling the account flow.
+func refusal(e *authn.Error) string {
+	switch e.Code {
+	case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant":
+		return e.Code
+	case "too_many_requests":
+		return "throttled"
+	case "temporarily_unavailable":
+		return "unavailable"
+	case "csrf_check_failed":
+		return "csrf_refused"
 	}
-	if errors.Is(err, errReuseDetected) {
-		return resultReuseDetected
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		switch e.Code {
-		case "invalid_request":
-			return resultInvalidRequest
-		case "invalid_credentials":
-			return resultInvalidCredentials
-		case "user_exists":
-			return resultUserExists
-		case "too_many_requests":
-			return resultThrottled
-		case "invalid_grant":
-			return resultInvalidGrant
-		case "temporarily_unavailable":
-			return resultUnavailable
-		case "csrf_check_failed":
-			return resultCSRF
-		}
-		return resultError
-	}
-	if keySetFailure(err) != "" || errors.Is(err, ErrStoreUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return resultUnavailable
-	}
-	return resultError
+	return "error"
 }
 
 // accountMetrics counts the account flow's outcomes and times its password
-// hashes.
+// hashes (account.Trace), and reads its hash slots at scrape time.
 type accountMetrics struct {
-	ops  [numAccountOps][numAccountResults]prometheus.Counter
+	ops  map[[2]string]prometheus.Counter // by operation and result
 	hash prometheus.Observer
 	cs   []prometheus.Collector
 }
 
-func newAccountMetrics(t *throttle) *accountMetrics {
-	m := &accountMetrics{}
+// newAccountMetrics builds the collectors; load reads the hashes running
+// and waiting (Accounts.HashLoad).
+func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
+	m := &accountMetrics{ops: map[[2]string]prometheus.Counter{}}
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "account_operations_total",
 		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
-	for op, opName := range accountOpNames {
-		for r, rName := range accountResultNames {
-			m.ops[op][r] = ops.WithLabelValues(opName, rName)
+	for _, op := range accountOpNames {
+		for _, r := range accountResultNames {
+			m.ops[[2]string{op, r}] = ops.WithLabelValues(op, r)
 		}
 	}
 	hash := prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -256,26 +220,28 @@ func newAccountMetrics(t *throttle) *accountMetrics {
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "password_hash_queue_depth",
 		Help: "Logins and registrations waiting for a password-hash slot now.",
-	}, func() float64 { return float64(t.login.waiting.Load() + t.register.waiting.Load()) })
+	}, func() float64 { _, w := load(); return float64(w) })
 	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "password_hashes_in_progress",
 		Help: "Password hashes computing now (at most LoginThrottle.MaxConcurrentHashes).",
-	}, func() float64 { return float64(len(t.login.sem)) })
+	}, func() float64 { r, _ := load(); return float64(r) })
 	m.cs = []prometheus.Collector{ops, hash, queue, running}
 	return m
 }
 
-// record counts one operation's outcome; m may be nil.
-func (m *accountMetrics) record(op int, err error) {
-	if m != nil {
-		m.ops[op][accountResult(err)].Inc()
-	}
-}
-
-// observeHash records the time of a password hash that started at start.
-func (m *accountMetrics) observeHash(start time.Time) {
-	if m != nil {
-		m.hash.Observe(time.Since(start).Seconds())
+// trace is the account.Trace that feeds m.
+func (m *accountMetrics) trace() *account.Trace {
+	return &account.Trace{
+		Operation: func(op, result string) {
+			c, ok := m.ops[[2]string{op, result}]
+			if !ok {
+				c = m.ops[[2]string{op, "error"}]
+			}
+			if c != nil {
+				c.Inc()
+			}
+		},
+		HashDone: func(d time.Duration) { m.hash.Observe(d.Seconds()) },
 	}
 }
 
@@ -389,14 +355,14 @@ func (c *keySetCollector) Collect(ch chan<- prometheus.Metric) {
 // by rc.Now), jwtauth_remote_jwks_stale (1 while answering from the last
 // good set after a failed fetch) and jwtauth_remote_jwks_keys; with vc,
 // jwtauth_token_verifications_total and jwtauth_token_cache_lookups_total
-// (README, "Metrics"). Then build the key set with rc (NewRemoteKeySet, or
-// NewRemoteVerifier with rc and vc): its Close, or a failed constructor,
+// (README, "Metrics"). Then build the key set with rc (remote.NewKeySet, or
+// remote.NewVerifier with rc and vc): its Close, or a failed constructor,
 // unregisters them.
 //
 // It fails, registering nothing, when a series is registered on reg already
 // (a second key set on one registry: wrap reg with
 // prometheus.WrapRegistererWith and a label telling them apart).
-func RemoteMetrics(reg prometheus.Registerer, rc *RemoteConfig, vc *VerifierConfig) error {
+func RemoteMetrics(reg prometheus.Registerer, rc *remote.Config, vc *token.VerifierConfig) error {
 	m := newRemoteMetrics(rc.Now)
 	cs := []prometheus.Collector{m}
 	var vm *verifyMetrics

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,60 +143,51 @@ func TestVerifyResultMapsEverySentinel(t *testing.T) {
 		want string
 	}{
 		{nil, "ok"},
-		{ErrTokenMissing, "missing"},
-		{fmt.Errorf("%w: 9000 bytes", ErrTokenTooLarge), "malformed"},
-		{fmt.Errorf("%w: header", ErrTokenMalformed), "malformed"},
-		{ErrUnsupportedCritical, "malformed"},
-		{fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, "none"), "algorithm"},
+		{token.ErrTokenMissing, "missing"},
+		{fmt.Errorf("%w: 9000 bytes", token.ErrTokenTooLarge), "malformed"},
+		{fmt.Errorf("%w: header", token.ErrTokenMalformed), "malformed"},
+		{token.ErrUnsupportedCritical, "malformed"},
+		{fmt.Errorf("%w: %q", token.ErrUnsupportedAlgorithm, "none"), "algorithm"},
 		{keyError("k", keys.ErrUnknownKey), "unknown_key"},
 		{keyError("k", keys.ErrKeyRevoked), "unknown_key"},
-		{keyError("k", fmt.Errorf("%w: cold", ErrKeySetUnavailable)), "unavailable"},
-		{keyError("k", fmt.Errorf("%w: down", ErrStoreUnavailable)), "unavailable"},
+		{keyError("k", fmt.Errorf("%w: cold", remote.ErrKeySetUnavailable)), "unavailable"},
+		{keyError("k", fmt.Errorf("%w: down", token.ErrStoreUnavailable)), "unavailable"},
 		{keyError("k", context.DeadlineExceeded), "unavailable"},
-		{ErrInvalidSignature, "bad_signature"},
-		{fmt.Errorf("%w: at x", ErrTokenExpired), "expired"},
-		{ErrTokenNotYetValid, "not_yet_valid"},
-		{ErrInvalidIssuer, "issuer"},
-		{ErrInvalidAudience, "audience"},
-		{ErrMissingClaim, "missing_claim"},
+		{token.ErrInvalidSignature, "bad_signature"},
+		{fmt.Errorf("%w: at x", token.ErrTokenExpired), "expired"},
+		{token.ErrTokenNotYetValid, "not_yet_valid"},
+		{token.ErrInvalidIssuer, "issuer"},
+		{token.ErrInvalidAudience, "audience"},
+		{token.ErrMissingClaim, "missing_claim"},
 		{errors.New("something else"), "error"},
 	} {
 		assert.Equal(t, c.want, verifyResultNames[verifyResult(c.err)], "%v", c.err)
 	}
 }
 
-// TestAccountResultMapsEveryAnswer: the account flow's errors map to the
-// fixed results as WriteError answers them.
-func TestAccountResultMapsEveryAnswer(t *testing.T) {
+// TestRefusalMapsHandlerAnswers: a request the handlers refuse before the
+// account flow counts under the result its answer stands for (the flow's
+// own outcomes are mapped by package account).
+func TestRefusalMapsHandlerAnswers(t *testing.T) {
 	for _, c := range []struct {
-		err  error
+		err  *authn.Error
 		want string
 	}{
-		{nil, "ok"},
 		{badRequest("x"), "invalid_request"},
-		{errInvalidCredentials, "invalid_credentials"},
-		{errUserExists, "user_exists"},
-		{errTooManyRequests(time.Second), "throttled"},
-		{errTooManyRegistrations(time.Second), "throttled"},
-		{errInvalidGrant, "invalid_grant"},
-		{errReuseDetected, "reuse_detected"},
-		{errBusy, "unavailable"},
-		{csrfError(fmt.Errorf("%w: no X-CSRF-Protection header", ErrCrossSite)), "csrf_refused"},
-		{fmt.Errorf("jwtauth: login: %w", ErrStoreUnavailable), "unavailable"},
-		{fmt.Errorf("jwtauth: login: %w", keys.ErrKeyEncryptionKey), "unavailable"},
-		{errRefreshOff, "error"},
-		{errors.New("claims hook failed"), "error"},
+		{authn.CSRFRefusal(fmt.Errorf("%w: no X-CSRF-Protection header", authn.ErrCrossSite)), "csrf_refused"},
+		{&authn.Error{Status: 503, Code: "temporarily_unavailable"}, "unavailable"},
+		{&authn.Error{Status: 500, Code: "server_error"}, "error"},
 	} {
-		assert.Equal(t, c.want, accountResultNames[accountResult(c.err)], "%v", c.err)
+		assert.Equal(t, c.want, refusal(c.err), "%v", c.err)
 	}
 }
 
 // keyError wraps err as Verifier.Verify does for a failed key lookup of kid.
 func keyError(kid string, err error) error {
 	if errors.Is(err, keys.ErrKeyRevoked) || errors.Is(err, keys.ErrUnknownKey) {
-		return fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+		return fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
 	}
-	return fmt.Errorf("%w: kid %q: %w", ErrUnknownKey, kid, err)
+	return fmt.Errorf("%w: kid %q: %w", token.ErrUnknownKey, kid, err)
 }
 
 // BenchmarkVerifyCountsAdd measures what metrics add to a verification the

@@ -13,6 +13,10 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -113,7 +117,7 @@ func refreshBody(tok string) string {
 // TestServiceMetricsAfterTraffic: each request of the account flow, each
 // verification and each well-known request moves exactly its series.
 func TestServiceMetricsAfterTraffic(t *testing.T) {
-	svc, reg := metricsService(t, jwtauth.Config{Throttle: jwtauth.LoginThrottle{UserFailures: 2}})
+	svc, reg := metricsService(t, jwtauth.Config{Throttle: account.LoginThrottle{UserFailures: 2}})
 	const pass = "correct horse battery staple"
 
 	require.Equal(t, http.StatusCreated, do(t, svc, "POST", "/register", credentials("alice", pass)).Code)
@@ -122,7 +126,7 @@ func TestServiceMetricsAfterTraffic(t *testing.T) {
 
 	w := do(t, svc, "POST", "/login", credentials("alice", pass))
 	require.Equal(t, http.StatusOK, w.Code)
-	var tok jwtauth.TokenResponse
+	var tok account.TokenResponse
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tok))
 	for range 2 {
 		require.Equal(t, http.StatusUnauthorized, do(t, svc, "POST", "/login", credentials("alice", "wrong password!")).Code)
@@ -131,7 +135,7 @@ func TestServiceMetricsAfterTraffic(t *testing.T) {
 
 	w = do(t, svc, "POST", "/refresh", refreshBody(tok.RefreshToken))
 	require.Equal(t, http.StatusOK, w.Code)
-	var next jwtauth.TokenResponse
+	var next account.TokenResponse
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &next))
 	require.Equal(t, http.StatusUnauthorized, do(t, svc, "POST", "/refresh", refreshBody(tok.RefreshToken)).Code, "reuse")
 	require.Equal(t, http.StatusUnauthorized, do(t, svc, "POST", "/refresh", refreshBody("garbage")).Code)
@@ -143,14 +147,14 @@ func TestServiceMetricsAfterTraffic(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err := svc.Verifier().Verify(ctx, "not.a.token")
-	require.ErrorIs(t, err, jwtauth.ErrTokenMalformed)
+	require.ErrorIs(t, err, token.ErrTokenMalformed)
 	i := strings.LastIndexByte(tok.AccessToken, '.') + 5 // inside the signature, not its last character
 	c := byte('A')
 	if tok.AccessToken[i] == 'A' {
 		c = 'B'
 	}
 	_, err = svc.Verifier().Verify(ctx, tok.AccessToken[:i]+string(c)+tok.AccessToken[i+1:])
-	require.ErrorIs(t, err, jwtauth.ErrInvalidSignature)
+	require.ErrorIs(t, err, token.ErrInvalidSignature)
 
 	w = do(t, svc, "GET", "/.well-known/jwks.json", "")
 	require.Equal(t, http.StatusOK, w.Code)
@@ -246,7 +250,7 @@ func assertBoundedLabels(t *testing.T, fams map[string]*dto.MetricFamily, text s
 // spoofed client addresses, junk refresh tokens) adds no label value outside
 // the fixed sets, and none of its input reaches the scrape.
 func TestMetricsLabelsAreBounded(t *testing.T) {
-	svc, reg := metricsService(t, jwtauth.Config{ServeProtected: true, Throttle: jwtauth.LoginThrottle{UserFailures: 1}})
+	svc, reg := metricsService(t, jwtauth.Config{ServeProtected: true, Throttle: account.LoginThrottle{UserFailures: 1}})
 	ctx := t.Context()
 	var hostile []string
 	for i := range 4 {
@@ -266,22 +270,22 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		do(t, svc, "POST", "/refresh", `{"refresh_token":`)
 		forged := b64(`{"alg":"RS256","kid":"`+kid+`"}`) + "." + b64(`{"sub":"`+user+`"}`) + ".AAAA"
 		_, err := svc.Verifier().Verify(ctx, forged)
-		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.ErrorIs(t, err, token.ErrUnknownKey)
 		_, _ = svc.Verifier().Verify(ctx, b64(`{"alg":"none"}`)+"."+b64(`{"sub":"`+user+`"}`)+".")
 		_, _ = svc.Verifier().Verify(ctx, "Bearer "+junk)
 		r := httptest.NewRequest(http.MethodGet, "/protected", nil)
 		r.Header.Set("Authorization", "Bearer "+forged)
 		r.RemoteAddr = addr + ":4711"
 		_, _, err = svc.Authenticator().Authenticate(r)
-		require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+		require.ErrorIs(t, err, token.ErrUnknownKey)
 	}
 	r := httptest.NewRequest(http.MethodGet, "/protected", nil)
 	_, _, err := svc.Authenticator().Authenticate(r)
-	require.ErrorIs(t, err, jwtauth.ErrTokenMissing)
+	require.ErrorIs(t, err, token.ErrTokenMissing)
 	r.Header.Set("Authorization", "Bearer a.b.c")
 	r.Header.Set("X-Access-Token", "d.e.f")
 	_, _, err = svc.Authenticator().Authenticate(r)
-	require.ErrorIs(t, err, jwtauth.ErrTokenMalformed)
+	require.ErrorIs(t, err, token.ErrTokenMalformed)
 
 	fams, text := scrape(t, reg)
 	assertBoundedLabels(t, fams, text, hostile...)
@@ -349,10 +353,10 @@ func TestRemoteMetrics(t *testing.T) {
 		jwks.ServeHTTP(w, r)
 	}))
 	t.Cleanup(origin.Close)
-	rc := jwtauth.RemoteConfig{JWKSURL: origin.URL, Now: now, Logger: quiet}
-	vc := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now}
+	rc := remote.Config{JWKSURL: origin.URL, Now: now, Logger: quiet}
+	vc := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now}
 	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc, &vc))
-	v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), rc, vc)
+	v, ks, err := remote.NewVerifier(t.Context(), rc, vc)
 	require.NoError(t, err)
 	ctx := t.Context()
 	fetches := func(fams map[string]*dto.MetricFamily, result string) float64 {
@@ -360,7 +364,7 @@ func TestRemoteMetrics(t *testing.T) {
 	}
 
 	fams, _ := scrape(t, reg)
-	assert.Equal(t, 1.0, fetches(fams, "200"), "the first fetch, in NewRemoteVerifier")
+	assert.Equal(t, 1.0, fetches(fams, "200"), "the first fetch, in remote.NewVerifier")
 	assert.Equal(t, 0.0, fetches(fams, "304"))
 	assert.Equal(t, 0.0, fetches(fams, "error"))
 	assert.Equal(t, 0.0, series(t, fams, "jwtauth_remote_jwks_age_seconds"))
@@ -370,7 +374,7 @@ func TestRemoteMetrics(t *testing.T) {
 	require.NoError(t, ks.Refresh(ctx))
 	down.Store(true)
 	clk.Add(int64(10 * time.Minute))
-	require.ErrorIs(t, ks.Refresh(ctx), jwtauth.ErrJWKSFetch)
+	require.ErrorIs(t, ks.Refresh(ctx), remote.ErrJWKSFetch)
 	fams, _ = scrape(t, reg)
 	assert.Equal(t, 1.0, fetches(fams, "304"))
 	assert.Equal(t, 1.0, fetches(fams, "error"))
@@ -383,7 +387,7 @@ func TestRemoteMetrics(t *testing.T) {
 	clk.Add(int64(10 * time.Second)) // past UnknownKIDInterval
 	const kid = "attackerchosenkid"
 	_, err = v.Verify(ctx, b64(`{"alg":"RS256","kid":"`+kid+`"}`)+"."+b64(`{"sub":"mallory"}`)+".AAAA")
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	require.ErrorIs(t, err, token.ErrUnknownKey)
 	tok, err := f.issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
 	_, err = v.Verify(ctx, tok.Raw)
@@ -400,25 +404,25 @@ func TestRemoteMetrics(t *testing.T) {
 	// Close unregisters: a new remote verifier may use the registry, a
 	// second one on it may not.
 	require.NoError(t, ks.Close())
-	rc2 := jwtauth.RemoteConfig{JWKSURL: origin.URL, Logger: quiet}
-	vc2 := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
+	rc2 := remote.Config{JWKSURL: origin.URL, Logger: quiet}
+	vc2 := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
 	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc2, &vc2))
-	_, ks, err = jwtauth.NewRemoteVerifier(ctx, rc2, vc2)
+	_, ks, err = remote.NewVerifier(ctx, rc2, vc2)
 	require.NoError(t, err)
-	rc3, vc3 := jwtauth.RemoteConfig{JWKSURL: origin.URL}, jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
+	rc3, vc3 := remote.Config{JWKSURL: origin.URL}, token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}}
 	err = jwtauth.RemoteMetrics(reg, &rc3, &vc3)
 	require.ErrorContains(t, err, "cannot register jwtauth_remote_jwks_fetches_total", "a second one on the same registry")
 	assert.Nil(t, rc3.Trace, "nothing set up when registration fails")
 	require.NoError(t, ks.Close())
 
 	// A constructor that fails unregisters too.
-	rc4 := jwtauth.RemoteConfig{JWKSURL: "http://example.com/jwks"} // plain http: refused
+	rc4 := remote.Config{JWKSURL: "http://example.com/jwks"} // plain http: refused
 	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc4, nil))
-	_, err = jwtauth.NewRemoteKeySet(ctx, rc4)
+	_, err = remote.NewKeySet(ctx, rc4)
 	require.ErrorContains(t, err, "plain http")
-	rc5 := jwtauth.RemoteConfig{JWKSURL: origin.URL}
+	rc5 := remote.Config{JWKSURL: origin.URL}
 	require.NoError(t, jwtauth.RemoteMetrics(reg, &rc5, nil), "the failed key set left the registry free")
-	ks5, err := jwtauth.NewRemoteKeySet(ctx, rc5)
+	ks5, err := remote.NewKeySet(ctx, rc5)
 	require.NoError(t, err)
 	require.NoError(t, ks5.Close())
 }
@@ -442,7 +446,7 @@ func TestCookieModeMetrics(t *testing.T) {
 
 	w = do(t, svc, "POST", "/refresh", "", "Cookie", cookie)
 	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
-	w = do(t, svc, "POST", "/refresh", "", "Cookie", cookie, jwtauth.CSRFHeader, "1")
+	w = do(t, svc, "POST", "/refresh", "", "Cookie", cookie, authn.CSRFHeader, "1")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 
 	fams, _ := scrape(t, reg)
@@ -455,7 +459,7 @@ func TestCookieModeMetrics(t *testing.T) {
 // registered only when the verifier has a cache; with the cache off
 // (TokenCacheSize < 0, `serve --token-cache-size 0`) a scrape has no such
 // series at all, rather than two that stay 0 and read as "no lookups".
-// The same holds for the remote verifier (VerifierConfig.CacheSize < 0).
+// The same holds for the remote verifier (token.VerifierConfig.CacheSize < 0).
 func TestTokenCacheSeriesOnlyWithACache(t *testing.T) {
 	const name = "jwtauth_token_cache_lookups_total"
 	for _, tc := range []struct {
@@ -487,10 +491,10 @@ func TestTokenCacheSeriesOnlyWithACache(t *testing.T) {
 		origin := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute))
 		t.Cleanup(origin.Close)
 		now := func() time.Time { return f.now }
-		rc := jwtauth.RemoteConfig{JWKSURL: origin.URL, Now: now, Logger: quiet}
-		vc := jwtauth.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now, CacheSize: size}
+		rc := remote.Config{JWKSURL: origin.URL, Now: now, Logger: quiet}
+		vc := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now, CacheSize: size}
 		require.NoError(t, jwtauth.RemoteMetrics(reg, &rc, &vc))
-		v, ks, err := jwtauth.NewRemoteVerifier(t.Context(), rc, vc)
+		v, ks, err := remote.NewVerifier(t.Context(), rc, vc)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ks.Close() })
 		tok, err := f.issuer.Issue(t.Context(), "alice")

@@ -18,6 +18,8 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -130,14 +132,14 @@ func FuzzAccountRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Throttling is off: this target checks request decoding, and the fuzzer
 	// finds the refresh-token holder's name and fails its logins otherwise.
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet,
-		Throttle: jwtauth.LoginThrottle{UserFailures: -1, IPFailures: -1}})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet,
+		Throttle: account.LoginThrottle{UserFailures: -1, IPFailures: -1}})
 	if err != nil {
 		f.Fatal(err)
 	}

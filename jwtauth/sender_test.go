@@ -13,6 +13,9 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -27,9 +30,9 @@ func TestCookieModeSenderCheckSeam(t *testing.T) {
 	store := memory.New()
 	m, err := keys.Open(t.Context(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
 	require.NoError(t, err)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
 	require.NoError(t, err)
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(testIssuer)
 	require.NoError(t, err)
@@ -41,12 +44,12 @@ func TestCookieModeSenderCheckSeam(t *testing.T) {
 	var mu sync.Mutex
 	var calls []call
 	refuse := true
-	check := func(r *http.Request, token string, fromCookie bool) *jwtauth.Error {
+	check := func(r *http.Request, token string, fromCookie bool) *authn.Error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, call{token, fromCookie})
 		if refuse {
-			return &jwtauth.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "no proof of the key the token is bound to"}
+			return &authn.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "no proof of the key the token is bound to"}
 		}
 		return nil
 	}
@@ -66,7 +69,7 @@ func TestCookieModeSenderCheckSeam(t *testing.T) {
 			req.AddCookie(&http.Cookie{Name: jwtauth.RefreshCookieName, Value: cookie})
 		}
 		if csrf != "" {
-			req.Header.Set(jwtauth.CSRFHeader, csrf)
+			req.Header.Set(authn.CSRFHeader, csrf)
 		}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -35,7 +38,17 @@ type Config struct {
 	// Store persists keys, users and refresh tokens: adapters/sqlite,
 	// adapters/postgres, or adapters/memory for tests. Required. New does not
 	// take it over: close it yourself after Service.Close.
-	Store Store
+	Store account.Store
+	// Users, when set, keeps the accounts instead of Store: an
+	// application's own users table (see account.UserStore). Default Store.
+	Users account.UserStore
+	// RefreshTokens, when set, keeps the refresh-token families instead of
+	// Store. Default Store when Users is nil. With Users set and
+	// RefreshTokens nil there are no refresh tokens (/refresh and /logout
+	// answer 501 unsupported_grant_type): the stores of this module keep
+	// refresh tokens only for the users in their own table. Keys stay in
+	// Store either way.
+	RefreshTokens account.RefreshTokenStore
 	// Issuer is the public URL of the service: the iss of every token, and
 	// the base of the discovery document (Issuer +
 	// "/.well-known/openid-configuration", OpenID Connect Discovery 1.0 §4)
@@ -49,16 +62,16 @@ type Config struct {
 	// default []string{Issuer}.
 	Audience []string
 
-	// AccessTTL is the lifetime of an access token; default DefaultAccessTTL (15 min).
+	// AccessTTL is the lifetime of an access token; default token.DefaultAccessTTL (15 min).
 	AccessTTL time.Duration
 	// RefreshTTL is the lifetime of a refresh token (its inactivity expiry);
-	// default DefaultRefreshTTL (720 h).
+	// default account.DefaultRefreshTTL (720 h).
 	RefreshTTL time.Duration
 	// RefreshFamilyTTL is the absolute lifetime of a login's refresh-token
-	// family; default DefaultRefreshFamilyTTL (2160 h, 90 days).
+	// family; default account.DefaultRefreshFamilyTTL (2160 h, 90 days).
 	RefreshFamilyTTL time.Duration
 	// StoreTimeout bounds each store call of a request, which then answers
-	// 503; default 5 s (see AccountsConfig.StoreTimeout).
+	// 503; default 5 s (see account.Config.StoreTimeout).
 	StoreTimeout time.Duration
 	// TrustedProxies are the networks of the reverse proxies in front of the
 	// service whose X-Forwarded-For names the client that login and
@@ -82,7 +95,7 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// KeyRetention is how long a retired key stays in the JWKS so that the
 	// tokens it signed still verify (keys.Policy.Retain); default, and
-	// least, AccessTTL + DefaultLeeway + JWKSMaxAge: a shorter one is
+	// least, AccessTTL + token.DefaultLeeway + JWKSMaxAge: a shorter one is
 	// refused, as tokens would outlive their key. `jwtauth serve` sets it
 	// to the longer retention stored with the key set (SPEC §3).
 	KeyRetention time.Duration
@@ -90,27 +103,27 @@ type Config struct {
 	// Tests pass keys/keystest.Generator(t) to skip key generation.
 	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 
-	// Throttle sets the login and registration budgets (see LoginThrottle);
+	// Throttle sets the login and registration budgets (see account.LoginThrottle);
 	// its zero value gives serve's defaults with the buckets in process. With
 	// several instances on one SQLite or PostgreSQL store, set Throttle.Store
 	// to that store so that the budgets hold across them.
-	Throttle LoginThrottle
+	Throttle account.LoginThrottle
 
 	// Claims, when set, adds the application's claims to every access token
 	// at login and at every refresh (so a role change applies at the next
-	// refresh): see AccountsConfig.Claims for the names (RFC 9068 §2.2.3
+	// refresh): see account.Config.Claims for the names (RFC 9068 §2.2.3
 	// scope, roles, groups, entitlements) and the errors.
 	Claims func(ctx context.Context, username string) (map[string]any, error)
 	// Audit, when set, is told of every register, login, failed login (with
-	// its reason), refresh, refresh reuse and logout: see AccountsConfig.Audit.
+	// its reason), refresh, refresh reuse and logout: see account.Config.Audit.
 	// It never receives a password, a hash or a token.
-	Audit func(ctx context.Context, e AuditEvent)
-	// TokenSources are where Authenticator looks for the access token, in
+	Audit func(ctx context.Context, e account.AuditEvent)
+	// TokenSources are where the authn.Authenticator looks for the access token, in
 	// order; default the Authorization: Bearer header, then x-access-token
-	// (see Authenticator.Sources).
-	TokenSources []TokenSource
+	// (see authn.Authenticator.Sources).
+	TokenSources []authn.TokenSource
 	// TokenCacheSize bounds the verifier's cache of verified tokens (see
-	// VerifierConfig.CacheSize): 0 gives DefaultCacheSize (10 000 tokens,
+	// token.VerifierConfig.CacheSize): 0 gives token.DefaultCacheSize (10 000 tokens,
 	// about 12 MB), a negative value turns it off.
 	TokenCacheSize int
 
@@ -120,7 +133,7 @@ type Config struct {
 	// with a CSRF check. Off by default. Cookies.Origin defaults to the
 	// issuer's origin, Cookies.Path to its path, Cookies.AccessCookie to
 	// the name of the first
-	// CookieSource in TokenSources (then the access token travels in that
+	// authn.CookieSource in TokenSources (then the access token travels in that
 	// cookie too). SameSite None is refused.
 	Cookies CookieMode
 
@@ -160,9 +173,9 @@ type Config struct {
 // shutdown. It is safe for concurrent use.
 type Service struct {
 	mgr       *keys.Manager
-	verifier  *Verifier
-	accounts  *Accounts
-	auth      *Authenticator
+	verifier  *token.Verifier
+	accounts  *account.Accounts
+	auth      *authn.Authenticator
 	routes    []Route
 	mountPath string
 
@@ -187,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	origin, _ := canonicalOrigin(cfg.Issuer)
+	origin, _ := authn.CanonicalOrigin(cfg.Issuer)
 	cookies := cfg.Cookies
 	if cookies.Origin == "" {
 		cookies.Origin = origin
@@ -221,7 +234,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	accessTTL := cfg.AccessTTL
 	if accessTTL == 0 {
-		accessTTL = DefaultAccessTTL
+		accessTTL = token.DefaultAccessTTL
 	}
 	maxAge := cfg.JWKSMaxAge
 	if maxAge == 0 {
@@ -233,11 +246,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Prepublish:  cfg.Prepublish,
 		// Retired keys stay published until every token they signed has
 		// expired and every cached JWKS has been refreshed (SPEC §3).
-		Retain: accessTTL + DefaultLeeway + max(maxAge, 0),
+		Retain: accessTTL + token.DefaultLeeway + max(maxAge, 0),
 	}
 	if cfg.KeyRetention != 0 {
 		if cfg.KeyRetention < policy.Retain {
-			return nil, fmt.Errorf("jwtauth: Config.KeyRetention %s is shorter than AccessTTL %s + leeway %s + JWKSMaxAge %s: tokens would outlive the key that signed them", cfg.KeyRetention, accessTTL, DefaultLeeway, maxAge)
+			return nil, fmt.Errorf("jwtauth: Config.KeyRetention %s is shorter than AccessTTL %s + leeway %s + JWKSMaxAge %s: tokens would outlive the key that signed them", cfg.KeyRetention, accessTTL, token.DefaultLeeway, maxAge)
 		}
 		policy.Retain = cfg.KeyRetention
 	}
@@ -259,29 +272,44 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: open key set: %w", err)
 	}
-	issuer, err := NewIssuer(IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: accessTTL})
+	issuer, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, TTL: accessTTL})
 	if err != nil {
 		return nil, err
 	}
-	var vm *verifyMetrics
+	var (
+		vm       *verifyMetrics
+		am       *accountMetrics
+		accounts *account.Accounts
+	)
 	if cfg.Metrics != nil {
 		vm = newVerifyMetrics(cfg.TokenCacheSize >= 0)
+		am = newAccountMetrics(func() (int, int) { return accounts.HashLoad() })
 	}
-	vcfg := VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
+	vcfg := token.VerifierConfig{Keys: mgr, Issuer: cfg.Issuer, Audience: aud, RequiredClaims: []string{"sub"},
 		CacheSize: cfg.TokenCacheSize}
 	if vm != nil {
 		vcfg.Trace = vm.trace()
 	}
-	verifier, err := NewVerifier(vcfg)
+	verifier, err := token.NewVerifier(vcfg)
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := NewAccounts(AccountsConfig{
-		Users: cfg.Store, RefreshTokens: cfg.Store, Issuer: issuer,
+	acfg := account.Config{
+		Users: cfg.Users, RefreshTokens: cfg.RefreshTokens, Issuer: issuer,
 		RefreshTTL: cfg.RefreshTTL, RefreshFamilyTTL: cfg.RefreshFamilyTTL,
 		StoreTimeout: cfg.StoreTimeout, Logger: log,
 		Claims: cfg.Claims, Audit: cfg.Audit, Throttle: cfg.Throttle,
-	})
+	}
+	if acfg.Users == nil {
+		acfg.Users = cfg.Store
+		if acfg.RefreshTokens == nil {
+			acfg.RefreshTokens = cfg.Store
+		}
+	}
+	if am != nil {
+		acfg.Trace = am.trace()
+	}
+	accounts, err = account.New(acfg)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +321,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var unregister func()
 	if cfg.Metrics != nil {
 		keyMetrics.mgr = mgr
-		am, wm := newAccountMetrics(accounts.throttle), newWellKnownMetrics()
+		wm := newWellKnownMetrics()
 		cs := append(append(append([]prometheus.Collector{keyMetrics}, vm.cs...), am.cs...), wm.cs...)
 		if unregister, err = registerCollectors(cfg.Metrics, cs...); err != nil {
 			return nil, err
 		}
-		accounts.metrics, jwks.metrics, discovery.metrics = am, wm, wm
+		jwks.metrics, discovery.metrics = wm, wm
 	}
 	all := Routes(RoutesConfig{
 		Cookies:   cookies,
@@ -327,7 +355,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
-		auth: &Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin}, routes: routes, mountPath: mountPath,
+		auth: &authn.Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin}, routes: routes, mountPath: mountPath,
 		unregister: unregister,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -366,18 +394,18 @@ func (s *Service) Routes() []Route { return s.routes }
 // names the JWKS served beside it.
 func (s *Service) MountPath() string { return s.mountPath }
 
-// Authenticator is the core of the adapters' middleware over Verifier: give
+// Authenticator is the core of the adapters' middleware over the token.Verifier: give
 // it to adapters/gin.Middleware or adapters/nethttp.Middleware to protect
 // your own routes.
-func (s *Service) Authenticator() *Authenticator { return s.auth }
+func (s *Service) Authenticator() *authn.Authenticator { return s.auth }
 
 // Verifier verifies the service's access tokens in process: issuer,
 // audience, RS256 with a key of the set, a sub claim.
-func (s *Service) Verifier() *Verifier { return s.verifier }
+func (s *Service) Verifier() *token.Verifier { return s.verifier }
 
 // Accounts is the account flow behind the endpoints, for an application
 // that registers users or revokes sessions itself.
-func (s *Service) Accounts() *Accounts { return s.accounts }
+func (s *Service) Accounts() *account.Accounts { return s.accounts }
 
 // Keys is the key manager, e.g. to rotate or revoke a key (see the keys package).
 func (s *Service) Keys() *keys.Manager { return s.mgr }
@@ -404,7 +432,7 @@ func issuerPath(issuer string) (string, error) {
 
 // purgeLoop runs Accounts.Purge (expired refresh-token families, idle
 // throttle entries) at once and then every purgeEvery until ctx ends.
-func purgeLoop(ctx context.Context, accounts *Accounts, log *slog.Logger) {
+func purgeLoop(ctx context.Context, accounts *account.Accounts, log *slog.Logger) {
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	for {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
@@ -145,8 +146,8 @@ func TestServicePurgesEveryFiveMinutes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
 		store := memory.New()
-		require.NoError(t, store.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "x", CreatedAt: time.Now()}))
-		require.NoError(t, store.CreateRefreshToken(ctx, jwtauth.RefreshToken{
+		require.NoError(t, store.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "x", CreatedAt: time.Now()}))
+		require.NoError(t, store.CreateRefreshToken(ctx, account.RefreshToken{
 			Hash: bytes.Repeat([]byte{1}, 32), FamilyID: "f1", Username: "alice",
 			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute),
 		}))
@@ -216,5 +217,62 @@ func TestNewKeyRetention(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, stored.Retain)
 		svc.Close()
+	}
+}
+
+// TestServiceTakesPortsSeparately: Config.Users and Config.RefreshTokens
+// put the accounts and the refresh tokens in stores other than Store. Users
+// alone (an application's own users table) leaves refresh tokens off, as
+// jwtauth's stores keep them only for their own users; both set, each
+// store gets its part; neither, Store keeps all.
+func TestServiceTakesPortsSeparately(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name           string
+		users, refresh *memory.Store // nil: not set in Config
+		wantRefresh    bool
+	}{
+		{"Store alone", nil, nil, true},
+		{"own users", memory.New(), nil, false},
+		{"own users and refresh tokens", memory.New(), memory.New(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := jwtauth.Config{Store: memory.New()}
+			if tc.users != nil {
+				cfg.Users = tc.users
+			}
+			if tc.refresh != nil {
+				cfg.RefreshTokens = tc.refresh
+			}
+			svc, _ := newTestService(t, cfg)
+			require.NoError(t, svc.Accounts().Register(ctx, "alice", "correct horse battery"))
+			usersIn := cfg.Store.(*memory.Store)
+			if tc.users != nil {
+				usersIn = tc.users
+			}
+			_, err := usersIn.UserByName(ctx, "alice")
+			require.NoError(t, err, "the account is in the users store")
+			if tc.users != nil {
+				_, err := cfg.Store.UserByName(ctx, "alice")
+				assert.ErrorIs(t, err, account.ErrUserNotFound, "and not in Store")
+			}
+			if tc.refresh != nil { // its family references the user
+				require.NoError(t, tc.refresh.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "x"}))
+			}
+			tok, err := svc.Accounts().Login(ctx, "alice", "correct horse battery")
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantRefresh, tok.RefreshToken != "", "a refresh token")
+			_, err = svc.Accounts().Refresh(ctx, tok.RefreshToken)
+			if !tc.wantRefresh {
+				assert.ErrorIs(t, err, account.ErrRefreshDisabled)
+				return
+			}
+			require.NoError(t, err)
+			if tc.refresh != nil {
+				n, err := tc.refresh.RevokeUserRefreshFamilies(ctx, "alice", time.Now())
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), n, "the family is in the refresh-token store")
+			}
+		})
 	}
 }

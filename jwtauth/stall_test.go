@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // stallingStore is a store whose named methods, while stalled, neither
@@ -22,7 +23,7 @@ import (
 // network path does), and then return the context's error having changed
 // nothing.
 type stallingStore struct {
-	jwtauth.Store
+	account.Store
 	mu      sync.Mutex
 	stalled map[string]bool
 }
@@ -47,30 +48,30 @@ func (s *stallingStore) wait(ctx context.Context, method string) error {
 	return ctx.Err()
 }
 
-func (s *stallingStore) CreateUser(ctx context.Context, u jwtauth.User) error {
+func (s *stallingStore) CreateUser(ctx context.Context, u account.User) error {
 	if err := s.wait(ctx, "CreateUser"); err != nil {
 		return err
 	}
 	return s.Store.CreateUser(ctx, u)
 }
 
-func (s *stallingStore) UserByName(ctx context.Context, name string) (jwtauth.User, error) {
+func (s *stallingStore) UserByName(ctx context.Context, name string) (account.User, error) {
 	if err := s.wait(ctx, "UserByName"); err != nil {
-		return jwtauth.User{}, err
+		return account.User{}, err
 	}
 	return s.Store.UserByName(ctx, name)
 }
 
-func (s *stallingStore) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+func (s *stallingStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
 	if err := s.wait(ctx, "CreateRefreshToken"); err != nil {
 		return err
 	}
 	return s.Store.CreateRefreshToken(ctx, t)
 }
 
-func (s *stallingStore) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+func (s *stallingStore) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.RefreshToken, error) {
 	if err := s.wait(ctx, "RotateRefreshToken"); err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return s.Store.RotateRefreshToken(ctx, hash, next, now)
 }
@@ -134,23 +135,23 @@ func TestStalledStoreAnswers503InTime(t *testing.T) {
 func TestStoreTimeoutConfig(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &stallingStore{Store: memory.New()}
-		s := newServer(t, st, options{accounts: func(c *jwtauth.AccountsConfig) { c.StoreTimeout = 1500 * time.Millisecond }})
+		s := newServer(t, st, options{accounts: func(c *account.Config) { c.StoreTimeout = 1500 * time.Millisecond }})
 		st.stall("CreateUser")
 		start := time.Now()
 		res := s.do("POST", "/register", creds("bob", alicePW))
 		assert.Equal(t, http.StatusServiceUnavailable, res.Code, res.Raw)
 		assert.Equal(t, 1500*time.Millisecond, time.Since(start))
 	})
-	_, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: memory.New(), Issuer: &jwtauth.Issuer{}, StoreTimeout: -time.Second})
+	_, err := account.New(account.Config{Users: memory.New(), Issuer: &token.Issuer{}, StoreTimeout: -time.Second})
 	require.ErrorContains(t, err, "StoreTimeout must not be negative")
 }
 
 // lostFileStore answers every user lookup as a store whose database file is
 // gone does, quoting the username in its error as the SQL stores do.
-type lostFileStore struct{ jwtauth.Store }
+type lostFileStore struct{ account.Store }
 
-func (lostFileStore) UserByName(_ context.Context, name string) (jwtauth.User, error) {
-	return jwtauth.User{}, fmt.Errorf("sqlite: get user %q: %w: the database file /srv/jwtauth.db is gone", name, jwtauth.ErrStoreUnavailable)
+func (lostFileStore) UserByName(_ context.Context, name string) (account.User, error) {
+	return account.User{}, fmt.Errorf("sqlite: get user %q: %w: the database file /srv/jwtauth.db is gone", name, account.ErrStoreUnavailable)
 }
 
 // TestStoreUnavailableLogNamesTheCauseNotTheUsername: the warning for a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // deviceToken returns the device token of a login's Set-Cookie, or "".
@@ -108,13 +109,13 @@ func TestRegistrationBudgetPerAddress(t *testing.T) {
 // name exists, so answering it sooner leaks nothing).
 func TestRegisterTakenNameWithoutHashing(t *testing.T) {
 	st := &blockingUsers{Store: memory.New(), entered: make(chan struct{}), release: make(chan struct{})}
-	s := newServer(t, st, options{accounts: func(c *jwtauth.AccountsConfig) {
-		c.Throttle = jwtauth.LoginThrottle{MaxConcurrentHashes: 1, HashWait: 20 * time.Millisecond}
+	s := newServer(t, st, options{accounts: func(c *account.Config) {
+		c.Throttle = account.LoginThrottle{MaxConcurrentHashes: 1, HashWait: 20 * time.Millisecond}
 	}})
 	s.register("alice", alicePW)
 	h, err := bcrypt.GenerateFromPassword([]byte("legacy password"), bcrypt.MinCost)
 	require.NoError(t, err)
-	require.NoError(t, st.CreateUser(context.Background(), jwtauth.User{Username: "legacy", PasswordHash: string(h)}))
+	require.NoError(t, st.CreateUser(context.Background(), account.User{Username: "legacy", PasswordHash: string(h)}))
 	done := make(chan response)
 	go func() { done <- s.do("POST", "/login", creds("legacy", "legacy password")) }()
 	<-st.entered // the rehash holds the only hash slot
@@ -146,9 +147,9 @@ func TestRegistrationFloodLeavesLoginItsHashes(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
-				c.Argon2 = jwtauth.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-				c.Throttle = jwtauth.LoginThrottle{MaxConcurrentHashes: 2, HashQueue: 8, HashWait: time.Minute}
+			s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
+				c.Argon2 = account.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+				c.Throttle = account.LoginThrottle{MaxConcurrentHashes: 2, HashQueue: 8, HashWait: time.Minute}
 			}})
 			s.register("victim", alicePW)
 			// The flood runs until the victim is done, at most perWorker
@@ -264,7 +265,7 @@ func TestDeviceTokenBeatsLockout(t *testing.T) {
 // TestDeviceTokenExpires: a device token older than DeviceTokenTTL is no
 // longer trusted.
 func TestDeviceTokenExpires(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 		c.Throttle.DeviceTokenTTL = 24 * time.Hour
 	}})
 	s.register("alice", alicePW)
@@ -303,14 +304,14 @@ func assertDeviceRefused(t *testing.T, s *server, user, pw, device, msg string) 
 // table) have the same device-token key; the token is still bound to its
 // username, so alice's device token does not lift the lock on bob's name.
 func TestDeviceTokenOfAnotherAccountWithTheSameHash(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		st := open(t)
 		s := newServer(t, st, options{})
 		ctx := context.Background()
 		s.register("alice", alicePW)
 		alice, err := st.UserByName(ctx, "alice")
 		require.NoError(t, err)
-		require.NoError(t, st.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: alice.PasswordHash, CreatedAt: s.clock.Now()}))
+		require.NoError(t, st.CreateUser(ctx, account.User{Username: "bob", PasswordHash: alice.PasswordHash, CreatedAt: s.clock.Now()}))
 
 		aliceDevice := deviceToken(s.login("alice", alicePW, from("203.0.113.7:1")))
 		bobDevice := deviceToken(s.login("bob", alicePW, from("203.0.113.7:1")))
@@ -328,10 +329,10 @@ func TestDeviceTokenOfAnotherAccountWithTheSameHash(t *testing.T) {
 
 // TestDeviceTokenEndsWithPasswordChange: the device-token key comes from
 // the stored hash, so a token issued before the hash changed (a password
-// change; set here through the UserStore port, as there is no endpoint
+// change; set here through the account.UserStore port, as there is no endpoint
 // yet) no longer lifts the lock on the name; a token issued after it does.
 func TestDeviceTokenEndsWithPasswordChange(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func(testing.TB) jwtauth.Store) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) account.Store) {
 		st := open(t)
 		s := newServer(t, st, options{})
 		s.register("alice", alicePW)
@@ -339,7 +340,7 @@ func TestDeviceTokenEndsWithPasswordChange(t *testing.T) {
 		require.NotEmpty(t, old)
 
 		const newPW = "a new and longer password"
-		h, err := jwtauth.HashPassword(newPW, fastArgon)
+		h, err := account.HashPassword(newPW, fastArgon)
 		require.NoError(t, err)
 		require.NoError(t, st.UpdatePasswordHash(context.Background(), "alice", h))
 		fresh := deviceToken(s.login("alice", newPW, from("203.0.113.7:1")))
@@ -358,8 +359,8 @@ func TestDeviceTokenEndsWithPasswordChange(t *testing.T) {
 // the device token) until a token comes back, while alice's device bucket
 // is far from empty.
 func TestLoginWithDeviceSpendsTheAddressBudget(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
-		c.Throttle = jwtauth.LoginThrottle{IPFailures: 3}
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
+		c.Throttle = account.LoginThrottle{IPFailures: 3}
 	}})
 	s.register("alice", alicePW)
 	s.register("bob", "bob's long password")
@@ -370,28 +371,28 @@ func TestLoginWithDeviceSpendsTheAddressBudget(t *testing.T) {
 	device := first.DeviceToken
 	require.NotEmpty(t, device)
 
-	status := func(err error, msg string) (int, time.Duration) {
+	status := func(err error, msg string) (string, time.Duration) {
 		t.Helper()
-		var e *jwtauth.Error
+		var e *account.Error
 		require.ErrorAs(t, err, &e, msg)
-		return e.Status, e.RetryAfter
+		return e.Code, e.RetryAfter
 	}
 	for i := range 3 {
 		_, err := s.accounts.LoginWithDevice(ctx, away, "alice", fmt.Sprintf("guess %d!", i), device)
 		code, _ := status(err, "a wrong password")
-		require.Equal(t, http.StatusUnauthorized, code, "guess %d", i)
+		require.Equal(t, "invalid_credentials", code, "guess %d", i)
 	}
 	_, err = s.accounts.LoginWithDevice(ctx, away, "alice", alicePW, device)
 	code, after := status(err, "the address spent its budget on logins with a device token")
-	assert.Equal(t, http.StatusTooManyRequests, code)
-	assert.Equal(t, jwtauth.DefaultIPInterval, after)
+	assert.Equal(t, "too_many_requests", code)
+	assert.Equal(t, account.DefaultIPInterval, after)
 	_, err = s.accounts.LoginFrom(ctx, away, "bob", "bob's long password")
 	code, _ = status(err, "another name from the address")
-	assert.Equal(t, http.StatusTooManyRequests, code)
+	assert.Equal(t, "too_many_requests", code)
 
 	_, err = s.accounts.LoginWithDevice(ctx, home, "alice", alicePW, device)
 	require.NoError(t, err, "another address")
-	s.clock.Advance(jwtauth.DefaultIPInterval)
+	s.clock.Advance(account.DefaultIPInterval)
 	_, err = s.accounts.LoginWithDevice(ctx, away, "alice", alicePW, device)
 	require.NoError(t, err, "one token came back")
 }
@@ -400,8 +401,8 @@ func TestLoginWithDeviceSpendsTheAddressBudget(t *testing.T) {
 // through /login: wrong passwords sent with a valid device cookie spend the
 // address's budget of 3.
 func TestDeviceTokenLoginsChargeTheAddress(t *testing.T) {
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
-		c.Throttle = jwtauth.LoginThrottle{IPFailures: 3}
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
+		c.Throttle = account.LoginThrottle{IPFailures: 3}
 	}})
 	s.register("alice", alicePW)
 	s.register("bob", "bob's long password")
@@ -468,17 +469,17 @@ func TestRefusalsForALockedNameChargeTheAddress(t *testing.T) {
 	s.login("bob", "bob's long password", from("192.0.2.9:1"))
 }
 
-// downThrottle is a ThrottleStore that cannot be reached.
+// downThrottle is an account.ThrottleStore that cannot be reached.
 type downThrottle struct{ takes atomic.Int64 }
 
-var errThrottleDown = fmt.Errorf("throttle table: %w: connection refused", jwtauth.ErrStoreUnavailable)
+var errThrottleDown = fmt.Errorf("throttle table: %w: connection refused", account.ErrStoreUnavailable)
 
-func (d *downThrottle) TakeThrottle(context.Context, time.Time, []jwtauth.ThrottleBucket) (time.Duration, error) {
+func (d *downThrottle) TakeThrottle(context.Context, time.Time, []account.ThrottleBucket) (time.Duration, error) {
 	d.takes.Add(1)
 	return 0, errThrottleDown
 }
 
-func (d *downThrottle) RefundThrottle(context.Context, time.Time, []jwtauth.ThrottleBucket) error {
+func (d *downThrottle) RefundThrottle(context.Context, time.Time, []account.ThrottleBucket) error {
 	return errThrottleDown
 }
 
@@ -492,11 +493,13 @@ func (d *downThrottle) PurgeThrottle(context.Context, time.Time) (int64, error) 
 // guessing (issue 15.1).
 func TestSharedThrottleUnreachable(t *testing.T) {
 	down := &downThrottle{}
-	s := newServer(t, memory.New(), options{accounts: func(c *jwtauth.AccountsConfig) {
+	var hashes atomic.Int64 // account.Trace.HashDone calls
+	s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
 		c.Throttle.Store = down
+		c.Trace = &account.Trace{HashDone: func(time.Duration) { hashes.Add(1) }}
 	}})
 	require.NoError(t, s.accounts.Register(t.Context(), "alice", "correct horse battery"))
-	hashes := jwtauth.CountHashes(t)
+	hashes.Store(0)
 	for _, pass := range []string{"correct horse battery", "wrong guess"} {
 		r := s.do(http.MethodPost, "/login", map[string]string{"username": "alice", "password": pass})
 		assert.Equal(t, http.StatusServiceUnavailable, r.Code, "login with %q", pass)
@@ -508,5 +511,5 @@ func TestSharedThrottleUnreachable(t *testing.T) {
 	assert.Zero(t, hashes.Load(), "no password hashed without a throttle token")
 	assert.Equal(t, int64(3), down.takes.Load())
 	_, err := s.accounts.Purge(t.Context())
-	assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "Purge reports the throttle's store")
+	assert.ErrorIs(t, err, account.ErrStoreUnavailable, "Purge reports the throttle's store")
 }

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // These measurements use the real argon2id parameters (19 MiB, 2 passes) and
@@ -29,10 +29,10 @@ import (
 //
 //	go test -tags timing -run 'Timing|RSS' -v ./jwtauth/
 
-// realParams is a server with DefaultArgon2Params and no failed-login
+// realParams is a server with account.DefaultArgon2Params and no failed-login
 // throttle (the measurements fail on purpose, many times).
-func realParams(c *jwtauth.AccountsConfig) {
-	c.Argon2 = jwtauth.DefaultArgon2Params
+func realParams(c *account.Config) {
+	c.Argon2 = account.DefaultArgon2Params
 	c.Throttle.UserFailures, c.Throttle.IPFailures = -1, -1
 }
 
@@ -64,7 +64,7 @@ func vmHWM(t *testing.T) int64 {
 func TestRSSUnder500ConcurrentLogins(t *testing.T) {
 	const n = 500
 	slots := runtime.GOMAXPROCS(0)
-	rssBound := int64(128<<20) + int64(slots)*2*int64(jwtauth.DefaultArgon2Params.Memory)<<10
+	rssBound := int64(128<<20) + int64(slots)*2*int64(account.DefaultArgon2Params.Memory)<<10
 	s := newServer(t, memory.New(), options{accounts: realParams})
 	s.register("alice", alicePW)
 	before := vmHWM(t)
@@ -137,12 +137,12 @@ func TestTimingLegacyHashesVsUnknownUser(t *testing.T) {
 	s := newServer(t, store, options{accounts: realParams})
 	bc, err := bcrypt.GenerateFromPassword([]byte(alicePW), bcrypt.DefaultCost)
 	require.NoError(t, err)
-	older := jwtauth.DefaultArgon2Params
+	older := account.DefaultArgon2Params
 	older.Iterations = 1
-	oh, err := jwtauth.HashPassword(alicePW, older)
+	oh, err := account.HashPassword(alicePW, older)
 	require.NoError(t, err)
 	ctx := context.Background()
-	require.NoError(t, store.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: string(bc), CreatedAt: time.Now()}))
+	require.NoError(t, store.CreateUser(ctx, account.User{Username: "bob", PasswordHash: string(bc), CreatedAt: time.Now()}))
 	long := strings.Repeat("x", 73)
 	measure := func(user, pw string) time.Duration {
 		begin := time.Now()
@@ -180,7 +180,7 @@ func TestTimingLegacyHashesVsUnknownUser(t *testing.T) {
 	// A server whose users are on older argon2id parameters.
 	store2 := memory.New()
 	s = newServer(t, store2, options{accounts: realParams})
-	require.NoError(t, store2.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: oh, CreatedAt: time.Now()}))
+	require.NoError(t, store2.CreateUser(ctx, account.User{Username: "bob", PasswordHash: oh, CreatedAt: time.Now()}))
 	cases = []struct{ name, user, pw string }{
 		{"older argon2id, short password", "bob", "not the password"},
 		{"older argon2id, 73-byte password", "bob", long},

@@ -10,7 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/jwtauthtest"
 )
 
@@ -22,16 +24,16 @@ func Example() {
 	defer srv.Close()
 
 	// The application's wiring, pointed at the test issuer.
-	v, ks, err := jwtauth.NewRemoteVerifier(context.Background(),
-		jwtauth.RemoteConfig{Issuer: srv.URL},
-		jwtauth.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
+	v, ks, err := remote.NewVerifier(context.Background(),
+		remote.Config{Issuer: srv.URL},
+		token.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
 	if err != nil {
 		panic(err) // in a test: t.Fatal(err)
 	}
 	defer ks.Close()
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	r.GET("/admin", jwtgin.Middleware(&jwtauth.Authenticator{Verifier: v}, jwtauth.RequireRoles("admin")),
+	r.GET("/admin", jwtgin.Middleware(&authn.Authenticator{Verifier: v}, authn.RequireRoles("admin")),
 		func(c *gin.Context) {
 			claims, _ := jwtgin.ClaimsFromContext(c)
 			c.String(http.StatusOK, "hello "+claims.Subject)
@@ -59,18 +61,18 @@ func Example() {
 func ExampleServer_Advance() {
 	srv := jwtauthtest.NewServer(nil) // in a test: NewServer(t)
 	defer srv.Close()
-	orders := nethttp.Middleware(&jwtauth.Authenticator{Verifier: srv.Verifier()})(
+	orders := nethttp.Middleware(&authn.Authenticator{Verifier: srv.Verifier()})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			claims, _ := jwtauth.ClaimsFromContext(r.Context())
+			claims, _ := token.ClaimsFromContext(r.Context())
 			fmt.Fprint(w, "orders of ", claims.Subject)
 		}))
 
-	token := srv.Mint(jwtauthtest.Token{Subject: "alice"}) // valid for 15 min
+	raw := srv.Mint(jwtauthtest.Token{Subject: "alice"}) // valid for 15 min
 	for _, wait := range []time.Duration{0, 16 * time.Minute} {
 		srv.Advance(wait)
 		w := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/orders", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+raw)
 		orders.ServeHTTP(w, req)
 		fmt.Println(w.Code, w.Body.String())
 	}
@@ -85,7 +87,7 @@ func ExampleServer_Claims() {
 	srv := jwtauthtest.NewServer(nil) // in a test: NewServer(t)
 	defer srv.Close()
 	me := func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		claims, _ := token.ClaimsFromContext(r.Context())
 		var tenant int
 		_ = claims.Decode("tenant", &tenant)
 		fmt.Fprintln(w, claims.Subject, claims.Groups(), claims.Scopes(), tenant)
@@ -94,7 +96,7 @@ func ExampleServer_Claims() {
 	claims := srv.Claims(jwtauthtest.Token{Subject: "alice", Groups: []string{"ops"},
 		Scopes: []string{"orders:read"}, Claims: map[string]any{"tenant": 7}})
 	req := httptest.NewRequest(http.MethodGet, "/me", nil)
-	req = req.WithContext(jwtauth.ContextWithClaims(req.Context(), claims))
+	req = req.WithContext(token.ContextWithClaims(req.Context(), claims))
 	w := httptest.NewRecorder()
 	me(w, req)
 	fmt.Print(w.Body.String())

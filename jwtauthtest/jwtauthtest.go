@@ -16,15 +16,15 @@
 // Point the application's verifier at it as at the real server:
 //
 //	srv := jwtauthtest.NewServer(t)
-//	v, ks, err := jwtauth.NewRemoteVerifier(ctx,
-//		jwtauth.RemoteConfig{Issuer: srv.URL},
-//		jwtauth.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
+//	v, ks, err := remote.NewVerifier(ctx,
+//		remote.Config{Issuer: srv.URL},
+//		token.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
 //
 // then Mint tokens for the requests. The server's clock is a fake that
 // stands still until Advance or SetNow moves it; pass srv.Now as
-// VerifierConfig.Now so that expiry follows it. Leave RemoteConfig.Now
+// VerifierConfig.Now so that expiry follows it. Leave remote.Config.Now
 // unset (its background refresh waits on real timers) and call the
-// RemoteKeySet's Refresh to make it see a Revoke at once.
+// remote.KeySet's Refresh to make it see a Revoke at once.
 package jwtauthtest
 
 import (
@@ -50,6 +50,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -74,8 +75,8 @@ type Server struct {
 	ts       *httptest.Server
 	keys     *keys.Manager
 	pool     *keyPool
-	verifier *jwtauth.Verifier // Issuer URL, Audience URL, clock Now
-	anyIss   *jwtauth.Verifier // any iss and aud, no cache: for Claims
+	verifier *token.Verifier // Issuer URL, Audience URL, clock Now
+	anyIss   *token.Verifier // any iss and aud, no cache: for Claims
 	close    sync.Once
 
 	mu  sync.Mutex
@@ -133,11 +134,11 @@ func NewServer(tb testing.TB) *Server {
 		tb.Cleanup(s.Close)
 	}
 
-	s.verifier, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: s.keys, Issuer: s.URL, Audience: []string{s.URL}, Now: s.Now})
+	s.verifier, err = token.NewVerifier(token.VerifierConfig{Keys: s.keys, Issuer: s.URL, Audience: []string{s.URL}, Now: s.Now})
 	if err != nil {
 		s.fatalf("verifier: %v", err)
 	}
-	s.anyIss, err = jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: s.keys, Now: s.Now, CacheSize: -1,
+	s.anyIss, err = token.NewVerifier(token.VerifierConfig{Keys: s.keys, Now: s.Now, CacheSize: -1,
 		InsecureSkipIssuerCheck: true, InsecureSkipAudienceCheck: true})
 	if err != nil {
 		s.fatalf("verifier: %v", err)
@@ -152,7 +153,7 @@ func (s *Server) Close() { s.close.Do(s.ts.Close) }
 
 // Now returns the server's clock: the time minted tokens are issued at
 // unless Token.IssuedAt says otherwise, and the time of key rotations and
-// revocations. Pass it as jwtauth.VerifierConfig.Now.
+// revocations. Pass it as token.VerifierConfig.Now.
 func (s *Server) Now() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -173,11 +174,11 @@ func (s *Server) SetNow(t time.Time) {
 	s.now = t
 }
 
-// Verifier returns a jwtauth.Verifier for the server's tokens that needs
+// Verifier returns a token.Verifier for the server's tokens that needs
 // no network: the server's key set, iss and aud URL, and its clock. Put it
-// in a jwtauth.Authenticator to test handlers behind the middleware
-// without a RemoteKeySet.
-func (s *Server) Verifier() *jwtauth.Verifier { return s.verifier }
+// in a authn.Authenticator to test handlers behind the middleware
+// without a remote.KeySet.
+func (s *Server) Verifier() *token.Verifier { return s.verifier }
 
 // KID returns the kid of the active key, the one Mint signs with.
 func (s *Server) KID() string {
@@ -212,10 +213,10 @@ func (s *Server) Rotate() string {
 }
 
 // Revoke revokes the key kid, as `jwtauth keys revoke` does: it leaves the
-// JWKS at once, and tokens it signed fail with jwtauth.ErrUnknownKey in
-// Verifier at once and in a RemoteKeySet after its next fetch. Revoking
+// JWKS at once, and tokens it signed fail with token.ErrUnknownKey in
+// Verifier at once and in a remote.KeySet after its next fetch. Revoking
 // the active key makes a freshly generated key sign (the next key stays
-// next), whose first token a RemoteKeySet meets makes it fetch (at most
+// next), whose first token a remote.KeySet meets makes it fetch (at most
 // once per UnknownKIDInterval). A kid the server does not hold, or holds
 // revoked already, fails the test.
 func (s *Server) Revoke(kid string) {
@@ -233,8 +234,8 @@ func (s *Server) Revoke(kid string) {
 // whole seconds (NumericDate).
 type Token struct {
 	Subject  string   // sub; default "user"
-	Issuer   string   // iss; default the server's URL. Another gives jwtauth.ErrInvalidIssuer
-	Audience []string // aud; default the server's URL. Another gives jwtauth.ErrInvalidAudience
+	Issuer   string   // iss; default the server's URL. Another gives token.ErrInvalidIssuer
+	Audience []string // aud; default the server's URL. Another gives token.ErrInvalidAudience
 	Roles    []string // roles, when not nil (RFC 9068 §2.2.3.1)
 	Groups   []string // groups, when not nil
 	Scopes   []string // scope, space-separated, when not empty (RFC 8693 §4.2)
@@ -242,25 +243,25 @@ type Token struct {
 	// IssuedAt is iat; default the server's Now.
 	IssuedAt time.Time
 	// NotBefore is nbf; default IssuedAt. A time after the verifier's now
-	// plus its leeway gives jwtauth.ErrTokenNotYetValid.
+	// plus its leeway gives token.ErrTokenNotYetValid.
 	NotBefore time.Time
-	// ExpiresAt is exp; default IssuedAt + jwtauth.DefaultAccessTTL
+	// ExpiresAt is exp; default IssuedAt + token.DefaultAccessTTL
 	// (15 min). A time at or before the verifier's now minus its leeway
-	// (30 s by default) gives jwtauth.ErrTokenExpired.
+	// (30 s by default) gives token.ErrTokenExpired.
 	ExpiresAt time.Time
 
 	// Claims sets any other claim, private or registered, as encoding/json
 	// encodes it, and wins over every field above: {"tenant": 7},
 	// {"roles": "admin"} (ill-typed), {"exp": "soon"}. A nil value leaves
-	// the claim out: {"exp": nil} gives jwtauth.ErrMissingClaim.
+	// the claim out: {"exp": nil} gives token.ErrMissingClaim.
 	Claims map[string]any
 
 	// Unpublished signs the token with a key the server never publishes:
-	// the verifier fails with jwtauth.ErrUnknownKey, or with
-	// jwtauth.ErrInvalidSignature when KID names a published key.
+	// the verifier fails with token.ErrUnknownKey, or with
+	// token.ErrInvalidSignature when KID names a published key.
 	Unpublished bool
 	// KID is the kid of the JWS header; default the signing key's. A kid
-	// the server does not publish gives jwtauth.ErrUnknownKey.
+	// the server does not publish gives token.ErrUnknownKey.
 	KID string
 }
 
@@ -269,10 +270,10 @@ var registered = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 
 // Mint returns a compact JWS (RFC 7515 §7.1) of tok's claims, RS256,
 // header {"alg":"RS256","typ":"JWT","kid":…}, claims in the order and
-// encoding of jwtauth.Issuer. It signs with the active key unless
+// encoding of token.Issuer. It signs with the active key unless
 // tok.Unpublished is set. A claim encoding/json cannot encode fails the
 // test; nothing else is refused, not even a token over
-// jwtauth.MaxTokenSize.
+// token.MaxTokenSize.
 func (s *Server) Mint(tok Token) string {
 	if s.tb != nil {
 		s.tb.Helper()
@@ -309,7 +310,7 @@ func (s *Server) mint(tok Token) (string, error) {
 		nbf = iat
 	}
 	if exp.IsZero() {
-		exp = iat.Add(jwtauth.DefaultAccessTTL)
+		exp = iat.Add(token.DefaultAccessTTL)
 	}
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
@@ -323,7 +324,7 @@ func (s *Server) mint(tok Token) (string, error) {
 	switch len(tok.Audience) {
 	case 0:
 	case 1:
-		claims["aud"] = tok.Audience[0] // a string, as jwtauth.Issuer writes one audience
+		claims["aud"] = tok.Audience[0] // a string, as token.Issuer writes one audience
 	default:
 		claims["aud"] = tok.Audience
 	}
@@ -382,14 +383,14 @@ func (s *Server) mint(tok Token) (string, error) {
 	return signed + "." + enc.EncodeToString(sig), nil
 }
 
-// Claims returns the jwtauth.Claims the middleware would hand a handler
+// Claims returns the token.Claims the middleware would hand a handler
 // for Mint(tok), private claims included (Roles, Scopes, Decode…), for
 // unit tests that call a handler directly with
-// jwtauth.ContextWithClaims. The token is verified with the server's keys
+// token.ContextWithClaims. The token is verified with the server's keys
 // at its clock, accepting any iss and aud; a token no verifier accepts
 // at that time (expired, not yet valid, an unpublished key, no exp) fails
 // the test.
-func (s *Server) Claims(tok Token) *jwtauth.Claims {
+func (s *Server) Claims(tok Token) *token.Claims {
 	if s.tb != nil {
 		s.tb.Helper()
 	}

@@ -19,7 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/jwtauthtest"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -29,11 +30,11 @@ import (
 
 // remoteVerifier returns the verifier another service would build from the
 // server's issuer URL: discovery, then the JWKS, with the server's clock.
-func remoteVerifier(t *testing.T, srv *jwtauthtest.Server) (*jwtauth.Verifier, *jwtauth.RemoteKeySet) {
+func remoteVerifier(t *testing.T, srv *jwtauthtest.Server) (*token.Verifier, *remote.KeySet) {
 	t.Helper()
-	v, ks, err := jwtauth.NewRemoteVerifier(context.Background(),
-		jwtauth.RemoteConfig{Issuer: srv.URL, Logger: slog.New(slog.DiscardHandler)},
-		jwtauth.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
+	v, ks, err := remote.NewVerifier(context.Background(),
+		remote.Config{Issuer: srv.URL, Logger: slog.New(slog.DiscardHandler)},
+		token.VerifierConfig{Audience: []string{srv.URL}, Now: srv.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ks.Close() })
 	return v, ks
@@ -56,28 +57,28 @@ func TestMintVariantsVerify(t *testing.T) {
 	srv.SetNow(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	now := srv.Now()
 	rv, _ := remoteVerifier(t, srv)
-	verifiers := map[string]*jwtauth.Verifier{"local": srv.Verifier(), "remote": rv}
+	verifiers := map[string]*token.Verifier{"local": srv.Verifier(), "remote": rv}
 
 	tests := []struct {
 		name  string
 		tok   jwtauthtest.Token
 		err   error
-		check func(t *testing.T, c *jwtauth.Claims)
+		check func(t *testing.T, c *token.Claims)
 	}{
-		{name: "zero token", check: func(t *testing.T, c *jwtauth.Claims) {
+		{name: "zero token", check: func(t *testing.T, c *token.Claims) {
 			assert.Equal(t, "user", c.Subject)
 			assert.Equal(t, srv.URL, c.Issuer)
 			assert.Equal(t, []string{srv.URL}, c.Audience)
 			assert.Equal(t, now.Unix(), c.IssuedAt.Unix())
 			assert.Equal(t, now.Unix(), c.NotBefore.Unix())
-			assert.Equal(t, now.Add(jwtauth.DefaultAccessTTL).Unix(), c.ExpiresAt.Unix())
+			assert.Equal(t, now.Add(token.DefaultAccessTTL).Unix(), c.ExpiresAt.Unix())
 			assert.Len(t, c.ID, 22)
 			assert.Nil(t, c.Roles())
 		}},
 		{name: "roles groups scopes and private claims", tok: jwtauthtest.Token{
 			Subject: "alice", Roles: []string{"admin", "ops"}, Groups: []string{"eng"}, Scopes: []string{"orders:read", "orders:write"},
 			Claims: map[string]any{"tenant": map[string]int{"id": 7}, "entitlements": []string{"beta"}},
-		}, check: func(t *testing.T, c *jwtauth.Claims) {
+		}, check: func(t *testing.T, c *token.Claims) {
 			assert.Equal(t, "alice", c.Subject)
 			assert.Equal(t, []string{"admin", "ops"}, c.Roles())
 			assert.Equal(t, []string{"eng"}, c.Groups())
@@ -87,34 +88,34 @@ func TestMintVariantsVerify(t *testing.T) {
 			require.NoError(t, c.Decode("tenant", &tenant))
 			assert.Equal(t, 7, tenant.ID)
 		}},
-		{name: "empty roles", tok: jwtauthtest.Token{Roles: []string{}}, check: func(t *testing.T, c *jwtauth.Claims) {
+		{name: "empty roles", tok: jwtauthtest.Token{Roles: []string{}}, check: func(t *testing.T, c *token.Claims) {
 			assert.Equal(t, []string{}, c.Roles())
 		}},
 		{name: "ill-typed roles grant nothing", tok: jwtauthtest.Token{Claims: map[string]any{"roles": "admin"}},
-			check: func(t *testing.T, c *jwtauth.Claims) { assert.Nil(t, c.Roles()) }},
+			check: func(t *testing.T, c *token.Claims) { assert.Nil(t, c.Roles()) }},
 		{name: "Claims wins over Roles", tok: jwtauthtest.Token{Roles: []string{"a"}, Claims: map[string]any{"roles": []string{"b"}}},
-			check: func(t *testing.T, c *jwtauth.Claims) { assert.Equal(t, []string{"b"}, c.Roles()) }},
+			check: func(t *testing.T, c *token.Claims) { assert.Equal(t, []string{"b"}, c.Roles()) }},
 		{name: "no sub", tok: jwtauthtest.Token{Claims: map[string]any{"sub": nil}},
-			check: func(t *testing.T, c *jwtauth.Claims) { assert.Empty(t, c.Subject) }},
+			check: func(t *testing.T, c *token.Claims) { assert.Empty(t, c.Subject) }},
 		{name: "several audiences, ours among them", tok: jwtauthtest.Token{Audience: []string{"https://other.example", srv.URL}},
-			check: func(t *testing.T, c *jwtauth.Claims) {
+			check: func(t *testing.T, c *token.Claims) {
 				assert.Equal(t, []string{"https://other.example", srv.URL}, c.Audience)
 			}},
 		{name: "expired within the leeway", tok: jwtauthtest.Token{ExpiresAt: now.Add(-20 * time.Second)},
-			check: func(t *testing.T, c *jwtauth.Claims) {
+			check: func(t *testing.T, c *token.Claims) {
 				assert.Equal(t, now.Add(-20*time.Second).Unix(), c.ExpiresAt.Unix())
 			}},
-		{name: "expired", tok: jwtauthtest.Token{ExpiresAt: now.Add(-time.Minute)}, err: jwtauth.ErrTokenExpired},
-		{name: "not yet valid", tok: jwtauthtest.Token{NotBefore: now.Add(time.Minute)}, err: jwtauth.ErrTokenNotYetValid},
-		{name: "issued in the future", tok: jwtauthtest.Token{IssuedAt: now.Add(time.Hour)}, err: jwtauth.ErrTokenNotYetValid},
-		{name: "wrong audience", tok: jwtauthtest.Token{Audience: []string{"https://other.example"}}, err: jwtauth.ErrInvalidAudience},
-		{name: "wrong issuer", tok: jwtauthtest.Token{Issuer: "https://evil.example"}, err: jwtauth.ErrInvalidIssuer},
-		{name: "unpublished key", tok: jwtauthtest.Token{Unpublished: true}, err: jwtauth.ErrUnknownKey},
-		{name: "unpublished key under the active kid", tok: jwtauthtest.Token{Unpublished: true, KID: srv.KID()}, err: jwtauth.ErrInvalidSignature},
-		{name: "unknown kid", tok: jwtauthtest.Token{KID: "no-such-key"}, err: jwtauth.ErrUnknownKey},
-		{name: "no exp", tok: jwtauthtest.Token{Claims: map[string]any{"exp": nil}}, err: jwtauth.ErrMissingClaim},
-		{name: "ill-typed exp", tok: jwtauthtest.Token{Claims: map[string]any{"exp": "soon"}}, err: jwtauth.ErrTokenMalformed},
-		{name: "too large", tok: jwtauthtest.Token{Claims: map[string]any{"pad": strings.Repeat("a", jwtauth.MaxTokenSize)}}, err: jwtauth.ErrTokenTooLarge},
+		{name: "expired", tok: jwtauthtest.Token{ExpiresAt: now.Add(-time.Minute)}, err: token.ErrTokenExpired},
+		{name: "not yet valid", tok: jwtauthtest.Token{NotBefore: now.Add(time.Minute)}, err: token.ErrTokenNotYetValid},
+		{name: "issued in the future", tok: jwtauthtest.Token{IssuedAt: now.Add(time.Hour)}, err: token.ErrTokenNotYetValid},
+		{name: "wrong audience", tok: jwtauthtest.Token{Audience: []string{"https://other.example"}}, err: token.ErrInvalidAudience},
+		{name: "wrong issuer", tok: jwtauthtest.Token{Issuer: "https://evil.example"}, err: token.ErrInvalidIssuer},
+		{name: "unpublished key", tok: jwtauthtest.Token{Unpublished: true}, err: token.ErrUnknownKey},
+		{name: "unpublished key under the active kid", tok: jwtauthtest.Token{Unpublished: true, KID: srv.KID()}, err: token.ErrInvalidSignature},
+		{name: "unknown kid", tok: jwtauthtest.Token{KID: "no-such-key"}, err: token.ErrUnknownKey},
+		{name: "no exp", tok: jwtauthtest.Token{Claims: map[string]any{"exp": nil}}, err: token.ErrMissingClaim},
+		{name: "ill-typed exp", tok: jwtauthtest.Token{Claims: map[string]any{"exp": "soon"}}, err: token.ErrTokenMalformed},
+		{name: "too large", tok: jwtauthtest.Token{Claims: map[string]any{"pad": strings.Repeat("a", token.MaxTokenSize)}}, err: token.ErrTokenTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,12 +134,12 @@ func TestMintVariantsVerify(t *testing.T) {
 	}
 }
 
-// The header and the claims' order and encoding are jwtauth.Issuer's,
+// The header and the claims' order and encoding are token.Issuer's,
 // byte for byte: the kit cannot drift from the tokens `jwtauth serve` issues.
 func TestMintMatchesIssuer(t *testing.T) {
 	srv := jwtauthtest.NewServer(t)
 	for _, aud := range [][]string{{srv.URL}, {srv.URL, "https://api.example"}} {
-		iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: activeKey{srv, keystest.Keys(t)}, Issuer: srv.URL, Audience: aud, Now: srv.Now})
+		iss, err := token.NewIssuer(token.IssuerConfig{Keys: activeKey{srv, keystest.Keys(t)}, Issuer: srv.URL, Audience: aud, Now: srv.Now})
 		require.NoError(t, err)
 		want, err := iss.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"admin"}, "scope": "a b", "tenant": 7})
 		require.NoError(t, err)
@@ -148,7 +149,7 @@ func TestMintMatchesIssuer(t *testing.T) {
 	}
 }
 
-// activeKey is a jwtauth.SigningKeySource for the server's active key:
+// activeKey is a token.SigningKeySource for the server's active key:
 // the one of the fixed keys (the embedded ones are among them) whose kid
 // is the server's KID.
 type activeKey struct {
@@ -264,14 +265,14 @@ func TestRevoke(t *testing.T) {
 	srv.Revoke(revoked)
 	assert.NotEqual(t, revoked, srv.KID())
 	_, err = srv.Verifier().Verify(context.Background(), tok)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
 	_, err = rv.Verify(context.Background(), tok)
 	assert.NoError(t, err, "the remote verifier still holds the JWKS it fetched before the revocation")
 
 	require.NoError(t, ks.Refresh(context.Background()))
 	assert.NotContains(t, ks.KIDs(), revoked)
 	_, err = rv.Verify(context.Background(), tok)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
 
 	_, err = rv.Verify(context.Background(), srv.Mint(jwtauthtest.Token{}))
 	assert.NoError(t, err, "the promoted key signs")
@@ -283,7 +284,7 @@ func TestRevoke(t *testing.T) {
 	srv.Revoke(retired)
 	require.NoError(t, ks.Refresh(context.Background()))
 	_, err = rv.Verify(context.Background(), old)
-	assert.ErrorIs(t, err, jwtauth.ErrUnknownKey)
+	assert.ErrorIs(t, err, token.ErrUnknownKey)
 }
 
 // The clock sets iat, nbf and exp and, given as VerifierConfig.Now, moves
@@ -304,14 +305,14 @@ func TestClock(t *testing.T) {
 		advance time.Duration
 		err     error
 	}{
-		{15 * time.Minute, nil},                   // at exp
-		{29 * time.Second, nil},                   // within the 30 s leeway
-		{time.Second, jwtauth.ErrTokenExpired},    // at exp + leeway
-		{-time.Hour, jwtauth.ErrTokenNotYetValid}, // before iat - leeway
-		{44*time.Minute + 30*time.Second, nil},    // back at the start
+		{15 * time.Minute, nil},                 // at exp
+		{29 * time.Second, nil},                 // within the 30 s leeway
+		{time.Second, token.ErrTokenExpired},    // at exp + leeway
+		{-time.Hour, token.ErrTokenNotYetValid}, // before iat - leeway
+		{44*time.Minute + 30*time.Second, nil},  // back at the start
 	} {
 		srv.Advance(step.advance)
-		for name, v := range map[string]*jwtauth.Verifier{"local": srv.Verifier(), "remote": rv} {
+		for name, v := range map[string]*token.Verifier{"local": srv.Verifier(), "remote": rv} {
 			_, err := v.Verify(context.Background(), tok)
 			if step.err == nil {
 				assert.NoError(t, err, "%s at %s", name, srv.Now())
@@ -389,8 +390,8 @@ func TestClaims(t *testing.T) {
 	require.NoError(t, c.Decode("tenant", &tenant))
 	assert.Equal(t, "acme", tenant)
 
-	ctx := jwtauth.ContextWithClaims(context.Background(), c)
-	got, ok := jwtauth.ClaimsFromContext(ctx)
+	ctx := token.ContextWithClaims(context.Background(), c)
+	got, ok := token.ClaimsFromContext(ctx)
 	require.True(t, ok)
 	assert.Equal(t, []string{"admin"}, got.Roles())
 	c.Subject = "changed"
@@ -461,9 +462,9 @@ func TestNilTB(t *testing.T) {
 	assert.PanicsWithValue(t, `jwtauthtest: revoke: keys: unknown key: "nope"`, func() { srv.Revoke("nope") })
 	srv.Close()
 	srv.Close()
-	_, _, err := jwtauth.NewRemoteVerifier(context.Background(),
-		jwtauth.RemoteConfig{Issuer: srv.URL, Logger: slog.New(slog.DiscardHandler)}, jwtauth.VerifierConfig{Audience: []string{srv.URL}})
-	assert.ErrorIs(t, err, jwtauth.ErrJWKSFetch, "a closed issuer is unreachable")
+	_, _, err := remote.NewVerifier(context.Background(),
+		remote.Config{Issuer: srv.URL, Logger: slog.New(slog.DiscardHandler)}, token.VerifierConfig{Audience: []string{srv.URL}})
+	assert.ErrorIs(t, err, remote.ErrJWKSFetch, "a closed issuer is unreachable")
 }
 
 // tb.Cleanup closes the server when the test ends.

@@ -1,18 +1,13 @@
 package keys
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // Sentinel errors of the keys package; test them with errors.Is.
@@ -76,7 +71,7 @@ type Key struct {
 	RemoveAt    time.Time       // stored removal time of a retired key, from the retiring process's Retain (see Policy.Retain)
 	RevokedAt   time.Time       // when it was revoked; zero unless revoked
 
-	public jwk.Key
+	public JWK
 	blob   []byte // the stored private-key blob, reused while the key only changes state
 }
 
@@ -98,9 +93,9 @@ func (k *Key) Public() *rsa.PublicKey {
 }
 
 // PublicJWK returns the public key as an RFC 7517 JWK with kid, "use":"sig" and
-// "alg":"RS256" set, and no private member. The returned key is shared: clone
-// it before changing it.
-func (k *Key) PublicJWK() jwk.Key { return k.public }
+// "alg":"RS256", and no private member; the zero JWK for a revoked key known
+// by its kid only.
+func (k *Key) PublicJWK() JWK { return k.public }
 
 // ValidateBits returns ErrUnsupportedBits unless bits is 2048, 3072 or 4096.
 func ValidateBits(bits int) error {
@@ -124,17 +119,15 @@ func GenerateRSA(bits int) (*rsa.PrivateKey, error) {
 	return priv, nil
 }
 
-// Thumbprint returns the RFC 7638 SHA-256 thumbprint of pub, base64url without padding.
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of pub, base64url
+// without padding (43 characters). It fails for a nil key, a modulus under
+// 2048 bits, or an exponent that is not an odd integer of at least 3.
 func Thumbprint(pub *rsa.PublicKey) (string, error) {
-	jk, err := jwk.Import(pub)
+	n, e, err := rsaMembers(pub)
 	if err != nil {
-		return "", fmt.Errorf("keys: import public key: %w", err)
+		return "", err
 	}
-	sum, err := jk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("keys: thumbprint: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sum), nil
+	return thumbprint(n, e), nil
 }
 
 // NewKey wraps priv as a Key in state with kid set to its thumbprint. The
@@ -159,24 +152,14 @@ func NewKey(priv *rsa.PrivateKey, state State, created time.Time) (*Key, error) 
 // init computes the kid and the public JWK.
 func (k *Key) init() error {
 	k.Private.Precompute()
-	pub, err := jwk.Import(&k.Private.PublicKey)
+	pub, err := publicJWK(&k.Private.PublicKey)
 	if err != nil {
-		return fmt.Errorf("keys: import public key: %w", err)
+		return err
 	}
-	sum, err := pub.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return fmt.Errorf("keys: thumbprint: %w", err)
-	}
-	kid := base64.RawURLEncoding.EncodeToString(sum)
-	if k.KID != "" && k.KID != kid {
+	if k.KID != "" && k.KID != pub.KID {
 		return fmt.Errorf("%w: kid %s does not match its key's thumbprint", ErrCorruptKey, k.KID)
 	}
-	k.KID = kid
-	for name, v := range map[string]any{jwk.KeyIDKey: kid, jwk.KeyUsageKey: jwk.ForSignature, jwk.AlgorithmKey: jwa.RS256()} {
-		if err := pub.Set(name, v); err != nil {
-			return fmt.Errorf("keys: set %s: %w", name, err)
-		}
-	}
+	k.KID = pub.KID
 	k.public = pub
 	return nil
 }

@@ -617,7 +617,7 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 // opts.PromoteNext, the next key), so that signing never stops: a verifier
 // caching the JWKS meets a kid it has never seen at the first new token
 // and, if it refetches on an unknown kid (go-oidc, mod_auth_openidc,
-// jwks-rsa, RemoteKeySet), reloads a JWKS without the revoked key. The
+// jwks-rsa, remote.KeySet), reloads a JWKS without the revoked key. The
 // pre-published next key stays next; revoking the next key publishes a
 // new one. The new key is generated before the store is
 // locked (RSA generation takes seconds). It returns ErrUnknownKey for a kid

@@ -7,8 +7,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -90,14 +93,14 @@ func TestKidIsRFC7638Thumbprint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, key.KID)
 	pj := key.PublicJWK()
-	kid, _ := pj.KeyID()
-	assert.Equal(t, want, kid)
-	use, _ := pj.KeyUsage()
-	assert.Equal(t, "sig", use)
-	alg, _ := pj.Algorithm()
-	assert.Equal(t, "RS256", alg.String())
-	_, isPrivate := pj.(jwk.RSAPrivateKey)
-	assert.False(t, isPrivate)
+	assert.Equal(t, want, pj.KID)
+	assert.Equal(t, "sig", pj.Use)
+	assert.Equal(t, "RS256", pj.Alg)
+	b, err := json.Marshal(pj)
+	require.NoError(t, err)
+	var members map[string]any
+	require.NoError(t, json.Unmarshal(b, &members))
+	assert.ElementsMatch(t, []string{"alg", "e", "kid", "kty", "n", "use"}, slices.Collect(maps.Keys(members)), "public members only")
 }
 
 func TestKeySizesOtherThan2048To4096AreRefused(t *testing.T) {

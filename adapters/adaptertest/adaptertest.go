@@ -25,6 +25,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // NewHandlerFunc mounts routes on an adapter's framework, with auth in front
@@ -32,7 +35,7 @@ import (
 // answer an unknown path with 404 and a known path with the wrong method with
 // 405 and an Allow header, both with a JSON error body
 // ({"error":"not_found"|"method_not_allowed","error_description":…}).
-type NewHandlerFunc = func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler
+type NewHandlerFunc = func(t *testing.T, routes []jwtauth.Route, auth *authn.Authenticator) http.Handler
 
 // Run checks an adapter against SPEC §2. For each subtest it builds a fresh
 // [Fixture], calls newHandler with its routes and authenticator, and drives
@@ -471,7 +474,7 @@ func testDeviceTokenSharedHash(t *testing.T, f *Fixture, c *client) {
 	register(t, c, "alice", password)
 	alice, err := f.store.UserByName(ctx, "alice")
 	require.NoError(t, err)
-	require.NoError(t, f.store.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: alice.PasswordHash, CreatedAt: time.Now()}))
+	require.NoError(t, f.store.CreateUser(ctx, account.User{Username: "bob", PasswordHash: alice.PasswordHash, CreatedAt: time.Now()}))
 	aliceDevice := loginDevice(t, c, "alice", password)
 	bobDevice := loginDevice(t, c, "bob", password)
 	lockName(t, c, "bob", password)
@@ -487,7 +490,7 @@ func testDeviceTokenPasswordChange(t *testing.T, f *Fixture, c *client) {
 	register(t, c, "alice", password)
 	old := loginDevice(t, c, "alice", password)
 	const newPassword = "a new and longer password"
-	h, err := jwtauth.HashPassword(newPassword, fastArgon2)
+	h, err := account.HashPassword(newPassword, fastArgon2)
 	require.NoError(t, err)
 	require.NoError(t, f.store.UpdatePasswordHash(context.Background(), "alice", h))
 	fresh := loginDevice(t, c, "alice", newPassword)
@@ -498,7 +501,7 @@ func testDeviceTokenPasswordChange(t *testing.T, f *Fixture, c *client) {
 }
 
 // testDeviceTokenChargesAddress: logins with a valid device cookie still
-// spend the client address's budget (jwtauth.DefaultIPFailures): after that
+// spend the client address's budget (account.DefaultIPFailures): after that
 // many failed or refused ones from the address, even another user's right
 // password is refused there.
 func testDeviceTokenChargesAddress(t *testing.T, _ *Fixture, c *client) {
@@ -507,10 +510,10 @@ func testDeviceTokenChargesAddress(t *testing.T, _ *Fixture, c *client) {
 	device := loginDevice(t, c, "alice", password)
 	wrong := map[string]string{"username": "alice", "password": "wrong password"}
 	codes := map[int]int{}
-	for range jwtauth.DefaultIPFailures {
+	for range account.DefaultIPFailures {
 		codes[c.post("/login", wrong, "Cookie", device).Status]++
 	}
-	assert.Equal(t, map[int]int{http.StatusUnauthorized: jwtauth.DefaultUserFailures, http.StatusTooManyRequests: jwtauth.DefaultIPFailures - jwtauth.DefaultUserFailures}, codes)
+	assert.Equal(t, map[int]int{http.StatusUnauthorized: account.DefaultUserFailures, http.StatusTooManyRequests: account.DefaultIPFailures - account.DefaultUserFailures}, codes)
 	assertError(t, c.post("/login", map[string]string{"username": "bob", "password": password}), http.StatusTooManyRequests, "too_many_requests")
 }
 
@@ -549,7 +552,7 @@ func testInvalidTokens(t *testing.T, f *Fixture, c *client) {
 		edit(m)
 		return m
 	}
-	issued := func(edit func(*jwtauth.IssuerConfig)) string {
+	issued := func(edit func(*token.IssuerConfig)) string {
 		tok, err := f.issuerWith(t, edit).Issue(context.Background(), "alice")
 		require.NoError(t, err)
 		return tok.Raw
@@ -590,16 +593,16 @@ func testInvalidTokens(t *testing.T, f *Fixture, c *client) {
 		{"embedded jwk header", signRSA(t, f.Outsider, crypto.SHA256, map[string]any{"alg": "RS256", "typ": "JWT", "kid": outsiderKID, "jwk": outsiderJWK}, goodClaims(now, "alice"))},
 		{"jku header", signRSA(t, f.Outsider, crypto.SHA256, map[string]any{"alg": "RS256", "typ": "JWT", "kid": outsiderKID, "jku": "https://evil.example.test/jwks.json"}, goodClaims(now, "alice"))},
 		{"unknown crit", signRSA(t, active.Private, crypto.SHA256, hdr(map[string]any{"crit": []string{"exp"}, "exp": now.Unix()}), goodClaims(now, "alice"))},
-		{"expired", issued(func(c *jwtauth.IssuerConfig) { c.Now = func() time.Time { return now.Add(-time.Hour) } })},
-		{"not yet valid", issued(func(c *jwtauth.IssuerConfig) { c.Now = func() time.Time { return now.Add(time.Hour) } })},
-		{"wrong iss", issued(func(c *jwtauth.IssuerConfig) { c.Issuer = "https://evil.example.test" })},
-		{"wrong aud", issued(func(c *jwtauth.IssuerConfig) { c.Audience = []string{"https://other.example.test"} })},
+		{"expired", issued(func(c *token.IssuerConfig) { c.Now = func() time.Time { return now.Add(-time.Hour) } })},
+		{"not yet valid", issued(func(c *token.IssuerConfig) { c.Now = func() time.Time { return now.Add(time.Hour) } })},
+		{"wrong iss", issued(func(c *token.IssuerConfig) { c.Issuer = "https://evil.example.test" })},
+		{"wrong aud", issued(func(c *token.IssuerConfig) { c.Audience = []string{"https://other.example.test"} })},
 		{"no exp", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid), claims(func(m map[string]any) { delete(m, "exp") }))},
 		{"exp as a string", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid), claims(func(m map[string]any) { m["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }))},
 		{"exp as RFC 3339 text", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid), claims(func(m map[string]any) { m["exp"] = now.Add(time.Hour).Format(time.RFC3339) }))},
 		{"duplicate sub", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid),
 			fmt.Sprintf(`{"iss":%q,"sub":"alice","aud":%q,"exp":%d,"sub":"admin"}`, Issuer, Audience, now.Add(time.Hour).Unix()))},
-		{"over 8 KiB", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid), claims(func(m map[string]any) { m["pad"] = strings.Repeat("a", jwtauth.MaxTokenSize) }))},
+		{"over 8 KiB", signRSA(t, active.Private, crypto.SHA256, rsHeader(kid), claims(func(m map[string]any) { m["pad"] = strings.Repeat("a", token.MaxTokenSize) }))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,21 +8,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // NewProtectedFunc serves GET /me with next on an adapter's framework,
-// behind its middleware for auth with reqs (jwtauth.RequireScopes,
+// behind its middleware for auth with reqs (authn.RequireScopes,
 // RequireRoles, Require), and returns the result as an http.Handler.
-type NewProtectedFunc = func(tb testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler
+type NewProtectedFunc = func(tb testing.TB, next http.Handler, auth *authn.Authenticator, reqs ...authn.Requirement) http.Handler
 
 // ClaimsHandler answers 200 with the request's verified claims as the
 // adapters' middleware left them: {"sub":…,"roles":[…],"scopes":[…]}, or
-// {"anonymous":true} when jwtauth.ClaimsFromContext reports none.
+// {"anonymous":true} when token.ClaimsFromContext reports none.
 var ClaimsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	c, ok := jwtauth.ClaimsFromContext(r.Context())
+	c, ok := token.ClaimsFromContext(r.Context())
 	if !ok {
 		_ = json.NewEncoder(w).Encode(map[string]any{"anonymous": true})
 		return
@@ -47,7 +48,7 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 	})
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, f *Fixture, serve func(edit func(*jwtauth.Authenticator), reqs ...jwtauth.Requirement) *client)
+		fn   func(t *testing.T, f *Fixture, serve func(edit func(*authn.Authenticator), reqs ...authn.Requirement) *client)
 	}{
 		{"Roles", testRequireRoles},
 		{"Scopes", testRequireScopes},
@@ -60,7 +61,7 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := NewFixture(t)
-			tt.fn(t, f, func(edit func(*jwtauth.Authenticator), reqs ...jwtauth.Requirement) *client {
+			tt.fn(t, f, func(edit func(*authn.Authenticator), reqs ...authn.Requirement) *client {
 				auth := *f.Auth
 				if edit != nil {
 					edit(&auth)
@@ -106,8 +107,8 @@ func assertNoToken(t *testing.T, r *response, sources string) {
 
 const defaultSources = "Authorization: Bearer <token> or x-access-token"
 
-func testRequireRoles(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
-	c := serve(nil, jwtauth.RequireRoles("admin"))
+func testRequireRoles(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	c := serve(nil, authn.RequireRoles("admin"))
 	admin := f.TokenWith(t, "alice", map[string]any{"roles": []string{"user", "admin"}, "scope": "orders:read"})
 	m := assertMe(t, c.do(http.MethodGet, "/me", "", bearer(admin)...), "alice")
 	assert.Equal(t, []any{"user", "admin"}, m["roles"])
@@ -126,8 +127,8 @@ func testRequireRoles(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authent
 	assertInvalidToken(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"roles": []string{"admin"}})+"x")...))
 }
 
-func testRequireScopes(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
-	c := serve(nil, jwtauth.RequireScopes("orders:read", "orders:write"))
+func testRequireScopes(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	c := serve(nil, authn.RequireScopes("orders:read", "orders:write"))
 	for _, scope := range []string{"orders:read orders:write", "orders:write profile orders:read"} {
 		assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"scope": scope}))...), "alice")
 	}
@@ -143,12 +144,12 @@ func testRequireScopes(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authen
 	assertInvalidToken(t, c.do(http.MethodGet, "/me", "", bearer("garbage")...))
 }
 
-func testRequirePredicate(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
+func testRequirePredicate(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
 	type tenant struct {
 		ID int `json:"id"`
 	}
 	var calls int
-	c := serve(nil, jwtauth.Require(func(c *jwtauth.Claims) bool {
+	c := serve(nil, authn.Require(func(c *token.Claims) bool {
 		calls++
 		var tn tenant
 		return c.Decode("tenant", &tn) == nil && tn.ID == 7
@@ -161,15 +162,15 @@ func testRequirePredicate(t *testing.T, f *Fixture, serve func(func(*jwtauth.Aut
 	assert.Equal(t, 3, calls, "the predicate never sees an unauthenticated request")
 }
 
-func testRequireSeveral(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
-	c := serve(nil, jwtauth.RequireRoles("admin"), jwtauth.RequireScopes("billing"))
+func testRequireSeveral(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	c := serve(nil, authn.RequireRoles("admin"), authn.RequireScopes("billing"))
 	assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"roles": []string{"admin"}, "scope": "billing"}))...), "alice")
 	assertForbidden(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", map[string]any{"roles": []string{"admin"}}))...), "billing")
 	assertForbidden(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", map[string]any{"scope": "billing"}))...), "")
 }
 
-func testOptional(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
-	optional := func(a *jwtauth.Authenticator) { a.Optional = true }
+func testOptional(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	optional := func(a *authn.Authenticator) { a.Optional = true }
 	c := serve(optional)
 	for _, h := range [][]string{nil, {"Authorization", "Bearer"}, {"Authorization", "Basic YWxpY2U6c2VjcmV0"}, {"x-access-token", ""}} {
 		r := c.do(http.MethodGet, "/me", "", h...)
@@ -183,16 +184,16 @@ func testOptional(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticat
 	assertInvalidToken(t, c.do(http.MethodGet, "/me", "", "Authorization", "Bearer "+f.Token(t, "alice"), "x-access-token", f.Token(t, "bob")))
 
 	// With a requirement, anonymous is not enough: 401.
-	c = serve(optional, jwtauth.RequireRoles("admin"))
+	c = serve(optional, authn.RequireRoles("admin"))
 	assertNoToken(t, c.do(http.MethodGet, "/me", ""), defaultSources)
 	assertForbidden(t, c.do(http.MethodGet, "/me", "", bearer(f.Token(t, "bob"))...), "")
 	assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"roles": []string{"admin"}}))...), "alice")
 }
 
-func testSources(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticator), ...jwtauth.Requirement) *client) {
+func testSources(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
 	alice, bob := f.Token(t, "alice"), f.Token(t, "bob")
-	cookie := func(a *jwtauth.Authenticator) {
-		a.Sources = []jwtauth.TokenSource{jwtauth.CookieSource("session"), jwtauth.HeaderSource("Authorization")}
+	cookie := func(a *authn.Authenticator) {
+		a.Sources = []authn.TokenSource{authn.CookieSource("session"), authn.HeaderSource("Authorization")}
 	}
 	c := serve(cookie)
 	assertMe(t, c.do(http.MethodGet, "/me", "", "Cookie", "theme=dark; session="+alice), "alice")
@@ -207,9 +208,9 @@ func testSources(t *testing.T, f *Fixture, serve func(func(*jwtauth.Authenticato
 	assertInvalidToken(t, c.do(http.MethodGet, "/me", "", "Cookie", "session=garbage"))
 
 	// The query parameter, only when configured; its answers are private (RFC 6750 §2.3).
-	c = serve(func(a *jwtauth.Authenticator) {
-		a.Sources = []jwtauth.TokenSource{jwtauth.HeaderSource("Authorization"), jwtauth.HeaderSource("x-access-token"), jwtauth.QuerySource("access_token")}
-	}, jwtauth.RequireRoles("admin"))
+	c = serve(func(a *authn.Authenticator) {
+		a.Sources = []authn.TokenSource{authn.HeaderSource("Authorization"), authn.HeaderSource("x-access-token"), authn.QuerySource("access_token")}
+	}, authn.RequireRoles("admin"))
 	admin := f.TokenWith(t, "alice", map[string]any{"roles": []string{"admin"}})
 	r2 := c.do(http.MethodGet, "/me?access_token="+admin, "")
 	assertMe(t, r2, "alice")

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,23 +26,23 @@ import (
 // for its lifetime: after the first request the verifier answers from its
 // token cache. Report it beside BenchmarkFloorVerify, run in the same
 // package.
-func BenchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler) {
+func BenchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler) {
 	benchmarkMiddleware(b, build, 0)
 }
 
 // BenchmarkMiddlewareUncached is BenchmarkMiddleware with the verifier's
 // token cache off: every request pays one RSA signature check.
-func BenchmarkMiddlewareUncached(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler) {
+func BenchmarkMiddlewareUncached(b *testing.B, build func(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler) {
 	benchmarkMiddleware(b, build, -1)
 }
 
-func benchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler, cacheSize int) {
+func benchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler, cacheSize int) {
 	f := NewFixture(b)
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, CacheSize: cacheSize})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := build(f.Routes, &jwtauth.Authenticator{Verifier: ver, Realm: Realm})
+	h := build(f.Routes, &authn.Authenticator{Verifier: ver, Realm: Realm})
 	req := httptest.NewRequest(http.MethodGet, "/protected", nil)
 	req.Header.Set("Authorization", "Bearer "+f.Token(b, "alice"))
 	b.ReportAllocs()
@@ -61,7 +63,7 @@ func benchmarkMiddleware(b *testing.B, build func(routes []jwtauth.Route, auth *
 // ns/op it reports cpu-ns/op, the process's CPU time per request, which
 // time other processes held the core does not inflate (run it with -cpu 1
 // on a shared machine).
-func BenchmarkMiddlewareMetrics(b *testing.B, build func(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler) {
+func BenchmarkMiddlewareMetrics(b *testing.B, build func(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler) {
 	run := func(b *testing.B, reg prometheus.Registerer) {
 		svc, err := jwtauth.New(b.Context(), jwtauth.Config{
 			Store: memory.New(), Issuer: Issuer, Audience: []string{Audience}, ServeProtected: true,
@@ -116,7 +118,7 @@ func BenchmarkMiddlewareRoles(b *testing.B, newProtected NewProtectedFunc) {
 			protected = rt.Handler
 		}
 	}
-	run := func(b *testing.B, token string, reqs ...jwtauth.Requirement) {
+	run := func(b *testing.B, token string, reqs ...authn.Requirement) {
 		h := newProtected(b, protected, f.Auth, reqs...)
 		req := httptest.NewRequest(http.MethodGet, "/me", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -131,7 +133,7 @@ func BenchmarkMiddlewareRoles(b *testing.B, newProtected NewProtectedFunc) {
 	}
 	b.Run("plain", func(b *testing.B) { run(b, f.Token(b, "alice")) })
 	roles := f.TokenWith(b, "alice", map[string]any{"roles": []string{"user", "admin"}, "scope": "orders:read orders:write"})
-	b.Run("roles", func(b *testing.B) { run(b, roles, jwtauth.RequireRoles("admin")) })
+	b.Run("roles", func(b *testing.B) { run(b, roles, authn.RequireRoles("admin")) })
 }
 
 // BenchmarkFloorVerify is the floor under BenchmarkMiddleware:

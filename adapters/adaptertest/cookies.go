@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // Page is the origin of the page in RunCookies' requests: the fixture's
@@ -23,7 +25,7 @@ const AccessCookie = "access"
 // RunCookies checks an adapter against the cookie mode for browser pages
 // (jwtauth.CookieMode): the refresh token in an HttpOnly cookie scoped to
 // /refresh and /logout and absent from the JSON bodies, refresh and logout
-// from the cookie alone, the CSRF check (jwtauth.CSRFHeader, Origin,
+// from the cookie alone, the CSRF check (authn.CSRFHeader, Origin,
 // Sec-Fetch-Site) refusing a forged request with 403 before anything is
 // spent, each kind of bad cookie input answered 4xx with the real token
 // still working afterwards, and an access token read from a cookie by the
@@ -75,7 +77,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 }
 
 // fromPage are the headers a same-origin fetch of the page sends.
-var fromPage = []string{jwtauth.CSRFHeader, "1", "Origin", Page, "Sec-Fetch-Site", "same-origin"}
+var fromPage = []string{authn.CSRFHeader, "1", "Origin", Page, "Sec-Fetch-Site", "same-origin"}
 
 func withCookie(name, value string, header ...string) []string {
 	return append([]string{"Cookie", name + "=" + value}, header...)
@@ -108,7 +110,7 @@ func assertCookieResponse(t *testing.T, r *response, sameSite http.SameSite) ses
 		assert.True(t, c.HttpOnly, "HttpOnly: no script reads it")
 		assert.True(t, c.Secure, "Secure on a non-loopback host")
 		assert.Equal(t, sameSite, c.SameSite)
-		assert.InDelta(t, float64(jwtauth.DefaultRefreshTTL/time.Second), float64(c.MaxAge), 5, "Max-Age is the refresh token's remaining life")
+		assert.InDelta(t, float64(account.DefaultRefreshTTL/time.Second), float64(c.MaxAge), 5, "Max-Age is the refresh token's remaining life")
 	}
 	assert.ElementsMatch(t, []string{"/refresh", "/logout"}, paths)
 	return session{access: access, refresh: cookies[0].Value}
@@ -246,26 +248,26 @@ func testCookieBadInput(t *testing.T, c *client) {
 			return req{"/logout", "", withCookie(rc, s.refresh)}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"empty CSRF header", func(s session) req {
-			return req{"/refresh", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, " ")}
+			return req{"/refresh", "", withCookie(rc, s.refresh, authn.CSRFHeader, " ")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"cross-site form post", func(s session) req {
 			return req{"/logout", "refresh_token=x", withCookie(rc, s.refresh, "Content-Type", "", "Content-Type", "application/x-www-form-urlencoded",
 				"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"Origin of another site", func(s session) req {
-			return req{"/refresh", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, "1", "Origin", "https://evil.example")}
+			return req{"/refresh", "", withCookie(rc, s.refresh, authn.CSRFHeader, "1", "Origin", "https://evil.example")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"Origin of another port", func(s session) req {
-			return req{"/logout", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, "1", "Origin", Page+":8443")}
+			return req{"/logout", "", withCookie(rc, s.refresh, authn.CSRFHeader, "1", "Origin", Page+":8443")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"Origin null", func(s session) req {
-			return req{"/refresh", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, "1", "Origin", "null")}
+			return req{"/refresh", "", withCookie(rc, s.refresh, authn.CSRFHeader, "1", "Origin", "null")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"Sec-Fetch-Site same-site", func(s session) req {
-			return req{"/refresh", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, "1", "Sec-Fetch-Site", "same-site")}
+			return req{"/refresh", "", withCookie(rc, s.refresh, authn.CSRFHeader, "1", "Sec-Fetch-Site", "same-site")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 		{"Sec-Fetch-Site cross-site on logout", func(s session) req {
-			return req{"/logout", "", withCookie(rc, s.refresh, jwtauth.CSRFHeader, "1", "Origin", Page, "Sec-Fetch-Site", "cross-site")}
+			return req{"/logout", "", withCookie(rc, s.refresh, authn.CSRFHeader, "1", "Origin", Page, "Sec-Fetch-Site", "cross-site")}
 		}, http.StatusForbidden, "csrf_check_failed"},
 	}
 	for _, tc := range cases {
@@ -304,7 +306,7 @@ func testAccessCookie(t *testing.T, c *client) {
 
 	assertProtectedOK(t, c.do(http.MethodGet, "/protected", "", withCookie(AccessCookie, s.access)...), "alice")
 	assertError(t, c.do(http.MethodPost, "/protected", "", withCookie(AccessCookie, s.access)...), http.StatusForbidden, "csrf_check_failed")
-	assertError(t, c.do(http.MethodPost, "/protected", "", withCookie(AccessCookie, s.access, jwtauth.CSRFHeader, "1", "Origin", "https://evil.example")...),
+	assertError(t, c.do(http.MethodPost, "/protected", "", withCookie(AccessCookie, s.access, authn.CSRFHeader, "1", "Origin", "https://evil.example")...),
 		http.StatusForbidden, "csrf_check_failed")
 	assertProtectedOK(t, c.do(http.MethodPost, "/protected", "", withCookie(AccessCookie, s.access, fromPage...)...), "alice")
 	assertProtectedOK(t, c.do(http.MethodPost, "/protected", "", "Authorization", "Bearer "+s.access), "alice")

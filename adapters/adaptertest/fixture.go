@@ -1,12 +1,12 @@
 // Package adaptertest is the one HTTP behaviour table every jwtauth adapter
 // passes, in the manner of golang.org/x/net/nettest and testing/fstest: an
 // adapter's test hands [Run] a function that mounts a []jwtauth.Route and an
-// *jwtauth.Authenticator on its framework, and Run drives the result with
+// *authn.Authenticator on its framework, and Run drives the result with
 // net/http/httptest through every endpoint of SPEC §2, asserting exact
 // statuses, headers and JSON bodies, and checking every request and answer
 // against openapi.yaml, the module's OpenAPI 3.1 description.
 //
-// The fixture is real code end to end (keys.Manager, jwtauth.Issuer,
+// The fixture is real code end to end (keys.Manager, token.Issuer,
 // Verifier, Accounts, JWKS and discovery handlers) over adapters/memory,
 // with the fixed 2048-bit test keys of keys/keystest so that no test pays for RSA
 // key generation.
@@ -23,6 +23,9 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
@@ -42,7 +45,7 @@ const (
 )
 
 // argon2 parameters small enough for -race; never use them in production.
-var fastArgon2 = jwtauth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var fastArgon2 = account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // Fixture is a complete jwtauth server core over an in-memory store: the
 // routes and authenticator an adapter mounts, plus the pieces a test needs to
@@ -51,11 +54,11 @@ type Fixture struct {
 	// Routes is jwtauth.Routes over the fixture's accounts, JWKS and discovery handlers.
 	Routes []jwtauth.Route
 	// Auth verifies the fixture's tokens (Issuer, Audience, RS256) with realm Realm.
-	Auth *jwtauth.Authenticator
+	Auth *authn.Authenticator
 	// Keys is the key set: one active and one next key after NewFixture.
 	Keys *keys.Manager
 	// Issuer signs valid access tokens with the active key.
-	Issuer *jwtauth.Issuer
+	Issuer *token.Issuer
 	// Outsider is an RSA key that is not, and never becomes, part of Keys.
 	Outsider *rsa.PrivateKey
 
@@ -98,17 +101,17 @@ func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
 	if err != nil {
 		tb.Fatalf("adaptertest: keys.Open: %v", err)
 	}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL})
 	if err != nil {
 		tb.Fatalf("adaptertest: NewIssuer: %v", err)
 	}
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: m, Issuer: Issuer, Audience: []string{Audience}})
 	if err != nil {
 		tb.Fatalf("adaptertest: NewVerifier: %v", err)
 	}
-	acc, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon2, Logger: quiet})
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon2, Logger: quiet})
 	if err != nil {
-		tb.Fatalf("adaptertest: NewAccounts: %v", err)
+		tb.Fatalf("adaptertest: account.New: %v", err)
 	}
 	disc, err := jwtauth.NewDiscoveryHandler(Issuer)
 	if err != nil {
@@ -121,9 +124,9 @@ func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
 		Health:    store.Ping,
 		Cookies:   cookies,
 	})
-	f.Auth = &jwtauth.Authenticator{Verifier: ver, Realm: Realm}
+	f.Auth = &authn.Authenticator{Verifier: ver, Realm: Realm}
 	if cookies.AccessCookie != "" {
-		f.Auth.Sources = []jwtauth.TokenSource{jwtauth.HeaderSource("Authorization"), jwtauth.CookieSource(cookies.AccessCookie)}
+		f.Auth.Sources = []authn.TokenSource{authn.HeaderSource("Authorization"), authn.CookieSource(cookies.AccessCookie)}
 		f.Auth.CSRFOrigin = cookies.Origin
 	}
 	f.Keys, f.Issuer, f.store = m, iss, store
@@ -171,11 +174,11 @@ func (f *Fixture) ActiveKey(tb testing.TB) *keys.Key {
 
 // issuerWith returns an Issuer over the fixture's keys with cfg changed by
 // edit: a fake clock, another iss or aud.
-func (f *Fixture) issuerWith(tb testing.TB, edit func(*jwtauth.IssuerConfig)) *jwtauth.Issuer {
+func (f *Fixture) issuerWith(tb testing.TB, edit func(*token.IssuerConfig)) *token.Issuer {
 	tb.Helper()
-	cfg := jwtauth.IssuerConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL}
+	cfg := token.IssuerConfig{Keys: f.Keys, Issuer: Issuer, Audience: []string{Audience}, TTL: AccessTTL}
 	edit(&cfg)
-	iss, err := jwtauth.NewIssuer(cfg)
+	iss, err := token.NewIssuer(cfg)
 	if err != nil {
 		tb.Fatalf("adaptertest: NewIssuer: %v", err)
 	}

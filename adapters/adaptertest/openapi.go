@@ -36,7 +36,7 @@ type contract struct {
 	// route behind the adapters' middleware (RunAuthorization).
 	notFound, methodNotAllowed, protectedApp *routers.Route
 	// cookieApp is protectedApp for a request whose access token comes
-	// from a cookie (jwtauth.CookieSource): its 403 is CSRFCheckFailed.
+	// from a cookie (authn.CookieSource): its 403 is CSRFCheckFailed.
 	cookieApp *routers.Route
 }
 

@@ -12,6 +12,9 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
@@ -31,7 +34,7 @@ type MountServiceFunc func(t *testing.T, svc *jwtauth.Service) http.Handler
 // listener: the application's own /healthz is left alone; only the account
 // and key endpoints are mounted, under /auth; the discovery document sits
 // at the issuer + /.well-known/openid-configuration and names the JWKS
-// served there; and jwtauth.NewRemoteVerifier, knowing only the issuer URL,
+// served there; and remote.NewVerifier, knowing only the issuer URL,
 // verifies a token the mounted /auth/login issued. Every request under
 // /auth, the remote verifier's included, and its answer are checked against
 // openapi.yaml, whose paths are relative to that prefix.
@@ -116,7 +119,7 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 
 	creds := `{"username":"alice","password":"correct horse battery staple"}`
 	expect(http.MethodPost, "/auth/register", creds, http.StatusCreated)
-	var tok jwtauth.TokenResponse
+	var tok account.TokenResponse
 	if err := json.Unmarshal([]byte(expect(http.MethodPost, "/auth/login", creds, http.StatusOK)), &tok); err != nil || tok.AccessToken == "" {
 		t.Fatalf("login answer: %v %+v", err, tok)
 	}
@@ -124,19 +127,19 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 		t.Errorf("GET /api/me answered %s", got)
 	}
 	expect(http.MethodGet, "/api/me", "", http.StatusUnauthorized)
-	var next jwtauth.TokenResponse
+	var next account.TokenResponse
 	if err := json.Unmarshal([]byte(expect(http.MethodPost, "/auth/refresh", `{"refresh_token":"`+tok.RefreshToken+`"}`, http.StatusOK)), &next); err != nil {
 		t.Fatalf("refresh answer: %v", err)
 	}
 	expect(http.MethodPost, "/auth/logout", `{"refresh_token":"`+next.RefreshToken+`"}`, http.StatusNoContent)
 
-	remote, keySet, err := jwtauth.NewRemoteVerifier(t.Context(), jwtauth.RemoteConfig{Issuer: iss, HTTPClient: srv.Client()},
-		jwtauth.VerifierConfig{Audience: []string{iss}})
+	verifier, keySet, err := remote.NewVerifier(t.Context(), remote.Config{Issuer: iss, HTTPClient: srv.Client()},
+		token.VerifierConfig{Audience: []string{iss}})
 	if err != nil {
-		t.Fatalf("NewRemoteVerifier on the issuer %s: %v", iss, err)
+		t.Fatalf("remote.NewVerifier on the issuer %s: %v", iss, err)
 	}
 	t.Cleanup(func() { _ = keySet.Close() })
-	claims, err := remote.Verify(t.Context(), tok.AccessToken)
+	claims, err := verifier.Verify(t.Context(), tok.AccessToken)
 	if err != nil {
 		t.Fatalf("the remote verifier refused the mounted service's token: %v", err)
 	}

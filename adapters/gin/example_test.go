@@ -16,6 +16,9 @@ import (
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -40,15 +43,15 @@ func ExampleMount() {
 
 	const issuer = "https://auth.example.com"
 	audience := []string{"https://api.example.com"}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: km, Issuer: issuer, Audience: audience})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: km, Issuer: issuer, Audience: audience})
 	if err != nil {
 		log.Fatal(err)
 	}
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: km, Issuer: issuer, Audience: audience})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: km, Issuer: issuer, Audience: audience})
 	if err != nil {
 		log.Fatal(err)
 	}
-	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss})
+	accounts, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func ExampleMount() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth := &jwtauth.Authenticator{Verifier: ver, Realm: "example"}
+	auth := &authn.Authenticator{Verifier: ver, Realm: "example"}
 
 	r := gin.New() // gin.Default() also logs every request
 	r.Use(gin.Recovery())
@@ -113,7 +116,7 @@ func ExampleMountService() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		var tok jwtauth.TokenResponse
+		var tok account.TokenResponse
 		_ = json.NewDecoder(res.Body).Decode(&tok)
 		res.Body.Close()
 		fmt.Println(path+":", res.Status)
@@ -139,8 +142,8 @@ func ExampleMountService() {
 // and 405 answers for everything else.
 func ExampleNew() {
 	var (
-		routes []jwtauth.Route        // jwtauth.Routes(…), as in ExampleMount
-		auth   *jwtauth.Authenticator // as in ExampleMount
+		routes []jwtauth.Route      // jwtauth.Routes(…), as in ExampleMount
+		auth   *authn.Authenticator // as in ExampleMount
 	)
 	engine := jwtgin.New(routes, auth)
 	// In production: log.Fatal(engine.Run(":8080")). Here the engine

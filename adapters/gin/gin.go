@@ -6,7 +6,7 @@
 //
 //	import jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 //
-// It is a thin translation of jwtauth.Authenticator: token extraction,
+// It is a thin translation of authn.Authenticator: token extraction,
 // verification and the RFC 6750 challenge all live in the core, so this
 // adapter and adapters/nethttp behave identically (both pass
 // adapters/adaptertest).
@@ -22,13 +22,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // claimsKey is the gin.Context key of the verified claims.
 type claimsKey struct{}
 
 // Middleware returns a gin middleware that authenticates every request with
-// auth and checks reqs (jwtauth.RequireScopes, RequireRoles, Require), all
+// auth and checks reqs (authn.RequireScopes, RequireRoles, Require), all
 // of which must hold: the gin form of auth.Authorize. A request without a
 // valid access token (from auth.Sources; by default RFC 6750 §2.1
 // "Authorization: Bearer" or the x-access-token header) is answered by
@@ -36,15 +38,15 @@ type claimsKey struct{}
 // body — and a valid token that does not meet reqs with 403
 // insufficient_scope (RFC 6750 §3.1); either way the chain is aborted.
 // Otherwise c.Request carries the verified claims in its context
-// (jwtauth.ClaimsFromContext) and the gin.Context holds them too
+// (token.ClaimsFromContext) and the gin.Context holds them too
 // (ClaimsFromContext); both report false for the anonymous requests an
 // auth.Optional Authenticator lets through.
 //
-//	r.GET("/admin", jwtgin.Middleware(auth, jwtauth.RequireRoles("admin")), admin)
+//	r.GET("/admin", jwtgin.Middleware(auth, authn.RequireRoles("admin")), admin)
 //
 // Middleware panics when auth or auth.Verifier is nil, so that a miswired
 // server fails at start-up rather than on its first request.
-func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) gin.HandlerFunc {
+func Middleware(auth *authn.Authenticator, reqs ...authn.Requirement) gin.HandlerFunc {
 	if auth == nil || auth.Verifier == nil {
 		panic("gin: Middleware needs an Authenticator with a Verifier")
 	}
@@ -65,16 +67,16 @@ func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) gin.Ha
 
 // ClaimsFromContext returns the claims Middleware verified for c's request,
 // and false when the request did not pass through Middleware.
-func ClaimsFromContext(c *gin.Context) (*jwtauth.Claims, bool) {
+func ClaimsFromContext(c *gin.Context) (*token.Claims, bool) {
 	if v, ok := c.Get(claimsKey{}); ok {
-		if claims, ok := v.(*jwtauth.Claims); ok && claims != nil {
+		if claims, ok := v.(*token.Claims); ok && claims != nil {
 			return claims, true
 		}
 	}
 	if c.Request == nil {
 		return nil, false
 	}
-	return jwtauth.ClaimsFromContext(c.Request.Context())
+	return token.ClaimsFromContext(c.Request.Context())
 }
 
 // Mount registers each route on r, its handler wrapped with gin.WrapH and
@@ -82,7 +84,7 @@ func ClaimsFromContext(c *gin.Context) (*jwtauth.Claims, bool) {
 // as net/http's ServeMux does. Mount panics, as gin does, when a route
 // conflicts with one already registered; it panics when a route is Protected
 // and auth is nil.
-func Mount(r gin.IRouter, routes []jwtauth.Route, auth *jwtauth.Authenticator) {
+func Mount(r gin.IRouter, routes []jwtauth.Route, auth *authn.Authenticator) {
 	var mw gin.HandlerFunc
 	for _, rt := range routes {
 		chain := []gin.HandlerFunc{gin.WrapH(rt.Handler)}
@@ -137,17 +139,17 @@ func MountService(r gin.IRouter, svc *jwtauth.Service) error {
 // redirected, as with net/http's ServeMux. gin applies Use only to
 // routes registered after it, so for middleware such as gin.Logger on these
 // routes build the engine yourself and call Mount.
-func New(routes []jwtauth.Route, auth *jwtauth.Authenticator) *gin.Engine {
+func New(routes []jwtauth.Route, auth *authn.Authenticator) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	// Like http.ServeMux: "/healthz/" is not "/healthz" (404, not a redirect).
 	e.RedirectTrailingSlash = false
 	e.NoRoute(func(c *gin.Context) {
-		jwtauth.WriteError(c.Writer, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+		jwtauth.WriteError(c.Writer, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 	})
 	e.NoMethod(func(c *gin.Context) {
 		// gin has set the Allow header already (RFC 9110 §15.5.6).
-		jwtauth.WriteError(c.Writer, &jwtauth.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
+		jwtauth.WriteError(c.Writer, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
 	})
 	Mount(e, routes, auth)
 	return e

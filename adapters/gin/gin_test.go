@@ -16,6 +16,8 @@ import (
 	jwtgin "github.com/jwtauth/jwtauth/adapters/gin"
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 )
 
@@ -25,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestBehaviour(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+	adaptertest.Run(t, func(t *testing.T, routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 		return jwtgin.New(routes, auth)
 	})
 }
@@ -47,7 +49,7 @@ func TestMountOnUserEngine(t *testing.T) {
 		claims, ok := jwtgin.ClaimsFromContext(c)
 		require.True(t, ok)
 		assert.Equal(t, "alice", claims.Subject)
-		fromReq, ok := jwtauth.ClaimsFromContext(c.Request.Context())
+		fromReq, ok := token.ClaimsFromContext(c.Request.Context())
 		require.True(t, ok)
 		assert.Same(t, claims, fromReq)
 		c.Status(http.StatusNoContent)
@@ -79,27 +81,27 @@ func TestMountOnUserEngine(t *testing.T) {
 
 func TestMiddlewareNeedsAuthenticator(t *testing.T) {
 	assert.Panics(t, func() { jwtgin.Middleware(nil) })
-	assert.Panics(t, func() { jwtgin.Middleware(&jwtauth.Authenticator{}) })
+	assert.Panics(t, func() { jwtgin.Middleware(&authn.Authenticator{}) })
 }
 
 // BenchmarkMiddlewareGin measures one authenticated GET /protected through
 // jwtgin.New (see adaptertest.BenchmarkMiddleware).
 func BenchmarkMiddlewareGin(b *testing.B) {
 	gin.SetMode(gin.TestMode)
-	adaptertest.BenchmarkMiddleware(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
+	adaptertest.BenchmarkMiddleware(b, func(r []jwtauth.Route, a *authn.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
 // BenchmarkMiddlewareGinUncached is BenchmarkMiddlewareGin with the token
 // cache off: one RSA verification per request.
 func BenchmarkMiddlewareGinUncached(b *testing.B) {
 	gin.SetMode(gin.TestMode)
-	adaptertest.BenchmarkMiddlewareUncached(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
+	adaptertest.BenchmarkMiddlewareUncached(b, func(r []jwtauth.Route, a *authn.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
 // BenchmarkMiddlewareGinMetrics is BenchmarkMiddlewareGin over a whole
 // Service with metrics off and on (see adaptertest.BenchmarkMiddlewareMetrics).
 func BenchmarkMiddlewareGinMetrics(b *testing.B) {
-	adaptertest.BenchmarkMiddlewareMetrics(b, func(r []jwtauth.Route, a *jwtauth.Authenticator) http.Handler { return jwtgin.New(r, a) })
+	adaptertest.BenchmarkMiddlewareMetrics(b, func(r []jwtauth.Route, a *authn.Authenticator) http.Handler { return jwtgin.New(r, a) })
 }
 
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareGin.
@@ -166,12 +168,12 @@ func mustService(t *testing.T, issuer string) *jwtauth.Service {
 }
 
 // protected serves GET /me with next behind jwtgin.Middleware(auth, reqs...).
-func protected(_ testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+func protected(_ testing.TB, next http.Handler, auth *authn.Authenticator, reqs ...authn.Requirement) http.Handler {
 	r := gin.New()
 	r.GET("/me", jwtgin.Middleware(auth, reqs...), func(c *gin.Context) {
 		// The gin.Context and the request agree on the claims (or their absence).
 		fromGin, okGin := jwtgin.ClaimsFromContext(c)
-		fromReq, okReq := jwtauth.ClaimsFromContext(c.Request.Context())
+		fromReq, okReq := token.ClaimsFromContext(c.Request.Context())
 		if okGin != okReq || fromGin != fromReq {
 			c.AbortWithStatus(http.StatusTeapot)
 			return
@@ -192,7 +194,7 @@ func BenchmarkMiddlewareGinRoles(b *testing.B) {
 }
 
 func TestCookies(t *testing.T) {
-	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 		return jwtgin.New(routes, auth)
 	})
 }

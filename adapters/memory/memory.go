@@ -1,4 +1,4 @@
-// Package memory is an in-memory implementation of jwtauth.Store for tests
+// Package memory is an in-memory implementation of account.Store for tests
 // and throwaway runs (`jwtauth serve --store memory:`). Nothing survives the
 // process; several processes cannot share it.
 //
@@ -6,7 +6,7 @@
 // same conformance suite (jwtauth/storetest): byte slices are copied on the
 // way in and out, times are kept in UTC without monotonic clock readings, and
 // after Close every method fails with an error wrapping
-// jwtauth.ErrStoreUnavailable.
+// account.ErrStoreUnavailable.
 package memory
 
 import (
@@ -19,24 +19,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
-// Store is an in-memory jwtauth.Store guarded by one mutex. The zero value is
+// Store is an in-memory account.Store guarded by one mutex. The zero value is
 // not usable; call New. It is safe for concurrent use.
 type Store struct {
 	mu      sync.Mutex
 	closed  bool
-	users   map[string]jwtauth.User
+	users   map[string]account.User
 	keys    map[string]keys.Record
 	version int64
-	refresh map[string]jwtauth.RefreshToken // by string(Hash)
+	refresh map[string]account.RefreshToken // by string(Hash)
 	family  map[string]family               // by FamilyID
 
 	schedule keys.Schedule // the servers' schedule (keys.ScheduleStore)
 
-	throttle map[[2]string]*throttleBucket // by kind and key (jwtauth.ThrottleStore)
+	throttle map[[2]string]*throttleBucket // by kind and key (account.ThrottleStore)
 }
 
 // family is what a refresh-token family holds beside its tokens.
@@ -47,23 +47,23 @@ type family struct {
 }
 
 var (
-	_ jwtauth.Store                  = (*Store)(nil)
-	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ account.Store                  = (*Store)(nil)
+	_ account.RefreshTokenGraceStore = (*Store)(nil)
 	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
 // New returns an empty store: no users, no refresh tokens, and key-set version 0.
 func New() *Store {
 	return &Store{
-		users:   map[string]jwtauth.User{},
+		users:   map[string]account.User{},
 		keys:    map[string]keys.Record{},
-		refresh: map[string]jwtauth.RefreshToken{},
+		refresh: map[string]account.RefreshToken{},
 		family:  map[string]family{},
 	}
 }
 
 // errClosed is returned by every method after Close.
-var errClosed = fmt.Errorf("memory: %w: store closed", jwtauth.ErrStoreUnavailable)
+var errClosed = fmt.Errorf("memory: %w: store closed", account.ErrStoreUnavailable)
 
 // lock checks ctx, takes the mutex and checks that the store is open. On
 // success the caller must unlock s.mu.
@@ -80,7 +80,7 @@ func (s *Store) lock(ctx context.Context, op string) error {
 }
 
 // Ping returns nil while the store is open, an error wrapping
-// jwtauth.ErrStoreUnavailable after Close, and ctx's error when ctx is done.
+// account.ErrStoreUnavailable after Close, and ctx's error when ctx is done.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.lock(ctx, "ping"); err != nil {
 		return err
@@ -90,7 +90,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close drops every record. Later calls of every method, Close excepted,
-// return an error wrapping jwtauth.ErrStoreUnavailable. Close is idempotent
+// return an error wrapping account.ErrStoreUnavailable. Close is idempotent
 // and always returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -101,35 +101,35 @@ func (s *Store) Close() error {
 }
 
 // CreateUser inserts u, its CreatedAt normalized to UTC. It returns
-// jwtauth.ErrUserExists, changing nothing, when the username is taken.
-func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+// account.ErrUserExists, changing nothing, when the username is taken.
+func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	if err := s.lock(ctx, "create user"); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.users[u.Username]; ok {
-		return fmt.Errorf("memory: create user %q: %w", u.Username, jwtauth.ErrUserExists)
+		return fmt.Errorf("memory: create user %q: %w", u.Username, account.ErrUserExists)
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	s.users[u.Username] = u
 	return nil
 }
 
-// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
-func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+// UserByName returns the user or an error wrapping account.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (account.User, error) {
 	if err := s.lock(ctx, "get user"); err != nil {
-		return jwtauth.User{}, err
+		return account.User{}, err
 	}
 	defer s.mu.Unlock()
 	u, ok := s.users[username]
 	if !ok {
-		return jwtauth.User{}, fmt.Errorf("memory: get user %q: %w", username, jwtauth.ErrUserNotFound)
+		return account.User{}, fmt.Errorf("memory: get user %q: %w", username, account.ErrUserNotFound)
 	}
 	return u, nil
 }
 
 // UpdatePasswordHash replaces the user's password hash; it returns an error
-// wrapping jwtauth.ErrUserNotFound for an unknown username.
+// wrapping account.ErrUserNotFound for an unknown username.
 func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
 	if err := s.lock(ctx, "update password hash"); err != nil {
 		return err
@@ -137,7 +137,7 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) e
 	defer s.mu.Unlock()
 	u, ok := s.users[username]
 	if !ok {
-		return fmt.Errorf("memory: update password hash of %q: %w", username, jwtauth.ErrUserNotFound)
+		return fmt.Errorf("memory: update password hash of %q: %w", username, account.ErrUserNotFound)
 	}
 	u.PasswordHash = hash
 	s.users[username] = u
@@ -218,10 +218,10 @@ func (s *Store) SaveSchedule(ctx context.Context, sched keys.Schedule) error {
 
 // CreateRefreshToken stores a copy of t and its family, whose absolute end is
 // t.FamilyExpiresAt (ExpiresAt is capped at it). It returns an error wrapping
-// jwtauth.ErrUserNotFound when t.Username names no user, and an error when a
+// account.ErrUserNotFound when t.Username names no user, and an error when a
 // token with the same hash or a family with the same id exists, the hash is
 // empty or ExpiresAt is zero.
-func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
 	if err := s.lock(ctx, "create refresh token"); err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 
 // insertRefresh inserts t, its ExpiresAt capped at FamilyExpiresAt; s.mu
 // must be held.
-func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
+func (s *Store) insertRefresh(t account.RefreshToken) error {
 	if len(t.Hash) == 0 {
 		return errors.New("memory: create refresh token: empty hash")
 	}
@@ -246,7 +246,7 @@ func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
 		return errors.New("memory: create refresh token: no expiry")
 	}
 	if _, ok := s.users[t.Username]; !ok {
-		return fmt.Errorf("memory: create refresh token for %q: %w", t.Username, jwtauth.ErrUserNotFound)
+		return fmt.Errorf("memory: create refresh token for %q: %w", t.Username, account.ErrUserNotFound)
 	}
 	if _, ok := s.refresh[string(t.Hash)]; ok {
 		return errors.New("memory: create refresh token: a token with this hash exists")
@@ -259,33 +259,33 @@ func (s *Store) insertRefresh(t jwtauth.RefreshToken) error {
 }
 
 // RotateRefreshToken exchanges the token with hash for next, as
-// jwtauth.RefreshTokenStore documents. next takes the family, username,
+// account.RefreshTokenStore documents. next takes the family, username,
 // parent (hash) and family end of the old token, its ExpiresAt capped at
 // that end; its UsedAt and RevokedAt are cleared. The returned record is the
 // old token with UsedAt set to now. A token already used or revoked, or of a
 // revoked family, revokes its family (ErrRefreshReused) before its expiry is
 // considered.
-func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.RefreshToken, error) {
 	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return old, nil
 }
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
-// as jwtauth.RefreshTokenGraceStore documents: a token used less than grace
+// as account.RefreshTokenGraceStore documents: a token used less than grace
 // before now, whose successor is next.Hash and neither used nor revoked, is
 // exchanged again without any change; on ErrRefreshReused the presented
 // token's record (after the revocation) is returned.
-func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time, grace time.Duration) (account.RefreshToken, error) {
 	if err := s.lock(ctx, "rotate refresh token"); err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	defer s.mu.Unlock()
 	old, ok := s.refresh[string(hash)]
 	if !ok {
-		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token: %w", jwtauth.ErrRefreshNotFound)
+		return account.RefreshToken{}, fmt.Errorf("memory: rotate refresh token: %w", account.ErrRefreshNotFound)
 	}
 	now = now.UTC()
 	famRevoked := !s.family[old.FamilyID].revokedAt.IsZero()
@@ -293,22 +293,22 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		succ, ok := s.refresh[string(next.Hash)]
 		if ok && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
 			if !now.Before(old.ExpiresAt) {
-				return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)
+				return account.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, account.ErrRefreshExpired)
 			}
 			return copyRefresh(old), nil // a retry within the grace: same successor, nothing changes
 		}
 	}
 	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() || famRevoked {
 		s.revokeFamily(old.FamilyID, now)
-		return copyRefresh(s.refresh[string(hash)]), fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshReused)
+		return copyRefresh(s.refresh[string(hash)]), fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, account.ErrRefreshReused)
 	}
 	if !now.Before(old.ExpiresAt) {
-		return jwtauth.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, jwtauth.ErrRefreshExpired)
+		return account.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, account.ErrRefreshExpired)
 	}
 	next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = old.FamilyID, old.Username, hash, old.FamilyExpiresAt
 	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 	if err := s.insertRefresh(next); err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	old.UsedAt = now
 	s.refresh[string(hash)] = old
@@ -331,22 +331,22 @@ func (s *Store) revokeFamily(id string, now time.Time) {
 }
 
 // RefreshTokenByHash returns the token with hash as stored, or an error
-// wrapping jwtauth.ErrRefreshNotFound.
-func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
+// wrapping account.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (account.RefreshToken, error) {
 	if err := s.lock(ctx, "get refresh token"); err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	defer s.mu.Unlock()
 	t, ok := s.refresh[string(hash)]
 	if !ok {
-		return jwtauth.RefreshToken{}, fmt.Errorf("memory: get refresh token: %w", jwtauth.ErrRefreshNotFound)
+		return account.RefreshToken{}, fmt.Errorf("memory: get refresh token: %w", account.ErrRefreshNotFound)
 	}
 	return copyRefresh(t), nil
 }
 
 // RevokeRefreshFamily revokes, at now, every token of the family of the
 // token with hash (tokens already revoked keep their time) and returns the
-// family id; an error wrapping jwtauth.ErrRefreshNotFound for an unknown hash.
+// family id; an error wrapping account.ErrRefreshNotFound for an unknown hash.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
 	if err := s.lock(ctx, "revoke refresh family"); err != nil {
 		return "", err
@@ -354,7 +354,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	defer s.mu.Unlock()
 	t, ok := s.refresh[string(hash)]
 	if !ok {
-		return "", fmt.Errorf("memory: revoke refresh family: %w", jwtauth.ErrRefreshNotFound)
+		return "", fmt.Errorf("memory: revoke refresh family: %w", account.ErrRefreshNotFound)
 	}
 	s.revokeFamily(t.FamilyID, now.UTC())
 	return t.FamilyID, nil
@@ -362,14 +362,14 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 
 // RevokeUserRefreshFamilies revokes, at now, every family of username and
 // returns how many were not revoked before; an error wrapping
-// jwtauth.ErrUserNotFound for an unknown username.
+// account.ErrUserNotFound for an unknown username.
 func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
 	if err := s.lock(ctx, "revoke refresh families"); err != nil {
 		return 0, err
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.users[username]; !ok {
-		return 0, fmt.Errorf("memory: revoke refresh families of %q: %w", username, jwtauth.ErrUserNotFound)
+		return 0, fmt.Errorf("memory: revoke refresh families of %q: %w", username, account.ErrUserNotFound)
 	}
 	var n int64
 	for id, f := range s.family {
@@ -416,7 +416,7 @@ func copyRecord(r keys.Record) keys.Record {
 	return r
 }
 
-func copyRefresh(t jwtauth.RefreshToken) jwtauth.RefreshToken {
+func copyRefresh(t account.RefreshToken) account.RefreshToken {
 	t.Hash = bytes.Clone(t.Hash)
 	t.ParentHash = bytes.Clone(t.ParentHash)
 	t.IssuedAt = t.IssuedAt.UTC()

@@ -4,10 +4,10 @@ import (
 	"testing"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(*testing.T) jwtauth.Store { return memory.New() })
+	storetest.Run(t, func(*testing.T) account.Store { return memory.New() })
 }

@@ -5,10 +5,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-var _ jwtauth.ThrottleStore = (*Store)(nil)
+var _ account.ThrottleStore = (*Store)(nil)
 
 // throttleBucket is one token bucket of the login throttle: tokens at time
 // at, and the time it is full again.
@@ -20,7 +20,7 @@ type throttleBucket struct {
 
 // available returns b's tokens at now (Unix nanoseconds) for bucket shape k:
 // its tokens plus those that came back since at, at most k.Burst.
-func available(b *throttleBucket, k jwtauth.ThrottleBucket, now int64) float64 {
+func available(b *throttleBucket, k account.ThrottleBucket, now int64) float64 {
 	if now <= b.at {
 		return b.tokens
 	}
@@ -29,14 +29,14 @@ func available(b *throttleBucket, k jwtauth.ThrottleBucket, now int64) float64 {
 
 // set stores tokens at time at (the later of b.at and now) and the time b
 // is full again.
-func (b *throttleBucket) set(k jwtauth.ThrottleBucket, tokens float64, now int64) {
+func (b *throttleBucket) set(k account.ThrottleBucket, tokens float64, now int64) {
 	b.tokens, b.at = tokens, max(b.at, now)
 	b.full = b.at + int64(math.Ceil((float64(k.Burst)-tokens)*float64(k.Every)))
 }
 
-// TakeThrottle implements jwtauth.ThrottleStore in process, under the
+// TakeThrottle implements account.ThrottleStore in process, under the
 // store's mutex.
-func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) (time.Duration, error) {
+func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) (time.Duration, error) {
 	if err := s.lock(ctx, "take throttle"); err != nil {
 		return 0, err
 	}
@@ -60,8 +60,8 @@ func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtau
 	return 0, nil
 }
 
-// RefundThrottle implements jwtauth.ThrottleStore.
-func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) error {
+// RefundThrottle implements account.ThrottleStore.
+func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) error {
 	if err := s.lock(ctx, "refund throttle"); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwt
 	return nil
 }
 
-// PurgeThrottle implements jwtauth.ThrottleStore.
+// PurgeThrottle implements account.ThrottleStore.
 func (s *Store) PurgeThrottle(ctx context.Context, now time.Time) (int64, error) {
 	if err := s.lock(ctx, "purge throttle"); err != nil {
 		return 0, err

@@ -12,6 +12,9 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -35,15 +38,15 @@ func ExampleMount() {
 
 	const issuer = "https://auth.example.com"
 	audience := []string{"https://api.example.com"}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: km, Issuer: issuer, Audience: audience})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: km, Issuer: issuer, Audience: audience})
 	if err != nil {
 		log.Fatal(err)
 	}
-	ver, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: km, Issuer: issuer, Audience: audience})
+	ver, err := token.NewVerifier(token.VerifierConfig{Keys: km, Issuer: issuer, Audience: audience})
 	if err != nil {
 		log.Fatal(err)
 	}
-	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: store, RefreshTokens: store, Issuer: iss})
+	accounts, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func ExampleMount() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth := &jwtauth.Authenticator{Verifier: ver, Realm: "example"}
+	auth := &authn.Authenticator{Verifier: ver, Realm: "example"}
 
 	mux := http.NewServeMux()
 	nethttp.Mount(mux, jwtauth.Routes(jwtauth.RoutesConfig{
@@ -63,7 +66,7 @@ func ExampleMount() {
 
 	// The application's own endpoint, behind the same middleware.
 	mux.Handle("GET /api/me", nethttp.Middleware(auth)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		claims, _ := token.ClaimsFromContext(r.Context())
 		fmt.Fprintf(w, "hello %s\n", claims.Subject)
 	})))
 
@@ -80,8 +83,8 @@ func ExampleMount() {
 // answers for everything else.
 func ExampleHandler() {
 	var (
-		routes []jwtauth.Route        // jwtauth.Routes(…), as in ExampleMount
-		auth   *jwtauth.Authenticator // as in ExampleMount
+		routes []jwtauth.Route      // jwtauth.Routes(…), as in ExampleMount
+		auth   *authn.Authenticator // as in ExampleMount
 	)
 	srv := &http.Server{Addr: ":8080", Handler: nethttp.Handler(routes, auth), ReadHeaderTimeout: 10 * time.Second}
 	// In production: log.Fatal(srv.ListenAndServe()). Here the handler
@@ -107,7 +110,7 @@ func ExampleMountService() {
 	mux := http.NewServeMux()
 	nethttp.MountService(mux, svc)
 	mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		claims, _ := token.ClaimsFromContext(r.Context())
 		fmt.Fprintln(w, "hello", claims.Subject)
 	})))
 

@@ -20,7 +20,7 @@ import (
 // so that the fuzzer mutates around a real one; a value is split on U+001E
 // into several header lines. Invariants: no panic; only 200 or 401, never a
 // 5xx; 200 only when the request's one token is exactly the valid one (as
-// presentsOnly judges, independently of jwtauth.TokenFromRequest), and 200
+// presentsOnly judges, independently of authn.TokenFromRequest), and 200
 // for a request in the plain form of SPEC §2 carrying the valid token; every
 // 401 carries the RFC 6750 challenge; both adapters answer alike.
 func FuzzMiddleware(f *testing.F) {

@@ -3,7 +3,7 @@
 // the request's context, and helpers that mount jwtauth.Routes on an
 // http.ServeMux with Go 1.22 method patterns.
 //
-// It is a thin translation of jwtauth.Authenticator: token extraction,
+// It is a thin translation of authn.Authenticator: token extraction,
 // verification and the RFC 6750 challenge all live in the core, so this
 // adapter and adapters/gin behave identically (both pass adapters/adaptertest).
 package nethttp
@@ -13,10 +13,11 @@ import (
 	"path"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // Middleware returns middleware that authenticates every request with auth
-// and checks reqs (jwtauth.RequireScopes, RequireRoles, Require), all of
+// and checks reqs (authn.RequireScopes, RequireRoles, Require), all of
 // which must hold; it is auth.Authorize as func(http.Handler) http.Handler.
 // A request without a valid access token (from auth.Sources; by default
 // RFC 6750 §2.1 "Authorization: Bearer" or the x-access-token header) is
@@ -24,14 +25,14 @@ import (
 // JSON error body, and next is not called. A valid token that does not meet
 // reqs gets 403 insufficient_scope (RFC 6750 §3.1). Otherwise next sees the
 // request with the verified claims in its context; read them with
-// jwtauth.ClaimsFromContext (false for the anonymous requests an
+// token.ClaimsFromContext (false for the anonymous requests an
 // auth.Optional Authenticator lets through).
 //
-//	mux.Handle("GET /admin", nethttp.Middleware(auth, jwtauth.RequireRoles("admin"))(admin))
+//	mux.Handle("GET /admin", nethttp.Middleware(auth, authn.RequireRoles("admin"))(admin))
 //
 // Middleware panics when auth or auth.Verifier is nil, so that a miswired
 // server fails at start-up rather than on its first request.
-func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) func(http.Handler) http.Handler {
+func Middleware(auth *authn.Authenticator, reqs ...authn.Requirement) func(http.Handler) http.Handler {
 	if auth == nil || auth.Verifier == nil {
 		panic("nethttp: Middleware needs an Authenticator with a Verifier")
 	}
@@ -43,7 +44,7 @@ func Middleware(auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) func(h
 // also answers HEAD, as http.ServeMux does for every GET pattern. Mount
 // panics, as http.ServeMux.Handle does, when a pattern conflicts with one
 // already registered; it panics when a route is Protected and auth is nil.
-func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *jwtauth.Authenticator) {
+func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *authn.Authenticator) {
 	var mw func(http.Handler) http.Handler
 	for _, rt := range routes {
 		h := rt.Handler
@@ -83,14 +84,14 @@ func MountService(mux *http.ServeMux, svc *jwtauth.Service) {
 // ServeMux's plain text: 404 {"error":"not_found",…} for an unknown path and
 // 405 {"error":"method_not_allowed",…} with an Allow header (RFC 9110
 // §15.5.6) for a known path and another method.
-func Handler(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+func Handler(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	Mount(mux, routes, auth)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 			// Not canonical (//login, /a/../login): the mux would answer
 			// with a 307 redirect and an HTML body; every body here is JSON.
-			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+			jwtauth.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 			return
 		}
 		h, pattern := mux.Handler(r)
@@ -104,11 +105,11 @@ func Handler(routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
 		h.ServeHTTP(&probe, r)
 		if probe.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", probe.header.Get("Allow"))
-			jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			jwtauth.WriteError(w, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 				Description: "the method is not allowed for this endpoint"})
 			return
 		}
-		jwtauth.WriteError(w, &jwtauth.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+		jwtauth.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 	})
 }
 

@@ -13,10 +13,12 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/adaptertest"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 func TestBehaviour(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+	adaptertest.Run(t, func(t *testing.T, routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 		return nethttp.Handler(routes, auth)
 	})
 }
@@ -27,14 +29,14 @@ func TestMountOnUserMux(t *testing.T) {
 	f := adaptertest.NewFixture(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /public", func(w http.ResponseWriter, r *http.Request) {
-		_, ok := jwtauth.ClaimsFromContext(r.Context())
+		_, ok := token.ClaimsFromContext(r.Context())
 		assert.False(t, ok)
 		w.WriteHeader(http.StatusTeapot)
 	})
 	called := 0
 	mux.Handle("GET /me", nethttp.Middleware(f.Auth)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		called++
-		c, ok := jwtauth.ClaimsFromContext(r.Context())
+		c, ok := token.ClaimsFromContext(r.Context())
 		require.True(t, ok)
 		assert.Equal(t, "alice", c.Subject)
 		assert.Equal(t, []string{adaptertest.Audience}, c.Audience)
@@ -68,7 +70,7 @@ func TestMountService(t *testing.T) {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, adaptertest.AppHealth) })
 		mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			claims, _ := jwtauth.ClaimsFromContext(r.Context())
+			claims, _ := token.ClaimsFromContext(r.Context())
 			_ = json.NewEncoder(w).Encode(map[string]string{"sub": claims.Subject})
 		})))
 		nethttp.MountService(mux, svc)
@@ -78,7 +80,7 @@ func TestMountService(t *testing.T) {
 
 func TestMiddlewareNeedsAuthenticator(t *testing.T) {
 	assert.Panics(t, func() { nethttp.Middleware(nil) })
-	assert.Panics(t, func() { nethttp.Middleware(&jwtauth.Authenticator{}) })
+	assert.Panics(t, func() { nethttp.Middleware(&authn.Authenticator{}) })
 }
 
 // BenchmarkMiddlewareNetHTTP measures one authenticated GET /protected through
@@ -101,7 +103,7 @@ func BenchmarkMiddlewareNetHTTPMetrics(b *testing.B) {
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 
 // protected serves GET /me with next behind nethttp.Middleware(auth, reqs...).
-func protected(_ testing.TB, next http.Handler, auth *jwtauth.Authenticator, reqs ...jwtauth.Requirement) http.Handler {
+func protected(_ testing.TB, next http.Handler, auth *authn.Authenticator, reqs ...authn.Requirement) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /me", nethttp.Middleware(auth, reqs...)(next))
 	return mux
@@ -117,7 +119,7 @@ func BenchmarkMiddlewareNetHTTPRoles(b *testing.B) {
 }
 
 func TestCookies(t *testing.T) {
-	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *jwtauth.Authenticator) http.Handler {
+	adaptertest.RunCookies(t, func(t *testing.T, routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 		return nethttp.Handler(routes, auth)
 	})
 }

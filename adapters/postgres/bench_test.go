@@ -3,14 +3,14 @@ package postgres_test
 import (
 	"testing"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 )
 
 // The store-round-trip benchmarks of jwtauth/storetest on this store; adapters/sqlite
 // runs the same ones for comparison.
 
-func benchStore(b *testing.B) jwtauth.Store {
+func benchStore(b *testing.B) account.Store {
 	b.Helper()
 	return newDB(b).open(b, "jwtauth-bench")
 }

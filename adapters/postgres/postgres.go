@@ -1,11 +1,11 @@
-// Package postgres implements jwtauth.Store on PostgreSQL with
+// Package postgres implements account.Store on PostgreSQL with
 // github.com/jackc/pgx/v5 (pgxpool): the store for several `jwtauth serve`
 // instances behind one load balancer.
 //
 // Every instance opens the same database. The database decides every race:
 //
 //   - Registrations: the primary key on users.username; of two instances
-//     registering one username at once, one gets jwtauth.ErrUserExists.
+//     registering one username at once, one gets account.ErrUserExists.
 //   - The key set: ApplyKeys runs in one transaction that locks the one-row
 //     key_set_version table (SELECT … FOR UPDATE), compares the version,
 //     applies the change, bumps the version and calls
@@ -42,7 +42,7 @@
 // read back in UTC; the zero time is NULL.
 //
 // Errors that mean the database cannot be reached (connection refused or
-// lost, server shutting down, pool closed) wrap jwtauth.ErrStoreUnavailable,
+// lost, server shutting down, pool closed) wrap account.ErrStoreUnavailable,
 // which the HTTP layer answers with 503. Pooled connections are re-dialed by
 // pgx, so the store recovers without being reopened when the database
 // returns. No error or log line contains the DSN's password.
@@ -50,7 +50,7 @@
 // A stalled database (a path that stops forwarding without a reset) holds
 // a call until its context ends, then the connection is closed and the
 // call fails with the context's error; bound every call with a deadline
-// (jwtauth.AccountsConfig.StoreTimeout does for the account flow). Every
+// (account.Config.StoreTimeout does for the account flow). Every
 // write runs in an explicit transaction whose COMMIT is sent only while the
 // context is alive, so a write whose caller gave up is rolled back, never
 // committed when the stall ends.
@@ -74,7 +74,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -84,10 +84,10 @@ const NotifyChannel = "jwtauth_keys"
 
 // DefaultConnectTimeout bounds the dial of one connection when the DSN sets
 // no connect_timeout, so that an unreachable host fails a request with
-// jwtauth.ErrStoreUnavailable instead of hanging it.
+// account.ErrStoreUnavailable instead of hanging it.
 const DefaultConnectTimeout = 5 * time.Second
 
-// Store is a jwtauth.Store and keys.ChangeNotifier on a PostgreSQL
+// Store is an account.Store and keys.ChangeNotifier on a PostgreSQL
 // connection pool. It is safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -102,13 +102,13 @@ type Store struct {
 }
 
 var (
-	_ jwtauth.Store             = (*Store)(nil)
+	_ account.Store             = (*Store)(nil)
 	_ keys.ChangeNotifier       = (*Store)(nil)
-	_ jwtauth.UserStore         = (*Store)(nil)
+	_ account.UserStore         = (*Store)(nil)
 	_ keys.Store                = (*Store)(nil)
-	_ jwtauth.RefreshTokenStore = (*Store)(nil)
+	_ account.RefreshTokenStore = (*Store)(nil)
 
-	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ account.RefreshTokenGraceStore = (*Store)(nil)
 	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
@@ -122,7 +122,7 @@ var (
 //
 // Open fails with a clear error, and a DSN with its password masked, when
 // the DSN does not parse, the server cannot be reached (wrapping
-// jwtauth.ErrStoreUnavailable), rejects the login, the role may not create
+// account.ErrStoreUnavailable), rejects the login, the role may not create
 // the tables, or the schema is newer than this binary (ErrSchemaTooNew).
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	return open(ctx, dsn, false)
@@ -219,14 +219,14 @@ func (s *Store) openError(step string, err error) error {
 		return fmt.Errorf("postgres: open %s: no schema of the search_path exists or may be used by the role "+
 			"(check search_path; GRANT USAGE, CREATE ON SCHEMA …): %w", s.target, err)
 	case unavailable(err):
-		return fmt.Errorf("postgres: open %s: cannot reach the database: %w: %w", s.target, jwtauth.ErrStoreUnavailable, err)
+		return fmt.Errorf("postgres: open %s: cannot reach the database: %w: %w", s.target, account.ErrStoreUnavailable, err)
 	}
 	return fmt.Errorf("postgres: open %s: %s: %w", s.target, step, err)
 }
 
 // Close stops the KeyChanges listeners and closes the pool, waiting for
 // statements in progress. Later calls of every method, Close excepted, return
-// an error wrapping jwtauth.ErrStoreUnavailable. A second Close returns nil.
+// an error wrapping account.ErrStoreUnavailable. A second Close returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed.Swap(true) {
@@ -241,7 +241,7 @@ func (s *Store) Close() error {
 }
 
 // Ping reads the key-set version row: nil when the database answers and holds
-// jwtauth's schema, an error wrapping jwtauth.ErrStoreUnavailable when it
+// jwtauth's schema, an error wrapping account.ErrStoreUnavailable when it
 // cannot be reached or the store is closed.
 func (s *Store) Ping(ctx context.Context) error {
 	_, err := s.KeysVersion(ctx)
@@ -257,23 +257,23 @@ func (s *Store) check(ctx context.Context, op string) error {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	if s.closed.Load() {
-		return fmt.Errorf("postgres: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, errClosed)
+		return fmt.Errorf("postgres: %s: %w: %w", op, account.ErrStoreUnavailable, errClosed)
 	}
 	return nil
 }
 
 // fail wraps err from operation op: context errors as they are, errors of an
-// unreachable database or closed store with jwtauth.ErrStoreUnavailable.
+// unreachable database or closed store with account.ErrStoreUnavailable.
 func (s *Store) fail(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, jwtauth.ErrStoreUnavailable):
+	case errors.Is(err, account.ErrStoreUnavailable):
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err):
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	case s.closed.Load(), unavailable(err):
-		return fmt.Errorf("postgres: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, err)
+		return fmt.Errorf("postgres: %s: %w: %w", op, account.ErrStoreUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }
@@ -458,11 +458,11 @@ func decTime(n *int64) time.Time {
 
 // Users.
 
-// CreateUser inserts u. It returns an error wrapping jwtauth.ErrUserExists,
+// CreateUser inserts u. It returns an error wrapping account.ErrUserExists,
 // changing nothing, when the username is taken: the primary key on
 // users.username decides, so of concurrent registrations on any number of
 // instances exactly one succeeds.
-func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	op := fmt.Sprintf("create user %q", u.Username)
 	created, err := encTime(u.CreatedAt)
 	if err != nil {
@@ -471,33 +471,33 @@ func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
 	_, err = s.exec(ctx, op, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
 		u.Username, u.PasswordHash, created)
 	if pgCode(err) == "23505" { // unique_violation
-		return fmt.Errorf("postgres: %s: %w", op, jwtauth.ErrUserExists)
+		return fmt.Errorf("postgres: %s: %w", op, account.ErrUserExists)
 	}
 	return err
 }
 
-// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
-func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+// UserByName returns the user or an error wrapping account.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (account.User, error) {
 	op := fmt.Sprintf("get user %q", username)
-	u := jwtauth.User{Username: username}
+	u := account.User{Username: username}
 	err := s.read(ctx, op, func() error {
 		var created *int64
 		err := s.pool.QueryRow(ctx, `SELECT password_hash, created_at FROM users WHERE username = $1`, username).
 			Scan(&u.PasswordHash, &created)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return jwtauth.ErrUserNotFound
+			return account.ErrUserNotFound
 		}
 		u.CreatedAt = decTime(created)
 		return err
 	})
 	if err != nil {
-		return jwtauth.User{}, err
+		return account.User{}, err
 	}
 	return u, nil
 }
 
 // UpdatePasswordHash replaces the user's password hash; it returns an error
-// wrapping jwtauth.ErrUserNotFound for an unknown username.
+// wrapping account.ErrUserNotFound for an unknown username.
 func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
 	op := fmt.Sprintf("update password hash of %q", username)
 	tag, err := s.exec(ctx, op, `UPDATE users SET password_hash = $1 WHERE username = $2`, hash, username)
@@ -505,7 +505,7 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) e
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: %s: %w", op, jwtauth.ErrUserNotFound)
+		return fmt.Errorf("postgres: %s: %w", op, account.ErrUserNotFound)
 	}
 	return nil
 }
@@ -683,7 +683,7 @@ const refreshColumns = `hash, family_id, parent_hash, username, issued_at, expir
 
 // refreshArgs returns the INSERT arguments of t in refreshColumns order,
 // followed by FamilyExpiresAt; ExpiresAt is capped at FamilyExpiresAt.
-func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
+func refreshArgs(t account.RefreshToken) ([]any, error) {
 	if len(t.Hash) == 0 {
 		return nil, errors.New("refresh token without hash")
 	}
@@ -722,17 +722,17 @@ func refreshInsertError(err error) error {
 	case pe.Code == "23505": // unique_violation on the hash
 		return errDuplicateHash
 	case pe.Code == "23503": // foreign_key_violation on the username
-		return jwtauth.ErrUserNotFound
+		return account.ErrUserNotFound
 	}
 	return err
 }
 
 // CreateRefreshToken stores t, the first token of a family, and the family
 // with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
-// returns an error wrapping jwtauth.ErrUserNotFound when t.Username names no
+// returns an error wrapping account.ErrUserNotFound when t.Username names no
 // user (a foreign key), and an error when the hash is empty or already
 // stored, the family id is in use, or ExpiresAt is zero.
-func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
 	op := "create refresh token of family " + t.FamilyID
 	args, err := refreshArgs(t)
 	if err != nil {
@@ -746,7 +746,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 }
 
 // RotateRefreshToken exchanges the token with hash for next, as
-// jwtauth.RefreshTokenStore documents: of concurrent calls from any number of
+// account.RefreshTokenStore documents: of concurrent calls from any number of
 // instances exactly one succeeds. next takes the family, username, parent
 // (hash) and family end of the old token, its ExpiresAt capped at that end;
 // its UsedAt and RevokedAt are cleared. The returned record is the old token
@@ -756,10 +756,10 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 // expired token (now not before ExpiresAt) yields ErrRefreshExpired and
 // changes nothing; an unknown hash ErrRefreshNotFound. It is
 // RotateRefreshTokenGrace with a grace of 0, which says how it runs.
-func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.RefreshToken, error) {
 	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return old, nil
 }
@@ -794,7 +794,7 @@ const rotateRefreshSQL = `WITH f AS MATERIALIZED (
 	SELECT family_id, parent_hash, username, issued_at, expires_at, family_expires_at FROM u`
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
-// as jwtauth.RefreshTokenGraceStore documents: a token used less than grace
+// as account.RefreshTokenGraceStore documents: a token used less than grace
 // before now, whose family is not revoked and whose successor is next.Hash
 // and neither used nor revoked, is exchanged again without any change; on
 // ErrRefreshReused the presented token's record (after the revocation) is
@@ -806,17 +806,17 @@ const rotateRefreshSQL = `WITH f AS MATERIALIZED (
 // FOR UPDATE): each of its statements sees every exchange committed before
 // it, so a retry that lost the race for the lock finds the winner's
 // successor, and a revocation covers it.
-func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time, grace time.Duration) (account.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
 	if err != nil {
-		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: now: %w", op, err)
+		return account.RefreshToken{}, fmt.Errorf("postgres: %s: now: %w", op, err)
 	}
 	n := next
 	n.ParentHash, n.UsedAt, n.RevokedAt, n.FamilyExpiresAt = hash, time.Time{}, time.Time{}, time.Time{}
 	args, err := refreshArgs(n)
 	if err != nil {
-		return jwtauth.RefreshToken{}, fmt.Errorf("postgres: %s: next token: %w", op, err)
+		return account.RefreshToken{}, fmt.Errorf("postgres: %s: next token: %w", op, err)
 	}
 	old, done, err := s.rotateLive(ctx, op, hash, nowv, args)
 	if done || err != nil {
@@ -824,7 +824,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 	}
 	var reused error
 	err = s.write(ctx, op, func(tx pgx.Tx) error {
-		old, reused = jwtauth.RefreshToken{}, nil
+		old, reused = account.RefreshToken{}, nil
 		famRevoked, err := familyForUpdate(ctx, tx, hash)
 		if err != nil {
 			return err
@@ -835,12 +835,12 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		}
 		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && !famRevoked && now.Before(t.UsedAt.Add(grace)) {
 			succ, err := refreshByHash(ctx, tx, next.Hash)
-			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
+			if err != nil && !errors.Is(err, account.ErrRefreshNotFound) {
 				return err
 			}
 			if err == nil && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
 				if !now.Before(t.ExpiresAt) {
-					return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+					return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshExpired)
 				}
 				old = t // a retry within the grace: same successor, nothing changes
 				return nil
@@ -854,11 +854,11 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 				t.RevokedAt = time.Unix(0, *nowv).UTC()
 			}
 			old = t
-			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+			reused = fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshReused)
 			return nil // commit the revocation, then report the reuse
 		}
 		if !now.Before(t.ExpiresAt) {
-			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+			return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshExpired)
 		}
 		// Live: rotateLive matched nothing, and a used, revoked or missing
 		// token never becomes live, so this is not reached in practice; it
@@ -881,7 +881,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		return old, s.fail(op, reused)
 	}
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return old, nil
 }
@@ -890,13 +890,13 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 // the token was live and is now exchanged, and not done (with no error) when
 // the statement matched nothing. It runs in a transaction of its own (see
 // write), retried only when it certainly had no effect.
-func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *int64, args []any) (jwtauth.RefreshToken, bool, error) {
+func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *int64, args []any) (account.RefreshToken, bool, error) {
 	var (
-		t    jwtauth.RefreshToken
+		t    account.RefreshToken
 		done bool
 	)
 	err := s.write(ctx, op, func(tx pgx.Tx) error {
-		t, done = jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}, false
+		t, done = account.RefreshToken{Hash: append([]byte(nil), hash...)}, false
 		var issued, expires, famExpires *int64
 		// args: hash, family, parent, username, issued, expires, used, revoked, family expires.
 		err := tx.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
@@ -915,20 +915,20 @@ func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *in
 		return nil
 	})
 	if err != nil || !done {
-		return jwtauth.RefreshToken{}, false, err
+		return account.RefreshToken{}, false, err
 	}
 	return t, true, nil
 }
 
 // familyForUpdate locks the row of the family of the token with hash and
 // reports whether the family is revoked, or returns
-// jwtauth.ErrRefreshNotFound for an unknown token. Every transaction that
+// account.ErrRefreshNotFound for an unknown token. Every transaction that
 // changes a family's tokens calls it first.
 func familyForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (bool, error) {
 	var revoked *int64
 	err := tx.QueryRow(ctx, `SELECT revoked_at FROM refresh_families WHERE family_id = `+familyOfSQL+` FOR UPDATE`, hash).Scan(&revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, jwtauth.ErrRefreshNotFound
+		return false, account.ErrRefreshNotFound
 	}
 	return revoked != nil, err
 }
@@ -937,27 +937,27 @@ const refreshSelectSQL = `SELECT t.family_id, t.parent_hash, t.username, t.issue
 	FROM refresh_tokens AS t JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = $1`
 
 // refreshForUpdate reads and locks one token (not its family) or returns
-// jwtauth.ErrRefreshNotFound.
-func refreshForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+// account.ErrRefreshNotFound.
+func refreshForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (account.RefreshToken, error) {
 	return scanRefresh(tx.QueryRow(ctx, refreshSelectSQL+` FOR UPDATE OF t`, hash), hash)
 }
 
 // refreshByHash reads one token without locking it or returns
-// jwtauth.ErrRefreshNotFound.
-func refreshByHash(ctx context.Context, tx pgx.Tx, hash []byte) (jwtauth.RefreshToken, error) {
+// account.ErrRefreshNotFound.
+func refreshByHash(ctx context.Context, tx pgx.Tx, hash []byte) (account.RefreshToken, error) {
 	return scanRefresh(tx.QueryRow(ctx, refreshSelectSQL, hash), hash)
 }
 
 // scanRefresh scans the row of the token with hash.
-func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
-	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+func scanRefresh(row pgx.Row, hash []byte) (account.RefreshToken, error) {
+	t := account.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked, famExpires *int64
 	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return jwtauth.RefreshToken{}, jwtauth.ErrRefreshNotFound
+		return account.RefreshToken{}, account.ErrRefreshNotFound
 	}
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
 	t.FamilyExpiresAt = decTime(famExpires)
@@ -965,15 +965,15 @@ func scanRefresh(row pgx.Row, hash []byte) (jwtauth.RefreshToken, error) {
 }
 
 // RefreshTokenByHash returns the token with hash as stored, or an error
-// wrapping jwtauth.ErrRefreshNotFound.
-func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
-	var t jwtauth.RefreshToken
+// wrapping account.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (account.RefreshToken, error) {
+	var t account.RefreshToken
 	err := s.read(ctx, "get refresh token", func() (err error) {
 		t, err = scanRefresh(s.pool.QueryRow(ctx, refreshSelectSQL, hash), hash)
 		return err
 	})
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return t, nil
 }
@@ -991,7 +991,7 @@ func revokeFamily(ctx context.Context, tx pgx.Tx, family string, nowv *int64) er
 
 // RevokeRefreshFamily revokes, at now, the family of the token with hash —
 // its row and every token of it; tokens already revoked keep their time —
-// and returns the family id; an error wrapping jwtauth.ErrRefreshNotFound
+// and returns the family id; an error wrapping account.ErrRefreshNotFound
 // for an unknown hash. It locks the family's row first, so a rotation in
 // progress either finishes before it (and its successor is revoked too) or
 // finds the family revoked. It is idempotent and retried after a lost
@@ -1006,7 +1006,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 	err = s.write(ctx, op, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT family_id FROM refresh_families WHERE family_id = `+familyOfSQL+` FOR UPDATE`, hash).Scan(&family)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return jwtauth.ErrRefreshNotFound
+			return account.ErrRefreshNotFound
 		}
 		if err != nil {
 			return err
@@ -1022,7 +1022,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 // RevokeUserRefreshFamilies revokes, at now, every family of username (their
 // rows, locked as RevokeRefreshFamily locks one, and then their tokens) and
 // returns how many were not revoked before; an error wrapping
-// jwtauth.ErrUserNotFound for an unknown username.
+// account.ErrUserNotFound for an unknown username.
 func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
 	op := fmt.Sprintf("revoke refresh families of %q", username)
 	nowv, err := encTime(now)
@@ -1037,7 +1037,7 @@ func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, 
 			return err
 		}
 		if !exists {
-			return jwtauth.ErrUserNotFound
+			return account.ErrUserNotFound
 		}
 		rows, err := tx.Query(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE username = $1 AND revoked_at IS NULL RETURNING family_id`, username, nowv)
 		if err != nil {

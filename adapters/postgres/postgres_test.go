@@ -21,14 +21,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
 func TestConformance(t *testing.T) {
 	baseDSN(t)
-	storetest.Run(t, func(t *testing.T) jwtauth.Store {
+	storetest.Run(t, func(t *testing.T) account.Store {
 		return newDB(t).open(t, "jwtauth-conformance")
 	})
 }
@@ -58,7 +58,7 @@ func TestTwoInstancesRegisterSameUser(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				errs[i] = stores[i%2].CreateUser(ctx, jwtauth.User{Username: name, PasswordHash: "h" + strconv.Itoa(i), CreatedAt: t0})
+				errs[i] = stores[i%2].CreateUser(ctx, account.User{Username: name, PasswordHash: "h" + strconv.Itoa(i), CreatedAt: t0})
 			})
 		}
 		close(start)
@@ -68,7 +68,7 @@ func TestTwoInstancesRegisterSameUser(t *testing.T) {
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, jwtauth.ErrUserExists):
+			case errors.Is(err, account.ErrUserExists):
 				exists++
 			default:
 				t.Errorf("round %d: unexpected error %v", round, err)
@@ -262,18 +262,18 @@ func everyCall(ctx context.Context, s *postgres.Store, i int) error {
 	if _, err := s.UserByName(ctx, "alice"); err != nil {
 		return err
 	}
-	if err := s.CreateUser(ctx, jwtauth.User{Username: fmt.Sprintf("user-%d", i), PasswordHash: "h", CreatedAt: t0}); err != nil && !errors.Is(err, jwtauth.ErrUserExists) {
+	if err := s.CreateUser(ctx, account.User{Username: fmt.Sprintf("user-%d", i), PasswordHash: "h", CreatedAt: t0}); err != nil && !errors.Is(err, account.ErrUserExists) {
 		return err
 	}
 	if _, _, err := s.LoadKeys(ctx); err != nil {
 		return err
 	}
 	tok := fmt.Sprintf("tok-%d", i)
-	if err := s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf(tok), FamilyID: tok, Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+	if err := s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf(tok), FamilyID: tok, Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
 		return err
 	}
-	_, err := s.RotateRefreshToken(ctx, hashOf(tok), jwtauth.RefreshToken{Hash: hashOf(tok + "-next"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
-	if errors.Is(err, jwtauth.ErrRefreshNotFound) {
+	_, err := s.RotateRefreshToken(ctx, hashOf(tok), account.RefreshToken{Hash: hashOf(tok + "-next"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+	if errors.Is(err, account.ErrRefreshNotFound) {
 		err = nil // CreateRefreshToken's error was retried … nothing to rotate
 	}
 	return err
@@ -281,11 +281,11 @@ func everyCall(ctx context.Context, s *postgres.Store, i int) error {
 
 // TestTerminatedConnections kills the pool's server processes with
 // pg_terminate_backend between and during calls: each call succeeds (pgx
-// dials anew) or fails with jwtauth.ErrStoreUnavailable, nothing panics,
+// dials anew) or fails with account.ErrStoreUnavailable, nothing panics,
 // and the same Store works again without being reopened. While the server
 // refuses the store's role any connection (too many connections, SQLSTATE
 // 53300), a terminated connection cannot be replaced: then every call
-// fails, and with jwtauth.ErrStoreUnavailable.
+// fails, and with account.ErrStoreUnavailable.
 func TestTerminatedConnections(t *testing.T) {
 	db := newDB(t)
 	const app = "jwtauth-terminate"
@@ -307,7 +307,7 @@ func TestTerminatedConnections(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
-	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	require.NoError(t, s.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
 
 	var failures, successes, killed int
 	for i := range 30 {
@@ -320,7 +320,7 @@ func TestTerminatedConnections(t *testing.T) {
 		assert.NotPanics(t, func() { err = everyCall(ctx, s, i) })
 		if err != nil {
 			failures++
-			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d", i)
+			assert.ErrorIs(t, err, account.ErrStoreUnavailable, "call %d", i)
 		} else {
 			successes++
 		}
@@ -339,7 +339,7 @@ func TestTerminatedConnections(t *testing.T) {
 	for i, err := range errs {
 		if err != nil {
 			failures++
-			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "concurrent call %d", i)
+			assert.ErrorIs(t, err, account.ErrStoreUnavailable, "concurrent call %d", i)
 		} else {
 			successes++
 		}
@@ -355,7 +355,7 @@ func TestTerminatedConnections(t *testing.T) {
 	for i := range 3 {
 		err := everyCall(ctx, s, 200+i)
 		if assert.Error(t, err, "call %d while the server refuses connections", i) {
-			assert.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d while the server refuses connections", i)
+			assert.ErrorIs(t, err, account.ErrStoreUnavailable, "call %d while the server refuses connections", i)
 		}
 	}
 	_, err = db.admin.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT -1")
@@ -365,7 +365,7 @@ func TestTerminatedConnections(t *testing.T) {
 }
 
 // TestDatabaseOutage takes the database away (a proxy in front of it stops)
-// and brings it back: calls fail fast with jwtauth.ErrStoreUnavailable while
+// and brings it back: calls fail fast with account.ErrStoreUnavailable while
 // it is gone and work again, through the same Store, once it is back.
 func TestDatabaseOutage(t *testing.T) {
 	db := newDB(t)
@@ -377,16 +377,16 @@ func TestDatabaseOutage(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
-	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	require.NoError(t, s.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
 
 	p.Down()
 	for i := range 5 {
 		start := time.Now()
 		err := everyCall(ctx, s, i)
-		require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "call %d while the database is down", i)
+		require.ErrorIs(t, err, account.ErrStoreUnavailable, "call %d while the database is down", i)
 		assert.Less(t, time.Since(start), 3*time.Second, "a call hung while the database is down")
 	}
-	require.ErrorIs(t, s.Ping(ctx), jwtauth.ErrStoreUnavailable)
+	require.ErrorIs(t, s.Ping(ctx), account.ErrStoreUnavailable)
 
 	p.Up()
 	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 10*time.Second, 20*time.Millisecond, "no recovery")
@@ -412,13 +412,13 @@ func TestOpenErrors(t *testing.T) {
 			require.Error(t, err, "%s", dsn)
 			assert.ErrorIs(t, err, postgres.ErrInvalidDSN, "%s", dsn)
 			assert.NotContains(t, err.Error(), pw, "the error shows the password")
-			assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+			assert.NotErrorIs(t, err, account.ErrStoreUnavailable)
 		}
 	})
 	t.Run("Unreachable", func(t *testing.T) {
 		start := time.Now()
 		_, err := postgres.Open(t.Context(), "postgres://app:"+pw+"@127.0.0.1:1/auth?connect_timeout=3")
-		require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+		require.ErrorIs(t, err, account.ErrStoreUnavailable)
 		assert.NotContains(t, err.Error(), pw)
 		assert.Contains(t, err.Error(), "cannot reach")
 		assert.Less(t, time.Since(start), 5*time.Second)
@@ -461,14 +461,14 @@ func TestOpenRejected(t *testing.T) {
 		_, err = postgres.Open(ctx, dsn)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "GRANT USAGE, CREATE ON SCHEMA")
-		assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+		assert.NotErrorIs(t, err, account.ErrStoreUnavailable)
 
 		_, err = db.admin.Exec(ctx, "GRANT USAGE ON SCHEMA "+db.schema+" TO "+role)
 		require.NoError(t, err)
 		_, err = postgres.Open(ctx, dsn)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "lacks the privileges")
-		assert.NotErrorIs(t, err, jwtauth.ErrStoreUnavailable)
+		assert.NotErrorIs(t, err, account.ErrStoreUnavailable)
 
 		// An owner migrates; the role gets table privileges only and runs.
 		owner := db.open(t, "jwtauth-owner")
@@ -478,7 +478,7 @@ func TestOpenRejected(t *testing.T) {
 		s, err := postgres.Open(ctx, dsn)
 		require.NoError(t, err)
 		defer s.Close()
-		require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+		require.NoError(t, s.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
 	})
 }
 
@@ -553,7 +553,7 @@ func TestKeyChangesClosed(t *testing.T) {
 // schema, two pools as two server instances have.
 func TestConformanceShared(t *testing.T) {
 	baseDSN(t)
-	storetest.RunShared(t, func(t *testing.T) (jwtauth.Store, jwtauth.Store) {
+	storetest.RunShared(t, func(t *testing.T) (account.Store, account.Store) {
 		db := newDB(t)
 		return db.open(t, "jwtauth-shared-a"), db.open(t, "jwtauth-shared-b")
 	})
@@ -595,14 +595,14 @@ func TestMigrationRefreshFamilies(t *testing.T) {
 	}
 
 	s := db.open(t, "jwtauth-upgraded")
-	next := func(tok string, at time.Time) jwtauth.RefreshToken {
-		return jwtauth.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
+	next := func(tok string, at time.Time) account.RefreshToken {
+		return account.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
 	}
 	_, err = s.RotateRefreshToken(ctx, hashOf("s1"), next("s2", t0.Add(2*time.Hour)), t0.Add(2*time.Hour))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the successor the race leaked")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "the successor the race leaked")
 	end := t0.Add(90 * day)
 	_, err = s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end), end)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "a token past its family's 90 days")
+	require.ErrorIs(t, err, account.ErrRefreshExpired, "a token past its family's 90 days")
 	old, err := s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end.Add(-1)), end.Add(-1))
 	require.NoError(t, err)
 	assert.Equal(t, end, old.ExpiresAt)
@@ -648,7 +648,7 @@ func TestOpenReadOnlyCreatesNothing(t *testing.T) {
 // three servers have: the login budgets hold for all of them together.
 func TestSharedThrottle(t *testing.T) {
 	db := newDB(t)
-	storetest.SharedThrottle(t, []jwtauth.Store{db.open(t, "jwtauth-a"), db.open(t, "jwtauth-b"), db.open(t, "jwtauth-c")})
+	storetest.SharedThrottle(t, []account.Store{db.open(t, "jwtauth-a"), db.open(t, "jwtauth-b"), db.open(t, "jwtauth-c")})
 }
 
 // TestMigrationScheduleRetain upgrades a schema-4 database whose servers

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // TestFrozenDatabaseWritesRollBack stalls the path to the database (a proxy
@@ -26,9 +26,9 @@ func TestFrozenDatabaseWritesRollBack(t *testing.T) {
 	db := newDB(t)
 	setup := db.open(t, "jwtauth-frozen-setup")
 	ctx := t.Context()
-	require.NoError(t, setup.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
-	tok := func(name string) jwtauth.RefreshToken {
-		return jwtauth.RefreshToken{Hash: hashOf(name), FamilyID: name, Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	require.NoError(t, setup.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	tok := func(name string) account.RefreshToken {
+		return account.RefreshToken{Hash: hashOf(name), FamilyID: name, Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}
 	for _, name := range []string{"rotate-live", "rotate-warm", "revoke-live", "revoke-warm"} {
 		require.NoError(t, setup.CreateRefreshToken(ctx, tok(name)))
@@ -51,10 +51,10 @@ func TestFrozenDatabaseWritesRollBack(t *testing.T) {
 	}{{
 		name: "register",
 		warm: func(ctx context.Context, s *postgres.Store) error {
-			return s.CreateUser(ctx, jwtauth.User{Username: "warm", PasswordHash: "h", CreatedAt: t0})
+			return s.CreateUser(ctx, account.User{Username: "warm", PasswordHash: "h", CreatedAt: t0})
 		},
 		call: func(ctx context.Context, s *postgres.Store) error {
-			return s.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: "h", CreatedAt: t0})
+			return s.CreateUser(ctx, account.User{Username: "bob", PasswordHash: "h", CreatedAt: t0})
 		},
 		committed: func() int { return count(`SELECT count(*) FROM ` + db.schema + `.users WHERE username = 'bob'`) },
 	}, {

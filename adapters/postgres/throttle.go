@@ -6,13 +6,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-var _ jwtauth.ThrottleStore = (*Store)(nil)
+var _ account.ThrottleStore = (*Store)(nil)
 
 // throttleArgs returns the arrays of the throttle functions' arguments.
-func throttleArgs(buckets []jwtauth.ThrottleBucket) (kinds, keys []string, bursts, everys []int64) {
+func throttleArgs(buckets []account.ThrottleBucket) (kinds, keys []string, bursts, everys []int64) {
 	for _, b := range buckets {
 		kinds = append(kinds, b.Kind)
 		keys = append(keys, b.Key)
@@ -49,11 +49,11 @@ func (s *Store) statement(ctx context.Context, op string, fn func() error) error
 	}
 }
 
-// TakeThrottle implements jwtauth.ThrottleStore in one statement (the
+// TakeThrottle implements account.ThrottleStore in one statement (the
 // function throttle_take of migration 0004), which locks the buckets' rows
 // in the order given, so it is atomic across every instance on the
 // database.
-func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) (time.Duration, error) {
+func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) (time.Duration, error) {
 	kinds, keys, bursts, everys := throttleArgs(buckets)
 	var wait int64
 	err := s.statement(ctx, "take throttle", func() error {
@@ -63,9 +63,9 @@ func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtau
 	return time.Duration(wait), err
 }
 
-// RefundThrottle implements jwtauth.ThrottleStore in one statement (the
+// RefundThrottle implements account.ThrottleStore in one statement (the
 // function throttle_refund of migration 0004).
-func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) error {
+func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) error {
 	kinds, keys, bursts, everys := throttleArgs(buckets)
 	return s.statement(ctx, "refund throttle", func() error {
 		_, err := s.pool.Exec(ctx, `SELECT throttle_refund($1, $2, $3, $4, $5)`,
@@ -74,7 +74,7 @@ func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwt
 	})
 }
 
-// PurgeThrottle implements jwtauth.ThrottleStore. It skips rows a take or
+// PurgeThrottle implements account.ThrottleStore. It skips rows a take or
 // refund holds locked (they are in use, not full), so it never waits for
 // nor deadlocks with a login.
 func (s *Store) PurgeThrottle(ctx context.Context, now time.Time) (int64, error) {

@@ -7,14 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 )
 
 // The store-round-trip benchmarks of jwtauth/storetest on this store; adapters/postgres
 // runs the same ones for comparison.
 
-func benchStore(b *testing.B) jwtauth.Store {
+func benchStore(b *testing.B) account.Store {
 	b.Helper()
 	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "jwtauth.db"))
 	require.NoError(b, err)

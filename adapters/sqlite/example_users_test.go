@@ -14,29 +14,29 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
-	"github.com/jwtauth/jwtauth/keys"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-// appUsers implements jwtauth.UserStore over an application's own users
+// appUsers implements account.UserStore over an application's own users
 // table, with its own column names: account_name, pw_hash (bcrypt today),
 // role, signed_up.
 type appUsers struct{ db *sql.DB }
 
 // UserByName looks the account up. jwtauth passes the username normalized
 // (RFC 8265: "Alice" comes as "alice"), so the lookup ignores case.
-func (s appUsers) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
-	var u jwtauth.User
+func (s appUsers) UserByName(ctx context.Context, username string) (account.User, error) {
+	var u account.User
 	err := s.db.QueryRowContext(ctx,
 		`SELECT lower(account_name), pw_hash, signed_up FROM users WHERE account_name = ? COLLATE NOCASE`, username).
 		Scan(&u.Username, &u.PasswordHash, &u.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return jwtauth.User{}, jwtauth.ErrUserNotFound
+		return account.User{}, account.ErrUserNotFound
 	}
 	return u, err
 }
 
 // CreateUser serves /register; a taken name changes nothing.
-func (s appUsers) CreateUser(ctx context.Context, u jwtauth.User) error {
+func (s appUsers) CreateUser(ctx context.Context, u account.User) error {
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO users (account_name, pw_hash, role, signed_up) VALUES (?, ?, 'user', ?) ON CONFLICT DO NOTHING`,
 		u.Username, u.PasswordHash, u.CreatedAt)
@@ -44,7 +44,7 @@ func (s appUsers) CreateUser(ctx context.Context, u jwtauth.User) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return jwtauth.ErrUserExists
+		return account.ErrUserExists
 	}
 	return nil
 }
@@ -58,14 +58,14 @@ func (s appUsers) UpdatePasswordHash(ctx context.Context, username, hash string)
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return jwtauth.ErrUserNotFound
+		return account.ErrUserNotFound
 	}
 	return nil
 }
 
 // Example_ownUsersTable logs in a user who already exists in an
 // application's SQLite users table, with the bcrypt hash the application
-// stored, through a jwtauth.UserStore over that table; a claims hook reads
+// stored, through a account.UserStore over that table; a claims hook reads
 // the user's role from the same table.
 //
 // That is where roles belong: in data only the application writes. /register
@@ -95,19 +95,13 @@ func Example_ownUsersTable() {
 		log.Fatal(err)
 	}
 
-	// jwtauth over it: keys in memory here (use sqlite.Open for jwtauth's own
-	// tables in production), no refresh tokens (their store keeps its own users).
-	mgr, err := keys.Open(ctx, keys.Config{Store: memory.New(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	const iss = "https://app.example.com"
-	issuer, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: iss, Audience: []string{iss}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	accounts, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{
-		Users: appUsers{db}, Issuer: issuer, Logger: slog.New(slog.DiscardHandler),
+	// jwtauth over it: the users from the application's table, keys in
+	// memory here (use sqlite.Open for jwtauth's own tables in production).
+	// With users of its own there are no refresh tokens: jwtauth's stores
+	// keep them only for the users in their own table.
+	svc, err := jwtauth.New(ctx, jwtauth.Config{
+		Store: memory.New(), Users: appUsers{db}, Issuer: "https://app.example.com",
+		Logger: slog.New(slog.DiscardHandler),
 		Claims: func(ctx context.Context, username string) (map[string]any, error) {
 			var role string
 			err := db.QueryRowContext(ctx, `SELECT role FROM users WHERE account_name = ? COLLATE NOCASE`, username).Scan(&role)
@@ -117,12 +111,10 @@ func Example_ownUsersTable() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer svc.Close()
+	accounts, verifier := svc.Accounts(), svc.Verifier()
 
 	tok, err := accounts.Login(ctx, "alice", "correct horse battery")
-	if err != nil {
-		log.Fatal(err)
-	}
-	verifier, err := jwtauth.NewVerifier(jwtauth.VerifierConfig{Keys: mgr, Issuer: iss, Audience: []string{iss}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,14 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
 // TestDatabaseFileChanged: once the file at the store's path is not the
 // database the store has open (deleted with its -wal and -shm, replaced by
 // another database, overwritten with garbage, made immutable), Ping and
-// every write fail with jwtauth.ErrStoreUnavailable naming the path and
+// every write fail with account.ErrStoreUnavailable naming the path and
 // the cause, instead of answering from, and writing into, a file that the
 // next start will not find.
 func TestDatabaseFileChanged(t *testing.T) {
@@ -41,7 +41,7 @@ func TestDatabaseFileChanged(t *testing.T) {
 			other := filepath.Join(filepath.Dir(path), "other.db")
 			s, err := sqlite.Open(t.Context(), other)
 			require.NoError(t, err)
-			require.NoError(t, s.CreateUser(t.Context(), jwtauth.User{Username: "mallory", PasswordHash: "h", CreatedAt: t0}))
+			require.NoError(t, s.CreateUser(t.Context(), account.User{Username: "mallory", PasswordHash: "h", CreatedAt: t0}))
 			require.NoError(t, s.Close())
 			require.NoError(t, os.Rename(other, path))
 		},
@@ -67,8 +67,8 @@ func TestDatabaseFileChanged(t *testing.T) {
 			ctx := t.Context()
 			path := filepath.Join(t.TempDir(), "jwtauth.db")
 			s := open(t, path)
-			require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
-			fam := jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			require.NoError(t, s.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+			fam := account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 			require.NoError(t, s.CreateRefreshToken(ctx, fam))
 			require.NoError(t, s.Ping(ctx))
 
@@ -77,17 +77,17 @@ func TestDatabaseFileChanged(t *testing.T) {
 			_, version, _ := s.LoadKeys(ctx)
 			calls := map[string]error{
 				"ping":        s.Ping(ctx),
-				"create user": s.CreateUser(ctx, jwtauth.User{Username: "bob", PasswordHash: "h", CreatedAt: t0}),
+				"create user": s.CreateUser(ctx, account.User{Username: "bob", PasswordHash: "h", CreatedAt: t0}),
 				"rehash":      s.UpdatePasswordHash(ctx, "alice", "h2"),
-				"create refresh token": s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-2",
+				"create refresh token": s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-2",
 					Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}),
 			}
-			_, calls["rotate"] = s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t1-next"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+			_, calls["rotate"] = s.RotateRefreshToken(ctx, hashOf("t1"), account.RefreshToken{Hash: hashOf("t1-next"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
 			_, calls["revoke"] = s.RevokeRefreshFamily(ctx, hashOf("t1"), t0)
 			_, calls["apply keys"] = s.ApplyKeys(ctx, version, keys.Change{Delete: []string{"none"}})
 			_, calls["look up user"] = s.UserByName(ctx, "alice")
 			for name, err := range calls {
-				require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, name)
+				require.ErrorIs(t, err, account.ErrStoreUnavailable, name)
 				assert.ErrorContains(t, err, path, name)
 				assert.ErrorContains(t, err, tc.want, name)
 			}

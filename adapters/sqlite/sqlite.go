@@ -1,4 +1,4 @@
-// Package sqlite implements jwtauth.Store on an embedded SQLite database
+// Package sqlite implements account.Store on an embedded SQLite database
 // (modernc.org/sqlite, pure Go, no cgo): the default store of `jwtauth serve`.
 //
 // The database is one file in WAL mode, so readers never wait for the
@@ -7,7 +7,7 @@
 // transaction, which takes SQLite's write lock before it reads, so the
 // version check of ApplyKeys and the used-check of RotateRefreshToken cannot
 // race with another connection or process. A writer waits for the lock up
-// to 5 s (busy_timeout) before failing with jwtauth.ErrStoreUnavailable.
+// to 5 s (busy_timeout) before failing with account.ErrStoreUnavailable.
 //
 // The schema is created and upgraded by embedded, numbered migrations
 // tracked in PRAGMA user_version (see SchemaVersion). Times are stored as
@@ -19,7 +19,7 @@
 // the one it opened and a writable SQLite database: when the file was
 // deleted, moved away or replaced while the store runs, or overwritten or
 // made read-only, every call (Ping included) fails with an error wrapping
-// jwtauth.ErrStoreUnavailable that names the path, instead of writing into
+// account.ErrStoreUnavailable that names the path, instead of writing into
 // a file nobody will open again.
 package sqlite
 
@@ -36,17 +36,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // BusyTimeout is how long a statement waits for a lock another connection or
-// process holds before it fails with jwtauth.ErrStoreUnavailable.
+// process holds before it fails with account.ErrStoreUnavailable.
 const BusyTimeout = 5 * time.Second
 
-// Store is a jwtauth.Store on one SQLite file. It is safe for concurrent use;
+// Store is an account.Store on one SQLite file. It is safe for concurrent use;
 // in-process writers queue for one write slot, other processes are kept out
 // by SQLite's file lock.
 type Store struct {
@@ -65,8 +65,8 @@ type Store struct {
 }
 
 var (
-	_ jwtauth.Store                  = (*Store)(nil)
-	_ jwtauth.RefreshTokenGraceStore = (*Store)(nil)
+	_ account.Store                  = (*Store)(nil)
+	_ account.RefreshTokenGraceStore = (*Store)(nil)
 	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
@@ -122,12 +122,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) pin() error {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, account.ErrStoreUnavailable, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+		return fmt.Errorf("sqlite: open %s: %w: %w", s.path, account.ErrStoreUnavailable, err)
 	}
 	s.file, s.ident = f, fi
 	return nil
@@ -136,7 +136,7 @@ func (s *Store) pin() error {
 // sqliteHeader starts every SQLite database file (the file format, §1.3).
 const sqliteHeader = "SQLite format 3\x00"
 
-// checkFile reports, wrapping jwtauth.ErrStoreUnavailable and naming the
+// checkFile reports, wrapping account.ErrStoreUnavailable and naming the
 // path, when the file at the path is no longer the file the store has open
 // (deleted, moved away, replaced), no longer starts with the SQLite header
 // (overwritten) or may not be written. It costs a stat, a 16-byte read and
@@ -146,20 +146,20 @@ func (s *Store) checkFile() error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: the database file %s is gone (deleted or moved away while in use): "+
-			"what is written now would be lost; put it back or restart", jwtauth.ErrStoreUnavailable, s.path)
+			"what is written now would be lost; put it back or restart", account.ErrStoreUnavailable, s.path)
 	case err != nil:
-		return fmt.Errorf("%w: the database file %s: %w", jwtauth.ErrStoreUnavailable, s.path, err)
+		return fmt.Errorf("%w: the database file %s: %w", account.ErrStoreUnavailable, s.path, err)
 	case !os.SameFile(fi, s.ident):
 		return fmt.Errorf("%w: the database file %s was replaced by another file while in use; restart to open it",
-			jwtauth.ErrStoreUnavailable, s.path)
+			account.ErrStoreUnavailable, s.path)
 	}
 	var hdr [len(sqliteHeader)]byte
 	if _, err := s.file.ReadAt(hdr[:], 0); err != nil || string(hdr[:]) != sqliteHeader {
 		return fmt.Errorf("%w: the database file %s was overwritten: it is no longer a SQLite database",
-			jwtauth.ErrStoreUnavailable, s.path)
+			account.ErrStoreUnavailable, s.path)
 	}
 	if err := writable(s.path); err != nil && !s.readOnly {
-		return fmt.Errorf("%w: the database file %s may not be written: %w", jwtauth.ErrStoreUnavailable, s.path, err)
+		return fmt.Errorf("%w: the database file %s may not be written: %w", account.ErrStoreUnavailable, s.path, err)
 	}
 	return nil
 }
@@ -288,12 +288,12 @@ func (s *Store) openError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	return fmt.Errorf("sqlite: open %s: %w: %w", s.path, jwtauth.ErrStoreUnavailable, err)
+	return fmt.Errorf("sqlite: open %s: %w: %w", s.path, account.ErrStoreUnavailable, err)
 }
 
 // Close closes the database, waiting for statements in progress. Later calls
 // of every method, Close excepted, return an error wrapping
-// jwtauth.ErrStoreUnavailable. A second Close returns nil.
+// account.ErrStoreUnavailable. A second Close returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -307,7 +307,7 @@ func (s *Store) Close() error {
 }
 
 // Ping reads the key-set version row: nil when the database answers, an
-// error wrapping jwtauth.ErrStoreUnavailable when it is closed, locked past
+// error wrapping account.ErrStoreUnavailable when it is closed, locked past
 // BusyTimeout or unreadable, or its file was deleted, replaced, overwritten
 // or made read-only (see the package documentation).
 func (s *Store) Ping(ctx context.Context) error {
@@ -328,7 +328,7 @@ func (s *Store) check(ctx context.Context, op string) error {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if s.closed.Load() {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, errClosed)
+		return fmt.Errorf("sqlite: %s: %w: %w", op, account.ErrStoreUnavailable, errClosed)
 	}
 	if err := s.checkFile(); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
@@ -337,18 +337,18 @@ func (s *Store) check(ctx context.Context, op string) error {
 }
 
 // fail wraps err from operation op: context errors as they are, errors of a
-// closed, locked or unreadable database with jwtauth.ErrStoreUnavailable.
+// closed, locked or unreadable database with account.ErrStoreUnavailable.
 // Errors that already carry a prefix of this package are returned unchanged.
 func (s *Store) fail(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, jwtauth.ErrStoreUnavailable):
+	case errors.Is(err, account.ErrStoreUnavailable):
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	case s.closed.Load(), errors.Is(err, sql.ErrConnDone), unavailable(err):
-		return fmt.Errorf("sqlite: %s: %w: %w", op, jwtauth.ErrStoreUnavailable, err)
+		return fmt.Errorf("sqlite: %s: %w: %w", op, account.ErrStoreUnavailable, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
@@ -445,10 +445,10 @@ func decTime(n sql.NullInt64) time.Time {
 
 // Users.
 
-// CreateUser inserts u. It returns an error wrapping jwtauth.ErrUserExists,
+// CreateUser inserts u. It returns an error wrapping account.ErrUserExists,
 // changing nothing, when the username is taken (the UNIQUE constraint on
 // users.username decides, so concurrent registrations cannot both succeed).
-func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
+func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	op := fmt.Sprintf("create user %q", u.Username)
 	created, err := encTime(u.CreatedAt)
 	if err != nil {
@@ -458,34 +458,34 @@ func (s *Store) CreateUser(ctx context.Context, u jwtauth.User) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)`,
 			u.Username, u.PasswordHash, created)
 		if constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
-			return jwtauth.ErrUserExists
+			return account.ErrUserExists
 		}
 		return err
 	})
 }
 
-// UserByName returns the user or an error wrapping jwtauth.ErrUserNotFound.
-func (s *Store) UserByName(ctx context.Context, username string) (jwtauth.User, error) {
+// UserByName returns the user or an error wrapping account.ErrUserNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (account.User, error) {
 	op := fmt.Sprintf("get user %q", username)
 	if err := s.check(ctx, op); err != nil {
-		return jwtauth.User{}, err
+		return account.User{}, err
 	}
-	u := jwtauth.User{Username: username}
+	u := account.User{Username: username}
 	var created sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT password_hash, created_at FROM users WHERE username = ?`, username).
 		Scan(&u.PasswordHash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return jwtauth.User{}, s.fail(op, jwtauth.ErrUserNotFound)
+		return account.User{}, s.fail(op, account.ErrUserNotFound)
 	}
 	if err != nil {
-		return jwtauth.User{}, s.fail(op, err)
+		return account.User{}, s.fail(op, err)
 	}
 	u.CreatedAt = decTime(created)
 	return u, nil
 }
 
 // UpdatePasswordHash replaces the user's password hash; it returns an error
-// wrapping jwtauth.ErrUserNotFound for an unknown username.
+// wrapping account.ErrUserNotFound for an unknown username.
 func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
 	return s.write(ctx, fmt.Sprintf("update password hash of %q", username), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, hash, username)
@@ -495,7 +495,7 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) e
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return jwtauth.ErrUserNotFound
+			return account.ErrUserNotFound
 		}
 		return nil
 	})
@@ -698,7 +698,7 @@ var errDuplicateFamily = errors.New("a refresh-token family with this id is alre
 
 // refreshArgs returns the INSERT arguments of t in refreshColumns order;
 // ExpiresAt is capped at FamilyExpiresAt.
-func refreshArgs(t jwtauth.RefreshToken) ([]any, error) {
+func refreshArgs(t account.RefreshToken) ([]any, error) {
 	if len(t.Hash) == 0 {
 		return nil, errors.New("refresh token without hash")
 	}
@@ -727,17 +727,17 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, args []any) error {
 	case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
 		return errDuplicateHash
 	case constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
-		return jwtauth.ErrUserNotFound
+		return account.ErrUserNotFound
 	}
 	return err
 }
 
 // CreateRefreshToken stores t, the first token of a family, and the family
 // with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
-// returns an error wrapping jwtauth.ErrUserNotFound when t.Username names no
+// returns an error wrapping account.ErrUserNotFound when t.Username names no
 // user (a foreign key), and an error when the hash is empty or already
 // stored, the family id is in use, or ExpiresAt is zero.
-func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) error {
+func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
 	op := "create refresh token of family " + t.FamilyID
 	args, err := refreshArgs(t)
 	if err != nil {
@@ -754,7 +754,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 		case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
 			return errDuplicateFamily
 		case constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
-			return jwtauth.ErrUserNotFound
+			return account.ErrUserNotFound
 		case err != nil:
 			return err
 		}
@@ -763,7 +763,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 }
 
 // RotateRefreshToken exchanges the token with hash for next in one BEGIN
-// IMMEDIATE transaction, as jwtauth.RefreshTokenStore documents, so that of
+// IMMEDIATE transaction, as account.RefreshTokenStore documents, so that of
 // concurrent calls — from any process — exactly one succeeds. next takes the
 // family, username, parent (hash) and family end of the old token, its
 // ExpiresAt capped at that end; its UsedAt and RevokedAt are cleared. The
@@ -773,27 +773,27 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t jwtauth.RefreshToken) 
 // before its expiry is considered; an expired token (now not before
 // ExpiresAt) yields ErrRefreshExpired and changes nothing; an unknown hash
 // ErrRefreshNotFound.
-func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.RefreshToken, error) {
 	old, err := s.RotateRefreshTokenGrace(ctx, hash, next, now, 0)
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return old, nil
 }
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
-// in the same kind of transaction, as jwtauth.RefreshTokenGraceStore
+// in the same kind of transaction, as account.RefreshTokenGraceStore
 // documents: a token used less than grace before now, whose family is not
 // revoked and whose successor is next.Hash and neither used nor revoked, is
 // exchanged again without any change; on ErrRefreshReused the presented
 // token's record (after the revocation) is returned.
-func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next jwtauth.RefreshToken, now time.Time, grace time.Duration) (jwtauth.RefreshToken, error) {
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time, grace time.Duration) (account.RefreshToken, error) {
 	const op = "rotate refresh token"
 	nowv, err := encTime(now)
 	if err != nil {
-		return jwtauth.RefreshToken{}, fmt.Errorf("sqlite: %s: now: %w", op, err)
+		return account.RefreshToken{}, fmt.Errorf("sqlite: %s: now: %w", op, err)
 	}
-	var old jwtauth.RefreshToken
+	var old account.RefreshToken
 	var reused error
 	err = s.write(ctx, op, func(tx *sql.Tx) error {
 		t, famRevoked, err := refreshByHash(ctx, tx, hash)
@@ -802,12 +802,12 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		}
 		if grace > 0 && !t.UsedAt.IsZero() && t.RevokedAt.IsZero() && !famRevoked && now.Before(t.UsedAt.Add(grace)) {
 			succ, _, err := refreshByHash(ctx, tx, next.Hash)
-			if err != nil && !errors.Is(err, jwtauth.ErrRefreshNotFound) {
+			if err != nil && !errors.Is(err, account.ErrRefreshNotFound) {
 				return err
 			}
 			if err == nil && bytes.Equal(succ.ParentHash, hash) && succ.UsedAt.IsZero() && succ.RevokedAt.IsZero() {
 				if !now.Before(t.ExpiresAt) {
-					return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+					return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshExpired)
 				}
 				old = t // a retry within the grace: same successor, nothing changes
 				return nil
@@ -821,11 +821,11 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 				t.RevokedAt = time.Unix(0, now.UnixNano()).UTC()
 			}
 			old = t
-			reused = fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+			reused = fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshReused)
 			return nil // commit the revocation, then report the reuse
 		}
 		if !now.Before(t.ExpiresAt) {
-			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshExpired)
+			return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshExpired)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL`, nowv, hash)
 		if err != nil {
@@ -834,7 +834,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n != 1 { // cannot happen under the write lock; never succeed twice
-			return fmt.Errorf("family %s: %w", t.FamilyID, jwtauth.ErrRefreshReused)
+			return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshReused)
 		}
 		next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = t.FamilyID, t.Username, hash, t.FamilyExpiresAt
 		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
@@ -853,27 +853,27 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next j
 		return old, s.fail(op, reused)
 	}
 	if err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	return old, nil
 }
 
 // refreshByHash reads one token and whether its family is revoked, or
-// returns jwtauth.ErrRefreshNotFound.
+// returns account.ErrRefreshNotFound.
 func refreshByHash(ctx context.Context, tx interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, hash []byte) (jwtauth.RefreshToken, bool, error) {
-	t := jwtauth.RefreshToken{Hash: append([]byte(nil), hash...)}
+}, hash []byte) (account.RefreshToken, bool, error) {
+	t := account.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked, famExpires, famRevoked sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at,
 			f.expires_at, f.revoked_at
 		FROM refresh_tokens AS t LEFT JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = ?`, hash).
 		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires, &famRevoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return jwtauth.RefreshToken{}, false, jwtauth.ErrRefreshNotFound
+		return account.RefreshToken{}, false, account.ErrRefreshNotFound
 	}
 	if err != nil {
-		return jwtauth.RefreshToken{}, false, err
+		return account.RefreshToken{}, false, err
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
 	t.FamilyExpiresAt = decTime(famExpires)
@@ -881,15 +881,15 @@ func refreshByHash(ctx context.Context, tx interface {
 }
 
 // RefreshTokenByHash returns the token with hash as stored, or an error
-// wrapping jwtauth.ErrRefreshNotFound.
-func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (jwtauth.RefreshToken, error) {
+// wrapping account.ErrRefreshNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (account.RefreshToken, error) {
 	const op = "get refresh token"
 	if err := s.check(ctx, op); err != nil {
-		return jwtauth.RefreshToken{}, err
+		return account.RefreshToken{}, err
 	}
 	t, _, err := refreshByHash(ctx, s.db, hash)
 	if err != nil {
-		return jwtauth.RefreshToken{}, s.fail(op, err)
+		return account.RefreshToken{}, s.fail(op, err)
 	}
 	return t, nil
 }
@@ -906,7 +906,7 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, family string, now any) error
 
 // RevokeRefreshFamily revokes, at now, the family of the token with hash —
 // its row and every token of it; tokens already revoked keep their time —
-// and returns the family id; an error wrapping jwtauth.ErrRefreshNotFound
+// and returns the family id; an error wrapping account.ErrRefreshNotFound
 // for an unknown hash.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
 	const op = "revoke refresh family"
@@ -931,7 +931,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.T
 
 // RevokeUserRefreshFamilies revokes, at now, every family of username and
 // its tokens, and returns how many families were not revoked before; an
-// error wrapping jwtauth.ErrUserNotFound for an unknown username.
+// error wrapping account.ErrUserNotFound for an unknown username.
 func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, now time.Time) (int64, error) {
 	op := fmt.Sprintf("revoke refresh families of %q", username)
 	nowv, err := encTime(now)
@@ -945,7 +945,7 @@ func (s *Store) RevokeUserRefreshFamilies(ctx context.Context, username string, 
 			return err
 		}
 		if !exists {
-			return jwtauth.ErrUserNotFound
+			return account.ErrUserNotFound
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id IN (
 				SELECT family_id FROM refresh_families WHERE username = ? AND revoked_at IS NULL)`, nowv, username); err != nil {

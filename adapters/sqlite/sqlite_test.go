@@ -23,13 +23,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) jwtauth.Store {
+	storetest.Run(t, func(t *testing.T) account.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "jwtauth.db"))
 		require.NoError(t, err)
 		return s
@@ -39,7 +39,7 @@ func TestConformance(t *testing.T) {
 // TestConformanceShared runs the suite's races over two stores opened on one
 // file, as a server and the CLI (or two processes) have.
 func TestConformanceShared(t *testing.T) {
-	storetest.RunShared(t, func(t *testing.T) (jwtauth.Store, jwtauth.Store) {
+	storetest.RunShared(t, func(t *testing.T) (account.Store, account.Store) {
 		path := filepath.Join(t.TempDir(), "jwtauth.db")
 		return open(t, path), open(t, path)
 	})
@@ -64,9 +64,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "jwtauth.db")
 	s := open(t, path)
-	u := jwtauth.User{Username: "alice", PasswordHash: "$2b$12$abc", CreatedAt: t0}
+	u := account.User{Username: "alice", PasswordHash: "$2b$12$abc", CreatedAt: t0}
 	require.NoError(t, s.CreateUser(ctx, u))
-	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	m1, err := keys.Open(ctx, keys.Config{Store: s, Generate: storetest.Generator(t), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	recs1, v1, err := s.LoadKeys(ctx)
@@ -87,7 +87,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, m1.Current().Active().KID, m2.Current().Active().KID)
 	assert.Equal(t, m1.Current().Next().KID, m2.Current().Next().KID)
-	old, err := s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0.Add(time.Minute))
+	old, err := s.RotateRefreshToken(ctx, hashOf("t1"), account.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, "fam-1", old.FamilyID)
 	assert.Equal(t, t0.Add(time.Hour), old.ExpiresAt)
@@ -187,8 +187,8 @@ func TestTwoStoresOneFile(t *testing.T) {
 	})
 
 	t.Run("RotateRefreshToken", func(t *testing.T) {
-		require.NoError(t, stores[0].CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
-		require.NoError(t, stores[1].CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+		require.NoError(t, stores[0].CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+		require.NoError(t, stores[1].CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 		const n = 50
 		start := make(chan struct{})
 		errs := make([]error, n)
@@ -197,7 +197,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				_, errs[i] = stores[i%2].RotateRefreshToken(ctx, hashOf("t1"),
-					jwtauth.RefreshToken{Hash: hashOf(fmt.Sprintf("t2-%d", i)), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+					account.RefreshToken{Hash: hashOf(fmt.Sprintf("t2-%d", i)), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
 			})
 		}
 		close(start)
@@ -207,7 +207,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 			if err == nil {
 				wins++
 			} else {
-				assert.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+				assert.ErrorIs(t, err, account.ErrRefreshReused)
 			}
 		}
 		assert.Equal(t, 1, wins)
@@ -234,8 +234,8 @@ func TestProcesses(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "jwtauth.db")
 	s := open(t, path)
-	require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
-	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	require.NoError(t, s.CreateUser(ctx, account.User{Username: "alice", PasswordHash: "h", CreatedAt: t0}))
+	require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 
 	const procs = 4
 	outs := make([][]byte, procs)
@@ -274,11 +274,11 @@ func child(t *testing.T, path string) {
 	require.NoError(t, err)
 	defer s.Close()
 
-	_, err = s.RotateRefreshToken(ctx, hashOf("t1"), jwtauth.RefreshToken{Hash: hashOf("t2-" + id), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
+	_, err = s.RotateRefreshToken(ctx, hashOf("t1"), account.RefreshToken{Hash: hashOf("t2-" + id), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}, t0)
 	switch {
 	case err == nil:
 		fmt.Println("ROTATE=won")
-	case errors.Is(err, jwtauth.ErrRefreshReused):
+	case errors.Is(err, account.ErrRefreshReused):
 		fmt.Println("ROTATE=reused")
 	default:
 		require.NoError(t, err)
@@ -332,14 +332,14 @@ func TestMigrationRefreshFamilies(t *testing.T) {
 
 	s := open(t, path)
 	assert.Equal(t, sqlite.SchemaVersion(), userVersion(t, path))
-	next := func(tok string, at time.Time) jwtauth.RefreshToken {
-		return jwtauth.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
+	next := func(tok string, at time.Time) account.RefreshToken {
+		return account.RefreshToken{Hash: hashOf(tok), IssuedAt: at, ExpiresAt: at.Add(30 * day)}
 	}
 	_, err = s.RotateRefreshToken(ctx, hashOf("s1"), next("s2", t0.Add(2*time.Hour)), t0.Add(2*time.Hour))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the successor the race leaked")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "the successor the race leaked")
 	end := t0.Add(90 * day)
 	_, err = s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end), end)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "a token past its family's 90 days")
+	require.ErrorIs(t, err, account.ErrRefreshExpired, "a token past its family's 90 days")
 	old, err := s.RotateRefreshToken(ctx, hashOf("l1"), next("l2", end.Add(-1)), end.Add(-1))
 	require.NoError(t, err)
 	assert.Equal(t, end, old.ExpiresAt)
@@ -439,14 +439,14 @@ func TestOpenReadOnlyCreatesNothing(t *testing.T) {
 	assert.Equal(t, v, got)
 	assert.Len(t, recs, 1)
 	_, err = ro.ApplyKeys(ctx, v, keys.Change{})
-	require.ErrorIs(t, err, jwtauth.ErrStoreUnavailable, "a read-only store wrote")
+	require.ErrorIs(t, err, account.ErrStoreUnavailable, "a read-only store wrote")
 }
 
 // TestSharedThrottle runs three Accounts on three handles of one file, as
 // three processes have: the login budgets hold for all of them together.
 func TestSharedThrottle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jwtauth.db")
-	storetest.SharedThrottle(t, []jwtauth.Store{open(t, path), open(t, path), open(t, path)})
+	storetest.SharedThrottle(t, []account.Store{open(t, path), open(t, path), open(t, path)})
 }
 
 // TestMigrationScheduleRetain upgrades a schema-4 database whose servers

@@ -7,14 +7,14 @@ import (
 	"math"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-var _ jwtauth.ThrottleStore = (*Store)(nil)
+var _ account.ThrottleStore = (*Store)(nil)
 
 // available returns the tokens of a bucket holding tokens at time at, at
 // now (Unix nanoseconds), for shape k: at most k.Burst.
-func available(k jwtauth.ThrottleBucket, tokens float64, at, now int64) float64 {
+func available(k account.ThrottleBucket, tokens float64, at, now int64) float64 {
 	if now <= at {
 		return tokens
 	}
@@ -23,7 +23,7 @@ func available(k jwtauth.ThrottleBucket, tokens float64, at, now int64) float64 
 
 // putBucket stores tokens at time at (the later of at and now) with the
 // time the bucket is full again.
-func putBucket(ctx context.Context, tx *sql.Tx, k jwtauth.ThrottleBucket, tokens float64, at, now int64) error {
+func putBucket(ctx context.Context, tx *sql.Tx, k account.ThrottleBucket, tokens float64, at, now int64) error {
 	at = max(at, now)
 	full := at + int64(math.Ceil((float64(k.Burst)-tokens)*float64(k.Every)))
 	_, err := tx.ExecContext(ctx, `INSERT INTO throttle_buckets (kind, key, tokens, at, full_at) VALUES (?, ?, ?, ?, ?)
@@ -33,7 +33,7 @@ func putBucket(ctx context.Context, tx *sql.Tx, k jwtauth.ThrottleBucket, tokens
 }
 
 // getBucket returns a bucket's tokens and time; ok is false when absent.
-func getBucket(ctx context.Context, tx *sql.Tx, k jwtauth.ThrottleBucket) (tokens float64, at int64, ok bool, err error) {
+func getBucket(ctx context.Context, tx *sql.Tx, k account.ThrottleBucket) (tokens float64, at int64, ok bool, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT tokens, at FROM throttle_buckets WHERE kind = ? AND key = ?`, k.Kind, k.Key).Scan(&tokens, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, false, nil
@@ -41,9 +41,9 @@ func getBucket(ctx context.Context, tx *sql.Tx, k jwtauth.ThrottleBucket) (token
 	return tokens, at, err == nil, err
 }
 
-// TakeThrottle implements jwtauth.ThrottleStore in one BEGIN IMMEDIATE
+// TakeThrottle implements account.ThrottleStore in one BEGIN IMMEDIATE
 // transaction, so that it is atomic across every process on the file.
-func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) (time.Duration, error) {
+func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) (time.Duration, error) {
 	var wait time.Duration
 	n := now.UnixNano()
 	err := s.write(ctx, "take throttle", func(tx *sql.Tx) error {
@@ -70,9 +70,9 @@ func (s *Store) TakeThrottle(ctx context.Context, now time.Time, buckets []jwtau
 	return wait, err
 }
 
-// RefundThrottle implements jwtauth.ThrottleStore in one BEGIN IMMEDIATE
+// RefundThrottle implements account.ThrottleStore in one BEGIN IMMEDIATE
 // transaction.
-func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwtauth.ThrottleBucket) error {
+func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []account.ThrottleBucket) error {
 	n := now.UnixNano()
 	return s.write(ctx, "refund throttle", func(tx *sql.Tx) error {
 		for _, k := range buckets {
@@ -90,7 +90,7 @@ func (s *Store) RefundThrottle(ctx context.Context, now time.Time, buckets []jwt
 	})
 }
 
-// PurgeThrottle implements jwtauth.ThrottleStore.
+// PurgeThrottle implements account.ThrottleStore.
 func (s *Store) PurgeThrottle(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, "purge throttle", func(tx *sql.Tx) error {

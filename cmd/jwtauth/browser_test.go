@@ -15,6 +15,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/internal/browsertest"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // TestCookieModeSettings: --cookie-mode and --demo are boolean flags with
@@ -100,7 +101,7 @@ func TestServeCookieModeDemo(t *testing.T) {
 	assert.NotEmpty(t, body["access_token"])
 	refresh := refreshCookie(t, r)
 
-	page2 := map[string]string{jwtauth.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + refresh}
+	page2 := map[string]string{authn.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + refresh}
 	forged := map[string]string{"Cookie": jwtauth.RefreshCookieName + "=" + refresh}
 	r, body = call(t, http.MethodPost, base+"/refresh", map[string]string{}, forged)
 	assert.Equal(t, http.StatusForbidden, r.StatusCode)
@@ -191,7 +192,7 @@ func TestServeDemoInBrowser(t *testing.T) {
 	browsertest.WaitFor(t, tab, "logout", browsertest.StatusIs("logged out"))
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, base+"/refresh"))
 	r, body = call(t, http.MethodPost, base+"/refresh", nil, map[string]string{
-		jwtauth.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + old})
+		authn.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + old})
 	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "the old cookie after logout")
 	assert.Equal(t, "invalid_grant", body["error"])
 	assert.Equal(t, 0, srv.stop(t))

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -56,7 +58,7 @@ type config struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 	// RefreshFamilyTTL is the absolute lifetime of a refresh-token family
-	// (jwtauth.AccountsConfig.RefreshFamilyTTL); serve only.
+	// (account.Config.RefreshFamilyTTL); serve only.
 	RefreshFamilyTTL time.Duration
 	RotateEvery      time.Duration
 	KeyBits          int
@@ -72,12 +74,12 @@ type config struct {
 	// Throttle holds the login and registration budgets of the
 	// --throttle-* settings (UserFailures to RegisterInterval; -1 turns a
 	// budget off); serve only. serviceConfig adds the store.
-	Throttle jwtauth.LoginThrottle
+	Throttle account.LoginThrottle
 	// StoreTimeout bounds each store call of a request
-	// (jwtauth.AccountsConfig.StoreTimeout): then the request answers 503.
+	// (account.Config.StoreTimeout): then the request answers 503.
 	StoreTimeout time.Duration
 	// TokenCacheSize bounds the verifier's cache of verified access tokens,
-	// in entries (jwtauth.VerifierConfig.CacheSize); 0 turns it off. serve only.
+	// in entries (token.VerifierConfig.CacheSize); 0 turns it off. serve only.
 	TokenCacheSize int
 
 	// CookieMode turns on jwtauth.CookieMode (SameSite=Strict); serve only.
@@ -117,7 +119,7 @@ func (c config) Policy() keys.Policy {
 // tokenRetention is how long this process's tokens need a retired key to
 // stay published: access TTL + leeway + JWKS max-age.
 func (c config) tokenRetention() time.Duration {
-	return c.AccessTTL + jwtauth.DefaultLeeway + c.JWKSMaxAge
+	return c.AccessTTL + token.DefaultLeeway + c.JWKSMaxAge
 }
 
 // setting is one row of the SPEC §2 table: a flag, its environment variable
@@ -145,17 +147,17 @@ var settings = []setting{
 	{"key-encryption-key-file", "JWTAUTH_KEY_ENCRYPTION_KEY_FILE", "", "`path` of a file holding the key-encryption key (base64 of 32 bytes, a trailing newline allowed); instead of --key-encryption-key", false},
 	{"trusted-proxies", "JWTAUTH_TRUSTED_PROXIES", "", "comma-separated `CIDRs or IPs` of the reverse proxies whose X-Forwarded-For names the client (default none: the connection's address)", true},
 	// Login and registration budgets per client address and username
-	// (jwtauth.LoginThrottle, named after its fields): N tokens at once, one
+	// (account.LoginThrottle, named after its fields): N tokens at once, one
 	// back every interval.
-	{"throttle-user-failures", "JWTAUTH_THROTTLE_USER_FAILURES", strconv.Itoa(jwtauth.DefaultUserFailures), "failed logins one username (or device) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off)", true},
+	{"throttle-user-failures", "JWTAUTH_THROTTLE_USER_FAILURES", strconv.Itoa(account.DefaultUserFailures), "failed logins one username (or device) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off)", true},
 	{"throttle-user-interval", "JWTAUTH_THROTTLE_USER_INTERVAL", "1m", "time in which one failed login of a username comes back", true},
-	{"throttle-ip-failures", "JWTAUTH_THROTTLE_IP_FAILURES", strconv.Itoa(jwtauth.DefaultIPFailures), "failed or refused logins one client address (IPv4, IPv6 /64) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-ip-failures", "JWTAUTH_THROTTLE_IP_FAILURES", strconv.Itoa(account.DefaultIPFailures), "failed or refused logins one client address (IPv4, IPv6 /64) may have before 429 (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
 	{"throttle-ip-interval", "JWTAUTH_THROTTLE_IP_INTERVAL", "6s", "time in which one login attempt of a client address comes back", true},
-	{"throttle-registrations", "JWTAUTH_THROTTLE_REGISTRATIONS", strconv.Itoa(jwtauth.DefaultRegistrations), "registrations one client address may make at once (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
+	{"throttle-registrations", "JWTAUTH_THROTTLE_REGISTRATIONS", strconv.Itoa(account.DefaultRegistrations), "registrations one client address may make at once (1 to " + strconv.Itoa(maxThrottleBudget) + ", or off); raise it for many users behind one NAT address", true},
 	{"throttle-register-interval", "JWTAUTH_THROTTLE_REGISTER_INTERVAL", "3m", "time in which one registration of a client address comes back", true},
 	{"refresh-family-ttl", "JWTAUTH_REFRESH_FAMILY_TTL", "2160h", "absolute lifetime of a session: no refresh token of a login works after it, however often refreshed", true},
 	{"store-timeout", "JWTAUTH_STORE_TIMEOUT", "5s", "how long a request waits for each store call before it answers 503 (at most " + requestTimeout.String() + ")", true},
-	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(jwtauth.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
+	{"token-cache-size", "JWTAUTH_TOKEN_CACHE_SIZE", strconv.Itoa(token.DefaultCacheSize), "`entries` of the cache of verified access tokens (about 1.2 KiB each; at most " + strconv.Itoa(maxTokenCacheSize) + "); 0 turns it off", true},
 	// Browser pages (SPEC §2, issue 14): boolean flags, as their default "false" says.
 	{"cookie-mode", "JWTAUTH_COOKIE_MODE", "false", "refresh token in an HttpOnly cookie (SameSite=Strict) with CSRF protection instead of the JSON body, for browser pages", true},
 	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
@@ -450,9 +452,9 @@ func (c config) prepublishWarning() string {
 		return ""
 	}
 	return fmt.Sprintf("--prepublish %s is shorter than --jwks-max-age %s plus %s, the least a verifier needs to see a new key: "+
-		"remote verifiers (jwtauth.RemoteKeySet and others) refresh the JWKS at most once every %s and may be handed a copy up to --jwks-max-age old, "+
+		"remote verifiers (remote.KeySet and others) refresh the JWKS at most once every %s and may be handed a copy up to --jwks-max-age old, "+
 		"so they will meet a kid they have never seen and reject the tokens it signs; "+
-		"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, jwtauth.DefaultMinRefresh, jwtauth.DefaultMinRefresh, least)
+		"set --prepublish to at least %s or lower --jwks-max-age", c.Prepublish, c.JWKSMaxAge, remote.DefaultMinRefresh, remote.DefaultMinRefresh, least)
 }
 
 // cookieModeWarning returns the warning serve logs at start when cookie
@@ -501,12 +503,12 @@ func (c config) loopbackCookieWarning() string {
 }
 
 // minPrepublish is the shortest --prepublish verifiers can follow: a key
-// must be public for jwtauth.RemoteKeySet's refresh floor (1 min) plus the
+// must be public for remote.KeySet's refresh floor (1 min) plus the
 // JWKS max-age (the age of a copy an HTTP cache may hand it) before it signs.
 // Verifiers that cache longer whatever max-age says need more, which the
 // default of 1 h gives them.
 func minPrepublish(jwksMaxAge time.Duration) time.Duration {
-	return jwksMaxAge + jwtauth.DefaultMinRefresh
+	return jwksMaxAge + remote.DefaultMinRefresh
 }
 
 // parseStore parses a --store value: "sqlite:PATH", "memory:" or a

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -48,7 +48,7 @@ func TestConfigDefaults(t *testing.T) {
 		Prepublish:       time.Hour,
 		StoreTimeout:     5 * time.Second,
 		TokenCacheSize:   10_000,
-		Throttle: jwtauth.LoginThrottle{UserFailures: 10, UserInterval: time.Minute, IPFailures: 100, IPInterval: 6 * time.Second,
+		Throttle: account.LoginThrottle{UserFailures: 10, UserInterval: time.Minute, IPFailures: 100, IPInterval: 6 * time.Second,
 			Registrations: 20, RegisterInterval: 3 * time.Minute},
 	}, c)
 	p := c.Policy()
@@ -241,7 +241,7 @@ func TestPrepublishWarning(t *testing.T) {
 		{"prepublish below max-age", []string{"--prepublish", "1m"}, nil, []string{"--prepublish 1m0s is shorter than --jwks-max-age 5m0s"}},
 		{"prepublish equal to max-age", []string{"--prepublish", "5m", "--jwks-max-age", "5m"}, nil, []string{"--prepublish 5m0s is shorter than --jwks-max-age 5m0s plus 1m0s", "at least 6m0s"}},
 		{"prepublish our verifiers cannot follow (issue 13)", []string{"--rotate-every", "2s", "--prepublish", "1s", "--jwks-max-age", "1s"}, nil, []string{
-			"--prepublish 1s is shorter than --jwks-max-age 1s plus 1m0s, the least a verifier needs to see a new key: remote verifiers (jwtauth.RemoteKeySet and others) refresh the JWKS at most once every 1m0s and may be handed a copy up to --jwks-max-age old, so they will meet a kid they have never seen and reject the tokens it signs; set --prepublish to at least 1m1s or lower --jwks-max-age"}},
+			"--prepublish 1s is shorter than --jwks-max-age 1s plus 1m0s, the least a verifier needs to see a new key: remote verifiers (remote.KeySet and others) refresh the JWKS at most once every 1m0s and may be handed a copy up to --jwks-max-age old, so they will meet a kid they have never seen and reject the tokens it signs; set --prepublish to at least 1m1s or lower --jwks-max-age"}},
 		{"prepublish below env max-age", nil, map[string]string{"JWTAUTH_JWKS_MAX_AGE": "2h"}, []string{"shorter than --jwks-max-age 2h0m0s"}},
 		{"default schedule", nil, nil, nil},
 		{"prepublish just enough", []string{"--prepublish", "6m", "--jwks-max-age", "5m"}, nil, nil},

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -205,7 +205,7 @@ func serversSchedule(ctx context.Context, store keys.Store) bool {
 
 // openStoreReadOnly opens the store cfg names without creating or changing
 // anything; a missing store is reported as such.
-func openStoreReadOnly(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
+func openStoreReadOnly(ctx context.Context, cfg storeConfig) (account.Store, error) {
 	noStore := func(err error) error {
 		return fmt.Errorf("no store at %s (%w); run `jwtauth serve` on it first or check --store", cfg, err)
 	}

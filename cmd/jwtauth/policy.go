@@ -7,7 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -85,7 +86,7 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 		// than a second, the time after the leeway is split between the two
 		// (serve --access-ttl 1m --jwks-max-age 1m --prepublish 2m stores a
 		// retention of 2m30s, which a max-age of 2m cannot fit).
-		avail := stored.Retain - jwtauth.DefaultLeeway
+		avail := stored.Retain - token.DefaultLeeway
 		maxAge := c.JWKSMaxAge
 		if avail-maxAge < time.Second {
 			maxAge = min(maxAge, (avail / 2).Truncate(time.Second))
@@ -100,7 +101,7 @@ func adoptPolicy(c config, stored keys.Schedule) (config, policyAction, error) {
 	}
 	if stored.Retain > 0 {
 		own := c.tokenRetention()
-		what := fmt.Sprintf("retention of %s (%s %s + %s leeway + %s %s)", own, c.name("access-ttl"), c.AccessTTL, jwtauth.DefaultLeeway, c.name("jwks-max-age"), c.JWKSMaxAge)
+		what := fmt.Sprintf("retention of %s (%s %s + %s leeway + %s %s)", own, c.name("access-ttl"), c.AccessTTL, token.DefaultLeeway, c.name("jwks-max-age"), c.JWKSMaxAge)
 		switch {
 		case (ttlGiven || maxAgeGiven) && own != stored.Retain:
 			errs = append(errs, fmt.Errorf("serve: %s differs from the key set's stored policy (%s); pass --replace-policy to replace it", what, stored.Retain))
@@ -130,7 +131,7 @@ func (c config) name(flag string) string {
 // reconciles cfg with it (adoptPolicy) and logs the outcome: the policy
 // adopted, or the one replaced (a warning, with both). A store that keeps
 // no policy (not a keys.ScheduleStore) leaves cfg as it is.
-func applyStoredPolicy(ctx context.Context, cfg config, store jwtauth.Store, log *slog.Logger) (config, error) {
+func applyStoredPolicy(ctx context.Context, cfg config, store account.Store, log *slog.Logger) (config, error) {
 	ss, ok := store.(keys.ScheduleStore)
 	if !ok {
 		return cfg, nil

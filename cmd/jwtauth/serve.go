@@ -19,6 +19,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -236,7 +237,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 // serviceConfig maps the settings of SPEC §2 onto jwtauth.Config: serve is
 // the service jwtauth.New builds, with the tutorial's /protected and
 // /healthz at the root.
-func serviceConfig(cfg config, store jwtauth.Store, log *slog.Logger) jwtauth.Config {
+func serviceConfig(cfg config, store account.Store, log *slog.Logger) jwtauth.Config {
 	cacheSize := cfg.TokenCacheSize
 	if cacheSize == 0 {
 		cacheSize = -1 // --token-cache-size 0: off
@@ -303,7 +304,7 @@ func storeMissing(cfg storeConfig) bool {
 // that holds no keys. An operator whose database file or schema was lost
 // then reads it in the log instead of finding every user gone and every
 // token refused.
-func warnNewStore(ctx context.Context, cfg storeConfig, store jwtauth.Store, missing bool, log *slog.Logger) error {
+func warnNewStore(ctx context.Context, cfg storeConfig, store account.Store, missing bool, log *slog.Logger) error {
 	if cfg.Kind == storeMemory {
 		return nil // throwaway by design
 	}
@@ -331,7 +332,7 @@ func withTimeout(h http.Handler, d time.Duration) http.Handler {
 }
 
 // openStore opens the store cfg names.
-func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
+func openStore(ctx context.Context, cfg storeConfig) (account.Store, error) {
 	switch cfg.Kind {
 	case storeMemory:
 		return memory.New(), nil
@@ -356,10 +357,10 @@ func openStore(ctx context.Context, cfg storeConfig) (jwtauth.Store, error) {
 // sharedThrottle returns the store as the login throttle's store when it is
 // one every instance on it shares (SQLite, PostgreSQL), so the budgets hold
 // across instances; nil, the bounded in-process buckets, for memory.
-func sharedThrottle(store jwtauth.Store) jwtauth.ThrottleStore {
+func sharedThrottle(store account.Store) account.ThrottleStore {
 	if _, mem := store.(*memory.Store); mem {
 		return nil
 	}
-	ts, _ := store.(jwtauth.ThrottleStore)
+	ts, _ := store.(account.ThrottleStore)
 	return ts
 }

@@ -12,22 +12,23 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // TestThrottleSettings: the login and registration budgets of
-// jwtauth.LoginThrottle are serve settings (flag, JWTAUTH_THROTTLE_*
+// account.LoginThrottle are serve settings (flag, JWTAUTH_THROTTLE_*
 // variable, flag wins); their defaults are the library's, and "off" turns a
 // budget off (-1 in LoginThrottle).
 func TestThrottleSettings(t *testing.T) {
 	c, err := parseServeConfig(nil, nil)
 	require.NoError(t, err)
-	assert.Equal(t, jwtauth.LoginThrottle{
-		UserFailures: jwtauth.DefaultUserFailures, UserInterval: jwtauth.DefaultUserInterval,
-		IPFailures: jwtauth.DefaultIPFailures, IPInterval: jwtauth.DefaultIPInterval,
-		Registrations: jwtauth.DefaultRegistrations, RegisterInterval: jwtauth.DefaultRegisterInterval,
+	assert.Equal(t, account.LoginThrottle{
+		UserFailures: account.DefaultUserFailures, UserInterval: account.DefaultUserInterval,
+		IPFailures: account.DefaultIPFailures, IPInterval: account.DefaultIPInterval,
+		Registrations: account.DefaultRegistrations, RegisterInterval: account.DefaultRegisterInterval,
 	}, c.Throttle, "the defaults are today's")
 
 	c, err = parseServeConfig(
@@ -37,7 +38,7 @@ func TestThrottleSettings(t *testing.T) {
 			"JWTAUTH_THROTTLE_IP_INTERVAL": "1s", "JWTAUTH_THROTTLE_USER_INTERVAL": "2m30s", // used: no flag
 		})
 	require.NoError(t, err)
-	assert.Equal(t, jwtauth.LoginThrottle{
+	assert.Equal(t, account.LoginThrottle{
 		UserFailures: -1, UserInterval: 150 * time.Second,
 		IPFailures: 500, IPInterval: time.Second,
 		Registrations: 200, RegisterInterval: 18 * time.Second,

@@ -11,7 +11,8 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/remote"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
@@ -27,7 +28,7 @@ const tokenUsage = `Usage:
 const notVerified = "NOT VERIFIED: signature and claims were not checked"
 
 // maxInspectInput bounds what "token inspect -" reads; tokens of the server
-// are at most jwtauth.MaxTokenSize.
+// are at most token.MaxTokenSize.
 const maxInspectInput = 1 << 20
 
 // runToken is "jwtauth token inspect|verify" (SPEC §4).
@@ -124,8 +125,8 @@ func inspectToken(raw string, w, warn io.Writer) error {
 	}
 	out.WriteByte('\n')
 	fmt.Fprintln(warn, notVerified)
-	if len(raw) > jwtauth.MaxTokenSize {
-		fmt.Fprintf(warn, "note: the token is %d bytes; verifiers of this module refuse tokens over %d\n", len(raw), jwtauth.MaxTokenSize)
+	if len(raw) > token.MaxTokenSize {
+		fmt.Fprintf(warn, "note: the token is %d bytes; verifiers of this module refuse tokens over %d\n", len(raw), token.MaxTokenSize)
 	}
 	_, err = w.Write(out.Bytes())
 	return err
@@ -163,11 +164,11 @@ type keySource struct {
 	insecureHTTP    bool
 }
 
-// verifyToken verifies raw with the strict jwtauth.Verifier against the keys
+// verifyToken verifies raw with the strict token.Verifier against the keys
 // of src.jwksURL or of src.issuer (OIDC discovery, iss checked), and prints
 // {"header":…,"claims":…} as indented JSON. Without an audience, aud is not
 // checked; without an issuer (--jwks), iss is not checked; each omission is
-// noted on stderr. A URL jwtauth.RemoteConfig refuses (plain http on a
+// noted on stderr. A URL remote.Config refuses (plain http on a
 // non-loopback host without --insecure-http) is a usage error (exit 2); any
 // other failure (fetch, discovery, verification) is returned with its
 // reason, so the exit status is 1.
@@ -176,7 +177,7 @@ func verifyToken(ctx context.Context, raw string, src keySource, audience string
 		return usagef("token verify: empty token")
 	}
 	issuer := src.issuer
-	vc := jwtauth.VerifierConfig{Issuer: issuer, InsecureSkipIssuerCheck: issuer == ""}
+	vc := token.VerifierConfig{Issuer: issuer, InsecureSkipIssuerCheck: issuer == ""}
 	if audience != "" {
 		vc.Audience = []string{audience}
 	} else {
@@ -184,11 +185,11 @@ func verifyToken(ctx context.Context, raw string, src keySource, audience string
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	v, ks, err := jwtauth.NewRemoteVerifier(ctx, jwtauth.RemoteConfig{
+	v, ks, err := remote.NewVerifier(ctx, remote.Config{
 		JWKSURL: src.jwksURL, Issuer: issuer, InsecureAllowHTTP: src.insecureHTTP, Logger: slog.New(slog.DiscardHandler),
 	}, vc)
 	if err != nil {
-		if !errors.Is(err, jwtauth.ErrJWKSFetch) {
+		if !errors.Is(err, remote.ErrJWKSFetch) {
 			// Refused before any request: the URL given.
 			if !src.insecureHTTP {
 				return usagef("token verify: %w; --insecure-http sets InsecureAllowHTTP", unprefixed{err})

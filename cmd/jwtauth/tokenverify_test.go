@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
 	"github.com/stretchr/testify/assert"
@@ -28,7 +29,7 @@ func TestTokenVerify(t *testing.T) {
 	require.NoError(t, err)
 	mux.Handle("GET /.well-known/jwks.json", jwtauth.NewJWKSHandler(mgr, time.Minute))
 	mux.Handle("GET /.well-known/openid-configuration", disc)
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{"api"}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: mgr, Issuer: srv.URL, Audience: []string{"api"}})
 	require.NoError(t, err)
 	tok, err := iss.Issue(ctx, "alice")
 	require.NoError(t, err)

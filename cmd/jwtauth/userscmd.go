@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 const usersUsage = `Usage:
@@ -47,7 +47,7 @@ func runUsers(ctx context.Context, args []string, env func(string) string, stdou
 	if len(pos) != 1 {
 		return usagef("users revoke-sessions takes exactly one USERNAME")
 	}
-	name, err := jwtauth.NormalizeUsername(pos[0])
+	name, err := account.NormalizeUsername(pos[0])
 	if err != nil {
 		return usagef("users revoke-sessions: %q is not a valid username", pos[0])
 	}
@@ -71,7 +71,7 @@ func runUsers(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer store.Close()
 	n, err := store.RevokeUserRefreshFamilies(ctx, name, time.Now().UTC())
-	if errors.Is(err, jwtauth.ErrUserNotFound) {
+	if errors.Is(err, account.ErrUserNotFound) {
 		return fmt.Errorf("users %s: no user %q in %s", sub, name, cfg.Store)
 	}
 	if err != nil {

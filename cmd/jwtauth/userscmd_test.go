@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 func TestUsersRevokeSessions(t *testing.T) {
@@ -33,10 +33,10 @@ func TestUsersRevokeSessions(t *testing.T) {
 	s, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
 	for _, u := range []string{"alice", "bob"} {
-		require.NoError(t, s.CreateUser(ctx, jwtauth.User{Username: u, PasswordHash: "h", CreatedAt: now}))
+		require.NoError(t, s.CreateUser(ctx, account.User{Username: u, PasswordHash: "h", CreatedAt: now}))
 	}
 	for _, f := range []struct{ tok, user string }{{"a1", "alice"}, {"a2", "alice"}, {"b1", "bob"}} {
-		require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hash(f.tok), FamilyID: "fam-" + f.tok, Username: f.user,
+		require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hash(f.tok), FamilyID: "fam-" + f.tok, Username: f.user,
 			IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(2 * time.Hour)}))
 	}
 	require.NoError(t, s.Close())
@@ -49,10 +49,10 @@ func TestUsersRevokeSessions(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	for _, tok := range []string{"a1", "a2"} {
-		_, err := s.RotateRefreshToken(ctx, hash(tok), jwtauth.RefreshToken{Hash: hash(tok + "-next"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
-		assert.ErrorIs(t, err, jwtauth.ErrRefreshReused, tok)
+		_, err := s.RotateRefreshToken(ctx, hash(tok), account.RefreshToken{Hash: hash(tok + "-next"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+		assert.ErrorIs(t, err, account.ErrRefreshReused, tok)
 	}
-	_, err = s.RotateRefreshToken(ctx, hash("b1"), jwtauth.RefreshToken{Hash: hash("b1-next"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+	_, err = s.RotateRefreshToken(ctx, hash("b1"), account.RefreshToken{Hash: hash("b1-next"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
 	assert.NoError(t, err, "bob's session")
 
 	out, errOut, code = runCLI(t, env, "", "users", "revoke-sessions", "alice")

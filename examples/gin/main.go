@@ -17,6 +17,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/demo"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 func main() {
@@ -49,7 +50,7 @@ func newApp(svc *jwtauth.Service, withDemo bool) *gin.Engine {
 		claims, _ := jwtgin.ClaimsFromContext(c)
 		c.JSON(http.StatusOK, gin.H{"sub": claims.Subject, "roles": claims.Roles()})
 	})
-	r.GET("/api/admin", jwtgin.Middleware(svc.Authenticator(), jwtauth.RequireRoles("admin")), func(c *gin.Context) {
+	r.GET("/api/admin", jwtgin.Middleware(svc.Authenticator(), authn.RequireRoles("admin")), func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"message": "welcome, admin"})
 	})
 	if withDemo { // the page of package demo, calling /auth/… and /api/me

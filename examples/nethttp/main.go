@@ -15,6 +15,8 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 func main() {
@@ -40,10 +42,10 @@ func newApp(svc *jwtauth.Service) *http.ServeMux {
 	nethttp.MountService(mux, svc)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"status": "ok"}) })
 	mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := jwtauth.ClaimsFromContext(r.Context())
+		claims, _ := token.ClaimsFromContext(r.Context())
 		reply(w, map[string]any{"sub": claims.Subject, "roles": claims.Roles()})
 	})))
-	mux.Handle("GET /api/admin", nethttp.Middleware(svc.Authenticator(), jwtauth.RequireRoles("admin"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"message": "welcome, admin"}) })))
+	mux.Handle("GET /api/admin", nethttp.Middleware(svc.Authenticator(), authn.RequireRoles("admin"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"message": "welcome, admin"}) })))
 	return mux
 }
 

@@ -29,8 +29,13 @@ type Error struct {
 // Error returns "code: description".
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Description) }
 
-// writeError writes e as a JSON error body, with Retry-After when set.
-func writeError(w http.ResponseWriter, e *Error) {
+// WriteError writes e as it is: status e.Status, the JSON body
+// {"error":Code,"error_description":Description} with Content-Type
+// application/json, Cache-Control: no-store, X-Content-Type-Options:
+// nosniff, and Retry-After in whole seconds (rounded up) when e.RetryAfter
+// is positive (RFC 9110 §10.2.3). The middleware answers with it;
+// jwtauth.WriteError maps any error to an *Error and then writes it here.
+func WriteError(w http.ResponseWriter, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -93,7 +98,7 @@ func checkSameOrigin(r *http.Request, origin string) error {
 	if len(o) == 0 {
 		return nil
 	}
-	got, ok := canonicalOrigin(o[0])
+	got, ok := CanonicalOrigin(o[0])
 	if len(o) == 1 && ok {
 		if origin != "" && got == origin {
 			return nil
@@ -102,7 +107,7 @@ func checkSameOrigin(r *http.Request, origin string) error {
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		if own, ok := canonicalOrigin(scheme + "://" + r.Host); ok && got == own {
+		if own, ok := CanonicalOrigin(scheme + "://" + r.Host); ok && got == own {
 			return nil // the origin of the request itself (scheme as received)
 		}
 	}
@@ -119,8 +124,10 @@ func upgradeRequest(r *http.Request) bool {
 	return len(r.Header.Values("Upgrade")) > 0
 }
 
-// csrfError is the 403 answer for an error wrapping ErrCrossSite.
-func csrfError(err error) *Error {
+// CSRFRefusal is the answer to a request that failed the CSRF check: 403
+// csrf_check_failed, its description the reason err (an error of CheckCSRF,
+// wrapping ErrCrossSite) names, without the ErrCrossSite text.
+func CSRFRefusal(err error) *Error {
 	desc := strings.TrimPrefix(err.Error(), ErrCrossSite.Error()+": ")
 	return &Error{Status: http.StatusForbidden, Code: "csrf_check_failed", Description: desc}
 }
@@ -134,10 +141,12 @@ func unsafeMethod(method string) bool {
 	return true
 }
 
-// canonicalOrigin returns the serialization of the origin of u
-// (scheme://host[:port], lower case, default port omitted), and whether u
-// is an http(s) URL with a host.
-func canonicalOrigin(u string) (string, bool) {
+// CanonicalOrigin returns the serialization of the origin of u (RFC 6454
+// §6.1: scheme://host[:port], lower case, an IPv6 host in brackets, the
+// scheme's default port omitted), and whether u is an http(s) URL with a
+// host and no user information. The CSRF check compares Origin headers in
+// this form.
+func CanonicalOrigin(u string) (string, bool) {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
 		return "", false

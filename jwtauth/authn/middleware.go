@@ -364,22 +364,22 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 	if errors.Is(err, remote.ErrKeySetUnavailable) || errors.Is(err, token.ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		// The token may well be good: the keys to check it are out of
 		// reach. Still no access, but not "your token is bad" either.
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "the signing keys cannot be checked right now; try again later", RetryAfter: 5 * time.Second})
 		return
 	}
 	if errors.Is(err, ErrCrossSite) {
-		writeError(w, csrfError(err))
+		WriteError(w, CSRFRefusal(err))
 		return
 	}
 	if errors.Is(err, token.ErrTokenMissing) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
-		writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
+		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
 		return
 	}
 	desc := describe(err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`", error="invalid_token", error_description="`+quoteSafe(desc)+`"`)
-	writeError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc})
+	WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc})
 }
 
 // defaultSources are the sources of an Authenticator without Sources.
@@ -517,7 +517,7 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Cl
 		ch += `, scope="` + strings.Join(q.scopes, " ") + `"`
 	}
 	w.Header().Set("WWW-Authenticate", ch)
-	writeError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
+	WriteError(w, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc})
 	return false
 }
 

@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"math/bits"
 	"mime"
 	"net"
 	"net/http"
@@ -23,7 +26,6 @@ import (
 
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -171,7 +173,11 @@ type Config struct {
 //     confirmed it. With no good set, lookups fail closed.
 //   - Only RSA signing keys are used: a key with "use":"enc", key_ops
 //     without "verify", a kty other than RSA, an "alg" other than RS256, no
-//     kid, or a modulus under 2048 or over 8192 bits is skipped. A set with
+//     kid, a modulus under 2048 or over 8192 bits, an "n" or "e" that is
+//     not base64url (RFC 7515 §2), an "e" that is not an odd integer of at
+//     least 3, or a JWK member of the wrong JSON type (RFC 7517 §4; "kid",
+//     "use", "alg" a string, "key_ops" an array of strings, "x5c" base64
+//     X.509 certificates) or in the wrong letter case is skipped. A set with
 //     any private key member ("d", "p", "q", "dp", "dq", "qi", "oth", "k",
 //     "priv") is rejected as a whole: its publisher is leaking keys.
 //
@@ -179,8 +185,9 @@ type Config struct {
 // If-None-Match and treats 304 as an error, reads its clock with time.Now,
 // has no maximum staleness, no rate-limited refresh on an unknown kid, and
 // replaces a good set with any set that parses, an empty one included. So
-// KeySet runs its own small fetch loop over net/http; the JWK members
-// themselves are parsed and validated by jwx (jwk.ParseKey, jwk.Export).
+// KeySet runs its own small fetch loop over net/http, and reads the RSA JWKs
+// itself by the rules above (RFC 7517 §4, RFC 7518 §6.3.1), so that a
+// verify-only program links no JOSE library.
 type KeySet struct {
 	cfg    Config
 	client *http.Client
@@ -202,7 +209,7 @@ type KeySet struct {
 	done   chan struct{}
 	kick   chan struct{}
 
-	trace     *Trace // RemoteConfig.Trace; nil without one
+	trace     *Trace // Config.Trace; nil without one
 	closeOnce sync.Once
 }
 
@@ -229,14 +236,14 @@ func NewKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 
 func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 	if cfg.JWKSURL == "" && cfg.Issuer == "" {
-		return nil, errors.New("jwtauth: RemoteConfig needs JWKSURL or Issuer")
+		return nil, errors.New("jwtauth: remote.Config needs JWKSURL or Issuer")
 	}
 	for _, f := range []struct{ name, url string }{{"JWKSURL", cfg.JWKSURL}, {"Issuer", cfg.Issuer}} {
 		if f.url == "" {
 			continue
 		}
 		if err := checkHTTPURL(f.url, cfg.InsecureAllowHTTP); err != nil {
-			return nil, fmt.Errorf("jwtauth: RemoteConfig.%s: %w", f.name, err)
+			return nil, fmt.Errorf("jwtauth: remote.Config.%s: %w", f.name, err)
 		}
 	}
 	if cfg.MinRefresh <= 0 {
@@ -246,7 +253,7 @@ func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 		cfg.MaxRefresh = DefaultMaxRefresh
 	}
 	if cfg.MaxRefresh < cfg.MinRefresh {
-		return nil, fmt.Errorf("jwtauth: RemoteConfig: MaxRefresh %s is below MinRefresh %s", cfg.MaxRefresh, cfg.MinRefresh)
+		return nil, fmt.Errorf("jwtauth: remote.Config: MaxRefresh %s is below MinRefresh %s", cfg.MaxRefresh, cfg.MinRefresh)
 	}
 	if cfg.UnknownKIDInterval <= 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
@@ -701,8 +708,8 @@ const (
 // "keys" array or when any key has a private member. A set without keys, or
 // without a usable one, is no failure: it is what the issuer publishes, and
 // it yields an empty map. skipped describes each key it left out. Each key
-// is parsed by jwx (jwk.ParseKey), one at a time, so that a key of a type
-// jwx does not know is skipped rather than failing the set.
+// is read on its own (see usableKey), so that a key of another type, or one
+// this parser refuses, is skipped rather than failing the set.
 func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 	// Member names are case-sensitive (RFC 8259 §4, RFC 7517 §4): decode
 	// into maps, whose keys are exact, not into structs, which
@@ -734,13 +741,14 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 			skipped = append(skipped, fmt.Sprintf("key #%d: %s", i, why))
 			continue
 		}
-		if why := modulusSize(members); why != "" {
+		n, why := modulus(members)
+		if why != "" {
 			var kid string
 			_ = json.Unmarshal(members["kid"], &kid)
 			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
 			continue
 		}
-		pub, kid, why := usableKey(raw)
+		pub, kid, why := usableKey(members, n)
 		if why != "" {
 			skipped = append(skipped, fmt.Sprintf("key #%d (kid %.64q): %s", i, kid, why))
 			continue
@@ -754,86 +762,148 @@ func parseRemoteJWKS(body []byte) (map[string]*rsa.PublicKey, []string, error) {
 	return out, skipped, nil
 }
 
-// jwkMembers are the JWK members (RFC 7517 §4, RFC 7518 §6.3.1) jwx reads.
-var jwkMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#s256", "n", "e"}
+// jwkMembers are the JWK members (RFC 7517 §4, RFC 7518 §6.3.1) usableKey
+// reads, spelled as the RFCs register them.
+var jwkMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#S256", "n", "e"}
 
 // memberCase says why a key's members are unacceptable: kty must be exactly
 // "kty" with the value "RSA", and no member may spell a JWK member name in
-// other letter case (jwx would read "KID" as "kid").
+// other letter case (such as "KID", which a case-insensitive reader would
+// take for "kid").
 func memberCase(members map[string]json.RawMessage) string {
 	var kty string
 	if raw, ok := members["kty"]; !ok || json.Unmarshal(raw, &kty) != nil || kty != "RSA" {
 		return `kty is not exactly "RSA"`
 	}
 	for name := range members {
-		lower := strings.ToLower(name)
-		if lower != name && slices.Contains(jwkMembers, lower) {
-			return fmt.Sprintf("member %.16q is a JWK member name in the wrong letter case", name)
+		for _, m := range jwkMembers {
+			if name != m && strings.EqualFold(name, m) {
+				return fmt.Sprintf("member %.16q is a JWK member name in the wrong letter case", name)
+			}
 		}
 	}
 	return ""
 }
 
-// modulusSize says why the key's modulus "n" (RFC 7518 §6.3.1.1: base64url
-// of a big-endian unsigned integer) is unacceptable: absent, not base64url,
-// or under minRemoteRSABits or over maxRemoteRSABits bits. It reads "n"
-// before jwx parses the key, so that these bounds are ours (jwx has its own
-// 2048-bit floor, and no ceiling) and an oversized modulus costs no more than
-// its decoding.
-func modulusSize(members map[string]json.RawMessage) string {
+// b64url decodes s, base64url (RFC 4648 §5) without padding as RFC 7515 §2
+// requires, or with its padding; bits left over past the last byte must be
+// zero, as an encoder writes them.
+func b64url(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		b, err = base64.URLEncoding.Strict().DecodeString(s)
+	}
+	return b, err
+}
+
+// modulus reads the key's modulus "n" (RFC 7518 §6.3.1.1: base64url of a
+// big-endian unsigned integer) and says why it is unacceptable: absent, not
+// base64url, or under minRemoteRSABits or over maxRemoteRSABits bits. It
+// reads "n" before any other member, so that an oversized modulus costs no
+// more than its decoding.
+func modulus(members map[string]json.RawMessage) (*big.Int, string) {
 	var n string
 	if raw, ok := members["n"]; !ok || json.Unmarshal(raw, &n) != nil {
-		return `no string member "n"`
+		return nil, `no string member "n"`
 	}
-	b, err := base64.RawURLEncoding.DecodeString(n)
+	b, err := b64url(n)
 	if err != nil {
-		if b, err = base64.URLEncoding.DecodeString(n); err != nil {
-			return `"n" is not base64url`
-		}
+		return nil, `"n" is not base64url`
 	}
-	if bits := new(big.Int).SetBytes(b).BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
-		return fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
+	N := new(big.Int).SetBytes(b)
+	if bits := N.BitLen(); bits < minRemoteRSABits || bits > maxRemoteRSABits {
+		return nil, fmt.Sprintf("RSA modulus of %d bits (want %d to %d)", bits, minRemoteRSABits, maxRemoteRSABits)
 	}
-	return ""
+	return N, ""
 }
 
-// usableKey parses one JWK and returns its RSA public key and kid, or why it
-// cannot verify RS256 signatures.
-func usableKey(raw []byte) (*rsa.PublicKey, string, string) {
-	k, err := jwk.ParseKey(raw)
-	if err != nil {
-		return nil, "", "not a valid JWK: " + err.Error()
+// usableKey reads the members of one RSA JWK whose kty, member names and
+// modulus n were checked, and returns its public key and kid, or why it
+// cannot verify RS256 signatures. Each member it knows must have its
+// type: "kid", "use", "alg", "x5u", "x5t" and "x5t#S256" strings (not
+// null); "key_ops" an array of strings (RFC 7517 §4.3); "x5c" an array of base64 (not base64url) DER X.509
+// certificates (§4.7); "e" (RFC 7518 §6.3.1.2) base64url of an odd
+// integer of at least 3 that fits an int. The key must have a kid, "use"
+// "sig" or none, "key_ops" with "verify" or none, and "alg" "RS256" or
+// none. Other members are ignored.
+func usableKey(members map[string]json.RawMessage, n *big.Int) (*rsa.PublicKey, string, string) {
+	str := func(name string) (string, bool, string) {
+		raw, ok := members[name]
+		if !ok {
+			return "", false, ""
+		}
+		var v *string
+		if json.Unmarshal(raw, &v) != nil || v == nil {
+			return "", true, fmt.Sprintf("%q is not a string", name)
+		}
+		return *v, true, ""
 	}
-	kid, _ := k.KeyID()
-	if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
-		return nil, kid, "not an asymmetric public key"
+	kid, _, why := str("kid")
+	if why != "" {
+		return nil, "", why
 	}
-	if k.KeyType().String() != "RSA" {
-		return nil, kid, "kty " + k.KeyType().String() + " is not RSA"
+	for _, name := range []string{"x5u", "x5t", "x5t#S256"} {
+		if _, _, why := str(name); why != "" {
+			return nil, kid, why
+		}
+	}
+	if why := certChain(members["x5c"]); why != "" {
+		return nil, kid, why
 	}
 	if kid == "" {
 		return nil, kid, "no kid"
 	}
-	if use, ok := k.KeyUsage(); ok && use != "sig" {
-		return nil, kid, "use is " + use
+	if use, ok, why := str("use"); why != "" || (ok && use != "sig") {
+		return nil, kid, cmp.Or(why, "use is "+use)
 	}
-	if ops, ok := k.KeyOps(); ok {
-		verify := false
-		for _, op := range ops {
-			verify = verify || op == jwk.KeyOpVerify
+	if raw, ok := members["key_ops"]; ok {
+		var ops []string
+		if json.Unmarshal(raw, &ops) != nil || ops == nil {
+			return nil, kid, `"key_ops" is not an array of strings`
 		}
-		if !verify {
+		if !slices.Contains(ops, "verify") {
 			return nil, kid, "key_ops does not include verify"
 		}
 	}
-	if alg, ok := k.Algorithm(); ok && alg.String() != keys.Algorithm {
-		return nil, kid, "alg is " + alg.String()
+	if alg, ok, why := str("alg"); why != "" || (ok && alg != keys.Algorithm) {
+		return nil, kid, cmp.Or(why, fmt.Sprintf("alg is %.32q", alg))
 	}
-	var pub rsa.PublicKey
-	if err := jwk.Export(k, &pub); err != nil {
-		return nil, kid, "not an RSA public key: " + err.Error()
+	e, ok, why := str("e")
+	if why != "" || !ok {
+		return nil, kid, `no string member "e"`
 	}
-	return &pub, kid, "" // the modulus size was checked by modulusSize
+	eb, err := b64url(e)
+	if err != nil {
+		return nil, kid, `"e" is not base64url`
+	}
+	E := new(big.Int).SetBytes(eb)
+	if E.BitLen() >= bits.UintSize || E.Int64() < 3 || E.Bit(0) == 0 {
+		return nil, kid, "the RSA public exponent is not an odd integer from 3 to the largest int"
+	}
+	return &rsa.PublicKey{N: n, E: int(E.Int64())}, kid, ""
+}
+
+// certChain says why an "x5c" member (RFC 7517 §4.7) is unacceptable: not
+// an array of strings, or one that is not the standard base64 (RFC 4648
+// §4, not base64url) of a DER X.509 certificate. An absent member is fine.
+func certChain(raw json.RawMessage) string {
+	if raw == nil {
+		return ""
+	}
+	var chain []string
+	if json.Unmarshal(raw, &chain) != nil || chain == nil {
+		return `"x5c" is not an array of strings`
+	}
+	for i, c := range chain {
+		der, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			return fmt.Sprintf(`"x5c" #%d is not base64`, i)
+		}
+		if _, err := x509.ParseCertificate(der); err != nil {
+			return fmt.Sprintf(`"x5c" #%d is not an X.509 certificate`, i)
+		}
+	}
+	return ""
 }
 
 func sameKeys(a, b map[string]*rsa.PublicKey) bool {
@@ -857,7 +927,7 @@ func sameKeys(a, b map[string]*rsa.PublicKey) bool {
 func NewVerifier(ctx context.Context, rc Config, vc token.VerifierConfig) (*token.Verifier, *KeySet, error) {
 	if vc.Keys != nil {
 		rc.Trace.closed()
-		return nil, nil, errors.New("jwtauth: NewRemoteVerifier: VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
+		return nil, nil, errors.New("jwtauth: remote.NewVerifier: token.VerifierConfig.Keys must be nil (the remote key set supplies the keys)")
 	}
 	if vc.Issuer == "" {
 		vc.Issuer = rc.Issuer

@@ -11,14 +11,14 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
-// BenchmarkVerifyRemote is BenchmarkVerify with the keys of a RemoteKeySet
+// BenchmarkVerifyRemote is BenchmarkVerify with the keys of a KeySet
 // (the same fixture, token and claims, the JWKS served by httptest): the
 // cached path adds an atomic load, a map lookup and a staleness check. The
 // verifier's token cache is off, as in BenchmarkVerify.
 func BenchmarkVerifyRemote(b *testing.B) { benchmarkVerifyRemote(b, -1) }
 
 // BenchmarkVerifyRemoteCached is BenchmarkVerifyCached with the keys of a
-// RemoteKeySet: a hit of the remote verifier's token cache.
+// KeySet: a hit of the remote verifier's token cache.
 func BenchmarkVerifyRemoteCached(b *testing.B) { benchmarkVerifyRemote(b, 0) }
 
 func benchmarkVerifyRemote(b *testing.B, cacheSize int) {

@@ -22,6 +22,14 @@ func TestJWKSMemberNamesAreCaseSensitive(t *testing.T) {
 	ks, _, err = parseRemoteJWKS([]byte(key(fmt.Sprintf(`"kty":"RSA","KID":"k","n":%q,"e":"AQAB"`, n))))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"good"}, mapKeys(ks), `"KID" is not "kid"`)
+	// "x5t#S256" is registered with a capital S (RFC 7517 §4.9): it is no
+	// miscased member name, and the key is kept (Keycloak publishes it).
+	ks, skipped, err = parseRemoteJWKS([]byte(key(fmt.Sprintf(`"kty":"RSA","kid":"k","n":%q,"e":"AQAB","x5t#S256":"abc"`, n))))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"good", "k"}, mapKeys(ks), "skipped: %v", skipped)
+	ks, _, err = parseRemoteJWKS([]byte(key(fmt.Sprintf(`"kty":"RSA","kid":"k","n":%q,"e":"AQAB","x5t#s256":"abc"`, n))))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"good"}, mapKeys(ks), `"x5t#s256" is not "x5t#S256"`)
 	_, _, err = parseRemoteJWKS([]byte(key(fmt.Sprintf(`"kty":"RSA","kid":"k","n":%q,"e":"AQAB","D":"AQAB"`, n))))
 	assert.ErrorContains(t, err, `private member "D"`)
 	_, _, err = parseRemoteJWKS([]byte(fmt.Sprintf(`{"keYs":[{"kty":"RSA","kid":"k","n":%q,"e":"AQAB"}]}`, n)))

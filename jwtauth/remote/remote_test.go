@@ -91,7 +91,7 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
 // remoteFixture is a key manager and issuer (the issuing service), its JWKS
-// endpoint, and a verifier with a RemoteKeySet on that endpoint (the
+// endpoint, and a verifier with a remote.KeySet on that endpoint (the
 // resource service).
 type remoteFixture struct {
 	*fixture
@@ -181,7 +181,7 @@ func TestRemoteKeySetVerifiesAndRevalidatesWith304(t *testing.T) {
 	c, err := rf.v.Verify(ctx, tok)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", c.Subject)
-	assert.EqualValues(t, 1, rf.origin.requests.Load(), "the first fetch happens in NewRemoteKeySet, the cached path fetches nothing")
+	assert.EqualValues(t, 1, rf.origin.requests.Load(), "the first fetch happens in NewKeySet, the cached path fetches nothing")
 	assert.EqualValues(t, 0, rf.origin.conditional.Load(), "the first fetch has no ETag to send")
 
 	_, etag, err := jwtauth.NewJWKSHandler(rf.mgr, 0).Document()
@@ -458,16 +458,16 @@ func TestRemoteKeySetDropsRevokedKeyAtFirstTokenAfterRevoke(t *testing.T) {
 	// the interval has passed, it fetches the JWKS.
 	fresh := rf.issue(t)
 	_, err = rf.v.Verify(ctx, fresh)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "within the unknown-kid interval of the last fetch")
+	require.ErrorIs(t, err, token.ErrUnknownKey, "within the unknown-kid interval of the last fetch")
 	assert.EqualValues(t, 1, rf.origin.requests.Load())
-	rf.clk.Advance(jwtauth.DefaultUnknownKIDInterval)
+	rf.clk.Advance(remote.DefaultUnknownKIDInterval)
 	_, err = rf.v.Verify(ctx, fresh)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, rf.origin.requests.Load(), "the unknown kid fetched the JWKS")
 	assert.NotContains(t, rf.ks.KIDs(), leakedKID, "the refetched JWKS lacks the revoked key")
 	assert.Contains(t, rf.ks.KIDs(), next, "the pre-published next key stays")
 	_, err = rf.v.Verify(ctx, leaked)
-	require.ErrorIs(t, err, jwtauth.ErrUnknownKey, "the revoked key's token fails from the first new token on")
+	require.ErrorIs(t, err, token.ErrUnknownKey, "the revoked key's token fails from the first new token on")
 }
 
 func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
@@ -936,8 +936,8 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 		want string // "" when accepted
 	}{
 		{"http JWKS URL", remote.Config{JWKSURL: "http://auth.example.com/.well-known/jwks.json"},
-			`jwtauth: RemoteConfig.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
-		{"http issuer", remote.Config{Issuer: "http://auth.example.com"}, `RemoteConfig.Issuer: "http://auth.example.com" is plain http`},
+			`jwtauth: remote.Config.JWKSURL: "http://auth.example.com/.well-known/jwks.json" is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)`},
+		{"http issuer", remote.Config{Issuer: "http://auth.example.com"}, `remote.Config.Issuer: "http://auth.example.com" is plain http`},
 		{"http issuer beside an https JWKS URL", remote.Config{JWKSURL: "https://auth.example.com/jwks", Issuer: "http://auth.example.com"}, "is plain http"},
 		{"loopback-looking name", remote.Config{JWKSURL: "http://127.0.0.1.example.com/jwks"}, "is plain http"},
 		{"localhost subdomain", remote.Config{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},

@@ -6,36 +6,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
-// BenchmarkLogin measures a successful login (jwtauth.Accounts.LoginFrom
+// BenchmarkLogin measures a successful login (account.Accounts.LoginFrom
 // with the default argon2id parameters, refresh tokens on) over s, twice in
 // one run: "in-process" keeps the throttle's buckets in process,
-// "shared" keeps them in s (jwtauth.LoginThrottle.Store), which adds the
+// "shared" keeps them in s (account.LoginThrottle.Store), which adds the
 // take before the hash and the refund after it. The difference is the cost
 // of a shared throttle.
-func BenchmarkLogin(b *testing.B, s jwtauth.Store) {
+func BenchmarkLogin(b *testing.B, s account.Store) {
 	ctx := b.Context()
 	m, err := keys.Open(ctx, keys.Config{Store: s, Generate: Generator(b), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := jwtauth.NewIssuer(jwtauth.IssuerConfig{Keys: m, Issuer: "https://issuer.test", Audience: []string{"api"}})
+	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: "https://issuer.test", Audience: []string{"api"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts, ok := s.(jwtauth.ThrottleStore)
+	ts, ok := s.(account.ThrottleStore)
 	if !ok {
-		b.Fatalf("%T does not implement jwtauth.ThrottleStore", s)
+		b.Fatalf("%T does not implement account.ThrottleStore", s)
 	}
 	for i, mode := range []struct {
 		name  string
-		store jwtauth.ThrottleStore
+		store account.ThrottleStore
 	}{{"in-process", nil}, {"shared", ts}} {
-		a, err := jwtauth.NewAccounts(jwtauth.AccountsConfig{Users: s, RefreshTokens: s, Issuer: iss,
-			Logger: slog.New(slog.DiscardHandler), Throttle: jwtauth.LoginThrottle{Store: mode.store}})
+		a, err := account.New(account.Config{Users: s, RefreshTokens: s, Issuer: iss,
+			Logger: slog.New(slog.DiscardHandler), Throttle: account.LoginThrottle{Store: mode.store}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,15 +58,15 @@ func BenchmarkLogin(b *testing.B, s jwtauth.Store) {
 // BenchmarkThrottle measures what a shared throttle adds to a successful
 // login: one TakeThrottle of its two buckets (address, username) before the
 // hash and one RefundThrottle after it.
-func BenchmarkThrottle(b *testing.B, s jwtauth.Store) {
-	ts, ok := s.(jwtauth.ThrottleStore)
+func BenchmarkThrottle(b *testing.B, s account.Store) {
+	ts, ok := s.(account.ThrottleStore)
 	if !ok {
-		b.Fatalf("%T does not implement jwtauth.ThrottleStore", s)
+		b.Fatalf("%T does not implement account.ThrottleStore", s)
 	}
 	ctx := b.Context()
-	bs := []jwtauth.ThrottleBucket{
-		{Kind: "address", Key: "192.0.2.1", Burst: jwtauth.DefaultIPFailures, Every: jwtauth.DefaultIPInterval},
-		{Kind: "user", Key: "alice", Burst: jwtauth.DefaultUserFailures, Every: jwtauth.DefaultUserInterval},
+	bs := []account.ThrottleBucket{
+		{Kind: "address", Key: "192.0.2.1", Burst: account.DefaultIPFailures, Every: account.DefaultIPInterval},
+		{Kind: "user", Key: "alice", Burst: account.DefaultUserFailures, Every: account.DefaultUserInterval},
 	}
 	b.ReportAllocs()
 	for b.Loop() {

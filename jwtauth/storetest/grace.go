@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-// graceTests check jwtauth.RefreshTokenGraceStore. Run fails them for a
+// graceTests check account.RefreshTokenGraceStore. Run fails them for a
 // store that does not implement it; RunWithoutRefreshGrace skips them.
 var graceTests = []subtest{
 	{"RetryWithinGrace", testGraceRetry},
@@ -29,22 +29,22 @@ var graceTests = []subtest{
 const grace = 10 * time.Second
 
 // graceStore returns s as a RefreshTokenGraceStore; run has checked that it is one.
-func graceStore(t *testing.T, s jwtauth.Store) jwtauth.RefreshTokenGraceStore {
+func graceStore(t *testing.T, s account.Store) account.RefreshTokenGraceStore {
 	t.Helper()
-	g, ok := s.(jwtauth.RefreshTokenGraceStore)
+	g, ok := s.(account.RefreshTokenGraceStore)
 	if !ok {
-		t.Fatalf("%T does not implement jwtauth.RefreshTokenGraceStore", s)
+		t.Fatalf("%T does not implement account.RefreshTokenGraceStore", s)
 	}
 	return g
 }
 
 // graceRotate exchanges old for token at now with the suite's grace.
-func graceRotate(t *testing.T, g jwtauth.RefreshTokenGraceStore, old jwtauth.RefreshToken, token string, now time.Time) (jwtauth.RefreshToken, error) {
+func graceRotate(t *testing.T, g account.RefreshTokenGraceStore, old account.RefreshToken, token string, now time.Time) (account.RefreshToken, error) {
 	t.Helper()
 	return g.RotateRefreshTokenGrace(t.Context(), old.Hash, successor(token, old, now), now, grace)
 }
 
-func testGraceRetry(t *testing.T, s jwtauth.Store) {
+func testGraceRetry(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -68,19 +68,19 @@ func testGraceRetry(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 }
 
-func testGraceAfter(t *testing.T, s jwtauth.Store) {
+func testGraceAfter(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
 	_, err := graceRotate(t, g, t1, "t2", t0)
 	require.NoError(t, err)
 	_, err = graceRotate(t, g, t1, "t2", t0.Add(grace))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the grace ends at UsedAt + grace")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "the grace ends at UsedAt + grace")
 	_, err = s.RotateRefreshToken(t.Context(), hashOf("t2"), successor("t3", t1, t0.Add(grace)), t0.Add(grace))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the family is revoked")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "the family is revoked")
 }
 
-func testGraceSuccessorUsed(t *testing.T, s jwtauth.Store) {
+func testGraceSuccessorUsed(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -90,12 +90,12 @@ func testGraceSuccessorUsed(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 	// The client moved on: presenting t1 again is reuse even within the grace.
 	_, err = graceRotate(t, g, t1, "t2", t0.Add(2*time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	_, err = s.RotateRefreshToken(t.Context(), hashOf("t3"), successor("t4", t1, t0), t0.Add(3*time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the family is revoked")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "the family is revoked")
 }
 
-func testGraceOtherSuccessor(t *testing.T, s jwtauth.Store) {
+func testGraceOtherSuccessor(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -103,9 +103,9 @@ func testGraceOtherSuccessor(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 	// A retry asking for another successor would open a second branch: reuse.
 	_, err = graceRotate(t, g, t1, "t2-other", t0.Add(time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	_, err = s.RevokeRefreshFamily(t.Context(), hashOf("t2-other"), t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "nothing was inserted")
+	require.ErrorIs(t, err, account.ErrRefreshNotFound, "nothing was inserted")
 	// A successor of another family does not count either.
 	u1 := login(t, s, "u1", "fam-2", "alice", t0)
 	_, err = graceRotate(t, g, u1, "u2", t0)
@@ -114,10 +114,10 @@ func testGraceOtherSuccessor(t *testing.T, s jwtauth.Store) {
 	_, err = graceRotate(t, g, v1, "v2", t0)
 	require.NoError(t, err)
 	_, err = graceRotate(t, g, v1, "u2", t0.Add(time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 }
 
-func testGraceRevoked(t *testing.T, s jwtauth.Store) {
+func testGraceRevoked(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -126,10 +126,10 @@ func testGraceRevoked(t *testing.T, s jwtauth.Store) {
 	_, err = s.RevokeRefreshFamily(t.Context(), hashOf("t2"), t0.Add(time.Second))
 	require.NoError(t, err)
 	_, err = graceRotate(t, g, t1, "t2", t0.Add(2*time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "logout ends the grace")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "logout ends the grace")
 }
 
-func testGraceExpired(t *testing.T, s jwtauth.Store) {
+func testGraceExpired(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -137,30 +137,30 @@ func testGraceExpired(t *testing.T, s jwtauth.Store) {
 	_, err := graceRotate(t, g, t1, "t2", used)
 	require.NoError(t, err)
 	_, err = graceRotate(t, g, t1, "t2", t1.ExpiresAt)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired)
+	require.ErrorIs(t, err, account.ErrRefreshExpired)
 	// Nothing changed: t2 is live.
 	t2 := successor("t2", t1, used)
 	_, err = s.RotateRefreshToken(t.Context(), t2.Hash, successor("t3", t2, used), t1.ExpiresAt)
 	require.NoError(t, err)
 }
 
-func testGraceZero(t *testing.T, s jwtauth.Store) {
+func testGraceZero(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
 	_, err := g.RotateRefreshTokenGrace(t.Context(), t1.Hash, successor("t2", t1, t0), t0, 0)
 	require.NoError(t, err)
 	_, err = g.RotateRefreshTokenGrace(t.Context(), t1.Hash, successor("t2", t1, t0), t0, 0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "no grace: a retry at the same instant is reuse")
+	require.ErrorIs(t, err, account.ErrRefreshReused, "no grace: a retry at the same instant is reuse")
 	// Even a retry dated before the first use (clock skew between instances).
 	t3 := login(t, s, "t3", "fam-2", "alice", t0)
 	_, err = g.RotateRefreshTokenGrace(t.Context(), t3.Hash, successor("t4", t3, t0), t0, 0)
 	require.NoError(t, err)
 	_, err = g.RotateRefreshTokenGrace(t.Context(), t3.Hash, successor("t4", t3, t0), t0.Add(-time.Second), 0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 }
 
-func testGraceReuseReportsFamily(t *testing.T, s jwtauth.Store) {
+func testGraceReuseReportsFamily(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -168,7 +168,7 @@ func testGraceReuseReportsFamily(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 	at := t0.Add(time.Hour / 2)
 	got, err := graceRotate(t, g, t1, "t2", at)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	assertNoSecret(t, err, t1.Hash, hashOf("t2"))
 	assert.Equal(t, "fam-1", got.FamilyID)
 	assert.Equal(t, "alice", got.Username)
@@ -177,11 +177,11 @@ func testGraceReuseReportsFamily(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, at.UTC(), got.RevokedAt)
 	// The base method keeps returning the zero record.
 	got, err = s.RotateRefreshToken(t.Context(), t1.Hash, successor("t3", t1, at), at)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
-	assert.Equal(t, jwtauth.RefreshToken{}, got)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
+	assert.Equal(t, account.RefreshToken{}, got)
 }
 
-func testGraceConcurrent(t *testing.T, s jwtauth.Store) {
+func testGraceConcurrent(t *testing.T, s account.Store) {
 	g := graceStore(t, s)
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -203,5 +203,5 @@ func testGraceConcurrent(t *testing.T, s jwtauth.Store) {
 		_, err := graceRotate(t, g, u1, fmt.Sprintf("u2-%02d", i), t0.Add(time.Second))
 		return err
 	})
-	exactlyOneWins(t, errs, jwtauth.ErrRefreshReused)
+	exactlyOneWins(t, errs, account.ErrRefreshReused)
 }

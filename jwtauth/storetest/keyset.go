@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -44,7 +44,7 @@ func utcRecord(r keys.Record) keys.Record {
 
 // loadKeys reads the key set, checks that LoadKeys and KeysVersion agree,
 // and returns the records sorted by kid (the port promises no order).
-func loadKeys(t *testing.T, s jwtauth.Store) ([]keys.Record, int64) {
+func loadKeys(t *testing.T, s account.Store) ([]keys.Record, int64) {
 	t.Helper()
 	recs, v, err := s.LoadKeys(t.Context())
 	require.NoError(t, err)
@@ -55,13 +55,13 @@ func loadKeys(t *testing.T, s jwtauth.Store) ([]keys.Record, int64) {
 	return recs, v
 }
 
-func testKeysEmpty(t *testing.T, s jwtauth.Store) {
+func testKeysEmpty(t *testing.T, s account.Store) {
 	recs, v := loadKeys(t, s)
 	assert.Empty(t, recs)
 	assert.Equal(t, int64(0), v)
 }
 
-func testKeysPutAndDelete(t *testing.T, s jwtauth.Store) {
+func testKeysPutAndDelete(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	a, b := record("kid-a", keys.StateActive, t0), record("kid-b", keys.StateNext, t0.Add(time.Minute))
 	a.ActivatedAt = t0
@@ -98,7 +98,7 @@ func testKeysPutAndDelete(t *testing.T, s jwtauth.Store) {
 	assert.Empty(t, recs)
 }
 
-func testKeysConflict(t *testing.T, s jwtauth.Store) {
+func testKeysConflict(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	a := record("kid-a", keys.StateActive, t0)
 	v1, err := s.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{a}})
@@ -120,7 +120,7 @@ func testKeysConflict(t *testing.T, s jwtauth.Store) {
 	}
 }
 
-func testKeysRoundTrip(t *testing.T, s jwtauth.Store) {
+func testKeysRoundTrip(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	full := keys.Record{
 		KID:         "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
@@ -155,7 +155,7 @@ func testKeysRoundTrip(t *testing.T, s jwtauth.Store) {
 	assert.True(t, recs[slices.IndexFunc(recs, func(r keys.Record) bool { return r.KID == "kid-sparse" })].RevokedAt.IsZero())
 }
 
-func testKeysCopiesBytes(t *testing.T, s jwtauth.Store) {
+func testKeysCopiesBytes(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	a := record("kid-a", keys.StateActive, t0)
 	want := bytes.Clone(a.PrivateKey)
@@ -173,7 +173,7 @@ func testKeysCopiesBytes(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, want, recs[0].PrivateKey, "the store handed out its own slice")
 }
 
-func testKeysParallelApply(t *testing.T, s jwtauth.Store) {
+func testKeysParallelApply(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	v1, err := s.ApplyKeys(ctx, 0, keys.Change{Put: []keys.Record{record("kid-base", keys.StateActive, t0)}})
 	require.NoError(t, err)
@@ -199,7 +199,7 @@ func testKeysParallelApply(t *testing.T, s jwtauth.Store) {
 // testKeysSchedule checks keys.ScheduleStore, for a store that implements
 // it: nothing stored at first, then the last schedule saved, retention
 // included (to the nanosecond), the key-set version untouched.
-func testKeysSchedule(t *testing.T, s jwtauth.Store) {
+func testKeysSchedule(t *testing.T, s account.Store) {
 	ss, ok := s.(keys.ScheduleStore)
 	if !ok {
 		t.Skip("the store does not implement keys.ScheduleStore")

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -28,7 +28,7 @@ var pairTests = []pairTest{
 
 // managerConfig returns a Manager config over s with the test keys and a
 // silent logger.
-func managerConfig(s jwtauth.Store, gen func(int) (*rsa.PrivateKey, error)) keys.Config {
+func managerConfig(s account.Store, gen func(int) (*rsa.PrivateKey, error)) keys.Config {
 	return keys.Config{Store: s, Generate: gen, Logger: slog.New(slog.DiscardHandler)}
 }
 
@@ -41,7 +41,7 @@ func countStates(recs []keys.Record) map[keys.State]int {
 	return n
 }
 
-func testManagerFirstStart(t *testing.T, s jwtauth.Store) {
+func testManagerFirstStart(t *testing.T, s account.Store) {
 	m, err := keys.Open(t.Context(), managerConfig(s, Generator(t)))
 	require.NoError(t, err)
 	set := m.Current()
@@ -62,7 +62,7 @@ func testManagerFirstStart(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, set.Next().KID, stored[keys.StateNext])
 }
 
-func testManagerRestart(t *testing.T, s jwtauth.Store) {
+func testManagerRestart(t *testing.T, s account.Store) {
 	m1, err := keys.Open(t.Context(), managerConfig(s, Generator(t)))
 	require.NoError(t, err)
 	before, v1 := loadKeys(t, s)
@@ -83,7 +83,7 @@ func testManagerRestart(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, before, after)
 }
 
-func testManagerConcurrentRotate(t *testing.T, s jwtauth.Store) {
+func testManagerConcurrentRotate(t *testing.T, s account.Store) {
 	gen := Generator(t) // shared: the two managers must not create the same key
 	m1, err := keys.Open(t.Context(), managerConfig(s, gen))
 	require.NoError(t, err)
@@ -126,10 +126,10 @@ func testManagerConcurrentRotate(t *testing.T, s jwtauth.Store) {
 // switchStore is the store a process reaches through a DSN that an
 // operator points at another database: a restored backup, a promoted replica.
 type switchStore struct {
-	cur atomic.Pointer[jwtauth.Store]
+	cur atomic.Pointer[account.Store]
 }
 
-func (s *switchStore) store() jwtauth.Store { return *s.cur.Load() }
+func (s *switchStore) store() account.Store { return *s.cur.Load() }
 func (s *switchStore) LoadKeys(ctx context.Context) ([]keys.Record, int64, error) {
 	return s.store().LoadKeys(ctx)
 }
@@ -145,7 +145,7 @@ func (s *switchStore) ApplyKeys(ctx context.Context, expected int64, ch keys.Cha
 // and the other instance, which never saw it as next, picks it up from the
 // store with its private key, as every instance signs with it. The next key
 // stays next.
-func testManagerRevokeFreshKey(t *testing.T, s jwtauth.Store) {
+func testManagerRevokeFreshKey(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	kek := []byte("0123456789abcdef0123456789abcdef")
 	gen := Generator(t)
@@ -187,7 +187,7 @@ func testManagerRevokeFreshKey(t *testing.T, s jwtauth.Store) {
 // backup taken one change earlier (or fails over to a lagging replica) and
 // the operator revokes the leaked key: the revocation must reach the server
 // even though the store went back, whatever version the revocation gets.
-func testManagerRevokeAfterRestore(t *testing.T, live, backup jwtauth.Store) {
+func testManagerRevokeAfterRestore(t *testing.T, live, backup account.Store) {
 	ctx := t.Context()
 	sw := &switchStore{}
 	sw.cur.Store(&live)

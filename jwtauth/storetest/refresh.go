@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 var refreshTests = []subtest{
@@ -32,30 +32,30 @@ var refreshTests = []subtest{
 const refreshTTL = time.Hour
 
 // withUsers creates the users the refresh tests need.
-func withUsers(t *testing.T, s jwtauth.Store, names ...string) {
+func withUsers(t *testing.T, s account.Store, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		require.NoError(t, s.CreateUser(t.Context(), jwtauth.User{Username: n, PasswordHash: hashA, CreatedAt: t0}))
+		require.NoError(t, s.CreateUser(t.Context(), account.User{Username: n, PasswordHash: hashA, CreatedAt: t0}))
 	}
 }
 
 // login creates the first token of a family, issued at issued.
-func login(t *testing.T, s jwtauth.Store, token, family, user string, issued time.Time) jwtauth.RefreshToken {
+func login(t *testing.T, s account.Store, token, family, user string, issued time.Time) account.RefreshToken {
 	t.Helper()
-	rt := jwtauth.RefreshToken{Hash: hashOf(token), FamilyID: family, Username: user, IssuedAt: issued, ExpiresAt: issued.Add(refreshTTL)}
+	rt := account.RefreshToken{Hash: hashOf(token), FamilyID: family, Username: user, IssuedAt: issued, ExpiresAt: issued.Add(refreshTTL)}
 	require.NoError(t, s.CreateRefreshToken(t.Context(), rt))
 	return rt
 }
 
 // successor is the token that replaces old at now: the caller fills family
 // and username, the store sets the parent.
-func successor(token string, old jwtauth.RefreshToken, now time.Time) jwtauth.RefreshToken {
-	return jwtauth.RefreshToken{Hash: hashOf(token), FamilyID: old.FamilyID, Username: old.Username, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)}
+func successor(token string, old account.RefreshToken, now time.Time) account.RefreshToken {
+	return account.RefreshToken{Hash: hashOf(token), FamilyID: old.FamilyID, Username: old.Username, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)}
 }
 
 // rotate exchanges old for a new token named token at now and checks what
 // the store returns; it returns the new token as stored.
-func rotate(t *testing.T, s jwtauth.Store, old jwtauth.RefreshToken, token string, now time.Time) jwtauth.RefreshToken {
+func rotate(t *testing.T, s account.Store, old account.RefreshToken, token string, now time.Time) account.RefreshToken {
 	t.Helper()
 	next := successor(token, old, now)
 	got, err := s.RotateRefreshToken(t.Context(), old.Hash, next, now)
@@ -80,7 +80,7 @@ func assertNoSecret(t *testing.T, err error, hashes ...[]byte) {
 	}
 }
 
-func testRefreshRotateChain(t *testing.T, s jwtauth.Store) {
+func testRefreshRotateChain(t *testing.T, s account.Store) {
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0.In(elsewhere))
 	t2 := rotate(t, s, t1, "t2", t0.Add(time.Minute))
@@ -93,7 +93,7 @@ func testRefreshRotateChain(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 }
 
-func testRefreshReuse(t *testing.T, s jwtauth.Store) {
+func testRefreshReuse(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
@@ -103,113 +103,113 @@ func testRefreshReuse(t *testing.T, s jwtauth.Store) {
 
 	// An attacker replays t1.
 	got, err := s.RotateRefreshToken(ctx, t1.Hash, successor("evil", t1, t0.Add(3*time.Minute)), t0.Add(3*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
-	assert.Equal(t, jwtauth.RefreshToken{}, got)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
+	assert.Equal(t, account.RefreshToken{}, got)
 	assertNoSecret(t, err, t1.Hash, hashOf("evil"))
 
 	// The whole family is revoked: the legitimate newest token fails too …
 	_, err = s.RotateRefreshToken(ctx, t3.Hash, successor("t4", t3, t0.Add(4*time.Minute)), t0.Add(4*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	// … and the reused call inserted nothing.
 	_, err = s.RotateRefreshToken(ctx, hashOf("evil"), successor("x", t1, t0.Add(5*time.Minute)), t0.Add(5*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 	_, err = s.RotateRefreshToken(ctx, hashOf("t4"), successor("y", t1, t0.Add(5*time.Minute)), t0.Add(5*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 
 	// Another family is untouched.
 	rotate(t, s, other, "o2", t0.Add(5*time.Minute))
 }
 
-func testRefreshExpired(t *testing.T, s jwtauth.Store) {
+func testRefreshExpired(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
 	for _, now := range []time.Time{t1.ExpiresAt, t1.ExpiresAt.Add(1), t1.ExpiresAt.Add(24 * time.Hour)} {
 		_, err := s.RotateRefreshToken(ctx, t1.Hash, successor("t2", t1, now), now)
-		require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "at expiry + %s", now.Sub(t1.ExpiresAt))
+		require.ErrorIs(t, err, account.ErrRefreshExpired, "at expiry + %s", now.Sub(t1.ExpiresAt))
 		assertNoSecret(t, err, t1.Hash)
 	}
 	// Nothing changed: no successor was stored, and t1 is neither used nor
 	// revoked, so it still rotates at a time before its expiry.
 	_, err := s.RotateRefreshToken(ctx, hashOf("t2"), successor("t3", t1, t0), t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 	rotate(t, s, t1, "t2", t1.ExpiresAt.Add(-1))
 }
 
-func testRefreshNotFound(t *testing.T, s jwtauth.Store) {
+func testRefreshNotFound(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	login(t, s, "t1", "fam-1", "alice", t0)
 	unknown := hashOf("never issued")
-	_, err := s.RotateRefreshToken(ctx, unknown, jwtauth.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}, t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	_, err := s.RotateRefreshToken(ctx, unknown, account.RefreshToken{Hash: hashOf("t2"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}, t0)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 	assertNoSecret(t, err, unknown)
 	_, err = s.RevokeRefreshFamily(ctx, unknown, t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 	// The failed rotation stored nothing.
-	_, err = s.RotateRefreshToken(ctx, hashOf("t2"), jwtauth.RefreshToken{Hash: hashOf("t3"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}, t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	_, err = s.RotateRefreshToken(ctx, hashOf("t2"), account.RefreshToken{Hash: hashOf("t3"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}, t0)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 }
 
-func testRefreshUnknownUser(t *testing.T, s jwtauth.Store) {
-	err := s.CreateRefreshToken(t.Context(), jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "nobody", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)})
-	require.ErrorIs(t, err, jwtauth.ErrUserNotFound)
+func testRefreshUnknownUser(t *testing.T, s account.Store) {
+	err := s.CreateRefreshToken(t.Context(), account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "nobody", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)})
+	require.ErrorIs(t, err, account.ErrUserNotFound)
 	_, err = s.RevokeRefreshFamily(t.Context(), hashOf("t1"), t0)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "the token was stored anyway")
+	require.ErrorIs(t, err, account.ErrRefreshNotFound, "the token was stored anyway")
 }
 
-func testRefreshCopiesBytes(t *testing.T, s jwtauth.Store) {
+func testRefreshCopiesBytes(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	h := hashOf("t1")
-	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: h, FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}))
+	require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: h, FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL)}))
 	h[0] ^= 0xff // the caller reuses its buffer
 
-	next := successor("t2", jwtauth.RefreshToken{FamilyID: "fam-1", Username: "alice"}, t0)
+	next := successor("t2", account.RefreshToken{FamilyID: "fam-1", Username: "alice"}, t0)
 	old, err := s.RotateRefreshToken(ctx, hashOf("t1"), next, t0)
 	require.NoError(t, err, "the store kept the caller's hash slice")
 	assert.Equal(t, hashOf("t1"), old.Hash)
 	old.Hash[0] ^= 0xff  // scribble on what the store returned
 	next.Hash[1] ^= 0xff // and on what it was given
 
-	t3 := successor("t3", jwtauth.RefreshToken{FamilyID: "fam-1", Username: "alice"}, t0.Add(time.Second))
+	t3 := successor("t3", account.RefreshToken{FamilyID: "fam-1", Username: "alice"}, t0.Add(time.Second))
 	old, err = s.RotateRefreshToken(ctx, hashOf("t2"), t3, t0.Add(time.Second))
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(hashOf("t1"), old.ParentHash), "stored parent changed through a caller's slice")
 	// t1 is used: replaying it is detected, with its hash intact.
 	_, err = s.RotateRefreshToken(ctx, hashOf("t1"), successor("t4", t3, t0), t0.Add(2*time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 }
 
-func testRefreshConcurrentRotate(t *testing.T, s jwtauth.Store) {
+func testRefreshConcurrentRotate(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0)
 	const n = 50
 	now := t0.Add(time.Minute)
-	olds := make([]jwtauth.RefreshToken, n)
+	olds := make([]account.RefreshToken, n)
 	errs := race(n, func(i int) error {
 		var err error
 		olds[i], err = s.RotateRefreshToken(ctx, t1.Hash, successor(fmt.Sprintf("t2-%02d", i), t1, now), now)
 		return err
 	})
-	winner := exactlyOneWins(t, errs, jwtauth.ErrRefreshReused)
+	winner := exactlyOneWins(t, errs, account.ErrRefreshReused)
 	require.GreaterOrEqual(t, winner, 0)
 	assert.Equal(t, t1.Hash, olds[winner].Hash)
 	// Reuse was detected, so the winner's token is revoked with its family.
 	_, err := s.RotateRefreshToken(ctx, hashOf(fmt.Sprintf("t2-%02d", winner)), successor("t3", t1, now), now.Add(time.Second))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	// The losers' successors were never stored.
 	for i := range n {
 		if i == winner {
 			continue
 		}
 		_, err := s.RevokeRefreshFamily(ctx, hashOf(fmt.Sprintf("t2-%02d", i)), now)
-		require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "successor %d", i)
+		require.ErrorIs(t, err, account.ErrRefreshNotFound, "successor %d", i)
 	}
 }
 
-func testRefreshRevokeFamily(t *testing.T, s jwtauth.Store) {
+func testRefreshRevokeFamily(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice", "bob")
 	a1 := login(t, s, "a1", "fam-a", "alice", t0)
@@ -226,13 +226,13 @@ func testRefreshRevokeFamily(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, "fam-a", fam)
 
 	_, err = s.RotateRefreshToken(ctx, a2.Hash, successor("a3", a2, t0.Add(4*time.Minute)), t0.Add(4*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshReused)
+	require.ErrorIs(t, err, account.ErrRefreshReused)
 	// Other families, of the same user and of another, are untouched.
 	rotate(t, s, b1, "b2", t0.Add(4*time.Minute))
 	rotate(t, s, c1, "c2", t0.Add(4*time.Minute))
 }
 
-func testRefreshPurge(t *testing.T, s jwtauth.Store) {
+func testRefreshPurge(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	cut := t0.Add(2 * time.Hour)
@@ -257,7 +257,7 @@ func testRefreshPurge(t *testing.T, s jwtauth.Store) {
 
 	for _, gone := range []string{"o1", "o2", "r1"} {
 		_, err := s.RevokeRefreshFamily(ctx, hashOf(gone), cut)
-		assert.ErrorIs(t, err, jwtauth.ErrRefreshNotFound, "%s survived the purge", gone)
+		assert.ErrorIs(t, err, account.ErrRefreshNotFound, "%s survived the purge", gone)
 	}
 	// The kept families still behave: m1 and m2 are spent (reuse), m3 is live.
 	rotate(t, s, m3, "m4", cut)
@@ -275,7 +275,7 @@ func testRefreshPurge(t *testing.T, s jwtauth.Store) {
 // testRefreshByHash: RefreshTokenByHash returns a token as stored in every
 // state, changes nothing (the token read still rotates once), and names an
 // unknown hash ErrRefreshNotFound.
-func testRefreshByHash(t *testing.T, s jwtauth.Store) {
+func testRefreshByHash(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	t1 := login(t, s, "t1", "fam-1", "alice", t0.In(elsewhere))
@@ -300,6 +300,6 @@ func testRefreshByHash(t *testing.T, s jwtauth.Store) {
 	assert.Equal(t, "alice", got.Username)
 
 	_, err = s.RefreshTokenByHash(ctx, hashOf("unknown"))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshNotFound)
+	require.ErrorIs(t, err, account.ErrRefreshNotFound)
 	assertNoSecret(t, err, hashOf("unknown"))
 }

@@ -7,17 +7,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // testRefreshFamilyLifetime checks the absolute end of a family: stored
 // with its first token, carried to every successor, and capping every
 // token's expiry however often the family is rotated.
-func testRefreshFamilyLifetime(t *testing.T, s jwtauth.Store) {
+func testRefreshFamilyLifetime(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice")
 	end := t0.Add(90 * time.Minute) // the family's absolute end; tokens live refreshTTL = 1h
-	t1 := jwtauth.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), FamilyExpiresAt: end.In(elsewhere)}
+	t1 := account.RefreshToken{Hash: hashOf("t1"), FamilyID: "fam-1", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), FamilyExpiresAt: end.In(elsewhere)}
 	require.NoError(t, s.CreateRefreshToken(ctx, t1))
 
 	// Each rotation asks for a full hour; the successor gets at most the
@@ -27,15 +27,15 @@ func testRefreshFamilyLifetime(t *testing.T, s jwtauth.Store) {
 	t3 := rotate(t, s, t2, "t3", end.Add(-time.Nanosecond)) // t2 expired at end, not before
 	assert.Equal(t, end, t3.ExpiresAt)
 	_, err := s.RotateRefreshToken(ctx, t3.Hash, successor("t4", t3, end), end)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "a token at its family's end")
+	require.ErrorIs(t, err, account.ErrRefreshExpired, "a token at its family's end")
 	_, err = s.RotateRefreshToken(ctx, t3.Hash, successor("t4", t3, end.Add(time.Hour)), end.Add(time.Hour))
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired)
+	require.ErrorIs(t, err, account.ErrRefreshExpired)
 
 	// A first token asking for more than its family's end gets the end.
 	short := t0.Add(30 * time.Minute)
-	require.NoError(t, s.CreateRefreshToken(ctx, jwtauth.RefreshToken{Hash: hashOf("s1"), FamilyID: "fam-s", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), FamilyExpiresAt: short}))
+	require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hashOf("s1"), FamilyID: "fam-s", Username: "alice", IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), FamilyExpiresAt: short}))
 	_, err = s.RotateRefreshToken(ctx, hashOf("s1"), successor("s2", t1, short), short)
-	require.ErrorIs(t, err, jwtauth.ErrRefreshExpired, "the first token outlived its family")
+	require.ErrorIs(t, err, account.ErrRefreshExpired, "the first token outlived its family")
 	old, err := s.RotateRefreshToken(ctx, hashOf("s1"), successor("s2", t1, short.Add(-1)), short.Add(-1))
 	require.NoError(t, err)
 	assert.Equal(t, short, old.ExpiresAt, "the stored expiry of the first token")
@@ -52,7 +52,7 @@ func testRefreshFamilyLifetime(t *testing.T, s jwtauth.Store) {
 // testRefreshRevokeUser checks RevokeUserRefreshFamilies: every family of
 // the user, and only those, is revoked; the count is of families it
 // revoked; a later login is a new session.
-func testRefreshRevokeUser(t *testing.T, s jwtauth.Store) {
+func testRefreshRevokeUser(t *testing.T, s account.Store) {
 	ctx := t.Context()
 	withUsers(t, s, "alice", "bob", "carol")
 	a1 := login(t, s, "a1", "fam-a", "alice", t0)
@@ -66,9 +66,9 @@ func testRefreshRevokeUser(t *testing.T, s jwtauth.Store) {
 	n, err := s.RevokeUserRefreshFamilies(ctx, "alice", t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), n, "fam-a and fam-b; fam-c was revoked already")
-	for _, tok := range []jwtauth.RefreshToken{a2, b1} {
+	for _, tok := range []account.RefreshToken{a2, b1} {
 		_, err := s.RotateRefreshToken(ctx, tok.Hash, successor("x", tok, t0.Add(3*time.Minute)), t0.Add(3*time.Minute))
-		require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "family %s after revoking the user's sessions", tok.FamilyID)
+		require.ErrorIs(t, err, account.ErrRefreshReused, "family %s after revoking the user's sessions", tok.FamilyID)
 	}
 	rotate(t, s, o1, "o2", t0.Add(3*time.Minute)) // another user's family is untouched
 
@@ -79,7 +79,7 @@ func testRefreshRevokeUser(t *testing.T, s jwtauth.Store) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "a user without sessions")
 	_, err = s.RevokeUserRefreshFamilies(ctx, "nobody", t0.Add(4*time.Minute))
-	require.ErrorIs(t, err, jwtauth.ErrUserNotFound)
+	require.ErrorIs(t, err, account.ErrUserNotFound)
 
 	// A login after the revocation is a new session.
 	d1 := login(t, s, "d1", "fam-d", "alice", t0.Add(5*time.Minute))

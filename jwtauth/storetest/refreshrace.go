@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // RunShared runs the suite's race tests over two instances of one store, as
@@ -19,7 +19,7 @@ import (
 // tests with both calls going to one instance; a store that several
 // processes may share (SQLite, PostgreSQL) should run RunShared as well. The
 // suite closes both stores.
-func RunShared(t *testing.T, newPair func(t *testing.T) (jwtauth.Store, jwtauth.Store)) {
+func RunShared(t *testing.T, newPair func(t *testing.T) (account.Store, account.Store)) {
 	t.Helper()
 	for _, rt := range refreshRaceTests {
 		t.Run(rt.name, func(t *testing.T) {
@@ -37,7 +37,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T) (jwtauth.Store, jwtauth.
 // (the same instance twice within Run).
 type raceTest struct {
 	name string
-	fn   func(t *testing.T, a, b jwtauth.Store)
+	fn   func(t *testing.T, a, b account.Store)
 }
 
 var refreshRaceTests = []raceTest{
@@ -49,7 +49,7 @@ var refreshRaceTests = []raceTest{
 func raceSubtests() []subtest {
 	out := make([]subtest, len(refreshRaceTests))
 	for i, rt := range refreshRaceTests {
-		out[i] = subtest{rt.name, func(t *testing.T, s jwtauth.Store) { rt.fn(t, s, s) }}
+		out[i] = subtest{rt.name, func(t *testing.T, s account.Store) { rt.fn(t, s, s) }}
 	}
 	return out
 }
@@ -71,7 +71,7 @@ func race2(f, g func()) {
 // testRaceLogoutRefresh is logout racing a refresh of the same token R: the
 // revocation succeeds, so whichever wins, no token of the family may
 // refresh afterwards, the successor the refresh may have stored included.
-func testRaceLogoutRefresh(t *testing.T, a, b jwtauth.Store) {
+func testRaceLogoutRefresh(t *testing.T, a, b account.Store) {
 	ctx := t.Context()
 	withUsers(t, a, "alice")
 	leaked, refreshed := 0, 0
@@ -89,13 +89,13 @@ func testRaceLogoutRefresh(t *testing.T, a, b jwtauth.Store) {
 		require.NoError(t, revErr, "round %d: logout", round)
 		require.Equal(t, fam, revFam, "round %d", round)
 		if rotErr != nil {
-			require.ErrorIs(t, rotErr, jwtauth.ErrRefreshReused, "round %d: a refresh that lost to the logout", round)
+			require.ErrorIs(t, rotErr, account.ErrRefreshReused, "round %d: a refresh that lost to the logout", round)
 			continue
 		}
 		refreshed++
 		// The refresh won and stored a successor; the logout that answered
 		// success afterwards must have revoked it too.
-		if stillRefreshes(t, []jwtauth.Store{a, b}, next, r, tok+"-s", now.Add(time.Millisecond)) {
+		if stillRefreshes(t, []account.Store{a, b}, next, r, tok+"-s", now.Add(time.Millisecond)) {
 			leaked++
 		}
 	}
@@ -107,7 +107,7 @@ func testRaceLogoutRefresh(t *testing.T, a, b jwtauth.Store) {
 // legitimate refresh of its successor S: the replay is reuse and revokes the
 // family, so whichever wins, no token of the family may refresh afterwards,
 // S's successor included.
-func testRaceReplayRefresh(t *testing.T, a, b jwtauth.Store) {
+func testRaceReplayRefresh(t *testing.T, a, b account.Store) {
 	ctx := t.Context()
 	withUsers(t, a, "alice")
 	leaked, refreshed := 0, 0
@@ -123,13 +123,13 @@ func testRaceReplayRefresh(t *testing.T, a, b jwtauth.Store) {
 			func() { _, replayErr = b.RotateRefreshToken(ctx, r.Hash, successor(tok+"-evil", r, later), later) },
 			func() { _, rotErr = a.RotateRefreshToken(ctx, s.Hash, s2, later) },
 		)
-		require.ErrorIs(t, replayErr, jwtauth.ErrRefreshReused, "round %d: the replay of a used token", round)
+		require.ErrorIs(t, replayErr, account.ErrRefreshReused, "round %d: the replay of a used token", round)
 		if rotErr != nil {
-			require.ErrorIs(t, rotErr, jwtauth.ErrRefreshReused, "round %d: a refresh that lost to the replay", round)
+			require.ErrorIs(t, rotErr, account.ErrRefreshReused, "round %d: a refresh that lost to the replay", round)
 			continue
 		}
 		refreshed++
-		if stillRefreshes(t, []jwtauth.Store{a, b}, s2, s, tok+"-s3", later.Add(time.Millisecond)) {
+		if stillRefreshes(t, []account.Store{a, b}, s2, s, tok+"-s3", later.Add(time.Millisecond)) {
 			leaked++
 		}
 	}
@@ -141,14 +141,14 @@ func testRaceReplayRefresh(t *testing.T, a, b jwtauth.Store) {
 // won its race against a revocation, can still be refreshed on any of
 // stores at time at (a leaked family); otherwise every store must refuse it
 // as reuse of a revoked family. parent and name make the next successors.
-func stillRefreshes(t *testing.T, stores []jwtauth.Store, tok, parent jwtauth.RefreshToken, name string, at time.Time) bool {
+func stillRefreshes(t *testing.T, stores []account.Store, tok, parent account.RefreshToken, name string, at time.Time) bool {
 	t.Helper()
 	for i, st := range stores {
 		_, err := st.RotateRefreshToken(t.Context(), tok.Hash, successor(fmt.Sprintf("%s-%d", name, i), parent, at), at)
 		if err == nil {
 			return true
 		}
-		require.ErrorIs(t, err, jwtauth.ErrRefreshReused, "the successor after the family was revoked")
+		require.ErrorIs(t, err, account.ErrRefreshReused, "the successor after the family was revoked")
 	}
 	return false
 }

@@ -1,10 +1,10 @@
 // Package storetest is a conformance suite for implementations of
-// jwtauth.Store, in the manner of golang.org/x/net/nettest.TestConn and
+// account.Store, in the manner of golang.org/x/net/nettest.TestConn and
 // testing/fstest.TestFS: every store adapter runs the same suite from its own
 // tests.
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) jwtauth.Store {
+//		storetest.Run(t, func(t *testing.T) account.Store {
 //			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
 //			require.NoError(t, err)
 //			return s
@@ -19,11 +19,11 @@
 //   - Byte slices are copied: a caller changing a slice it passed in or got
 //     back does not change the stored state.
 //   - CreateRefreshToken for a username no user has fails with
-//     jwtauth.ErrUserNotFound (refresh tokens belong to accounts).
+//     account.ErrUserNotFound (refresh tokens belong to accounts).
 //   - RotateRefreshToken sets the next token's family, username and parent
 //     from the old token, returns the old token with UsedAt set to now, checks
 //     reuse before expiry, and treats a token as expired from its ExpiresAt on.
-//   - The store implements jwtauth.RefreshTokenGraceStore and is checked
+//   - The store implements account.RefreshTokenGraceStore and is checked
 //     against that contract too (the RefreshGrace group): Run fails a store
 //     without it. A store outside this repository that does not implement
 //     the extension runs RunWithoutRefreshGrace, which skips the group.
@@ -34,7 +34,7 @@
 //     refresh of its successor, never leave a token of the family that still
 //     refreshes (the RefreshRaces group, 200 rounds each; RunShared runs it
 //     over two instances of one store as well).
-//   - The store implements jwtauth.ThrottleStore (the Throttle group): the
+//   - The store implements account.ThrottleStore (the Throttle group): the
 //     token arithmetic to the nanosecond, a take stopping at its first empty
 //     bucket and keeping the tokens before it, refunds up to the burst,
 //     purging only full buckets, and 40 concurrent takes spending exactly
@@ -42,7 +42,7 @@
 //   - A done context makes a method fail with an error wrapping the context's
 //     error, changing nothing.
 //   - After Close every method fails with an error wrapping
-//     jwtauth.ErrStoreUnavailable; a second Close does not panic.
+//     account.ErrStoreUnavailable; a second Close does not panic.
 //
 // The suite also drives a keys.Manager over the store (first start, restart,
 // concurrent rotation), using the fixed RSA keys of TestKeys so that it does
@@ -60,7 +60,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
 // Run runs the conformance suite against the stores newStore returns, as
@@ -70,25 +70,25 @@ import (
 // tolerate a second call). A failure of newStore should be reported with
 // t.Fatal.
 //
-// Every store of this repository implements jwtauth.RefreshTokenGraceStore:
+// Every store of this repository implements account.RefreshTokenGraceStore:
 // Run fails the RefreshGrace group for a store that does not.
-func Run(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) account.Store) {
 	t.Helper()
 	run(t, newStore, false)
 }
 
 // RunWithoutRefreshGrace is Run for a store outside this repository that
-// does not implement the optional jwtauth.RefreshTokenGraceStore: its
+// does not implement the optional account.RefreshTokenGraceStore: its
 // RefreshGrace group is skipped, saying why, instead of failing. It fails
 // for a store that implements the extension, which must run Run.
-func RunWithoutRefreshGrace(t *testing.T, newStore func(t *testing.T) jwtauth.Store) {
+func RunWithoutRefreshGrace(t *testing.T, newStore func(t *testing.T) account.Store) {
 	t.Helper()
 	run(t, newStore, true)
 }
 
-func run(t *testing.T, newStore func(t *testing.T) jwtauth.Store, noGrace bool) {
+func run(t *testing.T, newStore func(t *testing.T) account.Store, noGrace bool) {
 	t.Helper()
-	open := func(t *testing.T) jwtauth.Store {
+	open := func(t *testing.T) account.Store {
 		t.Helper()
 		s := newStore(t)
 		require.NotNil(t, s, "newStore returned nil")
@@ -128,14 +128,14 @@ func run(t *testing.T, newStore func(t *testing.T) jwtauth.Store, noGrace bool) 
 					t.Parallel()
 					s := open(t)
 					if group.name == "RefreshGrace" {
-						_, ok := s.(jwtauth.RefreshTokenGraceStore)
+						_, ok := s.(account.RefreshTokenGraceStore)
 						switch {
 						case noGrace && ok:
-							t.Fatalf("%T implements jwtauth.RefreshTokenGraceStore: run storetest.Run, not RunWithoutRefreshGrace", s)
+							t.Fatalf("%T implements account.RefreshTokenGraceStore: run storetest.Run, not RunWithoutRefreshGrace", s)
 						case noGrace:
-							t.Skipf("%T does not implement jwtauth.RefreshTokenGraceStore (RunWithoutRefreshGrace)", s)
+							t.Skipf("%T does not implement account.RefreshTokenGraceStore (RunWithoutRefreshGrace)", s)
 						case !ok:
-							t.Fatalf("%T does not implement jwtauth.RefreshTokenGraceStore, which every store of jwtauth must; a store outside this repository without it runs storetest.RunWithoutRefreshGrace", s)
+							t.Fatalf("%T does not implement account.RefreshTokenGraceStore, which every store of jwtauth must; a store outside this repository without it runs storetest.RunWithoutRefreshGrace", s)
 						}
 					}
 					st.fn(t, s)
@@ -148,14 +148,14 @@ func run(t *testing.T, newStore func(t *testing.T) jwtauth.Store, noGrace bool) 
 // subtest is one test of the suite, run on a fresh store.
 type subtest struct {
 	name string
-	fn   func(t *testing.T, s jwtauth.Store)
+	fn   func(t *testing.T, s account.Store)
 }
 
 // pairTest is one test of the suite that needs two fresh stores (a database
 // and its restored backup, say).
 type pairTest struct {
 	name string
-	fn   func(t *testing.T, a, b jwtauth.Store)
+	fn   func(t *testing.T, a, b account.Store)
 }
 
 // t0 is the base time of the suite: nanoseconds set, so that a store that

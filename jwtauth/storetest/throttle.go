@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-// throttleTests check jwtauth.ThrottleStore: token arithmetic, the order and
+// throttleTests check account.ThrottleStore: token arithmetic, the order and
 // atomicity of a take, refunds, purging.
 var throttleTests = []subtest{
 	{"TakeUntilEmptyThenRefill", testThrottleRefill},
@@ -21,28 +21,28 @@ var throttleTests = []subtest{
 	{"ConcurrentTakes", testThrottleConcurrent},
 }
 
-// throttleStore returns s as a jwtauth.ThrottleStore, failing the test
+// throttleStore returns s as a account.ThrottleStore, failing the test
 // when it is not one.
-func throttleStore(t *testing.T, s jwtauth.Store) jwtauth.ThrottleStore {
+func throttleStore(t *testing.T, s account.Store) account.ThrottleStore {
 	t.Helper()
-	ts, ok := s.(jwtauth.ThrottleStore)
-	require.Truef(t, ok, "%T does not implement jwtauth.ThrottleStore", s)
+	ts, ok := s.(account.ThrottleStore)
+	require.Truef(t, ok, "%T does not implement account.ThrottleStore", s)
 	return ts
 }
 
-func bucket(kind, key string, burst int, every time.Duration) jwtauth.ThrottleBucket {
-	return jwtauth.ThrottleBucket{Kind: kind, Key: key, Burst: burst, Every: every}
+func bucket(kind, key string, burst int, every time.Duration) account.ThrottleBucket {
+	return account.ThrottleBucket{Kind: kind, Key: key, Burst: burst, Every: every}
 }
 
 // take takes from bs at now and returns the wait.
-func take(t *testing.T, s jwtauth.ThrottleStore, now time.Time, bs ...jwtauth.ThrottleBucket) time.Duration {
+func take(t *testing.T, s account.ThrottleStore, now time.Time, bs ...account.ThrottleBucket) time.Duration {
 	t.Helper()
 	wait, err := s.TakeThrottle(t.Context(), now, bs)
 	require.NoError(t, err)
 	return wait
 }
 
-func testThrottleRefill(t *testing.T, st jwtauth.Store) {
+func testThrottleRefill(t *testing.T, st account.Store) {
 	s := throttleStore(t, st)
 	b := bucket("user", "alice", 3, time.Second)
 	for i := range 3 {
@@ -66,7 +66,7 @@ func testThrottleRefill(t *testing.T, st jwtauth.Store) {
 	assert.Equal(t, time.Second, take(t, s, t1, b))
 }
 
-func testThrottleOrder(t *testing.T, st jwtauth.Store) {
+func testThrottleOrder(t *testing.T, st account.Store) {
 	s := throttleStore(t, st)
 	addr := bucket("address", "192.0.2.1", 2, 6*time.Second)
 	user := bucket("user", "alice", 1, time.Minute)
@@ -80,25 +80,25 @@ func testThrottleOrder(t *testing.T, st jwtauth.Store) {
 	assert.Zero(t, take(t, s, t0, other), "a take refused for its first bucket took nothing from the second")
 }
 
-func testThrottleRefundPurge(t *testing.T, st jwtauth.Store) {
+func testThrottleRefundPurge(t *testing.T, st account.Store) {
 	s := throttleStore(t, st)
 	ctx := t.Context()
 	b := bucket("device", "nonce", 2, time.Second)
 	assert.Zero(t, take(t, s, t0, b))
 	assert.Zero(t, take(t, s, t0, b))
-	require.NoError(t, s.RefundThrottle(ctx, t0, []jwtauth.ThrottleBucket{b}))
+	require.NoError(t, s.RefundThrottle(ctx, t0, []account.ThrottleBucket{b}))
 	assert.Zero(t, take(t, s, t0, b), "a refunded token can be taken again")
 	assert.Equal(t, time.Second, take(t, s, t0, b))
 	// A refund never fills past the burst.
-	require.NoError(t, s.RefundThrottle(ctx, t0, []jwtauth.ThrottleBucket{b}))
-	require.NoError(t, s.RefundThrottle(ctx, t0, []jwtauth.ThrottleBucket{b}))
-	require.NoError(t, s.RefundThrottle(ctx, t0, []jwtauth.ThrottleBucket{b}))
+	require.NoError(t, s.RefundThrottle(ctx, t0, []account.ThrottleBucket{b}))
+	require.NoError(t, s.RefundThrottle(ctx, t0, []account.ThrottleBucket{b}))
+	require.NoError(t, s.RefundThrottle(ctx, t0, []account.ThrottleBucket{b}))
 	assert.Zero(t, take(t, s, t0, b))
 	assert.Zero(t, take(t, s, t0, b))
 	assert.Equal(t, time.Second, take(t, s, t0, b), "three refunds into a bucket of 2 gave 2 tokens")
 	// A refund of an absent bucket creates nothing.
 	absent := bucket("register", "never-taken", 1, time.Hour)
-	require.NoError(t, s.RefundThrottle(ctx, t0, []jwtauth.ThrottleBucket{absent}))
+	require.NoError(t, s.RefundThrottle(ctx, t0, []account.ThrottleBucket{absent}))
 
 	// b is empty at t0 and full at t0+2s: purging before keeps it.
 	n, err := s.PurgeThrottle(ctx, t0.Add(time.Second))
@@ -116,13 +116,13 @@ func testThrottleRefundPurge(t *testing.T, st jwtauth.Store) {
 	assert.Equal(t, time.Second, take(t, s, t0.Add(2*time.Second), b), "a purged bucket comes back full, no fuller")
 }
 
-func testThrottleConcurrent(t *testing.T, st jwtauth.Store) {
+func testThrottleConcurrent(t *testing.T, st account.Store) {
 	s := throttleStore(t, st)
 	addr := bucket("address", "198.51.100.7", 30, time.Minute)
 	user := bucket("user", "carol", 5, time.Minute)
 	var took, refused atomic.Int64
 	errs := race(40, func(int) error {
-		wait, err := s.TakeThrottle(context.Background(), t0, []jwtauth.ThrottleBucket{addr, user})
+		wait, err := s.TakeThrottle(context.Background(), t0, []account.ThrottleBucket{addr, user})
 		switch {
 		case err != nil:
 		case wait == 0:

@@ -5,7 +5,7 @@
 //   - [Issuer] signs access tokens with the active key of a
 //     [SigningKeySource] (a *keys.Manager), kid in the header.
 //   - [Verifier] verifies them against a [KeySet] (keys.Set, keys.Manager or
-//     remote.RemoteKeySet) with strict rules: RS256 only, exp required,
+//     remote.KeySet) with strict rules: RS256 only, exp required,
 //     iss/aud/nbf/iat checked with leeway, canonical base64url, numeric
 //     dates and unique member names only, tokens over 8 KiB refused before
 //     any cryptography. A bounded cache of verified tokens

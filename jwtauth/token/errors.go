@@ -34,7 +34,7 @@ var (
 	// ErrInvalidAudience: aud is missing or names none of the expected audiences.
 	ErrInvalidAudience = errors.New("jwtauth: invalid audience")
 	// ErrInvalidClaims: Issuer.IssueWith (and so a login or refresh with
-	// AccountsConfig.Claims) refused extra claims: a registered claim, an
+	// account.Config.Claims) refused extra claims: a registered claim, an
 	// ill-typed scope, roles, groups or entitlements, or a value JSON cannot
 	// encode. Nothing was issued.
 	ErrInvalidClaims = errors.New("jwtauth: invalid extra claims")

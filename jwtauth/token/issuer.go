@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/keys"
-	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
 // DefaultAccessTTL is the lifetime of an access token when IssuerConfig.TTL is zero (15 min).
@@ -172,7 +173,9 @@ func (i *Issuer) IssueWith(_ context.Context, subject string, extra map[string]a
 	buf := make([]byte, 0, size)
 	buf = append(buf, hdr...)
 	buf = enc.AppendEncode(buf, payload)
-	sig, err := jwsbb.SignRSA(k.Private, buf, crypto.SHA256, false, rand.Reader)
+	// RS256: RSASSA-PKCS1-v1_5 over SHA-256 of the signing input (RFC 7518 §3.3).
+	digest := sha256.Sum256(buf)
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k.Private, crypto.SHA256, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: sign with %s: %w", k.KID, err)
 	}

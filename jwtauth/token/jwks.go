@@ -5,24 +5,20 @@ import (
 	"fmt"
 
 	"github.com/jwtauth/jwtauth/keys"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // JWKS returns the RFC 7517 §5 JWK Set document of the published keys of s
-// (next, active, retired): public members only (kty, kid, use "sig", alg
-// "RS256", n, e).
+// (next, active, retired): {"keys":[…]} with the public members of each key
+// only (alg "RS256", e, kid, kty "RSA", n, use "sig"; see keys.JWK), in the
+// order of s.Published(). A set without published keys gives {"keys":[]}.
 func JWKS(s *keys.Set) ([]byte, error) {
-	set := jwk.NewSet()
+	doc := struct {
+		Keys []keys.JWK `json:"keys"`
+	}{Keys: []keys.JWK{}}
 	for _, k := range s.Published() {
-		pub, err := k.PublicJWK().Clone()
-		if err != nil {
-			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
-		}
-		if err := set.AddKey(pub); err != nil {
-			return nil, fmt.Errorf("jwtauth: jwks: %w", err)
-		}
+		doc.Keys = append(doc.Keys, k.PublicJWK())
 	}
-	b, err := json.Marshal(set)
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("jwtauth: jwks: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,7 +17,6 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jwtauth/jwtauth/keys"
-	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 	"github.com/valyala/fastjson"
 )
 
@@ -31,10 +32,10 @@ const DefaultCacheSize = 10_000
 const DefaultLeeway = 30 * time.Second
 
 // KeySet gives the public key for a kid. keys.Set and keys.Manager (local
-// keys) and remote.RemoteKeySet implement it. Verify fails with
+// keys) and remote.KeySet implement it. Verify fails with
 // ErrUnknownKey for every error it returns, wrapping it: keys.ErrUnknownKey
 // and keys.ErrKeyRevoked name the token's fault; other errors (such as
-// remote.ErrKeySetUnavailable or jwtauth.ErrStoreUnavailable) stay in the
+// remote.ErrKeySetUnavailable or ErrStoreUnavailable) stay in the
 // chain, and the Authenticator answers them with 503 rather than 401.
 type KeySet interface {
 	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
@@ -124,6 +125,32 @@ type rsaAlg struct {
 var rsaAlgs = map[string]rsaAlg{
 	"RS256": {"RS256", crypto.SHA256, false}, "RS384": {"RS384", crypto.SHA384, false}, "RS512": {"RS512", crypto.SHA512, false},
 	"PS256": {"PS256", crypto.SHA256, true}, "PS384": {"PS384", crypto.SHA384, true}, "PS512": {"PS512", crypto.SHA512, true},
+}
+
+// verifySignature checks sig, the JWS Signature of the signing input (RFC
+// 7515 §5.2: BASE64URL(header) "." BASE64URL(payload)), with pub under alg:
+// RSASSA-PKCS1-v1_5 (RFC 7518 §3.3) or RSASSA-PSS with MGF1 over the same
+// hash and a salt as long as the hash output (RFC 7518 §3.5). It fails
+// for any signature these do not accept, including one of the wrong length.
+func verifySignature(pub *rsa.PublicKey, alg rsaAlg, input string, sig []byte) error {
+	var digest []byte
+	switch alg.hash {
+	case crypto.SHA256:
+		sum := sha256.Sum256([]byte(input))
+		digest = sum[:]
+	case crypto.SHA384:
+		sum := sha512.Sum384([]byte(input))
+		digest = sum[:]
+	case crypto.SHA512:
+		sum := sha512.Sum512([]byte(input))
+		digest = sum[:]
+	default:
+		return fmt.Errorf("%w: hash %v", ErrUnsupportedAlgorithm, alg.hash)
+	}
+	if alg.pss {
+		return rsa.VerifyPSS(pub, alg.hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: alg.hash})
+	}
+	return rsa.VerifyPKCS1v15(pub, alg.hash, digest, sig)
 }
 
 // NewVerifier checks cfg and returns a Verifier. It fails when Keys is nil,
@@ -234,8 +261,7 @@ type header struct {
 	alg, kid, typ string
 }
 
-// parsers parse headers and claims without allocating per member; fastjson
-// comes with jwx (its jwsbb package parses headers with it).
+// parsers parse headers and claims without allocating per member.
 var parsers fastjson.ParserPool
 
 // maxMembers bounds the members of a header or claims object, so that the
@@ -484,7 +510,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil {
 		return nil, keyError(h.kid, err)
 	}
-	if err := jwsbb.VerifyRSA(pub, []byte(raw[:len(h64)+1+len(p64)]), sig, alg.hash, alg.pss); err != nil {
+	if err := verifySignature(pub, alg, raw[:len(h64)+1+len(p64)], sig); err != nil {
 		return nil, ErrInvalidSignature
 	}
 	c, err := parseClaims(pb)

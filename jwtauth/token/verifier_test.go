@@ -353,3 +353,64 @@ func TestTimeClaimBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryRSAAlgorithmVerifies: a token signed with crypto/rsa under each
+// algorithm a Verifier may list (RFC 7518 §3.3 PKCS #1 v1.5, §3.5 PSS with
+// a salt as long as the hash) verifies when listed; a PSS signature with
+// another salt length, a signature under another hash, and one of another
+// algorithm family are refused.
+func TestEveryRSAAlgorithmVerifies(t *testing.T) {
+	f := newFixture(t)
+	hashes := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
+	sign := func(alg string, h crypto.Hash, salt int) string {
+		input := b64(fmt.Sprintf(`{"alg":%q,"kid":%q}`, alg, f.kid)) + "." + b64(f.claims(nil))
+		d := h.New()
+		d.Write([]byte(input))
+		var sig []byte
+		var err error
+		if alg[0] == 'P' {
+			sig, err = rsa.SignPSS(rand.Reader, f.priv, h, d.Sum(nil), &rsa.PSSOptions{SaltLength: salt})
+		} else {
+			sig, err = rsa.SignPKCS1v15(nil, f.priv, h, d.Sum(nil))
+		}
+		require.NoError(t, err)
+		return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	all := []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Algorithms: all, Now: func() time.Time { return f.now }, CacheSize: -1})
+	require.NoError(t, err)
+	for _, alg := range all {
+		h := hashes[alg[2:]]
+		_, err := v.Verify(t.Context(), sign(alg, h, rsa.PSSSaltLengthEqualsHash))
+		assert.NoError(t, err, alg)
+		other := crypto.SHA256
+		if h == crypto.SHA256 {
+			other = crypto.SHA512
+		}
+		_, err = v.Verify(t.Context(), sign(alg, other, rsa.PSSSaltLengthEqualsHash))
+		assert.ErrorIs(t, err, token.ErrInvalidSignature, "%s signed over %v", alg, other)
+		if alg[0] == 'P' {
+			_, err = v.Verify(t.Context(), sign(alg, h, h.Size()+1))
+			assert.ErrorIs(t, err, token.ErrInvalidSignature, "%s with a salt of %d bytes", alg, h.Size()+1)
+		}
+	}
+	rs := strings.Split(sign("RS256", crypto.SHA256, 0), ".")
+	ps := strings.Split(sign("PS256", crypto.SHA256, rsa.PSSSaltLengthEqualsHash), ".")
+	_, err = v.Verify(t.Context(), ps[0]+"."+ps[1]+"."+rs[2])
+	assert.ErrorIs(t, err, token.ErrInvalidSignature, "a PKCS #1 v1.5 signature under a PS256 header")
+}
+
+// TestIssuedSignatureIsRS256: the signature of an issued token is the
+// RSASSA-PKCS1-v1_5 SHA-256 signature of its signing input (deterministic,
+// so it is compared byte for byte).
+func TestIssuedSignatureIsRS256(t *testing.T) {
+	f := newFixture(t)
+	tok, err := f.issuer.Issue(t.Context(), "alice")
+	require.NoError(t, err)
+	dot := strings.LastIndexByte(tok.Raw, '.')
+	sum := sha256.Sum256([]byte(tok.Raw[:dot]))
+	want, err := rsa.SignPKCS1v15(nil, f.priv, crypto.SHA256, sum[:])
+	require.NoError(t, err)
+	assert.Equal(t, base64.RawURLEncoding.EncodeToString(want), tok.Raw[dot+1:])
+}

@@ -101,7 +101,7 @@ func Generator(tb testing.TB) func(bits int) (*rsa.PrivateKey, error) {
 }
 
 // Clock is a clock that tests move by hand, safe for concurrent use: pass
-// its Now as the Now of keys.Config, jwtauth.VerifierConfig and the other
+// its Now as the Now of keys.Config, token.VerifierConfig and the other
 // configurations that take one. It stands still until Advance moves it.
 type Clock struct {
 	mu sync.Mutex

@@ -1,4 +1,4 @@
-package jwtauth_test
+package account_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -17,11 +17,11 @@ import (
 // username and never its password hash.
 func TestUserNeverPrintsPasswordHash(t *testing.T) {
 	const hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
-	u := jwtauth.User{Username: "alice", PasswordHash: hash, CreatedAt: time.Unix(1_800_000_000, 0)}
+	u := account.User{Username: "alice", PasswordHash: hash, CreatedAt: time.Unix(1_800_000_000, 0)}
 	secrets := []string{"aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", "c2FsdHNhbHRzYWx0c2FsdA", "$argon2id$"}
 	var outs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%10v"} {
-		for _, v := range []any{u, &u, []jwtauth.User{u}, struct{ U jwtauth.User }{u}} {
+		for _, v := range []any{u, &u, []account.User{u}, struct{ U account.User }{u}} {
 			outs = append(outs, verb+" "+fmt.Sprintf(verb, v))
 		}
 	}
@@ -34,10 +34,10 @@ func TestUserNeverPrintsPasswordHash(t *testing.T) {
 		l.Info("u", "user", u)
 		l.Info("u", slog.Any("user", &u))
 		l.With("user", u).Info("u")
-		l.Info("u", "users", []jwtauth.User{u}) // a slice: the JSON handler marshals it
+		l.Info("u", "users", []account.User{u}) // a slice: the JSON handler marshals it
 		outs = append(outs, buf.String())
 	}
-	j, err := json.Marshal(map[string]any{"u": u, "us": []jwtauth.User{u}})
+	j, err := json.Marshal(map[string]any{"u": u, "us": []account.User{u}})
 	if assert.NoError(t, err) {
 		outs = append(outs, string(j))
 	}
@@ -50,7 +50,7 @@ func TestUserNeverPrintsPasswordHash(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "alice", fmt.Sprint(u))
-	assert.Equal(t, `jwtauth.User{Username:"alice", PasswordHash:<redacted>}`, fmt.Sprintf("%#v", u))
+	assert.Equal(t, `account.User{Username:"alice", PasswordHash:<redacted>}`, fmt.Sprintf("%#v", u))
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("u", "user", u)
 	assert.Contains(t, buf.String(), `"user":{"username":"alice"}`)

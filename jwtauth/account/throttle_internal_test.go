@@ -1,6 +1,8 @@
-package jwtauth
+package account
 
 import (
+	"github.com/jwtauth/jwtauth/jwtauth/token"
+
 	"context"
 	"fmt"
 	"net/netip"
@@ -66,7 +68,7 @@ func TestPurgeSweepsLimiters(t *testing.T) {
 
 func TestDummyHashUsesCurrentParameters(t *testing.T) {
 	for _, p := range []Argon2Params{{}, {Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}} {
-		a, err := NewAccounts(AccountsConfig{Users: nopUsers{}, Issuer: &Issuer{}, Argon2: p})
+		a, err := New(Config{Users: nopUsers{}, Issuer: &token.Issuer{}, Argon2: p})
 		require.NoError(t, err)
 		stored, salt, key, err := parseArgon2id(a.dummyHash)
 		require.NoError(t, err)

@@ -1,4 +1,4 @@
-package jwtauth
+package account
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,6 +19,9 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/secure/precis"
+
+	"github.com/jwtauth/jwtauth/jwtauth/internal/errfmt"
+	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
 
 // Username and password limits. Passwords follow NIST SP 800-63B §3.1.1.2:
@@ -162,11 +164,11 @@ func CheckPassword(p string) error {
 	return nil
 }
 
-// AccountsConfig configures Accounts. Users and Issuer are required; every
+// Config configures Accounts. Users and Issuer are required; every
 // other field has a useful zero value.
-type AccountsConfig struct {
+type Config struct {
 	Users  UserStore
-	Issuer *Issuer
+	Issuer *token.Issuer
 	// RefreshTokens enables /refresh and /logout; when nil they answer 501.
 	RefreshTokens RefreshTokenStore
 	// RefreshTTL is the lifetime of a refresh token; default DefaultRefreshTTL.
@@ -185,7 +187,7 @@ type AccountsConfig struct {
 	// the answer (a single-page app with several tabs, a dropped connection)
 	// can retry without the retry counting as reuse and without opening a
 	// second branch of the family. Keep it to seconds. It needs a store that
-	// implements RefreshTokenGraceStore; NewAccounts fails otherwise.
+	// implements RefreshTokenGraceStore; New fails otherwise.
 	//
 	// The trade-off: to hand out the same successor again while storing only
 	// hashes, the successor is derived from the presented token as
@@ -207,14 +209,14 @@ type AccountsConfig struct {
 	// concurrent password hashes; the zero value gives the defaults.
 	Throttle LoginThrottle
 	// Argon2 are the parameters new hashes use; each zero field takes its
-	// value from DefaultArgon2Params. NewAccounts fails for parameters
+	// value from DefaultArgon2Params. New fails for parameters
 	// HashPassword refuses.
 	Argon2 Argon2Params
 	// StoreTimeout bounds each call the account flow makes into Users and
 	// RefreshTokens (default 5 s). A call still running then is abandoned:
 	// its context ends, so the stores of this module give up at once and a
 	// write rolls back instead of committing later, and the request fails
-	// with an error wrapping ErrStoreUnavailable, which WriteError answers
+	// with an error wrapping ErrStoreUnavailable, which jwtauth.WriteError answers
 	// with 503 temporarily_unavailable and Retry-After. A store of your own
 	// must likewise return promptly once its context ends. Purge is not
 	// bounded: it is background work that no client waits for. Negative is
@@ -231,11 +233,11 @@ type AccountsConfig struct {
 	// so a change of role takes effect at the next refresh. ctx is the
 	// request's. Use the names of RFC 9068 §2.2.3 for authorization data:
 	// "scope" (a string of space-separated scope-tokens, RFC 8693 §4.2) and
-	// "roles", "groups", "entitlements" (arrays of strings); Claims.Scopes,
-	// Roles, Groups and Entitlements read them back, Claims.Decode any
-	// other. See Issuer.IssueWith for what is refused (registered claims,
-	// ill-typed or unencodable values: ErrInvalidClaims; a token over
-	// MaxTokenSize: ErrTokenTooLarge).
+	// "roles", "groups", "entitlements" (arrays of strings); token.Claims.Scopes,
+	// Roles, Groups and Entitlements read them back, token.Claims.Decode any
+	// other. See token.Issuer.IssueWith for what is refused (registered claims,
+	// ill-typed or unencodable values: token.ErrInvalidClaims; a token over
+	// token.MaxTokenSize: token.ErrTokenTooLarge).
 	//
 	// When it fails, or returns claims that are refused, the login or
 	// refresh fails and spends nothing: no token is issued and the refresh
@@ -256,9 +258,13 @@ type AccountsConfig struct {
 	// panics or has not returned within StoreTimeout is logged and the
 	// request answered as if it had returned.
 	Audit func(ctx context.Context, e AuditEvent)
+	// Trace, when set, is told the outcome of each operation and the time
+	// of each password hash (see Trace); the face's Prometheus metrics are
+	// built on it.
+	Trace *Trace
 }
 
-// AuditEvent is one event of the account flow, for AccountsConfig.Audit.
+// AuditEvent is one event of the account flow, for Config.Audit.
 // It holds no password, password hash or token, only names and ids.
 type AuditEvent struct {
 	// Kind is one of AuditRegister, AuditLogin, AuditLoginFailed,
@@ -268,7 +274,7 @@ type AuditEvent struct {
 	// login it is set only when the account exists, as in the logs: what
 	// was typed as a username may be a password typed in the wrong field.
 	Username string
-	// Client is the client's address (ClientIP with the server's trusted
+	// Client is the client's address (jwtauth.ClientIP with the server's trusted
 	// proxies); the zero Addr when unknown, e.g. for Accounts.Login.
 	Client netip.Addr
 	// FamilyID is the refresh-token family (one per login) of a login,
@@ -291,10 +297,10 @@ const (
 	AuditLogout       = "logout"        // a refresh-token family was revoked by /logout
 )
 
-// defaultStoreTimeout is AccountsConfig.StoreTimeout's default.
+// defaultStoreTimeout is Config.StoreTimeout's default.
 const defaultStoreTimeout = 5 * time.Second
 
-// MinRefreshSecretLength is the shortest AccountsConfig.RefreshSecret
+// MinRefreshSecretLength is the shortest Config.RefreshSecret
 // accepted (bytes), the output size of HMAC-SHA256 (RFC 2104 §3).
 const MinRefreshSecretLength = 32
 
@@ -304,7 +310,7 @@ type Accounts struct {
 	users      UserStore
 	refresh    RefreshTokenStore
 	graceStore RefreshTokenGraceStore // refresh, when it implements the extension
-	issuer     *Issuer
+	issuer     *token.Issuer
 	refreshTTL time.Duration
 	familyTTL  time.Duration
 	storeWait  time.Duration // StoreTimeout
@@ -319,39 +325,39 @@ type Accounts struct {
 	legacy     *legacyTiming
 	claims     func(context.Context, string) (map[string]any, error)
 	audit      func(context.Context, AuditEvent)
-	metrics    *accountMetrics // nil without Config.Metrics
+	trace      *Trace
 }
 
-// NewAccounts checks cfg and returns Accounts. It fails when Users or Issuer
+// New checks cfg and returns Accounts. It fails when Users or Issuer
 // is missing, when RefreshTTL, RefreshFamilyTTL, StoreTimeout or
 // RefreshReuseGrace is negative, when RefreshReuseGrace is positive over a store
 // that is not a RefreshTokenGraceStore, and when RefreshSecret is set but
 // shorter than MinRefreshSecretLength.
-func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
+func New(cfg Config) (*Accounts, error) {
 	if cfg.Users == nil || cfg.Issuer == nil {
-		return nil, errors.New("jwtauth: AccountsConfig.Users and Issuer are required")
+		return nil, errors.New("jwtauth: account.Config.Users and Issuer are required")
 	}
 	a := &Accounts{users: cfg.Users, refresh: cfg.RefreshTokens, issuer: cfg.Issuer, refreshTTL: cfg.RefreshTTL,
 		familyTTL: cfg.RefreshFamilyTTL, storeWait: cfg.StoreTimeout, grace: cfg.RefreshReuseGrace, argon: cfg.Argon2, now: cfg.Now, log: cfg.Logger, throttle: newThrottle(cfg.Throttle),
-		legacy: newLegacyTiming(), claims: cfg.Claims, audit: cfg.Audit}
+		legacy: newLegacyTiming(), claims: cfg.Claims, audit: cfg.Audit, trace: cfg.Trace}
 	a.graceStore, _ = cfg.RefreshTokens.(RefreshTokenGraceStore)
 	if a.refreshTTL < 0 || a.familyTTL < 0 {
-		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
+		return nil, fmt.Errorf("jwtauth: account.Config.RefreshTTL and RefreshFamilyTTL must not be negative, got %s and %s", a.refreshTTL, a.familyTTL)
 	}
 	if a.storeWait < 0 {
-		return nil, fmt.Errorf("jwtauth: AccountsConfig.StoreTimeout must not be negative, got %s", a.storeWait)
+		return nil, fmt.Errorf("jwtauth: account.Config.StoreTimeout must not be negative, got %s", a.storeWait)
 	}
 	if a.storeWait == 0 {
 		a.storeWait = defaultStoreTimeout
 	}
 	if a.grace < 0 {
-		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace must not be negative, got %s", a.grace)
+		return nil, fmt.Errorf("jwtauth: account.Config.RefreshReuseGrace must not be negative, got %s", a.grace)
 	}
 	if a.grace > 0 && a.refresh != nil && a.graceStore == nil {
-		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshReuseGrace needs a store implementing RefreshTokenGraceStore; %T does not", cfg.RefreshTokens)
+		return nil, fmt.Errorf("jwtauth: account.Config.RefreshReuseGrace needs a store implementing RefreshTokenGraceStore; %T does not", cfg.RefreshTokens)
 	}
 	if cfg.RefreshSecret != nil && len(cfg.RefreshSecret) < MinRefreshSecretLength {
-		return nil, fmt.Errorf("jwtauth: AccountsConfig.RefreshSecret must be at least %d bytes", MinRefreshSecretLength)
+		return nil, fmt.Errorf("jwtauth: account.Config.RefreshSecret must be at least %d bytes", MinRefreshSecretLength)
 	}
 	if a.grace > 0 {
 		a.secret = bytes.Clone(cfg.RefreshSecret)
@@ -401,12 +407,24 @@ type TokenResponse struct {
 	// of the name does not apply to them (LoginThrottle). Opaque, 76
 	// base64url characters; it grants nothing by itself. It is not part of
 	// the JSON body (SPEC §2 fixes that): /login sends it as the cookie
-	// DeviceCookieName.
+	// jwtauth.DeviceCookieName.
 	DeviceToken string `json:"-"`
 
 	// refreshExpires is when RefreshToken expires (its Max-Age in cookie mode).
 	refreshExpires time.Time
 }
+
+// RefreshExpiresAt is when RefreshToken expires: its inactivity expiry,
+// capped at the end of its family (Config.RefreshFamilyTTL); the
+// zero Time without a refresh token.
+func (r *TokenResponse) RefreshExpiresAt() time.Time { return r.refreshExpires }
+
+// DeviceTokenTTL is how long a device token stays trusted
+// (LoginThrottle.DeviceTokenTTL, with its default applied).
+func (a *Accounts) DeviceTokenTTL() time.Duration { return a.throttle.deviceTTL }
+
+// Now reads the flow's clock (Config.Now).
+func (a *Accounts) Now() time.Time { return a.now() }
 
 // Register is RegisterFrom without a client address: no per-address
 // registration budget applies.
@@ -415,7 +433,7 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 }
 
 // RegisterFrom creates an account for a client at address client (see
-// ClientIP; the zero Addr when unknown). The attempt takes a token from
+// jwtauth.ClientIP; the zero Addr when unknown). The attempt takes a token from
 // the client's registration budget (LoginThrottle.Registrations) whatever
 // its outcome; a taken username is answered from a lookup without hashing
 // the password (the answer says the name exists either way), and the
@@ -426,7 +444,7 @@ func (a *Accounts) Register(ctx context.Context, username, password string) erro
 // registration's share frees up in time, or a store failure.
 func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username, password string) error {
 	err := a.register(ctx, client, username, password)
-	a.metrics.record(opRegister, err)
+	a.record(opRegister, err)
 	return err
 }
 
@@ -468,7 +486,7 @@ func (a *Accounts) register(ctx context.Context, client netip.Addr, username, pa
 	}
 	start := time.Now()
 	hash, err := HashPassword(password, a.argon)
-	a.metrics.observeHash(start)
+	a.hashDone(start)
 	release()
 	if err != nil {
 		return err
@@ -487,11 +505,6 @@ func (a *Accounts) register(ctx context.Context, client netip.Addr, username, pa
 	return nil
 }
 
-var (
-	errUserExists         = &Error{Status: http.StatusConflict, Code: "user_exists", Description: "that username is taken"}
-	errInvalidCredentials = &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "invalid username or password"}
-)
-
 // Login is LoginFrom without a client address: only the per-username
 // throttle applies.
 func (a *Accounts) Login(ctx context.Context, username, password string) (*TokenResponse, error) {
@@ -504,7 +517,7 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 }
 
 // LoginWithDevice checks the credentials of a client at address client (see
-// ClientIP; the zero Addr when unknown) presenting device, the device token
+// jwtauth.ClientIP; the zero Addr when unknown) presenting device, the device token
 // of an earlier login on the same device ("" when it has none), and issues
 // an access token, a fresh device token and, when refresh tokens are
 // enabled, a refresh token starting a new family.
@@ -529,7 +542,7 @@ func (a *Accounts) LoginFrom(ctx context.Context, client netip.Addr, username, p
 // or a store failure.
 func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
 	resp, err := a.login(ctx, client, username, password, device)
-	a.metrics.record(opLogin, err)
+	a.record(opLogin, err)
 	return resp, err
 }
 
@@ -612,7 +625,7 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 	// (checkPassword): the time does not tell which users exist.
 	start := time.Now()
 	res := a.checkPassword(u.PasswordHash, password)
-	a.metrics.observeHash(start)
+	a.hashDone(start)
 	if !known || !res.ok {
 		release()
 		failed = true
@@ -626,7 +639,7 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 		a.legacy.wait(ctx, res.pad)
 		a.log.InfoContext(ctx, "login failed", attrs...)
 		a.loginFailed(ctx, client, u.Username, "invalid_credentials")
-		return nil, errInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
 	if res.rehash != "" || res.rehashErr != nil {
 		herr := res.rehashErr
@@ -650,7 +663,7 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 	tok, err := a.sign(ctx, u.Username)
 	if err != nil {
 		a.loginFailed(ctx, client, u.Username, "unavailable")
-		return nil, errorf("jwtauth: login: %w", err)
+		return nil, errfmt.Errorf("jwtauth: login: %w", err)
 	}
 	resp, family, err := a.issue(ctx, tok, "", "", "login", "client", client)
 	if err != nil {
@@ -664,7 +677,7 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 
 // sign signs an access token for username with the claims of the Claims
 // hook, if any.
-func (a *Accounts) sign(ctx context.Context, username string) (*Token, error) {
+func (a *Accounts) sign(ctx context.Context, username string) (*token.Token, error) {
 	var extra map[string]any
 	if a.claims != nil {
 		err := a.runHook(ctx, "claims", func(ctx context.Context) (err error) {
@@ -700,14 +713,14 @@ func (a *Accounts) emit(ctx context.Context, e AuditEvent) {
 }
 
 // errHookPanicked and errHookTimeout are the causes of an application hook
-// (AccountsConfig.Claims, Audit) that panicked or did not return in time.
+// (Config.Claims, Audit) that panicked or did not return in time.
 var (
 	errHookPanicked = errors.New("hook panicked")
 	errHookTimeout  = errors.New("hook did not return in time")
 )
 
 // runHook runs an application hook under the store timeout
-// (AccountsConfig.StoreTimeout) and turns a panic into an error, so that a
+// (Config.StoreTimeout) and turns a panic into an error, so that a
 // hook can neither crash the request nor hold it: when call has not
 // returned by the deadline (or the request ended), runHook returns an error
 // wrapping errHookTimeout and ErrStoreUnavailable (503) and leaves call to
@@ -744,16 +757,22 @@ func (a *Accounts) loginFailed(ctx context.Context, client netip.Addr, username,
 	a.emit(ctx, AuditEvent{Kind: AuditLoginFailed, Username: username, Client: client, Reason: reason})
 }
 
-// clientKey is the context key of the client address the routes hand to
-// Refresh and Logout for their audit events.
+// clientKey is the context key of ContextWithClient.
 type clientKey struct{}
+
+// ContextWithClient returns ctx carrying client, the client's address, for
+// the AuditEvent.Client of Refresh and Logout (the HTTP face's /refresh and
+// /logout pass the ClientIP of the request this way).
+func ContextWithClient(ctx context.Context, client netip.Addr) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
 
 // issue answers with tok, an access token for tok.Claims.Subject, and logs
 // event with the token's jti and the refresh family, which it returns. When
 // refreshRaw is empty and refresh tokens are enabled, it starts a new
 // family; otherwise refreshRaw (the successor the caller stored in family)
 // goes into the response.
-func (a *Accounts) issue(ctx context.Context, tok *Token, refreshRaw, family, event string, extra ...any) (*TokenResponse, string, error) {
+func (a *Accounts) issue(ctx context.Context, tok *token.Token, refreshRaw, family, event string, extra ...any) (*TokenResponse, string, error) {
 	username := tok.Claims.Subject
 	resp := &TokenResponse{AccessToken: tok.Raw, Token: tok.Raw, TokenType: "Bearer", ExpiresIn: int64(a.issuer.TTL() / time.Second)}
 	if refreshRaw != "" {
@@ -790,21 +809,17 @@ func (a *Accounts) issue(ctx context.Context, tok *Token, refreshRaw, family, ev
 	return resp, family, nil
 }
 
-// errReuseDetected is errInvalidGrant for a used or revoked refresh token
+// errReuseDetected is ErrInvalidGrant for a used or revoked refresh token
 // (reuse detection revoked its family); Refresh answers it as
-// errInvalidGrant, the metrics count it apart.
+// ErrInvalidGrant, the metrics count it apart.
 var errReuseDetected = errors.New("jwtauth: refresh token reuse detected")
 
-var (
-	errInvalidGrant   = &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "the refresh token is invalid, expired or revoked"}
-	errRefreshOff     = &Error{Status: http.StatusNotImplemented, Code: "unsupported_grant_type", Description: "refresh tokens are not enabled on this server"}
-	errBadRefreshForm = badRequest("refresh_token must be the opaque token returned by /login or /refresh")
-)
+var errBadRefreshForm = badRequest("refresh_token must be the opaque token returned by /login or /refresh")
 
 // Refresh exchanges a refresh token for a new access token and a new
 // refresh token (RFC 6749 §6) in one store transaction; the presented token
 // stops working. Presenting a used or revoked token revokes its whole family
-// (RFC 9700 §4.14.2), except a retry within AccountsConfig.RefreshReuseGrace,
+// (RFC 9700 §4.14.2), except a retry within Config.RefreshReuseGrace,
 // which gets the same successor again. Of concurrent calls with one token
 // exactly one succeeds (all of them, with one successor, within a grace).
 // Errors: *Error invalid_grant (401) for a malformed, unknown, expired, used
@@ -812,20 +827,20 @@ var (
 // RefreshTokenStore, or a store failure.
 func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, error) {
 	resp, err := a.refreshToken(ctx, raw)
-	a.metrics.record(opRefresh, err)
+	a.record(opRefresh, err)
 	if errors.Is(err, errReuseDetected) {
-		err = errInvalidGrant // one answer for every refused token
+		err = ErrInvalidGrant // one answer for every refused token
 	}
 	return resp, err
 }
 
 func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse, error) {
 	if a.refresh == nil {
-		return nil, errRefreshOff
+		return nil, ErrRefreshDisabled
 	}
 	hash, ok := refreshHash(raw)
 	if !ok {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidGrant
 	}
 	// Spend the refresh token only when an access token can be signed: a
 	// client left holding a used token would trip reuse detection on retry.
@@ -834,7 +849,7 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 	}
 	// With a Claims hook, sign first: the token's user comes from a read
 	// that spends nothing, so a failing hook leaves the token valid.
-	var tok *Token
+	var tok *token.Token
 	if a.claims != nil {
 		var rec RefreshToken
 		err := a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
@@ -843,13 +858,13 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 		})
 		if errors.Is(err, ErrRefreshNotFound) {
 			a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
-			return nil, errInvalidGrant
+			return nil, ErrInvalidGrant
 		}
 		if err != nil {
 			return nil, fmt.Errorf("jwtauth: refresh: %w", err)
 		}
 		if tok, err = a.sign(ctx, rec.Username); err != nil {
-			return nil, errorf("jwtauth: refresh: %w", err)
+			return nil, errfmt.Errorf("jwtauth: refresh: %w", err)
 		}
 	}
 	var nextRaw string
@@ -887,13 +902,13 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 		return nil, errReuseDetected
 	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired):
 		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
-		return nil, errInvalidGrant
+		return nil, ErrInvalidGrant
 	case err != nil:
 		return nil, fmt.Errorf("jwtauth: refresh: %w", err)
 	}
 	if tok == nil || tok.Claims.Subject != old.Username {
 		if tok, err = a.sign(ctx, old.Username); err != nil {
-			return nil, errorf("jwtauth: refresh: %w", err)
+			return nil, errfmt.Errorf("jwtauth: refresh: %w", err)
 		}
 	}
 	resp, _, err := a.issue(ctx, tok, nextRaw, old.FamilyID, "refresh", "retry", !old.UsedAt.Equal(now))
@@ -933,13 +948,13 @@ func (a *Accounts) successor(raw string) (string, []byte) {
 // RefreshTokenStore, or a store failure.
 func (a *Accounts) Logout(ctx context.Context, raw string) error {
 	err := a.logout(ctx, raw)
-	a.metrics.record(opLogout, err)
+	a.record(opLogout, err)
 	return err
 }
 
 func (a *Accounts) logout(ctx context.Context, raw string) error {
 	if a.refresh == nil {
-		return errRefreshOff
+		return ErrRefreshDisabled
 	}
 	hash, ok := refreshHash(raw)
 	if !ok {
@@ -980,7 +995,7 @@ func (a *Accounts) logout(ctx context.Context, raw string) error {
 // store failure.
 func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, error) {
 	if a.refresh == nil {
-		return 0, errRefreshOff
+		return 0, ErrRefreshDisabled
 	}
 	name, err := NormalizeUsername(username)
 	if err != nil {
@@ -999,7 +1014,7 @@ func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, 
 }
 
 // store runs call, one call into a store port named op, under the store
-// timeout (AccountsConfig.StoreTimeout), and returns its error. A call the
+// timeout (Config.StoreTimeout), and returns its error. A call the
 // timeout ended (the request's own context still alive) fails with an error
 // wrapping ErrStoreUnavailable. The store's state is logged once per change:
 // a warning when calls start failing with ErrStoreUnavailable, a line when

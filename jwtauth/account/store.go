@@ -1,4 +1,4 @@
-package jwtauth
+package account
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func (u User) String() string { return u.Username }
 
 // GoString is String for the %#v verb: the username, never the password hash.
 func (u User) GoString() string {
-	return fmt.Sprintf("jwtauth.User{Username:%q, PasswordHash:<redacted>}", u.Username)
+	return fmt.Sprintf("account.User{Username:%q, PasswordHash:<redacted>}", u.Username)
 }
 
 // Format implements fmt.Formatter so that every verb, %d and %x included,
@@ -98,7 +98,7 @@ type RefreshToken struct {
 	UsedAt     time.Time // zero until exchanged at /refresh
 	RevokedAt  time.Time // zero unless its family was revoked
 	// FamilyExpiresAt is the absolute end of the family (login time +
-	// AccountsConfig.RefreshFamilyTTL), the same for every token of it and
+	// Config.RefreshFamilyTTL), the same for every token of it and
 	// carried forward by rotation; zero for a family without one.
 	FamilyExpiresAt time.Time
 }
@@ -129,7 +129,7 @@ type RefreshTokenStore interface {
 	// stored, whatever its state (used, revoked, expired), and changes
 	// nothing; ErrRefreshNotFound for an unknown hash. Accounts reads it to
 	// learn a token's user before rotating it, so that a failing
-	// AccountsConfig.Claims hook leaves the token unspent.
+	// Config.Claims hook leaves the token unspent.
 	RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
 	// RevokeRefreshFamily revokes, at now, the family of the token with hash
 	// and returns its family id; ErrRefreshNotFound for an unknown hash.
@@ -144,8 +144,8 @@ type RefreshTokenStore interface {
 }
 
 // RefreshTokenGraceStore is an optional extension of RefreshTokenStore that
-// the refresh-token reuse grace interval needs (AccountsConfig.RefreshReuseGrace):
-// Accounts uses it whenever the store implements it, and NewAccounts refuses
+// the refresh-token reuse grace interval needs (Config.RefreshReuseGrace):
+// Accounts uses it whenever the store implements it, and New refuses
 // a positive grace over a store that does not. adapters/memory,
 // adapters/sqlite and adapters/postgres implement it; jwtauth/storetest
 // checks it.

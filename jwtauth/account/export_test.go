@@ -1,4 +1,4 @@
-package jwtauth
+package account
 
 import (
 	"sync/atomic"

@@ -1,6 +1,8 @@
-package jwtauth
+package account
 
 import (
+	"github.com/jwtauth/jwtauth/jwtauth/token"
+
 	"context"
 	"strings"
 	"testing"
@@ -82,7 +84,7 @@ func TestLoginFailuresCostTheSameForEveryHash(t *testing.T) {
 	} {
 		t.Run(family.name, func(t *testing.T) {
 			users := mapUsers{"alice": aliceHash, "bob": family.hash, "carol": "$argon2id$v=19$m=64,t=1,p=1$bad$hash", "dave": "$2b$10$short"}
-			a, err := NewAccounts(AccountsConfig{Users: users, Issuer: &Issuer{}, Argon2: current,
+			a, err := New(Config{Users: users, Issuer: &token.Issuer{}, Argon2: current,
 				Throttle: LoginThrottle{UserFailures: -1, IPFailures: -1}})
 			require.NoError(t, err)
 			var m costMeter
@@ -133,7 +135,7 @@ func TestLegacyHashRightPasswordRehashes(t *testing.T) {
 	current := Argon2Params{Memory: 64, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	bcryptHash, err := bcrypt.GenerateFromPassword([]byte("bob's password"), bcrypt.MinCost)
 	require.NoError(t, err)
-	a, err := NewAccounts(AccountsConfig{Users: mapUsers{}, Issuer: &Issuer{}, Argon2: current})
+	a, err := New(Config{Users: mapUsers{}, Issuer: &token.Issuer{}, Argon2: current})
 	require.NoError(t, err)
 	var m costMeter
 	m.install(t, a)

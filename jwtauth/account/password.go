@@ -1,4 +1,4 @@
-package jwtauth
+package account
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func (p Argon2Params) withDefaults() Argon2Params {
 }
 
 // The bounds of argon2id parameters, one table for hashing (HashPassword,
-// NewAccounts) and for verifying a stored hash, so that every hash made here
+// New) and for verifying a stored hash, so that every hash made here
 // can be verified later and a stored hash cannot make verification allocate
 // or loop without limit. RFC 9106 §3.1 allows wider ranges.
 const (
