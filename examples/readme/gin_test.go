@@ -37,9 +37,10 @@ func newApp(svc *jwtauth.Service) *gin.Engine {
 	return r
 }
 
-// admins stands for data only your app writes, such as a role column of its users table; a list
-// of usernames from configuration would make whoever registers such a name first an admin.
-var admins = map[string]bool{}
+// admins stands for data only your app writes, such as a role column of its users table. A name
+// listed here before its owner registers is an admin for whoever registers it first: list names
+// that are already registered, or reserved.
+var admins = map[string]bool{"alice": true}
 
 // roles is the claims hook, run at every login and refresh: a role change applies at the next refresh.
 func roles(ctx context.Context, username string) (map[string]any, error) {

@@ -40,8 +40,6 @@ func TestREADMEGinApp(t *testing.T) {
 		Claims: roles, GenerateKey: keystest.Generator(t)})
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
-	admins["alice"] = true
-	t.Cleanup(func() { delete(admins, "alice") })
 	app := newApp(svc)
 
 	do := func(method, path, auth, body string) (int, map[string]any) {

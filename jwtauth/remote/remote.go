@@ -294,7 +294,7 @@ func newKeySet(ctx context.Context, cfg Config) (*KeySet, error) {
 func checkHTTPURL(s string, insecure bool) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%.256q is not an absolute https URL", s)
+		return fmt.Errorf("%.256q is not an absolute URL: give the scheme and host, https://host/… (http only for a loopback host)", s)
 	}
 	if u.Scheme == "http" && !insecure && !loopbackHost(u.Hostname()) {
 		return fmt.Errorf("%.256q is plain http: use https (http is accepted only for a loopback host, 127.0.0.0/8, ::1 or localhost, or with InsecureAllowHTTP)", s)

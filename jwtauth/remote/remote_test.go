@@ -546,7 +546,7 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	_, err = remote.NewKeySet(t.Context(), remote.Config{})
 	assert.ErrorContains(t, err, "JWKSURL or Issuer")
 	_, err = remote.NewKeySet(t.Context(), remote.Config{JWKSURL: "file:///etc/passwd"})
-	assert.ErrorContains(t, err, "not an absolute https URL")
+	assert.ErrorContains(t, err, "is not an absolute URL: give the scheme and host")
 	_, _, err = remote.NewVerifier(t.Context(), remote.Config{JWKSURL: srv.URL}, token.VerifierConfig{Issuer: testIssuer, Algorithms: []string{"HS256"}, Audience: []string{"a"}})
 	assert.ErrorContains(t, err, "cannot verify with RSA keys")
 }
@@ -943,7 +943,8 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 		{"localhost subdomain", remote.Config{JWKSURL: "http://localhost.example.com/jwks"}, "is plain http"},
 		{"unspecified address", remote.Config{JWKSURL: "http://0.0.0.0:8080/jwks"}, "is plain http"},
 		{"private address", remote.Config{JWKSURL: "http://10.0.0.1/jwks"}, "is plain http"},
-		{"not http", remote.Config{JWKSURL: "ftp://auth.example.com/jwks"}, "not an absolute https URL"},
+		{"not http", remote.Config{JWKSURL: "ftp://auth.example.com/jwks"}, "is not an absolute URL: give the scheme and host"},
+		{"issuer without a scheme", remote.Config{Issuer: "127.0.0.1:8080/auth"}, `remote.Config.Issuer: "127.0.0.1:8080/auth" is not an absolute URL: give the scheme and host, https://host/… (http only for a loopback host)`},
 		{"https", remote.Config{JWKSURL: "https://auth.example.com/jwks", Issuer: "https://auth.example.com"}, ""},
 		{"127.0.0.1", remote.Config{JWKSURL: "http://127.0.0.1:8080/jwks"}, ""},
 		{"127.8.9.10", remote.Config{Issuer: "http://127.8.9.10"}, ""},
