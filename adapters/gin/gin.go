@@ -30,8 +30,8 @@ import (
 type claimsKey struct{}
 
 // Middleware returns a gin middleware that authenticates every request with
-// auth and checks reqs (authn.RequireScopes, RequireRoles, Require), all
-// of which must hold: the gin form of auth.Authorize. A request without a
+// auth and checks reqs (authn.RequireScopes, RequireRoles,
+// RequireAnyScope, RequireAnyRole, Require), all of which must hold: the gin form of auth.Authorize. A request without a
 // valid access token (from auth.Sources; by default RFC 6750 §2.1
 // "Authorization: Bearer" or the x-access-token header) is answered by
 // auth.Challenge — 401 with a WWW-Authenticate challenge and a JSON error
