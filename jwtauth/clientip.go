@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,8 +10,12 @@ import (
 )
 
 // ClientIP returns the address of the client that sent r. Without trusted
-// proxies it is the host of r.RemoteAddr and X-Forwarded-For is ignored (a
-// client can write anything there). When the connection comes from an
+// proxies it is the address a web framework determined for r, when its
+// adapter put one in r's context (ContextWithClientIP: adapters/gin does,
+// with gin's c.ClientIP), and otherwise the host of r.RemoteAddr, with
+// X-Forwarded-For ignored (a client can write anything there). So an
+// application has one rule: the framework's, unless trusted is set, which
+// then wins. When the connection comes from an
 // address inside one of trusted, the X-Forwarded-For entries (all headers,
 // in order) are read from the right, skipping addresses inside trusted; the
 // first other entry is the client. An entry is an address ("203.0.113.7",
@@ -22,6 +27,11 @@ import (
 // arbitrary address. The zero Addr is returned when RemoteAddr does not
 // parse.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	if len(trusted) == 0 {
+		if ip, ok := r.Context().Value(clientIPKey{}).(netip.Addr); ok {
+			return ip
+		}
+	}
 	peer := parseHost(r.RemoteAddr)
 	if !peer.IsValid() || !inAny(peer, trusted) {
 		return peer
@@ -42,6 +52,24 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		}
 	}
 	return client
+}
+
+type clientIPKey struct{}
+
+// ContextWithClientIP returns ctx carrying ip as the client address a web
+// framework determined for the request (gin's c.ClientIP, which honours
+// engine.SetTrustedProxies): ClientIP, and so the login and registration
+// throttles and the audit events of Routes' handlers, use it when no
+// trusted proxies of jwtauth's own are configured
+// (RoutesConfig.TrustedProxies, Config.TrustedProxies), instead of
+// r.RemoteAddr. An invalid ip (the zero Addr) leaves ctx as it is; an
+// IPv4-mapped IPv6 address is unmapped. Adapters call it; an application
+// mounting Routes on another framework can, with that framework's address.
+func ContextWithClientIP(ctx context.Context, ip netip.Addr) context.Context {
+	if !ip.IsValid() {
+		return ctx
+	}
+	return context.WithValue(ctx, clientIPKey{}, ip.Unmap())
 }
 
 // parseForwardedFor parses one X-Forwarded-For entry (see ClientIP): "ip",

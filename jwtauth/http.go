@@ -209,11 +209,13 @@ type RoutesConfig struct {
 	Health func(context.Context) error
 	// TrustedProxies are the networks of the reverse proxies in front of the
 	// server. Empty (the default): the client address that login and
-	// registration throttling count is the connection's (RemoteAddr) and
-	// X-Forwarded-For is ignored.
-	// Otherwise it is the right-most X-Forwarded-For entry outside these
-	// networks, read only when the connection itself comes from one of them
-	// (see ClientIP).
+	// registration throttling count is the one the adapter's framework
+	// determined (adapters/gin: gin's c.ClientIP, honouring
+	// engine.SetTrustedProxies; see ContextWithClientIP), else the
+	// connection's (RemoteAddr) with X-Forwarded-For ignored.
+	// Otherwise, on any adapter, it is the right-most X-Forwarded-For entry
+	// outside these networks, read only when the connection itself comes
+	// from one of them (see ClientIP).
 	TrustedProxies []netip.Prefix
 
 	// Cookies turns on the cookie mode for browser pages (see CookieMode):

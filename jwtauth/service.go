@@ -75,8 +75,11 @@ type Config struct {
 	StoreTimeout time.Duration
 	// TrustedProxies are the networks of the reverse proxies in front of the
 	// service whose X-Forwarded-For names the client that login and
-	// registration throttling count; default none: the connection's address
-	// (see RoutesConfig.TrustedProxies).
+	// registration throttling count. Default none: the framework's client
+	// address when mounted with adapters/gin (gin's c.ClientIP, so
+	// engine.SetTrustedProxies is the one rule of the app), the
+	// connection's address on net/http (see RoutesConfig.TrustedProxies).
+	// When set, this rule wins on every adapter.
 	TrustedProxies []netip.Prefix
 
 	// KeyEncryptionKey, when set, is 32 bytes sealing private signing keys

@@ -14,7 +14,7 @@ import (
 
 // NewProtectedFunc serves GET /me with next on an adapter's framework,
 // behind its middleware for auth with reqs (authn.RequireScopes,
-// RequireRoles, Require), and returns the result as an http.Handler.
+// RequireRoles, RequireAnyScope, RequireAnyRole, Require), and returns the result as an http.Handler.
 type NewProtectedFunc = func(tb testing.TB, next http.Handler, auth *authn.Authenticator, reqs ...authn.Requirement) http.Handler
 
 // ClaimsHandler answers 200 with the request's verified claims as the
@@ -33,7 +33,7 @@ var ClaimsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r 
 
 // RunAuthorization checks an adapter's authorization and token lookup
 // (issue 10 parts 5 to 7) against one table: scope, role and predicate
-// requirements (403 insufficient_scope with the RFC 6750 §3.1 challenge; a
+// requirements, all-of and any-of, (403 insufficient_scope with the RFC 6750 §3.1 challenge; a
 // missing or bad token still 401), optional authentication, and token
 // sources (cookie, query parameter, the 401 naming them, two different
 // tokens refused). Subtests run in parallel, each with a fresh [Fixture].
@@ -56,6 +56,8 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 		{"Several", testRequireSeveral},
 		{"Optional", testOptional},
 		{"Sources", testSources},
+		{"AnyRole", testRequireAnyRole},
+		{"AnyScope", testRequireAnyScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,4 +225,52 @@ func testSources(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator)
 
 	// The default sources, named.
 	assertNoToken(t, serve(nil).do(http.MethodGet, "/me", "", "Cookie", "session="+alice), defaultSources)
+}
+
+// testRequireAnyRole: one of the roles is enough, several too; none is 403
+// without a scope attribute.
+func testRequireAnyRole(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	c := serve(nil, authn.RequireAnyRole("admin", "support"))
+	for _, roles := range [][]string{{"admin"}, {"support"}, {"support", "admin"}, {"user", "admin"}} {
+		m := assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"roles": roles}))...), "alice")
+		assert.Len(t, m["roles"], len(roles))
+	}
+	for _, extra := range []map[string]any{
+		{"roles": []string{"user"}},
+		{"roles": []string{"Admin"}},  // roles are exact
+		{"groups": []string{"admin"}}, // a group is not a role
+		{"scope": "admin support"},    // nor is a scope
+		nil,
+	} {
+		r := c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", extra))...)
+		assertForbidden(t, r, "")
+		assert.Equal(t, "the token has none of the accepted roles", jsonBody(t, r)["error_description"])
+	}
+	assertNoToken(t, c.do(http.MethodGet, "/me", ""), defaultSources)
+	assertInvalidToken(t, c.do(http.MethodGet, "/me", "", bearer("garbage")...))
+}
+
+// testRequireAnyScope: one of the scopes is enough, several too; none is
+// 403 whose challenge lists the alternatives in scope="…" (RFC 6750 §3.1).
+func testRequireAnyScope(t *testing.T, f *Fixture, serve func(func(*authn.Authenticator), ...authn.Requirement) *client) {
+	c := serve(nil, authn.RequireAnyScope("orders:read", "orders:admin"))
+	for _, scope := range []string{"orders:read", "profile orders:admin", "orders:admin orders:read"} {
+		assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"scope": scope}))...), "alice")
+	}
+	for _, extra := range []map[string]any{
+		{"scope": "profile"},
+		{"scope": "orders:read:all orders:write"}, // a prefix is not the scope
+		{"roles": []string{"orders:read"}},
+		nil,
+	} {
+		r := c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", extra))...)
+		assertForbidden(t, r, "orders:read orders:admin")
+		assert.Equal(t, "the token has none of the accepted scopes", jsonBody(t, r)["error_description"])
+	}
+	// Beside an all-of requirement both hold: an accepted scope is not enough without the role.
+	c = serve(nil, authn.RequireAnyScope("orders:read", "orders:admin"), authn.RequireRoles("staff"))
+	assertMe(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "alice", map[string]any{"scope": "orders:admin", "roles": []string{"staff"}}))...), "alice")
+	assertForbidden(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", map[string]any{"scope": "orders:admin"}))...), "")
+	assertForbidden(t, c.do(http.MethodGet, "/me", "", bearer(f.TokenWith(t, "bob", map[string]any{"roles": []string{"staff"}}))...), "orders:read orders:admin")
+	assertNoToken(t, c.do(http.MethodGet, "/me", ""), defaultSources)
 }

@@ -15,6 +15,7 @@ package gin
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -30,8 +31,8 @@ import (
 type claimsKey struct{}
 
 // Middleware returns a gin middleware that authenticates every request with
-// auth and checks reqs (authn.RequireScopes, RequireRoles, Require), all
-// of which must hold: the gin form of auth.Authorize. A request without a
+// auth and checks reqs (authn.RequireScopes, RequireRoles,
+// RequireAnyScope, RequireAnyRole, Require), all of which must hold: the gin form of auth.Authorize. A request without a
 // valid access token (from auth.Sources; by default RFC 6750 §2.1
 // "Authorization: Bearer" or the x-access-token header) is answered by
 // auth.Challenge — 401 with a WWW-Authenticate challenge and a JSON error
@@ -84,6 +85,20 @@ func ClaimsFromContext(c *gin.Context) (*token.Claims, bool) {
 // as net/http's ServeMux does. Mount panics, as gin does, when a route
 // conflicts with one already registered; it panics when a route is Protected
 // and auth is nil.
+//
+// The routes that change state (all but GET) see gin's client address,
+// c.ClientIP, which honours engine.SetTrustedProxies, RemoteIPHeaders and
+// TrustedPlatform: it reaches the handlers through
+// jwtauth.ContextWithClientIP, so login and registration throttling and
+// the audit events count the client gin names — one rule for the app —
+// unless the jwtauth configuration has trusted proxies of its own
+// (jwtauth.Config.TrustedProxies, RoutesConfig.TrustedProxies), which then
+// win. Two exceptions keep the connection's address (RemoteAddr): an
+// address gin returns that does not parse, and gin's default of trusting
+// every peer (the engine's "You trusted all proxies" warning), under which
+// any client could name itself in X-Forwarded-For and so spread its
+// password guesses over any number of throttle buckets; call
+// engine.SetTrustedProxies with your proxies, or nil for none.
 func Mount(r gin.IRouter, routes []jwtauth.Route, auth *authn.Authenticator) {
 	var mw gin.HandlerFunc
 	for _, rt := range routes {
@@ -94,12 +109,57 @@ func Mount(r gin.IRouter, routes []jwtauth.Route, auth *authn.Authenticator) {
 			}
 			chain = []gin.HandlerFunc{mw, chain[0]}
 		}
+		if rt.Method != http.MethodGet {
+			chain = append([]gin.HandlerFunc{clientIP}, chain...)
+		}
 		r.Handle(rt.Method, rt.Path, chain...)
 		if rt.Method == http.MethodGet {
 			r.Handle(http.MethodHead, rt.Path, chain...)
 		}
 	}
 }
+
+// clientIP puts gin's client address for c's request in the request's
+// context (jwtauth.ContextWithClientIP), unless gin trusts every peer or its
+// address does not parse (see Mount).
+func clientIP(c *gin.Context) {
+	if !trustsEveryPeer(c) {
+		if ip, err := netip.ParseAddr(c.ClientIP()); err == nil {
+			c.Request = c.Request.WithContext(jwtauth.ContextWithClientIP(c.Request.Context(), ip))
+		}
+	}
+	c.Next()
+}
+
+// trustsEveryPeer reports whether c's engine takes the forwarded client
+// address from any peer: gin's default (trusted proxies 0.0.0.0/0 and
+// ::/0), which the engine has no exported way to report. It asks
+// c.ClientIP, on a copy of c, about a request from the unspecified address
+// (0.0.0.0, then ::) naming 192.0.2.1 in X-Forwarded-For and X-Real-IP:
+// only an engine trusting that address answers 192.0.2.1, and gin's own
+// check (isUnsafeTrustedProxies) asks the same of 0.0.0.0 and ::.
+func trustsEveryPeer(c *gin.Context) bool {
+	probe := c.Copy()
+	for _, r := range probes {
+		probe.Request = r
+		if probe.ClientIP() == "192.0.2.1" {
+			return true
+		}
+	}
+	return false
+}
+
+// probes are the requests of trustsEveryPeer; c.ClientIP only reads them.
+var probes = func() []*http.Request {
+	var out []*http.Request
+	for _, peer := range []string{"0.0.0.0:1", "[::]:1"} {
+		out = append(out, &http.Request{RemoteAddr: peer, Header: http.Header{
+			"X-Forwarded-For": {"192.0.2.1"},
+			"X-Real-Ip":       {"192.0.2.1"},
+		}})
+	}
+	return out
+}()
 
 // MountService mounts svc's routes (jwtauth.Service.Routes: by default the
 // account and key endpoints only) on r under the path of the service's

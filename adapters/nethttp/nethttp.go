@@ -17,8 +17,8 @@ import (
 )
 
 // Middleware returns middleware that authenticates every request with auth
-// and checks reqs (authn.RequireScopes, RequireRoles, Require), all of
-// which must hold; it is auth.Authorize as func(http.Handler) http.Handler.
+// and checks reqs (authn.RequireScopes, RequireRoles, RequireAnyScope,
+// RequireAnyRole, Require), all of which must hold; it is auth.Authorize as func(http.Handler) http.Handler.
 // A request without a valid access token (from auth.Sources; by default
 // RFC 6750 §2.1 "Authorization: Bearer" or the x-access-token header) is
 // answered by auth.Challenge: 401 with a WWW-Authenticate challenge and a

@@ -4,7 +4,7 @@
 // token.TokenVerifier, puts the claims in the request's context
 // (token.ClaimsFromContext) and answers failures with 401 and an RFC 6750
 // §3 challenge; a [Requirement] ([RequireScopes], [RequireRoles],
-// [Require]) answers a valid token that lacks it with 403
+// [RequireAnyScope], [RequireAnyRole], [Require]) answers a valid token that lacks it with 403
 // insufficient_scope.
 //
 // It imports the token core and remote verification only, so a service

@@ -407,14 +407,16 @@ func (a *Authenticator) sourcesText() string {
 
 // Requirement is what a route asks of a valid token beyond its validity:
 // scopes, roles, or a predicate over the claims. Build it with
-// RequireScopes, RequireRoles or Require; the zero Requirement grants
+// RequireScopes, RequireRoles (all of), RequireAnyScope, RequireAnyRole
+// (one of) or Require; the zero Requirement grants
 // nothing (every request is refused with 403). Pass requirements to the
 // adapters' Middleware (adapters/nethttp, adapters/gin) or to
 // Authenticator.Authorize, or use Requirement.Middleware after an
 // authenticating middleware.
 type Requirement struct {
-	scopes []string // all required, from the scope claim
-	roles  []string // all required, from the roles claim
+	scopes []string // required from the scope claim: all of them, or one with anyOf
+	roles  []string // required from the roles claim: all of them, or one with anyOf
+	anyOf  bool     // one of scopes or roles is enough (RequireAnyScope, RequireAnyRole)
 	allow  func(*token.Claims) bool
 }
 
@@ -428,27 +430,65 @@ type Requirement struct {
 // allow-all: RequireScopes panics, at construction, as regexp.MustCompile
 // does.
 func RequireScopes(scopes ...string) Requirement {
-	if len(scopes) == 0 {
-		panic("jwtauth: RequireScopes needs at least one scope")
-	}
-	for _, s := range scopes {
-		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
-			panic(fmt.Sprintf("jwtauth: RequireScopes: %q is not a scope-token (RFC 6749 §3.3)", s))
-		}
-	}
+	checkScopes("RequireScopes", scopes)
 	return Requirement{scopes: slices.Clone(scopes)}
 }
 
+// RequireAnyScope requires at least one of scopes in the token's scope
+// claim (a space-separated string, RFC 8693 §4.2): RequireAnyScope("a",
+// "b") admits a token granted "a", "b" or both. A valid token holding none
+// gets 403 with WWW-Authenticate: Bearer error="insufficient_scope" and
+// scope="…" listing all the alternatives, space-separated (RFC 6750 §3.1
+// defines the attribute as the scope the resource requires; a client that
+// asks for that whole list gets a token this route accepts, and any one of
+// them would do). Each scope must be a scope-token (RFC 6749 §3.3).
+//
+// As with RequireScopes, an empty list (a requirement nobody meets) or a
+// malformed scope is a programming error: RequireAnyScope panics, at
+// construction.
+func RequireAnyScope(scopes ...string) Requirement {
+	checkScopes("RequireAnyScope", scopes)
+	return Requirement{scopes: slices.Clone(scopes), anyOf: true}
+}
+
+// checkScopes panics unless scopes is a non-empty list of scope-tokens
+// (RFC 6749 §3.3: printable ASCII but space, '"' and '\').
+func checkScopes(fn string, scopes []string) {
+	if len(scopes) == 0 {
+		panic("jwtauth: " + fn + " needs at least one scope")
+	}
+	for _, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			panic(fmt.Sprintf("jwtauth: %s: %q is not a scope-token (RFC 6749 §3.3)", fn, s))
+		}
+	}
+}
+
 // RequireRoles requires every one of roles in the token's roles claim (an
-// array of strings, RFC 9068 §2.2.3.1); for "any of", use Require with
-// slices.ContainsFunc over Claims.Roles. A valid token lacking one gets 403
-// insufficient_scope (RFC 6750 §3.1). An empty list or an empty role is a
-// programming error: RequireRoles panics, at construction.
+// array of strings, RFC 9068 §2.2.3.1); for "any of", use RequireAnyRole.
+// A valid token lacking one gets 403 insufficient_scope (RFC 6750 §3.1).
+// An empty list or an empty role is a programming error: RequireRoles
+// panics, at construction.
 func RequireRoles(roles ...string) Requirement {
 	if len(roles) == 0 || slices.Contains(roles, "") {
 		panic("jwtauth: RequireRoles needs at least one non-empty role")
 	}
 	return Requirement{roles: slices.Clone(roles)}
+}
+
+// RequireAnyRole requires at least one of roles in the token's roles claim
+// (an array of strings, RFC 9068 §2.2.3.1; roles compare exactly, and a
+// claim holding anything but strings grants nothing):
+// RequireAnyRole("admin", "support") admits an admin, a support agent or
+// both. A valid token holding none gets 403 insufficient_scope (RFC 6750
+// §3.1), without a scope attribute (roles are not scopes). As with
+// RequireRoles, an empty list (a requirement nobody meets) or an empty
+// role is a programming error: RequireAnyRole panics, at construction.
+func RequireAnyRole(roles ...string) Requirement {
+	if len(roles) == 0 || slices.Contains(roles, "") {
+		panic("jwtauth: RequireAnyRole needs at least one non-empty role")
+	}
+	return Requirement{roles: slices.Clone(roles), anyOf: true}
 }
 
 // Require requires allow to return true for the verified claims; a valid
@@ -490,9 +530,17 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Cl
 	}
 	var desc string
 	switch {
+	case q.scopes != nil && q.anyOf:
+		if !slices.ContainsFunc(q.scopes, func(s string) bool { return c.HasScopes(s) }) {
+			desc = "the token has none of the accepted scopes"
+		}
 	case q.scopes != nil:
 		if !c.HasScopes(q.scopes...) {
 			desc = "the token lacks a required scope"
+		}
+	case q.roles != nil && q.anyOf:
+		if !slices.ContainsFunc(q.roles, func(r string) bool { return c.HasRoles(r) }) {
+			desc = "the token has none of the accepted roles"
 		}
 	case q.roles != nil:
 		if !c.HasRoles(q.roles...) {

@@ -98,11 +98,18 @@ func TestEmptyRequirementsPanicAtConstruction(t *testing.T) {
 		"cookie name with a ';'":   func() { authn.CookieSource("a;b") },
 		"empty query name":         func() { authn.QuerySource("") },
 		"nil slice of scopes":      func() { authn.RequireScopes([]string(nil)...) },
+		"no scope, any of":         func() { authn.RequireAnyScope() },
+		"empty scope, any of":      func() { authn.RequireAnyScope("read", "") },
+		"bad scope, any of":        func() { authn.RequireAnyScope(`a\b`) },
+		"no role, any of":          func() { authn.RequireAnyRole() },
+		"empty role, any of":       func() { authn.RequireAnyRole("admin", "") },
 	} {
 		assert.Panics(t, build, name)
 	}
 	assert.NotPanics(t, func() { authn.RequireScopes("orders:read", "orders:write") })
 	assert.NotPanics(t, func() { authn.RequireRoles("admin") })
+	assert.NotPanics(t, func() { authn.RequireAnyScope("orders:read") })
+	assert.NotPanics(t, func() { authn.RequireAnyRole("admin", "support") })
 }
 
 // TestRequirementMiddleware: the core form, behind an authenticating
@@ -181,4 +188,54 @@ func TestTokenSourceNames(t *testing.T) {
 	} {
 		assert.Equal(t, want, s.String())
 	}
+}
+
+// TestAnyOfRequirements: RequireAnyRole and RequireAnyScope admit a token
+// holding one or several of the alternatives and refuse one holding none
+// with 403 insufficient_scope; the scope challenge lists the alternatives.
+func TestAnyOfRequirements(t *testing.T) {
+	f := newFixture(t)
+	auth := &authn.Authenticator{Verifier: f.verifier, Realm: "core"}
+	check := func(q authn.Requirement, claims map[string]any) *httptest.ResponseRecorder {
+		t.Helper()
+		tok, err := f.issuer.IssueWith(context.Background(), "alice", claims)
+		require.NoError(t, err)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok.Raw)
+		w := httptest.NewRecorder()
+		if _, _, ok := auth.Authorize(w, r, q); ok {
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return w
+	}
+	roles := authn.RequireAnyRole("admin", "support")
+	for _, held := range [][]string{{"admin"}, {"support"}, {"user", "support", "admin"}} {
+		assert.Equal(t, http.StatusNoContent, check(roles, map[string]any{"roles": held}).Code, "roles %q", held)
+	}
+	for _, claims := range []map[string]any{{"roles": []string{"user"}}, {"roles": []string{"Admin"}}, {"scope": "admin"}, nil} {
+		w := check(roles, claims)
+		assert.Equal(t, http.StatusForbidden, w.Code, "claims %v", claims)
+		assert.Equal(t, `Bearer realm="core", error="insufficient_scope", error_description="the token has none of the accepted roles"`, w.Header().Get("WWW-Authenticate"))
+		assert.JSONEq(t, `{"error":"insufficient_scope","error_description":"the token has none of the accepted roles"}`, w.Body.String())
+	}
+
+	scopes := authn.RequireAnyScope("orders:read", "orders:admin")
+	for _, held := range []string{"orders:read", "profile orders:admin", "orders:admin orders:read"} {
+		assert.Equal(t, http.StatusNoContent, check(scopes, map[string]any{"scope": held}).Code, "scope %q", held)
+	}
+	for _, claims := range []map[string]any{{"scope": "profile"}, {"scope": "orders:read:all"}, {"roles": []string{"orders:read"}}, nil} {
+		w := check(scopes, claims)
+		assert.Equal(t, http.StatusForbidden, w.Code, "claims %v", claims)
+		assert.Equal(t, `Bearer realm="core", error="insufficient_scope", error_description="the token has none of the accepted scopes", scope="orders:read orders:admin"`, w.Header().Get("WWW-Authenticate"))
+	}
+
+	// Beside an all-of requirement, both must hold.
+	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"support"}, "scope": "billing"})
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok.Raw)
+	_, _, ok := auth.Authorize(httptest.NewRecorder(), r, roles, authn.RequireScopes("billing"))
+	assert.True(t, ok)
+	_, _, ok = auth.Authorize(httptest.NewRecorder(), r, roles, authn.RequireScopes("billing", "refunds"))
+	assert.False(t, ok)
 }
