@@ -407,8 +407,69 @@ func (s *Service) Verifier() *token.Verifier { return s.verifier }
 // that registers users or revokes sessions itself.
 func (s *Service) Accounts() *account.Accounts { return s.accounts }
 
-// Keys is the key manager, e.g. to rotate or revoke a key (see the keys package).
+// Keys is the key manager behind RotateKeys, RevokeKey and ListKeys, for
+// what they leave out, such as keys.Manager.RevokeWith with
+// keys.RevokeOptions.PromoteNext (see the keys package).
 func (s *Service) Keys() *keys.Manager { return s.mgr }
+
+// RotateKeys rotates the signing key from the application, as `jwtauth
+// keys rotate [--now]` does from outside, e.g. for an admin page. With now,
+// the published next key signs at once and the active key retires: it
+// stays in the JWKS for the retention (Config.KeyRetention) so that the
+// tokens it signed still verify, and a new next key is published; a
+// verifier whose cached JWKS predates the promoted key may meet an unknown
+// kid until it refetches. Without now, the next key is promoted at once
+// when it has been published for Config.Prepublish; before that the
+// rotation is scheduled instead, with a nil error: the result's Promoted
+// is empty and PromoteAt says when the service's schedule promotes the
+// key. The change is in this service's JWKS and signs its next token when
+// RotateKeys returns; other instances on the store pick it up within 2 s.
+// The error is the store's when the write fails (nothing changed then).
+func (s *Service) RotateKeys(ctx context.Context, now bool) (keys.RotateResult, error) {
+	res, err := s.mgr.Rotate(ctx, now)
+	if errors.Is(err, keys.ErrNotPrepublished) {
+		return res, nil // stored: the schedule promotes the key at res.PromoteAt
+	}
+	if err != nil {
+		return keys.RotateResult{}, fmt.Errorf("jwtauth: rotate keys: %w", err)
+	}
+	return res, nil
+}
+
+// RevokeKey is the emergency path for a compromised key (SPEC §3), as
+// `jwtauth keys revoke KID`: the key with that kid leaves this service's
+// JWKS and stops verifying when RevokeKey returns, and other instances on
+// the store follow within 2 s. Revoking the active key makes a freshly
+// generated key sign in the same write (the result's Fresh), so that
+// verifiers refetching the JWKS on an unknown kid drop the revoked key at
+// the first new token; the next key stays next (see
+// keys.Manager.RevokeWith for the trade-off). Revoking a retired or next
+// key only unpublishes it. A kid not in the set (see ListKeys) gives an
+// error wrapping keys.ErrUnknownKey, a key already revoked one wrapping
+// keys.ErrInvalidTransition; nothing changes then.
+func (s *Service) RevokeKey(ctx context.Context, kid string) (keys.RevokeResult, error) {
+	res, err := s.mgr.RevokeWith(ctx, kid, keys.RevokeOptions{})
+	switch {
+	case errors.Is(err, keys.ErrUnknownKey):
+		return keys.RevokeResult{}, fmt.Errorf("jwtauth: revoke key: no key %q in the key set (see Service.ListKeys): %w", kid, keys.ErrUnknownKey)
+	case err != nil:
+		return keys.RevokeResult{}, fmt.Errorf("jwtauth: revoke key: %w", err)
+	}
+	return res, nil
+}
+
+// ListKeys returns the key set this service uses, without private
+// material, as `jwtauth keys list` shows it: active first, then next,
+// retired and revoked, newest first within a state. Removed keys (retired
+// past their retention) are gone.
+func (s *Service) ListKeys() []keys.Info {
+	ks := s.mgr.Current().Keys()
+	out := make([]keys.Info, len(ks))
+	for i, k := range ks {
+		out[i] = k.Info()
+	}
+	return out
+}
 
 // issuerPath checks an issuer URL and returns its path without a trailing
 // slash. The path must be in canonical form (no "//", "." or ".." segment)
