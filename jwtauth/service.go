@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtauth/jwtauth/internal/settingname"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
@@ -37,7 +38,11 @@ const (
 type Config struct {
 	// Store persists keys, users and refresh tokens: adapters/sqlite,
 	// adapters/postgres, or adapters/memory for tests. Required. New does not
-	// take it over: close it yourself after Service.Close.
+	// take it over: close it yourself after Service.Close. When the store
+	// reports that it was just created (a Created() bool method, as
+	// adapters/sqlite's for a path that held no database), New logs a
+	// warning naming it (its String): a lost or mistyped store would
+	// otherwise start over unnoticed.
 	Store account.Store
 	// Users, when set, keeps the accounts instead of Store: an
 	// application's own users table (see account.UserStore). Default Store.
@@ -81,7 +86,7 @@ type Config struct {
 
 	// KeyEncryptionKey, when set, is 32 bytes sealing private signing keys
 	// at rest (AES-256-GCM, see keys.Config). When nil they are stored in
-	// clear and New logs a warning.
+	// clear and New logs a warning naming this field.
 	KeyEncryptionKey []byte
 	// KeyBits is the RSA modulus size of new keys: 2048 (default), 3072 or 4096.
 	KeyBits int
@@ -145,7 +150,7 @@ type Config struct {
 	// greeting for any valid access token. Off by default.
 	ServeProtected bool
 
-	// Logger receives what the service logs: the clear-key warning, key
+	// Logger receives what the service logs: the new-store and clear-key warnings, key
 	// transitions, failed background work, the account flow's lines (never a
 	// password, a hash, a token or a key); default slog.Default().
 	Logger *slog.Logger
@@ -258,8 +263,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("jwtauth: Config.Prepublish %s is shorter than JWKSMaxAge %s: a verifier's cached JWKS would lack a key when it starts signing", p, maxAge)
 	}
 
+	if c, ok := cfg.Store.(interface{ Created() bool }); ok && c.Created() {
+		attrs := []any{}
+		if n, ok := cfg.Store.(fmt.Stringer); ok {
+			attrs = append(attrs, "store", n.String())
+		}
+		log.Warn("no store at this path: creating a new store and a new key set (expected on a first start; otherwise the previous store, its users and tokens, is lost)", attrs...)
+	}
 	if cfg.KeyEncryptionKey == nil {
-		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY (jwtauth.Config.KeyEncryptionKey in library mode)")
+		log.Warn("no key-encryption key: private signing keys are stored in clear; set " + settingname.Name(ctx, "KeyEncryptionKey"))
 	}
 	var keyMetrics *keySetCollector
 	var onTransition func(kid, from, to string)
