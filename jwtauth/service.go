@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtauth/jwtauth/internal/settingname"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
@@ -37,7 +38,11 @@ const (
 type Config struct {
 	// Store persists keys, users and refresh tokens: adapters/sqlite,
 	// adapters/postgres, or adapters/memory for tests. Required. New does not
-	// take it over: close it yourself after Service.Close.
+	// take it over: close it yourself after Service.Close. When the store
+	// reports that it was just created (a Created() bool method, as
+	// adapters/sqlite's for a path that held no database), New logs a
+	// warning naming it (its String): a lost or mistyped store would
+	// otherwise start over unnoticed.
 	Store account.Store
 	// Users, when set, keeps the accounts instead of Store: an
 	// application's own users table (see account.UserStore). Default Store.
@@ -84,7 +89,7 @@ type Config struct {
 
 	// KeyEncryptionKey, when set, is 32 bytes sealing private signing keys
 	// at rest (AES-256-GCM, see keys.Config). When nil they are stored in
-	// clear and New logs a warning.
+	// clear and New logs a warning naming this field.
 	KeyEncryptionKey []byte
 	// KeyBits is the RSA modulus size of new keys: 2048 (default), 3072 or 4096.
 	KeyBits int
@@ -148,7 +153,7 @@ type Config struct {
 	// greeting for any valid access token. Off by default.
 	ServeProtected bool
 
-	// Logger receives what the service logs: the clear-key warning, key
+	// Logger receives what the service logs: the new-store and clear-key warnings, key
 	// transitions, failed background work, the account flow's lines (never a
 	// password, a hash, a token or a key); default slog.Default().
 	Logger *slog.Logger
@@ -261,8 +266,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("jwtauth: Config.Prepublish %s is shorter than JWKSMaxAge %s: a verifier's cached JWKS would lack a key when it starts signing", p, maxAge)
 	}
 
+	if c, ok := cfg.Store.(interface{ Created() bool }); ok && c.Created() {
+		attrs := []any{}
+		if n, ok := cfg.Store.(fmt.Stringer); ok {
+			attrs = append(attrs, "store", n.String())
+		}
+		log.Warn("no store at this path: creating a new store and a new key set (expected on a first start; otherwise the previous store, its users and tokens, is lost)", attrs...)
+	}
 	if cfg.KeyEncryptionKey == nil {
-		log.Warn("no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY (jwtauth.Config.KeyEncryptionKey in library mode)")
+		log.Warn("no key-encryption key: private signing keys are stored in clear; set " + settingname.Name(ctx, "KeyEncryptionKey"))
 	}
 	var keyMetrics *keySetCollector
 	var onTransition func(kid, from, to string)
@@ -410,8 +422,69 @@ func (s *Service) Verifier() *token.Verifier { return s.verifier }
 // that registers users or revokes sessions itself.
 func (s *Service) Accounts() *account.Accounts { return s.accounts }
 
-// Keys is the key manager, e.g. to rotate or revoke a key (see the keys package).
+// Keys is the key manager behind RotateKeys, RevokeKey and ListKeys, for
+// what they leave out, such as keys.Manager.RevokeWith with
+// keys.RevokeOptions.PromoteNext (see the keys package).
 func (s *Service) Keys() *keys.Manager { return s.mgr }
+
+// RotateKeys rotates the signing key from the application, as `jwtauth
+// keys rotate [--now]` does from outside, e.g. for an admin page. With now,
+// the published next key signs at once and the active key retires: it
+// stays in the JWKS for the retention (Config.KeyRetention) so that the
+// tokens it signed still verify, and a new next key is published; a
+// verifier whose cached JWKS predates the promoted key may meet an unknown
+// kid until it refetches. Without now, the next key is promoted at once
+// when it has been published for Config.Prepublish; before that the
+// rotation is scheduled instead, with a nil error: the result's Promoted
+// is empty and PromoteAt says when the service's schedule promotes the
+// key. The change is in this service's JWKS and signs its next token when
+// RotateKeys returns; other instances on the store pick it up within 2 s.
+// The error is the store's when the write fails (nothing changed then).
+func (s *Service) RotateKeys(ctx context.Context, now bool) (keys.RotateResult, error) {
+	res, err := s.mgr.Rotate(ctx, now)
+	if errors.Is(err, keys.ErrNotPrepublished) {
+		return res, nil // stored: the schedule promotes the key at res.PromoteAt
+	}
+	if err != nil {
+		return keys.RotateResult{}, fmt.Errorf("jwtauth: rotate keys: %w", err)
+	}
+	return res, nil
+}
+
+// RevokeKey is the emergency path for a compromised key (SPEC §3), as
+// `jwtauth keys revoke KID`: the key with that kid leaves this service's
+// JWKS and stops verifying when RevokeKey returns, and other instances on
+// the store follow within 2 s. Revoking the active key makes a freshly
+// generated key sign in the same write (the result's Fresh), so that
+// verifiers refetching the JWKS on an unknown kid drop the revoked key at
+// the first new token; the next key stays next (see
+// keys.Manager.RevokeWith for the trade-off). Revoking a retired or next
+// key only unpublishes it. A kid not in the set (see ListKeys) gives an
+// error wrapping keys.ErrUnknownKey, a key already revoked one wrapping
+// keys.ErrInvalidTransition; nothing changes then.
+func (s *Service) RevokeKey(ctx context.Context, kid string) (keys.RevokeResult, error) {
+	res, err := s.mgr.RevokeWith(ctx, kid, keys.RevokeOptions{})
+	switch {
+	case errors.Is(err, keys.ErrUnknownKey):
+		return keys.RevokeResult{}, fmt.Errorf("jwtauth: revoke key: no key %q in the key set (see Service.ListKeys): %w", kid, keys.ErrUnknownKey)
+	case err != nil:
+		return keys.RevokeResult{}, fmt.Errorf("jwtauth: revoke key: %w", err)
+	}
+	return res, nil
+}
+
+// ListKeys returns the key set this service uses, without private
+// material, as `jwtauth keys list` shows it: active first, then next,
+// retired and revoked, newest first within a state. Removed keys (retired
+// past their retention) are gone.
+func (s *Service) ListKeys() []keys.Info {
+	ks := s.mgr.Current().Keys()
+	out := make([]keys.Info, len(ks))
+	for i, k := range ks {
+		out[i] = k.Info()
+	}
+	return out
+}
 
 // issuerPath checks an issuer URL and returns its path without a trailing
 // slash. The path must be in canonical form (no "//", "." or ".." segment)

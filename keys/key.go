@@ -201,28 +201,38 @@ func (k *Key) LogValue() slog.Value {
 // prints String (GoString for %#v) and never the private key.
 func (k *Key) Format(f fmt.State, verb rune) { format(f, verb, k.String(), k.GoString()) }
 
-// MarshalJSON encodes the key's identity, state and times (the members of
-// `jwtauth keys list`), never the private key, so that a key that reaches a
-// JSON log or document by accident leaks nothing.
+// MarshalJSON encodes the key's identity, state and times (its Info, the
+// members of `jwtauth keys list`), never the private key, so that a key
+// that reaches a JSON log or document by accident leaks nothing.
 func (k *Key) MarshalJSON() ([]byte, error) {
 	if k == nil {
 		return []byte("null"), nil
 	}
-	return json.Marshal(publicView{KID: k.KID, State: k.State, Bits: k.Bits(), CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt,
-		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAt: k.RemoveAt, RevokedAt: k.RevokedAt})
+	return json.Marshal(k.Info())
 }
 
-// publicView is the JSON form of a Key or a Record: no private material.
-type publicView struct {
-	KID         string    `json:"kid"`
-	State       State     `json:"state"`
-	Bits        int       `json:"bits"`
-	CreatedAt   time.Time `json:"created_at"`
-	PublishedAt time.Time `json:"published_at"`
+// Info describes a key without its private material: what `jwtauth keys
+// list` shows, for an application's admin page (jwtauth.Service.ListKeys).
+// Times are those of Key; a zero time did not happen (and is left out of
+// the JSON form).
+type Info struct {
+	KID         string    `json:"kid"`          // RFC 7638 thumbprint, the kid of the JWKS and of the tokens it signs
+	State       State     `json:"state"`        // next, active, retired or revoked
+	Bits        int       `json:"bits"`         // RSA modulus size; 0 for a revoked key known by its kid only
+	CreatedAt   time.Time `json:"created_at"`   // generated
+	PublishedAt time.Time `json:"published_at"` // entered the JWKS
+	// ActivatedAt is when the key started signing; for a next key, when a
+	// requested rotation promotes it (Manager.Rotate without force).
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
-	RetiredAt   time.Time `json:"retired_at,omitzero"`
-	RemoveAt    time.Time `json:"remove_at,omitzero"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"` // stopped signing
+	RemoveAt    time.Time `json:"remove_at,omitzero"`  // a retired key's stored removal time (see Policy.Retain)
+	RevokedAt   time.Time `json:"revoked_at,omitzero"` // revoked: out of the JWKS
+}
+
+// Info returns k's identity, state and times, without the private key.
+func (k *Key) Info() Info {
+	return Info{KID: k.KID, State: k.State, Bits: k.Bits(), CreatedAt: k.CreatedAt, PublishedAt: k.PublishedAt,
+		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAt: k.RemoveAt, RevokedAt: k.RevokedAt}
 }
 
 // format writes s (gs for %#v) with the flags and width of f.

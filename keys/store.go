@@ -109,7 +109,7 @@ func (r Record) Format(f fmt.State, verb rune) { format(f, verb, r.String(), r.G
 
 // MarshalJSON encodes the record like Key.MarshalJSON: never the private-key blob.
 func (r Record) MarshalJSON() ([]byte, error) {
-	return json.Marshal(publicView{KID: r.KID, State: r.State, Bits: r.Bits, CreatedAt: r.CreatedAt, PublishedAt: r.PublishedAt,
+	return json.Marshal(Info{KID: r.KID, State: r.State, Bits: r.Bits, CreatedAt: r.CreatedAt, PublishedAt: r.PublishedAt,
 		ActivatedAt: r.ActivatedAt, RetiredAt: r.RetiredAt, RemoveAt: r.RemoveAt, RevokedAt: r.RevokedAt})
 }
 

@@ -94,3 +94,33 @@ func TestDatabaseFileChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenReportsANewStore: Created is true when Open found no database at
+// its path (no file, or an empty one) and made a new one, false when it
+// opened one that exists; String names the store as `--store` does.
+func TestOpenReportsANewStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jwtauth.db")
+	s, err := sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	assert.True(t, s.Created(), "no file at the path")
+	assert.Equal(t, "sqlite:"+path, s.String())
+	require.NoError(t, s.Close())
+
+	s, err = sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	assert.False(t, s.Created(), "the store it created before")
+	require.NoError(t, s.Close())
+
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	s, err = sqlite.Open(t.Context(), empty)
+	require.NoError(t, err)
+	assert.True(t, s.Created(), "an empty file holds no store")
+	require.NoError(t, s.Close())
+
+	ro, err := sqlite.OpenReadOnly(t.Context(), path)
+	require.NoError(t, err)
+	assert.False(t, ro.Created())
+	require.NoError(t, ro.Close())
+}

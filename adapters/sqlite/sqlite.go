@@ -62,6 +62,7 @@ type Store struct {
 	file     *os.File
 	ident    os.FileInfo // file's identity (device and inode)
 	readOnly bool        // opened by OpenReadOnly: checkFile does not ask for write access
+	created  bool        // Open found no database at path (see Created)
 }
 
 var (
@@ -81,6 +82,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	fi, err := os.Stat(path)
+	created := errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// in parallel.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	s := &Store{db: db, path: path, wsem: make(chan struct{}, 1)}
+	s := &Store{db: db, path: path, wsem: make(chan struct{}, 1), created: created}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -116,6 +119,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Created reports whether Open found no database at its path, no file or
+// an empty one, and made a new store there: expected on a first start,
+// otherwise the previous store (its users, tokens and keys) was lost or
+// the path is mistyped. jwtauth.New logs a warning through Config.Logger
+// for a store that reports it; OpenReadOnly creates nothing (false).
+func (s *Store) Created() bool { return s.created }
+
+// String names the store as `jwtauth serve --store` does: "sqlite:" and
+// the path.
+func (s *Store) String() string { return "sqlite:" + s.path }
 
 // pin opens the database file read-only and records its identity, for
 // checkFile.

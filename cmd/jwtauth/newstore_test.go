@@ -46,7 +46,7 @@ func (w *stopWhenListening) String() string {
 // TestServeWarnsOfANewStore: serve says in one WARN line naming the path
 // that it creates a new store and key set where no SQLite file exists (a
 // first start, or a file lost), and says nothing of the kind when it opens
-// the store it created.
+// the store it created. Its clear-key warning names its flag and variable.
 func TestServeWarnsOfANewStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jwtauth.db")
 	start := func() string {
@@ -63,6 +63,9 @@ func TestServeWarnsOfANewStore(t *testing.T) {
 	first := start()
 	require.Equal(t, 1, strings.Count(first, warning), first)
 	assert.Contains(t, first, warning+` (expected on a first start; otherwise the previous store, its users and tokens, is lost)" store=sqlite:`+path+"\n")
+	// serve names its own settings, not the Config fields of library mode.
+	assert.Contains(t, first, `level=WARN msg="no key-encryption key: private signing keys are stored in clear; set --key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY"`)
+	assert.NotContains(t, first, "Config.")
 
 	again := start()
 	assert.NotContains(t, again, "creating a new", again)
@@ -72,6 +75,25 @@ func TestServeWarnsOfANewStore(t *testing.T) {
 	}
 	lost := start()
 	assert.Equal(t, 1, strings.Count(lost, warning), lost)
+}
+
+// TestServeWarnsOfAnEmptyStore: a SQLite store that exists but holds no key
+// set (made by an earlier Open, or its keys lost) gets the no-key-set
+// warning from serve, not the new-store one.
+func TestServeWarnsOfAnEmptyStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s, err := sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	cfg, err := parseServeConfig([]string{"--addr", "127.0.0.1:0", "--store", "sqlite:" + path}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w := &stopWhenListening{stop: cancel}
+	require.NoError(t, serve(ctx, cfg, slog.New(slog.NewTextHandler(w, nil))))
+	logs := w.String()
+	assert.Equal(t, 1, strings.Count(logs, `level=WARN msg="the store holds no key set: creating a new key set`), logs)
+	assert.NotContains(t, logs, "no store at this path", logs)
 }
 
 // TestLostSQLiteFileAnswers503: once the SQLite file is deleted under a

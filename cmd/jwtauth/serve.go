@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/postgres"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/demo"
+	"github.com/jwtauth/jwtauth/internal/settingname"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +90,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		}()
 	}
 
-	missing := storeMissing(cfg.Store)
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
@@ -101,7 +99,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	if err := warnNewStore(ctx, cfg.Store, store, missing, log); err != nil {
+	if err := warnNoKeySet(ctx, cfg.Store, store, log); err != nil {
 		return err
 	}
 	// The rotation policy stored with the key set: adopted, or refused
@@ -122,7 +120,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	if metrics != nil {
 		scfg.Metrics = metrics.reg
 	}
-	svc, err := jwtauth.New(ctx, scfg)
+	// New's messages name serve's settings, not the Config fields.
+	svc, err := jwtauth.New(settingname.WithNames(ctx, settingNames), scfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Store, err)
 	}
@@ -289,34 +288,30 @@ func serveHandler(svc *jwtauth.Service, withDemo bool) http.Handler {
 	})
 }
 
-// storeMissing reports whether cfg is a SQLite store whose file does not
-// exist yet or is empty: opening it creates a new store.
-func storeMissing(cfg storeConfig) bool {
-	if cfg.Kind != storeSQLite {
-		return false
-	}
-	fi, err := os.Stat(cfg.Path)
-	return errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
+// settingNames are serve's names of the jwtauth.Config fields that
+// jwtauth.New's messages ask to set (internal/settingname).
+var settingNames = map[string]string{
+	"KeyEncryptionKey": "--key-encryption-key or JWTAUTH_KEY_ENCRYPTION_KEY",
 }
 
-// warnNewStore logs one warning when serve is about to create a new key set
-// in a persistent store: a new SQLite file (missing says so), or a store
-// that holds no keys. An operator whose database file or schema was lost
-// then reads it in the log instead of finding every user gone and every
-// token refused.
-func warnNewStore(ctx context.Context, cfg storeConfig, store account.Store, missing bool, log *slog.Logger) error {
+// warnNoKeySet logs one warning when serve is about to create a new key
+// set in a persistent store that exists but holds no keys (an empty
+// database, a lost schema): an operator then reads it in the log instead of
+// finding every token refused. A store Open just created (sqlite's
+// Created) is not warned of here: jwtauth.New warns of it, for embedded
+// applications too.
+func warnNoKeySet(ctx context.Context, cfg storeConfig, store account.Store, log *slog.Logger) error {
 	if cfg.Kind == storeMemory {
 		return nil // throwaway by design
+	}
+	if c, ok := store.(interface{ Created() bool }); ok && c.Created() {
+		return nil
 	}
 	recs, _, err := store.LoadKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load key set from %s: %w", cfg, err)
 	}
-	switch {
-	case missing:
-		log.Warn("no store at this path: creating a new store and a new key set (expected on a first start; otherwise the previous store, its users and tokens, is lost)",
-			"store", cfg.String())
-	case len(recs) == 0:
+	if len(recs) == 0 {
 		log.Warn("the store holds no key set: creating a new key set (expected on a first start; otherwise tokens signed with the lost keys are refused)", "store", cfg.String())
 	}
 	return nil
