@@ -34,7 +34,8 @@ func TestOpenAPIValid(t *testing.T) {
 		"/protected":                        {"GET", "HEAD"},
 		"/.well-known/jwks.json":            {"GET", "HEAD"},
 		"/.well-known/openid-configuration": {"GET", "HEAD"},
-		"/healthz":                          {"GET", "HEAD"},
+		"/.well-known/oauth-authorization-server": {"GET", "HEAD"},
+		"/healthz": {"GET", "HEAD"},
 	}
 	got := map[string][]string{}
 	for path, item := range doc.Paths.Map() {

@@ -204,7 +204,7 @@ type Route struct {
 type RoutesConfig struct {
 	Accounts  *account.Accounts // the account flow behind /register, /login, /refresh, /logout
 	JWKS      http.Handler      // serves /.well-known/jwks.json (see NewJWKSHandler)
-	Discovery http.Handler      // serves /.well-known/openid-configuration (see NewDiscoveryHandler)
+	Discovery http.Handler      // serves /.well-known/openid-configuration and /.well-known/oauth-authorization-server (see NewDiscoveryHandler)
 	// Health reports whether the store is reachable; /healthz answers 503 when it fails.
 	Health func(context.Context) error
 	// TrustedProxies are the networks of the reverse proxies in front of the
@@ -236,8 +236,10 @@ type RoutesConfig struct {
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
-// /refresh, /logout; GET /protected (Protected); the two well-known
-// documents and /healthz. /register and /login pass the client address
+// /refresh, /logout; GET /protected (Protected); the JWKS, the discovery
+// document at /.well-known/openid-configuration and the same document as
+// RFC 8414 metadata at /.well-known/oauth-authorization-server; and
+// /healthz. /register and /login pass the client address
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
@@ -364,6 +366,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
 		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Handler: cfg.JWKS},
 		{Method: http.MethodGet, Path: "/.well-known/openid-configuration", Handler: cfg.Discovery},
+		{Method: http.MethodGet, Path: metadataPath, Handler: cfg.Discovery}, // RFC 8414 §3
 		{Method: http.MethodGet, Path: "/healthz", Handler: healthHandler(cfg.Health)},
 	}
 }

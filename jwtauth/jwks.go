@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,12 +131,27 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// DiscoveryHandler serves /.well-known/openid-configuration (OpenID Connect
-// Discovery 1.0 §3) for issuer: issuer, jwks_uri, the signing algorithms,
-// the subject type and the claims of its tokens. It names no
-// token_endpoint or response types: /login is not an OAuth 2.0 token
-// endpoint (no grant_type, no client authentication, RFC 6749 §3.2) and
-// there is no authorization endpoint, so advertising them would send
+// DiscoveryHandler serves the issuer's metadata: the OpenID Connect
+// Discovery 1.0 §3 document at /.well-known/openid-configuration and the
+// same bytes as the OAuth 2.0 Authorization Server Metadata (RFC 8414 §2) at
+// /.well-known/oauth-authorization-server. It holds only what is true of
+// this server:
+//
+//   - issuer, jwks_uri (issuer + "/.well-known/jwks.json"),
+//     id_token_signing_alg_values_supported ["RS256"] and
+//     subject_types_supported ["public"]: what a verifier reads;
+//   - claims_supported: the registered claims every token carries (iss,
+//     sub, aud, exp, nbf, iat, jti) and the names the claims hook declares;
+//   - grant_types_supported and response_types_supported, both []: there
+//     is no RFC 6749 grant here. /login and /refresh take JSON members, not
+//     a form with grant_type (RFC 6749 §4.3.2, §6) and no client
+//     authentication (§2.3), so neither is a token endpoint, and there is no
+//     authorization endpoint. Leaving grant_types_supported out would mean
+//     ["authorization_code", "implicit"] (RFC 8414 §2), and
+//     response_types_supported is required.
+//
+// So it names no token_endpoint, authorization_endpoint or
+// token_endpoint_auth_methods_supported: advertising them would send
 // clients to flows this server does not run.
 type DiscoveryHandler struct {
 	body []byte
@@ -143,16 +160,46 @@ type DiscoveryHandler struct {
 	metrics *wellKnownMetrics
 }
 
-// NewDiscoveryHandler builds the discovery document once. issuer must be the
-// exact iss of the tokens, without a trailing slash.
-func NewDiscoveryHandler(issuer string) (*DiscoveryHandler, error) {
+// metadataPath is the well-known suffix of the OAuth 2.0 Authorization
+// Server Metadata (RFC 8414 §3, §7.3).
+const metadataPath = "/.well-known/oauth-authorization-server"
+
+// registeredClaims are the claims of RFC 7519 §4.1 every access token
+// carries, first in claims_supported.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// NewDiscoveryHandler builds the metadata document once. issuer must be the
+// exact iss of the tokens, without a trailing slash. claimNames are the
+// names of the claims a claims hook adds (account.Config.Claims), listed in
+// claims_supported after the registered ones in the order given, each once;
+// an empty name or a registered claim (which no hook may set, see
+// token.Issuer.IssueWith) is an error.
+//
+// Serve the handler at issuer + "/.well-known/openid-configuration" and
+// issuer + "/.well-known/oauth-authorization-server" (Routes does). For an
+// issuer with a path, RFC 8414 §3.1 puts the metadata at the root of the
+// host with the path after the well-known part: for "https://host/auth",
+// https://host/.well-known/oauth-authorization-server/auth; mount it there
+// too (Service.RootRoutes gives that route).
+func NewDiscoveryHandler(issuer string, claimNames ...string) (*DiscoveryHandler, error) {
 	base := strings.TrimSuffix(issuer, "/")
+	claims := slices.Clone(registeredClaims)
+	for _, n := range claimNames {
+		switch {
+		case n == "" || slices.Contains(registeredClaims, n):
+			return nil, fmt.Errorf("jwtauth: claim name %q: the claims hook cannot add the empty name or a registered claim (RFC 7519 §4.1); list only the names it adds, such as \"roles\"", n)
+		case !slices.Contains(claims, n):
+			claims = append(claims, n)
+		}
+	}
 	doc := map[string]any{
 		"issuer":                                issuer,
 		"jwks_uri":                              base + "/.well-known/jwks.json",
 		"id_token_signing_alg_values_supported": []string{keys.Algorithm},
 		"subject_types_supported":               []string{"public"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"},
+		"claims_supported":                      claims,
+		"grant_types_supported":                 []string{},
+		"response_types_supported":              []string{},
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -88,6 +88,53 @@ func TestDiscoveryDocument(t *testing.T) {
 	assert.Equal(t, "https://auth.example.com", doc["issuer"])
 	assert.Equal(t, "https://auth.example.com/.well-known/jwks.json", doc["jwks_uri"])
 	assert.Equal(t, []any{"RS256"}, doc["id_token_signing_alg_values_supported"])
+	// Only what is true: no token or authorization endpoint (/login is not
+	// an RFC 6749 token endpoint), and empty grant and response types, as
+	// leaving grant_types_supported out would mean ["authorization_code",
+	// "implicit"] (RFC 8414 §2, OpenID Connect Discovery 1.0 §3).
+	assert.Equal(t, []string{"claims_supported", "grant_types_supported", "id_token_signing_alg_values_supported",
+		"issuer", "jwks_uri", "response_types_supported", "subject_types_supported"}, sortedKeys(doc))
+	assert.Equal(t, []any{}, doc["grant_types_supported"])
+	assert.Equal(t, []any{}, doc["response_types_supported"])
+	assert.Equal(t, []any{"public"}, doc["subject_types_supported"])
+}
+
+// TestDiscoveryClaimsSupported: claims_supported lists the registered
+// claims every token carries and the names the claims hook declares, and
+// nothing else (no "roles" unless declared); an empty or registered name
+// is refused, a repeated one listed once.
+func TestDiscoveryClaimsSupported(t *testing.T) {
+	claims := func(names ...string) []any {
+		t.Helper()
+		h, err := jwtauth.NewDiscoveryHandler("https://auth.example.com", names...)
+		require.NoError(t, err)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/openid-configuration", nil))
+		require.Equal(t, http.StatusOK, w.Code)
+		var doc struct {
+			Claims []any `json:"claims_supported"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
+		return doc.Claims
+	}
+	registered := []any{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+	assert.Equal(t, registered, claims())
+	assert.Equal(t, append(registered, "roles", "tenant"), claims("roles", "tenant", "roles"))
+
+	for _, bad := range []string{"", "sub", "exp"} {
+		_, err := jwtauth.NewDiscoveryHandler("https://auth.example.com", "roles", bad)
+		require.Error(t, err, "%q", bad)
+		assert.Contains(t, err.Error(), "claim name", "%q", bad)
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // A negative max-age is treated as 0 s: before, it was sent as

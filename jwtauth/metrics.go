@@ -263,7 +263,7 @@ func newWellKnownMetrics() *wellKnownMetrics {
 		}),
 		discovery: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "discovery_requests_total",
-			Help: "Requests of /.well-known/openid-configuration.",
+			Help: "Requests of the metadata documents: /.well-known/openid-configuration and /.well-known/oauth-authorization-server (RFC 8414).",
 		}),
 	}
 	m.cs = []prometheus.Collector{m.jwks, m.jwksNotModified, m.discovery}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"path"
@@ -122,6 +123,13 @@ type Config struct {
 	// refresh): see account.Config.Claims for the names (RFC 9068 §2.2.3
 	// scope, roles, groups, entitlements) and the errors.
 	Claims func(ctx context.Context, username string) (map[string]any, error)
+	// ClaimNames are the names of the claims the Claims hook adds, such as
+	// "roles": the discovery and RFC 8414 metadata documents list them in
+	// claims_supported after the registered claims every token carries
+	// (iss, sub, aud, exp, nbf, iat, jti), so that clients learn them. New
+	// refuses names without a Claims hook, the empty name and a registered
+	// claim. Default none: claims_supported lists the registered claims only.
+	ClaimNames []string
 	// Audit, when set, is told of every register, login, failed login (with
 	// its reason), refresh, refresh reuse and logout: see account.Config.Audit.
 	// It never receives a password, a hash or a token.
@@ -186,6 +194,8 @@ type Service struct {
 	auth      *authn.Authenticator
 	routes    []Route
 	mountPath string
+	// rootRoutes are the routes outside mountPath (see RootRoutes).
+	rootRoutes []Route
 
 	stop       context.CancelFunc
 	bg         sync.WaitGroup
@@ -328,7 +338,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	discovery, err := NewDiscoveryHandler(cfg.Issuer)
+	if len(cfg.ClaimNames) > 0 && cfg.Claims == nil {
+		return nil, errors.New("jwtauth: Config.ClaimNames without Config.Claims: no hook adds these claims")
+	}
+	discovery, err := NewDiscoveryHandler(cfg.Issuer, cfg.ClaimNames...)
 	if err != nil {
 		return nil, err
 	}
@@ -368,10 +381,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		routes = append(routes, rt)
 	}
 
+	var rootRoutes []Route
+	if mountPath != "" {
+		rootRoutes = []Route{{Method: http.MethodGet, Path: metadataPath + mountPath, Handler: discovery}}
+	}
+
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
 		auth: &authn.Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin}, routes: routes, mountPath: mountPath,
-		unregister: unregister,
+		rootRoutes: rootRoutes, unregister: unregister,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
@@ -397,10 +415,22 @@ func (s *Service) Close() {
 
 // Routes returns the endpoints to mount, with paths relative to MountPath:
 // POST /register, /login, /refresh, /logout, GET /.well-known/jwks.json and
-// /.well-known/openid-configuration, plus GET /healthz and /protected when
+// /.well-known/openid-configuration and /.well-known/oauth-authorization-server
+// (RFC 8414), plus GET /healthz and /protected when
 // Config.ServeHealthz and Config.ServeProtected ask for them. Mount them
 // with the adapters' Mount under MountPath, or with MountService.
 func (s *Service) Routes() []Route { return s.routes }
+
+// RootRoutes returns the routes to mount at the root of the issuer's host,
+// outside MountPath, with their paths as they are: for an issuer with a
+// path, GET /.well-known/oauth-authorization-server + that path (for
+// "https://host/auth", /.well-known/oauth-authorization-server/auth), where
+// RFC 8414 §3.1 puts the authorization server metadata; it serves the same
+// document as the routes under MountPath. Empty for an issuer at the root
+// of its host, whose metadata Routes already serves there. The adapters'
+// MountService mounts them when it holds the root (a ServeMux, a gin
+// engine); `jwtauth serve` serves them too.
+func (s *Service) RootRoutes() []Route { return s.rootRoutes }
 
 // MountPath is the path of Config.Issuer without a trailing slash: "" for
 // an issuer at the root of its host, "/auth" for "https://host/auth". The

@@ -85,7 +85,8 @@ func TestServiceDefaults(t *testing.T) {
 		paths = append(paths, rt.Method+" "+rt.Path)
 	}
 	assert.Equal(t, []string{"POST /register", "POST /login", "POST /refresh", "POST /logout",
-		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration"}, paths, "no /protected nor /healthz by default")
+		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server"},
+		paths, "no /protected nor /healthz by default")
 	assert.Contains(t, logs.String(), `level=WARN msg="no key-encryption key: private signing keys are stored in clear`)
 	assert.Contains(t, logs.String(), `level=INFO msg="key transition"`, "key transitions go to Config.Logger")
 
@@ -110,6 +111,91 @@ func TestServiceDefaults(t *testing.T) {
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
 	assert.Equal(t, "https://app.example.test/auth", doc["issuer"])
 	assert.Equal(t, "https://app.example.test/auth/.well-known/jwks.json", doc["jwks_uri"])
+}
+
+// TestServiceMetadataPaths: the RFC 8414 metadata is served at the issuer +
+// /.well-known/oauth-authorization-server (a route of Routes, under
+// MountPath) and, for an issuer with a path, also where RFC 8414 §3.1 puts
+// it, /.well-known/oauth-authorization-server + the issuer's path at the
+// host's root (RootRoutes); both answer the discovery document's bytes.
+// An issuer at the root of its host has one location for both forms and
+// no RootRoutes.
+func TestServiceMetadataPaths(t *testing.T) {
+	for _, tc := range []struct{ issuer, root string }{
+		{"https://app.example.test/auth", "/.well-known/oauth-authorization-server/auth"},
+		{"https://app.example.test/a/b", "/.well-known/oauth-authorization-server/a/b"},
+		{"https://app.example.test", ""},
+	} {
+		svc, _ := newTestService(t, jwtauth.Config{Issuer: tc.issuer})
+		get := func(h http.Handler, path string) *httptest.ResponseRecorder {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+			require.Equal(t, http.StatusOK, w.Code, "%s %s", tc.issuer, path)
+			return w
+		}
+		oidc := get(route(t, svc, "/.well-known/openid-configuration"), svc.MountPath()+"/.well-known/openid-configuration")
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal(oidc.Body.Bytes(), &doc))
+		assert.Equal(t, tc.issuer, doc["issuer"])
+
+		meta := get(route(t, svc, "/.well-known/oauth-authorization-server"), svc.MountPath()+"/.well-known/oauth-authorization-server")
+		assert.Equal(t, oidc.Body.String(), meta.Body.String(), tc.issuer)
+		assert.Equal(t, "application/json", meta.Header().Get("Content-Type"))
+		assert.Equal(t, oidc.Header().Get("ETag"), meta.Header().Get("ETag"))
+
+		root := svc.RootRoutes()
+		if tc.root == "" {
+			assert.Empty(t, root, tc.issuer)
+			continue
+		}
+		require.Len(t, root, 1, tc.issuer)
+		assert.Equal(t, http.MethodGet, root[0].Method)
+		assert.Equal(t, tc.root, root[0].Path)
+		assert.False(t, root[0].Protected)
+		assert.Equal(t, oidc.Body.String(), get(root[0].Handler, tc.root).Body.String(), tc.issuer)
+	}
+}
+
+// TestServiceClaimNames: Config.ClaimNames, the names the claims hook adds,
+// are listed in claims_supported beside the registered claims; without
+// them "roles" is not, even though a hook grants it; names without a hook,
+// or naming a registered claim, are refused.
+func TestServiceClaimNames(t *testing.T) {
+	hook := func(context.Context, string) (map[string]any, error) {
+		return map[string]any{"roles": []string{"user"}}, nil
+	}
+	claims := func(svc *jwtauth.Service) []any {
+		var doc struct {
+			Claims []any `json:"claims_supported"`
+		}
+		for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+			w := httptest.NewRecorder()
+			route(t, svc, p).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/auth"+p, nil))
+			require.Equal(t, http.StatusOK, w.Code)
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
+		}
+		return doc.Claims
+	}
+	registered := []any{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+	svc, _ := newTestService(t, jwtauth.Config{Claims: hook})
+	assert.Equal(t, registered, claims(svc), "nothing declared: roles is not claimed")
+	svc, _ = newTestService(t, jwtauth.Config{Claims: hook, ClaimNames: []string{"roles", "tenant"}})
+	assert.Equal(t, append(registered, "roles", "tenant"), claims(svc))
+
+	for _, tc := range []struct {
+		cfg  jwtauth.Config
+		want string
+	}{
+		{jwtauth.Config{ClaimNames: []string{"roles"}}, "Config.ClaimNames without Config.Claims"},
+		{jwtauth.Config{Claims: hook, ClaimNames: []string{"sub"}}, `claim name "sub"`},
+		{jwtauth.Config{Claims: hook, ClaimNames: []string{""}}, `claim name ""`},
+	} {
+		tc.cfg.Store, tc.cfg.Issuer, tc.cfg.GenerateKey = memory.New(), "https://app.example.test/auth", keystest.Generator(t)
+		tc.cfg.Logger = slog.New(slog.DiscardHandler)
+		_, err := jwtauth.New(t.Context(), tc.cfg)
+		require.Error(t, err, tc.want)
+		assert.Contains(t, err.Error(), tc.want)
+	}
 }
 
 func route(t *testing.T, svc *jwtauth.Service, path string) http.Handler {

@@ -756,6 +756,8 @@ func testJWKS(t *testing.T, f *Fixture, c *client) {
 	assert.Equal(t, etag, r.Header.Get("ETag"))
 }
 
+// testDiscovery: the OpenID Connect discovery document and the RFC 8414
+// metadata (the same bytes) name the issuer and its JWKS and nothing untrue.
 func testDiscovery(t *testing.T, _ *Fixture, c *client) {
 	r := c.do(http.MethodGet, "/.well-known/openid-configuration", "")
 	require.Equal(t, http.StatusOK, r.Status)
@@ -763,10 +765,22 @@ func testDiscovery(t *testing.T, _ *Fixture, c *client) {
 	assert.Equal(t, Issuer, m["issuer"])
 	assert.Equal(t, Issuer+"/.well-known/jwks.json", m["jwks_uri"])
 	assert.Equal(t, []any{"RS256"}, m["id_token_signing_alg_values_supported"])
-	// Only what is true: /login is not an OAuth token endpoint and there
-	// is no authorization endpoint, so no token_endpoint, no response types.
-	assert.Equal(t, []string{"claims_supported", "id_token_signing_alg_values_supported", "issuer", "jwks_uri", "subject_types_supported"}, keysOf(m))
+	assert.Equal(t, []any{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, m["claims_supported"], "no claims hook declared")
+	// Only what is true: /login and /refresh are not RFC 6749 token
+	// endpoints and there is no authorization endpoint, so no endpoints and
+	// no grant or response types (left out, grant_types_supported would
+	// mean authorization_code and implicit, RFC 8414 §2).
+	assert.Equal(t, []string{"claims_supported", "grant_types_supported", "id_token_signing_alg_values_supported",
+		"issuer", "jwks_uri", "response_types_supported", "subject_types_supported"}, keysOf(m))
+	assert.Equal(t, []any{}, m["grant_types_supported"])
+	assert.Equal(t, []any{}, m["response_types_supported"])
 	assert.Regexp(t, strongETag, r.Header.Get("ETag"))
+
+	meta := c.do(http.MethodGet, "/.well-known/oauth-authorization-server", "")
+	require.Equal(t, http.StatusOK, meta.Status)
+	assert.Equal(t, string(r.Body), string(meta.Body), "RFC 8414 metadata: the same document")
+	assert.Equal(t, r.Header.Get("ETag"), meta.Header.Get("ETag"))
+	assert.Equal(t, http.StatusOK, c.do(http.MethodHead, "/.well-known/oauth-authorization-server", "").Status)
 }
 
 func testHealth(t *testing.T, _ *Fixture, c *client) {
@@ -835,6 +849,7 @@ func testMethodNotAllowed(t *testing.T, f *Fixture, c *client) {
 		{http.MethodPost, "/protected", http.MethodGet},
 		{http.MethodDelete, "/.well-known/jwks.json", http.MethodGet},
 		{http.MethodPost, "/.well-known/openid-configuration", http.MethodGet},
+		{http.MethodPut, "/.well-known/oauth-authorization-server", http.MethodGet},
 		{http.MethodPost, "/healthz", http.MethodGet},
 	} {
 		// A token makes no difference: routing comes before authentication.

@@ -34,7 +34,9 @@ type MountServiceFunc func(t *testing.T, svc *jwtauth.Service) http.Handler
 // listener: the application's own /healthz is left alone; only the account
 // and key endpoints are mounted, under /auth; the discovery document sits
 // at the issuer + /.well-known/openid-configuration and names the JWKS
-// served there; and remote.NewVerifier, knowing only the issuer URL,
+// served there; the RFC 8414 metadata sits at the issuer +
+// /.well-known/oauth-authorization-server and at
+// /.well-known/oauth-authorization-server/auth (RFC 8414 §3.1); and remote.NewVerifier, knowing only the issuer URL,
 // verifies a token the mounted /auth/login issued. Every request under
 // /auth, the remote verifier's included, and its answer are checked against
 // openapi.yaml, whose paths are relative to that prefix.
@@ -115,6 +117,15 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 	}
 	if jwks := expect(http.MethodGet, strings.TrimPrefix(doc.JWKSURI, base), "", http.StatusOK); !strings.Contains(jwks, `"kid"`) {
 		t.Errorf("the JWKS at jwks_uri holds no key: %s", jwks)
+	}
+	// The RFC 8414 metadata: at the issuer + the well-known suffix, and at
+	// the RFC 8414 §3.1 location, the suffix + the issuer's path at the
+	// root (svc.RootRoutes), both the discovery document's bytes.
+	oidc := expect(http.MethodGet, "/auth/.well-known/openid-configuration", "", http.StatusOK)
+	for _, p := range []string{"/auth/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/auth"} {
+		if got := expect(http.MethodGet, p, "", http.StatusOK); got != oidc {
+			t.Errorf("GET %s answered %s, want the discovery document %s", p, got, oidc)
+		}
 	}
 
 	creds := `{"username":"alice","password":"correct horse battery staple"}`

@@ -171,6 +171,12 @@ var probes = func() []*http.Request {
 // both serve POST /auth/login. A group outside the issuer's path is an
 // error, and nothing is mounted. gin panics, as with Mount, when a route
 // conflicts with one the application registered itself.
+//
+// On the engine (or a group at "/") it also mounts svc.RootRoutes() as they
+// are: for that issuer, the RFC 8414 §3.1 metadata at GET
+// /.well-known/oauth-authorization-server/auth. A group below the root
+// cannot reach that path: mount them yourself with
+// Mount(engine, svc.RootRoutes(), nil).
 func MountService(r gin.IRouter, svc *jwtauth.Service) error {
 	base := "/"
 	if g, ok := r.(interface{ BasePath() string }); ok {
@@ -183,6 +189,9 @@ func MountService(r gin.IRouter, svc *jwtauth.Service) error {
 			want = "/"
 		}
 		return fmt.Errorf("gin: the router group at %q is outside the issuer's path %q: mount the service on the engine or on a group at %q (the discovery document must sit at the issuer + /.well-known/openid-configuration)", base, want, want)
+	}
+	if base == "/" {
+		Mount(r, svc.RootRoutes(), nil)
 	}
 	if rest != "" {
 		r = r.Group(rest)

@@ -108,7 +108,9 @@ func BenchmarkMiddlewareGinMetrics(b *testing.B) {
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 
 // TestMountService mounts a jwtauth.Service under /auth beside the
-// application's own /healthz, on the engine and on a group at /auth.
+// application's own /healthz, on the engine and on a group at /auth (which
+// cannot reach the root: the RFC 8414 §3.1 metadata route is mounted on the
+// engine, as MountService's documentation says).
 func TestMountService(t *testing.T) {
 	for _, onGroup := range []bool{false, true} {
 		t.Run(map[bool]string{false: "engine", true: "group"}[onGroup], func(t *testing.T) {
@@ -122,6 +124,7 @@ func TestMountService(t *testing.T) {
 				var into gin.IRouter = r
 				if onGroup {
 					into = r.Group("/auth")
+					jwtgin.Mount(r, svc.RootRoutes(), nil)
 				}
 				require.NoError(t, jwtgin.MountService(into, svc))
 				return r

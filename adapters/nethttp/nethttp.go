@@ -63,10 +63,14 @@ func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *authn.Authenticator
 // issuer URL (jwtauth.Service.MountPath): with issuer "https://host/auth"
 // login is "POST /auth/login" and the discovery document sits at the issuer
 // + "/.well-known/openid-configuration", naming the JWKS served beside it.
+// It also mounts svc.RootRoutes() as they are: for that issuer, the RFC
+// 8414 §3.1 metadata at GET /.well-known/oauth-authorization-server/auth.
 // It panics, as http.ServeMux.Handle does, when a pattern conflicts with one
 // the application registered itself. Behind an http.StripPrefix, use Mount
-// with svc.Routes() and svc.Authenticator() instead.
+// with svc.Routes() and svc.Authenticator() instead (and Mount
+// svc.RootRoutes() on the mux at the root).
 func MountService(mux *http.ServeMux, svc *jwtauth.Service) {
+	Mount(mux, svc.RootRoutes(), nil)
 	routes := svc.Routes()
 	if p := svc.MountPath(); p != "" {
 		prefixed := make([]jwtauth.Route, len(routes))

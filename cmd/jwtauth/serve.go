@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,10 +270,13 @@ func serviceConfig(cfg config, store account.Store, log *slog.Logger) jwtauth.Co
 
 // serveHandler serves svc's routes at the root on net/http. The issuer's
 // path is not a prefix here: a reverse proxy that publishes serve under
-// https://host/auth strips /auth before forwarding.
+// https://host/auth strips /auth before forwarding. Beside them it serves
+// svc.RootRoutes(): for that issuer the RFC 8414 §3.1 metadata at
+// /.well-known/oauth-authorization-server/auth, which the proxy forwards
+// as it is (it is outside /auth).
 // With --demo it also serves the browser demo page at /demo/.
 func serveHandler(svc *jwtauth.Service, withDemo bool) http.Handler {
-	api := nethttp.Handler(svc.Routes(), svc.Authenticator())
+	api := nethttp.Handler(append(slices.Clip(svc.Routes()), svc.RootRoutes()...), svc.Authenticator())
 	if !withDemo {
 		return api
 	}

@@ -30,7 +30,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles,
+	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles, ClaimNames: []string{"roles"},
 		Issuer:  cmp.Or(os.Getenv("JWTAUTH_ISSUER"), "http://"+*addr+"/auth"),
 		Cookies: jwtauth.CookieMode{Enabled: *withDemo}}) // refresh token in an HttpOnly cookie
 	if err != nil {

@@ -28,7 +28,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles,
+	svc, err := jwtauth.New(context.Background(), jwtauth.Config{Store: store, Claims: roles, ClaimNames: []string{"roles"},
 		Issuer: cmp.Or(os.Getenv("JWTAUTH_ISSUER"), "http://"+*addr+"/auth")})
 	if err != nil {
 		log.Fatal(err)

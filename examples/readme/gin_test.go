@@ -18,7 +18,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	svc, err := jwtauth.New(ctx, jwtauth.Config{Store: store, Issuer: "http://127.0.0.1:8080/auth", Claims: roles})
+	svc, err := jwtauth.New(ctx, jwtauth.Config{Store: store, Issuer: "http://127.0.0.1:8080/auth",
+		Claims: roles, ClaimNames: []string{"roles"}}) // the claims roles adds, named in discovery
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func init() {
 // user, gets 403; no token gets 401.
 func TestREADMEGinApp(t *testing.T) {
 	svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: memory.New(), Issuer: "http://127.0.0.1:8080/auth",
-		Claims: roles, GenerateKey: keystest.Generator(t)})
+		Claims: roles, ClaimNames: []string{"roles"}, GenerateKey: keystest.Generator(t)})
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
 	app := newApp(svc)
@@ -71,6 +71,9 @@ func TestREADMEGinApp(t *testing.T) {
 		return tok
 	}
 	alice, bob := login("alice"), login("bob")
+	code, doc := do(http.MethodGet, "/auth/.well-known/openid-configuration", "", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, doc["claims_supported"], "roles", "discovery names the claim the hook adds")
 
 	code, body := do(http.MethodGet, "/admin", alice, "")
 	assert.Equal(t, http.StatusOK, code)

@@ -23,7 +23,9 @@ import (
 
 // Run builds an example app with newApp on a service with the example's
 // claims hook, mounted under /auth of a loopback server, and checks the
-// flow: register and log in under /auth, discovery and JWKS under /auth,
+// flow: register and log in under /auth, discovery (naming the hook's
+// "roles"), the RFC 8414 metadata (under /auth and at its §3.1 location)
+// and JWKS under /auth,
 // the app's own /healthz, /api/me for any valid token with the roles the
 // hook granted, and /api/admin for role admin only (EXAMPLE_ADMINS).
 func Run(t *testing.T, claims func(context.Context, string) (map[string]any, error), newApp func(*jwtauth.Service) http.Handler) {
@@ -32,7 +34,7 @@ func Run(t *testing.T, claims func(context.Context, string) (map[string]any, err
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	defer srv.Close()
 	store := memory.New()
-	svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: store, Issuer: srv.URL + "/auth", Claims: claims,
+	svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: store, Issuer: srv.URL + "/auth", Claims: claims, ClaimNames: []string{"roles"},
 		GenerateKey: keystest.Generator(t)})
 	require.NoError(t, err)
 	defer svc.Close()
@@ -81,6 +83,12 @@ func Run(t *testing.T, claims func(context.Context, string) (map[string]any, err
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, srv.URL+"/auth", body["issuer"])
 	assert.Equal(t, srv.URL+"/auth/.well-known/jwks.json", body["jwks_uri"])
+	assert.Contains(t, body["claims_supported"], "roles", "the hook's declared claim")
+	for _, p := range []string{"/auth/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/auth"} {
+		code, meta := call("GET", p, "", nil)
+		require.Equal(t, http.StatusOK, code, p)
+		assert.Equal(t, body, meta, "RFC 8414 metadata at %s", p)
+	}
 	code, body = call("GET", "/auth/.well-known/jwks.json", "", nil)
 	require.Equal(t, http.StatusOK, code)
 	assert.NotEmpty(t, body["keys"])
