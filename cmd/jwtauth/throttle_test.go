@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,8 @@ func TestThrottleFlagsReachServe(t *testing.T) {
 	w := post("/login", "nobody3", "192.0.2.1:1001")
 	assert.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
 	assert.Contains(t, w.Body.String(), `"too_many_requests"`)
-	assert.Equal(t, "6", w.Header().Get("Retry-After"), "one attempt back every --throttle-ip-interval (default 6s)")
+	// Real clock: the wait counts down from the interval while the test runs.
+	assertRetryAfter(t, w, 1, 6, "one attempt back every --throttle-ip-interval (default 6s)")
 	assert.Equal(t, http.StatusUnauthorized, post("/login", "nobody3", "192.0.2.2:1000").Code, "another address has its own budget")
 
 	for i := range 2 {
@@ -122,5 +124,15 @@ func TestThrottleFlagsReachServe(t *testing.T) {
 	}
 	w = post("/register", "user2", "198.51.100.1:1000")
 	assert.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
-	assert.Equal(t, "180", w.Header().Get("Retry-After"))
+	assertRetryAfter(t, w, 120, 180, "one registration back every --throttle-register-interval (default 3m)")
+}
+
+// assertRetryAfter checks that w's Retry-After is whole seconds within
+// [lo, hi]: the remaining wait of an interval of hi seconds, measured on the
+// real clock.
+func assertRetryAfter(t *testing.T, w *httptest.ResponseRecorder, lo, hi int, msg string) {
+	t.Helper()
+	got, err := strconv.Atoi(w.Header().Get("Retry-After"))
+	require.NoError(t, err, "Retry-After %q: %s", w.Header().Get("Retry-After"), msg)
+	assert.True(t, got >= lo && got <= hi, "Retry-After %d not in [%d, %d]: %s", got, lo, hi, msg)
 }
