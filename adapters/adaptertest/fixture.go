@@ -109,7 +109,11 @@ func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
 	if err != nil {
 		tb.Fatalf("adaptertest: NewVerifier: %v", err)
 	}
-	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon2, Logger: quiet})
+	// An address's login budget comes back one attempt an hour, not every
+	// 6 s: rows that spend the whole budget (account.DefaultIPFailures
+	// requests) take seconds under -race, and must not see it refill.
+	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon2, Logger: quiet,
+		Throttle: account.LoginThrottle{IPInterval: time.Hour}})
 	if err != nil {
 		tb.Fatalf("adaptertest: account.New: %v", err)
 	}
