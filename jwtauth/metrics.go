@@ -167,7 +167,7 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 // "result" of jwtauth_account_operations_total): the values account.Trace
 // reports, and "csrf_refused" for a request the face refused.
 var (
-	accountOpNames     = []string{"register", "login", "refresh", "logout"}
+	accountOpNames     = []string{"register", "login", "refresh", "logout", "change_password"}
 	accountResultNames = []string{
 		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
 		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
