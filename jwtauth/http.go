@@ -235,7 +235,7 @@ type RoutesConfig struct {
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
-// /refresh, /logout; GET /protected (Protected); the two well-known
+// /refresh, /logout; POST /password and GET /protected (Protected); the two well-known
 // documents and /healthz. /register and /login pass the client address
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device

@@ -204,7 +204,7 @@ func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
 	m := &accountMetrics{ops: map[[2]string]prometheus.Counter{}}
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "account_operations_total",
-		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
+		Help: "Account-flow operations (register, login, refresh, logout, change_password) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
 	for _, op := range accountOpNames {
 		for _, r := range accountResultNames {

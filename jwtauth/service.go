@@ -381,7 +381,7 @@ func (s *Service) Close() {
 }
 
 // Routes returns the endpoints to mount, with paths relative to MountPath:
-// POST /register, /login, /refresh, /logout, GET /.well-known/jwks.json and
+// POST /register, /login, /refresh, /password, /logout, GET /.well-known/jwks.json and
 // /.well-known/openid-configuration, plus GET /healthz and /protected when
 // Config.ServeHealthz and Config.ServeProtected ask for them. Mount them
 // with the adapters' Mount under MountPath, or with MountService.

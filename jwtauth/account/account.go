@@ -268,7 +268,8 @@ type Config struct {
 // It holds no password, password hash or token, only names and ids.
 type AuditEvent struct {
 	// Kind is one of AuditRegister, AuditLogin, AuditLoginFailed,
-	// AuditRefresh, AuditRefreshReuse and AuditLogout.
+	// AuditRefresh, AuditRefreshReuse and AuditLogout, or of
+	// AuditPasswordChange and AuditPasswordChangeFailed.
 	Kind string
 	// Username is the normalized username (RFC 8265 §3.3). For a failed
 	// login it is set only when the account exists, as in the logs: what
