@@ -30,6 +30,7 @@ func TestOpenAPIValid(t *testing.T) {
 		"/register":                         {"POST"},
 		"/login":                            {"POST"},
 		"/refresh":                          {"POST"},
+		"/password":                         {"POST"},
 		"/logout":                           {"POST"},
 		"/protected":                        {"GET", "HEAD"},
 		"/.well-known/jwks.json":            {"GET", "HEAD"},

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -236,10 +237,10 @@ type RoutesConfig struct {
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
-// /refresh, /logout; GET /protected (Protected); the JWKS, the discovery
-// document at /.well-known/openid-configuration and the same document as
-// RFC 8414 metadata at /.well-known/oauth-authorization-server; and
-// /healthz. /register and /login pass the client address
+// /refresh, /logout; POST /password and GET /protected (Protected); the JWKS,
+// the discovery document at /.well-known/openid-configuration and the same
+// document as RFC 8414 metadata at /.well-known/oauth-authorization-server;
+// and /healthz. /register and /login pass the client address
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
@@ -360,6 +361,7 @@ func Routes(cfg RoutesConfig) []Route {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
 		})},
+		{Method: http.MethodPost, Path: "/password", Handler: passwordHandler(a, trusted, cm, site), Protected: true},
 		{Method: http.MethodPost, Path: "/logout", Handler: refresh("logout", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
@@ -394,6 +396,58 @@ func loginHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, s
 			return
 		}
 		http.SetCookie(w, deviceCookie(r, resp.DeviceToken, a.DeviceTokenTTL(), site))
+		if cm != nil {
+			cm.setSession(w, r, resp, a.Now())
+			body := *resp
+			body.RefreshToken = ""
+			resp = &body
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// passwordHandler serves POST /password behind the adapters'
+// authentication middleware: the subject of the access token (and nothing
+// else) names the user, the body's current_password and new_password go to
+// Accounts.ChangePassword with the ClientIP. In cookie mode the request must
+// pass the CSRF check first (the answer replaces the session cookies), else
+// 403 csrf_check_failed before the body is read. A success answers
+// account.TokenResponse as /login does: the DeviceCookieName cookie set to
+// the new device token (scoped to the login endpoint beside this one) and,
+// with cm, the session cookies replaced and no refresh_token in the body.
+func passwordHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite) http.Handler {
+	const op = "change_password"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := token.ClaimsFromContext(r.Context())
+		if !ok || c.Subject == "" {
+			WriteError(w, &authn.Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "not authenticated"})
+			return
+		}
+		if cm != nil {
+			if err := authn.CheckCSRF(r, cm.origin); err != nil {
+				e := authn.CSRFRefusal(err)
+				a.Refused(op, refusal(e))
+				WriteError(w, e)
+				return
+			}
+		}
+		in, e := decodeFields(w, r, "current_password", "new_password")
+		if e != nil {
+			a.Refused(op, refusal(e))
+			WriteError(w, e)
+			return
+		}
+		ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
+		resp, err := a.ChangePassword(ctx, c.Subject, in["current_password"], in["new_password"])
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		dc := deviceCookie(r, resp.DeviceToken, a.DeviceTokenTTL(), site)
+		if site.path == "" {
+			dc.Path = path.Join(path.Dir(requestPath(r)), "login")
+		}
+		http.SetCookie(w, dc)
 		if cm != nil {
 			cm.setSession(w, r, resp, a.Now())
 			body := *resp

@@ -167,7 +167,7 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 // "result" of jwtauth_account_operations_total): the values account.Trace
 // reports, and "csrf_refused" for a request the face refused.
 var (
-	accountOpNames     = []string{"register", "login", "refresh", "logout"}
+	accountOpNames     = []string{"register", "login", "refresh", "logout", "change_password"}
 	accountResultNames = []string{
 		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
 		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
@@ -204,7 +204,7 @@ func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
 	m := &accountMetrics{ops: map[[2]string]prometheus.Counter{}}
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "account_operations_total",
-		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
+		Help: "Account-flow operations (register, login, refresh, logout, change_password) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
 	for _, op := range accountOpNames {
 		for _, r := range accountResultNames {

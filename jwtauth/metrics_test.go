@@ -218,7 +218,7 @@ var allowedLabels = map[string]map[string][]string{
 		"expired", "not_yet_valid", "issuer", "audience", "missing_claim", "unavailable", "error"}},
 	"jwtauth_token_cache_lookups_total": {"result": {"hit", "miss"}},
 	"jwtauth_account_operations_total": {
-		"operation": {"register", "login", "refresh", "logout"},
+		"operation": {"register", "login", "refresh", "logout", "change_password"},
 		"result": {"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled", "invalid_grant",
 			"reuse_detected", "unavailable", "csrf_refused", "error"},
 	},

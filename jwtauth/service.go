@@ -414,7 +414,7 @@ func (s *Service) Close() {
 }
 
 // Routes returns the endpoints to mount, with paths relative to MountPath:
-// POST /register, /login, /refresh, /logout, GET /.well-known/jwks.json and
+// POST /register, /login, /refresh, /password, /logout, GET /.well-known/jwks.json and
 // /.well-known/openid-configuration and /.well-known/oauth-authorization-server
 // (RFC 8414), plus GET /healthz and /protected when
 // Config.ServeHealthz and Config.ServeProtected ask for them. Mount them

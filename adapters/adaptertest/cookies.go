@@ -54,6 +54,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 		{"Flow", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieFlow},
 		{"Lax", jwtauth.CookieMode{Enabled: true, Origin: Page, SameSite: http.SameSiteLaxMode}, testCookieLax},
 		{"Logout", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieLogout},
+		{"PasswordChange", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookiePasswordChange},
 		{"BadInput", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieBadInput},
 		{"AccessCookie", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testAccessCookie},
 		{"Off", jwtauth.CookieMode{}, testCookieOff},

@@ -268,7 +268,8 @@ type Config struct {
 // It holds no password, password hash or token, only names and ids.
 type AuditEvent struct {
 	// Kind is one of AuditRegister, AuditLogin, AuditLoginFailed,
-	// AuditRefresh, AuditRefreshReuse and AuditLogout.
+	// AuditRefresh, AuditRefreshReuse and AuditLogout, or of
+	// AuditPasswordChange and AuditPasswordChangeFailed.
 	Kind string
 	// Username is the normalized username (RFC 8265 §3.3). For a failed
 	// login it is set only when the account exists, as in the logs: what
@@ -552,108 +553,9 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 		name = ""
 	}
 	now := a.now()
-	var u User
-	err := ErrUserNotFound
-	looked := false
-	limit := bucketKey{userBucket, name}
-	if name != "" && device != "" {
-		if d, ok := parseDeviceToken(device, now, a.throttle.deviceTTL); ok {
-			err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
-				u, err = a.users.UserByName(ctx, name)
-				return err
-			}, name)
-			looked = true
-			if err == nil && d.valid(u.PasswordHash, u.Username) {
-				limit = bucketKey{deviceBucket, base64.RawURLEncoding.EncodeToString(d.nonce)}
-			}
-		}
-	}
-	if err != nil && !errors.Is(err, ErrUserNotFound) {
-		a.loginFailed(ctx, client, "", "unavailable")
-		return nil, fmt.Errorf("jwtauth: login: %w", err)
-	}
-	addr, _ := ipKey(client)
-	// The address first: a login refused for its name still spends a token
-	// of its address.
-	var (
-		taken []bucketKey
-		wait  time.Duration
-	)
-	terr := a.throttleCall(ctx, "throttle login", func(ctx context.Context) (err error) {
-		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
-		return err
-	})
-	if terr != nil {
-		a.loginFailed(ctx, client, "", "unavailable")
-		return nil, fmt.Errorf("jwtauth: login: %w", terr)
-	}
-	if wait > 0 {
-		a.log.WarnContext(ctx, "login throttled", "client", client, "device", limit.kind == deviceBucket, "retry_after", wait)
-		a.loginFailed(ctx, client, u.Username, "throttled") // set only when the device path found the user
-		return nil, errTooManyRequests(wait)
-	}
-	failed := false // a wrong password keeps the tokens taken
-	defer func() {
-		if !failed {
-			err := a.throttleCall(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
-				return a.throttle.refund(ctx, now, taken)
-			})
-			if err != nil {
-				a.log.WarnContext(ctx, "login throttle refund failed", "err", err)
-			}
-		}
-	}()
-	if name != "" && !looked {
-		err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
-			u, err = a.users.UserByName(ctx, name)
-			return err
-		}, name)
-	}
-	if err != nil && !errors.Is(err, ErrUserNotFound) {
-		a.loginFailed(ctx, client, "", "unavailable")
-		return nil, fmt.Errorf("jwtauth: login: %w", err)
-	}
-	known := err == nil
-	hash := u.PasswordHash // keys the device token
-	release, err := a.throttle.acquire(ctx, loginHash)
+	u, hash, release, err := a.checkCredentials(ctx, client, name, password, device, now, AuditLoginFailed)
 	if err != nil {
-		a.loginFailed(ctx, client, u.Username, "unavailable")
 		return nil, err
-	}
-	// One argon2id computation with the current parameters whatever the
-	// stored hash, and failures padded to the legacy-hash cost
-	// (checkPassword): the time does not tell which users exist.
-	start := time.Now()
-	res := a.checkPassword(u.PasswordHash, password)
-	a.hashDone(start)
-	if !known || !res.ok {
-		release()
-		failed = true
-		attrs := []any{"client", client}
-		if known {
-			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log
-		}
-		if res.err != nil {
-			attrs = append(attrs, "err", res.err)
-		}
-		a.legacy.wait(ctx, res.pad)
-		a.log.InfoContext(ctx, "login failed", attrs...)
-		a.loginFailed(ctx, client, u.Username, "invalid_credentials")
-		return nil, ErrInvalidCredentials
-	}
-	if res.rehash != "" || res.rehashErr != nil {
-		herr := res.rehashErr
-		if herr == nil {
-			herr = a.store(ctx, "update password hash", func(ctx context.Context) error {
-				return a.users.UpdatePasswordHash(ctx, u.Username, res.rehash)
-			})
-		}
-		if herr != nil {
-			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
-		} else {
-			hash = res.rehash
-			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
-		}
 	}
 	release()
 	deviceToken, err := newDeviceToken(hash, u.Username, now)
@@ -673,6 +575,127 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 	resp.DeviceToken = deviceToken
 	a.emit(ctx, AuditEvent{Kind: AuditLogin, Username: u.Username, Client: client, FamilyID: family})
 	return resp, nil
+}
+
+// checkCredentials verifies password for name (normalized; "" for a
+// malformed username, which fails as an unknown one does) as a login does,
+// for a client at client presenting device ("" for none): throttled before
+// any hash (the address's bucket and the username's, or the device
+// token's), one argon2id computation whatever the user, a failure padded to
+// the legacy cost, a legacy or outdated hash rehashed. A failure emits an
+// audit event of kind failKind (its Reason as AuditEvent documents) and
+// keeps the throttle tokens it took; a success gives them back. It returns
+// the user, the hash that now keys its device tokens and the release of
+// the password-hash slot it holds, which the caller must call; errors as
+// LoginWithDevice's.
+func (a *Accounts) checkCredentials(ctx context.Context, client netip.Addr, name, password, device string, now time.Time, failKind string) (User, string, func(), error) {
+	fail := func(username, reason string) {
+		a.emit(ctx, AuditEvent{Kind: failKind, Username: username, Client: client, Reason: reason})
+	}
+	var u User
+	err := ErrUserNotFound
+	looked := false
+	limit := bucketKey{userBucket, name}
+	if name != "" && device != "" {
+		if d, ok := parseDeviceToken(device, now, a.throttle.deviceTTL); ok {
+			err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
+				u, err = a.users.UserByName(ctx, name)
+				return err
+			}, name)
+			looked = true
+			if err == nil && d.valid(u.PasswordHash, u.Username) {
+				limit = bucketKey{deviceBucket, base64.RawURLEncoding.EncodeToString(d.nonce)}
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		fail("", "unavailable")
+		return User{}, "", nil, fmt.Errorf("jwtauth: login: %w", err)
+	}
+	addr, _ := ipKey(client)
+	// The address first: a login refused for its name still spends a token
+	// of its address.
+	var (
+		taken []bucketKey
+		wait  time.Duration
+	)
+	terr := a.throttleCall(ctx, "throttle login", func(ctx context.Context) (err error) {
+		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, limit)
+		return err
+	})
+	if terr != nil {
+		fail("", "unavailable")
+		return User{}, "", nil, fmt.Errorf("jwtauth: login: %w", terr)
+	}
+	if wait > 0 {
+		a.log.WarnContext(ctx, "login throttled", "client", client, "device", limit.kind == deviceBucket, "retry_after", wait)
+		fail(u.Username, "throttled") // set only when the device path found the user
+		return User{}, "", nil, errTooManyRequests(wait)
+	}
+	failed := false // a wrong password keeps the tokens taken
+	defer func() {
+		if !failed {
+			err := a.throttleCall(context.WithoutCancel(ctx), "refund login throttle", func(ctx context.Context) error {
+				return a.throttle.refund(ctx, now, taken)
+			})
+			if err != nil {
+				a.log.WarnContext(ctx, "login throttle refund failed", "err", err)
+			}
+		}
+	}()
+	if name != "" && !looked {
+		err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
+			u, err = a.users.UserByName(ctx, name)
+			return err
+		}, name)
+	}
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		fail("", "unavailable")
+		return User{}, "", nil, fmt.Errorf("jwtauth: login: %w", err)
+	}
+	known := err == nil
+	hash := u.PasswordHash // keys the device token
+	release, err := a.throttle.acquire(ctx, loginHash)
+	if err != nil {
+		fail(u.Username, "unavailable")
+		return User{}, "", nil, err
+	}
+	// One argon2id computation with the current parameters whatever the
+	// stored hash, and failures padded to the legacy-hash cost
+	// (checkPassword): the time does not tell which users exist.
+	start := time.Now()
+	res := a.checkPassword(u.PasswordHash, password)
+	a.hashDone(start)
+	if !known || !res.ok {
+		release()
+		failed = true
+		attrs := []any{"client", client}
+		if known {
+			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log
+		}
+		if res.err != nil {
+			attrs = append(attrs, "err", res.err)
+		}
+		a.legacy.wait(ctx, res.pad)
+		a.log.InfoContext(ctx, "login failed", attrs...)
+		fail(u.Username, "invalid_credentials")
+		return User{}, "", nil, ErrInvalidCredentials
+	}
+	if res.rehash != "" || res.rehashErr != nil {
+		herr := res.rehashErr
+		if herr == nil {
+			herr = a.store(ctx, "update password hash", func(ctx context.Context) error {
+				return a.users.UpdatePasswordHash(ctx, u.Username, res.rehash)
+			})
+		}
+		if herr != nil {
+			a.log.WarnContext(ctx, "password rehash failed", "user", u.Username, "err", herr)
+		} else {
+			hash = res.rehash
+			a.log.InfoContext(ctx, "password rehashed", "user", u.Username)
+		}
+	}
+	return u, hash, release, nil
 }
 
 // sign signs an access token for username with the claims of the Claims

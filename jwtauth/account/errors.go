@@ -73,8 +73,9 @@ var strictB64 = base64.RawURLEncoding.Strict()
 // The flow passes no username, token or error text, only fixed label values.
 type Trace struct {
 	// Operation is called once per call of Register (RegisterFrom), Login
-	// (LoginFrom, LoginWithDevice), Refresh and Logout, and by Refused, with
-	// op "register", "login", "refresh" or "logout" and its result: "ok",
+	// (LoginFrom, LoginWithDevice), Refresh, Logout and ChangePassword, and
+	// by Refused, with op "register", "login", "refresh", "logout" or
+	// "change_password" and its result: "ok",
 	// "invalid_request", "invalid_credentials", "user_exists", "throttled",
 	// "invalid_grant", "reuse_detected" (a used or revoked refresh token:
 	// Refresh answers ErrInvalidGrant), "unavailable" (a store, the signing

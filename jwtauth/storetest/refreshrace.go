@@ -43,6 +43,7 @@ type raceTest struct {
 var refreshRaceTests = []raceTest{
 	{"LogoutRacesRefresh", testRaceLogoutRefresh},
 	{"ReplayRacesRefresh", testRaceReplayRefresh},
+	{"RevokeUserRacesRefresh", testRaceRevokeUserRefresh},
 }
 
 // raceSubtests are refreshRaceTests on one instance, for Run.
