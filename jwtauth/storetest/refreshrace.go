@@ -43,6 +43,8 @@ type raceTest struct {
 var refreshRaceTests = []raceTest{
 	{"LogoutRacesRefresh", testRaceLogoutRefresh},
 	{"ReplayRacesRefresh", testRaceReplayRefresh},
+	{"DisableRacesLogin", testRaceDisableLogin},
+	{"DeleteRacesRegistration", testRaceDeleteRegister},
 }
 
 // raceSubtests are refreshRaceTests on one instance, for Run.
