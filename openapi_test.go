@@ -31,6 +31,7 @@ func TestOpenAPIValid(t *testing.T) {
 		"/login":                            {"POST"},
 		"/refresh":                          {"POST"},
 		"/logout":                           {"POST"},
+		"/account":                          {"DELETE"},
 		"/protected":                        {"GET", "HEAD"},
 		"/.well-known/jwks.json":            {"GET", "HEAD"},
 		"/.well-known/openid-configuration": {"GET", "HEAD"},

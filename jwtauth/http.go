@@ -77,6 +77,7 @@ var accountStatus = map[string]int{
 	"unsupported_grant_type":  http.StatusNotImplemented,
 	"too_many_requests":       http.StatusTooManyRequests,
 	"temporarily_unavailable": http.StatusServiceUnavailable,
+	"not_implemented":         http.StatusNotImplemented, // account.ErrUserAdminUnsupported
 }
 
 // apiError returns the *Error err holds, or the one an *account.Error it
@@ -193,7 +194,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 // Path; when Protected is set they put their authentication middleware in
 // front of it.
 type Route struct {
-	Method    string       // "GET" or "POST"
+	Method    string       // "GET", "POST" or "DELETE"
 	Path      string       // exact path, e.g. "/login"
 	Handler   http.Handler // answers JSON; errors in the {"error","error_description"} shape
 	Protected bool         // the adapter's authentication middleware must run first
@@ -234,8 +235,8 @@ type RoutesConfig struct {
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
-// /refresh, /logout; GET /protected (Protected); the two well-known
-// documents and /healthz. /register and /login pass the client address
+// /refresh, /logout; GET /protected and DELETE /account (Protected); the
+// two well-known documents and /healthz. /register and /login pass the client address
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
@@ -359,6 +360,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/logout", Handler: refresh("logout", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
+		{Method: http.MethodDelete, Path: "/account", Handler: deleteAccountHandler(a, trusted, cm), Protected: true},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
 		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Handler: cfg.JWKS},
 		{Method: http.MethodGet, Path: "/.well-known/openid-configuration", Handler: cfg.Discovery},

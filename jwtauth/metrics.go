@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -167,8 +168,11 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 // "result" of jwtauth_account_operations_total): the values account.Trace
 // reports, and "csrf_refused" for a request the face refused.
 var (
-	accountOpNames     = []string{"register", "login", "refresh", "logout"}
-	accountResultNames = []string{
+	accountOpNames = []string{"register", "login", "refresh", "logout"}
+	// The operations of account deletion and of the operator's calls
+	// (account/admin.go), beside the flow's.
+	accountAdminOpNames = []string{"delete_account", "disable_user", "enable_user", "delete_user", "set_password"}
+	accountResultNames  = []string{
 		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
 		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
 	}
@@ -206,7 +210,7 @@ func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
 		Namespace: metricsNamespace, Name: "account_operations_total",
 		Help: "Account-flow operations (register, login, refresh, logout) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
-	for _, op := range accountOpNames {
+	for _, op := range slices.Concat(accountOpNames, accountAdminOpNames) {
 		for _, r := range accountResultNames {
 			m.ops[[2]string{op, r}] = ops.WithLabelValues(op, r)
 		}

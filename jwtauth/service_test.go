@@ -85,6 +85,7 @@ func TestServiceDefaults(t *testing.T) {
 		paths = append(paths, rt.Method+" "+rt.Path)
 	}
 	assert.Equal(t, []string{"POST /register", "POST /login", "POST /refresh", "POST /logout",
+		"DELETE /account",
 		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration"}, paths, "no /protected nor /healthz by default")
 	assert.Contains(t, logs.String(), `level=WARN msg="no key-encryption key: private signing keys are stored in clear`)
 	assert.Contains(t, logs.String(), `level=INFO msg="key transition"`, "key transitions go to Config.Logger")

@@ -56,6 +56,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 		{"Logout", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieLogout},
 		{"BadInput", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieBadInput},
 		{"AccessCookie", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testAccessCookie},
+		{"DeleteAccount", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testCookieDeleteAccount},
 		{"Off", jwtauth.CookieMode{}, testCookieOff},
 	}
 	for _, tt := range tests {
