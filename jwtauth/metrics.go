@@ -168,15 +168,16 @@ func (m *verifyMetrics) trace() *token.VerifierTrace {
 // "result" of jwtauth_account_operations_total): the values account.Trace
 // reports, and "csrf_refused" for a request the face refused.
 var (
-	accountOpNames = []string{"register", "login", "refresh", "logout"}
-	// The operations of account deletion and of the operator's calls
-	// (account/admin.go), beside the flow's.
-	accountAdminOpNames = []string{"delete_account", "disable_user", "enable_user", "delete_user", "set_password"}
-	accountResultNames  = []string{
+	accountOpNames     = []string{"register", "login", "refresh", "logout"}
+	accountResultNames = []string{
 		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
 		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
 	}
 )
+
+// accountAdminOpNames are the operations of account deletion and of the
+// operator's calls (account/admin.go), beside the flow's.
+var accountAdminOpNames = []string{"delete_account", "disable_user", "enable_user", "delete_user", "set_password"}
 
 // refusal is the result label of e, an answer of a handler that refused
 // a request before calling the account flow.
