@@ -32,6 +32,7 @@ func TestOpenAPIValid(t *testing.T) {
 		"/refresh":                          {"POST"},
 		"/password":                         {"POST"},
 		"/logout":                           {"POST"},
+		"/account":                          {"DELETE"},
 		"/protected":                        {"GET", "HEAD"},
 		"/.well-known/jwks.json":            {"GET", "HEAD"},
 		"/.well-known/openid-configuration": {"GET", "HEAD"},

@@ -78,6 +78,7 @@ var accountStatus = map[string]int{
 	"unsupported_grant_type":  http.StatusNotImplemented,
 	"too_many_requests":       http.StatusTooManyRequests,
 	"temporarily_unavailable": http.StatusServiceUnavailable,
+	"not_implemented":         http.StatusNotImplemented, // account.ErrUserAdminUnsupported
 }
 
 // apiError returns the *Error err holds, or the one an *account.Error it
@@ -194,7 +195,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 // Path; when Protected is set they put their authentication middleware in
 // front of it.
 type Route struct {
-	Method    string       // "GET" or "POST"
+	Method    string       // "GET", "POST" or "DELETE"
 	Path      string       // exact path, e.g. "/login"
 	Handler   http.Handler // answers JSON; errors in the {"error","error_description"} shape
 	Protected bool         // the adapter's authentication middleware must run first
@@ -237,10 +238,11 @@ type RoutesConfig struct {
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
-// /refresh, /logout; POST /password and GET /protected (Protected); the JWKS,
-// the discovery document at /.well-known/openid-configuration and the same
-// document as RFC 8414 metadata at /.well-known/oauth-authorization-server;
-// and /healthz. /register and /login pass the client address
+// /refresh, /logout; POST /password, GET /protected and DELETE /account
+// (Protected); the JWKS, the discovery document at
+// /.well-known/openid-configuration and the same document as RFC 8414
+// metadata at /.well-known/oauth-authorization-server; and /healthz.
+// /register and /login pass the client address
 // (ClientIP with cfg.TrustedProxies) to Accounts.RegisterFrom and
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
@@ -365,6 +367,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/logout", Handler: refresh("logout", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			return nil, http.StatusNoContent, a.Logout(ctx, t)
 		})},
+		{Method: http.MethodDelete, Path: "/account", Handler: deleteAccountHandler(a, trusted, cm), Protected: true},
 		{Method: http.MethodGet, Path: "/protected", Handler: http.HandlerFunc(serveProtected), Protected: true},
 		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Handler: cfg.JWKS},
 		{Method: http.MethodGet, Path: "/.well-known/openid-configuration", Handler: cfg.Discovery},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,10 @@ var (
 	}
 )
 
+// accountAdminOpNames are the operations of account deletion and of the
+// operator's calls (account/admin.go), beside the flow's.
+var accountAdminOpNames = []string{"delete_account", "disable_user", "enable_user", "delete_user", "set_password"}
+
 // refusal is the result label of e, an answer of a handler that refused
 // a request before calling the account flow.
 func refusal(e *authn.Error) string {
@@ -206,7 +211,7 @@ func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
 		Namespace: metricsNamespace, Name: "account_operations_total",
 		Help: "Account-flow operations (register, login, refresh, logout, change_password) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
 	}, []string{"operation", "result"})
-	for _, op := range accountOpNames {
+	for _, op := range slices.Concat(accountOpNames, accountAdminOpNames) {
 		for _, r := range accountResultNames {
 			m.ops[[2]string{op, r}] = ops.WithLabelValues(op, r)
 		}

@@ -218,7 +218,8 @@ var allowedLabels = map[string]map[string][]string{
 		"expired", "not_yet_valid", "issuer", "audience", "missing_claim", "unavailable", "error"}},
 	"jwtauth_token_cache_lookups_total": {"result": {"hit", "miss"}},
 	"jwtauth_account_operations_total": {
-		"operation": {"register", "login", "refresh", "logout", "change_password"},
+		"operation": {"register", "login", "refresh", "logout", "change_password",
+			"delete_account", "disable_user", "enable_user", "delete_user", "set_password"},
 		"result": {"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled", "invalid_grant",
 			"reuse_detected", "unavailable", "csrf_refused", "error"},
 	},

@@ -85,6 +85,7 @@ func TestServiceDefaults(t *testing.T) {
 		paths = append(paths, rt.Method+" "+rt.Path)
 	}
 	assert.Equal(t, []string{"POST /register", "POST /login", "POST /refresh", "POST /password", "POST /logout",
+		"DELETE /account",
 		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server"},
 		paths, "no /protected nor /healthz by default")
 	assert.Contains(t, logs.String(), `level=WARN msg="no key-encryption key: private signing keys are stored in clear`)

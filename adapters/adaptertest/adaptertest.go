@@ -68,6 +68,7 @@ func Run(t *testing.T, newHandler NewHandlerFunc) {
 		{"Flow", testFlow},
 		{"RefreshRotation", testRefreshRotation},
 		{"Logout", testLogout},
+		{"DeleteAccount", testDeleteAccount},
 		{"RegisterDuplicate", testRegisterDuplicate},
 		{"BadRequests", testBadRequests},
 		{"LoginFailuresIdentical", testLoginFailures},

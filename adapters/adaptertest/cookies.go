@@ -57,6 +57,7 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 		{"PasswordChange", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookiePasswordChange},
 		{"BadInput", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieBadInput},
 		{"AccessCookie", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testAccessCookie},
+		{"DeleteAccount", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testCookieDeleteAccount},
 		{"Off", jwtauth.CookieMode{}, testCookieOff},
 	}
 	for _, tt := range tests {

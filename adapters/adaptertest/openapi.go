@@ -181,6 +181,13 @@ func (c *contract) checkMounted(ctx context.Context, mode checkMode, prefix stri
 			mode, route = application, c.protectedApp
 		}
 	}
+	if mode == browser && req.URL.Path == "/account" && req.Header.Get("Authorization") == "" &&
+		req.Header.Get("X-Access-Token") == "" && req.Header.Get("Cookie") != "" {
+		// DELETE /account with the token in the application's access
+		// cookie (CookieMode.AccessCookie), whose name the description
+		// cannot know: the cookie stands for the bearer credentials.
+		req.Header.Set("Authorization", "Bearer from-the-access-cookie")
+	}
 	if mode == application {
 		if route == nil {
 			route = c.protectedApp

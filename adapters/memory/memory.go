@@ -29,6 +29,7 @@ type Store struct {
 	mu      sync.Mutex
 	closed  bool
 	users   map[string]account.User
+	deleted map[string]time.Time // tombstones of deleted users (account.UserAdminStore)
 	keys    map[string]keys.Record
 	version int64
 	refresh map[string]account.RefreshToken // by string(Hash)
@@ -49,6 +50,7 @@ type family struct {
 var (
 	_ account.Store                  = (*Store)(nil)
 	_ account.RefreshTokenGraceStore = (*Store)(nil)
+	_ account.UserAdminStore         = (*Store)(nil)
 	_ keys.ScheduleStore             = (*Store)(nil)
 )
 
@@ -56,6 +58,7 @@ var (
 func New() *Store {
 	return &Store{
 		users:   map[string]account.User{},
+		deleted: map[string]time.Time{},
 		keys:    map[string]keys.Record{},
 		refresh: map[string]account.RefreshToken{},
 		family:  map[string]family{},
@@ -96,21 +99,23 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.users, s.keys, s.refresh, s.family = nil, nil, nil, nil
+	s.users, s.keys, s.refresh, s.family, s.deleted = nil, nil, nil, nil, nil
 	return nil
 }
 
 // CreateUser inserts u, its CreatedAt normalized to UTC. It returns
-// account.ErrUserExists, changing nothing, when the username is taken.
+// account.ErrUserExists, changing nothing, when the username is taken or
+// was deleted (a tombstone).
 func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	if err := s.lock(ctx, "create user"); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if _, ok := s.users[u.Username]; ok {
+	_, gone := s.deleted[u.Username]
+	if _, ok := s.users[u.Username]; ok || gone {
 		return fmt.Errorf("memory: create user %q: %w", u.Username, account.ErrUserExists)
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
+	u.CreatedAt, u.LastLoginAt = u.CreatedAt.UTC(), u.LastLoginAt.UTC()
 	s.users[u.Username] = u
 	return nil
 }
@@ -228,6 +233,9 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 	defer s.mu.Unlock()
 	if _, ok := s.family[t.FamilyID]; ok {
 		return errors.New("memory: create refresh token: a family with this id exists")
+	}
+	if s.users[t.Username].Disabled {
+		return fmt.Errorf("memory: create refresh token for %q: %w", t.Username, account.ErrUserDisabled)
 	}
 	if err := s.insertRefresh(t); err != nil {
 		return err
@@ -425,4 +433,84 @@ func copyRefresh(t account.RefreshToken) account.RefreshToken {
 	t.RevokedAt = t.RevokedAt.UTC()
 	t.FamilyExpiresAt = t.FamilyExpiresAt.UTC()
 	return t
+}
+
+// ListUsers returns every user ordered by username, without password
+// hashes; tombstones are not listed.
+func (s *Store) ListUsers(ctx context.Context) ([]account.User, error) {
+	if err := s.lock(ctx, "list users"); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]account.User, 0, len(s.users))
+	for _, u := range s.users {
+		u.PasswordHash = ""
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b account.User) int { return strings.Compare(a.Username, b.Username) })
+	return out, nil
+}
+
+// SetUserDisabled sets the user's Disabled flag; disabling revokes every
+// family of the user at now, as account.UserAdminStore documents.
+func (s *Store) SetUserDisabled(ctx context.Context, username string, disabled bool, now time.Time) error {
+	if err := s.lock(ctx, "set user disabled"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[username]
+	if !ok {
+		return fmt.Errorf("memory: set user disabled %q: %w", username, account.ErrUserNotFound)
+	}
+	u.Disabled = disabled
+	s.users[username] = u
+	if disabled {
+		for id, f := range s.family {
+			if f.username == username && f.revokedAt.IsZero() {
+				s.revokeFamily(id, now.UTC())
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteUser deletes the user and its refresh tokens and families, and
+// keeps a tombstone of the name, as account.UserAdminStore documents.
+func (s *Store) DeleteUser(ctx context.Context, username string, now time.Time) error {
+	if err := s.lock(ctx, "delete user"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.users[username]; !ok {
+		return fmt.Errorf("memory: delete user %q: %w", username, account.ErrUserNotFound)
+	}
+	delete(s.users, username)
+	for h, t := range s.refresh {
+		if t.Username == username {
+			delete(s.refresh, h)
+		}
+	}
+	for id, f := range s.family {
+		if f.username == username {
+			delete(s.family, id)
+		}
+	}
+	s.deleted[username] = now.UTC()
+	return nil
+}
+
+// RecordLogin sets the user's LastLoginAt; an error wrapping
+// account.ErrUserNotFound for an unknown username.
+func (s *Store) RecordLogin(ctx context.Context, username string, at time.Time) error {
+	if err := s.lock(ctx, "record login"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[username]
+	if !ok {
+		return fmt.Errorf("memory: record login of %q: %w", username, account.ErrUserNotFound)
+	}
+	u.LastLoginAt = at.UTC()
+	s.users[username] = u
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 )
 
-var _ account.ThrottleStore = (*Store)(nil)
+var _ account.ThrottleDeleteStore = (*Store)(nil)
 
 // throttleBucket is one token bucket of the login throttle: tokens at time
 // at, and the time it is full again.
@@ -89,4 +89,16 @@ func (s *Store) PurgeThrottle(ctx context.Context, now time.Time) (int64, error)
 		}
 	}
 	return n, nil
+}
+
+// DeleteThrottle implements account.ThrottleDeleteStore.
+func (s *Store) DeleteThrottle(ctx context.Context, buckets []account.ThrottleBucket) error {
+	if err := s.lock(ctx, "delete throttle"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	for _, k := range buckets {
+		delete(s.throttle, [2]string{k.Kind, k.Key})
+	}
+	return nil
 }

@@ -468,9 +468,24 @@ func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %s: created at: %w", op, err)
 	}
-	_, err = s.exec(ctx, op, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
-		u.Username, u.PasswordHash, created)
-	if pgCode(err) == "23505" { // unique_violation
+	err = s.write(ctx, op, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`,
+			u.Username, u.PasswordHash, created); err != nil {
+			return err
+		}
+		// A tombstone reserves the name. Checked after the insert, in a
+		// statement whose snapshot follows it: an insert that waited on the
+		// row of a DeleteUser in progress sees that delete's tombstone here.
+		var gone bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users WHERE username = $1)`, u.Username).Scan(&gone); err != nil {
+			return err
+		}
+		if gone {
+			return errTombstone
+		}
+		return nil
+	})
+	if errors.Is(err, errTombstone) || pgCode(err) == "23505" { // unique_violation
 		return fmt.Errorf("postgres: %s: %w", op, account.ErrUserExists)
 	}
 	return err
@@ -481,13 +496,13 @@ func (s *Store) UserByName(ctx context.Context, username string) (account.User, 
 	op := fmt.Sprintf("get user %q", username)
 	u := account.User{Username: username}
 	err := s.read(ctx, op, func() error {
-		var created *int64
-		err := s.pool.QueryRow(ctx, `SELECT password_hash, created_at FROM users WHERE username = $1`, username).
-			Scan(&u.PasswordHash, &created)
+		var created, lastLogin *int64
+		err := s.pool.QueryRow(ctx, `SELECT password_hash, created_at, disabled, last_login_at FROM users WHERE username = $1`, username).
+			Scan(&u.PasswordHash, &created, &u.Disabled, &lastLogin)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return account.ErrUserNotFound
 		}
-		u.CreatedAt = decTime(created)
+		u.CreatedAt, u.LastLoginAt = decTime(created), decTime(lastLogin)
 		return err
 	})
 	if err != nil {
@@ -738,7 +753,25 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	_, err = s.exec(ctx, op, createRefreshSQL, args...)
+	err = s.write(ctx, op, func(tx pgx.Tx) error {
+		// FOR SHARE waits for a SetUserDisabled or DeleteUser in progress
+		// and reads what it left: no family starts after either.
+		var disabled bool
+		err := tx.QueryRow(ctx, `SELECT disabled FROM users WHERE username = $1 FOR SHARE`, t.Username).Scan(&disabled)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return account.ErrUserNotFound
+		case err != nil:
+			return err
+		case disabled:
+			return account.ErrUserDisabled
+		}
+		_, err = tx.Exec(ctx, createRefreshSQL, args...)
+		return err
+	})
+	if errors.Is(err, account.ErrUserNotFound) || errors.Is(err, account.ErrUserDisabled) {
+		return err
+	}
 	if ierr := refreshInsertError(err); ierr != err {
 		return fmt.Errorf("postgres: %s: %w", op, ierr)
 	}

@@ -469,6 +469,13 @@ func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 		return fmt.Errorf("sqlite: %s: created at: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
+		var gone bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users WHERE username = ?)`, u.Username).Scan(&gone); err != nil {
+			return err
+		}
+		if gone { // a tombstone: the name stays reserved
+			return account.ErrUserExists
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)`,
 			u.Username, u.PasswordHash, created)
 		if constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
@@ -485,16 +492,16 @@ func (s *Store) UserByName(ctx context.Context, username string) (account.User, 
 		return account.User{}, err
 	}
 	u := account.User{Username: username}
-	var created sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT password_hash, created_at FROM users WHERE username = ?`, username).
-		Scan(&u.PasswordHash, &created)
+	var created, lastLogin sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash, created_at, disabled, last_login_at FROM users WHERE username = ?`, username).
+		Scan(&u.PasswordHash, &created, &u.Disabled, &lastLogin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.User{}, s.fail(op, account.ErrUserNotFound)
 	}
 	if err != nil {
 		return account.User{}, s.fail(op, err)
 	}
-	u.CreatedAt = decTime(created)
+	u.CreatedAt, u.LastLoginAt = decTime(created), decTime(lastLogin)
 	return u, nil
 }
 
@@ -762,7 +769,17 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
+		var disabled bool
+		err := tx.QueryRowContext(ctx, `SELECT disabled FROM users WHERE username = ?`, t.Username).Scan(&disabled)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return account.ErrUserNotFound
+		case err != nil:
+			return err
+		case disabled:
+			return account.ErrUserDisabled
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
 			VALUES (?, ?, ?, ?, ?)`, t.FamilyID, t.Username, fam[0], fam[1], fam[2])
 		switch {
 		case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):

@@ -8,6 +8,9 @@
 //	jwtauth keys rotate [--now] [flags]    promote the next key
 //	jwtauth keys revoke [--promote-next] [flags] KID
 //	                                       revoke a compromised key at once
+//	jwtauth users list [flags]             the accounts
+//	jwtauth users disable|enable|delete|set-password [flags] USERNAME
+//	                                       manage an account
 //	jwtauth users revoke-sessions [flags] USERNAME
 //	                                       end every session of a user
 //	jwtauth token inspect TOKEN|-          decode a token without verifying it
@@ -38,6 +41,9 @@ Usage:
   jwtauth keys rotate [--now] [flags]    promote the published next key
   jwtauth keys revoke [--promote-next] [flags] KID
                                          revoke a compromised key at once
+  jwtauth users list [flags]             the accounts: name, created, last login, disabled
+  jwtauth users disable|enable|delete|set-password [flags] USERNAME
+                                         manage an account (set-password reads stdin)
   jwtauth users revoke-sessions [flags] USERNAME
                                          end every session (refresh token) of a user
   jwtauth token inspect TOKEN|-          decode a token WITHOUT verifying it
@@ -93,7 +99,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdin io.R
 	case "keys":
 		return runKeys(ctx, rest, env, stdout, stderr)
 	case "users":
-		return runUsers(ctx, rest, env, stdout, stderr)
+		return runUsers(ctx, rest, env, stdin, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdin, stdout, stderr)
 	case "version", "-version", "--version":

@@ -298,6 +298,15 @@ const (
 	AuditLogout       = "logout"        // a refresh-token family was revoked by /logout
 )
 
+// The kinds of AuditEvent of the operator's calls and of account deletion
+// (admin.go).
+const (
+	AuditUserDisabled = "user_disabled" // Accounts.DisableUser: logins refused, sessions revoked
+	AuditUserEnabled  = "user_enabled"  // Accounts.EnableUser
+	AuditUserDeleted  = "user_deleted"  // Accounts.DeleteUser or DeleteAccount: the user and its sessions are gone
+	AuditPasswordSet  = "password_set"  // Accounts.SetPassword: an operator set the password; sessions revoked
+)
+
 // defaultStoreTimeout is Config.StoreTimeout's default.
 const defaultStoreTimeout = 5 * time.Second
 
@@ -568,11 +577,17 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 		return nil, errfmt.Errorf("jwtauth: login: %w", err)
 	}
 	resp, family, err := a.issue(ctx, tok, "", "", "login", "client", client)
+	if errors.Is(err, ErrUserDisabled) || errors.Is(err, ErrUserNotFound) {
+		// Disabled or deleted since the lookup: no session starts.
+		a.loginFailed(ctx, client, u.Username, "invalid_credentials")
+		return nil, ErrInvalidCredentials
+	}
 	if err != nil {
 		a.loginFailed(ctx, client, u.Username, "unavailable")
 		return nil, err
 	}
 	resp.DeviceToken = deviceToken
+	a.recordLogin(ctx, u.Username, now)
 	a.emit(ctx, AuditEvent{Kind: AuditLogin, Username: u.Username, Client: client, FamilyID: family})
 	return resp, nil
 }
@@ -654,7 +669,8 @@ func (a *Accounts) checkCredentials(ctx context.Context, client netip.Addr, name
 		return User{}, "", nil, fmt.Errorf("jwtauth: login: %w", err)
 	}
 	known := err == nil
-	hash := u.PasswordHash // keys the device token
+	disabled := known && u.Disabled // answered as a wrong password, after the same work
+	hash := u.PasswordHash          // keys the device token
 	release, err := a.throttle.acquire(ctx, loginHash)
 	if err != nil {
 		fail(u.Username, "unavailable")
@@ -666,12 +682,15 @@ func (a *Accounts) checkCredentials(ctx context.Context, client netip.Addr, name
 	start := time.Now()
 	res := a.checkPassword(u.PasswordHash, password)
 	a.hashDone(start)
-	if !known || !res.ok {
+	if !known || !res.ok || disabled {
 		release()
 		failed = true
 		attrs := []any{"client", client}
 		if known {
 			attrs = append(attrs, "user", u.Username) // only names of real accounts reach the log
+		}
+		if disabled {
+			attrs = append(attrs, "disabled", true)
 		}
 		if res.err != nil {
 			attrs = append(attrs, "err", res.err)
@@ -923,7 +942,8 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 		a.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "user", old.Username, "family", old.FamilyID)
 		a.emit(ctx, AuditEvent{Kind: AuditRefreshReuse, Username: old.Username, FamilyID: old.FamilyID})
 		return nil, errReuseDetected
-	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired):
+	case errors.Is(err, ErrRefreshNotFound), errors.Is(err, ErrRefreshExpired),
+		errors.Is(err, ErrUserNotFound): // the user was deleted during the rotation
 		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
 		return nil, ErrInvalidGrant
 	case err != nil:

@@ -26,6 +26,10 @@ var (
 	ErrRefreshReused = errors.New("jwtauth: refresh token reused; family revoked")
 	// ErrRefreshExpired is returned for a refresh token past its expiry.
 	ErrRefreshExpired = errors.New("jwtauth: refresh token expired")
+	// ErrUserDisabled is returned by CreateRefreshToken of a UserAdminStore
+	// for a user that is disabled (UserAdminStore.SetUserDisabled): no new
+	// session starts for it.
+	ErrUserDisabled = errors.New("jwtauth: user disabled")
 	// ErrStoreUnavailable is token.ErrStoreUnavailable.
 	ErrStoreUnavailable = token.ErrStoreUnavailable
 )
@@ -39,6 +43,13 @@ type User struct {
 	PasswordHash string
 	// CreatedAt is when the account was registered.
 	CreatedAt time.Time
+	// Disabled is set by UserAdminStore.SetUserDisabled: the user cannot log
+	// in (its login answers as a wrong password does). A UserStore that is
+	// not a UserAdminStore leaves it false.
+	Disabled bool
+	// LastLoginAt is the time of the user's last successful login
+	// (UserAdminStore.RecordLogin); the zero Time when never recorded.
+	LastLoginAt time.Time
 }
 
 // String returns the username alone: a User may be printed with any fmt
@@ -84,6 +95,38 @@ type UserStore interface {
 	UserByName(ctx context.Context, username string) (User, error)
 	// UpdatePasswordHash replaces a user's hash (rehash on login); ErrUserNotFound.
 	UpdatePasswordHash(ctx context.Context, username, hash string) error
+}
+
+// UserAdminStore is an optional extension of UserStore for the operator's
+// calls of Accounts (ListUsers, DisableUser, EnableUser, DeleteUser,
+// DeleteAccount) and the last-login time. Accounts uses it when
+// Config.Users implements it; without it those calls fail with
+// ErrUserAdminUnsupported, and everything else works. adapters/memory,
+// adapters/sqlite and adapters/postgres implement it (together with
+// RefreshTokenStore, whose families they revoke and delete with the user);
+// jwtauth/storetest checks it (the UserAdmin group).
+type UserAdminStore interface {
+	UserStore
+	// ListUsers returns every user, ordered by username, with its
+	// CreatedAt, Disabled and LastLoginAt and an empty PasswordHash;
+	// deleted users (tombstones) are not listed.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserDisabled sets the user's Disabled flag. Disabling also revokes,
+	// at now and in the same transaction, every refresh-token family of the
+	// user, and from then on CreateRefreshToken refuses the user with
+	// ErrUserDisabled, so that no session survives or starts, however the
+	// call interleaved with logins and refreshes on any instance. Enabling
+	// revokes nothing and restores nothing. ErrUserNotFound for an unknown
+	// (or deleted) user. Setting the flag it already has is no error.
+	SetUserDisabled(ctx context.Context, username string, disabled bool, now time.Time) error
+	// DeleteUser deletes the user, its refresh-token families and tokens, and
+	// leaves a tombstone recorded at now: UserByName answers ErrUserNotFound
+	// from then on, while CreateUser answers ErrUserExists for the name for
+	// good, so that an access token's sub is never given to someone else.
+	// ErrUserNotFound for an unknown or already deleted user.
+	DeleteUser(ctx context.Context, username string, now time.Time) error
+	// RecordLogin sets the user's LastLoginAt to at; ErrUserNotFound.
+	RecordLogin(ctx context.Context, username string, at time.Time) error
 }
 
 // RefreshToken is the stored record of one opaque refresh token (RFC 6749

@@ -203,6 +203,8 @@ type buckets interface {
 	refund(ctx context.Context, now time.Time, keys ...bucketKey) error
 	// sweep drops full buckets: they are the same as absent ones.
 	sweep(ctx context.Context, now time.Time) error
+	// forget drops the named buckets (a deleted user's): absent is full.
+	forget(ctx context.Context, keys ...bucketKey) error
 }
 
 // ThrottleBucket names one token bucket of the login throttle
@@ -248,6 +250,19 @@ type ThrottleStore interface {
 	PurgeThrottle(ctx context.Context, now time.Time) (int64, error)
 }
 
+// ThrottleDeleteStore is an optional extension of ThrottleStore: when
+// LoginThrottle.Store implements it, deleting a user (Accounts.DeleteUser,
+// DeleteAccount) also deletes the user's bucket, so that no state keyed by
+// the name outlives the account. adapters/memory, adapters/sqlite and
+// adapters/postgres implement it; without it the bucket is left to
+// PurgeThrottle.
+type ThrottleDeleteStore interface {
+	ThrottleStore
+	// DeleteThrottle deletes buckets (matched by Kind and Key; Burst and
+	// Every are ignored); absent ones are no error.
+	DeleteThrottle(ctx context.Context, buckets []ThrottleBucket) error
+}
+
 // throttleKinds are the ThrottleBucket.Kind names of the bucket kinds.
 var throttleKinds = [numBucketKinds]string{userBucket: "user", deviceBucket: "device", addressBucket: "address", registerBucket: "register"}
 
@@ -280,6 +295,13 @@ func (s storeBuckets) sweep(ctx context.Context, now time.Time) error {
 	return err
 }
 
+func (s storeBuckets) forget(ctx context.Context, keys ...bucketKey) error {
+	if d, ok := s.store.(ThrottleDeleteStore); ok {
+		return d.DeleteThrottle(ctx, s.convert(keys))
+	}
+	return nil
+}
+
 // memoryBuckets are buckets in process: one bounded limiterMap per kind, nil
 // when that kind is disabled (its buckets never run empty).
 type memoryBuckets [numBucketKinds]*limiterMap
@@ -308,6 +330,17 @@ func (m *memoryBuckets) sweep(_ context.Context, now time.Time) error {
 	for _, l := range m {
 		if l != nil {
 			l.sweep(now)
+		}
+	}
+	return nil
+}
+
+func (m *memoryBuckets) forget(_ context.Context, keys ...bucketKey) error {
+	for _, k := range keys {
+		if l := m[k.kind]; l != nil {
+			l.mu.Lock()
+			delete(l.m, k.key)
+			l.mu.Unlock()
 		}
 	}
 	return nil

@@ -44,6 +44,8 @@ var refreshRaceTests = []raceTest{
 	{"LogoutRacesRefresh", testRaceLogoutRefresh},
 	{"ReplayRacesRefresh", testRaceReplayRefresh},
 	{"RevokeUserRacesRefresh", testRaceRevokeUserRefresh},
+	{"DisableRacesLogin", testRaceDisableLogin},
+	{"DeleteRacesRegistration", testRaceDeleteRegister},
 }
 
 // raceSubtests are refreshRaceTests on one instance, for Run.

@@ -107,6 +107,7 @@ func run(t *testing.T, newStore func(t *testing.T) account.Store, noGrace bool) 
 		{"RefreshRaces", raceSubtests()},
 		{"Lifecycle", lifecycleTests},
 		{"Throttle", throttleTests},
+		{"UserAdmin", userAdminTests},
 		{"KeyManagerRestore", nil},
 	} {
 		if group.tests == nil {
