@@ -18,8 +18,9 @@ var openAPI []byte
 
 // OpenAPI returns a copy of openapi.yaml: the OpenAPI 3.1 description of
 // every endpoint of `jwtauth serve` and of a mounted jwtauth.Service (POST
-// /register, /login, /refresh, /logout; GET /protected,
-// /.well-known/jwks.json, /.well-known/openid-configuration, /healthz), with
+// /register, /login, /refresh, /password, /logout; DELETE /account; GET
+// /protected, /.well-known/jwks.json, /.well-known/openid-configuration,
+// /.well-known/oauth-authorization-server, /healthz), with
 // paths relative to the mount prefix (the path of the issuer URL). It
 // describes the API only: the demo page of `jwtauth serve --demo` (/demo,
 // /demo/…) is named in its introduction, not described. The
