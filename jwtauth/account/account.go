@@ -598,14 +598,16 @@ func (a *Accounts) login(ctx context.Context, client netip.Addr, username, passw
 // any hash (the address's bucket and the username's, or the device
 // token's), one argon2id computation whatever the user, a failure padded to
 // the legacy cost, a legacy or outdated hash rehashed. A failure emits an
-// audit event of kind failKind (its Reason as AuditEvent documents) and
+// audit event of kind failKind, unless it is "" (its Reason as AuditEvent documents), and
 // keeps the throttle tokens it took; a success gives them back. It returns
 // the user, the hash that now keys its device tokens and the release of
 // the password-hash slot it holds, which the caller must call; errors as
 // LoginWithDevice's.
 func (a *Accounts) checkCredentials(ctx context.Context, client netip.Addr, name, password, device string, now time.Time, failKind string) (User, string, func(), error) {
 	fail := func(username, reason string) {
-		a.emit(ctx, AuditEvent{Kind: failKind, Username: username, Client: client, Reason: reason})
+		if failKind != "" {
+			a.emit(ctx, AuditEvent{Kind: failKind, Username: username, Client: client, Reason: reason})
+		}
 	}
 	var u User
 	err := ErrUserNotFound

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -226,80 +225,29 @@ func (a *Accounts) deleteAccount(ctx context.Context, username, password string)
 	if _, err := a.admin(); err != nil {
 		return err
 	}
-	u, err := a.verifyPassword(ctx, "delete account", username, password)
+	u, err := a.verifyPassword(ctx, username, password)
 	if err != nil {
 		return err
 	}
 	return a.deleteUser(ctx, u.Username)
 }
 
-// verifyPassword checks that password is username's, throttled and charged
-// as a login without a device token is (LoginWithDevice): an unknown,
-// malformed or disabled user and a wrong password give ErrInvalidCredentials
-// after the same work. op names the operation in the logs.
-func (a *Accounts) verifyPassword(ctx context.Context, op, username, password string) (User, error) {
+// verifyPassword checks that password is username's with the credential
+// check of a login without a device token (checkCredentials): the same
+// throttles, hash work and padding, and an unknown, malformed or disabled
+// user answered as a wrong password (ErrInvalidCredentials). It emits no
+// audit event of its own for a failure; the caller's operation is recorded.
+func (a *Accounts) verifyPassword(ctx context.Context, username, password string) (User, error) {
 	client, _ := ctx.Value(clientKey{}).(netip.Addr)
 	name, nerr := NormalizeUsername(username)
 	if nerr != nil {
 		name = ""
 	}
-	now := a.now()
-	addr, _ := ipKey(client)
-	var (
-		taken []bucketKey
-		wait  time.Duration
-	)
-	if err := a.throttleCall(ctx, "throttle "+op, func(ctx context.Context) (err error) {
-		taken, wait, err = a.throttle.take(ctx, now, bucketKey{addressBucket, addr}, bucketKey{userBucket, name})
-		return err
-	}); err != nil {
-		return User{}, fmt.Errorf("jwtauth: %s: %w", op, err)
-	}
-	if wait > 0 {
-		a.log.WarnContext(ctx, op+" throttled", "client", client, "retry_after", wait)
-		return User{}, errTooManyRequests(wait)
-	}
-	failed := false // a wrong password keeps the tokens taken
-	defer func() {
-		if !failed {
-			err := a.throttleCall(context.WithoutCancel(ctx), "refund "+op+" throttle", func(ctx context.Context) error {
-				return a.throttle.refund(ctx, now, taken)
-			})
-			if err != nil {
-				a.log.WarnContext(ctx, op+" throttle refund failed", "err", err)
-			}
-		}
-	}()
-	var u User
-	err := ErrUserNotFound
-	if name != "" {
-		err = a.store(ctx, "look up user", func(ctx context.Context) (err error) {
-			u, err = a.users.UserByName(ctx, name)
-			return err
-		})
-	}
-	if err != nil && !errors.Is(err, ErrUserNotFound) {
-		return User{}, fmt.Errorf("jwtauth: %s: %w", op, err)
-	}
-	known := err == nil
-	release, err := a.throttle.acquire(ctx, loginHash)
+	u, _, release, err := a.checkCredentials(ctx, client, name, password, "", a.now(), "")
 	if err != nil {
 		return User{}, err
 	}
-	start := time.Now()
-	res := a.checkPassword(u.PasswordHash, password)
-	a.hashDone(start)
 	release()
-	if !known || !res.ok || u.Disabled {
-		failed = true
-		a.legacy.wait(ctx, res.pad)
-		attrs := []any{"client", client}
-		if known {
-			attrs = append(attrs, "user", u.Username)
-		}
-		a.log.InfoContext(ctx, op+" refused: invalid credentials", attrs...)
-		return User{}, ErrInvalidCredentials
-	}
 	return u, nil
 }
 
