@@ -449,7 +449,9 @@ func (s *Service) Authenticator() *authn.Authenticator { return s.auth }
 func (s *Service) Verifier() *token.Verifier { return s.verifier }
 
 // Accounts is the account flow behind the endpoints, for an application
-// that registers users or revokes sessions itself.
+// that registers users itself, and the operator's calls for its admin
+// pages: ListUsers, DisableUser, EnableUser, DeleteUser, SetPassword,
+// RevokeSessions (docs/mounting.md, "Admin pages").
 func (s *Service) Accounts() *account.Accounts { return s.accounts }
 
 // Keys is the key manager behind RotateKeys, RevokeKey and ListKeys, for

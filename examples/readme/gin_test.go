@@ -28,7 +28,9 @@ func main() {
 
 func newApp(svc *jwtauth.Service) *gin.Engine {
 	r := gin.Default()
-	if err := jwtgin.MountService(r, svc); err != nil { // POST /auth/register, /auth/login, …
+	_ = r.SetTrustedProxies(nil) // no proxy in front: the throttles count the peer's address
+	// POST /auth/register, /auth/login, /auth/password, …
+	if err := jwtgin.MountService(r, svc); err != nil {
 		log.Fatal(err)
 	}
 	r.GET("/admin", jwtgin.Middleware(svc.Authenticator(), authn.RequireRoles("admin")), func(c *gin.Context) {

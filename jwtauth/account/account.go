@@ -314,8 +314,10 @@ const defaultStoreTimeout = 5 * time.Second
 // accepted (bytes), the output size of HMAC-SHA256 (RFC 2104 §3).
 const MinRefreshSecretLength = 32
 
-// Accounts runs the account flow (register, login, refresh, logout) over the store ports. It is
-// safe for concurrent use.
+// Accounts runs the account flow (register, login, refresh, logout, change password, delete own
+// account) and the operator's calls for an application's admin pages (ListUsers, DisableUser,
+// EnableUser, DeleteUser, SetPassword, RevokeSessions) over the store ports. It is safe for
+// concurrent use.
 type Accounts struct {
 	users      UserStore
 	refresh    RefreshTokenStore

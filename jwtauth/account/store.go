@@ -71,13 +71,21 @@ func (u User) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), u.String())
 }
 
-// MarshalJSON encodes the username and creation time, never the password
-// hash, so that a User reaching a JSON log or document leaks nothing.
+// MarshalJSON encodes what an admin page shows, never the password hash,
+// so that a User reaching a JSON log or document leaks nothing:
+// {"username","created_at","disabled","last_login_at"}, times in RFC 3339,
+// last_login_at null when no login was recorded.
 func (u User) MarshalJSON() ([]byte, error) {
+	var last *time.Time
+	if !u.LastLoginAt.IsZero() {
+		last = &u.LastLoginAt
+	}
 	return json.Marshal(struct {
-		Username  string    `json:"username"`
-		CreatedAt time.Time `json:"created_at"`
-	}{u.Username, u.CreatedAt})
+		Username    string     `json:"username"`
+		CreatedAt   time.Time  `json:"created_at"`
+		Disabled    bool       `json:"disabled"`
+		LastLoginAt *time.Time `json:"last_login_at"`
+	}{u.Username, u.CreatedAt, u.Disabled, last})
 }
 
 // LogValue implements slog.LogValuer: a logged User is the group {username},

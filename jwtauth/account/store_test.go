@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A User printed with any fmt verb or logged through slog shows its
@@ -54,4 +55,18 @@ func TestUserNeverPrintsPasswordHash(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("u", "user", u)
 	assert.Contains(t, buf.String(), `"user":{"username":"alice"}`)
+}
+
+// TestUserJSONForAdminPages: the JSON form of a User is what an admin page
+// lists (ListUsers), the password hash never among it.
+func TestUserJSONForAdminPages(t *testing.T) {
+	created, last := time.Unix(1_800_000_000, 0).UTC(), time.Unix(1_800_003_600, 0).UTC()
+	j, err := json.Marshal([]account.User{
+		{Username: "alice", PasswordHash: "$argon2id$secret", CreatedAt: created, LastLoginAt: last},
+		{Username: "bob", PasswordHash: "$2b$secret", CreatedAt: created, Disabled: true},
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, `[
+		{"username":"alice","created_at":"2027-01-15T08:00:00Z","disabled":false,"last_login_at":"2027-01-15T09:00:00Z"},
+		{"username":"bob","created_at":"2027-01-15T08:00:00Z","disabled":true,"last_login_at":null}]`, string(j))
 }
