@@ -492,14 +492,7 @@ func (a *Accounts) register(ctx context.Context, client netip.Addr, username, pa
 	case !errors.Is(err, ErrUserNotFound):
 		return fmt.Errorf("jwtauth: register: %w", err)
 	}
-	release, err := a.throttle.acquire(ctx, registerHash)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	hash, err := HashPassword(password, a.argon)
-	a.hashDone(start)
-	release()
+	hash, err := a.hashNew(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -1165,4 +1158,21 @@ func randomID() (string, error) {
 		return "", fmt.Errorf("jwtauth: random id: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// hashNew hashes a new password with the configured argon2id parameters in
+// a password-hash slot of the registration share (the slot a registration
+// or an operator's reset waits for; see LoginThrottle.HashQueue), timed for
+// Trace.HashDone. Errors: the slot's *Error temporarily_unavailable when none
+// frees up in time, or HashPassword's.
+func (a *Accounts) hashNew(ctx context.Context, password string) (string, error) {
+	release, err := a.throttle.acquire(ctx, registerHash)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	start := time.Now()
+	hash, err := HashPassword(password, a.argon)
+	a.hashDone(start)
+	return hash, err
 }

@@ -174,14 +174,7 @@ func (a *Accounts) setPassword(ctx context.Context, username, password string) e
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
-	release, err := a.throttle.acquire(ctx, registerHash)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	hash, err := HashPassword(password, a.argon)
-	a.hashDone(start)
-	release()
+	hash, err := a.hashNew(ctx, password)
 	if err != nil {
 		return err
 	}
