@@ -54,14 +54,8 @@ func (s *Store) SetUserDisabled(ctx context.Context, username string, disabled b
 		return fmt.Errorf("sqlite: %s: now: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE username = ?`, disabled, username)
-		if err != nil {
+		if err := userRow(tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE username = ?`, disabled, username)); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return account.ErrUserNotFound
 		}
 		if !disabled {
 			return nil
@@ -85,14 +79,8 @@ func (s *Store) DeleteUser(ctx context.Context, username string, now time.Time) 
 		return fmt.Errorf("sqlite: %s: now: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE username = ?`, username)
-		if err != nil {
+		if err := userRow(tx.ExecContext(ctx, `DELETE FROM users WHERE username = ?`, username)); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return account.ErrUserNotFound
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO deleted_users (username, deleted_at) VALUES (?, ?)
 			ON CONFLICT (username) DO UPDATE SET deleted_at = excluded.deleted_at`, username, nowv)
@@ -109,16 +97,7 @@ func (s *Store) RecordLogin(ctx context.Context, username string, at time.Time) 
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE username = ?`, atv, username)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return account.ErrUserNotFound
-		}
-		return nil
+		return userRow(tx.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE username = ?`, atv, username))
 	})
 }
 
@@ -132,4 +111,18 @@ func (s *Store) DeleteThrottle(ctx context.Context, buckets []account.ThrottleBu
 		}
 		return nil
 	})
+}
+
+// userRow is the outcome of a statement on one user's row: its error, or
+// account.ErrUserNotFound when it touched no row.
+func userRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return account.ErrUserNotFound
+	}
+	return nil
 }

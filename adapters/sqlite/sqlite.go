@@ -509,16 +509,7 @@ func (s *Store) UserByName(ctx context.Context, username string) (account.User, 
 // wrapping account.ErrUserNotFound for an unknown username.
 func (s *Store) UpdatePasswordHash(ctx context.Context, username, hash string) error {
 	return s.write(ctx, fmt.Sprintf("update password hash of %q", username), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, hash, username)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return account.ErrUserNotFound
-		}
-		return nil
+		return userRow(tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, hash, username))
 	})
 }
 
