@@ -1,0 +1,94 @@
+package dpop
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// ReplayCache remembers the proofs a Verifier accepted, so that a proof is
+// accepted once (RFC 9449 §11.1).
+//
+// The default, NewMemoryReplayCache, lives in one process: with several
+// instances behind a load balancer, a proof replayed to another instance
+// within IATWindow is not caught. A deployment that needs that plugs in a
+// ReplayCache over a shared store (a later step of issue 24 may offer one).
+// A short IATWindow bounds the exposure either way.
+type ReplayCache interface {
+	// Seen records key until expires (inclusive) and reports whether key
+	// was already recorded with an expiry at or after now. key is 43 bytes of base64url; the
+	// check and the record must be atomic. An error refuses the proof as a
+	// server failure (not as ErrInvalidProof).
+	Seen(ctx context.Context, key string, expires, now time.Time) (bool, error)
+}
+
+// MemoryReplayCache is the in-memory ReplayCache: a map of at most size
+// keys with their expiry, dropped in the order they were recorded. When it
+// is full of unexpired keys, recording one more forgets the oldest before
+// its expiry (counted by Evicted): a flood of more than size proofs within
+// IATWindow reopens the oldest to replay, never blocks a valid proof.
+type MemoryReplayCache struct {
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	ring    []replayEntry // in recording order, from head, n entries
+	head, n int
+	evicted uint64
+}
+
+type replayEntry struct {
+	key     string
+	expires time.Time
+}
+
+// NewMemoryReplayCache returns an empty cache of at most size keys (size <
+// 1 is taken as 1). Each key costs about 120 bytes.
+func NewMemoryReplayCache(size int) *MemoryReplayCache {
+	size = max(size, 1)
+	return &MemoryReplayCache{seen: make(map[string]time.Time), ring: make([]replayEntry, size)}
+}
+
+// Seen implements ReplayCache.
+func (c *MemoryReplayCache) Seen(_ context.Context, key string, expires, now time.Time) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.n > 0 && c.ring[c.head].expires.Before(now) {
+		c.drop()
+	}
+	if exp, ok := c.seen[key]; ok && !exp.Before(now) {
+		return true, nil
+	}
+	if c.n == len(c.ring) {
+		c.drop()
+		c.evicted++
+	}
+	c.seen[key] = expires
+	c.ring[(c.head+c.n)%len(c.ring)] = replayEntry{key, expires}
+	c.n++
+	return false, nil
+}
+
+// drop forgets the oldest entry; the map keeps a later record of its key.
+func (c *MemoryReplayCache) drop() {
+	e := c.ring[c.head]
+	if exp, ok := c.seen[e.key]; ok && exp.Equal(e.expires) {
+		delete(c.seen, e.key)
+	}
+	c.ring[c.head] = replayEntry{}
+	c.head = (c.head + 1) % len(c.ring)
+	c.n--
+}
+
+// Len returns the number of keys held.
+func (c *MemoryReplayCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Evicted returns how many keys were forgotten before their expiry because
+// the cache was full.
+func (c *MemoryReplayCache) Evicted() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.evicted
+}
