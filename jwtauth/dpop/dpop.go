@@ -40,6 +40,8 @@ type Error struct {
 	kind  error
 }
 
+// Error returns the sentinel's text and the reason, e.g.
+// "dpop: invalid DPoP proof: htm does not match the request method".
 func (e *Error) Error() string { return e.kind.Error() + ": " + e.Reason }
 
 // Unwrap returns ErrInvalidProof or ErrUseNonce.
