@@ -239,6 +239,12 @@ type Token struct {
 	Roles    []string // roles, when not nil (RFC 9068 §2.2.3.1)
 	Groups   []string // groups, when not nil
 	Scopes   []string // scope, space-separated, when not empty (RFC 8693 §4.2)
+	// JKT binds the token to a DPoP key, when not empty: the claim
+	// cnf {"jkt": JKT} (RFC 9449 §6.1). Use dpop.Thumbprint of the client
+	// key's public half, and send requests with dpop.NewProof (see
+	// docs/dpop.md); an authn.Authenticator with DPoP then needs
+	// Authorization: DPoP and a proof by that key.
+	JKT string
 
 	// IssuedAt is iat; default the server's Now.
 	IssuedAt time.Time
@@ -336,6 +342,9 @@ func (s *Server) mint(tok Token) (string, error) {
 	}
 	if len(tok.Scopes) > 0 {
 		claims["scope"] = strings.Join(tok.Scopes, " ")
+	}
+	if tok.JKT != "" {
+		claims["cnf"] = map[string]string{"jkt": tok.JKT}
 	}
 	for name, v := range tok.Claims {
 		claims[name] = v

@@ -75,6 +75,11 @@ func TestMintVariantsVerify(t *testing.T) {
 			assert.Len(t, c.ID, 22)
 			assert.Nil(t, c.Roles())
 		}},
+		{name: "DPoP-bound", tok: jwtauthtest.Token{JKT: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"}, check: func(t *testing.T, c *token.Claims) {
+			assert.Equal(t, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", c.JKT())
+			assert.True(t, c.Bound())
+		}},
+		{name: "malformed cnf", tok: jwtauthtest.Token{JKT: "not-a-thumbprint"}, err: token.ErrTokenMalformed},
 		{name: "roles groups scopes and private claims", tok: jwtauthtest.Token{
 			Subject: "alice", Roles: []string{"admin", "ops"}, Groups: []string{"eng"}, Scopes: []string{"orders:read", "orders:write"},
 			Claims: map[string]any{"tenant": map[string]int{"id": 7}, "entitlements": []string{"beta"}},

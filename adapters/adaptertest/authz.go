@@ -58,6 +58,9 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 		{"Sources", testSources},
 		{"AnyRole", testRequireAnyRole},
 		{"AnyScope", testRequireAnyScope},
+		{"DPoPAllowed", testDPoPAllowed},
+		{"DPoPRequired", testDPoPRequired},
+		{"DPoPOff", testDPoPOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

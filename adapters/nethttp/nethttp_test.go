@@ -99,6 +99,13 @@ func BenchmarkMiddlewareNetHTTPMetrics(b *testing.B) {
 	adaptertest.BenchmarkMiddlewareMetrics(b, nethttp.Handler)
 }
 
+// BenchmarkMiddlewareNetHTTPDPoP measures a cached DPoP-bound token with a
+// fresh proof through nethttp.Handler beside a bare P-256 verify (see
+// adaptertest.BenchmarkMiddlewareDPoP).
+func BenchmarkMiddlewareNetHTTPDPoP(b *testing.B) {
+	adaptertest.BenchmarkMiddlewareDPoP(b, nethttp.Handler)
+}
+
 // BenchmarkFloorVerifyPKCS1v15 is the raw crypto/rsa floor under BenchmarkMiddlewareNetHTTP.
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) { adaptertest.BenchmarkFloorVerify(b) }
 

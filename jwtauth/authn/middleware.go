@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
@@ -54,6 +55,11 @@ type Authenticator struct {
 	// cannot send. Tokens from headers and the query are not affected. New
 	// sets it to the issuer's origin.
 	CSRFOrigin string
+	// DPoP, when set, accepts DPoP-bound tokens (RFC 9449 §7): the
+	// Authorization DPoP scheme with a proof in the DPoP header, checked
+	// on every request (a cached token still needs a fresh proof). See
+	// DPoPConfig for the modes. Nil is DPoP off: bound tokens are refused.
+	DPoP *DPoPConfig
 }
 
 // TokenSource is one place a request may carry its access token; see
@@ -160,16 +166,22 @@ func bearerCredentials(v string) (string, bool) {
 	return cred, strings.EqualFold(scheme, "Bearer")
 }
 
-// take returns the token s finds in r, "" for none.
-func (s TokenSource) take(r *http.Request) (string, error) {
+// take returns the token s finds in r, "" for none, and whether it came
+// with the Authorization DPoP scheme, which it reads when dpopOn.
+func (s TokenSource) take(r *http.Request, dpopOn bool) (string, bool, error) {
 	var vals []string
+	var scheme bool
 	switch s.in {
 	case 'h':
 		vals = r.Header.Values(s.name)
 		if s.name == "Authorization" && len(vals) == 1 {
 			cred, ok := bearerCredentials(vals[0])
+			if !ok && dpopOn {
+				cred, scheme = dpopCredentials(vals[0])
+				ok = scheme
+			}
 			if !ok {
-				return "", nil
+				return "", false, nil
 			}
 			vals = []string{cred}
 		}
@@ -184,39 +196,41 @@ func (s TokenSource) take(r *http.Request) (string, error) {
 	}
 	switch len(vals) {
 	case 0:
-		return "", nil
+		return "", false, nil
 	case 1:
-		return strings.TrimSpace(vals[0]), nil
+		return strings.TrimSpace(vals[0]), scheme, nil
 	}
-	return "", errors.Join(token.ErrTokenMalformed, fmt.Errorf("more than one %s", s))
+	return "", false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("more than one %s", s))
 }
 
-// token returns r's access token from a's sources, and whether it came
-// from the query. A token from a cookie on a state-changing request must
-// pass the CSRF check, and on a protocol upgrade (a WebSocket handshake)
-// its Origin and Sec-Fetch-Site part.
-func (a *Authenticator) token(r *http.Request) (string, bool, error) {
+// token returns r's access token from a's sources, whether it came from
+// the query and whether with the DPoP scheme. A token from a cookie on a
+// state-changing request must pass the CSRF check, and on a protocol
+// upgrade (a WebSocket handshake) its Origin and Sec-Fetch-Site part.
+func (a *Authenticator) token(r *http.Request) (string, bool, bool, error) {
 	if len(a.Sources) == 0 {
-		t, err := TokenFromRequest(r)
-		return t, false, err
+		t, scheme, err := tokenFromRequest(r, a.DPoP != nil)
+		return t, false, scheme, err
 	}
 	var tok string
 	var from TokenSource
+	var dpopScheme bool
 	for _, s := range a.Sources {
-		t, err := s.take(r)
+		t, scheme, err := s.take(r, a.DPoP != nil)
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 		if t == "" || t == tok {
+			dpopScheme = dpopScheme || (t != "" && scheme)
 			continue
 		}
 		if tok != "" {
-			return "", false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
+			return "", false, false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
 		}
-		tok, from = t, s
+		tok, from, dpopScheme = t, s, scheme
 	}
 	if tok == "" {
-		return "", false, token.ErrTokenMissing
+		return "", false, false, token.ErrTokenMissing
 	}
 	if from.in == 'c' {
 		var err error
@@ -229,10 +243,10 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 			err = checkSameOrigin(r, a.CSRFOrigin)
 		}
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 	}
-	return tok, from.in == 'q', nil
+	return tok, from.in == 'q', dpopScheme, nil
 }
 
 // TokenFromRequest returns the access token of r: the credentials of an
@@ -241,32 +255,45 @@ func (a *Authenticator) token(r *http.Request) (string, bool, error) {
 // and token.ErrTokenMalformed for several Authorization or x-access-token headers
 // or two different tokens (RFC 6750 §2: one method per request).
 func TokenFromRequest(r *http.Request) (string, error) {
+	t, _, err := tokenFromRequest(r, false)
+	return t, err
+}
+
+// tokenFromRequest is TokenFromRequest, reading the Authorization DPoP
+// scheme too when dpopOn, and reporting whether the token came with it.
+func tokenFromRequest(r *http.Request, dpopOn bool) (string, bool, error) {
 	var bearer string
+	var scheme bool
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 {
-		return "", errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
+		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
 	} else if len(vals) == 1 {
-		if cred, ok := bearerCredentials(vals[0]); ok {
+		cred, ok := bearerCredentials(vals[0])
+		if !ok && dpopOn {
+			cred, scheme = dpopCredentials(vals[0])
+			ok = scheme
+		}
+		if ok {
 			bearer = strings.TrimSpace(cred)
 			if bearer == "" {
-				return "", token.ErrTokenMissing
+				return "", false, token.ErrTokenMissing
 			}
 		}
 	}
 	var alt string
 	if vals := r.Header.Values("x-access-token"); len(vals) > 1 {
-		return "", errors.Join(token.ErrTokenMalformed, errors.New("more than one x-access-token header"))
+		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("more than one x-access-token header"))
 	} else if len(vals) == 1 {
 		alt = strings.TrimSpace(vals[0])
 	}
 	switch {
 	case bearer != "" && alt != "" && alt != bearer:
-		return "", errors.Join(token.ErrTokenMalformed, errors.New("two different tokens in one request"))
+		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("two different tokens in one request"))
 	case bearer != "":
-		return bearer, nil
+		return bearer, scheme, nil
 	case alt != "":
-		return alt, nil
+		return alt, false, nil
 	}
-	return "", token.ErrTokenMissing
+	return "", false, token.ErrTokenMissing
 }
 
 // Authenticate verifies r's token (from a.Sources) and returns r with the
@@ -279,7 +306,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, *token.Cla
 }
 
 func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Claims, bool, error) {
-	raw, fromQuery, err := a.token(r)
+	raw, fromQuery, dpopScheme, err := a.token(r)
 	if err != nil {
 		if a.Optional && errors.Is(err, token.ErrTokenMissing) {
 			return r.WithContext(context.WithValue(r.Context(), anonymousKey{}, a)), nil, false, nil
@@ -292,6 +319,12 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Cla
 	}
 	c, err := a.Verifier.Verify(r.Context(), raw)
 	if err != nil {
+		if dpopScheme {
+			err = &dpopSchemeError{err}
+		}
+		return r, nil, false, err
+	}
+	if err := a.checkDPoP(r, raw, c, dpopScheme); err != nil {
 		return r, nil, false, err
 	}
 	return r.WithContext(token.ContextWithClaims(r.Context(), c)), c, fromQuery, nil
@@ -339,6 +372,9 @@ func (a *Authenticator) Middleware(reqs ...Requirement) func(http.Handler) http.
 	if a.Verifier == nil {
 		panic("authn: Middleware needs an Authenticator with a Verifier")
 	}
+	if a.DPoP != nil && a.DPoP.Verifier == nil {
+		panic("authn: Middleware needs a DPoPConfig with a Verifier")
+	}
 	reqs = slices.Clone(reqs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -372,8 +408,19 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 		WriteError(w, CSRFRefusal(err))
 		return
 	}
+	if a.dpopChallenge(w, err) {
+		return
+	}
 	if errors.Is(err, token.ErrTokenMissing) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
+		switch {
+		case a.DPoP == nil || a.DPoP.Verifier == nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
+		case a.DPoP.Mode == DPoPRequired:
+			w.Header().Set("WWW-Authenticate", dpop.Challenge("", a.DPoP.Verifier.Algs()))
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
+			w.Header().Add("WWW-Authenticate", dpop.Challenge("", a.DPoP.Verifier.Algs()))
+		}
 		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
 		return
 	}
@@ -418,6 +465,18 @@ type Requirement struct {
 	roles  []string // required from the roles claim: all of them, or one with anyOf
 	anyOf  bool     // one of scopes or roles is enough (RequireAnyScope, RequireAnyRole)
 	allow  func(*token.Claims) bool
+	dpop   bool // RequireDPoP
+}
+
+// RequireDPoP requires a DPoP-bound token (cnf.jkt, RFC 9449 §6.1) on a
+// route, the per-route form of DPoPRequired: on an Authenticator whose DPoP
+// is DPoPAllowed, a bound token is admitted only with the DPoP scheme and a
+// valid proof by its key, so this refuses the unbound (bearer) tokens that
+// the Authenticator lets through elsewhere, with 401 invalid_token and a
+// DPoP challenge (ErrDPoPRequired). On an Authenticator without DPoP it
+// admits nothing.
+func RequireDPoP() Requirement {
+	return Requirement{dpop: true}
 }
 
 // RequireScopes requires every one of scopes in the token's scope claim (a
@@ -526,6 +585,13 @@ func (q Requirement) Middleware(next http.Handler) http.Handler {
 func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Claims) bool {
 	if c == nil {
 		a.Challenge(w, token.ErrTokenMissing)
+		return false
+	}
+	if q.dpop {
+		if c.JKT() != "" {
+			return true
+		}
+		a.dpopChallenge(w, ErrDPoPRequired)
 		return false
 	}
 	var desc string

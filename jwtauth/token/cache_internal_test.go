@@ -81,7 +81,8 @@ func TestClaimsCloneOneAllocation(t *testing.T) {
 
 // TestClaimsCloneSharesOnlyExtra: the one field a clone shares is extra,
 // which nothing writes after verification and nothing outside the package
-// reaches: the only unexported field of Claims.
+// reaches; the other unexported fields, jkt and bound (cnf), are a string
+// and a bool, which a copy of the struct copies.
 func TestClaimsCloneSharesOnlyExtra(t *testing.T) {
 	var unexported []string
 	rt := reflect.TypeFor[Claims]()
@@ -90,5 +91,7 @@ func TestClaimsCloneSharesOnlyExtra(t *testing.T) {
 			unexported = append(unexported, rt.Field(i).Name)
 		}
 	}
-	assert.Equal(t, []string{"extra"}, unexported)
+	assert.Equal(t, []string{"jkt", "bound", "extra"}, unexported)
+	assert.Equal(t, reflect.String, rt.Field(7).Type.Kind())
+	assert.Equal(t, reflect.Bool, rt.Field(8).Type.Kind())
 }

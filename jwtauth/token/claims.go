@@ -28,6 +28,11 @@ type Claims struct {
 	NotBefore time.Time // nbf
 	IssuedAt  time.Time // iat
 	ID        string    // jti: unique per token
+	// jkt is cnf.jkt (RFC 9449 §6.1), "" when absent; bound is whether
+	// the token has a cnf claim at all (RFC 7800 §3.1). Strings and a
+	// bool: clone copies them.
+	jkt   string
+	bound bool
 	// extra holds every other claim as raw JSON (nil when there is none),
 	// read through Decode, Scopes, Roles, Groups and Entitlements. It is
 	// never written after verification and not reachable from outside the
@@ -101,6 +106,20 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(claimsKey{}).(*Claims)
 	return c, ok && c != nil
 }
+
+// JKT returns the confirmation claim's JWK SHA-256 thumbprint, cnf.jkt
+// (RFC 9449 §6.1, RFC 7638): 43 characters of base64url naming the key a
+// DPoP-bound token is bound to. It returns "" for an unbound token. The
+// Verifier refuses a token whose cnf is not a JSON object or whose jkt is
+// not such a thumbprint (ErrTokenMalformed).
+func (c *Claims) JKT() string { return c.jkt }
+
+// Bound reports whether the token carries a confirmation claim cnf (RFC
+// 7800 §3.1), by jkt (DPoP) or by a method this package does not check,
+// such as x5t#S256 (RFC 8705 §3.1). A bound token is not a bearer token:
+// it must not be accepted without proof of possession of its key (RFC
+// 9449 §7.2); authn.Authenticator refuses a bound token it cannot check.
+func (c *Claims) Bound() bool { return c.bound }
 
 // Scopes returns the scope claim split at its spaces (RFC 8693 §4.2), e.g.
 // "read write" gives ["read","write"]. It returns nil when the claim is

@@ -124,10 +124,17 @@ func (i *Issuer) Issue(ctx context.Context, subject string) (*Token, error) {
 // with encoding/json; the token's Claims give them back through Decode,
 // Scopes, Roles, Groups and Entitlements.
 //
+// "cnf": map[string]string{"jkt": thumbprint} binds the token to a DPoP key
+// (RFC 9449 §6.1; thumbprint is dpop.Thumbprint of the client's public key):
+// Claims.JKT gives it back, and an authn.Authenticator then accepts the
+// token only with the DPoP scheme and a proof by that key.
+//
 // It issues nothing and fails with an error wrapping ErrInvalidClaims when
 // extra names a registered claim (iss, sub, aud, exp, nbf, iat, jti: the
 // issuer sets those) or the empty name, gives scope, roles, groups or
-// entitlements another type, holds a value encoding/json cannot encode
+// entitlements another type, gives "cnf" another form than the Verifier
+// accepts (an object whose jkt, if any, is a 43-character base64url
+// SHA-256 thumbprint), holds a value encoding/json cannot encode
 // (a func, a channel, NaN) or more members than a Verifier accepts (64 in
 // all); and with an error wrapping ErrTokenTooLarge when the token would be
 // over MaxTokenSize, which every Verifier refuses.
@@ -185,7 +192,7 @@ func (i *Issuer) IssueWith(_ context.Context, subject string, extra map[string]a
 		Issuer: wc.Iss, Subject: subject, ExpiresAt: time.Unix(wc.Exp, 0), NotBefore: now, IssuedAt: now, ID: wc.Jti,
 	}}
 	if claims != nil {
-		t.Claims.extra = claims.extra
+		t.Claims.extra, t.Claims.jkt, t.Claims.bound = claims.extra, claims.jkt, claims.bound
 	}
 	if s, ok := i.audience.(string); ok {
 		t.Claims.Audience = []string{s}

@@ -375,7 +375,14 @@ func parseClaims(b []byte) (*Claims, error) {
 			c.NotBefore, err = jsonNumericDate(v, name)
 		case "iat":
 			c.IssuedAt, err = jsonNumericDate(v, name)
+		case "cnf":
+			c.jkt, err = jsonConfirmation(v)
+			c.bound = true
+			fallthrough // kept in extra too: Decode("cnf") and MarshalJSON see it
 		default:
+			if err != nil {
+				return err
+			}
 			if c.extra == nil {
 				c.extra = make(map[string]json.RawMessage)
 				extra = make([]byte, 0, len(b))
@@ -390,6 +397,46 @@ func parseClaims(b []byte) (*Claims, error) {
 		return nil, fmt.Errorf("%w: claims: %v", ErrTokenMalformed, err)
 	}
 	return c, nil
+}
+
+// jsonConfirmation reads the confirmation claim cnf (RFC 7800 §3.1): a JSON
+// object whose jkt member, when present, is a JWK SHA-256 thumbprint (RFC
+// 9449 §6.1, RFC 7638): 43 characters of canonical base64url (32 bytes, no
+// padding). It returns the jkt, "" when cnf holds another confirmation
+// method only. Any other form is an error: a token whose binding cannot be
+// read must not pass as a bearer token.
+func jsonConfirmation(v *fastjson.Value) (string, error) {
+	obj, err := v.Object()
+	if err != nil {
+		return "", errors.New("cnf must be a JSON object (RFC 7800 §3.1)")
+	}
+	var jkt string
+	var n int
+	var bad error
+	obj.Visit(func(k []byte, m *fastjson.Value) {
+		if string(k) != "jkt" || bad != nil {
+			return
+		}
+		n++
+		b, err := m.StringBytes()
+		if err != nil || n > 1 || !validThumbprint(b) {
+			bad = errors.New("cnf.jkt must be one base64url SHA-256 JWK thumbprint of 43 characters (RFC 9449 §6.1)")
+			return
+		}
+		jkt = string(b)
+	})
+	return jkt, bad
+}
+
+// validThumbprint reports whether b is the canonical unpadded base64url
+// encoding of 32 bytes.
+func validThumbprint(b []byte) bool {
+	if len(b) != 43 {
+		return false
+	}
+	var d [33]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(d[:], b)
+	return err == nil && n == 32
 }
 
 // jsonAudience reads aud: a string or an array of strings (RFC 7519 §4.1.3).
