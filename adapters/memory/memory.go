@@ -222,7 +222,8 @@ func (s *Store) SaveSchedule(ctx context.Context, sched keys.Schedule) error {
 }
 
 // CreateRefreshToken stores a copy of t and its family, whose absolute end is
-// t.FamilyExpiresAt (ExpiresAt is capped at it). It returns an error wrapping
+// t.FamilyExpiresAt (ExpiresAt is capped at it) and whose DPoP binding is
+// t.JKT. It returns an error wrapping
 // account.ErrUserNotFound when t.Username names no user, and an error when a
 // token with the same hash or a family with the same id exists, the hash is
 // empty or ExpiresAt is zero.
@@ -313,7 +314,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next a
 	if !now.Before(old.ExpiresAt) {
 		return account.RefreshToken{}, fmt.Errorf("memory: rotate refresh token of family %s: %w", old.FamilyID, account.ErrRefreshExpired)
 	}
-	next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = old.FamilyID, old.Username, hash, old.FamilyExpiresAt
+	next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt, next.JKT = old.FamilyID, old.Username, hash, old.FamilyExpiresAt, old.JKT
 	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 	if err := s.insertRefresh(next); err != nil {
 		return account.RefreshToken{}, err

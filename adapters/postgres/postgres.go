@@ -717,11 +717,12 @@ func refreshArgs(t account.RefreshToken) ([]any, error) {
 
 const insertRefreshSQL = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
-// createRefreshSQL inserts a family ($9: its absolute end) and its first
-// token in one statement; the foreign keys are checked at its end.
+// createRefreshSQL inserts a family ($9: its absolute end, $10: its DPoP
+// key thumbprint or NULL) and its first token in one statement; the foreign
+// keys are checked at its end.
 const createRefreshSQL = `WITH f AS (
-		INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
-		VALUES ($2, $4, $5, $9, $8))
+		INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at, jkt)
+		VALUES ($2, $4, $5, $9, $8, $10))
 	INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // refreshInsertError maps the constraint violations of the refresh-token
@@ -743,7 +744,8 @@ func refreshInsertError(err error) error {
 }
 
 // CreateRefreshToken stores t, the first token of a family, and the family
-// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
+// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it) and
+// its DPoP binding t.JKT. It
 // returns an error wrapping account.ErrUserNotFound when t.Username names no
 // user (a foreign key), and an error when the hash is empty or already
 // stored, the family id is in use, or ExpiresAt is zero.
@@ -766,7 +768,11 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 		case disabled:
 			return account.ErrUserDisabled
 		}
-		_, err = tx.Exec(ctx, createRefreshSQL, args...)
+		var jkt *string
+		if t.JKT != "" {
+			jkt = &t.JKT
+		}
+		_, err = tx.Exec(ctx, createRefreshSQL, append(args, jkt)...)
 		return err
 	})
 	if errors.Is(err, account.ErrUserNotFound) || errors.Is(err, account.ErrUserDisabled) {
@@ -781,7 +787,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 // RotateRefreshToken exchanges the token with hash for next, as
 // account.RefreshTokenStore documents: of concurrent calls from any number of
 // instances exactly one succeeds. next takes the family, username, parent
-// (hash) and family end of the old token, its ExpiresAt capped at that end;
+// (hash), family end and DPoP binding (JKT) of the old token, its ExpiresAt capped at that end;
 // its UsedAt and RevokedAt are cleared. The returned record is the old token
 // with UsedAt set to now. A token already used or revoked, or of a revoked
 // family, revokes its whole family at now (tokens already revoked keep their
@@ -813,18 +819,18 @@ const familyOfSQL = `(SELECT family_id FROM refresh_tokens WHERE hash = $1)`
 // not a plain exchange, which RotateRefreshTokenGrace then decides in a
 // transaction.
 const rotateRefreshSQL = `WITH f AS MATERIALIZED (
-		SELECT family_id, expires_at FROM refresh_families
+		SELECT family_id, expires_at, jkt FROM refresh_families
 		WHERE family_id = ` + familyOfSQL + ` AND revoked_at IS NULL
 		FOR UPDATE),
 	u AS (
 		UPDATE refresh_tokens AS t SET used_at = $2 FROM f
 		WHERE t.hash = $1 AND t.family_id = f.family_id
 			AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > $2
-		RETURNING t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, f.expires_at AS family_expires_at),
+		RETURNING t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, f.expires_at AS family_expires_at, f.jkt),
 	i AS (
 		INSERT INTO refresh_tokens (` + refreshColumns + `)
 		SELECT $3, family_id, $1, username, $4, LEAST($5, family_expires_at), NULL, NULL FROM u)
-	SELECT family_id, parent_hash, username, issued_at, expires_at, family_expires_at FROM u`
+	SELECT family_id, parent_hash, username, issued_at, expires_at, family_expires_at, jkt FROM u`
 
 // RotateRefreshTokenGrace is RotateRefreshToken with a reuse grace interval,
 // as account.RefreshTokenGraceStore documents: a token used less than grace
@@ -931,9 +937,10 @@ func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *in
 	err := s.write(ctx, op, func(tx pgx.Tx) error {
 		t, done = account.RefreshToken{Hash: append([]byte(nil), hash...)}, false
 		var issued, expires, famExpires *int64
+		var jkt *string
 		// args: hash, family, parent, username, issued, expires, used, revoked, family expires.
 		err := tx.QueryRow(ctx, rotateRefreshSQL, hash, nowv, args[0], args[4], args[5]).
-			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &famExpires)
+			Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &famExpires, &jkt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -944,6 +951,9 @@ func (s *Store) rotateLive(ctx context.Context, op string, hash []byte, nowv *in
 			return err
 		}
 		t.IssuedAt, t.ExpiresAt, t.UsedAt, t.FamilyExpiresAt = decTime(issued), decTime(expires), decTime(nowv), decTime(famExpires)
+		if jkt != nil {
+			t.JKT = *jkt
+		}
 		done = true
 		return nil
 	})
@@ -966,7 +976,7 @@ func familyForUpdate(ctx context.Context, tx pgx.Tx, hash []byte) (bool, error) 
 	return revoked != nil, err
 }
 
-const refreshSelectSQL = `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at, f.expires_at
+const refreshSelectSQL = `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at, f.expires_at, f.jkt
 	FROM refresh_tokens AS t JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = $1`
 
 // refreshForUpdate reads and locks one token (not its family) or returns
@@ -985,7 +995,8 @@ func refreshByHash(ctx context.Context, tx pgx.Tx, hash []byte) (account.Refresh
 func scanRefresh(row pgx.Row, hash []byte) (account.RefreshToken, error) {
 	t := account.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked, famExpires *int64
-	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires)
+	var jkt *string
+	err := row.Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires, &jkt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return account.RefreshToken{}, account.ErrRefreshNotFound
 	}
@@ -994,6 +1005,9 @@ func scanRefresh(row pgx.Row, hash []byte) (account.RefreshToken, error) {
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
 	t.FamilyExpiresAt = decTime(famExpires)
+	if jkt != nil {
+		t.JKT = *jkt
+	}
 	return t, nil
 }
 

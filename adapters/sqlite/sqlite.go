@@ -745,7 +745,8 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, args []any) error {
 }
 
 // CreateRefreshToken stores t, the first token of a family, and the family
-// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it). It
+// with its absolute end t.FamilyExpiresAt (ExpiresAt is capped at it) and
+// its DPoP binding t.JKT. It
 // returns an error wrapping account.ErrUserNotFound when t.Username names no
 // user (a foreign key), and an error when the hash is empty or already
 // stored, the family id is in use, or ExpiresAt is zero.
@@ -770,8 +771,12 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 		case disabled:
 			return account.ErrUserDisabled
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at)
-			VALUES (?, ?, ?, ?, ?)`, t.FamilyID, t.Username, fam[0], fam[1], fam[2])
+		var jkt any
+		if t.JKT != "" {
+			jkt = t.JKT
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_families (family_id, username, created_at, expires_at, revoked_at, jkt)
+			VALUES (?, ?, ?, ?, ?, ?)`, t.FamilyID, t.Username, fam[0], fam[1], fam[2], jkt)
 		switch {
 		case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
 			return errDuplicateFamily
@@ -787,11 +792,11 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t account.RefreshToken) 
 // RotateRefreshToken exchanges the token with hash for next in one BEGIN
 // IMMEDIATE transaction, as account.RefreshTokenStore documents, so that of
 // concurrent calls — from any process — exactly one succeeds. next takes the
-// family, username, parent (hash) and family end of the old token, its
-// ExpiresAt capped at that end; its UsedAt and RevokedAt are cleared. The
-// returned record is the old token with UsedAt set to now. A token already
-// used or revoked, or of a revoked family, revokes its whole family at now
-// (tokens already revoked keep their time) and yields ErrRefreshReused,
+// family, username, parent (hash), family end and DPoP binding (JKT) of the
+// old token, its ExpiresAt capped at that end; its UsedAt and RevokedAt are
+// cleared. The returned record is the old token with UsedAt set to now. A
+// token already used or revoked, or of a revoked family, revokes its whole
+// family at now (tokens already revoked keep their time) and yields ErrRefreshReused,
 // before its expiry is considered; an expired token (now not before
 // ExpiresAt) yields ErrRefreshExpired and changes nothing; an unknown hash
 // ErrRefreshNotFound.
@@ -858,7 +863,7 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, next a
 		} else if n != 1 { // cannot happen under the write lock; never succeed twice
 			return fmt.Errorf("family %s: %w", t.FamilyID, account.ErrRefreshReused)
 		}
-		next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt = t.FamilyID, t.Username, hash, t.FamilyExpiresAt
+		next.FamilyID, next.Username, next.ParentHash, next.FamilyExpiresAt, next.JKT = t.FamilyID, t.Username, hash, t.FamilyExpiresAt, t.JKT
 		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 		args, err := refreshArgs(next)
 		if err != nil {
@@ -887,10 +892,11 @@ func refreshByHash(ctx context.Context, tx interface {
 }, hash []byte) (account.RefreshToken, bool, error) {
 	t := account.RefreshToken{Hash: append([]byte(nil), hash...)}
 	var issued, expires, used, revoked, famExpires, famRevoked sql.NullInt64
+	var jkt sql.NullString
 	err := tx.QueryRowContext(ctx, `SELECT t.family_id, t.parent_hash, t.username, t.issued_at, t.expires_at, t.used_at, t.revoked_at,
-			f.expires_at, f.revoked_at
+			f.expires_at, f.revoked_at, f.jkt
 		FROM refresh_tokens AS t LEFT JOIN refresh_families AS f ON f.family_id = t.family_id WHERE t.hash = ?`, hash).
-		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires, &famRevoked)
+		Scan(&t.FamilyID, &t.ParentHash, &t.Username, &issued, &expires, &used, &revoked, &famExpires, &famRevoked, &jkt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.RefreshToken{}, false, account.ErrRefreshNotFound
 	}
@@ -899,6 +905,7 @@ func refreshByHash(ctx context.Context, tx interface {
 	}
 	t.IssuedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = decTime(issued), decTime(expires), decTime(used), decTime(revoked)
 	t.FamilyExpiresAt = decTime(famExpires)
+	t.JKT = jkt.String
 	return t, famRevoked.Valid, nil
 }
 

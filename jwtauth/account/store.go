@@ -152,6 +152,12 @@ type RefreshToken struct {
 	// Config.RefreshFamilyTTL), the same for every token of it and
 	// carried forward by rotation; zero for a family without one.
 	FamilyExpiresAt time.Time
+	// JKT is the RFC 7638 SHA-256 thumbprint (base64url, 43 characters)
+	// of the DPoP key the family is bound to (RFC 9449 §5): set when the
+	// family is created from a login with a DPoP proof, the same for
+	// every token of it and carried forward by rotation; every refresh of
+	// the family needs a proof by that key. "" for an unbound family.
+	JKT string
 }
 
 // RefreshTokenStore is the persistence port for refresh-token families
@@ -164,12 +170,12 @@ type RefreshToken struct {
 // store (a successor a concurrent rotation stored is revoked with the rest).
 type RefreshTokenStore interface {
 	// CreateRefreshToken inserts t, the first token of a new family whose
-	// absolute end is t.FamilyExpiresAt; an ExpiresAt after it is stored as
-	// FamilyExpiresAt. ErrUserNotFound when no user has t.Username.
+	// absolute end is t.FamilyExpiresAt and whose DPoP binding is t.JKT; an
+	// ExpiresAt after it is stored as FamilyExpiresAt. ErrUserNotFound when no user has t.Username.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically exchanges the token whose hash is given:
 	// it marks that token used at now and inserts next, with FamilyID,
-	// ParentHash (= hash), Username and FamilyExpiresAt taken from the old
+	// ParentHash (= hash), Username, FamilyExpiresAt and JKT taken from the old
 	// record and ExpiresAt no later than FamilyExpiresAt, and returns the old
 	// record. Of concurrent calls with one hash,
 	// exactly one succeeds. A token already used or revoked revokes its whole

@@ -26,6 +26,7 @@ var refreshTests = []subtest{
 	{"FamilyLifetime", testRefreshFamilyLifetime},
 	{"RevokeUser", testRefreshRevokeUser},
 	{"ByHash", testRefreshByHash},
+	{"DPoPBinding", testRefreshDPoPBinding},
 }
 
 // refreshTTL is the lifetime of the suite's refresh tokens.
@@ -64,7 +65,7 @@ func rotate(t *testing.T, s account.Store, old account.RefreshToken, token strin
 	want.IssuedAt, want.ExpiresAt, want.UsedAt = old.IssuedAt.UTC(), old.ExpiresAt.UTC(), now.UTC()
 	want.FamilyExpiresAt = old.FamilyExpiresAt.UTC()
 	assert.Equal(t, want, got, "RotateRefreshToken returns the old token, used at now")
-	next.ParentHash, next.FamilyExpiresAt = old.Hash, old.FamilyExpiresAt.UTC()
+	next.ParentHash, next.FamilyExpiresAt, next.JKT = old.Hash, old.FamilyExpiresAt.UTC(), old.JKT
 	if !next.FamilyExpiresAt.IsZero() && next.ExpiresAt.After(next.FamilyExpiresAt) {
 		next.ExpiresAt = next.FamilyExpiresAt
 	}
