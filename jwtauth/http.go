@@ -79,6 +79,7 @@ var accountStatus = map[string]int{
 	"too_many_requests":       http.StatusTooManyRequests,
 	"temporarily_unavailable": http.StatusServiceUnavailable,
 	"not_implemented":         http.StatusNotImplemented, // account.ErrUserAdminUnsupported
+	"invalid_dpop_proof":      http.StatusBadRequest,     // RFC 9449 §5: a token endpoint answers 400
 }
 
 // apiError returns the *Error err holds, or the one an *account.Error it

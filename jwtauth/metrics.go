@@ -171,7 +171,7 @@ var (
 	accountOpNames     = []string{"register", "login", "refresh", "logout", "change_password"}
 	accountResultNames = []string{
 		"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled",
-		"invalid_grant", "reuse_detected", "unavailable", "csrf_refused", "error",
+		"invalid_grant", "reuse_detected", "invalid_dpop_proof", "unavailable", "csrf_refused", "error",
 	}
 )
 
@@ -183,7 +183,7 @@ var accountAdminOpNames = []string{"delete_account", "disable_user", "enable_use
 // a request before calling the account flow.
 func refusal(e *authn.Error) string {
 	switch e.Code {
-	case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant":
+	case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant", "invalid_dpop_proof":
 		return e.Code
 	case "too_many_requests":
 		return "throttled"
@@ -209,7 +209,7 @@ func newAccountMetrics(load func() (running, waiting int)) *accountMetrics {
 	m := &accountMetrics{ops: map[[2]string]prometheus.Counter{}}
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "account_operations_total",
-		Help: "Account-flow operations (register, login, refresh, logout, change_password) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, unavailable or error.",
+		Help: "Account-flow operations (register, login, refresh, logout, change_password) by result: ok, invalid_request, invalid_credentials, user_exists, throttled, invalid_grant, reuse_detected, invalid_dpop_proof, unavailable or error.",
 	}, []string{"operation", "result"})
 	for _, op := range slices.Concat(accountOpNames, accountAdminOpNames) {
 		for _, r := range accountResultNames {

@@ -221,7 +221,7 @@ var allowedLabels = map[string]map[string][]string{
 		"operation": {"register", "login", "refresh", "logout", "change_password",
 			"delete_account", "disable_user", "enable_user", "delete_user", "set_password"},
 		"result": {"ok", "invalid_request", "invalid_credentials", "user_exists", "throttled", "invalid_grant",
-			"reuse_detected", "unavailable", "csrf_refused", "error"},
+			"reuse_detected", "invalid_dpop_proof", "unavailable", "csrf_refused", "error"},
 	},
 	"jwtauth_keys":                      {"state": {"next", "active", "retired", "revoked"}},
 	"jwtauth_key_transitions_total":     {"from": {"created", "next", "active", "retired", "revoked", "other"}, "to": {"next", "active", "retired", "revoked", "removed", "other"}},

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -411,7 +412,7 @@ func New(cfg Config) (*Accounts, error) {
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`            // the JWT (RFC 6749 §5.1)
 	Token        string `json:"token"`                   // the same JWT, for the tutorial's clients
-	TokenType    string `json:"token_type"`              // always "Bearer" (RFC 6750)
+	TokenType    string `json:"token_type"`              // "Bearer" (RFC 6750), or "DPoP" for a token bound to the request's DPoP key (RFC 9449 §5)
 	ExpiresIn    int64  `json:"expires_in"`              // access-token lifetime, seconds
 	RefreshToken string `json:"refresh_token,omitempty"` // opaque, 43 base64url characters; empty when refresh is off
 	// DeviceToken is set by a login (never by a refresh): present it with
@@ -715,7 +716,7 @@ func (a *Accounts) checkCredentials(ctx context.Context, client netip.Addr, name
 }
 
 // sign signs an access token for username with the claims of the Claims
-// hook, if any.
+// hook, if any, bound to the DPoP key of ctx (ContextWithDPoP), if any.
 func (a *Accounts) sign(ctx context.Context, username string) (*token.Token, error) {
 	var extra map[string]any
 	if a.claims != nil {
@@ -727,6 +728,14 @@ func (a *Accounts) sign(ctx context.Context, username string) (*token.Token, err
 			a.log.WarnContext(ctx, "claims hook failed; no token issued", "user", username, "err", err)
 			return nil, fmt.Errorf("claims hook for %q: %w", username, err)
 		}
+	}
+	if jkt := dpopJKT(ctx); jkt != "" {
+		bound := make(map[string]any, len(extra)+1)
+		for k, v := range extra {
+			bound[k] = v
+		}
+		bound["cnf"] = map[string]string{"jkt": jkt} // RFC 9449 §6.1; replaces a hook's cnf
+		extra = bound
 	}
 	tok, err := a.issuer.IssueWith(ctx, username, extra)
 	if err != nil && a.claims != nil {
@@ -799,6 +808,27 @@ func (a *Accounts) loginFailed(ctx context.Context, client netip.Addr, username,
 // clientKey is the context key of ContextWithClient.
 type clientKey struct{}
 
+// dpopKey is the context key of ContextWithDPoP.
+type dpopKey struct{}
+
+// ContextWithDPoP returns ctx carrying jkt, the RFC 7638 SHA-256 thumbprint
+// (base64url) of the key of the DPoP proof (RFC 9449) that came with a
+// login or refresh request, which the caller verified (the HTTP face does,
+// with a dpop.Verifier, before calling the flow). With it, LoginWithDevice
+// and Refresh issue an access token bound to that key (cnf.jkt, RFC 9449
+// §6.1) with TokenType "DPoP", and a login starts a refresh family bound to
+// it (RefreshToken.JKT), which only a refresh with a proof by the same key
+// can use. An empty jkt is no proof.
+func ContextWithDPoP(ctx context.Context, jkt string) context.Context {
+	return context.WithValue(ctx, dpopKey{}, jkt)
+}
+
+// dpopJKT returns the thumbprint ContextWithDPoP put in ctx, or "".
+func dpopJKT(ctx context.Context) string {
+	jkt, _ := ctx.Value(dpopKey{}).(string)
+	return jkt
+}
+
 // ContextWithClient returns ctx carrying client, the client's address, for
 // the AuditEvent.Client of Refresh and Logout (the HTTP face's /refresh and
 // /logout pass the ClientIP of the request this way).
@@ -809,11 +839,14 @@ func ContextWithClient(ctx context.Context, client netip.Addr) context.Context {
 // issue answers with tok, an access token for tok.Claims.Subject, and logs
 // event with the token's jti and the refresh family, which it returns. When
 // refreshRaw is empty and refresh tokens are enabled, it starts a new
-// family; otherwise refreshRaw (the successor the caller stored in family)
-// goes into the response.
+// family, bound to the DPoP key of ctx if any; otherwise refreshRaw (the
+// successor the caller stored in family) goes into the response.
 func (a *Accounts) issue(ctx context.Context, tok *token.Token, refreshRaw, family, event string, extra ...any) (*TokenResponse, string, error) {
 	username := tok.Claims.Subject
 	resp := &TokenResponse{AccessToken: tok.Raw, Token: tok.Raw, TokenType: "Bearer", ExpiresIn: int64(a.issuer.TTL() / time.Second)}
+	if tok.Claims.JKT() != "" {
+		resp.TokenType = "DPoP" // RFC 9449 §5
+	}
 	if refreshRaw != "" {
 		resp.RefreshToken = refreshRaw
 	} else if a.refresh != nil {
@@ -827,7 +860,7 @@ func (a *Accounts) issue(ctx context.Context, tok *token.Token, refreshRaw, fami
 		}
 		// The store caps ExpiresAt at the family's end.
 		rt := RefreshToken{Hash: hash, FamilyID: family, Username: username, IssuedAt: now,
-			ExpiresAt: now.Add(a.refreshTTL), FamilyExpiresAt: now.Add(a.familyTTL)}
+			ExpiresAt: now.Add(a.refreshTTL), FamilyExpiresAt: now.Add(a.familyTTL), JKT: dpopJKT(ctx)}
 		err = a.store(ctx, "create refresh token", func(ctx context.Context) error {
 			return a.refresh.CreateRefreshToken(ctx, rt)
 		})
@@ -861,9 +894,21 @@ var errBadRefreshForm = badRequest("refresh_token must be the opaque token retur
 // (RFC 9700 §4.14.2), except a retry within Config.RefreshReuseGrace,
 // which gets the same successor again. Of concurrent calls with one token
 // exactly one succeeds (all of them, with one successor, within a grace).
+//
+// DPoP (RFC 9449 §5): the token's record is read first, spending nothing.
+// A token of a family bound to a key (RefreshToken.JKT) is exchanged only
+// when ctx carries the thumbprint of a proof by that key
+// (ContextWithDPoP); otherwise Refresh answers *Error invalid_dpop_proof
+// (ErrInvalidDPoPProof) and the token is neither spent nor taken as reused.
+// With a proof, the new access token is bound to its key (token type
+// "DPoP"), also for an unbound family, which stays unbound (as RFC 9449 §5
+// has it for refresh tokens of confidential clients): such a family can be
+// refreshed with or without proofs, by any key.
+//
 // Errors: *Error invalid_grant (401) for a malformed, unknown, expired, used
-// or revoked token, *Error unsupported_grant_type (501) without a
-// RefreshTokenStore, or a store failure.
+// or revoked token, *Error invalid_dpop_proof (400) as above, *Error
+// unsupported_grant_type (501) without a RefreshTokenStore, or a store
+// failure.
 func (a *Accounts) Refresh(ctx context.Context, raw string) (*TokenResponse, error) {
 	resp, err := a.refreshToken(ctx, raw)
 	a.record(opRefresh, err)
@@ -886,22 +931,32 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 	if err := a.issuer.Ready(); err != nil {
 		return nil, fmt.Errorf("jwtauth: refresh: signing key: %w", err)
 	}
-	// With a Claims hook, sign first: the token's user comes from a read
-	// that spends nothing, so a failing hook leaves the token valid.
+	// Read the token's record first, spending nothing: its family's DPoP
+	// key (which never changes) decides whether the request may exchange
+	// it, and, with a Claims hook, sign first from its user, so that a
+	// failing hook leaves the token valid.
+	var rec RefreshToken
+	err := a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
+		rec, err = a.refresh.RefreshTokenByHash(ctx, hash)
+		return err
+	})
+	if errors.Is(err, ErrRefreshNotFound) {
+		a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
+		return nil, ErrInvalidGrant
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jwtauth: refresh: %w", err)
+	}
+	if rec.JKT != "" && subtle.ConstantTimeCompare([]byte(rec.JKT), []byte(dpopJKT(ctx))) != 1 {
+		reason := "no DPoP proof"
+		if dpopJKT(ctx) != "" {
+			reason = "DPoP proof by another key"
+		}
+		a.log.InfoContext(ctx, "refresh refused", "reason", reason, "family", rec.FamilyID)
+		return nil, ErrInvalidDPoPProof
+	}
 	var tok *token.Token
 	if a.claims != nil {
-		var rec RefreshToken
-		err := a.store(ctx, "get refresh token", func(ctx context.Context) (err error) {
-			rec, err = a.refresh.RefreshTokenByHash(ctx, hash)
-			return err
-		})
-		if errors.Is(err, ErrRefreshNotFound) {
-			a.log.InfoContext(ctx, "refresh refused", "reason", refreshReason(err))
-			return nil, ErrInvalidGrant
-		}
-		if err != nil {
-			return nil, fmt.Errorf("jwtauth: refresh: %w", err)
-		}
 		if tok, err = a.sign(ctx, rec.Username); err != nil {
 			return nil, errfmt.Errorf("jwtauth: refresh: %w", err)
 		}
@@ -920,7 +975,7 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 	// The store caps ExpiresAt at the family's end (FamilyExpiresAt).
 	next := RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
 	var old RefreshToken
-	err := a.store(ctx, "rotate refresh token", func(ctx context.Context) (err error) {
+	err = a.store(ctx, "rotate refresh token", func(ctx context.Context) (err error) {
 		if a.graceStore != nil {
 			old, err = a.graceStore.RotateRefreshTokenGrace(ctx, hash, next, now, a.grace)
 		} else {

@@ -24,9 +24,11 @@ import (
 //     when to try again (LoginThrottle)
 //   - "temporarily_unavailable": no password-hash slot freed up in time;
 //     RetryAfter is set
+//   - "invalid_dpop_proof": a refresh of a family bound to a DPoP key
+//     without a proof by that key (ErrInvalidDPoPProof, RFC 9449 §5)
 //
 // The HTTP face (package jwtauth) answers each with its status: 400, 401,
-// 409, 401, 501, 429 and 503. Description is human-readable and never holds
+// 409, 401, 501, 429, 503 and 400. Description is human-readable and never holds
 // a secret. Other errors of the flow are failures: a store's (wrapping
 // ErrStoreUnavailable when it is out of reach), the signing key's, a hook's.
 type Error struct {
@@ -56,6 +58,11 @@ var (
 	// ErrRefreshDisabled is the answer of Refresh, Logout and RevokeSessions
 	// without a RefreshTokenStore.
 	ErrRefreshDisabled = &Error{Code: "unsupported_grant_type", Description: "refresh tokens are not enabled on this server"}
+	// ErrInvalidDPoPProof is the answer of Refresh for a refresh token of a
+	// family bound to a DPoP key (RefreshToken.JKT) when the request's
+	// proof (ContextWithDPoP) is missing or by another key (RFC 9449 §5).
+	// Nothing is spent: the token still works with a proof by its key.
+	ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Description: "this refresh token is bound to a DPoP key: send a DPoP proof by that key"}
 )
 
 var errUserExists = &Error{Code: "user_exists", Description: "that username is taken", err: ErrUserExists}
@@ -78,7 +85,8 @@ type Trace struct {
 	// "change_password" and its result: "ok",
 	// "invalid_request", "invalid_credentials", "user_exists", "throttled",
 	// "invalid_grant", "reuse_detected" (a used or revoked refresh token:
-	// Refresh answers ErrInvalidGrant), "unavailable" (a store, the signing
+	// Refresh answers ErrInvalidGrant), "invalid_dpop_proof" (a bound
+	// refresh token without a proof by its key), "unavailable" (a store, the signing
 	// key or a hash slot out of reach) or "error".
 	Operation func(op, result string)
 	// HashDone is called after each password hash or verification of a
@@ -106,7 +114,7 @@ func result(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant":
+		case "invalid_request", "invalid_credentials", "user_exists", "invalid_grant", "invalid_dpop_proof":
 			return e.Code
 		case "too_many_requests":
 			return "throttled"
