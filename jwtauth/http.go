@@ -236,6 +236,10 @@ type RoutesConfig struct {
 	// refresh token at /refresh and /logout (see
 	// cookieMode.authorizeRedemption). Unset: none is refused, as today.
 	senderCheck func(r *http.Request, token string, fromCookie bool) *authn.Error
+
+	// dpop, set by New unless Config.DPoP is off, checks the DPoP proofs of
+	// /login and /refresh. Unset: the DPoP header is not read.
+	dpop *dpopIssuing
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -326,6 +330,13 @@ func Routes(cfg RoutesConfig) []Route {
 					return
 				}
 			}
+			if !logout {
+				// Before the token is looked at: a refused proof spends nothing.
+				var ok bool
+				if r, ok = cfg.dpop.proof(w, r, a, op, "/refresh"); !ok {
+					return
+				}
+			}
 			// The client address of the audit event.
 			ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
 			v, status, err := f(ctx, raw)
@@ -344,6 +355,7 @@ func Routes(cfg RoutesConfig) []Route {
 				}
 			}
 			if err != nil {
+				cfg.dpop.challenge(w, err)
 				WriteError(w, err)
 				return
 			}
@@ -359,7 +371,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/register", Handler: creds("register", func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site)},
+		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site, cfg.dpop)},
 		{Method: http.MethodPost, Path: "/refresh", Handler: refresh("refresh", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
@@ -381,13 +393,21 @@ func Routes(cfg RoutesConfig) []Route {
 // member from the body, else the DeviceCookieName cookie, go to
 // Accounts.LoginWithDevice with the ClientIP; a success sets the cookie to
 // the new device token (and, with cm, the session cookies) and answers the
-// account.TokenResponse.
-func loginHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite) http.Handler {
+// account.TokenResponse. With DPoP (New, Config.DPoP), a valid DPoP proof
+// binds the tokens to its key; a refused one is answered 400
+// invalid_dpop_proof before anything is spent.
+func loginHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, site cookieSite, dp *dpopIssuing) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, e := decodeFields(w, r, "username", "password", "device_token?")
 		if e != nil {
 			a.Refused("login", refusal(e))
 			WriteError(w, e)
+			return
+		}
+		// Before the throttle and the password hash: a refused proof
+		// spends neither.
+		r, ok := dp.proof(w, r, a, "login", "/login")
+		if !ok {
 			return
 		}
 		device := in["device_token"]
@@ -442,6 +462,11 @@ func passwordHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode
 			return
 		}
 		ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
+		if jkt := c.JKT(); jkt != "" {
+			// The middleware checked this request's proof by the key the
+			// token is bound to: the new session stays bound to it.
+			ctx = account.ContextWithDPoP(ctx, jkt)
+		}
 		resp, err := a.ChangePassword(ctx, c.Subject, in["current_password"], in["new_password"])
 		if err != nil {
 			WriteError(w, err)

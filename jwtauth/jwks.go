@@ -182,6 +182,12 @@ var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 // https://host/.well-known/oauth-authorization-server/auth; mount it there
 // too (Service.RootRoutes gives that route).
 func NewDiscoveryHandler(issuer string, claimNames ...string) (*DiscoveryHandler, error) {
+	return newDiscoveryHandler(issuer, nil, claimNames...)
+}
+
+// newDiscoveryHandler is NewDiscoveryHandler advertising dpopAlgs, when
+// not empty, as dpop_signing_alg_values_supported (RFC 9449 §5.1).
+func newDiscoveryHandler(issuer string, dpopAlgs []string, claimNames ...string) (*DiscoveryHandler, error) {
 	base := strings.TrimSuffix(issuer, "/")
 	claims := slices.Clone(registeredClaims)
 	for _, n := range claimNames {
@@ -200,6 +206,9 @@ func NewDiscoveryHandler(issuer string, claimNames ...string) (*DiscoveryHandler
 		"claims_supported":                      claims,
 		"grant_types_supported":                 []string{},
 		"response_types_supported":              []string{},
+	}
+	if len(dpopAlgs) > 0 {
+		doc["dpop_signing_alg_values_supported"] = slices.Clone(dpopAlgs)
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

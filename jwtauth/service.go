@@ -18,6 +18,7 @@ import (
 	"github.com/jwtauth/jwtauth/internal/settingname"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,6 +153,24 @@ type Config struct {
 	// authn.CookieSource in TokenSources (then the access token travels in that
 	// cookie too). SameSite None is refused.
 	Cookies CookieMode
+
+	// DPoP is the DPoP policy (RFC 9449, docs/dpop.md): DPoPAllowed (the
+	// zero value), DPoPOff or DPoPRequired, as `serve --dpop`. Unless off,
+	// /login and /refresh read the DPoP header: a valid proof (htm POST,
+	// htu the issuer URL + "/login" or "/refresh", whatever Host the
+	// request came with) binds the access token (cnf.jkt, token_type
+	// "DPoP") and, at login, the refresh family to its key; an invalid one
+	// is answered 400 invalid_dpop_proof before anything is spent. The
+	// Service's Authenticator then checks bound tokens' proofs (htu: the
+	// issuer's origin + the request's path) and, when required, refuses
+	// bearer tokens. Discovery and RFC 8414 metadata advertise
+	// dpop_signing_alg_values_supported.
+	DPoP DPoPMode
+	// DPoPProofs configures the proof verifier shared by the issuing
+	// endpoints and the Authenticator (algorithms, iat window, replay cache,
+	// nonces: see dpop.Config); the zero value gives ES256 and EdDSA, 60 s
+	// and a per-process replay cache. Ignored when DPoP is off.
+	DPoPProofs dpop.Config
 
 	// ServeHealthz adds GET /healthz to Routes: 200 {"status":"ok"}, or 503
 	// while the store is unreachable or the stored key set does not decode
@@ -341,7 +360,29 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if len(cfg.ClaimNames) > 0 && cfg.Claims == nil {
 		return nil, errors.New("jwtauth: Config.ClaimNames without Config.Claims: no hook adds these claims")
 	}
-	discovery, err := NewDiscoveryHandler(cfg.Issuer, cfg.ClaimNames...)
+	var (
+		dp       *dpopIssuing
+		authDPoP *authn.DPoPConfig
+		dpopAlgs []string
+	)
+	switch cfg.DPoP {
+	case DPoPOff:
+	case DPoPAllowed, DPoPRequired:
+		pv, err := dpop.NewVerifier(cfg.DPoPProofs)
+		if err != nil {
+			return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
+		}
+		dp = &dpopIssuing{v: pv, required: cfg.DPoP == DPoPRequired, base: strings.TrimSuffix(cfg.Issuer, "/")}
+		mode := authn.DPoPAllowed
+		if cfg.DPoP == DPoPRequired {
+			mode = authn.DPoPRequired
+		}
+		authDPoP = &authn.DPoPConfig{Verifier: pv, Mode: mode, PublicURL: origin}
+		dpopAlgs = pv.Algs()
+	default:
+		return nil, fmt.Errorf("jwtauth: Config.DPoP: unknown mode %d", int(cfg.DPoP))
+	}
+	discovery, err := newDiscoveryHandler(cfg.Issuer, dpopAlgs, cfg.ClaimNames...)
 	if err != nil {
 		return nil, err
 	}
@@ -372,6 +413,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		},
 		TrustedProxies: cfg.TrustedProxies,
 		site:           cookieSite{path: mountPath, secure: strings.HasPrefix(origin, "https://")},
+		dpop:           dp,
 	})
 	routes := make([]Route, 0, len(all))
 	for _, rt := range all {
@@ -388,7 +430,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	s := &Service{
 		mgr: mgr, verifier: verifier, accounts: accounts,
-		auth: &authn.Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin}, routes: routes, mountPath: mountPath,
+		auth: &authn.Authenticator{Verifier: verifier, Sources: cfg.TokenSources, CSRFOrigin: csrfOrigin, DPoP: authDPoP}, routes: routes, mountPath: mountPath,
 		rootRoutes: rootRoutes, unregister: unregister,
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

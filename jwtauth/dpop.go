@@ -1,0 +1,122 @@
+package jwtauth
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
+)
+
+// DPoPMode is a Service's DPoP policy (RFC 9449, docs/dpop.md), Config.DPoP;
+// `jwtauth serve --dpop off|allowed|required` (JWTAUTH_DPOP).
+type DPoPMode int
+
+const (
+	// DPoPAllowed, the default: /login and /refresh bind the tokens of a
+	// request with a valid DPoP proof (token_type "DPoP", cnf.jkt, the
+	// refresh family bound to the key) and issue bearer tokens to one
+	// without; the Service's Authenticator accepts both, a bound token only
+	// with a proof by its key.
+	DPoPAllowed DPoPMode = iota
+	// DPoPOff: the DPoP header is not read, every token is a bearer token,
+	// and the Authenticator refuses bound tokens (RFC 9449 §7.2).
+	DPoPOff
+	// DPoPRequired: /login and /refresh without a proof answer 400
+	// invalid_dpop_proof, and the Authenticator refuses bearer tokens.
+	DPoPRequired
+)
+
+// String returns "allowed", "off" or "required".
+func (m DPoPMode) String() string {
+	switch m {
+	case DPoPAllowed:
+		return "allowed"
+	case DPoPOff:
+		return "off"
+	case DPoPRequired:
+		return "required"
+	}
+	return fmt.Sprintf("DPoPMode(%d)", int(m))
+}
+
+// ParseDPoPMode reads "off", "allowed" or "required" (the values of
+// `serve --dpop`); anything else is an error.
+func ParseDPoPMode(s string) (DPoPMode, error) {
+	for _, m := range []DPoPMode{DPoPOff, DPoPAllowed, DPoPRequired} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("jwtauth: DPoP mode %q: want off, allowed or required", s)
+}
+
+// dpopIssuing checks the DPoP proofs of /login and /refresh (RFC 9449 §5).
+type dpopIssuing struct {
+	v        *dpop.Verifier
+	required bool
+	// base is the issuer URL without a trailing slash: a proof's htu is
+	// base + the endpoint's path, whatever Host the request came with.
+	base string
+}
+
+// proof verifies the request's DPoP proof for the endpoint at path (htm
+// POST, htu base+path, no ath) and returns r with the proof key's
+// thumbprint in its context for the account flow (account.ContextWithDPoP),
+// or writes the refusal and returns false: 400 invalid_dpop_proof (or
+// use_dpop_nonce with DPoP-Nonce) with a DPoP challenge (RFC 9449 §5, §8),
+// or 503 when the replay cache fails. Without a DPoP header it returns r
+// unchanged, unless proofs are required. A nil d (DPoP off) reads no header.
+func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.Accounts, op, path string) (*http.Request, bool) {
+	if d == nil {
+		return r, true
+	}
+	hs := r.Header.Values("DPoP")
+	if len(hs) == 0 {
+		if !d.required {
+			return r, true
+		}
+		d.refuse(w, a, op, "invalid_dpop_proof", "this server requires a DPoP proof (RFC 9449)", "")
+		return r, false
+	}
+	p, err := d.v.Verify(r.Context(), dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
+	if err == nil {
+		return r.WithContext(account.ContextWithDPoP(r.Context(), p.JKT)), true
+	}
+	var de *dpop.Error
+	switch code := dpop.ErrorCode(err); {
+	case code == "" || !errors.As(err, &de):
+		slog.Error("DPoP replay cache failed", "err", err)
+		a.Refused(op, "unavailable")
+		WriteError(w, &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "the DPoP proof cannot be checked now; try again later", RetryAfter: storeRetryAfter})
+	case code == "use_dpop_nonce":
+		d.refuse(w, a, op, code, "send a DPoP proof with the server's nonce (the DPoP-Nonce header)", de.Nonce)
+	default:
+		d.refuse(w, a, op, code, "the DPoP proof is invalid: "+de.Reason, "")
+	}
+	return r, false
+}
+
+// refuse answers 400 with code and desc, a DPoP challenge and, when nonce
+// is set, the DPoP-Nonce header.
+func (d *dpopIssuing) refuse(w http.ResponseWriter, a *account.Accounts, op, code, desc, nonce string) {
+	if nonce != "" {
+		w.Header().Set("DPoP-Nonce", nonce)
+	}
+	w.Header().Set("WWW-Authenticate", dpop.Challenge(code, d.v.Algs()))
+	a.Refused(op, "invalid_dpop_proof")
+	WriteError(w, &authn.Error{Status: http.StatusBadRequest, Code: code, Description: desc})
+}
+
+// challenge adds the DPoP challenge to the answer of err, the account
+// flow's, when it is ErrInvalidDPoPProof (a bound refresh token without a
+// proof by its key).
+func (d *dpopIssuing) challenge(w http.ResponseWriter, err error) {
+	if d != nil && errors.Is(err, account.ErrInvalidDPoPProof) {
+		w.Header().Set("WWW-Authenticate", dpop.Challenge("invalid_dpop_proof", d.v.Algs()))
+	}
+}

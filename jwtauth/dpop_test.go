@@ -1,0 +1,265 @@
+package jwtauth_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
+)
+
+const dpopIssuer = "https://app.example.test/auth"
+
+// dpopService is a Service in mode with its routes on a mux under /auth,
+// the protected ones behind the Service's Authenticator, and alice
+// registered.
+func dpopService(t *testing.T, cfg jwtauth.Config) (*jwtauth.Service, http.Handler) {
+	t.Helper()
+	cfg.Issuer, cfg.ServeProtected = dpopIssuer, true
+	svc, _ := newTestService(t, cfg)
+	mux := http.NewServeMux()
+	for _, rt := range svc.Routes() {
+		h := rt.Handler
+		if rt.Protected {
+			h = svc.Authenticator().Middleware()(h)
+		}
+		mux.Handle(rt.Method+" /auth"+rt.Path, h)
+	}
+	require.NoError(t, svc.Accounts().Register(t.Context(), "alice", "correct horse battery"))
+	return svc, mux
+}
+
+func newP256(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return k
+}
+
+func proofFor(t *testing.T, key crypto.Signer, method, url string, opts dpop.ProofOptions) string {
+	t.Helper()
+	p, err := dpop.NewProof(key, method, url, opts)
+	require.NoError(t, err)
+	return p
+}
+
+func thumb(t *testing.T, key crypto.Signer) string {
+	t.Helper()
+	jkt, err := dpop.Thumbprint(key.Public())
+	require.NoError(t, err)
+	return jkt
+}
+
+// postJSON posts body to path (under https://app.example.test) with the
+// given DPoP header values.
+func postJSON(t *testing.T, h http.Handler, path string, body any, proofs ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodPost, "https://app.example.test"+path, bytes.NewReader(b))
+	r.Header.Set("Content-Type", "application/json")
+	for _, p := range proofs {
+		r.Header.Add("DPoP", p)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+type tokenBody struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+}
+
+func decodeBody(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
+	t.Helper()
+	var b tokenBody
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &b), w.Body.String())
+	return b
+}
+
+// getProtected calls GET /auth/protected with scheme ("Bearer" or "DPoP")
+// and tok, and the proof when not empty.
+func getProtected(t *testing.T, h http.Handler, scheme, tok, proof string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.test/auth/protected", nil)
+	r.Header.Set("Authorization", scheme+" "+tok)
+	if proof != "" {
+		r.Header.Set("DPoP", proof)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+const (
+	loginURL   = dpopIssuer + "/login"
+	refreshURL = dpopIssuer + "/refresh"
+)
+
+var aliceCreds = map[string]string{"username": "alice", "password": "correct horse battery"}
+
+// TestDPoPIssuingAllowed: in the default mode, /login with a valid proof
+// answers token_type DPoP with cnf.jkt the proof key's thumbprint; the
+// token works at /protected with a proof by that key and not as Bearer; a
+// refresh without a proof or by another key is 400 invalid_dpop_proof with
+// the DPoP challenge and spends nothing (the token then works with the
+// right key); a replayed proof, a proof for another URL and a proof with a
+// wrong password are 400 invalid_dpop_proof (the proof is checked before
+// the password); the issuer URL, not the Host header, is the htu; a login
+// without a proof is Bearer as before; the metadata advertises the algs.
+func TestDPoPIssuingAllowed(t *testing.T) {
+	svc, h := dpopService(t, jwtauth.Config{})
+	ctx := t.Context()
+	keyA, keyB := newP256(t), newP256(t)
+
+	proof := proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{})
+	w := postJSON(t, h, "/auth/login", aliceCreds, proof)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	login := decodeBody(t, w)
+	assert.Equal(t, "DPoP", login.TokenType)
+	c, err := svc.Verifier().Verify(ctx, login.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, thumb(t, keyA), c.JKT())
+
+	// The bound token at /protected: with a proof by its key, not as Bearer.
+	pr := proofFor(t, keyA, http.MethodGet, dpopIssuer+"/protected", dpop.ProofOptions{AccessToken: login.AccessToken})
+	assert.Equal(t, http.StatusOK, getProtected(t, h, "DPoP", login.AccessToken, pr).Code)
+	assert.Equal(t, http.StatusUnauthorized, getProtected(t, h, "Bearer", login.AccessToken, "").Code)
+
+	// A replayed proof, a proof for another URL, a proof by keyB for
+	// /refresh sent to /login: refused before the password is looked at.
+	for name, tc := range map[string]struct {
+		proof string
+		body  map[string]string
+	}{
+		"replayed":       {proof, aliceCreds},
+		"other URL":      {proofFor(t, keyA, http.MethodPost, "https://evil.example/auth/login", dpop.ProofOptions{}), aliceCreds},
+		"other method":   {proofFor(t, keyA, http.MethodGet, loginURL, dpop.ProofOptions{}), aliceCreds},
+		"wrong password": {"x" + proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{}), map[string]string{"username": "alice", "password": "wrong horse battery"}},
+	} {
+		w := postJSON(t, h, "/auth/login", tc.body, tc.proof)
+		assert.Equal(t, http.StatusBadRequest, w.Code, name)
+		assert.Equal(t, "invalid_dpop_proof", decodeBody(t, w).Error, name)
+		assert.Equal(t, `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"`, w.Header().Get("WWW-Authenticate"), name)
+	}
+	w = postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{}), proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusBadRequest, w.Code, "two DPoP headers")
+
+	// The issuer URL decides htu: a request that reached us under another
+	// Host is accepted with a proof for the issuer's URL.
+	r := httptest.NewRequest(http.MethodPost, "http://10.0.0.7:8080/auth/login", bytes.NewReader([]byte(`{"username":"alice","password":"correct horse battery"}`)))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("DPoP", proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
+
+	// Refresh of the bound family: without a proof and by another key, 400
+	// with nothing spent.
+	rt := map[string]string{"refresh_token": login.RefreshToken}
+	for name, proofs := range map[string][]string{
+		"no proof":    nil,
+		"another key": {proofFor(t, keyB, http.MethodPost, refreshURL, dpop.ProofOptions{})},
+	} {
+		w := postJSON(t, h, "/auth/refresh", rt, proofs...)
+		assert.Equal(t, http.StatusBadRequest, w.Code, name)
+		assert.Equal(t, "invalid_dpop_proof", decodeBody(t, w).Error, name)
+		assert.Equal(t, `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"`, w.Header().Get("WWW-Authenticate"), name)
+	}
+	w = postJSON(t, h, "/auth/refresh", rt, proofFor(t, keyA, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	assert.Equal(t, "invalid_dpop_proof", decodeBody(t, w).Error, "a proof for /login at /refresh")
+	w = postJSON(t, h, "/auth/refresh", rt, proofFor(t, keyA, http.MethodPost, refreshURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, "the refused attempts spent nothing: %s", w.Body.String())
+	next := decodeBody(t, w)
+	assert.Equal(t, "DPoP", next.TokenType)
+	c, err = svc.Verifier().Verify(ctx, next.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, thumb(t, keyA), c.JKT())
+	w = postJSON(t, h, "/auth/refresh", map[string]string{"refresh_token": next.RefreshToken}, proofFor(t, keyA, http.MethodPost, refreshURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusOK, w.Code, "the successor is bound to the same key")
+
+	// Without a proof: a bearer token, as before.
+	w = postJSON(t, h, "/auth/login", aliceCreds)
+	require.Equal(t, http.StatusOK, w.Code)
+	plain := decodeBody(t, w)
+	assert.Equal(t, "Bearer", plain.TokenType)
+	assert.Equal(t, http.StatusOK, getProtected(t, h, "Bearer", plain.AccessToken, "").Code)
+
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		w = httptest.NewRecorder()
+		route(t, svc, p).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/auth"+p, nil))
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &doc))
+		assert.Equal(t, []any{"ES256", "EdDSA"}, doc["dpop_signing_alg_values_supported"], p)
+	}
+}
+
+// TestDPoPIssuingRequired: /login and /refresh without a proof are 400
+// invalid_dpop_proof (before the password is checked), a bearer token is
+// refused at /protected, and a login with a proof works as in the default
+// mode.
+func TestDPoPIssuingRequired(t *testing.T) {
+	svc, h := dpopService(t, jwtauth.Config{DPoP: jwtauth.DPoPRequired})
+	key := newP256(t)
+	w := postJSON(t, h, "/auth/login", map[string]string{"username": "alice", "password": "wrong horse battery"})
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Equal(t, "invalid_dpop_proof", decodeBody(t, w).Error)
+
+	bearer, err := svc.Accounts().Login(t.Context(), "alice", "correct horse battery") // no proof: a bearer token
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, getProtected(t, h, "Bearer", bearer.AccessToken, "").Code)
+	w = postJSON(t, h, "/auth/refresh", map[string]string{"refresh_token": bearer.RefreshToken})
+	assert.Equal(t, "invalid_dpop_proof", decodeBody(t, w).Error)
+
+	w = postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	login := decodeBody(t, w)
+	assert.Equal(t, "DPoP", login.TokenType)
+	pr := proofFor(t, key, http.MethodGet, dpopIssuer+"/protected", dpop.ProofOptions{AccessToken: login.AccessToken})
+	assert.Equal(t, http.StatusOK, getProtected(t, h, "DPoP", login.AccessToken, pr).Code)
+}
+
+// TestDPoPIssuingOff: the DPoP header is not read (a proof still gets a
+// bearer token), and the metadata advertises no DPoP algorithms.
+func TestDPoPIssuingOff(t *testing.T) {
+	svc, h := dpopService(t, jwtauth.Config{DPoP: jwtauth.DPoPOff})
+	w := postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, newP256(t), http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "Bearer", decodeBody(t, w).TokenType)
+	w = httptest.NewRecorder()
+	route(t, svc, "/.well-known/openid-configuration").ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/auth/.well-known/openid-configuration", nil))
+	assert.NotContains(t, w.Body.String(), "dpop_signing_alg_values_supported")
+}
+
+// TestDPoPIssuingNonce: with server nonces (dpop.Config.Nonce), a login
+// proof without the nonce is 400 use_dpop_nonce with the DPoP-Nonce header
+// (RFC 9449 §8); the retry carrying it gets a bound token.
+func TestDPoPIssuingNonce(t *testing.T) {
+	nonces, err := dpop.NewRotatingNonces(bytes.Repeat([]byte{7}, 32), time.Hour, nil)
+	require.NoError(t, err)
+	_, h := dpopService(t, jwtauth.Config{DPoPProofs: dpop.Config{Nonce: nonces}})
+	key := newP256(t)
+	w := postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Equal(t, "use_dpop_nonce", decodeBody(t, w).Error)
+	assert.Equal(t, `DPoP error="use_dpop_nonce", algs="ES256 EdDSA"`, w.Header().Get("WWW-Authenticate"))
+	nonce := w.Header().Get("DPoP-Nonce")
+	require.NotEmpty(t, nonce)
+	w = postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{Nonce: nonce}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, "DPoP", decodeBody(t, w).TokenType)
+}
