@@ -161,8 +161,8 @@ type Config struct {
 	// request came with) binds the access token (cnf.jkt, token_type
 	// "DPoP") and, at login, the refresh family to its key; an invalid one
 	// is answered 400 invalid_dpop_proof before anything is spent. The
-	// Service's Authenticator then checks bound tokens' proofs (htu: the
-	// issuer's origin + the request's path) and, when required, refuses
+	// Service's Authenticator then checks bound tokens' proofs (htu:
+	// DPoPPublicURL + the request's path) and, when required, refuses
 	// bearer tokens. Discovery and RFC 8414 metadata advertise
 	// dpop_signing_alg_values_supported.
 	DPoP DPoPMode
@@ -171,6 +171,13 @@ type Config struct {
 	// nonces: see dpop.Config); the zero value gives ES256 and EdDSA, 60 s
 	// and a per-process replay cache. Ignored when DPoP is off.
 	DPoPProofs dpop.Config
+	// DPoPPublicURL is the base of the htu the Authenticator expects of a
+	// bound token's proof: it is followed by the request's path (see
+	// authn.DPoPConfig.PublicURL). Default the issuer's origin, right when
+	// the routes are mounted under the issuer's path (MountService); set
+	// the issuer URL when they answer at the root behind a proxy that
+	// strips its path, as `jwtauth serve` does.
+	DPoPPublicURL string
 
 	// ServeHealthz adds GET /healthz to Routes: 200 {"status":"ok"}, or 503
 	// while the store is unreachable or the stored key set does not decode
@@ -377,7 +384,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if cfg.DPoP == DPoPRequired {
 			mode = authn.DPoPRequired
 		}
-		authDPoP = &authn.DPoPConfig{Verifier: pv, Mode: mode, PublicURL: origin}
+		authDPoP = &authn.DPoPConfig{Verifier: pv, Mode: mode, PublicURL: cmp.Or(strings.TrimSuffix(cfg.DPoPPublicURL, "/"), origin)}
 		dpopAlgs = pv.Algs()
 	default:
 		return nil, fmt.Errorf("jwtauth: Config.DPoP: unknown mode %d", int(cfg.DPoP))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
@@ -86,6 +87,8 @@ type config struct {
 	CookieMode bool
 	// Demo serves the browser demo page at /demo/; it needs CookieMode.
 	Demo bool
+	// DPoP is the DPoP policy (jwtauth.Config.DPoP); serve only.
+	DPoP jwtauth.DPoPMode
 	// MetricsAddr is the host:port of the separate listener serving
 	// Prometheus /metrics; "" (the default) serves no metrics. serve only.
 	MetricsAddr string
@@ -161,6 +164,7 @@ var settings = []setting{
 	// Browser pages (SPEC §2, issue 14): boolean flags, as their default "false" says.
 	{"cookie-mode", "JWTAUTH_COOKIE_MODE", "false", "refresh token in an HttpOnly cookie (SameSite=Strict) with CSRF protection instead of the JSON body, for browser pages", true},
 	{"demo", "JWTAUTH_DEMO", "false", "serve the browser demo page at /demo/ (needs --cookie-mode)", true},
+	{"dpop", "JWTAUTH_DPOP", "allowed", "DPoP (RFC 9449) `mode`: allowed (tokens bound to the key of a login's or refresh's proof; bearer tokens without one), required (bearer tokens refused) or off", true},
 	// Metrics: a listener of its own, never the public --addr.
 	{"metrics-addr", "JWTAUTH_METRICS_ADDR", "", "`host:port` of a separate listener serving Prometheus /metrics (default unset: no metrics); never the --addr listener", true},
 	// The rotation policy stored with the key set (SPEC §3, issue 22).
@@ -363,6 +367,12 @@ func resolveConfig(fs *flag.FlagSet, vals map[string]*string, env func(string) s
 				bad(src, "%q is not a number of entries from 0 (off) to %d", src.value, maxTokenCacheSize)
 			}
 			c.TokenCacheSize = n
+		case "dpop":
+			m, err := jwtauth.ParseDPoPMode(src.value)
+			if err != nil {
+				bad(src, "%q is not off, allowed or required", src.value)
+			}
+			c.DPoP = m
 		case "cookie-mode", "demo", "replace-policy":
 			on, err := strconv.ParseBool(src.value)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,6 +151,19 @@ func TestConfigPrecedence(t *testing.T) {
 		{"token cache size flag wins over env: off", []string{"--token-cache-size", "0"}, map[string]string{"JWTAUTH_TOKEN_CACHE_SIZE": "500"}, func(t *testing.T, c config) {
 			assert.Equal(t, 0, c.TokenCacheSize)
 		}},
+		{"dpop allowed by default", nil, nil, func(t *testing.T, c config) {
+			assert.Equal(t, jwtauth.DPoPAllowed, c.DPoP)
+			sc := serviceConfig(c, nil, nil)
+			assert.Equal(t, jwtauth.DPoPAllowed, sc.DPoP)
+			assert.Equal(t, c.Issuer, sc.DPoPPublicURL, "serve answers at the root: the issuer URL is the htu base")
+		}},
+		{"dpop from env", nil, map[string]string{"JWTAUTH_DPOP": "required"}, func(t *testing.T, c config) {
+			assert.Equal(t, jwtauth.DPoPRequired, c.DPoP)
+			assert.Equal(t, jwtauth.DPoPRequired, serviceConfig(c, nil, nil).DPoP)
+		}},
+		{"dpop flag wins over env", []string{"--dpop", "off"}, map[string]string{"JWTAUTH_DPOP": "required"}, func(t *testing.T, c config) {
+			assert.Equal(t, jwtauth.DPoPOff, c.DPoP)
+		}},
 		{"prepublish of max-age plus the verifiers' refresh floor is fine", []string{"--prepublish", "6m", "--jwks-max-age", "5m"}, nil, func(t *testing.T, c config) {
 			assert.Equal(t, 6*time.Minute, c.Prepublish)
 		}},
@@ -207,6 +221,8 @@ func TestConfigErrors(t *testing.T) {
 		{"metrics addr not host:port", []string{"--metrics-addr", "9464"}, nil, []string{"--metrics-addr", `"9464" is not host:port`}},
 		{"metrics addr port out of range", nil, map[string]string{"JWTAUTH_METRICS_ADDR": "127.0.0.1:70000"}, []string{"JWTAUTH_METRICS_ADDR", "port must be a number"}},
 		{"metrics addr is the public addr", []string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, []string{"--metrics-addr", "is the --addr listener", "never the public address"}},
+		{"dpop unknown mode", []string{"--dpop", "strict"}, nil, []string{"--dpop", `"strict" is not off, allowed or required`}},
+		{"dpop from env in upper case", nil, map[string]string{"JWTAUTH_DPOP": "REQUIRED"}, []string{"JWTAUTH_DPOP", `"REQUIRED" is not off, allowed or required`}},
 		{"unknown flag", []string{"--port", "80"}, nil, []string{"flag provided but not defined: -port"}},
 		{"two errors at once", []string{"--key-bits", "1", "--access-ttl", "x"}, nil, []string{"--key-bits", "--access-ttl"}},
 	}
@@ -300,6 +316,8 @@ func TestUsage(t *testing.T) {
 		{name: "serve bad trusted proxies", args: []string{"serve", "--trusted-proxies", "lb"}, code: 2, stderr: []string{"--trusted-proxies", `"lb" is not a CIDR prefix`}},
 		{name: "serve -h names trusted proxies", args: []string{"serve", "-h"}, code: 0, stdout: []string{"-trusted-proxies", "JWTAUTH_TRUSTED_PROXIES"}},
 		{name: "keys take no trusted proxies", args: []string{"keys", "list", "--trusted-proxies", "10.0.0.1"}, code: 2, stderr: []string{"flag provided but not defined: -trusted-proxies"}},
+		{name: "serve bad dpop", args: []string{"serve", "--dpop", "maybe"}, code: 2, stderr: []string{"--dpop", `"maybe" is not off, allowed or required`}},
+		{name: "serve -h names dpop", args: []string{"serve", "-h"}, code: 0, stdout: []string{"-dpop", "JWTAUTH_DPOP", `(default "allowed")`}},
 		{name: "serve bad key bits", args: []string{"serve", "--key-bits", "1024"}, code: 2, stderr: []string{"--key-bits", "2048, 3072 or 4096"}},
 		{name: "serve extra argument", args: []string{"serve", "now"}, code: 2, stderr: []string{"no arguments"}},
 		{name: "keys without subcommand", args: []string{"keys"}, code: 2, stderr: []string{"missing subcommand"}},

@@ -265,6 +265,10 @@ func serviceConfig(cfg config, store account.Store, log *slog.Logger) jwtauth.Co
 		Logger:           log,
 		Throttle:         throttle,
 		Cookies:          jwtauth.CookieMode{Enabled: cfg.CookieMode},
+		DPoP:             cfg.DPoP,
+		// The routes answer at the root (serveHandler): a proxy strips
+		// the issuer's path, so a proof's htu is the issuer + the path.
+		DPoPPublicURL: cfg.Issuer,
 	}
 }
 
