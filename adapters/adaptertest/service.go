@@ -13,6 +13,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/remote"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -37,7 +38,10 @@ type MountServiceFunc func(t *testing.T, svc *jwtauth.Service) http.Handler
 // served there; the RFC 8414 metadata sits at the issuer +
 // /.well-known/oauth-authorization-server and at
 // /.well-known/oauth-authorization-server/auth (RFC 8414 §3.1); and remote.NewVerifier, knowing only the issuer URL,
-// verifies a token the mounted /auth/login issued. Every request under
+// verifies a token the mounted /auth/login issued; a login with a DPoP
+// proof gets a bound token the application's route accepts with a proof
+// by its key, and a bound refresh token needs one (400 invalid_dpop_proof
+// otherwise, spending nothing). Every request under
 // /auth, the remote verifier's included, and its answer are checked against
 // openapi.yaml, whose paths are relative to that prefix.
 func RunService(t *testing.T, mount MountServiceFunc) {
@@ -143,6 +147,45 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 		t.Fatalf("refresh answer: %v", err)
 	}
 	expect(http.MethodPost, "/auth/logout", `{"refresh_token":"`+next.RefreshToken+`"}`, http.StatusNoContent)
+
+	// DPoP (allowed by default): a login with a proof gets a bound token,
+	// which the application's route accepts with a proof by that key and
+	// refuses as Bearer; the bound refresh token needs a proof by the same
+	// key, and a refused refresh spends nothing; a replayed proof is 400.
+	key := newDPoPKey(t)
+	proof := func(method, url, accessToken string) string {
+		t.Helper()
+		p, err := dpop.NewProof(key.key, method, url, dpop.ProofOptions{AccessToken: accessToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	loginProof := proof(http.MethodPost, iss+"/login", "")
+	var bound account.TokenResponse
+	if err := json.Unmarshal([]byte(expect(http.MethodPost, "/auth/login", creds, http.StatusOK, "DPoP", loginProof)), &bound); err != nil || bound.TokenType != "DPoP" {
+		t.Fatalf("login with a DPoP proof: %v, token_type %q, want DPoP", err, bound.TokenType)
+	}
+	if got := expect(http.MethodGet, "/api/me", "", http.StatusOK, "Authorization", "DPoP "+bound.AccessToken, "DPoP", proof(http.MethodGet, base+"/api/me", bound.AccessToken)); got != `{"sub":"alice"}` {
+		t.Errorf("GET /api/me with a bound token answered %s", got)
+	}
+	expect(http.MethodGet, "/api/me", "", http.StatusUnauthorized, "Authorization", "Bearer "+bound.AccessToken)
+	if got := expect(http.MethodPost, "/auth/login", creds, http.StatusBadRequest, "DPoP", loginProof); !strings.Contains(got, `"invalid_dpop_proof"`) {
+		t.Errorf("a replayed login proof answered %s", got)
+	}
+	boundRT := `{"refresh_token":"` + bound.RefreshToken + `"}`
+	if got := expect(http.MethodPost, "/auth/refresh", boundRT, http.StatusBadRequest); !strings.Contains(got, `"invalid_dpop_proof"`) {
+		t.Errorf("a bound refresh token without a proof answered %s", got)
+	}
+	other := newDPoPKey(t)
+	otherProof, err := dpop.NewProof(other.key, http.MethodPost, iss+"/refresh", dpop.ProofOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(http.MethodPost, "/auth/refresh", boundRT, http.StatusBadRequest, "DPoP", otherProof)
+	if err := json.Unmarshal([]byte(expect(http.MethodPost, "/auth/refresh", boundRT, http.StatusOK, "DPoP", proof(http.MethodPost, iss+"/refresh", ""))), &next); err != nil || next.TokenType != "DPoP" {
+		t.Fatalf("refresh with the login's key: %v, token_type %q, want DPoP", err, next.TokenType)
+	}
 
 	verifier, keySet, err := remote.NewVerifier(t.Context(), remote.Config{Issuer: iss, HTTPClient: srv.Client()},
 		token.VerifierConfig{Audience: []string{iss}})
