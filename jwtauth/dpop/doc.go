@@ -9,10 +9,12 @@
 // the key (cnf.jkt, the RFC 7638 thumbprint) is useless without a fresh
 // proof by that key.
 //
-// This package is the first step of DPoP in jwtauth: Verifier checks proofs
-// (RFC 9449 §4.3) and computes the thumbprint issuing needs; NewProof is the
-// client side for Go programs (CLIs, service-to-service clients, tests). It
-// is not wired into login, refresh or the middleware yet.
+// Verifier checks proofs (RFC 9449 §4.3) and computes the thumbprint tokens
+// are bound to; NewProof is the client side for Go programs (CLIs,
+// service-to-service clients, tests). authn.Authenticator (DPoPConfig)
+// checks the proofs of bound tokens at resources, and a jwtauth.Service
+// (Config.DPoP) binds the tokens of /login and /refresh to the key of their
+// proofs (docs/dpop.md).
 //
 // The package imports no JOSE library: the proof and its jwk are parsed here
 // with the rules of the token verifier (canonical base64url, unique JSON
