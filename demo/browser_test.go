@@ -33,6 +33,7 @@ import (
 	"github.com/jwtauth/jwtauth/internal/browsertest"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -146,7 +147,7 @@ func newServer(t *testing.T) *server {
 	ver, err := token.NewVerifier(token.VerifierConfig{Keys: m, Issuer: base, Audience: []string{base}, RequiredClaims: []string{"sub"}, Now: clk.Now})
 	require.NoError(t, err)
 	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Now: clk.Now, Logger: quiet,
-		Argon2: account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+		Argon2: credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(base)
 	require.NoError(t, err)

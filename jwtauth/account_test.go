@@ -27,6 +27,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -472,8 +473,8 @@ func TestLoginLeaksNothing(t *testing.T) {
 }
 
 func TestLoginUpgradesOldHashes(t *testing.T) {
-	older := account.Argon2Params{Memory: 32, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	oldArgon, err := account.HashPassword("old argon password", older)
+	older := credential.Argon2Params{Memory: 32, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	oldArgon, err := credential.HashPassword("old argon password", older)
 	require.NoError(t, err)
 	oldBcrypt, err := bcrypt.GenerateFromPassword([]byte("old bcrypt password"), bcrypt.MinCost)
 	require.NoError(t, err)
@@ -496,7 +497,7 @@ func TestLoginUpgradesOldHashes(t *testing.T) {
 			got, err = st.UserByName(ctx, "legacy")
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$"), "rehashed with the current parameters: %s", got.PasswordHash)
-			ok, rehash, err := account.VerifyPassword(got.PasswordHash, u.pw, fastArgon)
+			ok, rehash, err := credential.VerifyPassword(got.PasswordHash, u.pw, fastArgon)
 			require.NoError(t, err)
 			assert.True(t, ok)
 			assert.False(t, rehash)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
-	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -97,4 +97,4 @@ func (f *fixture) claims(mod func(m map[string]any)) string {
 }
 
 // fastArgon are argon2id parameters cheap enough for tests.
-var fastArgon = account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var fastArgon = credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}

@@ -18,6 +18,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 )
 
 // deviceToken returns the device token of a login's Set-Cookie, or "".
@@ -148,7 +149,7 @@ func TestRegistrationFloodLeavesLoginItsHashes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, memory.New(), options{accounts: func(c *account.Config) {
-				c.Argon2 = account.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+				c.Argon2 = credential.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 				c.Throttle = account.LoginThrottle{MaxConcurrentHashes: 2, HashQueue: 8, HashWait: time.Minute}
 			}})
 			s.register("victim", alicePW)
@@ -340,7 +341,7 @@ func TestDeviceTokenEndsWithPasswordChange(t *testing.T) {
 		require.NotEmpty(t, old)
 
 		const newPW = "a new and longer password"
-		h, err := account.HashPassword(newPW, fastArgon)
+		h, err := credential.HashPassword(newPW, fastArgon)
 		require.NoError(t, err)
 		require.NoError(t, st.UpdatePasswordHash(context.Background(), "alice", h))
 		fresh := deviceToken(s.login("alice", newPW, from("203.0.113.7:1")))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 )
 
 // These measurements use the real argon2id parameters (19 MiB, 2 passes) and
@@ -29,10 +30,10 @@ import (
 //
 //	go test -tags timing -run 'Timing|RSS' -v ./jwtauth/
 
-// realParams is a server with account.DefaultArgon2Params and no failed-login
+// realParams is a server with credential.DefaultArgon2Params and no failed-login
 // throttle (the measurements fail on purpose, many times).
 func realParams(c *account.Config) {
-	c.Argon2 = account.DefaultArgon2Params
+	c.Argon2 = credential.DefaultArgon2Params
 	c.Throttle.UserFailures, c.Throttle.IPFailures = -1, -1
 }
 
@@ -64,7 +65,7 @@ func vmHWM(t *testing.T) int64 {
 func TestRSSUnder500ConcurrentLogins(t *testing.T) {
 	const n = 500
 	slots := runtime.GOMAXPROCS(0)
-	rssBound := int64(128<<20) + int64(slots)*2*int64(account.DefaultArgon2Params.Memory)<<10
+	rssBound := int64(128<<20) + int64(slots)*2*int64(credential.DefaultArgon2Params.Memory)<<10
 	s := newServer(t, memory.New(), options{accounts: realParams})
 	s.register("alice", alicePW)
 	before := vmHWM(t)
@@ -137,9 +138,9 @@ func TestTimingLegacyHashesVsUnknownUser(t *testing.T) {
 	s := newServer(t, store, options{accounts: realParams})
 	bc, err := bcrypt.GenerateFromPassword([]byte(alicePW), bcrypt.DefaultCost)
 	require.NoError(t, err)
-	older := account.DefaultArgon2Params
+	older := credential.DefaultArgon2Params
 	older.Iterations = 1
-	oh, err := account.HashPassword(alicePW, older)
+	oh, err := credential.HashPassword(alicePW, older)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, store.CreateUser(ctx, account.User{Username: "bob", PasswordHash: string(bc), CreatedAt: time.Now()}))

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
@@ -495,7 +496,7 @@ func testDeviceTokenPasswordChange(t *testing.T, f *Fixture, c *client) {
 	register(t, c, "alice", password)
 	old := loginDevice(t, c, "alice", password)
 	const newPassword = "a new and longer password"
-	h, err := account.HashPassword(newPassword, fastArgon2)
+	h, err := credential.HashPassword(newPassword, fastArgon2)
 	require.NoError(t, err)
 	require.NoError(t, f.store.UpdatePasswordHash(context.Background(), "alice", h))
 	fresh := loginDevice(t, c, "alice", newPassword)

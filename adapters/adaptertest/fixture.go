@@ -24,6 +24,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
@@ -45,7 +46,7 @@ const (
 )
 
 // argon2 parameters small enough for -race; never use them in production.
-var fastArgon2 = account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var fastArgon2 = credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // Fixture is a complete jwtauth server core over an in-memory store: the
 // routes and authenticator an adapter mounts, plus the pieces a test needs to

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 )
 
 const usersUsage = `Usage:
@@ -70,7 +71,7 @@ func runUsers(ctx context.Context, args []string, env func(string) string, stdin
 		if len(pos) != 1 {
 			return usagef("users %s takes exactly one USERNAME", sub)
 		}
-		if name, err = account.NormalizeUsername(pos[0]); err != nil {
+		if name, err = credential.NormalizeUsername(pos[0]); err != nil {
 			return usagef("users %s: %q is not a valid username", sub, pos[0])
 		}
 	}
@@ -153,7 +154,7 @@ func usersVerb(ctx context.Context, store account.Store, sub, name, password str
 		}
 		fmt.Fprintf(stdout, "deleted %s and its sessions; the name stays reserved\n", name)
 	case "set-password":
-		hash, err := account.HashPassword(password, account.DefaultArgon2Params)
+		hash, err := credential.HashPassword(password, credential.DefaultArgon2Params)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func usersVerb(ctx context.Context, store account.Store, sub, name, password str
 }
 
 // maxPasswordInput bounds what set-password reads from standard input.
-const maxPasswordInput = 4 * account.MaxPasswordLength * 4
+const maxPasswordInput = 4 * credential.MaxPasswordLength * 4
 
 // readPassword reads the new password from r: its first line, without the
 // line ending, checked against the password policy.
@@ -183,12 +184,8 @@ func readPassword(r io.Reader) (string, error) {
 	if line == "" {
 		return "", errors.New("no password on standard input (pipe it in, one line)")
 	}
-	if err := account.CheckPassword(line); err != nil {
-		var e *account.Error
-		if errors.As(err, &e) {
-			return "", errors.New(e.Description)
-		}
-		return "", err
+	if err := credential.CheckPassword(line); err != nil {
+		return "", err // its text names the rule, never the password
 	}
 	return line, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 )
 
 // runBinary runs the built jwtauth with args, stdin and env (added to a
@@ -57,7 +58,7 @@ func TestUsersVerbsEndToEnd(t *testing.T) {
 	s, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
 	for _, u := range []string{"carol", "alice", "bob"} {
-		h, err := account.HashPassword("the old password", account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+		h, err := credential.HashPassword("the old password", credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
 		require.NoError(t, err)
 		require.NoError(t, s.CreateUser(ctx, account.User{Username: u, PasswordHash: h, CreatedAt: created}))
 		require.NoError(t, s.CreateRefreshToken(ctx, account.RefreshToken{Hash: hash(u), FamilyID: "fam-" + u, Username: u,
@@ -132,7 +133,7 @@ func TestUsersVerbsEndToEnd(t *testing.T) {
 	assert.ErrorIs(t, err, account.ErrRefreshNotFound, "delete removed carol's session")
 	u, err := s.UserByName(ctx, "bob")
 	require.NoError(t, err)
-	ok, _, err := account.VerifyPassword(u.PasswordHash, "the new long password", account.DefaultArgon2Params)
+	ok, _, err := credential.VerifyPassword(u.PasswordHash, "the new long password", credential.DefaultArgon2Params)
 	require.NoError(t, err)
 	assert.True(t, ok, "bob's new password")
 	assert.False(t, u.Disabled)

@@ -16,21 +16,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"golang.org/x/text/secure/precis"
-
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/internal/errfmt"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
-)
-
-// Username and password limits. Passwords follow NIST SP 800-63B §3.1.1.2:
-// at least 8 characters, long passphrases allowed, never truncated.
-const (
-	MaxUsernameLength = 64   // characters, after normalization
-	MinPasswordLength = 8    // characters
-	MaxPasswordLength = 1024 // characters
 )
 
 // DefaultRefreshTTL is the lifetime of a refresh token (30 days).
@@ -40,127 +29,21 @@ const DefaultRefreshTTL = 720 * time.Hour
 // (90 days): a session ends then, however often it was refreshed.
 const DefaultRefreshFamilyTTL = 2160 * time.Hour
 
-// maxUsernameInput bounds the raw username (bytes) before normalization, so
-// that an oversized field is refused without running PRECIS over it.
-const maxUsernameInput = 4 * MaxUsernameLength * utf8.UTFMax
-
-// NormalizeUsername applies the PRECIS UsernameCaseMapped profile (RFC 8265
-// §3.3: width mapping, case folding, NFC, no spaces, controls or unassigned
-// code points, the Bidi Rule of RFC 5893), so "Alice" and "alice" name one
-// account, then the length limit (1 to MaxUsernameLength characters) and a
-// script-mixing rule PRECIS does not have: the letters of a username must
-// come from one script, or from one of the combinations Unicode Technical
-// Standard #39 §5.2 calls "highly restrictive" (Latin with Han, Hiragana and
-// Katakana; Latin with Han and Bopomofo; Latin with Han and Hangul).
-// Characters of the Common and Inherited scripts (digits, punctuation,
-// combining marks) go with any script. So "pаypal" with a Cyrillic "а" is
-// refused, a confusable of "paypal" that PRECIS alone would accept. The
-// error is an *Error with code invalid_request.
-func NormalizeUsername(s string) (string, error) {
-	if len(s) > maxUsernameInput {
-		return "", badRequest(fmt.Sprintf("username must be at most %d characters", MaxUsernameLength))
-	}
-	n, err := precis.UsernameCaseMapped.String(s)
-	if err != nil || n == "" {
-		return "", badRequest("username must be a non-empty string of letters, digits and symbols without spaces or control characters")
-	}
-	if utf8.RuneCountInString(n) > MaxUsernameLength {
-		return "", badRequest(fmt.Sprintf("username must be at most %d characters", MaxUsernameLength))
-	}
-	if mixesScripts(n) {
-		return "", badRequest("username must not mix letters of different scripts")
+// normalizeUsername is credential.NormalizeUsername with its refusal as an
+// *Error invalid_request.
+func normalizeUsername(s string) (string, error) {
+	n, err := credential.NormalizeUsername(s)
+	if err != nil {
+		return "", badRequest(err.Error())
 	}
 	return n, nil
 }
 
-// Script sets of UTS #39 §5.2 "highly restrictive" beyond a single script.
-const (
-	scriptLatin = 1 << iota
-	scriptHan
-	scriptHiragana
-	scriptKatakana
-	scriptBopomofo
-	scriptHangul
-	scriptOther // any other script; two different others never mix
-)
-
-var allowedScriptSets = []int{
-	scriptLatin | scriptHan | scriptHiragana | scriptKatakana,
-	scriptLatin | scriptHan | scriptBopomofo,
-	scriptLatin | scriptHan | scriptHangul,
-}
-
-// mixesScripts reports whether s holds letters of scripts that UTS #39
-// "highly restrictive" does not allow together.
-func mixesScripts(s string) bool {
-	set := 0
-	var other *unicode.RangeTable // the one script outside the named sets
-	for _, r := range s {
-		switch {
-		case r < utf8.RuneSelf:
-			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
-				set |= scriptLatin
-			}
-			continue
-		case unicode.In(r, unicode.Common, unicode.Inherited):
-			continue
-		case unicode.Is(unicode.Latin, r):
-			set |= scriptLatin
-		case unicode.Is(unicode.Han, r):
-			set |= scriptHan
-		case unicode.Is(unicode.Hiragana, r):
-			set |= scriptHiragana
-		case unicode.Is(unicode.Katakana, r):
-			set |= scriptKatakana
-		case unicode.Is(unicode.Bopomofo, r):
-			set |= scriptBopomofo
-		case unicode.Is(unicode.Hangul, r):
-			set |= scriptHangul
-		default:
-			if other != nil && unicode.Is(other, r) {
-				continue
-			}
-			if other != nil {
-				return true // two scripts outside the named sets
-			}
-			other = scriptOf(r)
-			set |= scriptOther
-		}
-	}
-	if set&(set-1) == 0 { // zero or one script
-		return false
-	}
-	if set&scriptOther != 0 {
-		return true
-	}
-	for _, ok := range allowedScriptSets {
-		if set&^ok == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// scriptOf returns the Unicode script table holding r, or a table holding
-// only r when r has none (an unassigned code point cannot pass PRECIS).
-func scriptOf(r rune) *unicode.RangeTable {
-	for _, t := range unicode.Scripts {
-		if unicode.Is(t, r) {
-			return t
-		}
-	}
-	return &unicode.RangeTable{R32: []unicode.Range32{{Lo: uint32(r), Hi: uint32(r), Stride: 1}}}
-}
-
-// CheckPassword applies the password policy: MinPasswordLength to
-// MaxPasswordLength characters of valid UTF-8. The error is an *Error with
-// code invalid_request.
-func CheckPassword(p string) error {
-	if !utf8.ValidString(p) {
-		return badRequest("password must be valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(p); n < MinPasswordLength || n > MaxPasswordLength {
-		return badRequest(fmt.Sprintf("password must be %d to %d characters", MinPasswordLength, MaxPasswordLength))
+// checkPolicy is credential.CheckPassword with its refusal as an *Error
+// invalid_request.
+func checkPolicy(password string) error {
+	if err := credential.CheckPassword(password); err != nil {
+		return badRequest(err.Error())
 	}
 	return nil
 }
@@ -210,9 +93,9 @@ type Config struct {
 	// concurrent password hashes; the zero value gives the defaults.
 	Throttle LoginThrottle
 	// Argon2 are the parameters new hashes use; each zero field takes its
-	// value from DefaultArgon2Params. New fails for parameters
-	// HashPassword refuses.
-	Argon2 Argon2Params
+	// value from credential.DefaultArgon2Params. New fails for parameters
+	// credential.HashPassword refuses.
+	Argon2 credential.Argon2Params
 	// StoreTimeout bounds each call the account flow makes into Users and
 	// RefreshTokens (default 5 s). A call still running then is abandoned:
 	// its context ends, so the stores of this module give up at once and a
@@ -330,7 +213,7 @@ type Accounts struct {
 	storeDown  atomic.Bool   // the last store call failed with ErrStoreUnavailable
 	grace      time.Duration
 	secret     []byte // HMAC key of successor tokens when grace > 0
-	argon      Argon2Params
+	argon      credential.Argon2Params
 	now        func() time.Time
 	log        *slog.Logger
 	throttle   *throttle
@@ -379,8 +262,8 @@ func New(cfg Config) (*Accounts, error) {
 			_, _ = rand.Read(a.secret)
 		}
 	}
-	a.argon = a.argon.withDefaults()
-	if err := a.argon.validate(); err != nil {
+	a.argon = a.argon.WithDefaults()
+	if err := a.argon.Validate(); err != nil {
 		return nil, err
 	}
 	if a.refreshTTL == 0 {
@@ -399,7 +282,7 @@ func New(cfg Config) (*Accounts, error) {
 	// an unknown user costs what a wrong password for a real one costs.
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
-	h, err := HashPassword(base64.RawURLEncoding.EncodeToString(pw[:]), a.argon)
+	h, err := credential.HashPassword(base64.RawURLEncoding.EncodeToString(pw[:]), a.argon)
 	if err != nil {
 		return nil, err
 	}
@@ -462,11 +345,11 @@ func (a *Accounts) RegisterFrom(ctx context.Context, client netip.Addr, username
 }
 
 func (a *Accounts) register(ctx context.Context, client netip.Addr, username, password string) error {
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(password); err != nil {
+	if err := checkPolicy(password); err != nil {
 		return err
 	}
 	if k, ok := ipKey(client); ok {
@@ -553,7 +436,7 @@ func (a *Accounts) LoginWithDevice(ctx context.Context, client netip.Addr, usern
 }
 
 func (a *Accounts) login(ctx context.Context, client netip.Addr, username, password, device string) (*TokenResponse, error) {
-	name, nerr := NormalizeUsername(username)
+	name, nerr := normalizeUsername(username)
 	if nerr != nil {
 		name = ""
 	}
@@ -1092,7 +975,7 @@ func (a *Accounts) RevokeSessions(ctx context.Context, username string) (int64, 
 	if a.refresh == nil {
 		return 0, ErrRefreshDisabled
 	}
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err != nil {
 		return 0, err
 	}
@@ -1219,7 +1102,7 @@ func randomID() (string, error) {
 // a password-hash slot of the registration share (the slot a registration
 // or an operator's reset waits for; see LoginThrottle.HashQueue), timed for
 // Trace.HashDone. Errors: the slot's *Error temporarily_unavailable when none
-// frees up in time, or HashPassword's.
+// frees up in time, or credential.HashPassword's.
 func (a *Accounts) hashNew(ctx context.Context, password string) (string, error) {
 	release, err := a.throttle.acquire(ctx, registerHash)
 	if err != nil {
@@ -1227,7 +1110,7 @@ func (a *Accounts) hashNew(ctx context.Context, password string) (string, error)
 	}
 	defer release()
 	start := time.Now()
-	hash, err := HashPassword(password, a.argon)
+	hash, err := credential.HashPassword(password, a.argon)
 	a.hashDone(start)
 	return hash, err
 }

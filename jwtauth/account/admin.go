@@ -92,7 +92,7 @@ func (a *Accounts) setDisabled(ctx context.Context, username string, disabled bo
 	if err != nil {
 		return err
 	}
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (a *Accounts) setDisabled(ctx context.Context, username string, disabled bo
 // malformed username, an error wrapping ErrUserNotFound for an unknown or
 // already deleted one, ErrUserAdminUnsupported, or a store failure.
 func (a *Accounts) DeleteUser(ctx context.Context, username string) error {
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err == nil {
 		err = a.deleteUser(ctx, name)
 	}
@@ -153,7 +153,7 @@ func (a *Accounts) deleteUser(ctx context.Context, name string) error {
 
 // SetPassword sets the password of username (normalized as at login) to
 // password, an operator's reset: the password policy applies
-// (CheckPassword), the new hash uses the current Argon2 parameters, and
+// (credential.CheckPassword), the new hash uses the current Argon2 parameters, and
 // every refresh-token family of the user is revoked (without a
 // RefreshTokenStore there is none). Device tokens of the user stop
 // counting (they are keyed by the hash). Errors: *Error invalid_request for
@@ -167,11 +167,11 @@ func (a *Accounts) SetPassword(ctx context.Context, username, password string) e
 }
 
 func (a *Accounts) setPassword(ctx context.Context, username, password string) error {
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(password); err != nil {
+	if err := checkPolicy(password); err != nil {
 		return err
 	}
 	hash, err := a.hashNew(ctx, password)
@@ -232,7 +232,7 @@ func (a *Accounts) deleteAccount(ctx context.Context, username, password string)
 // audit event of its own for a failure; the caller's operation is recorded.
 func (a *Accounts) verifyPassword(ctx context.Context, username, password string) (User, error) {
 	client, _ := ctx.Value(clientKey{}).(netip.Addr)
-	name, nerr := NormalizeUsername(username)
+	name, nerr := normalizeUsername(username)
 	if nerr != nil {
 		name = ""
 	}

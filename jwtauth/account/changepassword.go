@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/internal/errfmt"
 )
 
@@ -33,7 +34,7 @@ const opChangePassword = "change_password"
 // (their MAC is keyed by the stored hash, see LoginThrottle). Access tokens
 // already issued stay valid until they expire.
 //
-// next must pass CheckPassword; that is checked first, so a refused new
+// next must pass credential.CheckPassword; that is checked first, so a refused new
 // password spends no throttle token and hashes nothing. current is
 // verified as LoginWithDevice verifies a password, with the client address
 // of ctx (ContextWithClient; the zero Addr when unset) and no device
@@ -61,11 +62,11 @@ func (a *Accounts) ChangePassword(ctx context.Context, username, current, next s
 }
 
 func (a *Accounts) changePassword(ctx context.Context, username, current, next string) (*TokenResponse, error) {
-	name, err := NormalizeUsername(username)
+	name, err := normalizeUsername(username)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckPassword(next); err != nil {
+	if err := checkPolicy(next); err != nil {
 		return nil, err
 	}
 	// Change nothing that a new session cannot follow.
@@ -84,7 +85,7 @@ func (a *Accounts) changePassword(ctx context.Context, username, current, next s
 	}
 	// The new hash takes the slot the verification held.
 	start := time.Now()
-	hash, err := HashPassword(next, a.argon)
+	hash, err := credential.HashPassword(next, a.argon)
 	a.hashDone(start)
 	release()
 	if err != nil {

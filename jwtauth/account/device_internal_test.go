@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,10 +16,10 @@ import (
 // a password change or two imports of one account would store them.
 func deviceTestHashes(t *testing.T) (string, string) {
 	t.Helper()
-	p := Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	h1, err := HashPassword("correct horse battery", p)
+	p := credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	h1, err := credential.HashPassword("correct horse battery", p)
 	require.NoError(t, err)
-	h2, err := HashPassword("correct horse battery", p)
+	h2, err := credential.HashPassword("correct horse battery", p)
 	require.NoError(t, err)
 	require.NotEqual(t, h1, h2)
 	return h1, h2

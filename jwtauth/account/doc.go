@@ -1,6 +1,8 @@
 // Package account is the account flow of jwtauth: register, login, refresh
-// and logout over store ports, with password hashing (argon2id, bcrypt
-// verification), usernames normalized by PRECIS (RFC 8265), login and
+// and logout over store ports, with the credential rules of package
+// credential (argon2id hashing and bcrypt verification, the password
+// policy, usernames normalized by PRECIS, RFC 8265), login timing that does
+// not tell which users exist or how their hash is stored, login and
 // registration throttling with device tokens, and refresh-token families
 // with rotation and reuse detection (RFC 9700 §4.14.2).
 //

@@ -13,7 +13,8 @@ import (
 // style error code (RFC 6749 §5.2):
 //
 //   - "invalid_request": a username or password outside the policy
-//     (NormalizeUsername, CheckPassword), a malformed refresh token at Logout
+//     (credential.NormalizeUsername, credential.CheckPassword), a
+//     malformed refresh token at Logout
 //   - "invalid_credentials": an unknown user or a wrong password
 //     (ErrInvalidCredentials)
 //   - "user_exists": the username is taken (it wraps ErrUserExists)

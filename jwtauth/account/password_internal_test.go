@@ -1,6 +1,8 @@
 package account
 
 import (
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
+	"github.com/jwtauth/jwtauth/jwtauth/account/internal/hashhook"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 
 	"context"
@@ -26,6 +28,14 @@ func (m mapUsers) UserByName(_ context.Context, name string) (User, error) {
 }
 func (m mapUsers) UpdatePasswordHash(context.Context, string, string) error { return nil }
 
+// Kinds of hash computation the test tells apart: hashhook's, with an
+// argon2id computation of parameters other than the current ones legacy.
+const (
+	hashArgon2id       = hashhook.Argon2id
+	hashArgon2idLegacy = "argon2id-legacy"
+	hashBcrypt         = hashhook.Bcrypt
+)
+
 // hashCosts are the virtual times the test gives each hash computation.
 var hashCosts = map[string]time.Duration{
 	hashArgon2id:       30 * time.Millisecond,
@@ -33,7 +43,7 @@ var hashCosts = map[string]time.Duration{
 	hashBcrypt:         60 * time.Millisecond,
 }
 
-// costMeter counts hash computations (through hashHook) and the virtual time
+// costMeter counts hash computations (through hashhook.Hook) and the virtual time
 // they and the padding waits take.
 type costMeter struct {
 	clock  time.Time
@@ -42,11 +52,14 @@ type costMeter struct {
 
 func (m *costMeter) install(t *testing.T, a *Accounts) {
 	m.clock, m.counts = time.Unix(1_800_000_000, 0), map[string]int{}
-	hashHook = func(kind string) {
+	hashhook.Hook = func(kind string, memory, iterations uint32, lanes uint8) {
+		if kind == hashArgon2id && (memory != a.argon.Memory || iterations != a.argon.Iterations || lanes != a.argon.Parallelism) {
+			kind = hashArgon2idLegacy
+		}
 		m.counts[kind]++
 		m.clock = m.clock.Add(hashCosts[kind])
 	}
-	t.Cleanup(func() { hashHook = nil })
+	t.Cleanup(func() { hashhook.Hook = nil })
 	a.legacy.now = func() time.Time { return m.clock }
 	a.legacy.sleep = func(_ context.Context, d time.Duration) { m.clock = m.clock.Add(d) }
 }
@@ -64,15 +77,15 @@ func (m *costMeter) run(f func()) (map[string]int, time.Duration) {
 // malformed) and whatever the password (a 73-byte one cannot match bcrypt),
 // a failed login runs exactly one argon2id computation with the current
 // parameters and, with the padding, takes the same time. Hash computations
-// are counted through hashHook and timed on a virtual clock.
+// are counted through hashhook.Hook and timed on a virtual clock.
 func TestLoginFailuresCostTheSameForEveryHash(t *testing.T) {
-	current := Argon2Params{Memory: 64, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	older := Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	aliceHash, err := HashPassword("alice's password", current)
+	current := credential.Argon2Params{Memory: 64, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	older := credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	aliceHash, err := credential.HashPassword("alice's password", current)
 	require.NoError(t, err)
 	bcryptHash, err := bcrypt.GenerateFromPassword([]byte("bob's password"), bcrypt.MinCost)
 	require.NoError(t, err)
-	olderHash, err := HashPassword("bob's password", older)
+	olderHash, err := credential.HashPassword("bob's password", older)
 	require.NoError(t, err)
 	long := strings.Repeat("x", 73)
 
@@ -132,7 +145,7 @@ func TestLoginFailuresCostTheSameForEveryHash(t *testing.T) {
 // costs the legacy verification and the one current-parameter computation,
 // which is the new hash to store.
 func TestLegacyHashRightPasswordRehashes(t *testing.T) {
-	current := Argon2Params{Memory: 64, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	current := credential.Argon2Params{Memory: 64, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	bcryptHash, err := bcrypt.GenerateFromPassword([]byte("bob's password"), bcrypt.MinCost)
 	require.NoError(t, err)
 	a, err := New(Config{Users: mapUsers{}, Issuer: &token.Issuer{}, Argon2: current})
@@ -144,7 +157,7 @@ func TestLegacyHashRightPasswordRehashes(t *testing.T) {
 	assert.Equal(t, map[string]int{hashArgon2id: 1, hashBcrypt: 1}, counts)
 	require.True(t, res.ok)
 	require.NoError(t, res.rehashErr)
-	ok, rehash, err := VerifyPassword(res.rehash, "bob's password", current)
+	ok, rehash, err := credential.VerifyPassword(res.rehash, "bob's password", current)
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.False(t, rehash, "the new hash has the current parameters")

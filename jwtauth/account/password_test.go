@@ -7,147 +7,49 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 )
 
-var fastArgon = account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var fastArgon = credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-func TestArgon2idPHCRoundTrip(t *testing.T) {
-	h, err := account.HashPassword("correct horse", fastArgon)
-	require.NoError(t, err)
-	assert.Regexp(t, `^\$argon2id\$v=19\$m=64,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`, h)
-	ok, rehash, err := account.VerifyPassword(h, "correct horse", fastArgon)
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.False(t, rehash)
-	ok, _, err = account.VerifyPassword(h, "correct horsf", fastArgon)
-	require.NoError(t, err)
-	assert.False(t, ok)
-
-	// Older parameters match and ask for a rehash.
-	ok, rehash, err = account.VerifyPassword(h, "correct horse", account.DefaultArgon2Params)
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.True(t, rehash)
-
-	def, err := account.HashPassword("x", account.DefaultArgon2Params)
-	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(def, "$argon2id$v=19$m=19456,t=2,p=1$"), "OWASP parameters")
-}
-
-func TestBcryptHashesVerifyAndNeverTruncate(t *testing.T) {
-	h, err := bcrypt.GenerateFromPassword([]byte("legacy password"), bcrypt.MinCost)
-	require.NoError(t, err)
-	ok, rehash, err := account.VerifyPassword(string(h), "legacy password", fastArgon)
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.True(t, rehash, "bcrypt hashes are upgraded")
-
-	long := strings.Repeat("a", 72)
-	h72, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
-	require.NoError(t, err)
-	ok, _, err = account.VerifyPassword(string(h72), long+"b", fastArgon)
-	require.NoError(t, err)
-	assert.False(t, ok, "a 73-byte password must not match the hash of its first 72 bytes")
-
-	a, err := account.HashPassword(long+"b", fastArgon)
-	require.NoError(t, err)
-	ok, _, err = account.VerifyPassword(a, long+"c", fastArgon)
-	require.NoError(t, err)
-	assert.False(t, ok, "argon2id compares every byte")
-}
-
-func TestMalformedHashesNeverMatch(t *testing.T) {
-	for _, h := range []string{
-		"", "plaintext", "$argon2id$", "$argon2id$v=18$m=64,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-		"$argon2id$v=19$m=99999999,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-		"$argon2id$v=19$m=64,t=1,p=1$!!!$AAAA", "$2b$04$short",
+func TestArgon2ConfigOutOfBoundsIsAnError(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []credential.Argon2Params{
+		{Memory: 4, Iterations: 1, Parallelism: 1},
+		{Memory: 64, Iterations: 65, Parallelism: 1},
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 65},
 	} {
-		ok, _, err := account.VerifyPassword(h, "password", fastArgon)
-		assert.False(t, ok, h)
-		assert.ErrorIs(t, err, account.ErrUnknownHashFormat, h)
-	}
-}
-
-func TestUsernameAndPasswordRules(t *testing.T) {
-	n, err := account.NormalizeUsername("Alice")
-	require.NoError(t, err)
-	assert.Equal(t, "alice", n)
-	n, err = account.NormalizeUsername("ＡＬＩＣＥ") // fullwidth letters map to ASCII (RFC 8265 §3.3.2)
-	require.NoError(t, err)
-	assert.Equal(t, "alice", n)
-	for _, bad := range []string{"", "al ice", "bob\x00", "bob\n", strings.Repeat("a", 65)} {
-		_, err := account.NormalizeUsername(bad)
-		var e *account.Error
-		require.ErrorAs(t, err, &e, "%q", bad)
-		assert.Equal(t, "invalid_request", e.Code)
-	}
-	assert.Error(t, account.CheckPassword("short"))
-	assert.Error(t, account.CheckPassword(strings.Repeat("x", 1025)))
-	assert.Error(t, account.CheckPassword("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))
-	assert.NoError(t, account.CheckPassword("12345678"))
-	assert.NoError(t, account.CheckPassword(strings.Repeat("é", 1024)))
-}
-
-func TestArgon2ParamsOutOfBoundsAreErrorsNotPanics(t *testing.T) {
-	for _, p := range []account.Argon2Params{
-		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16}, // no key length
-		{Memory: 64, Iterations: 0, Parallelism: 1, SaltLength: 16, KeyLength: 32},
-		{Memory: 4, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
-		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 4, KeyLength: 32},
-	} {
-		_, err := account.HashPassword("correct horse", p)
+		_, err := account.New(account.Config{Users: memory.New(), Issuer: f.issuer, Argon2: p})
 		assert.Error(t, err, "%+v", p)
 	}
 	// In Config, zero fields take the defaults: a partial set works.
-	f := newFixture(t)
 	a, err := account.New(account.Config{Users: memory.New(), Issuer: f.issuer,
-		Argon2: account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1}})
+		Argon2: credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1}})
 	require.NoError(t, err)
 	require.NoError(t, a.Register(context.Background(), "alice", "correct horse"))
 }
 
-// TestArgon2BoundsSameForHashAndVerify: every parameter set HashPassword
-// and New accept makes hashes VerifyPassword accepts, and just past
-// each bound both refuse (issue 16.9: Iterations 65 was hashed, and every
-// such account could never log in).
-func TestArgon2BoundsSameForHashAndVerify(t *testing.T) {
-	base := account.Argon2Params{Memory: 8, Iterations: 1, Parallelism: 1, SaltLength: 8, KeyLength: 16}
-	at := func(edit func(*account.Argon2Params)) account.Argon2Params { p := base; edit(&p); return p }
-	for _, p := range []account.Argon2Params{
-		base,
-		at(func(p *account.Argon2Params) { p.Iterations = 64 }),
-		at(func(p *account.Argon2Params) { p.Parallelism, p.Memory = 4, 32 }),
-		at(func(p *account.Argon2Params) { p.SaltLength = 64 }),
-		at(func(p *account.Argon2Params) { p.KeyLength = 128 }),
-	} {
-		h, err := account.HashPassword("correct horse", p)
-		require.NoError(t, err, "%+v", p)
-		ok, rehash, err := account.VerifyPassword(h, "correct horse", p)
-		require.NoError(t, err, "%+v: %s", p, h)
-		assert.True(t, ok, "%+v", p)
-		assert.False(t, rehash, "%+v", p)
-	}
+// TestCredentialRulesAreInvalidRequest: the refusals of package credential
+// reach callers of Accounts as *Error invalid_request with the same text.
+func TestCredentialRulesAreInvalidRequest(t *testing.T) {
 	f := newFixture(t)
-	for _, tc := range []struct {
-		p   account.Argon2Params
-		phc string // the same parameters as a stored hash
-	}{
-		{at(func(p *account.Argon2Params) { p.Iterations = 65 }), "$argon2id$v=19$m=8,t=65,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
-		{at(func(p *account.Argon2Params) { p.Parallelism = 2 }), "$argon2id$v=19$m=8,t=1,p=2$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
-		{at(func(p *account.Argon2Params) { p.Memory = 1<<21 + 1 }), "$argon2id$v=19$m=2097153,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
-		{at(func(p *account.Argon2Params) { p.SaltLength = 65 }), "$argon2id$v=19$m=8,t=1,p=1$" + strings.Repeat("A", 87) + "$AAAAAAAAAAAAAAAAAAAAAA"},
-		{at(func(p *account.Argon2Params) { p.KeyLength = 129 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAAA$" + strings.Repeat("A", 172)},
-		{at(func(p *account.Argon2Params) { p.SaltLength = 7 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"},
-		{at(func(p *account.Argon2Params) { p.KeyLength = 15 }), "$argon2id$v=19$m=8,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAA"},
+	a, err := account.New(account.Config{Users: memory.New(), Issuer: f.issuer, Argon2: fastArgon})
+	require.NoError(t, err)
+	for _, tc := range []struct{ user, pw string }{
+		{"al ice", "correct horse"}, {strings.Repeat("a", 65), "correct horse"}, {"p\u0430ypal", "correct horse"},
+		{"alice", "short"}, {"alice", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"},
 	} {
-		_, err := account.HashPassword("correct horse", tc.p)
-		assert.Error(t, err, "HashPassword %+v", tc.p)
-		_, err = account.New(account.Config{Users: memory.New(), Issuer: f.issuer, Argon2: tc.p})
-		assert.Error(t, err, "New %+v", tc.p)
-		_, _, err = account.VerifyPassword(tc.phc, "correct horse", base)
-		assert.ErrorIs(t, err, account.ErrUnknownHashFormat, tc.phc)
+		want := credential.CheckPassword(tc.pw)
+		if _, nerr := credential.NormalizeUsername(tc.user); nerr != nil {
+			want = nerr
+		}
+		require.Error(t, want)
+		err := a.Register(context.Background(), tc.user, tc.pw)
+		var e *account.Error
+		require.ErrorAs(t, err, &e, "%q", tc.user)
+		assert.Equal(t, "invalid_request", e.Code)
+		assert.Equal(t, want.Error(), e.Description)
 	}
 }

@@ -81,7 +81,7 @@ const (
 // (Registrations, RegisterInterval: 20 at once, then 20 an hour), whatever
 // their outcome.
 //
-// Password hashing (argon2id: DefaultArgon2Params.Memory KiB and one core
+// Password hashing (argon2id: credential.DefaultArgon2Params.Memory KiB and one core
 // each) is bounded by a semaphore of MaxConcurrentHashes slots. A burst
 // waits in a bounded queue (HashQueue requests per slot, each waiting at most
 // HashWait); a request that finds the queue full, or no slot within

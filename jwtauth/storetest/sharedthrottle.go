@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -55,7 +56,7 @@ func SharedThrottle(t *testing.T, stores []account.Store) {
 		ts := throttleStore(t, s)
 		accounts[i], err = account.New(account.Config{
 			Users: s, Issuer: iss, Now: now, Logger: slog.New(slog.DiscardHandler),
-			Argon2:   account.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1},
+			Argon2:   credential.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1},
 			Throttle: account.LoginThrottle{Store: ts, MaxConcurrentHashes: -1},
 		})
 		require.NoError(t, err)
