@@ -265,7 +265,14 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rf := newRemoteFixture(t, func(c *remote.Config) { c.Timeout = 200 * time.Millisecond })
+			// Only the slow origin meets the fetch timeout; the others get
+			// one no loaded -race run reaches, so a 10 MiB body is refused
+			// for its size, never for its time.
+			timeout := 30 * time.Second
+			if tc.want == "deadline exceeded" {
+				timeout = 200 * time.Millisecond
+			}
+			rf := newRemoteFixture(t, func(c *remote.Config) { c.Timeout = timeout })
 			ctx := t.Context()
 			tok := rf.issue(t)
 			if tc.handler == nil {
