@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,6 +91,17 @@ func requireNodeClient(t *testing.T) string {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing("node not found: %v", err)
+	}
+	// oauth4webapi 3 and dpop 2 need Node 20 or later (WebCrypto as
+	// globalThis.crypto, fetch).
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		missing("node --version: %v", err)
+	}
+	version := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	if n, err := strconv.Atoi(major); err != nil || n < 20 {
+		missing("node %s is older than the v20 the Node client needs", version)
 	}
 	for _, pkg := range []string{"dpop", "oauth4webapi"} {
 		if _, err := os.Stat(filepath.Join(nodeClientDir, "node_modules", pkg, "package.json")); err != nil {
