@@ -247,6 +247,13 @@ type answer struct {
 // the decoded JSON body and WWW-Authenticate.
 func send(t *testing.T, method, url, authorization, proof, body string) (int, answer, string) {
 	t.Helper()
+	status, a, h := sendH(t, method, url, authorization, proof, body)
+	return status, a, h.Get("WWW-Authenticate")
+}
+
+// sendH is send returning all the answer's headers.
+func sendH(t *testing.T, method, url, authorization, proof, body string) (int, answer, http.Header) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -267,7 +274,7 @@ func send(t *testing.T, method, url, authorization, proof, body string) (int, an
 	defer resp.Body.Close()
 	var a answer
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&a), "%s %s: not a JSON answer", method, url)
-	return resp.StatusCode, a, resp.Header.Get("WWW-Authenticate")
+	return resp.StatusCode, a, resp.Header
 }
 
 func quoteJSON(s string) string {
