@@ -129,17 +129,22 @@ func runNodeClient(t *testing.T, node, base, username string) nodeResult {
 }
 
 // TestDPoPNodeClientServe: panva's dpop and oauth4webapi, in Node, log in
-// to the real `jwtauth serve` binary (SQLite store, --dpop allowed), call
-// /protected, refresh and call again; then the Go side replays and
-// misuses what they sent.
+// to the real `jwtauth serve` binary (SQLite store; --dpop allowed, then
+// required), call /protected, refresh and call again; then the Go side
+// replays and misuses what they sent.
 func TestDPoPNodeClientServe(t *testing.T) {
 	node := requireNodeClient(t)
-	base := startServe(t, buildJWTAuth(t), "--dpop", "allowed")
-	res := runNodeClient(t, node, base, "node-alice")
-	checkNodeInterop(t, base, res)
-	assert.Zero(t, res.NonceRetries, "serve sets no server nonces")
-	assert.Zero(t, res.O4WNonceRetries)
-	assert.False(t, res.NonceSeen)
+	bin := buildJWTAuth(t)
+	for _, mode := range []string{"allowed", "required"} {
+		t.Run(mode, func(t *testing.T) {
+			base := startServe(t, bin, "--dpop", mode)
+			res := runNodeClient(t, node, base, "node-"+mode)
+			checkNodeInterop(t, base, res)
+			assert.Zero(t, res.NonceRetries, "serve sets no server nonces")
+			assert.Zero(t, res.O4WNonceRetries)
+			assert.False(t, res.NonceSeen)
+		})
+	}
 }
 
 // TestDPoPNodeClientNonces: the same client against a jwtauth.Service with
