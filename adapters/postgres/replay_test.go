@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"context"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/dpop/dpoptest"
 )
@@ -62,4 +65,42 @@ func TestReplayCacheBounded(t *testing.T) {
 	}
 	assert.LessOrEqual(t, maxRows, 41+50, "rows: the live records and at most one sweep period")
 	assert.Greater(t, maxRows, 41, "the flood never outgrew the live records: the test checks nothing")
+}
+
+// TestReplayCacheUnavailable: with the database frozen (a proxy that stops
+// forwarding) Seen fails when its context ends, and with it down Seen fails
+// wrapping account.ErrStoreUnavailable: never a false "unseen". When it is
+// back, a key that was never recorded is unseen, the one recorded before
+// is seen.
+func TestReplayCacheUnavailable(t *testing.T) {
+	db := newDB(t)
+	p := newProxy(t)
+	host, port, err := net.SplitHostPort(p.Addr())
+	require.NoError(t, err)
+	s, err := postgres.Open(t.Context(), withParams(t, db.dsn(t, "jwtauth-replay-down"), map[string]string{"host": host, "port": port, "pool_max_conns": "1"}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	t0 := time.Date(2026, time.December, 7, 4, 12, 0, 0, time.UTC)
+	seen, err := s.Seen(t.Context(), dpoptest.Key("before"), t0.Add(time.Minute), t0)
+	require.NoError(t, err)
+	require.False(t, seen)
+
+	p.Freeze()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	seen, err = s.Seen(ctx, dpoptest.Key("frozen"), t0.Add(time.Minute), t0)
+	cancel()
+	require.Error(t, err, "Seen on a frozen database reported seen=%v", seen)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	p.Down()
+	seen, err = s.Seen(t.Context(), dpoptest.Key("down"), t0.Add(time.Minute), t0)
+	require.Error(t, err, "Seen on a database that is down reported seen=%v", seen)
+	assert.ErrorIs(t, err, account.ErrStoreUnavailable)
+
+	p.Up()
+	seen, err = s.Seen(t.Context(), dpoptest.Key("down"), t0.Add(time.Minute), t0)
+	require.NoError(t, err)
+	assert.False(t, seen, "the key of the failed call was not recorded")
+	seen, err = s.Seen(t.Context(), dpoptest.Key("before"), t0.Add(time.Minute), t0)
+	require.NoError(t, err)
+	assert.True(t, seen, "the key recorded before the outage")
 }
