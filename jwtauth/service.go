@@ -166,11 +166,25 @@ type Config struct {
 	// bearer tokens. Discovery and RFC 8414 metadata advertise
 	// dpop_signing_alg_values_supported.
 	DPoP DPoPMode
-	// DPoPProofs configures the proof verifier shared by the issuing
-	// endpoints and the Authenticator (algorithms, iat window, replay cache,
-	// nonces: see dpop.Config); the zero value gives ES256 and EdDSA, 60 s
-	// and a per-process replay cache. Ignored when DPoP is off.
+	// DPoPProofs configures the proof verifiers of the issuing endpoints
+	// and the Authenticator (algorithms, iat window, replay cache, nonces:
+	// see dpop.Config); the zero value gives ES256 and EdDSA, 60 s, the
+	// replay cache of DPoPReplay at /login and /refresh and a per-process
+	// one in the Authenticator. A Replay set here wins: both use it.
+	// Ignored when DPoP is off.
 	DPoPProofs dpop.Config
+	// DPoPReplay remembers the proofs /login and /refresh accepted, so that
+	// one is accepted once across every instance that shares it (RFC 9449
+	// §11.1). Default the Store when it implements dpop.ReplayCache, as the
+	// stores of adapters/sqlite and adapters/postgres do (a table every
+	// instance on the database shares; adapters/memory's is per process);
+	// otherwise a per-process cache. The Authenticator keeps a per-process
+	// cache unless DPoPProofs.Replay is set: a store round trip per request
+	// would cost several times the proof's signature check (docs/dpop.md,
+	// "A replay cache shared through the store"). Set a
+	// dpop.NewMemoryReplayCache here to keep the issuing endpoints' cache
+	// in process too. Ignored when DPoP is off or DPoPProofs.Replay is set.
+	DPoPReplay dpop.ReplayCache
 	// DPoPPublicURL is the base of the htu the Authenticator expects of a
 	// bound token's proof: it is followed by the request's path (see
 	// authn.DPoPConfig.PublicURL). Default the issuer's origin, right when
@@ -379,7 +393,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 		}
-		dp = &dpopIssuing{v: pv, required: cfg.DPoP == DPoPRequired, base: strings.TrimSuffix(cfg.Issuer, "/")}
+		iv := pv // the issuing endpoints': the Authenticator's unless a replay cache is shared
+		if rc := issuingReplay(cfg); rc != nil {
+			icfg := cfg.DPoPProofs
+			icfg.Replay = rc
+			if iv, err = dpop.NewVerifier(icfg); err != nil {
+				return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
+			}
+		}
+		dp = &dpopIssuing{v: iv, required: cfg.DPoP == DPoPRequired, base: strings.TrimSuffix(cfg.Issuer, "/")}
 		mode := authn.DPoPAllowed
 		if cfg.DPoP == DPoPRequired {
 			mode = authn.DPoPRequired
@@ -585,6 +607,21 @@ func issuerPath(issuer string) (string, error) {
 		return "", fmt.Errorf("jwtauth: the path of Config.Issuer %q must be plain segments such as /auth (no escapes, no //, . or .., no : or *)", issuer)
 	}
 	return p, nil
+}
+
+// issuingReplay returns the replay cache of the issuing endpoints' proofs
+// when it is not the Authenticator's: Config.DPoPReplay, else the Store
+// when it implements dpop.ReplayCache; nil when DPoPProofs.Replay is set
+// (then both use it) or there is none.
+func issuingReplay(cfg Config) dpop.ReplayCache {
+	if cfg.DPoPProofs.Replay != nil {
+		return nil
+	}
+	if cfg.DPoPReplay != nil {
+		return cfg.DPoPReplay
+	}
+	rc, _ := cfg.Store.(dpop.ReplayCache)
+	return rc
 }
 
 // purgeLoop runs Accounts.Purge (expired refresh-token families, idle

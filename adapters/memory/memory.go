@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/keys"
 )
 
@@ -38,6 +39,8 @@ type Store struct {
 	schedule keys.Schedule // the servers' schedule (keys.ScheduleStore)
 
 	throttle map[[2]string]*throttleBucket // by kind and key (account.ThrottleStore)
+
+	replay *dpop.MemoryReplayCache // dpop.ReplayCache; nil after Close
 }
 
 // family is what a refresh-token family holds beside its tokens.
@@ -52,6 +55,7 @@ var (
 	_ account.RefreshTokenGraceStore = (*Store)(nil)
 	_ account.UserAdminStore         = (*Store)(nil)
 	_ keys.ScheduleStore             = (*Store)(nil)
+	_ dpop.ReplayCache               = (*Store)(nil)
 )
 
 // New returns an empty store: no users, no refresh tokens, and key-set version 0.
@@ -62,6 +66,7 @@ func New() *Store {
 		keys:    map[string]keys.Record{},
 		refresh: map[string]account.RefreshToken{},
 		family:  map[string]family{},
+		replay:  dpop.NewMemoryReplayCache(dpop.DefaultReplayCacheSize),
 	}
 }
 
@@ -100,7 +105,22 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.users, s.keys, s.refresh, s.family, s.deleted = nil, nil, nil, nil, nil
+	s.replay = nil
 	return nil
+}
+
+// Seen implements dpop.ReplayCache with a dpop.MemoryReplayCache of
+// dpop.DefaultReplayCacheSize keys that every user of the store shares (the
+// Services of a test on one store, say), in this process only. It fails
+// with ctx's error when ctx is done and with an error wrapping
+// account.ErrStoreUnavailable after Close, recording nothing.
+func (s *Store) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	if err := s.lock(ctx, "dpop replay cache"); err != nil {
+		return false, err
+	}
+	c := s.replay
+	s.mu.Unlock()
+	return c.Seen(ctx, key, expires, now)
 }
 
 // CreateUser inserts u, its CreatedAt normalized to UTC. It returns

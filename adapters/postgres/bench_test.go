@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop/dpoptest"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 )
 
@@ -33,3 +35,9 @@ func BenchmarkLogin(b *testing.B) { storetest.BenchmarkLogin(b, benchStore(b)) }
 // BenchmarkThrottle: storetest.BenchmarkThrottle, the take and refund a
 // shared throttle adds to a login.
 func BenchmarkThrottle(b *testing.B) { storetest.BenchmarkThrottle(b, benchStore(b)) }
+
+// BenchmarkReplayCache: dpoptest.BenchmarkReplayCache, the statement a
+// proof costs with the replay cache in the store.
+func BenchmarkReplayCache(b *testing.B) {
+	dpoptest.BenchmarkReplayCache(b, benchStore(b).(dpop.ReplayCache))
+}

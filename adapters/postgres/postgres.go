@@ -99,6 +99,8 @@ type Store struct {
 	bg     context.Context // canceled by Close; ends KeyChanges listeners
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
+
+	replayInserts atomic.Uint64 // Seen calls, for the sweeps of dpop_proofs
 }
 
 var (

@@ -55,6 +55,8 @@ type Store struct {
 	closed atomic.Bool
 	wsem   chan struct{} // one in-process writer at a time
 
+	replayInserts atomic.Uint64 // Seen calls, for the sweeps of dpop_proofs
+
 	// file is the database file, opened read-only by Open and closed after
 	// db: checkFile compares it with the file at path and reads its header.
 	// It stays open because closing any descriptor of a file drops the

@@ -24,6 +24,8 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop/dpoptest"
 	"github.com/jwtauth/jwtauth/jwtauth/storetest"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -479,4 +481,55 @@ func TestMigrationScheduleRetain(t *testing.T) {
 	got, err = s.LoadSchedule(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
+}
+
+func TestReplayCacheConformance(t *testing.T) {
+	dpoptest.RunReplayCache(t, func(t *testing.T) dpop.ReplayCache {
+		return open(t, filepath.Join(t.TempDir(), "jwtauth.db"))
+	})
+}
+
+// TestReplayCacheShared records a proof's key through one handle of the
+// file and replays it through another, as two processes would.
+func TestReplayCacheShared(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	a, b := open(t, path), open(t, path)
+	k := dpoptest.Key("proof")
+	seen, err := a.Seen(t.Context(), k, t0.Add(time.Minute), t0)
+	require.NoError(t, err)
+	require.False(t, seen)
+	seen, err = b.Seen(t.Context(), k, t0.Add(time.Minute), t0.Add(time.Second))
+	require.NoError(t, err)
+	assert.True(t, seen, "a proof recorded through one handle is seen through another")
+}
+
+// TestReplayCacheBounded floods the cache with proofs whose records expire
+// and checks that the table never holds more than the live records and the
+// rows of one sweep period.
+func TestReplayCacheBounded(t *testing.T) {
+	defer sqlite.SetReplaySweepEvery(50)()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	s := open(t, path)
+	rows := func() int {
+		db, err := sql.Open("sqlite", path)
+		require.NoError(t, err)
+		defer db.Close()
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM dpop_proofs`).Scan(&n))
+		return n
+	}
+	// 20 proofs a second, each remembered 2 s: at most 40 live records.
+	maxRows := 0
+	for i := range 400 {
+		now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		seen, err := s.Seen(ctx, dpoptest.Key(strconv.Itoa(i)), now.Add(2*time.Second), now)
+		require.NoError(t, err)
+		require.False(t, seen)
+		if i%10 == 9 {
+			maxRows = max(maxRows, rows())
+		}
+	}
+	assert.LessOrEqual(t, maxRows, 41+50, "rows: the live records and at most one sweep period")
+	assert.Greater(t, maxRows, 41, "the flood never outgrew the live records: the test checks nothing")
 }

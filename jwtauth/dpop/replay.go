@@ -11,14 +11,18 @@ import (
 //
 // The default, NewMemoryReplayCache, lives in one process: with several
 // instances behind a load balancer, a proof replayed to another instance
-// within IATWindow is not caught. A deployment that needs that plugs in a
-// ReplayCache over a shared store (a later step of issue 24 may offer one).
-// A short IATWindow bounds the exposure either way.
+// within IATWindow is not caught. The stores of adapters/sqlite and
+// adapters/postgres implement ReplayCache over a table every instance on
+// the database shares (jwtauth.Config.DPoPReplay, docs/dpop.md). A short
+// IATWindow bounds the exposure either way. jwtauth/dpop/dpoptest is the
+// conformance suite of an implementation.
 type ReplayCache interface {
 	// Seen records key until expires (inclusive) and reports whether key
-	// was already recorded with an expiry at or after now. key is 43 bytes of base64url; the
-	// check and the record must be atomic. An error refuses the proof as a
-	// server failure (not as ErrInvalidProof).
+	// was already recorded with an expiry at or after now. key is 43
+	// bytes of base64url; the check and the record must be atomic. A done
+	// ctx or an unavailable store is an error, recording nothing, never a
+	// false "unseen"; the Verifier then refuses the proof as a server
+	// failure (not as ErrInvalidProof).
 	Seen(ctx context.Context, key string, expires, now time.Time) (bool, error)
 }
 
@@ -47,8 +51,12 @@ func NewMemoryReplayCache(size int) *MemoryReplayCache {
 	return &MemoryReplayCache{seen: make(map[string]time.Time), ring: make([]replayEntry, size)}
 }
 
-// Seen implements ReplayCache.
-func (c *MemoryReplayCache) Seen(_ context.Context, key string, expires, now time.Time) (bool, error) {
+// Seen implements ReplayCache. It fails only for a done ctx (with its
+// error), recording nothing.
+func (c *MemoryReplayCache) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err // the Verifier wraps it
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.n > 0 && c.ring[c.head].expires.Before(now) {
