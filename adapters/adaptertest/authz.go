@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,6 +62,9 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 		{"DPoPAllowed", testDPoPAllowed},
 		{"DPoPRequired", testDPoPRequired},
 		{"DPoPOff", testDPoPOff},
+		{"DPoPBadInput", testDPoPBadInput},
+		{"DPoPNonce", testDPoPNonce},
+		{"DPoPChallenges", testDPoPChallenges},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +75,14 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 				if edit != nil {
 					edit(&auth)
 				}
-				h := newProtected(t, ClaimsHandler, &auth, reqs...)
+				reached := new(atomic.Int64)
+				next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					reached.Add(1)
+					ClaimsHandler.ServeHTTP(w, r)
+				})
+				h := newProtected(t, next, &auth, reqs...)
 				require.NotNil(t, h, "newProtected returned nil")
-				return &client{t: t, h: validated(t, h, application, "", &checked)}
+				return &client{t: t, h: validated(t, h, application, "", &checked), reached: reached}
 			})
 		})
 	}
