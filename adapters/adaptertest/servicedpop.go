@@ -179,6 +179,22 @@ func testServiceDPoP(t *testing.T, mount MountServiceFunc) {
 		assertError(t, c.post("/auth/login", creds, "DPoP", x.proof(t, x.key, nil)), http.StatusTooManyRequests, "too_many_requests")
 	})
 
+	// The service's own protected endpoint, behind its Authenticator: a
+	// DPoP-bound session changes its password with a proof (the new session
+	// stays bound), and without one gets the DPoP challenge.
+	t.Run("ChangePassword", func(t *testing.T) {
+		now, clock := fixedClock()
+		c := dpopService(t, mount, jwtauth.Config{DPoPProofs: dpop.Config{Now: clock}}, nil)
+		require.Equal(t, http.StatusCreated, c.post("/auth/register", creds).Status)
+		x := &proofTarget{key: newDPoPKey(t), method: http.MethodPost, url: dpopIssuer + "/login", now: now}
+		tok := assertDPoPTokens(t, c.post("/auth/login", creds, "DPoP", x.proof(t, x.key, nil)))
+		x.url, x.token = "https://auth.example.test/auth/password", tok.AccessToken
+		body := map[string]string{"current_password": creds["password"], "new_password": "a new and longer passphrase"}
+		assertDPoPRefused(t, c.post("/auth/password", body, "Authorization", "DPoP "+tok.AccessToken), "invalid_dpop_proof")
+		assertDPoPRefused(t, c.post("/auth/password", body, "Authorization", "Bearer "+tok.AccessToken), "invalid_token")
+		assertDPoPTokens(t, c.post("/auth/password", body, "Authorization", "DPoP "+tok.AccessToken, "DPoP", x.proof(t, x.key, nil)))
+	})
+
 	t.Run("Nonce", func(t *testing.T) {
 		now, clock := fixedClock()
 		nonces, err := dpop.NewRotatingNonces([]byte("0123456789abcdef0123456789abcdef"), time.Minute, clock)
