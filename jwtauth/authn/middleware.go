@@ -338,14 +338,14 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Cla
 	}
 	ctx := token.ContextWithClaims(r.Context(), c)
 	if dpopScheme {
-		ctx = context.WithValue(ctx, dpopSchemeKey{}, a.DPoP.Verifier.Algs())
+		ctx = context.WithValue(ctx, dpopSchemeKey{}, a.DPoP.Verifier)
 	}
 	return r.WithContext(ctx), c, fromQuery, nil
 }
 
 // dpopSchemeKey marks the context of a request authenticated with the DPoP
-// scheme (RFC 9449 §7.1); its value is the proof algorithms ([]string), the
-// algs of the challenge a Requirement answers it with.
+// scheme (RFC 9449 §7.1); its value is the proof verifier (*dpop.Verifier),
+// whose algorithms a Requirement's challenge lists.
 type dpopSchemeKey struct{}
 
 // anonymousKey marks the context of a request an Optional Authenticator let
@@ -647,10 +647,10 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, r *http.Req
 		return true
 	}
 	var ch string
-	if algs, ok := r.Context().Value(dpopSchemeKey{}).([]string); ok {
+	if pv, ok := r.Context().Value(dpopSchemeKey{}).(*dpop.Verifier); ok {
 		// RFC 9449 §7.1: the DPoP scheme's challenge takes RFC 6750 §3's
 		// error codes, insufficient_scope among them.
-		ch = dpop.Challenge("insufficient_scope", algs) + `, error_description="` + desc + `"`
+		ch = dpop.Challenge("insufficient_scope", pv.Algs()) + `, error_description="` + desc + `"`
 	} else {
 		ch = `Bearer realm="` + quoteSafe(a.realm()) + `", error="insufficient_scope", error_description="` + desc + `"`
 	}
