@@ -356,11 +356,11 @@ type anonymousKey struct{}
 // Authorize is the adapters' middleware in one call: it authenticates r
 // (Authenticate) and checks reqs, all of which must hold. On failure it has
 // written the answer — Challenge's 401 or 503, or 403 insufficient_scope
-// (RFC 6750 §3.1) for a valid token that lacks a requirement, with the
-// Bearer challenge, or for a request authenticated with the DPoP scheme
-// `DPoP error="insufficient_scope", algs="…", error_description="…"`
-// (RFC 9449 §7.1), 401 for an
-// anonymous request (Optional) on a route with requirements — and returns
+// (RFC 6750 §3.1) for a valid token that lacks a requirement (for a
+// request authenticated with the DPoP scheme, under the DPoP challenge
+// `DPoP error="insufficient_scope", algs="…", error_description="…"`,
+// RFC 9449 §7.1), 401 for an anonymous request (Optional) on a route with
+// requirements — and returns
 // false; otherwise it returns r with the claims in its context, the claims
 // (nil for an anonymous request) and true. When the token came from a
 // QuerySource it sets Cache-Control: private on w (RFC 6750 §2.3).
@@ -505,8 +505,8 @@ func RequireDPoP() Requirement {
 // 403 with WWW-Authenticate: Bearer error="insufficient_scope" and
 // scope="…" listing scopes (RFC 6750 §3.1); a request authenticated with
 // the DPoP scheme gets the same attributes under the DPoP scheme, with
-// algs (RFC 9449 §7.1). Each scope must be a
-// scope-token (RFC 6749 §3.3: printable ASCII but space, '"' and '\').
+// algs (RFC 9449 §7.1). Each scope must be a scope-token (RFC 6749 §3.3:
+// printable ASCII but space, '"' and '\').
 //
 // An empty list or a malformed scope is a programming error, not an
 // allow-all: RequireScopes panics, at construction, as regexp.MustCompile
