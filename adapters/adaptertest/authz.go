@@ -37,7 +37,10 @@ var ClaimsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r 
 // requirements, all-of and any-of, (403 insufficient_scope with the RFC 6750 §3.1 challenge; a
 // missing or bad token still 401), optional authentication, and token
 // sources (cookie, query parameter, the 401 naming them, two different
-// tokens refused). Subtests run in parallel, each with a fresh [Fixture].
+// tokens refused), and DPoP (RFC 9449): the modes, the bad-input table of
+// dpopBadInputs (each a 401 with the DPoP challenge, the handler not
+// reached), server nonces, and the DPoP insufficient_scope and malformed
+// request challenges. Subtests run in parallel, each with a fresh [Fixture].
 // Every 401, 403 and 503 the middleware answers is checked against the
 // reusable answers of openapi.yaml (components/responses Unauthorized,
 // InsufficientScope, Unavailable).
