@@ -152,9 +152,10 @@ func (s *Server) MintBound(tok Token, key *DPoPKey) string {
 	return s.Mint(tok)
 }
 
-// DPoPVerifier returns the server's DPoP proof verifier: dpop.NewVerifier's
-// defaults (ES256 and EdDSA, iat at most 60 s old and 5 s ahead, no
-// nonces) on the server's clock, with one replay cache for the server's
+// DPoPVerifier returns the server's DPoP proof verifier, made on the
+// first call and the same afterwards: dpop.NewVerifier's defaults (ES256
+// and EdDSA, iat at most 60 s old and 5 s ahead, no nonces) on the
+// server's clock, with one replay cache of 10,000 proofs for the server's
 // life. Put it in an authn.DPoPConfig beside Verifier, with keys from
 // NewDPoPKey (the method), so that proofs and tokens follow Advance alike:
 //
@@ -162,4 +163,13 @@ func (s *Server) MintBound(tok Token, key *DPoPKey) string {
 //		DPoP: &authn.DPoPConfig{Verifier: srv.DPoPVerifier()}}
 //
 // For nonces or other algorithms, build your own with dpop.Config{Now: srv.Now, …}.
-func (s *Server) DPoPVerifier() *dpop.Verifier { return s.dpop }
+func (s *Server) DPoPVerifier() *dpop.Verifier {
+	if s.tb != nil {
+		s.tb.Helper()
+	}
+	v, err := s.dpop()
+	if err != nil {
+		s.fatalf("DPoP verifier: %v", err)
+	}
+	return v
+}

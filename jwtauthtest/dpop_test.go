@@ -153,3 +153,17 @@ func TestDPoPKeyErrors(t *testing.T) {
 	assert.Equal(t, "jwtauthtest: DPoP proof: dpop: htu is not an absolute URL", tb.run(func() { key.Proof("GET", "/orders", "") }))
 	assert.Contains(t, tb.run(func() { key.ProofWith("GET", "https://x.test/", dpop.ProofOptions{Alg: dpop.RS256}) }), "does not fit")
 }
+
+// DPoPVerifier is one verifier per server (one replay cache), whoever asks.
+func TestDPoPVerifierShared(t *testing.T) {
+	srv := jwtauthtest.NewServer(t)
+	assert.Same(t, srv.DPoPVerifier(), srv.DPoPVerifier())
+	assert.NotSame(t, srv.DPoPVerifier(), jwtauthtest.NewServer(t).DPoPVerifier())
+	key := srv.NewDPoPKey()
+	p := key.Proof("GET", "https://x.test/", "")
+	req := dpop.ProofRequest{Header: []string{p}, Method: "GET", URL: "https://x.test/"}
+	_, err := srv.DPoPVerifier().Verify(context.Background(), req)
+	require.NoError(t, err)
+	_, err = srv.DPoPVerifier().Verify(context.Background(), req)
+	assert.ErrorContains(t, err, "jti already used (replay)")
+}

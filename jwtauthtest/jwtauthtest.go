@@ -69,6 +69,10 @@ var ErrNotATest = errors.New("jwtauthtest: NewServer outside a test binary: the 
 // default (--jwks-max-age).
 const jwksMaxAge = 5 * time.Minute
 
+// dpopReplayCacheSize bounds the replay cache of DPoPVerifier: proofs
+// (jti) remembered within the 60 s window, about 40 bytes each preallocated.
+const dpopReplayCacheSize = 10_000
+
 // A Server is a test issuer on httptest: see the package documentation.
 // Its methods are safe for concurrent use.
 type Server struct {
@@ -81,9 +85,9 @@ type Server struct {
 	ts       *httptest.Server
 	keys     *keys.Manager
 	pool     *keyPool
-	verifier *token.Verifier // Issuer URL, Audience URL, clock Now
-	dpop     *dpop.Verifier  // DPoP proofs on the clock Now
-	anyIss   *token.Verifier // any iss and aud, no cache: for Claims
+	verifier *token.Verifier                // Issuer URL, Audience URL, clock Now
+	dpop     func() (*dpop.Verifier, error) // DPoPVerifier's, made on first use
+	anyIss   *token.Verifier                // any iss and aud, no cache: for Claims
 	close    sync.Once
 
 	mu  sync.Mutex
@@ -150,10 +154,9 @@ func NewServer(tb testing.TB) *Server {
 	if err != nil {
 		s.fatalf("verifier: %v", err)
 	}
-	s.dpop, err = dpop.NewVerifier(dpop.Config{Now: s.Now})
-	if err != nil {
-		s.fatalf("DPoP verifier: %v", err)
-	}
+	s.dpop = sync.OnceValues(func() (*dpop.Verifier, error) {
+		return dpop.NewVerifier(dpop.Config{Now: s.Now, ReplayCacheSize: dpopReplayCacheSize})
+	})
 	return s
 }
 
