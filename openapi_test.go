@@ -57,7 +57,10 @@ func TestOpenAPIValid(t *testing.T) {
 	assert.Equal(t, "JWT", bearer.BearerFormat)
 	apiKey := doc.Components.SecuritySchemes["accessToken"].Value
 	assert.Equal(t, []string{"apiKey", "header", "x-access-token"}, []string{apiKey.Type, apiKey.In, apiKey.Name})
-	assert.Equal(t, openapi3.SecurityRequirements{{"bearer": {}}, {"accessToken": {}}}, *doc.Paths.Value("/protected").Get.Security)
+	dpopScheme := doc.Components.SecuritySchemes["dpop"]
+	require.NotNil(t, dpopScheme, "the DPoP scheme of bound tokens (RFC 9449 §7.1)")
+	assert.Equal(t, []string{"http", "DPoP"}, []string{dpopScheme.Value.Type, dpopScheme.Value.Scheme})
+	assert.Equal(t, openapi3.SecurityRequirements{{"bearer": {}}, {"dpop": {}}, {"accessToken": {}}}, *doc.Paths.Value("/protected").Get.Security)
 
 	// Cookie mode: the refresh cookie, as a security scheme and a parameter
 	// with the names the code uses, optional beside the body on /refresh

@@ -103,3 +103,50 @@ func ExampleServer_Claims() {
 	// Output:
 	// alice [ops] [orders:read] 7
 }
+
+// An application tests its handler behind an Authenticator with DPoP
+// (RFC 9449): a token bound to the client's key passes with a fresh proof
+// by that key, and is refused as a Bearer token or with a replayed proof.
+// The key and DPoPVerifier follow the server's clock, so proofs stay
+// fresh after Advance.
+func ExampleDPoPKey() {
+	srv := jwtauthtest.NewServer(nil) // in a test: NewServer(t)
+	defer srv.Close()
+	auth := &authn.Authenticator{Verifier: srv.Verifier(),
+		DPoP: &authn.DPoPConfig{Verifier: srv.DPoPVerifier()}}
+	orders := nethttp.Middleware(auth)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := token.ClaimsFromContext(r.Context())
+		fmt.Fprint(w, "orders of ", claims.Subject)
+	}))
+	send := func(req *http.Request) {
+		w := httptest.NewRecorder()
+		orders.ServeHTTP(w, req)
+		fmt.Println(w.Code, w.Body.String())
+		if ch := w.Header().Get("WWW-Authenticate"); ch != "" {
+			fmt.Println("  WWW-Authenticate:", ch)
+		}
+	}
+
+	key := srv.NewDPoPKey()
+	tok := srv.MintBound(jwtauthtest.Token{Subject: "alice"}, key)
+	req := httptest.NewRequest(http.MethodGet, "/orders", nil)
+	key.Authorize(req, tok) // Authorization: DPoP <tok>, DPoP: <proof>
+	send(req)
+	send(req) // the same proof again
+
+	bearer := httptest.NewRequest(http.MethodGet, "/orders", nil)
+	bearer.Header.Set("Authorization", "Bearer "+tok)
+	send(bearer)
+
+	srv.Advance(10 * time.Minute) // the token is still valid; proofs are made at the new time
+	req = httptest.NewRequest(http.MethodGet, "/orders", nil)
+	key.Authorize(req, tok)
+	send(req)
+	// Output:
+	// 200 orders of alice
+	// 401 {"error":"invalid_dpop_proof","error_description":"the DPoP proof is not valid: jti already used (replay)"}
+	//   WWW-Authenticate: DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"
+	// 401 {"error":"invalid_token","error_description":"a DPoP-bound token needs Authorization: DPoP and a proof"}
+	//   WWW-Authenticate: DPoP error="invalid_token", algs="ES256 EdDSA", error_description="a DPoP-bound token needs Authorization: DPoP and a proof"
+	// 200 orders of alice
+}

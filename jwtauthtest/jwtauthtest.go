@@ -25,6 +25,11 @@
 // VerifierConfig.Now so that expiry follows it. Leave remote.Config.Now
 // unset (its background refresh waits on real timers) and call the
 // remote.KeySet's Refresh to make it see a Revoke at once.
+//
+// For DPoP (RFC 9449), a DPoPKey is the client's key: MintBound mints a
+// token bound to it and its Authorize sets the Authorization: DPoP and
+// DPoP headers of a request; DPoPVerifier checks proofs on the server's
+// clock for an authn.DPoPConfig (see docs/dpop.md, "Testing with DPoP").
 package jwtauthtest
 
 import (
@@ -50,6 +55,7 @@ import (
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/nethttp"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 )
@@ -63,6 +69,10 @@ var ErrNotATest = errors.New("jwtauthtest: NewServer outside a test binary: the 
 // default (--jwks-max-age).
 const jwksMaxAge = 5 * time.Minute
 
+// dpopReplayCacheSize bounds the replay cache of DPoPVerifier: proofs
+// (jti) remembered within the 60 s window, about 40 bytes each preallocated.
+const dpopReplayCacheSize = 10_000
+
 // A Server is a test issuer on httptest: see the package documentation.
 // Its methods are safe for concurrent use.
 type Server struct {
@@ -75,8 +85,9 @@ type Server struct {
 	ts       *httptest.Server
 	keys     *keys.Manager
 	pool     *keyPool
-	verifier *token.Verifier // Issuer URL, Audience URL, clock Now
-	anyIss   *token.Verifier // any iss and aud, no cache: for Claims
+	verifier *token.Verifier                // Issuer URL, Audience URL, clock Now
+	dpop     func() (*dpop.Verifier, error) // DPoPVerifier's, made on first use
+	anyIss   *token.Verifier                // any iss and aud, no cache: for Claims
 	close    sync.Once
 
 	mu  sync.Mutex
@@ -143,6 +154,9 @@ func NewServer(tb testing.TB) *Server {
 	if err != nil {
 		s.fatalf("verifier: %v", err)
 	}
+	s.dpop = sync.OnceValues(func() (*dpop.Verifier, error) {
+		return dpop.NewVerifier(dpop.Config{Now: s.Now, ReplayCacheSize: dpopReplayCacheSize})
+	})
 	return s
 }
 
@@ -240,10 +254,10 @@ type Token struct {
 	Groups   []string // groups, when not nil
 	Scopes   []string // scope, space-separated, when not empty (RFC 8693 §4.2)
 	// JKT binds the token to a DPoP key, when not empty: the claim
-	// cnf {"jkt": JKT} (RFC 9449 §6.1). Use dpop.Thumbprint of the client
-	// key's public half, and send requests with dpop.NewProof (see
-	// docs/dpop.md); an authn.Authenticator with DPoP then needs
-	// Authorization: DPoP and a proof by that key.
+	// cnf {"jkt": JKT} (RFC 9449 §6.1). Use a DPoPKey's JKT (or
+	// MintBound), or dpop.Thumbprint of your client key's public half; an
+	// authn.Authenticator with DPoP then needs Authorization: DPoP and a
+	// proof by that key (DPoPKey.Authorize, see docs/dpop.md).
 	JKT string
 
 	// IssuedAt is iat; default the server's Now.

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,6 +112,16 @@ type client struct {
 	h http.Handler
 	// storeDown lets 503 temporarily_unavailable through.
 	storeDown bool
+	// reached counts the requests that reached the protected handler
+	// (RunAuthorization's clients only).
+	reached *atomic.Int64
+}
+
+// on returns c reporting to t, a subtest's.
+func (c *client) on(t *testing.T) *client {
+	cc := *c
+	cc.t = t
+	return &cc
 }
 
 type response struct {

@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,7 +37,10 @@ var ClaimsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r 
 // requirements, all-of and any-of, (403 insufficient_scope with the RFC 6750 §3.1 challenge; a
 // missing or bad token still 401), optional authentication, and token
 // sources (cookie, query parameter, the 401 naming them, two different
-// tokens refused). Subtests run in parallel, each with a fresh [Fixture].
+// tokens refused), and DPoP (RFC 9449): the modes, the bad-input table of
+// dpopBadInputs (each a 401 with the DPoP challenge, the handler not
+// reached), server nonces, and the DPoP insufficient_scope and malformed
+// request challenges. Subtests run in parallel, each with a fresh [Fixture].
 // Every 401, 403 and 503 the middleware answers is checked against the
 // reusable answers of openapi.yaml (components/responses Unauthorized,
 // InsufficientScope, Unavailable).
@@ -61,6 +65,9 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 		{"DPoPAllowed", testDPoPAllowed},
 		{"DPoPRequired", testDPoPRequired},
 		{"DPoPOff", testDPoPOff},
+		{"DPoPBadInput", testDPoPBadInput},
+		{"DPoPNonce", testDPoPNonce},
+		{"DPoPChallenges", testDPoPChallenges},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +78,14 @@ func RunAuthorization(t *testing.T, newProtected NewProtectedFunc) {
 				if edit != nil {
 					edit(&auth)
 				}
-				h := newProtected(t, ClaimsHandler, &auth, reqs...)
+				reached := new(atomic.Int64)
+				next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					reached.Add(1)
+					ClaimsHandler.ServeHTTP(w, r)
+				})
+				h := newProtected(t, next, &auth, reqs...)
 				require.NotNil(t, h, "newProtected returned nil")
-				return &client{t: t, h: validated(t, h, application, "", &checked)}
+				return &client{t: t, h: validated(t, h, application, "", &checked), reached: reached}
 			})
 		})
 	}

@@ -379,6 +379,12 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 			return nil
 		}
 		return errors.New("no Authorization: Bearer credentials")
+	case s.Type == "http" && strings.EqualFold(s.Scheme, "DPoP"):
+		scheme, cred, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
+		if strings.EqualFold(scheme, "DPoP") && strings.TrimSpace(cred) != "" {
+			return nil
+		}
+		return errors.New("no Authorization: DPoP credentials")
 	case s.Type == "apiKey" && s.In == "header":
 		if strings.TrimSpace(h.Get(s.Name)) != "" {
 			return nil

@@ -41,7 +41,9 @@ type MountServiceFunc func(t *testing.T, svc *jwtauth.Service) http.Handler
 // verifies a token the mounted /auth/login issued; a login with a DPoP
 // proof gets a bound token the application's route accepts with a proof
 // by its key, and a bound refresh token needs one (400 invalid_dpop_proof
-// otherwise, spending nothing). Every request under
+// otherwise, spending nothing). Its subtest DPoP runs the DPoP bad-input
+// table at /login and /refresh of Services mounted the same way (see
+// testServiceDPoP), and server nonces there. Every request under
 // /auth, the remote verifier's included, and its answer are checked against
 // openapi.yaml, whose paths are relative to that prefix.
 func RunService(t *testing.T, mount MountServiceFunc) {
@@ -200,4 +202,6 @@ func RunService(t *testing.T, mount MountServiceFunc) {
 	if claims.Subject != "alice" || claims.Issuer != iss {
 		t.Errorf("remote verifier: sub %q iss %q, want alice and %s", claims.Subject, claims.Issuer, iss)
 	}
+
+	t.Run("DPoP", func(t *testing.T) { testServiceDPoP(t, mount) })
 }

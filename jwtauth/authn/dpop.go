@@ -83,6 +83,12 @@ func dpopCredentials(v string) (string, bool) {
 	return strings.TrimSpace(v[i:]), true
 }
 
+// isDPoPScheme reports whether the Authorization value v uses the DPoP scheme.
+func isDPoPScheme(v string) bool {
+	_, ok := dpopCredentials(v)
+	return ok
+}
+
 // checkDPoP applies a's DPoP policy to a verified token raw with claims c,
 // presented with the DPoP scheme or not. The proof is checked on every
 // request, cached token or not.

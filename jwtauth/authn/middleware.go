@@ -174,6 +174,9 @@ func (s TokenSource) take(r *http.Request, dpopOn bool) (string, bool, error) {
 	switch s.in {
 	case 'h':
 		vals = r.Header.Values(s.name)
+		if s.name == "Authorization" && len(vals) > 1 {
+			scheme = dpopOn && slices.ContainsFunc(vals, isDPoPScheme)
+		}
 		if s.name == "Authorization" && len(vals) == 1 {
 			cred, ok := bearerCredentials(vals[0])
 			if !ok && dpopOn {
@@ -200,13 +203,16 @@ func (s TokenSource) take(r *http.Request, dpopOn bool) (string, bool, error) {
 	case 1:
 		return strings.TrimSpace(vals[0]), scheme, nil
 	}
-	return "", false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("more than one %s", s))
+	return "", scheme, errors.Join(token.ErrTokenMalformed, fmt.Errorf("more than one %s", s))
 }
 
 // token returns r's access token from a's sources, whether it came from
 // the query and whether with the DPoP scheme. A token from a cookie on a
 // state-changing request must pass the CSRF check, and on a protocol
-// upgrade (a WebSocket handshake) its Origin and Sec-Fetch-Site part.
+// upgrade (a WebSocket handshake) its Origin and Sec-Fetch-Site part. A
+// malformed request (two tokens, two Authorization headers) reports the
+// DPoP scheme too when one of its credentials used it, so that its 401
+// carries the DPoP challenge.
 func (a *Authenticator) token(r *http.Request) (string, bool, bool, error) {
 	if len(a.Sources) == 0 {
 		t, scheme, err := tokenFromRequest(r, a.DPoP != nil)
@@ -218,14 +224,14 @@ func (a *Authenticator) token(r *http.Request) (string, bool, bool, error) {
 	for _, s := range a.Sources {
 		t, scheme, err := s.take(r, a.DPoP != nil)
 		if err != nil {
-			return "", false, false, err
+			return "", false, dpopScheme || scheme, err
 		}
 		if t == "" || t == tok {
 			dpopScheme = dpopScheme || (t != "" && scheme)
 			continue
 		}
 		if tok != "" {
-			return "", false, false, errors.Join(token.ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
+			return "", false, dpopScheme || scheme, errors.Join(token.ErrTokenMalformed, fmt.Errorf("two different tokens in one request (%s and %s)", from, s))
 		}
 		tok, from, dpopScheme = t, s, scheme
 	}
@@ -265,7 +271,7 @@ func tokenFromRequest(r *http.Request, dpopOn bool) (string, bool, error) {
 	var bearer string
 	var scheme bool
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 {
-		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
+		return "", dpopOn && slices.ContainsFunc(vals, isDPoPScheme), errors.Join(token.ErrTokenMalformed, errors.New("more than one Authorization header"))
 	} else if len(vals) == 1 {
 		cred, ok := bearerCredentials(vals[0])
 		if !ok && dpopOn {
@@ -281,13 +287,13 @@ func tokenFromRequest(r *http.Request, dpopOn bool) (string, bool, error) {
 	}
 	var alt string
 	if vals := r.Header.Values("x-access-token"); len(vals) > 1 {
-		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("more than one x-access-token header"))
+		return "", scheme, errors.Join(token.ErrTokenMalformed, errors.New("more than one x-access-token header"))
 	} else if len(vals) == 1 {
 		alt = strings.TrimSpace(vals[0])
 	}
 	switch {
 	case bearer != "" && alt != "" && alt != bearer:
-		return "", false, errors.Join(token.ErrTokenMalformed, errors.New("two different tokens in one request"))
+		return "", scheme, errors.Join(token.ErrTokenMalformed, errors.New("two different tokens in one request"))
 	case bearer != "":
 		return bearer, scheme, nil
 	case alt != "":
@@ -315,6 +321,9 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Cla
 			// Refused before Verify: no token, or two of them.
 			v.Refused(err)
 		}
+		if dpopScheme && errors.Is(err, token.ErrTokenMalformed) {
+			err = &dpopSchemeError{err}
+		}
 		return r, nil, false, err
 	}
 	c, err := a.Verifier.Verify(r.Context(), raw)
@@ -327,8 +336,17 @@ func (a *Authenticator) authenticate(r *http.Request) (*http.Request, *token.Cla
 	if err := a.checkDPoP(r, raw, c, dpopScheme); err != nil {
 		return r, nil, false, err
 	}
-	return r.WithContext(token.ContextWithClaims(r.Context(), c)), c, fromQuery, nil
+	ctx := token.ContextWithClaims(r.Context(), c)
+	if dpopScheme {
+		ctx = context.WithValue(ctx, dpopSchemeKey{}, a.DPoP.Verifier)
+	}
+	return r.WithContext(ctx), c, fromQuery, nil
 }
+
+// dpopSchemeKey marks the context of a request authenticated with the DPoP
+// scheme (RFC 9449 §7.1); its value is the proof verifier (*dpop.Verifier),
+// whose algorithms a Requirement's challenge lists.
+type dpopSchemeKey struct{}
 
 // anonymousKey marks the context of a request an Optional Authenticator let
 // through without a token; its value is that Authenticator, whose realm a
@@ -338,8 +356,11 @@ type anonymousKey struct{}
 // Authorize is the adapters' middleware in one call: it authenticates r
 // (Authenticate) and checks reqs, all of which must hold. On failure it has
 // written the answer — Challenge's 401 or 503, or 403 insufficient_scope
-// (RFC 6750 §3.1) for a valid token that lacks a requirement, 401 for an
-// anonymous request (Optional) on a route with requirements — and returns
+// (RFC 6750 §3.1) for a valid token that lacks a requirement (for a
+// request authenticated with the DPoP scheme, under the DPoP challenge
+// `DPoP error="insufficient_scope", algs="…", error_description="…"`,
+// RFC 9449 §7.1), 401 for an anonymous request (Optional) on a route with
+// requirements — and returns
 // false; otherwise it returns r with the claims in its context, the claims
 // (nil for an anonymous request) and true. When the token came from a
 // QuerySource it sets Cache-Control: private on w (RFC 6750 §2.3).
@@ -353,7 +374,7 @@ func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs .
 		w.Header().Set("Cache-Control", "private")
 	}
 	for i := range reqs {
-		if !reqs[i].check(a, w, c) {
+		if !reqs[i].check(a, w, r, c) {
 			return r, nil, false
 		}
 	}
@@ -482,8 +503,10 @@ func RequireDPoP() Requirement {
 // RequireScopes requires every one of scopes in the token's scope claim (a
 // space-separated string, RFC 8693 §4.2). A valid token lacking one gets
 // 403 with WWW-Authenticate: Bearer error="insufficient_scope" and
-// scope="…" listing scopes (RFC 6750 §3.1). Each scope must be a
-// scope-token (RFC 6749 §3.3: printable ASCII but space, '"' and '\').
+// scope="…" listing scopes (RFC 6750 §3.1); a request authenticated with
+// the DPoP scheme gets the same attributes under the DPoP scheme, with
+// algs (RFC 9449 §7.1). Each scope must be a scope-token (RFC 6749 §3.3:
+// printable ASCII but space, '"' and '\').
 //
 // An empty list or a malformed scope is a programming error, not an
 // allow-all: RequireScopes panics, at construction, as regexp.MustCompile
@@ -574,15 +597,16 @@ func (q Requirement) Middleware(next http.Handler) http.Handler {
 			a = &Authenticator{}
 		}
 		c, _ := token.ClaimsFromContext(r.Context())
-		if q.check(a, w, c) {
+		if q.check(a, w, r, c) {
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
-// check reports whether c meets q, answering 401 (no claims) or 403 with a's
-// realm when it does not.
-func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Claims) bool {
+// check reports whether c, the claims of r, meets q, answering 401 (no
+// claims) or 403 with a's realm when it does not; the 403 of a request
+// authenticated with the DPoP scheme carries the DPoP challenge.
+func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, r *http.Request, c *token.Claims) bool {
 	if c == nil {
 		a.Challenge(w, token.ErrTokenMissing)
 		return false
@@ -622,11 +646,14 @@ func (q *Requirement) check(a *Authenticator, w http.ResponseWriter, c *token.Cl
 	if desc == "" {
 		return true
 	}
-	realm := a.Realm
-	if realm == "" {
-		realm = "jwtauth"
+	var ch string
+	if pv, ok := r.Context().Value(dpopSchemeKey{}).(*dpop.Verifier); ok {
+		// RFC 9449 §7.1: the DPoP scheme's challenge takes RFC 6750 §3's
+		// error codes, insufficient_scope among them.
+		ch = dpop.Challenge("insufficient_scope", pv.Algs()) + `, error_description="` + desc + `"`
+	} else {
+		ch = `Bearer realm="` + quoteSafe(a.realm()) + `", error="insufficient_scope", error_description="` + desc + `"`
 	}
-	ch := `Bearer realm="` + quoteSafe(realm) + `", error="insufficient_scope", error_description="` + desc + `"`
 	if q.scopes != nil {
 		ch += `, scope="` + strings.Join(q.scopes, " ") + `"`
 	}
