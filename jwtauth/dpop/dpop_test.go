@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/url"
 	"strconv"
@@ -643,5 +644,49 @@ func TestATH(t *testing.T) {
 	const tok = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"
 	if got := ATH(tok); got != "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo" {
 		t.Errorf("ATH = %q", got)
+	}
+}
+
+// TestMemoryReplayCacheGrows: the ring starts small and grows up to its
+// size, also when its oldest entry is not at the start (expired entries
+// were dropped before it grew), keeping every key and the recording order.
+func TestMemoryReplayCacheGrows(t *testing.T) {
+	ctx := context.Background()
+	const size = 300
+	c := NewMemoryReplayCache(size)
+	seen := func(key string, expires, now time.Time) bool {
+		t.Helper()
+		s, err := c.Seen(ctx, key, expires, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	early, later := testNow.Add(time.Minute), testNow.Add(time.Hour)
+	for i := range 40 {
+		seen(fmt.Sprintf("early-%d", i), early, testNow)
+	}
+	now := early.Add(time.Second) // the early keys have expired: the ring's head moves past them
+	for i := range size {
+		if seen(fmt.Sprintf("k-%d", i), later, now) {
+			t.Fatalf("k-%d seen before it was recorded", i)
+		}
+	}
+	if c.Len() != size || c.Evicted() != 0 {
+		t.Fatalf("len %d, evicted %d; want %d, 0", c.Len(), c.Evicted(), size)
+	}
+	for i := range size {
+		if !seen(fmt.Sprintf("k-%d", i), later, now) {
+			t.Fatalf("k-%d forgotten while the ring grew", i)
+		}
+	}
+	if seen("one-more", later, now) || c.Evicted() != 1 {
+		t.Fatalf("full: evicted %d, want 1", c.Evicted())
+	}
+	if seen("k-0", later, now) { // the oldest was forgotten, not another
+		t.Fatal("k-0 still seen after the full cache took one more key")
+	}
+	if !seen("k-2", later, now) {
+		t.Fatal("k-2 forgotten; want only the oldest (k-0, then k-1) gone")
 	}
 }

@@ -36,6 +36,7 @@ type MemoryReplayCache struct {
 	seen    map[string]time.Time
 	ring    []replayEntry // in recording order, from head, n entries
 	head, n int
+	size    int // the most entries ring may hold
 	evicted uint64
 }
 
@@ -45,10 +46,11 @@ type replayEntry struct {
 }
 
 // NewMemoryReplayCache returns an empty cache of at most size keys (size <
-// 1 is taken as 1). Each key costs about 120 bytes.
+// 1 is taken as 1). Each key held costs about 120 bytes; memory grows with
+// the keys held, up to size, and is not reserved up front.
 func NewMemoryReplayCache(size int) *MemoryReplayCache {
 	size = max(size, 1)
-	return &MemoryReplayCache{seen: make(map[string]time.Time), ring: make([]replayEntry, size)}
+	return &MemoryReplayCache{seen: make(map[string]time.Time), size: size, ring: make([]replayEntry, min(size, 64))}
 }
 
 // Seen implements ReplayCache. It fails only for a done ctx (with its
@@ -65,6 +67,9 @@ func (c *MemoryReplayCache) Seen(ctx context.Context, key string, expires, now t
 	if exp, ok := c.seen[key]; ok && !exp.Before(now) {
 		return true, nil
 	}
+	if c.n == len(c.ring) && len(c.ring) < c.size {
+		c.grow()
+	}
 	if c.n == len(c.ring) {
 		c.drop()
 		c.evicted++
@@ -73,6 +78,15 @@ func (c *MemoryReplayCache) Seen(ctx context.Context, key string, expires, now t
 	c.ring[(c.head+c.n)%len(c.ring)] = replayEntry{key, expires}
 	c.n++
 	return false, nil
+}
+
+// grow doubles the ring, up to size, keeping the entries in recording order.
+func (c *MemoryReplayCache) grow() {
+	ring := make([]replayEntry, min(2*len(c.ring), c.size))
+	for i := range c.n {
+		ring[i] = c.ring[(c.head+i)%len(c.ring)]
+	}
+	c.ring, c.head = ring, 0
 }
 
 // drop forgets the oldest entry; the map keeps a later record of its key.
