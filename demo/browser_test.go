@@ -28,6 +28,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,6 +146,13 @@ type server struct {
 // /protected and the demo page at /demo/, on 127.0.0.1.
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerWith(t, dpop.Config{})
+}
+
+// newServerWith is newServer with proofs configuring the DPoP proof
+// verifier that /login, /refresh and /protected share.
+func newServerWith(t *testing.T, proofs dpop.Config) *server {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	clk := keystest.NewClock(time.Now())
@@ -164,7 +172,7 @@ func newServer(t *testing.T) *server {
 	// DPoP allowed, as serve's default: the proofs' htu is the issuer +
 	// the endpoint, and base + the path at the protected route. The
 	// proofs' clock is the real one, as the browser's iat is.
-	pv, err := dpop.NewVerifier(dpop.Config{})
+	pv, err := dpop.NewVerifier(proofs)
 	require.NoError(t, err)
 	routes := jwtauth.Routes(jwtauth.RoutesConfig{Accounts: acc, JWKS: jwtauth.NewJWKSHandler(m, 5*time.Minute), Discovery: disc,
 		Cookies: jwtauth.CookieMode{Enabled: true, Origin: base}, DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: base}})
@@ -1001,4 +1009,82 @@ func TestBrowserMountedService(t *testing.T) {
 	}
 	callProtected(t, tab, "/api/me after the reload")
 	assert.Contains(t, browsertest.Text(t, tab, "result"), `"jkt": "`+jkt+`"`)
+}
+
+// TestBrowserDPoPNonce: with server nonces (dpop.Config.Nonce, RFC 9449
+// §8, §9) the page's first proof lacks one: /login answers 400
+// use_dpop_nonce with DPoP-Nonce and the page retries once with it, then
+// uses it on the API call. When the nonce has rotated out (the nonces'
+// own clock moved on), the protected route answers 401 use_dpop_nonce and
+// the page retries with the new one, with no refresh; the refresh then
+// carries the current nonce.
+func TestBrowserDPoPNonce(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	nclk := keystest.NewClock(time.Now())
+	nonces, err := dpop.NewRotatingNonces([]byte(strings.Repeat("n", 32)), time.Minute, nclk.Now)
+	require.NoError(t, err)
+	srv := newServerWith(t, dpop.Config{Nonce: nonces})
+	browsertest.ScreenshotOnFailure(t, tab, "nonce")
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	_, mark := srv.rec.since(0)
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	hits, mark := srv.rec.wait(t, mark, 2, "/login")
+	assert.Equal(t, []string{"POST 400", "POST 200"}, hitsOf(hits, "/login"), "the first proof lacked the nonce; the retry had it")
+	assert.True(t, chromedpBool(t, tab, browsertest.LogHas("POST ../login: the server asks for its DPoP nonce; retrying")))
+
+	callProtected(t, tab, "a call with the nonce")
+	hits, mark = srv.rec.wait(t, mark, 1, "/protected")
+	assert.Equal(t, []string{"GET 200"}, hitsOf(hits, "/protected"))
+
+	nclk.Advance(3 * time.Minute) // the page's nonce is no longer accepted
+	callProtected(t, tab, "a call after the nonce rotated")
+	hits, mark = srv.rec.wait(t, mark, 2, "/protected")
+	assert.Equal(t, []string{"GET 401", "GET 200"}, hitsOf(hits, "/protected"))
+	assert.Empty(t, hitsOf(hits, "/refresh"), "a nonce retry, not a refresh")
+	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
+
+	browsertest.Click(t, tab, "refresh")
+	hits, _ = srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the refresh carried the current nonce")
+	browsertest.WaitFor(t, tab, "the refresh", browsertest.LogHas("refreshed: DPoP access token for alice"))
+}
+
+// TestBrowserWithoutDPoPKey: where the browser gives the page no
+// IndexedDB (here removed before the page's script runs), the page says
+// in its log that it has no DPoP key and works as before DPoP: the login
+// sends no proof and gets a bearer token, the API call uses the Bearer
+// scheme, and a refresh from the cookie (an unbound family, no proof)
+// succeeds.
+func TestBrowserWithoutDPoPKey(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "nokey")
+	_, err := chromedp.Run(tab, chromedp.Action[*page.AddScriptToEvaluateOnNewDocumentResult](
+		func(ctx context.Context, tg *chromedp.Target) (*page.AddScriptToEvaluateOnNewDocumentResult, error) {
+			r, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `Object.defineProperty(window, "indexedDB", {value: undefined})`})
+			return &r, err
+		}))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	browsertest.WaitFor(t, tab, "the warning", browsertest.LogHas("no DPoP key (Error: this browser has no WebCrypto or IndexedDB here): bearer tokens only"))
+	assert.Equal(t, "none", browsertest.Text(t, tab, "dpop"))
+	_, mark := srv.rec.since(0)
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	assert.True(t, chromedpBool(t, tab, browsertest.LogHas("logged in: Bearer access token for alice")))
+	callProtected(t, tab, "a bearer call")
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the refresh", browsertest.LogHas("refreshed: Bearer access token for alice"))
+	hits, _ := srv.rec.wait(t, mark, 1, "/refresh")
+	var seq []string
+	for _, h := range hits {
+		switch h.Path {
+		case "/login", "/protected", "/refresh":
+			assert.False(t, h.DPoP, "no proof without a key: %+v", h)
+			seq = append(seq, fmt.Sprintf("%s %s %d %s", h.Method, h.Path, h.Status, h.Scheme))
+		}
+	}
+	assert.Equal(t, []string{"POST /login 200 ", "GET /protected 200 Bearer", "POST /refresh 200 "}, seq)
 }
