@@ -132,6 +132,12 @@ func TestCookieModeSenderCheck(t *testing.T) {
 		})
 	}
 
+	t.Run("the cookie and the same token in the body count as the cookie", func(t *testing.T) {
+		rt := login("")
+		w := send("/refresh", rt, `{"refresh_token":"`+rt+`"}`, proofBy("k", "/refresh"), true)
+		assert.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+		assert.Contains(t, w.Body.String(), unbound)
+	})
 	t.Run("the CSRF check comes first", func(t *testing.T) {
 		rt := login("k")
 		w := send("/refresh", rt, "", proofBy("k", "/refresh"), false)
