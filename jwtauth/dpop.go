@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
@@ -67,7 +68,8 @@ type DPoPIssuing struct {
 	Verifier *dpop.Verifier
 	// Issuer is the issuer URL, the base of the htu: a proof's htu must be
 	// Issuer + "/login" or Issuer + "/refresh", whatever Host the request
-	// came with (the URL the browser sees, behind a proxy).
+	// came with (the URL the browser sees, behind a proxy). Required: an
+	// absolute http or https URL, else Routes panics.
 	Issuer string
 	// Required refuses /login and /refresh without a proof (400
 	// invalid_dpop_proof), as DPoPRequired.
@@ -81,6 +83,9 @@ func (d *DPoPIssuing) resolve() *dpopIssuing {
 	}
 	if d.Verifier == nil {
 		panic("jwtauth: RoutesConfig.DPoP.Verifier is required")
+	}
+	if u, err := url.Parse(d.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		panic(fmt.Sprintf("jwtauth: RoutesConfig.DPoP.Issuer %q is not an absolute http or https URL such as https://auth.example.com", d.Issuer))
 	}
 	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/")}
 }
@@ -97,8 +102,9 @@ type dpopIssuing struct {
 // proof verifies the request's DPoP proof for the endpoint at path (htm
 // POST, htu base+path, no ath) and returns r with the proof key's
 // thumbprint in its context for the account flow (account.ContextWithDPoP)
-// and that thumbprint, or writes the refusal and returns false: 400 invalid_dpop_proof (or
-// use_dpop_nonce with DPoP-Nonce) with a DPoP challenge (RFC 9449 §5, §8),
+// and that thumbprint, or writes the refusal and returns false: 400
+// invalid_dpop_proof (or use_dpop_nonce with DPoP-Nonce) with a DPoP
+// challenge (RFC 9449 §5, §8),
 // or 503 when the replay cache fails. Without a DPoP header it returns r
 // unchanged and "", unless proofs are required. A nil d (DPoP off) reads
 // no header.

@@ -250,7 +250,10 @@ type RoutesConfig struct {
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
 // and sets that cookie on success. With cfg.Cookies enabled, /login,
-// /refresh and /logout also work as CookieMode describes.
+// /refresh and /logout also work as CookieMode describes. With cfg.DPoP,
+// /login and /refresh check DPoP proofs and bind tokens to their keys
+// (DPoPIssuing, docs/dpop.md). Routes panics when cfg.Cookies or cfg.DPoP
+// is invalid.
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
 	trusted := slices.Clone(cfg.TrustedProxies)

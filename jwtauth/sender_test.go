@@ -153,3 +153,20 @@ func TestCookieModeSenderCheck(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, w.Code, "revoked: %s", w.Body)
 	})
 }
+
+// TestRoutesDPoPConfig: RoutesConfig.DPoP needs a proof verifier and an
+// absolute issuer URL, the base of the proofs' htu; Routes panics without
+// them, as it does for an invalid CookieMode.
+func TestRoutesDPoPConfig(t *testing.T) {
+	pv, err := dpop.NewVerifier(dpop.Config{})
+	require.NoError(t, err)
+	for _, bad := range []*jwtauth.DPoPIssuing{
+		{Issuer: testIssuer},
+		{Verifier: pv},
+		{Verifier: pv, Issuer: "/auth"},
+		{Verifier: pv, Issuer: "ftp://auth.example.com"},
+	} {
+		assert.Panics(t, func() { jwtauth.Routes(jwtauth.RoutesConfig{DPoP: bad}) }, "%+v", bad)
+	}
+	assert.NotPanics(t, func() { jwtauth.Routes(jwtauth.RoutesConfig{DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: testIssuer + "/"}}) })
+}
