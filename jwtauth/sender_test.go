@@ -168,5 +168,7 @@ func TestRoutesDPoPConfig(t *testing.T) {
 	} {
 		assert.Panics(t, func() { jwtauth.Routes(jwtauth.RoutesConfig{DPoP: bad}) }, "%+v", bad)
 	}
-	assert.NotPanics(t, func() { jwtauth.Routes(jwtauth.RoutesConfig{DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: testIssuer + "/"}}) })
+	assert.NotPanics(t, func() {
+		jwtauth.Routes(jwtauth.RoutesConfig{DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: testIssuer + "/"}})
+	})
 }
