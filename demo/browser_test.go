@@ -1088,3 +1088,33 @@ func TestBrowserWithoutDPoPKey(t *testing.T) {
 	}
 	assert.Equal(t, []string{"POST /login 200 ", "GET /protected 200 Bearer", "POST /refresh 200 "}, seq)
 }
+
+// TestBrowserTabsShareOneKey: tabs of a fresh browser that load the page
+// at once, before the origin has a DPoP key, all end up with the same
+// key: the page's get-or-create of the key runs under a Web Lock, so the
+// first tab makes and stores it and the others read it. (Without the lock
+// each tab would make its own, the last stored would win, and the others'
+// sessions would be bound to keys no longer in IndexedDB after a reload.)
+func TestBrowserTabsShareOneKey(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "tabs")
+	tabs := []context.Context{tab}
+	for range 3 {
+		tb, cancel := chromedp.NewContext(tab)
+		t.Cleanup(cancel)
+		require.NoError(t, chromedp.Do(tb)) // open the tab first, so that the loads overlap
+		tabs = append(tabs, tb)
+	}
+	var wg sync.WaitGroup
+	for _, tb := range tabs {
+		wg.Go(func() { assert.NoError(t, chromedp.Do(tb, chromedp.Navigate(srv.URL+"/demo/"))) })
+	}
+	wg.Wait()
+	_, jkt := readPageKey(t, tab)
+	require.NotEmpty(t, jkt)
+	for i, tb := range tabs {
+		browsertest.WaitFor(t, tb, "the tab's key", `document.getElementById("dpop").textContent.length === 43`)
+		assert.Equal(t, jkt, browsertest.Text(t, tb, "dpop"), "tab %d uses the key stored in IndexedDB", i)
+	}
+}
