@@ -1111,10 +1111,12 @@ func TestBrowserTabsShareOneKey(t *testing.T) {
 		wg.Go(func() { assert.NoError(t, chromedp.Do(tb, chromedp.Navigate(srv.URL+"/demo/"))) })
 	}
 	wg.Wait()
-	_, jkt := readPageKey(t, tab)
+	for _, tb := range tabs {
+		browsertest.WaitFor(t, tb, "the tab's key", `document.getElementById("dpop").textContent.length === 43`)
+	}
+	_, jkt := readPageKey(t, tab) // stored before any tab shows its key
 	require.NotEmpty(t, jkt)
 	for i, tb := range tabs {
-		browsertest.WaitFor(t, tb, "the tab's key", `document.getElementById("dpop").textContent.length === 43`)
 		assert.Equal(t, jkt, browsertest.Text(t, tb, "dpop"), "tab %d uses the key stored in IndexedDB", i)
 	}
 }
