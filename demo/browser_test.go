@@ -9,6 +9,10 @@ package demo_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +26,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,6 +41,7 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -47,8 +54,10 @@ const accessTTL = time.Minute
 // hit is one request the server answered.
 type hit struct {
 	Method, Path, Origin, FetchSite string
-	CSRF                            bool // the CSRF header was sent
-	Cookie                          bool // a refresh cookie was sent
+	CSRF                            bool   // the CSRF header was sent
+	Cookie                          bool   // a refresh cookie was sent
+	DPoP                            bool   // a DPoP proof was sent
+	Scheme, Token                   string // of the Authorization header, if any
 	Status                          int
 }
 
@@ -77,10 +86,12 @@ func (rec *recorder) wrap(h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		_, err := r.Cookie(jwtauth.RefreshCookieName)
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		rec.hits = append(rec.hits, hit{Method: r.Method, Path: r.URL.Path, Origin: r.Header.Get("Origin"),
-			FetchSite: r.Header.Get("Sec-Fetch-Site"), CSRF: r.Header.Get(authn.CSRFHeader) != "", Cookie: err == nil, Status: sw.status})
+			FetchSite: r.Header.Get("Sec-Fetch-Site"), CSRF: r.Header.Get(authn.CSRFHeader) != "", Cookie: err == nil,
+			DPoP: r.Header.Get("DPoP") != "", Scheme: scheme, Token: tok, Status: sw.status})
 	})
 }
 
@@ -135,6 +146,13 @@ type server struct {
 // /protected and the demo page at /demo/, on 127.0.0.1.
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerWith(t, dpop.Config{})
+}
+
+// newServerWith is newServer with proofs configuring the DPoP proof
+// verifier that /login, /refresh and /protected share.
+func newServerWith(t *testing.T, proofs dpop.Config) *server {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	clk := keystest.NewClock(time.Now())
@@ -151,9 +169,14 @@ func newServer(t *testing.T) *server {
 	require.NoError(t, err)
 	disc, err := jwtauth.NewDiscoveryHandler(base)
 	require.NoError(t, err)
+	// DPoP allowed, as serve's default: the proofs' htu is the issuer +
+	// the endpoint, and base + the path at the protected route. The
+	// proofs' clock is the real one, as the browser's iat is.
+	pv, err := dpop.NewVerifier(proofs)
+	require.NoError(t, err)
 	routes := jwtauth.Routes(jwtauth.RoutesConfig{Accounts: acc, JWKS: jwtauth.NewJWKSHandler(m, 5*time.Minute), Discovery: disc,
-		Cookies: jwtauth.CookieMode{Enabled: true, Origin: base}})
-	api := nethttp.Handler(routes, &authn.Authenticator{Verifier: ver})
+		Cookies: jwtauth.CookieMode{Enabled: true, Origin: base}, DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: base}})
+	api := nethttp.Handler(routes, &authn.Authenticator{Verifier: ver, DPoP: &authn.DPoPConfig{Verifier: pv, PublicURL: base}})
 	page := demo.Handler(demo.Config{AuthPath: "..", Protected: "../protected"}) // as serve mounts it
 	rec := &recorder{}
 	ts.Config.Handler = rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -180,14 +203,18 @@ func hitsOf(hits []hit, path string) []string {
 }
 
 // postRefresh replays a refresh cookie outside the browser, with everything
-// a same-origin page would send.
-func postRefresh(t *testing.T, srv *server, cookie string) (int, string) {
+// a same-origin page would send but its key: with a DPoP proof by key when
+// key is not nil.
+func postRefresh(t *testing.T, srv *server, cookie string, key *ecdsa.PrivateKey) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/refresh", nil)
 	require.NoError(t, err)
 	req.Header.Set("Cookie", jwtauth.RefreshCookieName+"="+cookie)
 	req.Header.Set(authn.CSRFHeader, "1")
 	req.Header.Set("Origin", srv.URL)
+	if key != nil {
+		req.Header.Set("DPoP", newProof(t, key, srv.URL+"/refresh"))
+	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -196,12 +223,152 @@ func postRefresh(t *testing.T, srv *server, cookie string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// postJSON posts body to url with a DPoP proof by key when key is not nil,
+// as an API client (no cookie, so no CSRF check), and returns the answer's
+// status, body and refresh cookie.
+func postJSON(t *testing.T, url, body string, key *ecdsa.PrivateKey) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != nil {
+		req.Header.Set("DPoP", newProof(t, key, url))
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	var rt string
+	for _, c := range res.Cookies() {
+		if c.Name == jwtauth.RefreshCookieName {
+			rt = c.Value
+		}
+	}
+	return res.StatusCode, string(b), rt
+}
+
+// getProtected calls /protected outside the browser with the given
+// Authorization header, and returns the status and body.
+func getProtected(t *testing.T, srv *server, authorization string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/protected", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", authorization)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+// newKey is a DPoP key of the attacker's (or of another client's).
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return k
+}
+
+// newProof is a DPoP proof by key for POST url.
+func newProof(t *testing.T, key *ecdsa.PrivateKey, url string) string {
+	t.Helper()
+	p, err := dpop.NewProof(key, http.MethodPost, url, dpop.ProofOptions{})
+	require.NoError(t, err)
+	return p
+}
+
+// pageKey is what a script of the page's origin finds of the DPoP key in
+// IndexedDB: the public JWK's coordinates, and whether the private key
+// is extractable and what exporting it (JWK, PKCS #8) throws.
+type pageKey struct {
+	Found                  bool
+	Crv, X, Y              string
+	Algorithm              string
+	Extractable            bool
+	ExportJWK, ExportPKCS8 string
+	PublicExtractable      bool
+	PrivateUsages          []string
+}
+
+// readPageKey reads the page's DPoP key from IndexedDB in tab, as any
+// script of its origin could, and returns it with its RFC 7638 thumbprint
+// computed here from the public coordinates.
+func readPageKey(t *testing.T, tab context.Context) (pageKey, string) {
+	t.Helper()
+	k, err := chromedp.Run(tab, chromedp.Evaluate[pageKey](`new Promise((resolve, reject) => {
+  const open = indexedDB.open("jwtauth-demo");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains("dpop")) { db.close(); resolve(null); return; }
+    const req = db.transaction("dpop").objectStore("dpop").get("key");
+    req.onsuccess = () => { db.close(); resolve(req.result); };
+    req.onerror = () => reject(req.error);
+  };
+}).then(async (keys) => {
+  if (!keys) return {Found: false};
+  const pub = await crypto.subtle.exportKey("jwk", keys.publicKey);
+  const tryExport = (format) => crypto.subtle.exportKey(format, keys.privateKey).then(() => "exported", (e) => e.name);
+  return {Found: true, Crv: pub.crv, X: pub.x, Y: pub.y, Algorithm: keys.privateKey.algorithm.name,
+    Extractable: keys.privateKey.extractable, PublicExtractable: keys.publicKey.extractable,
+    ExportJWK: await tryExport("jwk"), ExportPKCS8: await tryExport("pkcs8"), PrivateUsages: keys.privateKey.usages};
+})`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	if !k.Found {
+		return k, ""
+	}
+	x, err := base64.RawURLEncoding.DecodeString(k.X)
+	require.NoError(t, err)
+	y, err := base64.RawURLEncoding.DecodeString(k.Y)
+	require.NoError(t, err)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	require.NoError(t, err)
+	jkt, err := dpop.Thumbprint(pub)
+	require.NoError(t, err)
+	return k, jkt
+}
+
+// jktOf returns the cnf.jkt claim of an access token the server issued.
+func jktOf(t *testing.T, tok string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3)
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var c struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	require.NoError(t, json.Unmarshal(b, &c))
+	return c.Cnf.JKT
+}
+
+// putCookie sets the refresh cookies of srv in the browser to value, as
+// the server would (a way to present an old token from the page).
+func putCookie(t *testing.T, tab context.Context, srv *server, value string) {
+	t.Helper()
+	for _, ep := range []string{"/refresh", "/logout"} {
+		_, err := chromedp.Run(tab, chromedp.Action[cdp.Empty](func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
+			return cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: jwtauth.RefreshCookieName, Value: value,
+				URL: srv.URL + ep, Path: ep, HTTPOnly: new(true), SameSite: network.CookieSameSiteStrict})
+		}))
+		require.NoError(t, err)
+	}
+}
+
 // TestBrowserFlow drives the demo page through the whole cookie-mode flow:
 // register, log in, call the protected route, a silent refresh after the
 // access token expired, a reload that restores the session from the
 // cookie, logout; and checks that the refresh cookie is HttpOnly (not in
 // document.cookie) and scoped to /refresh and /logout, and that the old
-// cookie is refused after logout.
+// cookie is refused after logout. DPoP (RFC 9449): the page holds a
+// non-extractable P-256 key in IndexedDB (exportKey refuses it) that
+// survives the reload; login, refresh and the API call carry its proofs;
+// the access token is bound to its thumbprint (cnf.jkt) and goes with the
+// DPoP scheme, and a copy of it sent as Bearer is refused.
 func TestBrowserFlow(t *testing.T) {
 	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
@@ -232,6 +399,26 @@ func TestBrowserFlow(t *testing.T) {
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/protected"), "the refresh cookie never goes to other routes")
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/login"))
 	first := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
+
+	// The page's DPoP key: in IndexedDB, the private half non-extractable.
+	key, jkt := readPageKey(t, tab)
+	require.True(t, key.Found, "the page keeps its DPoP key in IndexedDB")
+	assert.Equal(t, "P-256", key.Crv)
+	assert.Equal(t, "ECDSA", key.Algorithm)
+	assert.False(t, key.Extractable, "the private key is non-extractable")
+	assert.Equal(t, "InvalidAccessError", key.ExportJWK, "exportKey refuses the private key")
+	assert.Equal(t, "InvalidAccessError", key.ExportPKCS8)
+	assert.Equal(t, []string{"sign"}, key.PrivateUsages)
+	assert.True(t, key.PublicExtractable, "only the public half is exported, for the proofs' jwk")
+	assert.Equal(t, jkt, browsertest.Text(t, tab, "dpop"), "the page shows the key's RFC 7638 thumbprint")
+	assert.True(t, chromedpBool(t, tab, browsertest.LogHas("logged in: DPoP access token for alice (bound to this page's key)")),
+		"login answered token_type DPoP")
+	logins, _ := srv.rec.since(0)
+	for _, h := range logins {
+		if h.Path == "/login" {
+			assert.True(t, h.DPoP, "the login carried a DPoP proof")
+		}
+	}
 	// The access token lives in a JavaScript variable, not in storage.
 	stored, err := chromedp.Run(tab, chromedp.Evaluate[string](`JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`))
 	require.NoError(t, err)
@@ -241,6 +428,22 @@ func TestBrowserFlow(t *testing.T) {
 	callProtected(t, tab, "the protected route")
 	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "alice"`)
 	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
+	hits, _ := srv.rec.wait(t, mark, 1, "/protected")
+	var access string
+	for _, h := range hits {
+		if h.Path == "/protected" {
+			assert.Equal(t, "DPoP", h.Scheme, "the API call uses the DPoP scheme")
+			assert.True(t, h.DPoP, "with a proof")
+			access = h.Token
+		}
+	}
+	assert.Equal(t, jkt, jktOf(t, access), "the access token is bound to the page's key (cnf.jkt)")
+	// A copy of the access token is useless without the key.
+	for _, authz := range []string{"Bearer " + access, "DPoP " + access} {
+		status, body := getProtected(t, srv, authz)
+		assert.Equal(t, http.StatusUnauthorized, status, "%s…: %s", authz[:5], body)
+		assert.NotContains(t, body, "alice")
+	}
 
 	// The access token expires (TTL plus the verifier's leeway): the next
 	// call gets 401, refreshes from the cookie and retries, unseen.
@@ -248,7 +451,7 @@ func TestBrowserFlow(t *testing.T) {
 	_, mark = srv.rec.since(mark)
 	callProtected(t, tab, "the retried call")
 	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "one silent refresh")
-	hits, mark := srv.rec.wait(t, mark, 2, "/protected") // and the refresh between them
+	hits, mark = srv.rec.wait(t, mark, 2, "/protected") // and the refresh between them
 	var seq []string
 	for _, h := range hits {
 		if h.Path != "/protected" && h.Path != "/refresh" {
@@ -256,6 +459,7 @@ func TestBrowserFlow(t *testing.T) {
 		}
 		seq = append(seq, fmt.Sprintf("%s %s %d", h.Method, h.Path, h.Status))
 		if h.Path == "/refresh" {
+			assert.True(t, h.DPoP, "the page sends a DPoP proof")
 			assert.True(t, h.CSRF, "the page sends the CSRF header")
 			assert.True(t, h.Cookie, "the browser sends the refresh cookie")
 			assert.Equal(t, srv.URL, h.Origin)
@@ -272,8 +476,15 @@ func TestBrowserFlow(t *testing.T) {
 	hits, mark = srv.rec.wait(t, mark, 1, "/refresh")
 	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the reloaded page refreshed from the cookie")
 	browsertest.WaitFor(t, tab, "the session restored after a reload", browsertest.StatusIs("logged in as alice"))
+	_, again := readPageKey(t, tab)
+	assert.Equal(t, jkt, again, "the key survived the reload")
 	callProtected(t, tab, "a call after the reload")
-	_, mark = srv.rec.since(mark)
+	hits, mark = srv.rec.wait(t, mark, 1, "/protected")
+	for _, h := range hits {
+		if h.Path == "/protected" {
+			assert.Equal(t, jkt, jktOf(t, h.Token), "bound to the same key after the reload")
+		}
+	}
 	beforeLogout := browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value
 
 	browsertest.Click(t, tab, "logout")
@@ -283,17 +494,35 @@ func TestBrowserFlow(t *testing.T) {
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh"), "logout cleared the cookie")
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/logout"))
 
-	// The old cookie is refused, replayed from outside the browser with
-	// everything the page would send; so is every earlier one.
+	// The old cookies, replayed from outside the browser with everything
+	// the page would send but its key, are refused before their state is
+	// even looked at: the family is bound to the page's key.
 	for _, old := range []string{beforeLogout, second, first} {
-		status, body := postRefresh(t, srv, old)
-		assert.Equal(t, http.StatusUnauthorized, status, "body %s", body)
-		assert.Contains(t, body, `"invalid_grant"`)
+		status, body := postRefresh(t, srv, old, nil)
+		assert.Equal(t, http.StatusBadRequest, status, "body %s", body)
+		assert.Contains(t, body, `"invalid_dpop_proof"`)
 	}
 	// In the page, a refresh now has no cookie to send.
 	browsertest.Click(t, tab, "refresh")
 	browsertest.WaitFor(t, tab, "the refused refresh", browsertest.LogHas("refresh refused"))
 	assert.Equal(t, "logged out", browsertest.Text(t, tab, "status"))
+	// The old cookie put back, the page's own proof cannot revive it:
+	// logout revoked the family.
+	putCookie(t, tab, srv, beforeLogout)
+	_, mark = srv.rec.since(0)
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the revoked token refused", browsertest.LogHas("refresh refused: 401 invalid_grant"))
+	hits, _ = srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 401"}, hitsOf(hits, "/refresh"))
+	assert.Empty(t, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh"), "the refused cookie was cleared")
+}
+
+// chromedpBool evaluates the JavaScript condition cond in tab.
+func chromedpBool(t *testing.T, tab context.Context, cond string) bool {
+	t.Helper()
+	b, err := chromedp.Run(tab, chromedp.Evaluate[bool](cond))
+	require.NoError(t, err)
+	return b
 }
 
 // attackPage is served by the attacker's server, at an origin other than
@@ -341,13 +570,15 @@ async function attempt(name, fn) {
 
 // ownPage is attackPage without the forgeries: served by another port of
 // the victim's host, it only asks its own server for the paths of the
-// victim's cookies, as any page of that server may.
+// victim's cookies, as any page of that server may, and lists the
+// IndexedDB databases of its origin (where a DPoP key would be).
 const ownPage = `<!doctype html>
 <html><body><pre id="out"></pre>
 <script>
 (async () => {
   const out = [];
   for (const p of ["/refresh", "/logout", "/login"]) out.push(p + ": " + (await fetch(p, {method: "POST"})).status);
+  out.push("IndexedDB databases: " + JSON.stringify((await indexedDB.databases()).map(d => d.name)));
   document.getElementById("out").textContent = out.join("\n");
 })();
 </script>
@@ -482,7 +713,7 @@ func victimUnharmed(t *testing.T, tab context.Context, srv *server, cookie strin
 // Strict) and are refused, the preflighted one never reaches it; the
 // attacker's own server, asked for /refresh, /logout and /login, receives
 // none of the victim's cookies (it would, on another port of 127.0.0.1:
-// see TestBrowserOtherPortStealsRefreshCookie); and the victim's session
+// see TestBrowserOtherPortCannotRedeemRefreshCookie); and the victim's session
 // (cookie unchanged) still refreshes afterwards.
 func TestBrowserCrossSite(t *testing.T) {
 	tab := browsertest.Start(t, 45*time.Second)
@@ -512,7 +743,7 @@ func TestBrowserCrossSite(t *testing.T) {
 // another port of 127.0.0.1, standing in for a sibling subdomain (which
 // the test cannot make without DNS); unlike a sibling, that origin need not
 // forge anything: its own server receives the victim's cookies, as this
-// test checks and TestBrowserOtherPortStealsRefreshCookie exploits.
+// test checks and TestBrowserOtherPortCannotRedeemRefreshCookie tries to exploit.
 func TestBrowserSameSiteForgery(t *testing.T) {
 	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
@@ -533,26 +764,29 @@ func TestBrowserSameSiteForgery(t *testing.T) {
 	victimUnharmed(t, tab, srv, cookie)
 }
 
-// TestBrowserOtherPortStealsRefreshCookie documents a known limit
-// (SECURITY.md, threat model and guarantee 9): a browser sends a host's
+// TestBrowserOtherPortCannotRedeemRefreshCookie: a browser sends a host's
 // cookies to every port of that host (RFC 6265 §8.5), so a web server on
-// another port of the victim's host is inside the trust boundary. Its page
-// fetches /refresh, /logout and /login from its own server, which receives
-// the victim's HttpOnly refresh and device cookies, redeems the refresh
-// token with a JSON body at the victim's server (no cookie, so no CSRF
-// check) and holds the victim's session. The test asserts that the attack
-// succeeds today; binding cookie-mode tokens to a key the page holds
-// (DPoP, RFC 9449: the sender check of jwtauth's cookieMode) is the later
-// fix that will flip it.
-func TestBrowserOtherPortStealsRefreshCookie(t *testing.T) {
+// another port of the victim's host still receives the victim's HttpOnly
+// refresh and device cookies when its own page fetches /refresh, /logout
+// and /login from it (SECURITY.md, guarantee 9). But the victim's page
+// logged in with a DPoP proof by its non-extractable key, which lives in
+// the IndexedDB of the page's origin (the attacker's page, another origin,
+// finds none in its own), so the family is bound to that key: the stolen
+// token redeemed as a JSON body without a proof, with a proof by the
+// attacker's own key, or as a cookie with such a proof, is refused 400
+// invalid_dpop_proof, and nothing is spent: the victim's page refreshes
+// afterwards and the protected route answers as the victim.
+func TestBrowserOtherPortCannotRedeemRefreshCookie(t *testing.T) {
 	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
 	browsertest.ScreenshotOnFailure(t, tab, "victim")
 	evil := newAttacker(t, "127.0.0.1", ownPage, nil)
 	cookie := loginVictim(t, tab, srv, "victim")
 	out := openAttacker(t, tab, evil.URL+"/")
-	assert.Equal(t, "/refresh: 204\n/logout: 204\n/login: 204", out)
+	assert.Equal(t, "/refresh: 204\n/logout: 204\n/login: 204\nIndexedDB databases: []", out,
+		"the attacker's origin has no DPoP key of the victim's page")
 
+	// The known part: the other port's server reads the cookies.
 	for _, p := range []string{"/refresh", "/logout"} {
 		got, _ := evil.cookies(p)
 		assert.Equal(t, cookie, got[jwtauth.RefreshCookieName], "the other port's server read the victim's HttpOnly refresh cookie at %s", p)
@@ -560,93 +794,106 @@ func TestBrowserOtherPortStealsRefreshCookie(t *testing.T) {
 	got, _ := evil.cookies("/login")
 	assert.NotEmpty(t, got[jwtauth.DeviceCookieName], "and the victim's device cookie at /login")
 
-	// What the attacker's server does with it: a JSON refresh, as any API
-	// client sends it.
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/refresh",
-		strings.NewReader(`{"refresh_token":`+browsertest.JS(cookie)+`}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var pair struct {
-		AccessToken string `json:"access_token"`
+	// What the attacker's server tries with it.
+	own := newKey(t)
+	body := `{"refresh_token":` + browsertest.JS(cookie) + `}`
+	for name, key := range map[string]*ecdsa.PrivateKey{"without a proof": nil, "with a proof by the attacker's key": own} {
+		status, answer, next := postJSON(t, srv.URL+"/refresh", body, key)
+		assert.Equal(t, http.StatusBadRequest, status, "JSON redemption %s: %s", name, answer)
+		assert.Contains(t, answer, `"invalid_dpop_proof"`, name)
+		assert.Empty(t, next, "%s: no refresh token issued", name)
+		status, answer = postRefresh(t, srv, cookie, key)
+		assert.Equal(t, http.StatusBadRequest, status, "cookie redemption %s: %s", name, answer)
+		assert.Contains(t, answer, `"invalid_dpop_proof"`, name)
 	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&pair))
-	res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode)
-	var next string
-	for _, c := range res.Cookies() {
-		if c.Name == jwtauth.RefreshCookieName {
-			next = c.Value
-		}
-	}
-	assert.NotEmpty(t, next, "a new refresh token of the victim's family, in the answer's Set-Cookie")
-	assert.NotEqual(t, cookie, next)
 
-	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/protected", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+pair.AccessToken)
-	res, err = http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
-	assert.Contains(t, string(body), `"sub":"victim"`, "the attacker holds the victim's session")
+	// Nothing was spent: the victim's page refreshes and calls as before.
+	victimUnharmed(t, tab, srv, cookie)
+	callProtected(t, tab, "the victim's call after the attack")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "victim"`)
 }
 
-// TestBrowserOtherPortOverwritesSession documents the same known limit the
-// other way round: a server on another port of the victim's host sets its
-// own jwtauth_refresh cookie, the attacker's session (mallory), with the
-// victim's cookie's name, host and paths, which replaces the victim's; the
-// victim's page then silently refreshes as mallory, and whatever the
-// victim does next is done in mallory's account. The test asserts that the
-// attack succeeds today; the DPoP binding that will flip
-// TestBrowserOtherPortStealsRefreshCookie flips it too (mallory's token is
-// bound to a key the victim's page does not hold).
-func TestBrowserOtherPortOverwritesSession(t *testing.T) {
-	tab := browsertest.Start(t, 45*time.Second)
-	srv := newServer(t)
-	browsertest.ScreenshotOnFailure(t, tab, "victim")
+// TestBrowserOtherPortCannotSwitchSession: a server on another port of
+// the victim's host can still set its own jwtauth_refresh cookie over the
+// victim's (same name, host and paths): a session of mallory's, the
+// attacker's account. The victim's page refreshes with a proof by its own
+// key, so it is refused whichever session mallory planted: one bound to
+// her key (a proof by another key, account.Refresh) or an unbound one
+// (the cookie mode's sender check: a cookie refresh with a proof needs a
+// family bound to that key). The page ends logged out with the refusal
+// in its log, never as mallory; logging in again restores the victim's
+// own session.
+func TestBrowserOtherPortCannotSwitchSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  bool // mallory's family is bound to her key
+		why  string
+	}{
+		{"mallory's family bound to her key", true, "this refresh token is bound to a DPoP key"},
+		{"mallory's family unbound", false, "the session is not bound to this key; log in again"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := browsertest.Start(t, 45*time.Second)
+			srv := newServer(t)
+			browsertest.ScreenshotOnFailure(t, tab, "victim")
 
-	// Mallory's own session, from the victim's server, as any client gets it.
-	mallory := ""
-	for _, ep := range []string{"/register", "/login"} {
-		res, err := http.Post(srv.URL+ep, "application/json", strings.NewReader(`{"username":"mallory","password":"mallory's password"}`))
-		require.NoError(t, err)
-		res.Body.Close()
-		require.Less(t, res.StatusCode, 300, ep)
-		for _, c := range res.Cookies() {
-			if c.Name == jwtauth.RefreshCookieName {
-				mallory = c.Value
+			// Mallory's own session, from the victim's server, as any client gets it.
+			var key *ecdsa.PrivateKey
+			if tc.key {
+				key = newKey(t)
 			}
-		}
-	}
-	require.NotEmpty(t, mallory)
+			creds := `{"username":"mallory","password":"mallory's password"}`
+			status, answer, _ := postJSON(t, srv.URL+"/register", creds, nil)
+			require.Equal(t, http.StatusCreated, status, answer)
+			status, answer, mallory := postJSON(t, srv.URL+"/login", creds, key)
+			require.Equal(t, http.StatusOK, status, answer)
+			require.NotEmpty(t, mallory)
+			wantType := map[bool]string{true: "DPoP", false: "Bearer"}[tc.key]
+			assert.Contains(t, answer, `"token_type":"`+wantType+`"`)
 
-	evil := newAttacker(t, "127.0.0.1", ownPage, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/refresh" || r.URL.Path == "/logout" { // the victim's cookie's paths
-			http.SetCookie(w, &http.Cookie{Name: jwtauth.RefreshCookieName, Value: mallory, Path: r.URL.Path, MaxAge: 3600,
-				HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	victim := loginVictim(t, tab, srv, "victim")
-	openAttacker(t, tab, evil.URL+"/")
+			evil := newAttacker(t, "127.0.0.1", ownPage, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/refresh" || r.URL.Path == "/logout" { // the victim's cookie's paths
+					http.SetCookie(w, &http.Cookie{Name: jwtauth.RefreshCookieName, Value: mallory, Path: r.URL.Path, MaxAge: 3600,
+						HttpOnly: true, SameSite: http.SameSiteStrictMode})
+				}
+				w.WriteHeader(http.StatusNoContent)
+			})
+			victim := loginVictim(t, tab, srv, "victim")
+			openAttacker(t, tab, evil.URL+"/")
 
-	for _, ep := range []string{"/refresh", "/logout"} {
-		cs := browsertest.RefreshCookies(t, tab, srv.URL+ep)
-		require.Len(t, cs, 1, "one refresh cookie for %s: the attacker's replaced the victim's", ep)
-		assert.Equal(t, mallory, cs[0].Value, "the cookie the victim's page sends to %s is mallory's", ep)
-		assert.NotEqual(t, victim, cs[0].Value)
+			// The known part: the planted cookie replaced the victim's.
+			for _, ep := range []string{"/refresh", "/logout"} {
+				cs := browsertest.RefreshCookies(t, tab, srv.URL+ep)
+				require.Len(t, cs, 1, "one refresh cookie for %s: the attacker's replaced the victim's", ep)
+				assert.Equal(t, mallory, cs[0].Value, "the cookie the victim's page sends to %s is mallory's", ep)
+				assert.NotEqual(t, victim, cs[0].Value)
+			}
+			_, mark := srv.rec.since(0)
+			browsertest.Click(t, tab, "refresh")
+			browsertest.WaitFor(t, tab, "the refused refresh", browsertest.LogHas("refresh refused: 400 invalid_dpop_proof: "+tc.why))
+			assert.Equal(t, "logged out", browsertest.Text(t, tab, "status"), "never logged in as mallory")
+			hits, _ := srv.rec.wait(t, mark, 1, "/refresh")
+			assert.Equal(t, []string{"POST 400"}, hitsOf(hits, "/refresh"), "the page's own refresh, CSRF check passed, refused")
+			for _, h := range hits {
+				assert.True(t, h.DPoP && h.Cookie, "the refresh carried the page's proof and mallory's cookie: %+v", h)
+			}
+			require.NoError(t, chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("result").textContent = ""`)))
+			browsertest.Click(t, tab, "call")
+			browsertest.WaitFor(t, tab, "the call", `/^\d{3} /.test(document.getElementById("result").textContent)`)
+			assert.Regexp(t, `^401 `, browsertest.Text(t, tab, "result"), "no session: nothing answers as mallory")
+			assert.NotContains(t, browsertest.Text(t, tab, "log"), "logged in as mallory")
+			assert.NotContains(t, browsertest.Text(t, tab, "log"), "for mallory")
+
+			// Mallory's token was not spent by the refusal either; the
+			// victim logs in again and has her own session back.
+			require.NoError(t, chromedp.Do(tab, chromedp.SetValue(chromedp.ID("password"), "correct horse battery")))
+			browsertest.Click(t, tab, "login")
+			browsertest.WaitFor(t, tab, "the victim's new login", browsertest.StatusIs("logged in as victim"))
+			assert.NotEqual(t, mallory, browsertest.RefreshCookies(t, tab, srv.URL+"/refresh")[0].Value)
+			callProtected(t, tab, "the victim's call")
+			assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "victim"`)
+		})
 	}
-	_, mark := srv.rec.since(0)
-	browsertest.Click(t, tab, "refresh")
-	browsertest.WaitFor(t, tab, "the victim's page refreshed as mallory", browsertest.StatusIs("logged in as mallory"))
-	hits, _ := srv.rec.wait(t, mark, 1, "/refresh")
-	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the page's own refresh, CSRF check passed")
-	callProtected(t, tab, "the victim's call, in mallory's account")
-	assert.Contains(t, browsertest.Text(t, tab, "result"), `"sub": "mallory"`)
 }
 
 // TestBrowserTabsRefreshTogether: two tabs of the page that load at once
@@ -657,7 +904,8 @@ func TestBrowserOtherPortOverwritesSession(t *testing.T) {
 // and revokes the family, logging the user out everywhere. The page
 // serializes its refreshes across tabs (Web Locks), so the second one
 // sends the cookie the first one set: both tabs end logged in, and the
-// session lives on.
+// session lives on. Both use the one DPoP key of the origin (its family
+// is bound to it): the key's get-or-create takes a Web Lock too.
 func TestBrowserTabsRefreshTogether(t *testing.T) {
 	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
@@ -700,9 +948,175 @@ func TestBrowserTabsRefreshTogether(t *testing.T) {
 	wg.Wait()
 	hits, _ := srv.rec.wait(t, mark, 2, "/refresh")
 	assert.Equal(t, []string{"POST 200", "POST 200"}, hitsOf(hits, "/refresh"), "each tab refreshed with the cookie the other set")
+	_, jkt := readPageKey(t, tab)
+	require.NotEmpty(t, jkt)
 	for name, tb := range map[string]context.Context{"tab B": tabB, "tab C": tabC} {
 		browsertest.WaitFor(t, tb, name+" restored from the cookie", browsertest.StatusIs("logged in as alice"))
+		assert.Equal(t, jkt, browsertest.Text(t, tb, "dpop"), "%s uses the one key of the origin", name)
 	}
 	srv.rec.setHold(nil)
 	callProtected(t, tab, "the first tab, after both refreshed")
+}
+
+// TestBrowserMountedService: the other layout the page supports, as
+// examples/gin has it: a jwtauth.Service whose issuer is
+// http://<addr>/auth, mounted under /auth (nethttp.MountService), the
+// application's own /api/me behind svc.Authenticator(), and the page at
+// /demo/ with AuthPath svc.MountPath(). The page's proofs name the URLs it
+// fetches, which are the ones the Service expects (the issuer + /login or
+// /refresh; the issuer's origin + /api/me): it logs in, calls /api/me with
+// its bound token, and restores the session after a reload, all with
+// DPoP (Config.DPoP's default, allowed).
+func TestBrowserMountedService(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	browsertest.ScreenshotOnFailure(t, tab, "mounted")
+	ts := httptest.NewUnstartedServer(nil)
+	base := "http://" + ts.Listener.Addr().String()
+	svc, err := jwtauth.New(t.Context(), jwtauth.Config{Store: memory.New(), Issuer: base + "/auth", GenerateKey: keystest.Generator(t),
+		Logger: slog.New(slog.DiscardHandler), Cookies: jwtauth.CookieMode{Enabled: true}})
+	require.NoError(t, err)
+	t.Cleanup(svc.Close)
+	mux := http.NewServeMux()
+	nethttp.MountService(mux, svc)
+	mux.Handle("GET /api/me", nethttp.Middleware(svc.Authenticator())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := token.ClaimsFromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"sub": c.Subject, "jkt": c.JKT()})
+	})))
+	mux.Handle("/demo/", demo.Handler(demo.Config{AuthPath: svc.MountPath(), Protected: "/api/me"}))
+	rec := &recorder{}
+	ts.Config.Handler = rec.wrap(mux)
+	ts.Start()
+	t.Cleanup(ts.Close)
+
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(base+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	browsertest.WaitFor(t, tab, "a bound login", browsertest.LogHas("logged in: DPoP access token for alice"))
+	_, jkt := readPageKey(t, tab)
+	callProtected(t, tab, "/api/me with the bound token")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"jkt": "`+jkt+`"`, "the token the middleware accepted is bound to the page's key")
+
+	_, mark := rec.since(0)
+	require.NoError(t, chromedp.Do(tab, chromedp.Reload()))
+	browsertest.WaitFor(t, tab, "the session restored after a reload", browsertest.StatusIs("logged in as alice"))
+	hits, _ := rec.wait(t, mark, 1, "/auth/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/auth/refresh"))
+	for _, h := range hits {
+		if h.Path == "/auth/refresh" {
+			assert.True(t, h.DPoP && h.Cookie, "refreshed from the cookie with a proof: %+v", h)
+		}
+	}
+	callProtected(t, tab, "/api/me after the reload")
+	assert.Contains(t, browsertest.Text(t, tab, "result"), `"jkt": "`+jkt+`"`)
+}
+
+// TestBrowserDPoPNonce: with server nonces (dpop.Config.Nonce, RFC 9449
+// §8, §9) the page's first proof lacks one: /login answers 400
+// use_dpop_nonce with DPoP-Nonce and the page retries once with it, then
+// uses it on the API call. When the nonce has rotated out (the nonces'
+// own clock moved on), the protected route answers 401 use_dpop_nonce and
+// the page retries with the new one, with no refresh; the refresh then
+// carries the current nonce.
+func TestBrowserDPoPNonce(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	nclk := keystest.NewClock(time.Now())
+	nonces, err := dpop.NewRotatingNonces([]byte(strings.Repeat("n", 32)), time.Minute, nclk.Now)
+	require.NoError(t, err)
+	srv := newServerWith(t, dpop.Config{Nonce: nonces})
+	browsertest.ScreenshotOnFailure(t, tab, "nonce")
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	_, mark := srv.rec.since(0)
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	hits, mark := srv.rec.wait(t, mark, 2, "/login")
+	assert.Equal(t, []string{"POST 400", "POST 200"}, hitsOf(hits, "/login"), "the first proof lacked the nonce; the retry had it")
+	assert.True(t, chromedpBool(t, tab, browsertest.LogHas("POST ../login: the server asks for its DPoP nonce; retrying")))
+
+	callProtected(t, tab, "a call with the nonce")
+	hits, mark = srv.rec.wait(t, mark, 1, "/protected")
+	assert.Equal(t, []string{"GET 200"}, hitsOf(hits, "/protected"))
+
+	nclk.Advance(3 * time.Minute) // the page's nonce is no longer accepted
+	callProtected(t, tab, "a call after the nonce rotated")
+	hits, mark = srv.rec.wait(t, mark, 2, "/protected")
+	assert.Equal(t, []string{"GET 401", "GET 200"}, hitsOf(hits, "/protected"))
+	assert.Empty(t, hitsOf(hits, "/refresh"), "a nonce retry, not a refresh")
+	assert.Equal(t, "0", browsertest.Text(t, tab, "refreshes"))
+
+	browsertest.Click(t, tab, "refresh")
+	hits, _ = srv.rec.wait(t, mark, 1, "/refresh")
+	assert.Equal(t, []string{"POST 200"}, hitsOf(hits, "/refresh"), "the refresh carried the current nonce")
+	browsertest.WaitFor(t, tab, "the refresh", browsertest.LogHas("refreshed: DPoP access token for alice"))
+}
+
+// TestBrowserWithoutDPoPKey: where the browser gives the page no
+// IndexedDB (here removed before the page's script runs), the page says
+// in its log that it has no DPoP key and works as before DPoP: the login
+// sends no proof and gets a bearer token, the API call uses the Bearer
+// scheme, and a refresh from the cookie (an unbound family, no proof)
+// succeeds.
+func TestBrowserWithoutDPoPKey(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "nokey")
+	_, err := chromedp.Run(tab, chromedp.Action[*page.AddScriptToEvaluateOnNewDocumentResult](
+		func(ctx context.Context, tg *chromedp.Target) (*page.AddScriptToEvaluateOnNewDocumentResult, error) {
+			r, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `Object.defineProperty(window, "indexedDB", {value: undefined})`})
+			return &r, err
+		}))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/demo/")))
+	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
+	browsertest.WaitFor(t, tab, "the warning", browsertest.LogHas("no DPoP key (Error: this browser has no WebCrypto or IndexedDB here): bearer tokens only"))
+	assert.Equal(t, "none", browsertest.Text(t, tab, "dpop"))
+	_, mark := srv.rec.since(0)
+	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	assert.True(t, chromedpBool(t, tab, browsertest.LogHas("logged in: Bearer access token for alice")))
+	callProtected(t, tab, "a bearer call")
+	browsertest.Click(t, tab, "refresh")
+	browsertest.WaitFor(t, tab, "the refresh", browsertest.LogHas("refreshed: Bearer access token for alice"))
+	hits, _ := srv.rec.wait(t, mark, 1, "/refresh")
+	var seq []string
+	for _, h := range hits {
+		switch h.Path {
+		case "/login", "/protected", "/refresh":
+			assert.False(t, h.DPoP, "no proof without a key: %+v", h)
+			seq = append(seq, fmt.Sprintf("%s %s %d %s", h.Method, h.Path, h.Status, h.Scheme))
+		}
+	}
+	assert.Equal(t, []string{"POST /login 200 ", "GET /protected 200 Bearer", "POST /refresh 200 "}, seq)
+}
+
+// TestBrowserTabsShareOneKey: tabs of a fresh browser that load the page
+// at once, before the origin has a DPoP key, all end up with the same
+// key: the page's get-or-create of the key runs under a Web Lock, so the
+// first tab makes and stores it and the others read it. (Without the lock
+// each tab would make its own, the last stored would win, and the others'
+// sessions would be bound to keys no longer in IndexedDB after a reload.)
+func TestBrowserTabsShareOneKey(t *testing.T) {
+	tab := browsertest.Start(t, 45*time.Second)
+	srv := newServer(t)
+	browsertest.ScreenshotOnFailure(t, tab, "tabs")
+	tabs := []context.Context{tab}
+	for range 3 {
+		tb, cancel := chromedp.NewContext(tab)
+		t.Cleanup(cancel)
+		require.NoError(t, chromedp.Do(tb)) // open the tab first, so that the loads overlap
+		tabs = append(tabs, tb)
+	}
+	var wg sync.WaitGroup
+	for _, tb := range tabs {
+		wg.Go(func() { assert.NoError(t, chromedp.Do(tb, chromedp.Navigate(srv.URL+"/demo/"))) })
+	}
+	wg.Wait()
+	for _, tb := range tabs {
+		browsertest.WaitFor(t, tb, "the tab's key", `document.getElementById("dpop").textContent.length === 43`)
+	}
+	_, jkt := readPageKey(t, tab) // stored before any tab shows its key
+	require.NotEmpty(t, jkt)
+	for i, tb := range tabs {
+		assert.Equal(t, jkt, browsertest.Text(t, tb, "dpop"), "tab %d uses the key stored in IndexedDB", i)
+	}
 }

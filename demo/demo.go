@@ -3,14 +3,26 @@
 // the binary, with no build step and no framework. It registers, logs in,
 // calls a protected route, refreshes silently when the access token has
 // expired (a 401 is answered by POST /refresh and one retry) and logs out.
-// The access token stays in a JavaScript variable and travels as
-// Authorization: Bearer; the refresh token stays in the HttpOnly cookie
-// jwtauth.RefreshCookieName, which the script cannot read; refresh and
-// logout send the authn.CSRFHeader.
+// The access token stays in a JavaScript variable; the refresh token stays
+// in the HttpOnly cookie jwtauth.RefreshCookieName, which the script cannot
+// read; refresh and logout send the authn.CSRFHeader.
 //
-// `jwtauth serve --cookie-mode --demo` serves it at /demo/. The page must
-// come from the auth server's own origin: the account endpoints answer no
-// CORS preflight.
+// DPoP (RFC 9449, docs/dpop.md "Step 4: the browser"): the page makes one
+// non-extractable ECDSA P-256 key per origin with WebCrypto, keeps it in
+// IndexedDB (scoped by origin, port included) and sends a proof signed by
+// it on /login, /refresh and the protected call (Authorization: DPoP, with
+// ath), retrying once with the server's DPoP-Nonce on use_dpop_nonce. Its
+// htu is the URL it fetches: the issuer + /login or /refresh, and, for the
+// protected route, the URL the authenticator's DPoPConfig.PublicURL
+// (jwtauth.Config.DPoPPublicURL) + path must name, as both layouts below
+// have it. Without WebCrypto or IndexedDB it says so in its log and uses
+// bearer tokens.
+//
+// `jwtauth serve --cookie-mode --demo` serves it at /demo/ (AuthPath
+// ".."); an application that mounts a jwtauth.Service under the issuer's
+// path serves it with AuthPath svc.MountPath() (examples/gin). The page
+// must come from the auth server's own origin: the account endpoints
+// answer no CORS preflight.
 package demo
 
 import (

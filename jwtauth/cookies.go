@@ -46,7 +46,15 @@ const RefreshCookieName = "jwtauth_refresh"
 //     clears them too. A reused token revokes its family, as in JSON mode.
 //
 // The page keeps the access token in memory and sends it as
-// Authorization: Bearer. See README, "Browser apps".
+// Authorization: Bearer, or, when it holds a DPoP key (RFC 9449; the demo
+// page's non-extractable WebCrypto key), as Authorization: DPoP with a
+// proof on every login, refresh and API call. With DPoP on
+// (RoutesConfig.DPoP), a refresh from the cookie with a proof is refused
+// unless the session is bound to the proof's key (400 invalid_dpop_proof):
+// another port of the host, which can read and set the cookie, can then
+// neither redeem a page's session nor switch the page to another one (see
+// cookieMode.authorizeRedemption). See README, "Browser apps", and
+// docs/dpop.md, "Step 4: the browser".
 type CookieMode struct {
 	// Enabled turns cookie mode on.
 	Enabled bool
@@ -85,9 +93,6 @@ type cookieMode struct {
 	access   string
 	path     string // "" for the request's
 	secure   bool   // Secure whatever the request's Host (an https origin)
-	// senderCheck, when set, is the sender constraint that
-	// authorizeRedemption applies (RoutesConfig.senderCheck).
-	senderCheck func(r *http.Request, token string, fromCookie bool) *authn.Error
 }
 
 // cookieSite is what Routes knows of where the browser sees the account
@@ -216,24 +221,39 @@ func (cm *cookieMode) refreshFromCookie(r *http.Request) (string, *authn.Error) 
 	return vals[0], nil
 }
 
-// authorizeRedemption is the one place where cookie mode decides whether r
-// may redeem token, a refresh token that /refresh or /logout is about to
-// spend or revoke, taken from the RefreshCookieName cookie (fromCookie,
-// after the CSRF check) or from the body's refresh_token. It returns nil
-// to go on, or the *Error to answer, before anything is spent.
+// authorizeRedemption is the one place where cookie mode decides which
+// refresh-token families r may redeem at /refresh and /logout, before
+// anything is spent: fromCookie says the token came from the
+// RefreshCookieName cookie (after the CSRF check) rather than the body's
+// refresh_token, and jkt is the thumbprint of r's valid DPoP proof, ""
+// for none (/logout reads no proof). It returns r, with
+// account.ContextRequiringBoundFamily when the rule below applies; the
+// account flow enforces it with the token's record it reads anyway.
 //
-// Today it allows every request: a refresh token is a bearer token, and a
-// browser sends a host's cookies to every port of that host (RFC 6265
-// §8.5), so a web server on another port of the host can read the refresh
-// cookie and redeem it with a JSON body, or set its own cookie over it
-// (SECURITY.md, guarantee 9). The later fix plugs in here as senderCheck:
-// tokens issued in cookie mode bound to a key the page holds and cannot
-// export, each redemption proving possession of it (DPoP, RFC 9449 §5),
-// from the body as from the cookie. It will need a matching hook where
-// /login issues the token.
-func (cm *cookieMode) authorizeRedemption(r *http.Request, token string, fromCookie bool) *authn.Error {
-	if cm.senderCheck == nil {
-		return nil
+// The rule: a token from the cookie that comes with a valid proof must be
+// of a family bound to that proof's key. A browser sends a host's cookies
+// to every port of that host and lets each port set them (RFC 6265
+// §8.5, SECURITY.md guarantee 9), so the cookie is not the page's own: a
+// server on another port can read it, and can overwrite it with a
+// session of its own. A page holding a DPoP key logs in with a proof, so
+// its family is bound to the key (RFC 9449 §5): a stolen cookie redeemed
+// elsewhere is refused without a proof by that key (account.Refresh,
+// ErrInvalidDPoPProof, from the body as from the cookie); a planted
+// session bound to another key is refused the same way; and a planted
+// unbound session, which account.Refresh would otherwise refresh for any
+// proof, is refused here (400 invalid_dpop_proof, account.ErrUnboundFamily:
+// "the session is not bound to this key; log in again"), so that the page
+// never switches to another account. Nothing is spent in each case.
+//
+// Not refused: a cookie without a proof of an unbound family (a page
+// without WebCrypto, where DPoP is allowed; DPoPRequired refuses it
+// before this), a body's token of an unbound family with a proof (an
+// API client's session from before DPoP, step 3), and /logout, which
+// takes no proof: revoking a session needs no proof of possession. A nil
+// cm (cookie mode off) applies no rule.
+func (cm *cookieMode) authorizeRedemption(r *http.Request, fromCookie bool, jkt string) *http.Request {
+	if cm == nil || !fromCookie || jkt == "" {
+		return r
 	}
-	return cm.senderCheck(r, token, fromCookie)
+	return r.WithContext(account.ContextRequiringBoundFamily(r.Context()))
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
@@ -54,6 +56,40 @@ func ParseDPoPMode(s string) (DPoPMode, error) {
 	return 0, fmt.Errorf("jwtauth: DPoP mode %q: want off, allowed or required", s)
 }
 
+// DPoPIssuing is how Routes checks the DPoP proofs (RFC 9449 §5) of POST
+// /login and POST /refresh (RoutesConfig.DPoP); New sets it from
+// Config.DPoP. A valid proof binds the tokens to its key (docs/dpop.md,
+// "Step 3"); an invalid one is answered 400 invalid_dpop_proof before
+// anything is spent.
+type DPoPIssuing struct {
+	// Verifier checks the proofs. Required: Routes panics without it.
+	// Share it with the authn.DPoPConfig of the routes' Authenticator, so
+	// that one replay cache sees every proof.
+	Verifier *dpop.Verifier
+	// Issuer is the issuer URL, the base of the htu: a proof's htu must be
+	// Issuer + "/login" or Issuer + "/refresh", whatever Host the request
+	// came with (the URL the browser sees, behind a proxy). Required: an
+	// absolute http or https URL, else Routes panics.
+	Issuer string
+	// Required refuses /login and /refresh without a proof (400
+	// invalid_dpop_proof), as DPoPRequired.
+	Required bool
+}
+
+// resolve returns the runtime form of d, nil for nil.
+func (d *DPoPIssuing) resolve() *dpopIssuing {
+	if d == nil {
+		return nil
+	}
+	if d.Verifier == nil {
+		panic("jwtauth: RoutesConfig.DPoP.Verifier is required")
+	}
+	if u, err := url.Parse(d.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		panic(fmt.Sprintf("jwtauth: RoutesConfig.DPoP.Issuer %q is not an absolute http or https URL such as https://auth.example.com", d.Issuer))
+	}
+	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/")}
+}
+
 // dpopIssuing checks the DPoP proofs of /login and /refresh (RFC 9449 §5).
 type dpopIssuing struct {
 	v        *dpop.Verifier
@@ -65,26 +101,28 @@ type dpopIssuing struct {
 
 // proof verifies the request's DPoP proof for the endpoint at path (htm
 // POST, htu base+path, no ath) and returns r with the proof key's
-// thumbprint in its context for the account flow (account.ContextWithDPoP),
-// or writes the refusal and returns false: 400 invalid_dpop_proof (or
-// use_dpop_nonce with DPoP-Nonce) with a DPoP challenge (RFC 9449 §5, §8),
+// thumbprint in its context for the account flow (account.ContextWithDPoP)
+// and that thumbprint, or writes the refusal and returns false: 400
+// invalid_dpop_proof (or use_dpop_nonce with DPoP-Nonce) with a DPoP
+// challenge (RFC 9449 §5, §8),
 // or 503 when the replay cache fails. Without a DPoP header it returns r
-// unchanged, unless proofs are required. A nil d (DPoP off) reads no header.
-func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.Accounts, op, path string) (*http.Request, bool) {
+// unchanged and "", unless proofs are required. A nil d (DPoP off) reads
+// no header.
+func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.Accounts, op, path string) (*http.Request, string, bool) {
 	if d == nil {
-		return r, true
+		return r, "", true
 	}
 	hs := r.Header.Values("DPoP")
 	if len(hs) == 0 {
 		if !d.required {
-			return r, true
+			return r, "", true
 		}
 		d.refuse(w, a, op, "invalid_dpop_proof", "this server requires a DPoP proof (RFC 9449)", "")
-		return r, false
+		return r, "", false
 	}
 	p, err := d.v.Verify(r.Context(), dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
 	if err == nil {
-		return r.WithContext(account.ContextWithDPoP(r.Context(), p.JKT)), true
+		return r.WithContext(account.ContextWithDPoP(r.Context(), p.JKT)), p.JKT, true
 	}
 	var de *dpop.Error
 	switch code := dpop.ErrorCode(err); {
@@ -98,7 +136,7 @@ func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.A
 	default:
 		d.refuse(w, a, op, code, "the DPoP proof is invalid: "+de.Reason, "")
 	}
-	return r, false
+	return r, "", false
 }
 
 // refuse answers 400 with code and desc, a DPoP challenge and, when nonce
@@ -114,7 +152,7 @@ func (d *dpopIssuing) refuse(w http.ResponseWriter, a *account.Accounts, op, cod
 
 // challenge adds the DPoP challenge to the answer of err, the account
 // flow's, when it is ErrInvalidDPoPProof (a bound refresh token without a
-// proof by its key).
+// proof by its key, or account.ErrUnboundFamily).
 func (d *dpopIssuing) challenge(w http.ResponseWriter, err error) {
 	if d != nil && errors.Is(err, account.ErrInvalidDPoPProof) {
 		w.Header().Set("WWW-Authenticate", dpop.Challenge("invalid_dpop_proof", d.v.Algs()))

@@ -232,14 +232,12 @@ type RoutesConfig struct {
 	// Secure attributes).
 	site cookieSite
 
-	// senderCheck, when set in cookie mode, may refuse the redemption of a
-	// refresh token at /refresh and /logout (see
-	// cookieMode.authorizeRedemption). Unset: none is refused, as today.
-	senderCheck func(r *http.Request, token string, fromCookie bool) *authn.Error
-
-	// dpop, set by New unless Config.DPoP is off, checks the DPoP proofs of
-	// /login and /refresh. Unset: the DPoP header is not read.
-	dpop *dpopIssuing
+	// DPoP, when set, checks the DPoP proofs (RFC 9449 §5) of /login and
+	// /refresh (see DPoPIssuing; New sets it unless Config.DPoP is off);
+	// in cookie mode it also makes a page's proof refuse an unbound
+	// session (see CookieMode). Nil: the DPoP header is not read, and
+	// a bound refresh token is refused (no proof can come with it).
+	DPoP *DPoPIssuing
 }
 
 // Routes returns every endpoint of the reference server: POST /register, /login,
@@ -252,7 +250,10 @@ type RoutesConfig struct {
 // Accounts.LoginWithDevice for throttling; /login also passes the device
 // token of its body's device_token member or of the DeviceCookieName cookie
 // and sets that cookie on success. With cfg.Cookies enabled, /login,
-// /refresh and /logout also work as CookieMode describes.
+// /refresh and /logout also work as CookieMode describes. With cfg.DPoP,
+// /login and /refresh check DPoP proofs and bind tokens to their keys
+// (DPoPIssuing, docs/dpop.md). Routes panics when cfg.Cookies or cfg.DPoP
+// is invalid.
 func Routes(cfg RoutesConfig) []Route {
 	a := cfg.Accounts
 	trusted := slices.Clone(cfg.TrustedProxies)
@@ -267,8 +268,8 @@ func Routes(cfg RoutesConfig) []Route {
 		}
 		cm.secure = cm.secure || site.secure
 		site.secure = cm.secure
-		cm.senderCheck = cfg.senderCheck
 	}
+	dp := cfg.DPoP.resolve()
 	creds := func(op string, f func(r *http.Request, u, p string) (any, int, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			in, e := decodeFields(w, r, "username", "password")
@@ -323,20 +324,15 @@ func Routes(cfg RoutesConfig) []Route {
 				WriteError(w, e)
 				return
 			}
-			if cm != nil {
-				if e := cm.authorizeRedemption(r, raw, raw == cookie); e != nil {
-					a.Refused(op, refusal(e))
-					WriteError(w, e)
-					return
-				}
-			}
+			var jkt string
 			if !logout {
 				// Before the token is looked at: a refused proof spends nothing.
 				var ok bool
-				if r, ok = cfg.dpop.proof(w, r, a, op, "/refresh"); !ok {
+				if r, jkt, ok = dp.proof(w, r, a, op, "/refresh"); !ok {
 					return
 				}
 			}
+			r = cm.authorizeRedemption(r, raw == cookie, jkt)
 			// The client address of the audit event.
 			ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
 			v, status, err := f(ctx, raw)
@@ -355,7 +351,7 @@ func Routes(cfg RoutesConfig) []Route {
 				}
 			}
 			if err != nil {
-				cfg.dpop.challenge(w, err)
+				dp.challenge(w, err)
 				WriteError(w, err)
 				return
 			}
@@ -371,7 +367,7 @@ func Routes(cfg RoutesConfig) []Route {
 		{Method: http.MethodPost, Path: "/register", Handler: creds("register", func(r *http.Request, u, p string) (any, int, error) {
 			return map[string]string{"message": "user registered"}, http.StatusCreated, a.RegisterFrom(r.Context(), ClientIP(r, trusted), u, p)
 		})},
-		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site, cfg.dpop)},
+		{Method: http.MethodPost, Path: "/login", Handler: loginHandler(a, trusted, cm, site, dp)},
 		{Method: http.MethodPost, Path: "/refresh", Handler: refresh("refresh", func(ctx context.Context, t string) (*account.TokenResponse, int, error) {
 			resp, err := a.Refresh(ctx, t)
 			return resp, http.StatusOK, err
@@ -406,7 +402,7 @@ func loginHandler(a *account.Accounts, trusted []netip.Prefix, cm *cookieMode, s
 		}
 		// Before the throttle and the password hash: a refused proof
 		// spends neither.
-		r, ok := dp.proof(w, r, a, "login", "/login")
+		r, _, ok := dp.proof(w, r, a, "login", "/login")
 		if !ok {
 			return
 		}

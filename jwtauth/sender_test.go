@@ -1,124 +1,174 @@
 package jwtauth_test
 
 import (
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
-	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
-	"github.com/jwtauth/jwtauth/jwtauth/token"
-	"github.com/jwtauth/jwtauth/keys"
-	"github.com/jwtauth/jwtauth/keys/keystest"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 )
 
-// TestCookieModeSenderCheckSeam: in cookie mode every redemption of a
-// refresh token at /refresh and /logout, from the cookie or from the body,
-// passes through one check (the seam a DPoP sender constraint will fill,
-// see cookieMode.authorizeRedemption), after the CSRF check and before
-// anything is spent: a refusal is answered as the check says, the token
-// still works afterwards, and a forgery refused 403 never reaches it.
-func TestCookieModeSenderCheckSeam(t *testing.T) {
-	store := memory.New()
-	m, err := keys.Open(t.Context(), keys.Config{Store: store, Generate: keystest.Generator(t), Logger: quiet})
-	require.NoError(t, err)
-	iss, err := token.NewIssuer(token.IssuerConfig{Keys: m, Issuer: testIssuer, Audience: []string{testAudience}})
-	require.NoError(t, err)
-	acc, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: iss, Argon2: fastArgon, Logger: quiet})
-	require.NoError(t, err)
-	disc, err := jwtauth.NewDiscoveryHandler(testIssuer)
-	require.NoError(t, err)
+// TestCookieModeSenderCheck: the sender check of cookie mode
+// (cookieMode.authorizeRedemption). A refresh token from the cookie that
+// comes with a valid DPoP proof must be of a family bound to that proof's
+// key: a page holding a key never refreshes a session another origin of
+// the host planted in its cookie, bound or not. Every refusal is 400
+// invalid_dpop_proof with the DPoP challenge, sets or clears no cookie and
+// spends nothing (the token then refreshes as the row says it may). A
+// token from the body keeps step 3's rules (an unbound family refreshes
+// with any proof), and a cookie without a proof of an unbound family
+// refreshes as before (a page without WebCrypto).
+func TestCookieModeSenderCheck(t *testing.T) {
+	_, h := dpopService(t, jwtauth.Config{Cookies: jwtauth.CookieMode{Enabled: true}})
+	const page = "https://app.example.test"
+	k, other := newP256(t), newP256(t)
+	keys := map[string]*ecdsa.PrivateKey{"k": k, "other": other}
 
-	type call struct {
-		token      string
-		fromCookie bool
-	}
-	var mu sync.Mutex
-	var calls []call
-	refuse := true
-	check := func(r *http.Request, token string, fromCookie bool) *authn.Error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls = append(calls, call{token, fromCookie})
-		if refuse {
-			return &authn.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "no proof of the key the token is bound to"}
-		}
-		return nil
-	}
-	mux := http.NewServeMux()
-	for _, rt := range jwtauth.Routes(jwtauth.WithSenderCheck(jwtauth.RoutesConfig{Accounts: acc, JWKS: jwtauth.NewJWKSHandler(m, time.Minute),
-		Discovery: disc, Cookies: jwtauth.CookieMode{Enabled: true, Origin: testIssuer}}, check)) {
-		mux.Handle(rt.Method+" "+rt.Path, rt.Handler)
-	}
-	require.NoError(t, acc.Register(t.Context(), "alice", "correct horse battery"))
-	login, err := acc.Login(t.Context(), "alice", "correct horse battery")
-	require.NoError(t, err)
-	token := login.RefreshToken
-
-	send := func(path, cookie, csrf, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(body))
-		if cookie != "" {
-			req.AddCookie(&http.Cookie{Name: jwtauth.RefreshCookieName, Value: cookie})
-		}
-		if csrf != "" {
-			req.Header.Set(authn.CSRFHeader, csrf)
-		}
+	send := func(path, cookie, body string, proof string, csrf bool) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodPost, page+"/auth"+path, strings.NewReader(body))
 		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Content-Type", "application/json")
 		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		return rec
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: jwtauth.RefreshCookieName, Value: cookie})
+		}
+		if csrf {
+			r.Header.Set(authn.CSRFHeader, "1")
+			r.Header.Set("Origin", page)
+		}
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
 	}
-	taken := func() []call {
-		mu.Lock()
-		defer mu.Unlock()
-		c := calls
-		calls = nil
-		return c
+	proofBy := func(key string, path string) string {
+		if key == "" {
+			return ""
+		}
+		return proofFor(t, keys[key], http.MethodPost, dpopIssuer+path, dpop.ProofOptions{})
 	}
-	jsonBody := `{"refresh_token":"` + token + `"}`
+	login := func(key string) string { // the refresh cookie of a login with key's proof ("" none)
+		t.Helper()
+		w := send("/login", "", `{"username":"alice","password":"correct horse battery"}`, proofBy(key, "/login"), false)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		for _, c := range w.Result().Cookies() {
+			if c.Name == jwtauth.RefreshCookieName {
+				return c.Value
+			}
+		}
+		t.Fatal("no refresh cookie")
+		return ""
+	}
+	tokenType := func(w *httptest.ResponseRecorder) string {
+		var b struct {
+			TokenType string `json:"token_type"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &b))
+		return b.TokenType
+	}
+	const (
+		unbound = "not bound to this key"
+		bound   = "bound to a DPoP key"
+	)
 
 	for _, tc := range []struct {
-		name               string
-		path, cookie, body string
-		fromCookie         bool
+		family     string // the login's key, "" for an unbound family
+		fromCookie bool
+		proof      string // the refresh's key, "" for no proof
+		refused    string // a part of the description, "" when allowed
+		tokenType  string // when allowed
 	}{
-		{"refresh from the cookie", "/refresh", token, "", true},
-		{"refresh from the body", "/refresh", "", jsonBody, false},
-		{"refresh from both", "/refresh", token, jsonBody, true},
-		{"logout from the cookie", "/logout", token, "", true},
-		{"logout from the body", "/logout", "", jsonBody, false},
+		{"", true, "", "", "Bearer"},
+		{"", true, "k", unbound, ""},
+		{"", true, "other", unbound, ""},
+		{"k", true, "", bound, ""},
+		{"k", true, "k", "", "DPoP"},
+		{"k", true, "other", bound, ""},
+		{"", false, "", "", "Bearer"},
+		{"", false, "k", "", "DPoP"},
+		{"k", false, "", bound, ""},
+		{"k", false, "k", "", "DPoP"},
+		{"k", false, "other", bound, ""},
 	} {
-		csrf := ""
-		if tc.cookie != "" {
-			csrf = "1"
+		src := "body"
+		if tc.fromCookie {
+			src = "cookie"
 		}
-		rec := send(tc.path, tc.cookie, csrf, tc.body)
-		assert.Equal(t, http.StatusBadRequest, rec.Code, "%s: %s", tc.name, rec.Body)
-		assert.Contains(t, rec.Body.String(), `"invalid_dpop_proof"`, tc.name)
-		assert.Empty(t, rec.Result().Cookies(), "%s: no cookie set or cleared", tc.name)
-		assert.Equal(t, []call{{token, tc.fromCookie}}, taken(), tc.name)
+		name := fmt.Sprintf("family bound to %q, token from the %s, proof by %q", tc.family, src, tc.proof)
+		t.Run(name, func(t *testing.T) {
+			rt := login(tc.family)
+			refresh := func(proof string) *httptest.ResponseRecorder {
+				if tc.fromCookie {
+					return send("/refresh", rt, "", proof, true)
+				}
+				return send("/refresh", "", `{"refresh_token":"`+rt+`"}`, proof, false)
+			}
+			w := refresh(proofBy(tc.proof, "/refresh"))
+			if tc.refused == "" {
+				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+				assert.Equal(t, tc.tokenType, tokenType(w))
+				return
+			}
+			require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+			assert.Contains(t, w.Body.String(), `"error":"invalid_dpop_proof"`)
+			assert.Contains(t, w.Body.String(), tc.refused)
+			assert.Equal(t, `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"`, w.Header().Get("WWW-Authenticate"))
+			assert.Empty(t, w.Result().Cookies(), "no cookie set or cleared")
+			// Nothing was spent: the token refreshes as its family allows.
+			w = refresh(proofBy(tc.family, "/refresh"))
+			assert.Equal(t, http.StatusOK, w.Code, "the refused token still works: %s", w.Body)
+		})
 	}
 
-	// A forgery (the cookie without the CSRF header) is refused before it.
-	rec := send("/refresh", token, "", "")
-	assert.Equal(t, http.StatusForbidden, rec.Code, rec.Body.String())
-	assert.Empty(t, taken(), "the CSRF check comes first")
+	t.Run("the cookie and the same token in the body count as the cookie", func(t *testing.T) {
+		rt := login("")
+		w := send("/refresh", rt, `{"refresh_token":"`+rt+`"}`, proofBy("k", "/refresh"), true)
+		assert.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+		assert.Contains(t, w.Body.String(), unbound)
+	})
+	t.Run("the CSRF check comes first", func(t *testing.T) {
+		rt := login("k")
+		w := send("/refresh", rt, "", proofBy("k", "/refresh"), false)
+		assert.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+		w = send("/refresh", rt, "", proofBy("k", "/refresh"), true)
+		assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	})
+	t.Run("logout takes no proof", func(t *testing.T) {
+		rt := login("k")
+		w := send("/logout", rt, "", "", true)
+		assert.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+		w = send("/refresh", rt, "", proofBy("k", "/refresh"), true)
+		assert.Equal(t, http.StatusUnauthorized, w.Code, "revoked: %s", w.Body)
+	})
+}
 
-	// Nothing was spent or revoked: allowed, the token refreshes.
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
-	rec = send("/refresh", token, "1", "")
-	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	assert.Equal(t, []call{{token, true}}, taken())
+// TestRoutesDPoPConfig: RoutesConfig.DPoP needs a proof verifier and an
+// absolute issuer URL, the base of the proofs' htu; Routes panics without
+// them, as it does for an invalid CookieMode.
+func TestRoutesDPoPConfig(t *testing.T) {
+	pv, err := dpop.NewVerifier(dpop.Config{})
+	require.NoError(t, err)
+	for _, bad := range []*jwtauth.DPoPIssuing{
+		{Issuer: testIssuer},
+		{Verifier: pv},
+		{Verifier: pv, Issuer: "/auth"},
+		{Verifier: pv, Issuer: "ftp://auth.example.com"},
+	} {
+		assert.Panics(t, func() { jwtauth.Routes(jwtauth.RoutesConfig{DPoP: bad}) }, "%+v", bad)
+	}
+	assert.NotPanics(t, func() {
+		jwtauth.Routes(jwtauth.RoutesConfig{DPoP: &jwtauth.DPoPIssuing{Verifier: pv, Issuer: testIssuer + "/"}})
+	})
 }

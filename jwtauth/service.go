@@ -382,7 +382,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("jwtauth: Config.ClaimNames without Config.Claims: no hook adds these claims")
 	}
 	var (
-		dp       *dpopIssuing
+		dp       *DPoPIssuing
 		authDPoP *authn.DPoPConfig
 		dpopAlgs []string
 	)
@@ -401,7 +401,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 				return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 			}
 		}
-		dp = &dpopIssuing{v: iv, required: cfg.DPoP == DPoPRequired, base: strings.TrimSuffix(cfg.Issuer, "/")}
+		dp = &DPoPIssuing{Verifier: iv, Required: cfg.DPoP == DPoPRequired, Issuer: cfg.Issuer}
 		mode := authn.DPoPAllowed
 		if cfg.DPoP == DPoPRequired {
 			mode = authn.DPoPRequired
@@ -442,7 +442,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		},
 		TrustedProxies: cfg.TrustedProxies,
 		site:           cookieSite{path: mountPath, secure: strings.HasPrefix(origin, "https://")},
-		dpop:           dp,
+		DPoP:           dp,
 	})
 	routes := make([]Route, 0, len(all))
 	for _, rt := range all {

@@ -29,7 +29,11 @@ const AccessCookie = "access"
 // Sec-Fetch-Site) refusing a forged request with 403 before anything is
 // spent, each kind of bad cookie input answered 4xx with the real token
 // still working afterwards, and an access token read from a cookie by the
-// middleware. newHandler is the one Run takes; routes it gets include an
+// middleware; and, with DPoP proofs, the sender check: a page's proof
+// never refreshes a session its cookie holds that is not bound to the
+// page's key (another origin of the host may have planted it), and a
+// stolen cookie is refused without a proof by the page's key. newHandler
+// is the one Run takes; routes it gets include an
 // extra protected POST /protected. Subtests run in parallel.
 //
 // As in Run, every request and answer is checked against openapi.yaml (the
@@ -50,20 +54,22 @@ func RunCookies(t *testing.T, newHandler NewHandlerFunc) {
 		name string
 		mode jwtauth.CookieMode
 		fn   func(t *testing.T, c *client)
+		dpop bool // the routes check DPoP proofs (jwtauth.RoutesConfig.DPoP)
 	}{
-		{"Flow", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieFlow},
-		{"Lax", jwtauth.CookieMode{Enabled: true, Origin: Page, SameSite: http.SameSiteLaxMode}, testCookieLax},
-		{"Logout", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieLogout},
-		{"PasswordChange", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookiePasswordChange},
-		{"BadInput", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieBadInput},
-		{"AccessCookie", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testAccessCookie},
-		{"DeleteAccount", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testCookieDeleteAccount},
-		{"Off", jwtauth.CookieMode{}, testCookieOff},
+		{"Flow", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieFlow, false},
+		{"Lax", jwtauth.CookieMode{Enabled: true, Origin: Page, SameSite: http.SameSiteLaxMode}, testCookieLax, false},
+		{"Logout", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieLogout, false},
+		{"PasswordChange", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookiePasswordChange, false},
+		{"BadInput", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieBadInput, false},
+		{"AccessCookie", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testAccessCookie, false},
+		{"DeleteAccount", jwtauth.CookieMode{Enabled: true, Origin: Page, AccessCookie: AccessCookie}, testCookieDeleteAccount, false},
+		{"Off", jwtauth.CookieMode{}, testCookieOff, false},
+		{"DPoP", jwtauth.CookieMode{Enabled: true, Origin: Page}, testCookieDPoP, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, tt.mode)
+			f := newFixture(t, tt.mode, tt.dpop)
 			routes := f.Routes
 			for _, rt := range f.Routes {
 				if rt.Path == "/protected" {
@@ -339,4 +345,74 @@ func testCookieOff(t *testing.T, c *client) {
 	assert.Empty(t, setCookies(r, jwtauth.RefreshCookieName))
 	assertError(t, c.post("/refresh", `{}`, withCookie(jwtauth.RefreshCookieName, tok.refresh, fromPage...)...), http.StatusBadRequest, "invalid_request")
 	assertTokenResponse(t, c.post("/refresh", map[string]string{"refresh_token": tok.refresh}))
+}
+
+// testCookieDPoP: the cookie mode with DPoP proofs (RFC 9449), as a page
+// holding a key uses it (docs/dpop.md, "Step 4: the browser"). A login
+// with the page's proof binds the session; the page refreshes from the
+// cookie with proofs, and its access token is refused as Bearer. A server on
+// another port of the host that read the cookie cannot redeem it, as a
+// JSON body without a proof or with its own key's, nor from the cookie;
+// and a session planted in the page's cookie, bound to another key or to
+// none, is refused to the page's proof (400 invalid_dpop_proof), so the
+// page cannot be switched to another account. Nothing is spent by a
+// refusal: the victim's cookie refreshes afterwards.
+func testCookieDPoP(t *testing.T, c *client) {
+	register(t, c, "victim", password)
+	register(t, c, "mallory", password)
+	page, attacker := newDPoPKey(t), newDPoPKey(t)
+	creds := func(u string) map[string]string { return map[string]string{"username": u, "password": password} }
+	refreshProof := func(k dpopKey) string { return k.proof(t, http.MethodPost, Issuer+"/refresh", "") }
+	login := func(u string, k *dpopKey) session {
+		t.Helper()
+		var header []string
+		if k != nil {
+			header = []string{"DPoP", k.proof(t, http.MethodPost, Issuer+"/login", "")}
+		}
+		return assertCookieResponse(t, c.post("/login", creds(u), header...), http.SameSiteStrictMode)
+	}
+	fromCookie := func(s session, k *dpopKey) *response {
+		t.Helper()
+		header := withCookie(jwtauth.RefreshCookieName, s.refresh, fromPage...)
+		if k != nil {
+			header = append(header, "DPoP", refreshProof(*k))
+		}
+		return c.do(http.MethodPost, "/refresh", "", header...)
+	}
+	assertTokenType := func(r *response, want string) {
+		t.Helper()
+		assert.Equal(t, want, jsonBody(t, r)["token_type"], "body %s", r.Body)
+	}
+	refused := func(r *response, desc string) {
+		t.Helper()
+		assert.Contains(t, assertError(t, r, http.StatusBadRequest, "invalid_dpop_proof"), desc)
+		assert.Equal(t, `DPoP error="invalid_dpop_proof", `+dpopAlgs, r.Header.Get("WWW-Authenticate"))
+		assert.Empty(t, r.Header.Values("Set-Cookie"), "a refused refresh changes no cookie")
+	}
+
+	victim := login("victim", &page)
+	r := fromCookie(victim, &page)
+	assertTokenType(r, "DPoP")
+	victim = assertCookieResponse(t, r, http.SameSiteStrictMode)
+	// A copied access token is no bearer token. (The DPoP scheme at
+	// /protected is testDPoPAllowed's: openapi.yaml does not describe it.)
+	assertDPoPRefused(t, c.do(http.MethodGet, "/protected", "", "Authorization", "Bearer "+victim.access), "invalid_token")
+
+	// The stolen cookie, redeemed by another port's server.
+	body := map[string]string{"refresh_token": victim.refresh}
+	refused(c.post("/refresh", body), "bound to a DPoP key")
+	refused(c.post("/refresh", body, "DPoP", refreshProof(attacker)), "bound to a DPoP key")
+	refused(fromCookie(victim, &attacker), "bound to a DPoP key")
+	refused(fromCookie(victim, nil), "bound to a DPoP key")
+
+	// Mallory's sessions planted in the page's cookie.
+	refused(fromCookie(login("mallory", &attacker), &page), "bound to a DPoP key")
+	planted := login("mallory", nil)
+	refused(fromCookie(planted, &page), "not bound to this key; log in again")
+	assertTokenType(fromCookie(planted, nil), "Bearer") // a page without a key, as before DPoP
+
+	// Nothing of the victim's was spent.
+	r = fromCookie(victim, &page)
+	assertTokenType(r, "DPoP")
+	assertCookieResponse(t, r, http.SameSiteStrictMode)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/account/credential"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
+	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
@@ -73,13 +74,15 @@ type Fixture struct {
 // and accounts, so tests using separate fixtures may run in parallel.
 func NewFixture(tb testing.TB) *Fixture {
 	tb.Helper()
-	return newFixture(tb, jwtauth.CookieMode{})
+	return newFixture(tb, jwtauth.CookieMode{}, false)
 }
 
 // newFixture is NewFixture with the account routes in cookie mode (see
 // RunCookies); with cookies.AccessCookie, the authenticator reads the
-// access token from that cookie too.
-func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
+// access token from that cookie too. With withDPoP, /login and /refresh
+// check DPoP proofs (htu Issuer + the endpoint) and the authenticator
+// accepts bound tokens, over one proof verifier.
+func newFixture(tb testing.TB, cookies jwtauth.CookieMode, withDPoP bool) *Fixture {
 	tb.Helper()
 	pool := keystest.Keys(tb)[:5]
 	// The last key is the outsider; the others feed the key manager in order,
@@ -122,14 +125,25 @@ func newFixture(tb testing.TB, cookies jwtauth.CookieMode) *Fixture {
 	if err != nil {
 		tb.Fatalf("adaptertest: NewDiscoveryHandler: %v", err)
 	}
+	var issuing *jwtauth.DPoPIssuing
+	var proofs *authn.DPoPConfig
+	if withDPoP {
+		pv, err := dpop.NewVerifier(dpop.Config{})
+		if err != nil {
+			tb.Fatalf("adaptertest: dpop.NewVerifier: %v", err)
+		}
+		issuing = &jwtauth.DPoPIssuing{Verifier: pv, Issuer: Issuer}
+		proofs = &authn.DPoPConfig{Verifier: pv}
+	}
 	f.Routes = jwtauth.Routes(jwtauth.RoutesConfig{
 		Accounts:  acc,
 		JWKS:      jwtauth.NewJWKSHandler(m, JWKSMaxAge),
 		Discovery: disc,
 		Health:    store.Ping,
 		Cookies:   cookies,
+		DPoP:      issuing,
 	})
-	f.Auth = &authn.Authenticator{Verifier: ver, Realm: Realm}
+	f.Auth = &authn.Authenticator{Verifier: ver, Realm: Realm, DPoP: proofs}
 	if cookies.AccessCookie != "" {
 		f.Auth.Sources = []authn.TokenSource{authn.HeaderSource("Authorization"), authn.CookieSource(cookies.AccessCookie)}
 		f.Auth.CSRFOrigin = cookies.Origin

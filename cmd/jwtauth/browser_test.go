@@ -146,6 +146,8 @@ func refreshCookie(t *testing.T, r *http.Response) string {
 // made to fail without waiting for it to expire: another process revokes
 // the key that signed it (`jwtauth keys revoke`), so the next call gets a
 // 401 and the page refreshes silently, getting a token of the new key.
+// The page's tokens are DPoP-bound (serve's default --dpop allowed): its
+// proofs' htu agree with what serve expects at the root.
 func TestServeDemoInBrowser(t *testing.T) {
 	tab := browsertest.Start(t, 50*time.Second)
 	browsertest.ScreenshotOnFailure(t, tab, "serve-demo")
@@ -158,6 +160,9 @@ func TestServeDemoInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(base+"/demo/")))
 	browsertest.WaitFor(t, tab, "the page", browsertest.StatusIs("logged out"))
 	browsertest.RegisterAndLogin(t, tab, "alice", "correct horse battery")
+	// serve's default --dpop allowed: the page's proofs name the URLs the
+	// server expects (htu), so its session is bound to the page's key.
+	browsertest.WaitFor(t, tab, "a DPoP-bound login", browsertest.LogHas("logged in: DPoP access token for alice"))
 	docCookie, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.cookie`))
 	require.NoError(t, err)
 	assert.NotContains(t, docCookie, jwtauth.RefreshCookieName)
@@ -186,6 +191,7 @@ func TestServeDemoInBrowser(t *testing.T) {
 
 	assert.Regexp(t, `^200 [\s\S]*"sub": "alice"`, callPage("the call after the silent refresh"))
 	assert.Equal(t, "1", browsertest.Text(t, tab, "refreshes"), "the 401 was answered by one silent refresh")
+	browsertest.WaitFor(t, tab, "a DPoP-bound refresh", browsertest.LogHas("refreshed: DPoP access token for alice"))
 	old := browsertest.RefreshCookies(t, tab, base+"/logout")[0].Value
 
 	browsertest.Click(t, tab, "logout")
@@ -193,8 +199,8 @@ func TestServeDemoInBrowser(t *testing.T) {
 	assert.Empty(t, browsertest.RefreshCookies(t, tab, base+"/refresh"))
 	r, body = call(t, http.MethodPost, base+"/refresh", nil, map[string]string{
 		authn.CSRFHeader: "1", "Origin": base, "Cookie": jwtauth.RefreshCookieName + "=" + old})
-	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "the old cookie after logout")
-	assert.Equal(t, "invalid_grant", body["error"])
+	assert.Equal(t, http.StatusBadRequest, r.StatusCode, "the old cookie after logout, without the page's key")
+	assert.Equal(t, "invalid_dpop_proof", body["error"])
 	assert.Equal(t, 0, srv.stop(t))
 }
 

@@ -1,4 +1,4 @@
-// jwtauth browser demo: cookie mode without a framework.
+// jwtauth browser demo: cookie mode without a framework, with DPoP.
 "use strict";
 
 (() => {
@@ -11,6 +11,7 @@
   const hintKey = "jwtauth-demo-session";
 
   let accessToken = null; // in memory only: never in localStorage or a readable cookie
+  let tokenType = "Bearer"; // "DPoP" when the server bound the token to this page's key
   let refreshes = 0;
   let refreshing = null;  // the refresh in flight, shared by concurrent callers
 
@@ -30,17 +31,95 @@
     return String(res.status);
   }
 
-  // send makes a same-origin request and returns [response, parsed JSON or null].
-  async function send(method, path, { json, headers = {} } = {}) {
-    const init = { method, headers: { ...headers }, credentials: "same-origin", cache: "no-store" };
-    if (json !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(json);
+  // DPoP (RFC 9449): one ECDSA P-256 key pair per origin, made by WebCrypto
+  // as non-extractable (no script, this one included, can read the private
+  // key; it can only ask the browser to sign) and kept in IndexedDB, which
+  // browsers scope by origin, port included. Every login, refresh and API
+  // call carries a fresh proof signed by it, and the server binds the
+  // session to its thumbprint: a refresh cookie read or overwritten by
+  // another port of the host is useless without this key.
+  const dpop = { keys: null, jwk: null, nonce: null };
+  const utf8 = (s) => new TextEncoder().encode(s);
+  const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+  // idb runs fn(store) in a transaction of the "dpop" store of the
+  // "jwtauth-demo" database and resolves with the result of its request.
+  function idb(mode, fn) {
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open("jwtauth-demo", 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("dpop");
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const db = open.result;
+        const req = fn(db.transaction("dpop", mode).objectStore("dpop"));
+        req.onsuccess = () => { db.close(); resolve(req.result); };
+        req.onerror = () => { db.close(); reject(req.error); };
+      };
+    });
+  }
+
+  // loadKey gets the origin's key pair from IndexedDB or makes and stores
+  // it. Tabs that load at once take a Web Lock first, so that they all
+  // end up with the one key the first of them stored.
+  async function loadKey() {
+    if (!window.crypto || !crypto.subtle || !window.indexedDB) throw new Error("this browser has no WebCrypto or IndexedDB here");
+    const getOrCreate = async () => {
+      let keys = await idb("readonly", (st) => st.get("key"));
+      if (!keys) {
+        keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false /* non-extractable */, ["sign", "verify"]);
+        await idb("readwrite", (st) => st.put(keys, "key")); // the CryptoKey objects, not their bytes
+      }
+      return keys;
+    };
+    const keys = navigator.locks ? await navigator.locks.request("jwtauth-dpop-key", getOrCreate) : await getOrCreate();
+    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", keys.publicKey); // the public half only
+    dpop.keys = keys;
+    dpop.jwk = { kty, crv, x, y };
+    // RFC 7638: SHA-256 of the required members in lexical order.
+    const jkt = b64u(await crypto.subtle.digest("SHA-256", utf8(JSON.stringify({ crv, kty, x, y }))));
+    $("dpop").textContent = jkt;
+    log("DPoP key (ECDSA P-256, non-extractable, kept in IndexedDB): thumbprint " + jkt);
+  }
+
+  // proof signs a DPoP proof (RFC 9449 §4.2) for method and path (resolved
+  // against the page: htu is the URL fetched, without query and fragment),
+  // with ath for token (§4.3) and the server's nonce, if any (§8, §9).
+  async function proof(method, path, token) {
+    const u = new URL(path, document.baseURI);
+    u.search = "";
+    u.hash = "";
+    const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: method, htu: u.href, iat: Math.floor(Date.now() / 1000) };
+    if (token) claims.ath = b64u(await crypto.subtle.digest("SHA-256", utf8(token)));
+    if (dpop.nonce) claims.nonce = dpop.nonce;
+    const input = b64u(utf8(JSON.stringify({ typ: "dpop+jwt", alg: "ES256", jwk: dpop.jwk }))) + "." + b64u(utf8(JSON.stringify(claims)));
+    // WebCrypto's ECDSA signature is R‖S, 64 bytes: JWS ES256's form (RFC 7518 §3.4).
+    const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, dpop.keys.privateKey, utf8(input));
+    return input + "." + b64u(sig);
+  }
+
+  // send makes a same-origin request and returns [response, parsed JSON or
+  // null]. With signed (and a key), it carries a DPoP proof, for token
+  // (its ath) when given; a use_dpop_nonce answer (400 at /login and
+  // /refresh, 401 at a resource) with a DPoP-Nonce is retried once with
+  // the nonce.
+  async function send(method, path, { json, headers = {}, signed = false, token = null } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      const init = { method, headers: { ...headers }, credentials: "same-origin", cache: "no-store" };
+      if (json !== undefined) {
+        init.headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(json);
+      }
+      if (signed && dpop.keys) init.headers.DPoP = await proof(method, path, token);
+      const res = await fetch(path, init);
+      let body = null;
+      if ((res.headers.get("Content-Type") || "").startsWith("application/json")) body = await res.json();
+      const nonce = res.headers.get("DPoP-Nonce");
+      if (nonce) dpop.nonce = nonce;
+      const useNonce = (body && body.error === "use_dpop_nonce") || (res.headers.get("WWW-Authenticate") || "").includes("use_dpop_nonce");
+      if (!(signed && dpop.keys && useNonce && nonce && attempt === 0)) return [res, body];
+      log(method + " " + path + ": the server asks for its DPoP nonce; retrying");
     }
-    const res = await fetch(path, init);
-    let body = null;
-    if ((res.headers.get("Content-Type") || "").startsWith("application/json")) body = await res.json();
-    return [res, body];
   }
 
   function credentials() {
@@ -49,14 +128,17 @@
 
   function loggedIn(body, how) {
     accessToken = body.access_token;
+    tokenType = body.token_type === "DPoP" ? "DPoP" : "Bearer";
     localStorage.setItem(hintKey, "1");
     const sub = JSON.parse(atob(accessToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
     setStatus("logged in as " + sub);
-    log(how + ": access token for " + sub + " (expires in " + body.expires_in + " s), refresh token in an HttpOnly cookie");
+    log(how + ": " + tokenType + " access token for " + sub + (tokenType === "DPoP" ? " (bound to this page's key)" : "") +
+      " (expires in " + body.expires_in + " s), refresh token in an HttpOnly cookie");
   }
 
   function loggedOut(why) {
     accessToken = null;
+    tokenType = "Bearer";
     localStorage.removeItem(hintKey);
     setStatus("logged out");
     if (why) log(why);
@@ -69,7 +151,8 @@
 
   async function login(event) {
     if (event) event.preventDefault();
-    const [res, body] = await send("POST", auth + "/login", { json: credentials() });
+    await ready;
+    const [res, body] = await send("POST", auth + "/login", { json: credentials(), signed: true });
     if (!res.ok) {
       log("login failed: " + describe(res, body), true);
       return;
@@ -89,7 +172,8 @@
   function refresh() {
     if (!refreshing) {
       const run = async () => {
-        const [res, body] = await send("POST", auth + "/refresh", { json: {}, headers: { [csrfHeader]: "1" } });
+        await ready;
+        const [res, body] = await send("POST", auth + "/refresh", { json: {}, headers: { [csrfHeader]: "1" }, signed: true });
         if (!res.ok) {
           loggedOut("refresh refused: " + describe(res, body));
           return false;
@@ -104,8 +188,11 @@
   }
 
   async function callProtected() {
+    // A DPoP-bound token goes with the DPoP scheme and a proof for it
+    // (RFC 9449 §7.1); a bearer token alone (the server issued no bound one).
     const get = () => send("GET", protectedPath, {
-      headers: accessToken ? { Authorization: "Bearer " + accessToken } : {},
+      headers: accessToken ? { Authorization: tokenType + " " + accessToken } : {},
+      signed: accessToken !== null && tokenType === "DPoP", token: accessToken,
     });
     $("result").textContent = "calling…";
     let [res, body] = await get();
@@ -141,6 +228,14 @@
   $("call").addEventListener("click", guard(callProtected));
   $("refresh").addEventListener("click", guard(refresh));
   $("logout").addEventListener("click", guard(logout));
+
+  // Without a key (no WebCrypto or IndexedDB, a private window that
+  // refuses storage), the page goes on with bearer tokens.
+  const ready = loadKey().catch((err) => {
+    dpop.keys = null;
+    $("dpop").textContent = "none";
+    log("no DPoP key (" + err + "): bearer tokens only, which another port of this host could take over", true);
+  });
 
   // After a reload the access token is gone but the cookie may remain.
   if (localStorage.getItem(hintKey)) {

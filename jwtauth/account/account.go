@@ -706,6 +706,21 @@ func ContextWithDPoP(ctx context.Context, jkt string) context.Context {
 	return context.WithValue(ctx, dpopKey{}, jkt)
 }
 
+// boundFamilyKey is the context key of ContextRequiringBoundFamily.
+type boundFamilyKey struct{}
+
+// ContextRequiringBoundFamily returns ctx with which Refresh exchanges only
+// a token of a family bound to a DPoP key (RefreshToken.JKT), and answers
+// ErrUnboundFamily for a token of an unbound family, spending nothing. A
+// bound family still needs a proof by its key (ContextWithDPoP). The HTTP
+// face sets it in cookie mode for a refresh token from the cookie that
+// comes with a valid proof: a page holding a DPoP key never takes over an
+// unbound session (one another origin of the host may have planted in
+// its cookie).
+func ContextRequiringBoundFamily(ctx context.Context) context.Context {
+	return context.WithValue(ctx, boundFamilyKey{}, true)
+}
+
 // dpopJKT returns the thumbprint ContextWithDPoP put in ctx, or "".
 func dpopJKT(ctx context.Context) string {
 	jkt, _ := ctx.Value(dpopKey{}).(string)
@@ -786,7 +801,9 @@ var errBadRefreshForm = badRequest("refresh_token must be the opaque token retur
 // With a proof, the new access token is bound to its key (token type
 // "DPoP"), also for an unbound family, which stays unbound (as RFC 9449 §5
 // has it for refresh tokens of confidential clients): such a family can be
-// refreshed with or without proofs, by any key.
+// refreshed with or without proofs, by any key; under
+// ContextRequiringBoundFamily it is refused with ErrUnboundFamily, spending
+// nothing.
 //
 // Errors: *Error invalid_grant (401) for a malformed, unknown, expired, used
 // or revoked token, *Error invalid_dpop_proof (400) as above, *Error
@@ -837,6 +854,10 @@ func (a *Accounts) refreshToken(ctx context.Context, raw string) (*TokenResponse
 		}
 		a.log.InfoContext(ctx, "refresh refused", "reason", reason, "family", rec.FamilyID)
 		return nil, ErrInvalidDPoPProof
+	}
+	if rec.JKT == "" && ctx.Value(boundFamilyKey{}) != nil {
+		a.log.InfoContext(ctx, "refresh refused", "reason", "family bound to no DPoP key", "family", rec.FamilyID)
+		return nil, ErrUnboundFamily
 	}
 	var tok *token.Token
 	if a.claims != nil {

@@ -92,3 +92,42 @@ func TestDPoPBinding(t *testing.T) {
 	require.NoError(t, err, "the family stays unbound")
 	assert.Equal(t, "Bearer", got.TokenType)
 }
+
+// TestRefreshRequiringBoundFamily: under ContextRequiringBoundFamily a
+// refresh token of an unbound family is refused with ErrUnboundFamily
+// (code invalid_dpop_proof, and errors.Is ErrInvalidDPoPProof), with or
+// without a proof, spending nothing: the token then refreshes without the
+// requirement. A bound family refreshes with a proof by its key as before,
+// and is still refused with another key's.
+func TestRefreshRequiringBoundFamily(t *testing.T) {
+	f := newFixture(t)
+	store := memory.New()
+	a, err := account.New(account.Config{Users: store, RefreshTokens: store, Issuer: f.issuer, Argon2: fastArgon, Logger: quiet})
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, a.Register(ctx, "alice", "correct horse battery"))
+	strict := account.ContextRequiringBoundFamily(ctx)
+
+	plain, err := a.Login(ctx, "alice", "correct horse battery")
+	require.NoError(t, err)
+	for name, c := range map[string]string{"no proof": "", "a proof": jktA} {
+		_, err = a.Refresh(account.ContextWithDPoP(strict, c), plain.RefreshToken)
+		require.ErrorIs(t, err, account.ErrUnboundFamily, name)
+		require.ErrorIs(t, err, account.ErrInvalidDPoPProof, name)
+		var e *account.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "invalid_dpop_proof", e.Code)
+		assert.Equal(t, "the session is not bound to this key; log in again", e.Description)
+	}
+	_, err = a.Refresh(ctx, plain.RefreshToken)
+	require.NoError(t, err, "nothing was spent, and no reuse was taken")
+
+	bound, err := a.Login(account.ContextWithDPoP(ctx, jktA), "alice", "correct horse battery")
+	require.NoError(t, err)
+	_, err = a.Refresh(account.ContextWithDPoP(strict, jktB), bound.RefreshToken)
+	require.ErrorIs(t, err, account.ErrInvalidDPoPProof)
+	require.NotErrorIs(t, err, account.ErrUnboundFamily)
+	got, err := a.Refresh(account.ContextWithDPoP(strict, jktA), bound.RefreshToken)
+	require.NoError(t, err)
+	assert.Equal(t, "DPoP", got.TokenType)
+}

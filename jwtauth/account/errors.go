@@ -26,7 +26,9 @@ import (
 //   - "temporarily_unavailable": no password-hash slot freed up in time;
 //     RetryAfter is set
 //   - "invalid_dpop_proof": a refresh of a family bound to a DPoP key
-//     without a proof by that key (ErrInvalidDPoPProof, RFC 9449 §5)
+//     without a proof by that key (ErrInvalidDPoPProof, RFC 9449 §5), or
+//     of an unbound family where a bound one is required
+//     (ErrUnboundFamily, ContextRequiringBoundFamily)
 //
 // The HTTP face (package jwtauth) answers each with its status: 400, 401,
 // 409, 401, 501, 429, 503 and 400. Description is human-readable and never holds
@@ -64,6 +66,12 @@ var (
 	// proof (ContextWithDPoP) is missing or by another key (RFC 9449 §5).
 	// Nothing is spent: the token still works with a proof by its key.
 	ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Description: "this refresh token is bound to a DPoP key: send a DPoP proof by that key"}
+	// ErrUnboundFamily is the answer of Refresh, under
+	// ContextRequiringBoundFamily, for a refresh token of a family bound to
+	// no DPoP key. It has ErrInvalidDPoPProof's code (errors.Is matches
+	// both), and nothing is spent: the token still works where a bound
+	// family is not required.
+	ErrUnboundFamily = &Error{Code: "invalid_dpop_proof", Description: "the session is not bound to this key; log in again", err: ErrInvalidDPoPProof}
 )
 
 var errUserExists = &Error{Code: "user_exists", Description: "that username is taken", err: ErrUserExists}
