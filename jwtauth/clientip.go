@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // ClientIP returns the address of the client that sent r. Without trusted
@@ -28,7 +30,7 @@ import (
 // parse.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	if len(trusted) == 0 {
-		if ip, ok := r.Context().Value(clientIPKey{}).(netip.Addr); ok {
+		if ip, ok := authn.ClientIPFromContext(r.Context()); ok {
 			return ip
 		}
 	}
@@ -54,8 +56,6 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	return client
 }
 
-type clientIPKey struct{}
-
 // ContextWithClientIP returns ctx carrying ip as the client address a web
 // framework determined for the request (gin's c.ClientIP, which honours
 // engine.SetTrustedProxies): ClientIP, and so the login and registration
@@ -63,13 +63,11 @@ type clientIPKey struct{}
 // trusted proxies of jwtauth's own are configured
 // (RoutesConfig.TrustedProxies, Config.TrustedProxies), instead of
 // r.RemoteAddr. An invalid ip (the zero Addr) leaves ctx as it is; an
-// IPv4-mapped IPv6 address is unmapped. Adapters call it; an application
-// mounting Routes on another framework can, with that framework's address.
+// IPv4-mapped IPv6 address is unmapped. It is authn.ContextWithClientIP,
+// which adapters/gin calls; an application mounting Routes on another
+// framework can call either, with that framework's address.
 func ContextWithClientIP(ctx context.Context, ip netip.Addr) context.Context {
-	if !ip.IsValid() {
-		return ctx
-	}
-	return context.WithValue(ctx, clientIPKey{}, ip.Unmap())
+	return authn.ContextWithClientIP(ctx, ip)
 }
 
 // parseForwardedFor parses one X-Forwarded-For entry (see ClientIP): "ip",

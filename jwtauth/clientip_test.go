@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
 // TestClientIPFromFramework: the address an adapter's framework put in the
@@ -34,4 +35,19 @@ func TestClientIPFromFramework(t *testing.T) {
 		r = r.WithContext(jwtauth.ContextWithClientIP(r.Context(), tc.framework))
 		assert.Equal(t, tc.want, jwtauth.ClientIP(r, tc.trusted).String(), tc.name)
 	}
+}
+
+// TestClientIPFromAuthn: the adapters put the framework's address in the
+// context with authn.ContextWithClientIP, which they import instead of
+// this package; ClientIP reads it, and the face's ContextWithClientIP
+// stores the same value.
+func TestClientIPFromAuthn(t *testing.T) {
+	ip := netip.MustParseAddr("203.0.113.7")
+	r := httptest.NewRequest("POST", "/login", nil)
+	r.RemoteAddr = "10.0.0.1:1234"
+	r = r.WithContext(authn.ContextWithClientIP(r.Context(), ip))
+	assert.Equal(t, "203.0.113.7", jwtauth.ClientIP(r, nil).String())
+	got, ok := authn.ClientIPFromContext(jwtauth.ContextWithClientIP(r.Context(), netip.MustParseAddr("198.51.100.1")))
+	assert.True(t, ok)
+	assert.Equal(t, "198.51.100.1", got.String())
 }

@@ -24,7 +24,9 @@
 //   - jwtauth/remote: the key set of another issuer, fetched from its JWKS
 //     (remote.NewKeySet, remote.NewVerifier).
 //   - jwtauth/authn: the middleware core the adapters wrap
-//     (authn.Authenticator, authn.RequireScopes, authn.RequireRoles).
+//     (authn.Authenticator, authn.RequireScopes, authn.RequireRoles) and
+//     authn.Route, which [Route] aliases; the adapters import it, not this
+//     package, so a service that only verifies tokens links none of it.
 //   - jwtauth/account: the account flow (account.Accounts) and its store
 //     ports; [Routes] maps it onto HTTP, answering each account.Error with
 //     its status.

@@ -192,15 +192,11 @@ func decodeFields(w http.ResponseWriter, r *http.Request, fields ...string) (map
 	return out, nil
 }
 
-// Route is one endpoint of the reference server. Adapters register Handler for Method and
-// Path; when Protected is set they put their authentication middleware in
-// front of it.
-type Route struct {
-	Method    string       // "GET", "POST" or "DELETE"
-	Path      string       // exact path, e.g. "/login"
-	Handler   http.Handler // answers JSON; errors in the {"error","error_description"} shape
-	Protected bool         // the adapter's authentication middleware must run first
-}
+// Route is one endpoint of the reference server: Method, Path, Handler and
+// whether the adapter's authentication middleware must run first
+// (Protected). It is authn.Route, so that the adapters mount routes without
+// importing this package; []Route and []authn.Route are the same type.
+type Route = authn.Route
 
 // RoutesConfig names what Routes serves. Accounts, JWKS and Discovery are
 // required; Health may be nil (then /healthz always answers ok).

@@ -1,6 +1,7 @@
 // Package gin adapts jwtauth to github.com/gin-gonic/gin: a gin.HandlerFunc
 // middleware that puts the verified claims in the request's context and in
-// the gin.Context, and helpers that mount jwtauth.Routes on a gin router.
+// the gin.Context, and helpers that mount routes (authn.Route, which
+// jwtauth.Routes and jwtauth.Service return) on a gin router.
 //
 // Its name clashes with gin's own package, so import it under another name:
 //
@@ -9,7 +10,9 @@
 // It is a thin translation of authn.Authenticator: token extraction,
 // verification and the RFC 6750 challenge all live in the core, so this
 // adapter and adapters/nethttp behave identically (both pass
-// adapters/adaptertest).
+// adapters/adaptertest). It imports authn and the token core, not the
+// face package jwtauth, so a service that only verifies tokens with
+// Middleware links no account flow, password hashing, storage or metrics.
 package gin
 
 import (
@@ -22,7 +25,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 )
@@ -89,7 +91,7 @@ func ClaimsFromContext(c *gin.Context) (*token.Claims, bool) {
 // The routes that change state (all but GET) see gin's client address,
 // c.ClientIP, which honours engine.SetTrustedProxies, RemoteIPHeaders and
 // TrustedPlatform: it reaches the handlers through
-// jwtauth.ContextWithClientIP, so login and registration throttling and
+// authn.ContextWithClientIP, so login and registration throttling and
 // the audit events count the client gin names — one rule for the app —
 // unless the jwtauth configuration has trusted proxies of its own
 // (jwtauth.Config.TrustedProxies, RoutesConfig.TrustedProxies), which then
@@ -99,7 +101,7 @@ func ClaimsFromContext(c *gin.Context) (*token.Claims, bool) {
 // any client could name itself in X-Forwarded-For and so spread its
 // password guesses over any number of throttle buckets; call
 // engine.SetTrustedProxies with your proxies, or nil for none.
-func Mount(r gin.IRouter, routes []jwtauth.Route, auth *authn.Authenticator) {
+func Mount(r gin.IRouter, routes []authn.Route, auth *authn.Authenticator) {
 	var mw gin.HandlerFunc
 	for _, rt := range routes {
 		chain := []gin.HandlerFunc{gin.WrapH(rt.Handler)}
@@ -120,12 +122,12 @@ func Mount(r gin.IRouter, routes []jwtauth.Route, auth *authn.Authenticator) {
 }
 
 // clientIP puts gin's client address for c's request in the request's
-// context (jwtauth.ContextWithClientIP), unless gin trusts every peer or its
+// context (authn.ContextWithClientIP), unless gin trusts every peer or its
 // address does not parse (see Mount).
 func clientIP(c *gin.Context) {
 	if !trustsEveryPeer(c) {
 		if ip, err := netip.ParseAddr(c.ClientIP()); err == nil {
-			c.Request = c.Request.WithContext(jwtauth.ContextWithClientIP(c.Request.Context(), ip))
+			c.Request = c.Request.WithContext(authn.ContextWithClientIP(c.Request.Context(), ip))
 		}
 	}
 	c.Next()
@@ -161,6 +163,23 @@ var probes = func() []*http.Request {
 	return out
 }()
 
+// Service is what MountService mounts: *jwtauth.Service (from jwtauth.New)
+// satisfies it. It is an interface so that this package need not import
+// the face, which links the account flow and metrics.
+type Service interface {
+	// MountPath is the path of the issuer URL without a trailing slash:
+	// "" for an issuer at the root of its host, "/auth" for
+	// "https://host/auth".
+	MountPath() string
+	// Routes are the endpoints to mount under MountPath.
+	Routes() []authn.Route
+	// RootRoutes are the endpoints to mount at the root of the host, with
+	// their paths as they are (the RFC 8414 §3.1 metadata).
+	RootRoutes() []authn.Route
+	// Authenticator guards the Protected routes.
+	Authenticator() *authn.Authenticator
+}
+
 // MountService mounts svc's routes (jwtauth.Service.Routes: by default the
 // account and key endpoints only) on r under the path of the service's
 // issuer URL (jwtauth.Service.MountPath), so that the discovery document
@@ -177,7 +196,7 @@ var probes = func() []*http.Request {
 // /.well-known/oauth-authorization-server/auth. A group below the root
 // cannot reach that path: mount them yourself with
 // Mount(engine, svc.RootRoutes(), nil).
-func MountService(r gin.IRouter, svc *jwtauth.Service) error {
+func MountService(r gin.IRouter, svc Service) error {
 	base := "/"
 	if g, ok := r.(interface{ BasePath() string }); ok {
 		base = path.Clean("/" + g.BasePath())
@@ -208,17 +227,17 @@ func MountService(r gin.IRouter, svc *jwtauth.Service) error {
 // redirected, as with net/http's ServeMux. gin applies Use only to
 // routes registered after it, so for middleware such as gin.Logger on these
 // routes build the engine yourself and call Mount.
-func New(routes []jwtauth.Route, auth *authn.Authenticator) *gin.Engine {
+func New(routes []authn.Route, auth *authn.Authenticator) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	// Like http.ServeMux: "/healthz/" is not "/healthz" (404, not a redirect).
 	e.RedirectTrailingSlash = false
 	e.NoRoute(func(c *gin.Context) {
-		jwtauth.WriteError(c.Writer, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+		authn.WriteError(c.Writer, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 	})
 	e.NoMethod(func(c *gin.Context) {
 		// gin has set the Allow header already (RFC 9110 §15.5.6).
-		jwtauth.WriteError(c.Writer, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
+		authn.WriteError(c.Writer, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "the method is not allowed for this endpoint"})
 	})
 	Mount(e, routes, auth)
 	return e

@@ -1,18 +1,21 @@
 // Package nethttp adapts jwtauth to the standard library's net/http: a
 // func(http.Handler) http.Handler middleware that puts the verified claims in
-// the request's context, and helpers that mount jwtauth.Routes on an
-// http.ServeMux with Go 1.22 method patterns.
+// the request's context, and helpers that mount routes (authn.Route, which
+// jwtauth.Routes and jwtauth.Service return) on an http.ServeMux with Go
+// 1.22 method patterns.
 //
 // It is a thin translation of authn.Authenticator: token extraction,
 // verification and the RFC 6750 challenge all live in the core, so this
 // adapter and adapters/gin behave identically (both pass adapters/adaptertest).
+// It imports authn, not the face package jwtauth, so a service that only
+// verifies tokens with Middleware links no account flow, password hashing,
+// storage or metrics.
 package nethttp
 
 import (
 	"net/http"
 	"path"
 
-	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
 )
 
@@ -44,7 +47,7 @@ func Middleware(auth *authn.Authenticator, reqs ...authn.Requirement) func(http.
 // also answers HEAD, as http.ServeMux does for every GET pattern. Mount
 // panics, as http.ServeMux.Handle does, when a pattern conflicts with one
 // already registered; it panics when a route is Protected and auth is nil.
-func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *authn.Authenticator) {
+func Mount(mux *http.ServeMux, routes []authn.Route, auth *authn.Authenticator) {
 	var mw func(http.Handler) http.Handler
 	for _, rt := range routes {
 		h := rt.Handler
@@ -58,6 +61,23 @@ func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *authn.Authenticator
 	}
 }
 
+// Service is what MountService mounts: *jwtauth.Service (from jwtauth.New)
+// satisfies it. It is an interface so that this package need not import
+// the face, which links the account flow and metrics.
+type Service interface {
+	// MountPath is the path of the issuer URL without a trailing slash:
+	// "" for an issuer at the root of its host, "/auth" for
+	// "https://host/auth".
+	MountPath() string
+	// Routes are the endpoints to mount under MountPath.
+	Routes() []authn.Route
+	// RootRoutes are the endpoints to mount at the root of the host, with
+	// their paths as they are (the RFC 8414 §3.1 metadata).
+	RootRoutes() []authn.Route
+	// Authenticator guards the Protected routes.
+	Authenticator() *authn.Authenticator
+}
+
 // MountService mounts svc's routes (jwtauth.Service.Routes: by default the
 // account and key endpoints only) on mux under the path of the service's
 // issuer URL (jwtauth.Service.MountPath): with issuer "https://host/auth"
@@ -69,11 +89,11 @@ func Mount(mux *http.ServeMux, routes []jwtauth.Route, auth *authn.Authenticator
 // the application registered itself. Behind an http.StripPrefix, use Mount
 // with svc.Routes() and svc.Authenticator() instead (and Mount
 // svc.RootRoutes() on the mux at the root).
-func MountService(mux *http.ServeMux, svc *jwtauth.Service) {
+func MountService(mux *http.ServeMux, svc Service) {
 	Mount(mux, svc.RootRoutes(), nil)
 	routes := svc.Routes()
 	if p := svc.MountPath(); p != "" {
-		prefixed := make([]jwtauth.Route, len(routes))
+		prefixed := make([]authn.Route, len(routes))
 		for i, rt := range routes {
 			rt.Path = p + rt.Path
 			prefixed[i] = rt
@@ -88,14 +108,14 @@ func MountService(mux *http.ServeMux, svc *jwtauth.Service) {
 // ServeMux's plain text: 404 {"error":"not_found",…} for an unknown path and
 // 405 {"error":"method_not_allowed",…} with an Allow header (RFC 9110
 // §15.5.6) for a known path and another method.
-func Handler(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
+func Handler(routes []authn.Route, auth *authn.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	Mount(mux, routes, auth)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 			// Not canonical (//login, /a/../login): the mux would answer
 			// with a 307 redirect and an HTML body; every body here is JSON.
-			jwtauth.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+			authn.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 			return
 		}
 		h, pattern := mux.Handler(r)
@@ -109,11 +129,11 @@ func Handler(routes []jwtauth.Route, auth *authn.Authenticator) http.Handler {
 		h.ServeHTTP(&probe, r)
 		if probe.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", probe.header.Get("Allow"))
-			jwtauth.WriteError(w, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			authn.WriteError(w, &authn.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 				Description: "the method is not allowed for this endpoint"})
 			return
 		}
-		jwtauth.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
+		authn.WriteError(w, &authn.Error{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint"})
 	})
 }
 
