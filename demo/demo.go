@@ -7,7 +7,7 @@
 // in the HttpOnly cookie jwtauth.RefreshCookieName, which the script cannot
 // read; refresh and logout send the authn.CSRFHeader.
 //
-// DPoP (RFC 9449, docs/dpop.md "Step 4: the browser"): the page makes one
+// DPoP (RFC 9449, docs/dpop.md "The browser"): the page makes one
 // non-extractable ECDSA P-256 key per origin with WebCrypto, keeps it in
 // IndexedDB (scoped by origin, port included) and sends a proof signed by
 // it on /login, /refresh and the protected call (Authorization: DPoP, with

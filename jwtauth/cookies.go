@@ -54,7 +54,7 @@ const RefreshCookieName = "jwtauth_refresh"
 // another port of the host, which can read and set the cookie, can then
 // neither redeem a page's session nor switch the page to another one (see
 // cookieMode.authorizeRedemption). See README, "Browser apps", and
-// docs/dpop.md, "Step 4: the browser".
+// docs/dpop.md, "The browser".
 type CookieMode struct {
 	// Enabled turns cookie mode on.
 	Enabled bool

@@ -59,7 +59,7 @@ func ParseDPoPMode(s string) (DPoPMode, error) {
 // DPoPIssuing is how Routes checks the DPoP proofs (RFC 9449 §5) of POST
 // /login and POST /refresh (RoutesConfig.DPoP); New sets it from
 // Config.DPoP. A valid proof binds the tokens to its key (docs/dpop.md,
-// "Step 3"); an invalid one is answered 400 invalid_dpop_proof before
+// "Issuing"); an invalid one is answered 400 invalid_dpop_proof before
 // anything is spent.
 type DPoPIssuing struct {
 	// Verifier checks the proofs. Required: Routes panics without it.

@@ -348,7 +348,7 @@ func testCookieOff(t *testing.T, c *client) {
 }
 
 // testCookieDPoP: the cookie mode with DPoP proofs (RFC 9449), as a page
-// holding a key uses it (docs/dpop.md, "Step 4: the browser"). A login
+// holding a key uses it (docs/dpop.md, "The browser"). A login
 // with the page's proof binds the session; the page refreshes from the
 // cookie with proofs, and its access token is refused as Bearer. A server on
 // another port of the host that read the cookie cannot redeem it, as a
