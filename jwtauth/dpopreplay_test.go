@@ -2,23 +2,19 @@ package jwtauth_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/adapters/postgres"
+	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 	"github.com/jwtauth/jwtauth/adapters/sqlite"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/account"
@@ -26,37 +22,8 @@ import (
 )
 
 // postgresSchemaDSN returns a DSN for a fresh schema of the test database
-// named by JWTAUTH_TEST_POSTGRES_DSN (dropped when the test ends), or skips
-// the test without it (fails with JWTAUTH_REQUIRE_POSTGRES=1, as in CI).
-func postgresSchemaDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("JWTAUTH_TEST_POSTGRES_DSN")
-	if base == "" {
-		if os.Getenv("JWTAUTH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("JWTAUTH_REQUIRE_POSTGRES=1 but JWTAUTH_TEST_POSTGRES_DSN is not set: the PostgreSQL tests must run")
-		}
-		t.Skip("PostgreSQL tests skipped: set JWTAUTH_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	u, err := url.Parse(base)
-	require.NoError(t, err, "JWTAUTH_TEST_POSTGRES_DSN must be a postgres:// URL here")
-	conn, err := pgx.Connect(t.Context(), base)
-	require.NoError(t, err)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "jwtauth_face_" + hex.EncodeToString(b)
-	_, err = conn.Exec(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(ctx)
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// (pgtest.SchemaDSN).
+func postgresSchemaDSN(t *testing.T) string { return pgtest.SchemaDSN(t, "jwtauth_face_") }
 
 // dpopInstance is dpopService for one of several instances on one store:
 // alice is registered by the first.

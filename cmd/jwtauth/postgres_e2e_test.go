@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -18,40 +16,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jwtauth/jwtauth/adapters/postgres/pgtest"
 )
 
 // postgresSchemaDSN returns a DSN for a fresh schema of the test database
-// named by JWTAUTH_TEST_POSTGRES_DSN (dropped when the test ends), or skips
-// the test without it (fails with JWTAUTH_REQUIRE_POSTGRES=1, as in CI).
-func postgresSchemaDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("JWTAUTH_TEST_POSTGRES_DSN")
-	if base == "" {
-		if os.Getenv("JWTAUTH_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("JWTAUTH_REQUIRE_POSTGRES=1 but JWTAUTH_TEST_POSTGRES_DSN is not set: the PostgreSQL tests must run")
-		}
-		t.Skip("PostgreSQL tests skipped: set JWTAUTH_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	u, err := url.Parse(base)
-	require.NoError(t, err, "JWTAUTH_TEST_POSTGRES_DSN must be a postgres:// URL here")
-	conn, err := pgx.Connect(t.Context(), base)
-	require.NoError(t, err)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "jwtauth_e2e_" + hex.EncodeToString(b)
-	_, err = conn.Exec(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(ctx)
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// (pgtest.SchemaDSN).
+func postgresSchemaDSN(t *testing.T) string { return pgtest.SchemaDSN(t, "jwtauth_e2e_") }
 
 // TestTwoInstancesOnPostgres runs two real `jwtauth serve` processes on one
 // PostgreSQL schema: a login on A opens /protected on B, a refresh token A
