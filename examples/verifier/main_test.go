@@ -13,9 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jwtauth/jwtauth/jwtauthtest"
-
 	"github.com/jwtauth/jwtauth/adapters/adaptertest"
+	"github.com/jwtauth/jwtauth/jwtauthtest"
 )
 
 // TestVerifier: the service accepts a token of its issuer with the scope,

@@ -192,3 +192,45 @@ func TestDPoPSchemeMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestDPoPMissingTokenNamesTheScheme: a request without a token is told
+// which credentials the route takes, in its challenges and its
+// error_description: Bearer sources alone without DPoP, Bearer sources or
+// the DPoP scheme when DPoP is allowed, and the DPoP scheme alone when it
+// is required, by the Authenticator or by the route (RequireDPoP).
+func TestDPoPMissingTokenNamesTheScheme(t *testing.T) {
+	f := newFixture(t)
+	pv, err := dpop.NewVerifier(dpop.Config{})
+	require.NoError(t, err)
+	const dpopText = "Authorization: DPoP <token> with a DPoP proof"
+	const sources = "Authorization: Bearer <token> or x-access-token"
+	for _, c := range []struct {
+		name       string
+		cfg        *authn.DPoPConfig
+		reqs       []authn.Requirement
+		challenges []string
+		desc       string
+	}{
+		{"no DPoP", nil, nil, []string{`Bearer realm="jwtauth"`}, "an access token is required (" + sources + ")"},
+		{"allowed", &authn.DPoPConfig{Verifier: pv}, nil,
+			[]string{`Bearer realm="jwtauth"`, `DPoP algs="ES256 EdDSA"`}, "an access token is required (" + sources + ", or " + dpopText + ")"},
+		{"required", &authn.DPoPConfig{Verifier: pv, Mode: authn.DPoPRequired}, nil,
+			[]string{`DPoP algs="ES256 EdDSA"`}, "a DPoP-bound access token is required (" + dpopText + ")"},
+		{"allowed, route RequireDPoP", &authn.DPoPConfig{Verifier: pv}, []authn.Requirement{authn.RequireDPoP()},
+			[]string{`DPoP algs="ES256 EdDSA"`}, "a DPoP-bound access token is required (" + dpopText + ")"},
+		{"no DPoP, route RequireDPoP", nil, []authn.Requirement{authn.RequireDPoP()},
+			[]string{`Bearer realm="jwtauth"`}, "an access token is required (" + sources + ")"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := &authn.Authenticator{Verifier: f.verifier, DPoP: c.cfg}
+			w := httptest.NewRecorder()
+			reached := false
+			a.Middleware(c.reqs...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })).
+				ServeHTTP(w, httptest.NewRequest("GET", "/orders", nil))
+			assert.False(t, reached)
+			assert.Equal(t, http.StatusUnauthorized, w.Code)
+			assert.Equal(t, c.challenges, w.Header().Values("WWW-Authenticate"))
+			assert.JSONEq(t, `{"error":"unauthorized","error_description":"`+c.desc+`"}`, w.Body.String())
+		})
+	}
+}

@@ -367,7 +367,7 @@ type anonymousKey struct{}
 func (a *Authenticator) Authorize(w http.ResponseWriter, r *http.Request, reqs ...Requirement) (*http.Request, *token.Claims, bool) {
 	r, c, fromQuery, err := a.authenticate(r)
 	if err != nil {
-		a.Challenge(w, err)
+		a.challenge(w, err, a.dpopOn() && slices.ContainsFunc(reqs, func(q Requirement) bool { return q.dpop }))
 		return r, nil, false
 	}
 	if fromQuery {
@@ -413,7 +413,15 @@ func (a *Authenticator) Middleware(reqs ...Requirement) func(http.Handler) http.
 // error wrapping ErrCrossSite; and 503 temporarily_unavailable
 // (no access either) when the keys could not be consulted (a remote JWKS
 // with no usable set, an unreachable store, a timeout).
-func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
+func (a *Authenticator) Challenge(w http.ResponseWriter, err error) { a.challenge(w, err, false) }
+
+// dpopOn reports whether a accepts DPoP-bound tokens.
+func (a *Authenticator) dpopOn() bool { return a.DPoP != nil && a.DPoP.Verifier != nil }
+
+// challenge is Challenge; dpopOnly says the route takes DPoP-bound tokens
+// only (RequireDPoP), so a request without a token is answered with the
+// DPoP challenge alone, as under DPoPRequired.
+func (a *Authenticator) challenge(w http.ResponseWriter, err error, dpopOnly bool) {
 	realm := a.Realm
 	if realm == "" {
 		realm = "jwtauth"
@@ -433,16 +441,20 @@ func (a *Authenticator) Challenge(w http.ResponseWriter, err error) {
 		return
 	}
 	if errors.Is(err, token.ErrTokenMissing) {
+		const dpopText = "Authorization: DPoP <token> with a DPoP proof"
+		desc := "an access token is required (" + a.sourcesText() + ")"
 		switch {
-		case a.DPoP == nil || a.DPoP.Verifier == nil:
+		case !a.dpopOn():
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
-		case a.DPoP.Mode == DPoPRequired:
+		case a.DPoP.Mode == DPoPRequired || dpopOnly:
 			w.Header().Set("WWW-Authenticate", dpop.Challenge("", a.DPoP.Verifier.Algs()))
+			desc = "a DPoP-bound access token is required (" + dpopText + ")"
 		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteSafe(realm)+`"`)
 			w.Header().Add("WWW-Authenticate", dpop.Challenge("", a.DPoP.Verifier.Algs()))
+			desc = "an access token is required (" + a.sourcesText() + ", or " + dpopText + ")"
 		}
-		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "an access token is required (" + a.sourcesText() + ")"})
+		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Description: desc})
 		return
 	}
 	desc := describe(err)

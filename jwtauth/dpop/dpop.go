@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -317,7 +318,9 @@ func (v *Verifier) Verify(ctx context.Context, r ProofRequest) (*Proof, error) {
 		return nil, invalid("htu is not an absolute http(s) URL")
 	}
 	if got != want {
-		return nil, invalid("htu does not match the request URL")
+		// The server's own URL, to tell a client what to name (its
+		// host may come from the request's Host: clipped).
+		return nil, invalid("htu does not match the request URL, " + clip(want, 256))
 	}
 	now := v.now()
 	if p.IAT.Before(now.Add(-v.window)) {
@@ -555,4 +558,16 @@ func numericDate(v *fastjson.Value) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// clip returns s cut to at most n bytes, at a rune boundary, marked with
+// "…" when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -348,11 +348,11 @@ func badRows(tb testing.TB, k *testKeys) []row {
 		{name: "iat past 9999", edit: func(p *proofParts) { p.claims["iat"] = 1e300 }, want: "iat out of range"},
 		{name: "wrong htm", edit: func(p *proofParts) { p.claims["htm"] = "POST" }, want: "htm does not match the request method"},
 		{name: "htm in lower case", edit: func(p *proofParts) { p.claims["htm"] = "get" }, want: "htm does not match the request method"},
-		{name: "wrong htu host", edit: func(p *proofParts) { p.claims["htu"] = "https://other.example.com/resource" }, want: "htu does not match the request URL"},
-		{name: "wrong htu path", edit: func(p *proofParts) { p.claims["htu"] = testURL + "/2" }, want: "htu does not match the request URL"},
-		{name: "htu path case", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com/Resource" }, want: "htu does not match the request URL"},
-		{name: "htu http for https", edit: func(p *proofParts) { p.claims["htu"] = "http://api.example.com/resource" }, want: "htu does not match the request URL"},
-		{name: "htu another port", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com:8443/resource" }, want: "htu does not match the request URL"},
+		{name: "wrong htu host", edit: func(p *proofParts) { p.claims["htu"] = "https://other.example.com/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
+		{name: "wrong htu path", edit: func(p *proofParts) { p.claims["htu"] = testURL + "/2" }, want: "htu does not match the request URL, https://api.example.com/resource"},
+		{name: "htu path case", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com/Resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
+		{name: "htu http for https", edit: func(p *proofParts) { p.claims["htu"] = "http://api.example.com/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
+		{name: "htu another port", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com:8443/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
 		{name: "htu relative", edit: func(p *proofParts) { p.claims["htu"] = "/resource" }, want: "htu is not an absolute http(s) URL"},
 		{name: "htu with user info", edit: func(p *proofParts) { p.claims["htu"] = "https://u@api.example.com/resource" }, want: "htu is not an absolute http(s) URL"},
 		{name: "htu ftp", edit: func(p *proofParts) { p.claims["htu"] = "ftp://api.example.com/resource" }, want: "htu is not an absolute http(s) URL"},
@@ -688,5 +688,36 @@ func TestMemoryReplayCacheGrows(t *testing.T) {
 	}
 	if !seen("k-2", later, now) {
 		t.Fatal("k-2 forgotten; want only the oldest (k-0, then k-1) gone")
+	}
+}
+
+// TestHTUMismatchNamesTheURL: the refusal of a proof for another URL names
+// the URL the server expected (what a client behind a proxy or using
+// another host name needs), clipped so that a long Host cannot swell it.
+func TestHTUMismatchNamesTheURL(t *testing.T) {
+	v, err := NewVerifier(Config{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.Repeat("a", 300) + ".example.com"
+	proof, err := NewProof(key, "GET", "https://api.example.com/orders", ProofOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), ProofRequest{Header: []string{proof}, Method: "GET", URL: "https://" + host + "/orders"})
+	var de *Error
+	if !errors.As(err, &de) {
+		t.Fatalf("err %v, want a *dpop.Error", err)
+	}
+	want := "htu does not match the request URL, https://" + host[:256-len("https://")] + "…"
+	if de.Reason != want {
+		t.Fatalf("reason %q, want %q", de.Reason, want)
+	}
+	if got := clip("ab€", 3); got != "ab…" { // not inside the 3-byte rune
+		t.Fatalf("clip cut a rune: %q", got)
 	}
 }
