@@ -1,12 +1,14 @@
 package jwtauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
@@ -74,6 +76,10 @@ type DPoPIssuing struct {
 	// Required refuses /login and /refresh without a proof (400
 	// invalid_dpop_proof), as DPoPRequired.
 	Required bool
+	// StoreTimeout bounds the check of a proof, whose replay cache may be
+	// a shared store's table (a write): past it the request is answered
+	// 503. Zero means 5 s; New sets Config.StoreTimeout.
+	StoreTimeout time.Duration
 }
 
 // resolve returns the runtime form of d, nil for nil.
@@ -87,7 +93,11 @@ func (d *DPoPIssuing) resolve() *dpopIssuing {
 	if u, err := url.Parse(d.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		panic(fmt.Sprintf("jwtauth: RoutesConfig.DPoP.Issuer %q is not an absolute http or https URL such as https://auth.example.com", d.Issuer))
 	}
-	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/")}
+	timeout := d.StoreTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/"), timeout: timeout}
 }
 
 // dpopIssuing checks the DPoP proofs of /login and /refresh (RFC 9449 §5).
@@ -96,7 +106,8 @@ type dpopIssuing struct {
 	required bool
 	// base is the issuer URL without a trailing slash: a proof's htu is
 	// base + the endpoint's path, whatever Host the request came with.
-	base string
+	base    string
+	timeout time.Duration // bounds Verify (its replay cache)
 }
 
 // proof verifies the request's DPoP proof for the endpoint at path (htm
@@ -120,7 +131,9 @@ func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.A
 		d.refuse(w, a, op, "invalid_dpop_proof", "this server requires a DPoP proof (RFC 9449)", "")
 		return r, "", false
 	}
-	p, err := d.v.Verify(r.Context(), dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
+	ctx, cancel := context.WithTimeout(r.Context(), d.timeout)
+	p, err := d.v.Verify(ctx, dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
+	cancel()
 	if err == nil {
 		return r.WithContext(account.ContextWithDPoP(r.Context(), p.JKT)), p.JKT, true
 	}

@@ -187,3 +187,57 @@ func TestDPoPReplayStoreFailing(t *testing.T) {
 		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
 	assert.Equal(t, http.StatusOK, w.Code, "the refresh token survived the 503: %s", w.Body.String())
 }
+
+// stalledReplay is a replay cache whose store hangs (a held write lock): its
+// Seen waits for ctx and reports whether ctx had a deadline at all.
+type stalledReplay struct {
+	*memory.Store
+	stall       atomic.Bool
+	noDeadline  atomic.Bool
+	sawDeadline atomic.Int64 // nanoseconds from the call to ctx's deadline
+}
+
+func (s *stalledReplay) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	if !s.stall.Load() {
+		return s.Store.Seen(ctx, key, expires, now)
+	}
+	d, ok := ctx.Deadline()
+	if !ok {
+		s.noDeadline.Store(true)
+		return false, errors.New("no deadline: this call would wait as long as the store hangs")
+	}
+	s.sawDeadline.Store(int64(time.Until(d)))
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// TestDPoPReplayStoreTimeout: a hanging replay cache at /login and
+// /refresh is bounded by Config.StoreTimeout, as every other store call of
+// the request is (it waited for the store's own lock timeout, one per
+// queued writer: 6 to 25 s behind a held SQLite write lock with a 1 s
+// --store-timeout), and answers 503, spending nothing.
+func TestDPoPReplayStoreTimeout(t *testing.T) {
+	store := &stalledReplay{Store: memory.New()}
+	const timeout = 50 * time.Millisecond
+	h := dpopInstance(t, jwtauth.Config{Store: store, StoreTimeout: timeout})
+	key := newP256(t)
+	w := postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	login := decodeBody(t, w)
+
+	store.stall.Store(true)
+	for path, body := range map[string]map[string]string{
+		"/login":   aliceCreds,
+		"/refresh": {"refresh_token": login.RefreshToken},
+	} {
+		w := postJSON(t, h, "/auth"+path, body, proofFor(t, key, http.MethodPost, dpopIssuer+path, dpop.ProofOptions{}))
+		require.False(t, store.noDeadline.Load(), "%s: the replay cache got a context without a deadline", path)
+		assert.LessOrEqual(t, time.Duration(store.sawDeadline.Load()), timeout, "%s: the deadline is the store timeout", path)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, path)
+		assert.Equal(t, "temporarily_unavailable", decodeBody(t, w).Error, path)
+	}
+	store.stall.Store(false)
+	w = postJSON(t, h, "/auth/refresh", map[string]string{"refresh_token": login.RefreshToken},
+		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusOK, w.Code, "the refresh token survived the 503: %s", w.Body.String())
+}

@@ -401,7 +401,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 				return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 			}
 		}
-		dp = &DPoPIssuing{Verifier: iv, Required: cfg.DPoP == DPoPRequired, Issuer: cfg.Issuer}
+		dp = &DPoPIssuing{Verifier: iv, Required: cfg.DPoP == DPoPRequired, Issuer: cfg.Issuer, StoreTimeout: cfg.StoreTimeout}
 		mode := authn.DPoPAllowed
 		if cfg.DPoP == DPoPRequired {
 			mode = authn.DPoPRequired
