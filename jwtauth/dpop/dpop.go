@@ -345,7 +345,12 @@ func (v *Verifier) Verify(ctx context.Context, r ProofRequest) (*Proof, error) {
 			return nil, err
 		}
 	}
-	seen, err := v.replay.Seen(ctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	var seen bool
+	if m, ok := v.replay.(*MemoryReplayCache); ok {
+		seen, err = m.seenBy(ctx, p.JKT, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	} else {
+		seen, err = v.replay.Seen(ctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dpop: replay cache: %w", err)
 	}

@@ -721,3 +721,94 @@ func TestHTUMismatchNamesTheURL(t *testing.T) {
 		t.Fatalf("clip cut a rune: %q", got)
 	}
 }
+
+// TestReplayFloodByOneKey: a client that floods the verifier with its own
+// valid proofs (more than the replay cache holds, within the window) must
+// not reopen another client's proof to replay. With the oldest entry of
+// all forgotten first, the victim's proof was accepted again after the
+// flood (the adversarial trial: 100,147 proofs in 17 s against serve).
+func TestReplayFloodByOneKey(t *testing.T) {
+	const size = 64
+	v := newTestVerifier(t, Config{ReplayCacheSize: size})
+	victim, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flooder, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(proof string) error {
+		_, err := v.Verify(context.Background(), ProofRequest{Header: []string{proof}, Method: "GET", URL: testURL})
+		return err
+	}
+	captured, err := NewProof(victim, "GET", testURL, ProofOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(captured); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 * size {
+		p, err := NewProof(flooder, "GET", testURL, ProofOptions{Now: testNow, JTI: fmt.Sprintf("flood-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verify(p); err != nil {
+			t.Fatalf("flood proof %d refused: %v", i, err) // a full cache never refuses a valid proof
+		}
+	}
+	var de *Error
+	if err := verify(captured); !errors.As(err, &de) || de.Reason != "jti already used (replay)" {
+		t.Fatalf("the victim's proof replayed after the flood: %v, want refused as a replay", err)
+	}
+	c := v.replay.(*MemoryReplayCache)
+	if c.Len() != size || c.Evicted() != 3*size+1 {
+		t.Fatalf("len %d, evicted %d; want %d, %d (the flooder's own oldest)", c.Len(), c.Evicted(), size, 3*size+1)
+	}
+}
+
+// TestMemoryReplayCacheEvictsTheBusiestKey: a full cache forgets the oldest
+// entry of the proof key holding the most entries (the inserting key's own
+// when it holds as many), sweeps expired entries of idle keys, and keeps
+// its counts right while keys come and go.
+func TestMemoryReplayCacheEvictsTheBusiestKey(t *testing.T) {
+	ctx := context.Background()
+	c := NewMemoryReplayCache(6)
+	exp := testNow.Add(time.Minute)
+	seen := func(jkt, key string, expires, now time.Time) bool {
+		t.Helper()
+		s, err := c.seenBy(ctx, jkt, key, expires, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	seen("a", "a1", exp, testNow)
+	seen("b", "b1", exp, testNow)
+	for i := range 4 {
+		seen("c", fmt.Sprintf("c%d", i), exp, testNow) // full: a1, b1, c0..c3
+	}
+	if seen("a", "a2", exp, testNow) || c.Evicted() != 1 {
+		t.Fatalf("evicted %d, want 1", c.Evicted())
+	}
+	if seen("c", "c0", exp, testNow) { // c0, the busiest key's oldest, was forgotten (and is recorded again, evicting c1)
+		t.Fatal("c0 still held: the full cache forgot another key's entry")
+	}
+	for _, k := range [][2]string{{"a", "a1"}, {"a", "a2"}, {"b", "b1"}, {"c", "c2"}, {"c", "c3"}} {
+		if !seen(k[0], k[1], exp, testNow) {
+			t.Fatalf("%s forgotten; only c's oldest entries should go", k[1])
+		}
+	}
+	if !seen("c", "c0", exp, testNow) || seen("c", "c1", exp, testNow) {
+		t.Fatal("c0 (recorded again) forgotten, or c1 (evicted for it) still held")
+	}
+	// A minute on, every entry has expired: the next one sweeps them all.
+	later := exp.Add(time.Second)
+	if seen("d", "d1", later.Add(time.Minute), later) {
+		t.Fatal("d1 seen")
+	}
+	if c.Len() != 1 || len(c.owners) != 1 || c.most != 1 {
+		t.Fatalf("after the sweep: len %d, owners %d, most %d; want 1, 1, 1", c.Len(), len(c.owners), c.most)
+	}
+}
