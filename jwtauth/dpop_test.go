@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 )
@@ -82,6 +83,7 @@ type tokenBody struct {
 	TokenType    string `json:"token_type"`
 	RefreshToken string `json:"refresh_token"`
 	Error        string `json:"error"`
+	Description  string `json:"error_description"`
 }
 
 func decodeBody(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
@@ -262,4 +264,29 @@ func TestDPoPIssuingNonce(t *testing.T) {
 	w = postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{Nonce: nonce}))
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, "DPoP", decodeBody(t, w).TokenType)
+}
+
+// TestDPoPOffBoundFamily: a server with DPoP off, on a store holding a
+// family bound at another instance (or before the switch), refuses its
+// refresh saying that no proof will help here, rather than asking for a
+// proof it never reads; the token stays unspent.
+func TestDPoPOffBoundFamily(t *testing.T) {
+	st := memory.New()
+	on := dpopInstance(t, jwtauth.Config{Store: st})
+	off := dpopInstance(t, jwtauth.Config{Store: st, DPoP: jwtauth.DPoPOff})
+	key := newP256(t)
+	w := postJSON(t, on, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	login := decodeBody(t, w)
+
+	w = postJSON(t, off, "/auth/refresh", map[string]string{"refresh_token": login.RefreshToken},
+		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	body := decodeBody(t, w)
+	assert.Equal(t, "invalid_dpop_proof", body.Error)
+	assert.Equal(t, "this refresh token is bound to a DPoP key, and this server does not accept DPoP proofs: log in again", body.Description)
+
+	w = postJSON(t, on, "/auth/refresh", map[string]string{"refresh_token": login.RefreshToken},
+		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
+	assert.Equal(t, http.StatusOK, w.Code, "unspent: %s", w.Body.String())
 }

@@ -348,6 +348,12 @@ func Routes(cfg RoutesConfig) []Route {
 			}
 			if err != nil {
 				dp.challenge(w, err)
+				if dp == nil && errors.Is(err, account.ErrInvalidDPoPProof) {
+					// DPoP is off here: no proof will ever be read, so "send a
+					// proof" would send the client round in circles.
+					err = &authn.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof",
+						Description: "this refresh token is bound to a DPoP key, and this server does not accept DPoP proofs: log in again"}
+				}
 				WriteError(w, err)
 				return
 			}
