@@ -1,14 +1,12 @@
 package jwtauth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/account"
 	"github.com/jwtauth/jwtauth/jwtauth/authn"
@@ -64,9 +62,12 @@ func ParseDPoPMode(s string) (DPoPMode, error) {
 // "Issuing"); an invalid one is answered 400 invalid_dpop_proof before
 // anything is spent.
 type DPoPIssuing struct {
-	// Verifier checks the proofs. Required: Routes panics without it.
-	// Share it with the authn.DPoPConfig of the routes' Authenticator, so
-	// that one replay cache sees every proof.
+	// Verifier checks the proofs (its dpop.Config.ReplayTimeout bounds
+	// the replay cache, a store's table in New). Required: Routes panics
+	// without it. It may be the routes' Authenticator's or its own (New
+	// gives /login and /refresh the store's shared replay cache and the
+	// Authenticator a per-process one: a proof names its htu, so the two
+	// never see the same proof).
 	Verifier *dpop.Verifier
 	// Issuer is the issuer URL, the base of the htu: a proof's htu must be
 	// Issuer + "/login" or Issuer + "/refresh", whatever Host the request
@@ -76,10 +77,6 @@ type DPoPIssuing struct {
 	// Required refuses /login and /refresh without a proof (400
 	// invalid_dpop_proof), as DPoPRequired.
 	Required bool
-	// StoreTimeout bounds the check of a proof, whose replay cache may be
-	// a shared store's table (a write): past it the request is answered
-	// 503. Zero means 5 s; New sets Config.StoreTimeout.
-	StoreTimeout time.Duration
 }
 
 // resolve returns the runtime form of d, nil for nil.
@@ -93,11 +90,7 @@ func (d *DPoPIssuing) resolve() *dpopIssuing {
 	if u, err := url.Parse(d.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		panic(fmt.Sprintf("jwtauth: RoutesConfig.DPoP.Issuer %q is not an absolute http or https URL such as https://auth.example.com", d.Issuer))
 	}
-	timeout := d.StoreTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/"), timeout: timeout}
+	return &dpopIssuing{v: d.Verifier, required: d.Required, base: strings.TrimSuffix(d.Issuer, "/")}
 }
 
 // dpopIssuing checks the DPoP proofs of /login and /refresh (RFC 9449 §5).
@@ -106,8 +99,7 @@ type dpopIssuing struct {
 	required bool
 	// base is the issuer URL without a trailing slash: a proof's htu is
 	// base + the endpoint's path, whatever Host the request came with.
-	base    string
-	timeout time.Duration // bounds Verify (its replay cache)
+	base string
 }
 
 // proof verifies the request's DPoP proof for the endpoint at path (htm
@@ -131,9 +123,7 @@ func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.A
 		d.refuse(w, a, op, "invalid_dpop_proof", "this server requires a DPoP proof (RFC 9449)", "")
 		return r, "", false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), d.timeout)
-	p, err := d.v.Verify(ctx, dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
-	cancel()
+	p, err := d.v.Verify(r.Context(), dpop.ProofRequest{Header: hs, Method: r.Method, URL: d.base + path})
 	if err == nil {
 		return r.WithContext(account.ContextWithDPoP(r.Context(), p.JKT)), p.JKT, true
 	}

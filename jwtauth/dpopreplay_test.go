@@ -153,10 +153,14 @@ type failingReplay struct {
 }
 
 func (s *failingReplay) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	return s.SeenBy(ctx, "", key, expires, now)
+}
+
+func (s *failingReplay) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if s.fail.Load() {
 		return false, errors.New("replay table unavailable")
 	}
-	return s.Store.Seen(ctx, key, expires, now)
+	return s.Store.SeenBy(ctx, jkt, key, expires, now)
 }
 
 // TestDPoPReplayStoreFailing: while the store's replay cache fails, /login
@@ -198,8 +202,12 @@ type stalledReplay struct {
 }
 
 func (s *stalledReplay) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	return s.SeenBy(ctx, "", key, expires, now)
+}
+
+func (s *stalledReplay) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if !s.stall.Load() {
-		return s.Store.Seen(ctx, key, expires, now)
+		return s.Store.SeenBy(ctx, jkt, key, expires, now)
 	}
 	d, ok := ctx.Deadline()
 	if !ok {
@@ -212,8 +220,9 @@ func (s *stalledReplay) Seen(ctx context.Context, key string, expires, now time.
 }
 
 // TestDPoPReplayStoreTimeout: a hanging replay cache at /login and
-// /refresh is bounded by Config.StoreTimeout, as every other store call of
-// the request is (it waited for the store's own lock timeout, one per
+// /refresh, and in the Service's Authenticator when it is given the
+// store's, is bounded by Config.StoreTimeout (dpop.Config.ReplayTimeout),
+// as every other store call of the request is (it waited for the store's own lock timeout, one per
 // queued writer: 6 to 25 s behind a held SQLite write lock with a 1 s
 // --store-timeout), and answers 503, spending nothing.
 func TestDPoPReplayStoreTimeout(t *testing.T) {
@@ -240,4 +249,17 @@ func TestDPoPReplayStoreTimeout(t *testing.T) {
 	w = postJSON(t, h, "/auth/refresh", map[string]string{"refresh_token": login.RefreshToken},
 		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
 	assert.Equal(t, http.StatusOK, w.Code, "the refresh token survived the 503: %s", w.Body.String())
+
+	// The Service's Authenticator, given the store's cache: the same bound.
+	store = &stalledReplay{Store: memory.New()}
+	h = dpopInstance(t, jwtauth.Config{Store: store, StoreTimeout: timeout, DPoPProofs: dpop.Config{Replay: store}})
+	w = postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, key, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	login = decodeBody(t, w)
+	store.stall.Store(true)
+	w = getProtected(t, h, "DPoP", login.AccessToken,
+		proofFor(t, key, http.MethodGet, dpopIssuer+"/protected", dpop.ProofOptions{AccessToken: login.AccessToken}))
+	require.False(t, store.noDeadline.Load(), "the Authenticator's replay cache got a context without a deadline")
+	assert.LessOrEqual(t, time.Duration(store.sawDeadline.Load()), timeout)
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 }

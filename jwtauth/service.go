@@ -170,8 +170,8 @@ type Config struct {
 	// and the Authenticator (algorithms, iat window, replay cache, nonces:
 	// see dpop.Config); the zero value gives ES256 and EdDSA, 60 s, the
 	// replay cache of DPoPReplay at /login and /refresh and a per-process
-	// one in the Authenticator. A Replay set here wins: both use it.
-	// Ignored when DPoP is off.
+	// one in the Authenticator. A Replay set here wins: both use it. A
+	// zero ReplayTimeout is StoreTimeout. Ignored when DPoP is off.
 	DPoPProofs dpop.Config
 	// DPoPReplay remembers the proofs /login and /refresh accepted, so that
 	// one is accepted once across every instance that shares it (RFC 9449
@@ -389,6 +389,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	switch cfg.DPoP {
 	case DPoPOff:
 	case DPoPAllowed, DPoPRequired:
+		if cfg.DPoPProofs.ReplayTimeout == 0 {
+			cfg.DPoPProofs.ReplayTimeout = cfg.StoreTimeout // a store-backed cache is a store call
+		}
 		pv, err := dpop.NewVerifier(cfg.DPoPProofs)
 		if err != nil {
 			return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
@@ -401,7 +404,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 				return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 			}
 		}
-		dp = &DPoPIssuing{Verifier: iv, Required: cfg.DPoP == DPoPRequired, Issuer: cfg.Issuer, StoreTimeout: cfg.StoreTimeout}
+		dp = &DPoPIssuing{Verifier: iv, Required: cfg.DPoP == DPoPRequired, Issuer: cfg.Issuer}
 		mode := authn.DPoPAllowed
 		if cfg.DPoP == DPoPRequired {
 			mode = authn.DPoPRequired

@@ -140,6 +140,7 @@ const (
 	DefaultLeeway          = 5 * time.Second
 	DefaultMaxProofSize    = 8 << 10
 	DefaultReplayCacheSize = 100_000
+	DefaultReplayTimeout   = 5 * time.Second
 	// MaxJTILength bounds the jti claim, in bytes.
 	MaxJTILength = 256
 )
@@ -166,6 +167,10 @@ type Config struct {
 	Replay ReplayCache
 	// ReplayCacheSize bounds the default in-memory cache; default 100,000.
 	ReplayCacheSize int
+	// ReplayTimeout bounds each call into Replay (a shared store's write
+	// may wait on a lock): past it Verify fails with the cache's error (a
+	// server failure, not ErrInvalidProof); default 5 s.
+	ReplayTimeout time.Duration
 	// Nonce, when set, makes every proof carry a nonce it accepts
 	// (RFC 9449 §8); otherwise nonces are not checked.
 	Nonce NonceSource
@@ -181,6 +186,7 @@ type Verifier struct {
 	leeway       time.Duration
 	maxProofSize int
 	replay       ReplayCache
+	replayWait   time.Duration
 	nonce        NonceSource
 	now          func() time.Time
 }
@@ -190,7 +196,7 @@ type Verifier struct {
 func NewVerifier(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		window: cfg.IATWindow, leeway: cfg.Leeway, maxProofSize: cfg.MaxProofSize,
-		replay: cfg.Replay, nonce: cfg.Nonce, now: cfg.Now,
+		replay: cfg.Replay, replayWait: cfg.ReplayTimeout, nonce: cfg.Nonce, now: cfg.Now,
 		allowed: map[string]keyKind{},
 	}
 	algs := cfg.Algs
@@ -210,8 +216,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 			v.algs = append(v.algs, a)
 		}
 	}
-	if v.window < 0 || v.leeway < 0 || v.maxProofSize < 0 || cfg.ReplayCacheSize < 0 {
-		return nil, errors.New("dpop: IATWindow, Leeway, MaxProofSize and ReplayCacheSize must not be negative")
+	if v.window < 0 || v.leeway < 0 || v.maxProofSize < 0 || cfg.ReplayCacheSize < 0 || v.replayWait < 0 {
+		return nil, errors.New("dpop: IATWindow, Leeway, MaxProofSize, ReplayCacheSize and ReplayTimeout must not be negative")
 	}
 	if v.window == 0 {
 		v.window = DefaultIATWindow
@@ -224,6 +230,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.replayWait == 0 {
+		v.replayWait = DefaultReplayTimeout
 	}
 	if v.replay == nil {
 		size := cfg.ReplayCacheSize
@@ -345,12 +354,14 @@ func (v *Verifier) Verify(ctx context.Context, r ProofRequest) (*Proof, error) {
 			return nil, err
 		}
 	}
+	rctx, cancel := context.WithTimeout(ctx, v.replayWait)
 	var seen bool
-	if m, ok := v.replay.(*MemoryReplayCache); ok {
-		seen, err = m.seenBy(ctx, p.JKT, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	if kc, ok := v.replay.(KeyedReplayCache); ok {
+		seen, err = kc.SeenBy(rctx, p.JKT, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
 	} else {
-		seen, err = v.replay.Seen(ctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+		seen, err = v.replay.Seen(rctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
 	}
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("dpop: replay cache: %w", err)
 	}

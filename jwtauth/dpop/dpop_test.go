@@ -570,7 +570,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{Config{Algs: []string{"none"}}, `dpop: Algs: "none" is never allowed: a proof must be signed by an asymmetric key`},
 		{Config{Algs: []string{ES256, "HS256"}}, `dpop: Algs: "HS256" is never allowed: a proof must be signed by an asymmetric key`},
 		{Config{Algs: []string{"ES384"}}, `dpop: Algs: unsupported algorithm "ES384" (ES256, EdDSA, Ed25519, RS256, PS256)`},
-		{Config{IATWindow: -1}, "dpop: IATWindow, Leeway, MaxProofSize and ReplayCacheSize must not be negative"},
+		{Config{IATWindow: -1}, "dpop: IATWindow, Leeway, MaxProofSize, ReplayCacheSize and ReplayTimeout must not be negative"},
 	} {
 		if _, err := NewVerifier(tc.cfg); err == nil || err.Error() != tc.want {
 			t.Errorf("NewVerifier(%+v) = %v, want %q", tc.cfg, err, tc.want)
@@ -778,7 +778,7 @@ func TestMemoryReplayCacheEvictsTheBusiestKey(t *testing.T) {
 	exp := testNow.Add(time.Minute)
 	seen := func(jkt, key string, expires, now time.Time) bool {
 		t.Helper()
-		s, err := c.seenBy(ctx, jkt, key, expires, now)
+		s, err := c.SeenBy(ctx, jkt, key, expires, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -810,5 +810,34 @@ func TestMemoryReplayCacheEvictsTheBusiestKey(t *testing.T) {
 	}
 	if c.Len() != 1 || len(c.owners) != 1 || c.most != 1 {
 		t.Fatalf("after the sweep: len %d, owners %d, most %d; want 1, 1, 1", c.Len(), len(c.owners), c.most)
+	}
+}
+
+// blockingCache waits for its context, as a store behind a held lock does.
+type blockingCache struct{}
+
+func (blockingCache) Seen(ctx context.Context, _ string, _, _ time.Time) (bool, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		return false, errors.New("no deadline")
+	}
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// TestVerifyReplayTimeout: ReplayTimeout bounds the replay cache's call;
+// past it Verify fails as a server failure, not as an invalid proof.
+func TestVerifyReplayTimeout(t *testing.T) {
+	k := newKeys(t)
+	v := newTestVerifier(t, Config{Replay: blockingCache{}, ReplayTimeout: time.Millisecond})
+	proof, err := NewProof(k.ec, "GET", testURL, ProofOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), ProofRequest{Header: []string{proof}, Method: "GET", URL: testURL})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrInvalidProof) || ErrorCode(err) != "" {
+		t.Fatalf("Verify = %v, want the cache's deadline error, not an invalid proof", err)
+	}
+	if _, err := NewVerifier(Config{ReplayTimeout: -time.Second}); err == nil {
+		t.Fatal("a negative ReplayTimeout accepted")
 	}
 }

@@ -26,13 +26,23 @@ type ReplayCache interface {
 	Seen(ctx context.Context, key string, expires, now time.Time) (bool, error)
 }
 
+// KeyedReplayCache is a ReplayCache that is also told which proof key made
+// each proof: the Verifier calls SeenBy instead of Seen, with jkt the key's
+// RFC 7638 thumbprint, so that a bounded cache can share its room fairly
+// among keys (MemoryReplayCache forgets the busiest key's entries first).
+type KeyedReplayCache interface {
+	ReplayCache
+	// SeenBy is Seen for a proof by the key whose thumbprint is jkt.
+	SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error)
+}
+
 // MemoryReplayCache is the in-memory ReplayCache: a map of at most size
 // keys with their expiry, each filed under the proof key (jkt) that made
 // it, oldest first.
 //
 // When it is full of unexpired keys, recording one more forgets one before
 // its expiry (counted by Evicted), never refusing a valid proof: the
-// oldest of the proof key holding the most entries, so a client flooding
+// oldest of the proof key holding the most entries (SeenBy), so a client flooding
 // the cache with its own proofs forgets its own first. One client's flood
 // therefore cannot reopen other clients' proofs to replay (a flood of
 // 100,000 proofs by one key did, when the oldest key of all was
@@ -76,13 +86,13 @@ func NewMemoryReplayCache(size int) *MemoryReplayCache {
 // Seen implements ReplayCache, filing key under an anonymous proof key. It
 // fails only for a done ctx (with its error), recording nothing.
 func (c *MemoryReplayCache) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	return c.seenBy(ctx, "", key, expires, now)
+	return c.SeenBy(ctx, "", key, expires, now)
 }
 
-// seenBy is Seen for a proof by the key whose thumbprint is jkt; the
-// Verifier calls it, so that a full cache forgets the entries of the
+// SeenBy implements KeyedReplayCache: Seen for a proof by the key whose
+// thumbprint is jkt, so that a full cache forgets the entries of the
 // busiest key first.
-func (c *MemoryReplayCache) seenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
+func (c *MemoryReplayCache) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the Verifier wraps it
 	}
