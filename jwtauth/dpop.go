@@ -137,7 +137,7 @@ func (d *dpopIssuing) proof(w http.ResponseWriter, r *http.Request, a *account.A
 	case code == "use_dpop_nonce":
 		d.refuse(w, a, op, code, "send a DPoP proof with the server's nonce (the DPoP-Nonce header)", de.Nonce)
 	default:
-		d.refuse(w, a, op, code, "the DPoP proof is not valid: "+de.Reason, "")
+		d.refuse(w, a, op, code, "the DPoP proof is not valid: "+de.Description(), "")
 	}
 	return r, "", false
 }

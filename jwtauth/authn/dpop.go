@@ -159,7 +159,7 @@ func (a *Authenticator) dpopChallenge(w http.ResponseWriter, err error) bool {
 			w.Header().Set("DPoP-Nonce", de.Nonce)
 		}
 		w.Header().Set("WWW-Authenticate", dpop.Challenge(code, algs))
-		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: code, Description: "the DPoP proof is not valid: " + quoteSafe(de.Reason)})
+		WriteError(w, &Error{Status: http.StatusUnauthorized, Code: code, Description: "the DPoP proof is not valid: " + quoteSafe(de.Description())})
 	case errors.Is(err, ErrBoundTokenAsBearer), errors.Is(err, ErrUnboundDPoPToken), errors.Is(err, ErrDPoPRequired), errors.Is(err, errBearerWithProof):
 		desc := strings.TrimPrefix(err.Error(), "authn: ")
 		if a.DPoP == nil {

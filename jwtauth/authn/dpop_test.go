@@ -56,6 +56,8 @@ func TestDPoPPublicURLNonceAndStore(t *testing.T) {
 	w := serve(dpop.Config{}, "https://api.example.com/svc", "http://example.com/orders/7", "")
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"`, w.Header().Get("WWW-Authenticate"))
+	assert.JSONEq(t, `{"error":"invalid_dpop_proof","error_description":"the DPoP proof is not valid: `+
+		`htu does not match the request URL, expected https://api.example.com/svc/orders/7"}`, w.Body.String(), "the client is told the URL to name")
 	assert.Equal(t, http.StatusNoContent, serve(dpop.Config{}, "", "http://example.com/orders/7", "").Code)
 
 	nonces, err := dpop.NewRotatingNonces(make([]byte, 32), time.Minute, clock)

@@ -38,7 +38,23 @@ type Error struct {
 	Reason string
 	// Nonce is, with ErrUseNonce, the nonce to send in DPoP-Nonce.
 	Nonce string
-	kind  error
+	// ExpectedHTU is, when the proof's htu did not match, the URL the
+	// server expected (normalized, at most 256 bytes): a client calling
+	// the server by another host name or behind a proxy needs it. It may
+	// come from the request's Host, so it is kept out of Error's text
+	// (logs); Description adds it for the client.
+	ExpectedHTU string
+	kind        error
+}
+
+// Description is the text for the client's error_description: Reason,
+// and for an htu mismatch the URL expected, e.g. "htu does not match the
+// request URL, expected https://api.example.com/orders".
+func (e *Error) Description() string {
+	if e.ExpectedHTU == "" {
+		return e.Reason
+	}
+	return e.Reason + ", expected " + e.ExpectedHTU
 }
 
 // Error returns the sentinel's text and the reason, e.g.
@@ -327,9 +343,7 @@ func (v *Verifier) Verify(ctx context.Context, r ProofRequest) (*Proof, error) {
 		return nil, invalid("htu is not an absolute http(s) URL")
 	}
 	if got != want {
-		// The server's own URL, to tell a client what to name (its
-		// host may come from the request's Host: clipped).
-		return nil, invalid("htu does not match the request URL, " + clip(want, 256))
+		return nil, &Error{Reason: "htu does not match the request URL", ExpectedHTU: clip(want, 256), kind: ErrInvalidProof}
 	}
 	now := v.now()
 	if p.IAT.Before(now.Add(-v.window)) {

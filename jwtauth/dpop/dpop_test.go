@@ -348,11 +348,11 @@ func badRows(tb testing.TB, k *testKeys) []row {
 		{name: "iat past 9999", edit: func(p *proofParts) { p.claims["iat"] = 1e300 }, want: "iat out of range"},
 		{name: "wrong htm", edit: func(p *proofParts) { p.claims["htm"] = "POST" }, want: "htm does not match the request method"},
 		{name: "htm in lower case", edit: func(p *proofParts) { p.claims["htm"] = "get" }, want: "htm does not match the request method"},
-		{name: "wrong htu host", edit: func(p *proofParts) { p.claims["htu"] = "https://other.example.com/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
-		{name: "wrong htu path", edit: func(p *proofParts) { p.claims["htu"] = testURL + "/2" }, want: "htu does not match the request URL, https://api.example.com/resource"},
-		{name: "htu path case", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com/Resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
-		{name: "htu http for https", edit: func(p *proofParts) { p.claims["htu"] = "http://api.example.com/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
-		{name: "htu another port", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com:8443/resource" }, want: "htu does not match the request URL, https://api.example.com/resource"},
+		{name: "wrong htu host", edit: func(p *proofParts) { p.claims["htu"] = "https://other.example.com/resource" }, want: "htu does not match the request URL"},
+		{name: "wrong htu path", edit: func(p *proofParts) { p.claims["htu"] = testURL + "/2" }, want: "htu does not match the request URL"},
+		{name: "htu path case", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com/Resource" }, want: "htu does not match the request URL"},
+		{name: "htu http for https", edit: func(p *proofParts) { p.claims["htu"] = "http://api.example.com/resource" }, want: "htu does not match the request URL"},
+		{name: "htu another port", edit: func(p *proofParts) { p.claims["htu"] = "https://api.example.com:8443/resource" }, want: "htu does not match the request URL"},
 		{name: "htu relative", edit: func(p *proofParts) { p.claims["htu"] = "/resource" }, want: "htu is not an absolute http(s) URL"},
 		{name: "htu with user info", edit: func(p *proofParts) { p.claims["htu"] = "https://u@api.example.com/resource" }, want: "htu is not an absolute http(s) URL"},
 		{name: "htu ftp", edit: func(p *proofParts) { p.claims["htu"] = "ftp://api.example.com/resource" }, want: "htu is not an absolute http(s) URL"},
@@ -693,7 +693,9 @@ func TestMemoryReplayCacheGrows(t *testing.T) {
 
 // TestHTUMismatchNamesTheURL: the refusal of a proof for another URL names
 // the URL the server expected (what a client behind a proxy or using
-// another host name needs), clipped so that a long Host cannot swell it.
+// another host name needs) in ExpectedHTU and Description, clipped so that
+// a long Host cannot swell it, and keeps it out of the error's text, which
+// is logged.
 func TestHTUMismatchNamesTheURL(t *testing.T) {
 	v, err := NewVerifier(Config{Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -713,9 +715,12 @@ func TestHTUMismatchNamesTheURL(t *testing.T) {
 	if !errors.As(err, &de) {
 		t.Fatalf("err %v, want a *dpop.Error", err)
 	}
-	want := "htu does not match the request URL, https://" + host[:256-len("https://")] + "…"
-	if de.Reason != want {
-		t.Fatalf("reason %q, want %q", de.Reason, want)
+	want := "https://" + host[:256-len("https://")] + "…"
+	if de.Reason != "htu does not match the request URL" || de.ExpectedHTU != want || strings.Contains(err.Error(), host[:20]) {
+		t.Fatalf("reason %q, expected htu %q, error %q; want the fixed reason, %q, and no host in the error's text", de.Reason, de.ExpectedHTU, err, want)
+	}
+	if got := de.Description(); got != "htu does not match the request URL, expected "+want {
+		t.Fatalf("description %q", got)
 	}
 	if got := clip("ab€", 3); got != "ab…" { // not inside the 3-byte rune
 		t.Fatalf("clip cut a rune: %q", got)
