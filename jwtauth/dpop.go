@@ -153,6 +153,19 @@ func (d *dpopIssuing) refuse(w http.ResponseWriter, a *account.Accounts, op, cod
 	WriteError(w, &authn.Error{Status: http.StatusBadRequest, Code: code, Description: desc})
 }
 
+// answer returns whether the refresh token can never work on this
+// server, and the error to answer for err, the account flow's. With DPoP off
+// (a nil d) a family bound to a key (ErrInvalidDPoPProof) is such a token:
+// no proof will ever be read here, so the answer says to log in again
+// rather than to send a proof, and cookie mode clears the cookie.
+func (d *dpopIssuing) answer(err error) (bool, error) {
+	if d != nil || !errors.Is(err, account.ErrInvalidDPoPProof) {
+		return false, err
+	}
+	return true, &authn.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof",
+		Description: "this refresh token is bound to a DPoP key, and this server does not accept DPoP proofs: log in again"}
+}
+
 // challenge adds the DPoP challenge to the answer of err, the account
 // flow's, when it is ErrInvalidDPoPProof (a bound refresh token without a
 // proof by its key, or account.ErrUnboundFamily).

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/jwtauth/jwtauth/adapters/memory"
 	"github.com/jwtauth/jwtauth/jwtauth"
+	"github.com/jwtauth/jwtauth/jwtauth/authn"
 	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 )
 
@@ -289,4 +291,43 @@ func TestDPoPOffBoundFamily(t *testing.T) {
 	w = postJSON(t, on, "/auth/refresh", map[string]string{"refresh_token": login.RefreshToken},
 		proofFor(t, key, http.MethodPost, refreshURL, dpop.ProofOptions{}))
 	assert.Equal(t, http.StatusOK, w.Code, "unspent: %s", w.Body.String())
+}
+
+// TestDPoPOffBoundFamilyCookie: in cookie mode, that refusal clears the
+// refresh cookie, which can never work on this server (a reloaded page
+// would otherwise retry it forever).
+func TestDPoPOffBoundFamilyCookie(t *testing.T) {
+	st := memory.New()
+	cookies := jwtauth.CookieMode{Enabled: true}
+	on := dpopInstance(t, jwtauth.Config{Store: st, Cookies: cookies})
+	off := dpopInstance(t, jwtauth.Config{Store: st, Cookies: cookies, DPoP: jwtauth.DPoPOff})
+	const page = "https://app.example.test"
+	r := httptest.NewRequest(http.MethodPost, page+"/auth/login", strings.NewReader(`{"username":"alice","password":"correct horse battery"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("DPoP", proofFor(t, newP256(t), http.MethodPost, loginURL, dpop.ProofOptions{}))
+	w := httptest.NewRecorder()
+	on.ServeHTTP(w, r)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var cookie string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == jwtauth.RefreshCookieName {
+			cookie = c.Value
+		}
+	}
+	require.NotEmpty(t, cookie)
+
+	r = httptest.NewRequest(http.MethodPost, page+"/auth/refresh", nil)
+	r.AddCookie(&http.Cookie{Name: jwtauth.RefreshCookieName, Value: cookie})
+	r.Header.Set(authn.CSRFHeader, "1")
+	r.Header.Set("Origin", page)
+	w = httptest.NewRecorder()
+	off.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	cleared := false
+	for _, c := range w.Result().Cookies() {
+		if c.Name == jwtauth.RefreshCookieName {
+			cleared = c.MaxAge < 0 && c.Value == ""
+		}
+	}
+	assert.True(t, cleared, "the dead refresh cookie is cleared: %v", w.Result().Header["Set-Cookie"])
 }

@@ -332,6 +332,7 @@ func Routes(cfg RoutesConfig) []Route {
 			// The client address of the audit event.
 			ctx := account.ContextWithClient(r.Context(), ClientIP(r, trusted))
 			v, status, err := f(ctx, raw)
+			dead, err := dp.answer(err)
 			if cm != nil {
 				e, _ := apiError(err)
 				switch {
@@ -341,19 +342,13 @@ func Routes(cfg RoutesConfig) []Route {
 					body.RefreshToken = ""
 					v = &body
 				case err == nil, logout && e != nil && e.Status < 500,
-					cookie != "" && errors.Is(err, account.ErrInvalidGrant):
+					cookie != "" && (dead || errors.Is(err, account.ErrInvalidGrant)):
 					// Logged out, or the cookie can never work again.
 					cm.setSession(w, r, nil, a.Now())
 				}
 			}
 			if err != nil {
 				dp.challenge(w, err)
-				if dp == nil && errors.Is(err, account.ErrInvalidDPoPProof) {
-					// DPoP is off here: no proof will ever be read, so "send a
-					// proof" would send the client round in circles.
-					err = &authn.Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof",
-						Description: "this refresh token is bound to a DPoP key, and this server does not accept DPoP proofs: log in again"}
-				}
 				WriteError(w, err)
 				return
 			}
