@@ -8,7 +8,7 @@ import (
 )
 
 func TestMemoryReplayCacheConformance(t *testing.T) {
-	dpoptest.RunReplayCache(t, func(*testing.T) dpop.ReplayCache { return dpop.NewMemoryReplayCache(1000) })
+	dpoptest.RunReplayCache(t, func(*testing.T) dpop.ReplayCache { return dpop.NewMemoryReplayCache(2000) })
 }
 
 // BenchmarkMemoryReplayCache: dpoptest.BenchmarkReplayCache on the default

@@ -19,6 +19,9 @@
 //     recorded until expires is seen at expires and unseen a nanosecond
 //     later, when recording it again starts a new period. No test sleeps.
 //   - Keys are independent.
+//   - Dropping expired records (a store's sweep) keeps every live one,
+//     including one that expires exactly at the sweep's now (a bounded
+//     cache must have room for 1,102 records for this test).
 //   - 64 concurrent Seen of one key report false exactly once (run the
 //     suite with -race).
 //   - A done context makes Seen fail with an error wrapping the context's
@@ -81,6 +84,32 @@ var replayTests = []struct {
 	name string
 	fn   func(t *testing.T, c dpop.ReplayCache)
 }{
+	{"CleaningKeepsLiveRecords", func(t *testing.T, c dpop.ReplayCache) {
+		// A cache that drops expired records as it goes (every store sweeps
+		// once per 1000 records) must keep every live one: a record far in
+		// the future, and one expiring exactly at the cleaning's now.
+		ctx := t.Context()
+		at := t0.Add(window)
+		for _, k := range []struct {
+			name    string
+			expires time.Time
+		}{{"far", t0.Add(time.Hour)}, {"at", at}} {
+			seen, err := c.Seen(ctx, Key(k.name), k.expires, t0)
+			require.NoError(t, err)
+			require.False(t, seen)
+		}
+		for i := range 1100 {
+			seen, err := c.Seen(ctx, Key("clean-"+strconv.Itoa(i)), at.Add(time.Second), at)
+			require.NoError(t, err)
+			require.False(t, seen)
+		}
+		seen, err := c.Seen(ctx, Key("far"), t0.Add(time.Hour), at)
+		require.NoError(t, err)
+		assert.True(t, seen, "a record an hour from expiry was dropped")
+		seen, err = c.Seen(ctx, Key("at"), at, at)
+		require.NoError(t, err)
+		assert.True(t, seen, "a record expiring at now (inclusive) was dropped")
+	}},
 	{"FirstUnseenThenSeen", func(t *testing.T, c dpop.ReplayCache) {
 		ctx := t.Context()
 		k := Key("first")
@@ -255,23 +284,29 @@ var replayTests = []struct {
 func BenchmarkReplayCache(b *testing.B, c dpop.ReplayCache) {
 	var n atomic.Uint64
 	now := time.Now()
-	seen := func(b *testing.B) {
+	seen := func(b *testing.B) bool { // Error, not Fatal: RunParallel's goroutines may not FailNow
 		s, err := c.Seen(b.Context(), Key(strconv.FormatUint(n.Add(1), 10)), now.Add(window), now)
 		if err != nil || s {
-			b.Fatalf("Seen of a fresh key: %v, %v", s, err)
+			b.Errorf("Seen of a fresh key: %v, %v", s, err)
+			return false
 		}
+		return true
 	}
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			seen(b)
+			if !seen(b) {
+				return
+			}
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				seen(b)
+				if !seen(b) {
+					return
+				}
 			}
 		})
 	})
