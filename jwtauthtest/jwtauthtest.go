@@ -70,7 +70,7 @@ var ErrNotATest = errors.New("jwtauthtest: NewServer outside a test binary: the 
 const jwksMaxAge = 5 * time.Minute
 
 // dpopReplayCacheSize bounds the replay cache of DPoPVerifier: proofs
-// (jti) remembered within the 60 s window, about 40 bytes each preallocated.
+// (jti) remembered within the 60 s window, about 150 bytes each as it fills.
 const dpopReplayCacheSize = 10_000
 
 // A Server is a test issuer on httptest: see the package documentation.

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"time"
 
 	"github.com/jwtauth/jwtauth/jwtauth/dpop"
 )
@@ -123,7 +124,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lines, err := run(&client{issuer: *issuer, key: key, http: http.DefaultClient}, *user, *password)
+	hc := &http.Client{Timeout: 10 * time.Second} // never http.DefaultClient's no timeout
+	lines, err := run(&client{issuer: *issuer, key: key, http: hc}, *user, *password)
 	if err != nil {
 		log.Fatal(err)
 	}
