@@ -1096,15 +1096,35 @@ func TestBrowserWithoutDPoPKey(t *testing.T) {
 // each tab would make its own, the last stored would win, and the others'
 // sessions would be bound to keys no longer in IndexedDB after a reload.)
 func TestBrowserTabsShareOneKey(t *testing.T) {
+	t.Run("with Web Locks", func(t *testing.T) { tabsShareOneKey(t, false) })
+	// A browser without Web Locks: the page stores its key with add, and a
+	// tab that finds one stored meanwhile uses that one.
+	t.Run("without Web Locks", func(t *testing.T) { tabsShareOneKey(t, true) })
+}
+
+func tabsShareOneKey(t *testing.T, noLocks bool) {
 	tab := browsertest.Start(t, 45*time.Second)
 	srv := newServer(t)
 	browsertest.ScreenshotOnFailure(t, tab, "tabs")
 	tabs := []context.Context{tab}
-	for range 3 {
-		tb, cancel := chromedp.NewContext(tab)
-		t.Cleanup(cancel)
+	for i := range 4 {
+		tb := tab
+		if i > 0 {
+			var cancel context.CancelFunc
+			tb, cancel = chromedp.NewContext(tab)
+			t.Cleanup(cancel)
+			tabs = append(tabs, tb)
+		}
 		require.NoError(t, chromedp.Do(tb)) // open the tab first, so that the loads overlap
-		tabs = append(tabs, tb)
+		if noLocks {
+			_, err := chromedp.Run(tb, chromedp.Action[*page.AddScriptToEvaluateOnNewDocumentResult](
+				func(ctx context.Context, tg *chromedp.Target) (*page.AddScriptToEvaluateOnNewDocumentResult, error) {
+					r, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+						Source: `delete Navigator.prototype.locks`})
+					return &r, err
+				}))
+			require.NoError(t, err)
+		}
 	}
 	var wg sync.WaitGroup
 	for _, tb := range tabs {
@@ -1113,6 +1133,9 @@ func TestBrowserTabsShareOneKey(t *testing.T) {
 	wg.Wait()
 	for _, tb := range tabs {
 		browsertest.WaitFor(t, tb, "the tab's key", `document.getElementById("dpop").textContent.length === 43`)
+		if noLocks {
+			browsertest.WaitFor(t, tb, "a page without Web Locks", `navigator.locks === undefined`)
+		}
 	}
 	_, jkt := readPageKey(t, tab) // stored before any tab shows its key
 	require.NotEmpty(t, jkt)

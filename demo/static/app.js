@@ -44,7 +44,9 @@
     .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
   // idb runs fn(store) in a transaction of the "dpop" store of the
-  // "jwtauth-demo" database and resolves with the result of its request.
+  // "jwtauth-demo" database and resolves with the result of its request
+  // once the transaction has committed (a write that then aborts, say
+  // over quota, rejects: the page must not use a key it did not store).
   function idb(mode, fn) {
     return new Promise((resolve, reject) => {
       const open = indexedDB.open("jwtauth-demo", 1);
@@ -52,9 +54,10 @@
       open.onerror = () => reject(open.error);
       open.onsuccess = () => {
         const db = open.result;
-        const req = fn(db.transaction("dpop", mode).objectStore("dpop"));
-        req.onsuccess = () => { db.close(); resolve(req.result); };
-        req.onerror = () => { db.close(); reject(req.error); };
+        const tx = db.transaction("dpop", mode);
+        const req = fn(tx.objectStore("dpop"));
+        tx.oncomplete = () => { db.close(); resolve(req.result); };
+        tx.onabort = tx.onerror = () => { db.close(); reject(req.error || tx.error); };
       };
     });
   }
@@ -68,7 +71,14 @@
       let keys = await idb("readonly", (st) => st.get("key"));
       if (!keys) {
         keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false /* non-extractable */, ["sign", "verify"]);
-        await idb("readwrite", (st) => st.put(keys, "key")); // the CryptoKey objects, not their bytes
+        try {
+          // add, not put: without Web Locks another tab may have stored its
+          // key meanwhile, and then every tab must use that one.
+          await idb("readwrite", (st) => st.add(keys, "key")); // the CryptoKey objects, not their bytes
+        } catch (e) {
+          if (!e || e.name !== "ConstraintError") throw e;
+          keys = await idb("readonly", (st) => st.get("key"));
+        }
       }
       return keys;
     };
