@@ -384,7 +384,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 		base := func() account.Config {
 			f := newFixture(t)
 			st := memory.New()
-			return account.Config{Users: st, RefreshTokens: st, Issuer: f.issuer, Argon2: fastArgon}
+			return account.Config{Users: st, RefreshTokens: st, Issuer: f.Issuer, Argon2: fastArgon}
 		}
 		c := base()
 		c.RefreshReuseGrace = -time.Second
@@ -1044,7 +1044,7 @@ func TestRefreshFamilyTTL(t *testing.T) {
 	s.clock.Advance(32 * time.Minute) // 150 min after login, 32 min after the last refresh
 	assertInvalidGrant(t, s.refresh(tok), "after the family's lifetime")
 
-	_, err := account.New(account.Config{Users: s.store, RefreshTokens: s.store, Issuer: newFixture(t).issuer,
+	_, err := account.New(account.Config{Users: s.store, RefreshTokens: s.store, Issuer: newFixture(t).Issuer,
 		Argon2: fastArgon, RefreshFamilyTTL: -time.Hour})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "RefreshFamilyTTL")

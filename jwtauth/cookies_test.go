@@ -277,9 +277,9 @@ func TestServiceCSRFOriginFollowsCookieMode(t *testing.T) {
 // not affected.
 func TestCookieWebSocketHandshakeOrigin(t *testing.T) {
 	f := newFixture(t)
-	auth := &authn.Authenticator{Verifier: f.verifier, CSRFOrigin: "https://app.example.test",
+	auth := &authn.Authenticator{Verifier: f.Verifier, CSRFOrigin: "https://app.example.test",
 		Sources: []authn.TokenSource{authn.CookieSource("session"), authn.HeaderSource("Authorization")}}
-	tok, err := f.issuer.Issue(t.Context(), "alice")
+	tok, err := f.Issuer.Issue(t.Context(), "alice")
 	require.NoError(t, err)
 	upgrade := []string{"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
 	with := func(h ...string) []string { return append(slices.Clone(upgrade), h...) }

@@ -16,7 +16,7 @@ import (
 
 func TestJWKSHandler(t *testing.T) {
 	f := newFixture(t)
-	h := jwtauth.NewJWKSHandler(f.mgr, 0)
+	h := jwtauth.NewJWKSHandler(f.Mgr, 0)
 	get := func(inm string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)
 		if inm != "" {
@@ -51,7 +51,7 @@ func TestJWKSHandler(t *testing.T) {
 		assert.Equal(t, "RS256", k["alg"])
 		kids = append(kids, k["kid"].(string))
 	}
-	assert.ElementsMatch(t, []string{f.mgr.Current().Active().KID, f.mgr.Current().Next().KID}, kids)
+	assert.ElementsMatch(t, []string{f.Mgr.Current().Active().KID, f.Mgr.Current().Next().KID}, kids)
 
 	assert.Equal(t, http.StatusNotModified, get(etag).Code)
 	assert.Equal(t, http.StatusNotModified, get(`"other", `+etag).Code)
@@ -65,7 +65,7 @@ func TestJWKSHandler(t *testing.T) {
 	require.NoError(t, err)
 	assert.Same(t, &b1[0], &b2[0], "same bytes while the set is unchanged")
 
-	_, err = f.mgr.Rotate(context.Background(), true)
+	_, err = f.Mgr.Rotate(context.Background(), true)
 	require.NoError(t, err)
 	w = get(etag)
 	assert.Equal(t, http.StatusOK, w.Code, "a rotation changes the ETag")
@@ -152,7 +152,7 @@ func TestJWKSHandlerNegativeMaxAge(t *testing.T) {
 		{1500 * time.Millisecond, "public, max-age=1"},
 	} {
 		w := httptest.NewRecorder()
-		jwtauth.NewJWKSHandler(f.mgr, tt.maxAge).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+		jwtauth.NewJWKSHandler(f.Mgr, tt.maxAge).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 		require.Equal(t, http.StatusOK, w.Code)
 		assert.Equal(t, tt.want, w.Header().Get("Cache-Control"), tt.maxAge)
 	}

@@ -39,7 +39,7 @@ func TestRevokeWhileIssuing(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				tok, err := f.issuer.Issue(ctx, "alice")
+				tok, err := f.Issuer.Issue(ctx, "alice")
 				if err != nil {
 					failures.Add(1)
 					continue
@@ -47,7 +47,7 @@ func TestRevokeWhileIssuing(t *testing.T) {
 				count.Add(1)
 				keep(tok)
 				_, wasRevoked := revoked.Load(tok.KID)
-				_, err = f.verifier.Verify(ctx, tok.Raw)
+				_, err = f.Verifier.Verify(ctx, tok.Raw)
 				switch {
 				case err == nil && wasRevoked:
 					accepted.Add(1)
@@ -56,7 +56,7 @@ func TestRevokeWhileIssuing(t *testing.T) {
 					failures.Add(1)
 				default:
 					// Only a revocation between Issue and Verify may explain a rejection.
-					if k, ok := f.mgr.Current().Lookup(tok.KID); !ok || k.State != "revoked" {
+					if k, ok := f.Mgr.Current().Lookup(tok.KID); !ok || k.State != "revoked" {
 						failures.Add(1)
 					}
 				}
@@ -65,13 +65,13 @@ func TestRevokeWhileIssuing(t *testing.T) {
 	}
 	for range 2 {
 		for count.Load() < 20 { // some tokens under the current key first
-			tok, err := f.issuer.Issue(ctx, "warmup")
+			tok, err := f.Issuer.Issue(ctx, "warmup")
 			require.NoError(t, err)
 			keep(tok)
 			count.Add(1)
 		}
-		kid := f.mgr.Current().Active().KID
-		require.NoError(t, f.mgr.Revoke(ctx, kid))
+		kid := f.Mgr.Current().Active().KID
+		require.NoError(t, f.Mgr.Revoke(ctx, kid))
 		revoked.Store(kid, true)
 		revokedAt = append(revokedAt, kid)
 		count.Store(0)
@@ -80,13 +80,13 @@ func TestRevokeWhileIssuing(t *testing.T) {
 	wg.Wait()
 	assert.Zero(t, failures.Load(), "no issue failed and no token of a live key was rejected")
 	assert.Zero(t, accepted.Load(), "tokens of a revoked key accepted after the revocation")
-	assert.Equal(t, 2, len(f.mgr.Current().Keys())-len(f.mgr.Current().Published()), "two revoked keys")
+	assert.Equal(t, 2, len(f.Mgr.Current().Keys())-len(f.Mgr.Current().Published()), "two revoked keys")
 
 	// Every token collected, verified again now: those of the two revoked
 	// keys fail with token.ErrUnknownKey, the others verify.
 	perKID := map[string]int{}
 	for _, tok := range all {
-		_, err := f.verifier.Verify(ctx, tok.raw)
+		_, err := f.Verifier.Verify(ctx, tok.raw)
 		if _, ok := revoked.Load(tok.kid); ok {
 			perKID[tok.kid]++
 			assert.ErrorIs(t, err, token.ErrUnknownKey, "token of revoked key %s", tok.kid)

@@ -342,9 +342,9 @@ func TestRemoteMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f := newFixture(t)
 	var clk atomic.Int64 // the key set's clock, in ns
-	clk.Store(f.now.UnixNano())
+	clk.Store(f.Now.UnixNano())
 	now := func() time.Time { return time.Unix(0, clk.Load()) }
-	jwks := jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute)
+	jwks := jwtauth.NewJWKSHandler(f.Mgr, 5*time.Minute)
 	var down atomic.Bool
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
@@ -389,7 +389,7 @@ func TestRemoteMetrics(t *testing.T) {
 	const kid = "attackerchosenkid"
 	_, err = v.Verify(ctx, b64(`{"alg":"RS256","kid":"`+kid+`"}`)+"."+b64(`{"sub":"mallory"}`)+".AAAA")
 	require.ErrorIs(t, err, token.ErrUnknownKey)
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
 	_, err = v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
@@ -489,16 +489,16 @@ func TestTokenCacheSeriesOnlyWithACache(t *testing.T) {
 	for _, size := range []int{-1, 0} {
 		reg := prometheus.NewRegistry()
 		f := newFixture(t)
-		origin := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute))
+		origin := httptest.NewServer(jwtauth.NewJWKSHandler(f.Mgr, 5*time.Minute))
 		t.Cleanup(origin.Close)
-		now := func() time.Time { return f.now }
+		now := func() time.Time { return f.Now }
 		rc := remote.Config{JWKSURL: origin.URL, Now: now, Logger: quiet}
 		vc := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: now, CacheSize: size}
 		require.NoError(t, jwtauth.RemoteMetrics(reg, &rc, &vc))
 		v, ks, err := remote.NewVerifier(t.Context(), rc, vc)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ks.Close() })
-		tok, err := f.issuer.Issue(t.Context(), "alice")
+		tok, err := f.Issuer.Issue(t.Context(), "alice")
 		require.NoError(t, err)
 		for range 2 {
 			_, err := v.Verify(t.Context(), tok.Raw)

@@ -31,19 +31,19 @@ func (failingReplay) Seen(context.Context, string, time.Time, time.Time) (bool, 
 // is the server's 503, not the client's 401.
 func TestDPoPPublicURLNonceAndStore(t *testing.T) {
 	f := newFixture(t)
-	clock := func() time.Time { return f.now }
+	clock := func() time.Time { return f.Now }
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	jkt, err := dpop.Thumbprint(key.Public())
 	require.NoError(t, err)
-	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"cnf": map[string]string{"jkt": jkt}})
+	tok, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{"cnf": map[string]string{"jkt": jkt}})
 	require.NoError(t, err)
 	serve := func(cfg dpop.Config, publicURL, htu string, nonce string) *httptest.ResponseRecorder {
 		cfg.Now = clock
 		pv, err := dpop.NewVerifier(cfg)
 		require.NoError(t, err)
-		a := &authn.Authenticator{Verifier: f.verifier, DPoP: &authn.DPoPConfig{Verifier: pv, PublicURL: publicURL}}
-		proof, err := dpop.NewProof(key, "GET", htu, dpop.ProofOptions{AccessToken: tok.Raw, Now: f.now, Nonce: nonce})
+		a := &authn.Authenticator{Verifier: f.Verifier, DPoP: &authn.DPoPConfig{Verifier: pv, PublicURL: publicURL}}
+		proof, err := dpop.NewProof(key, "GET", htu, dpop.ProofOptions{AccessToken: tok.Raw, Now: f.Now, Nonce: nonce})
 		require.NoError(t, err)
 		r := httptest.NewRequest("GET", "/orders/7?x=1", nil)
 		r.Header.Set("Authorization", "DPoP "+tok.Raw)
@@ -86,19 +86,19 @@ func TestDPoPInsufficientScope(t *testing.T) {
 	require.NoError(t, err)
 	jkt, err := dpop.Thumbprint(key.Public())
 	require.NoError(t, err)
-	bound, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{
+	bound, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{
 		"cnf": map[string]string{"jkt": jkt}, "scope": "orders:read", "roles": []string{"viewer"}})
 	require.NoError(t, err)
-	plain, err := f.issuer.IssueWith(context.Background(), "bob", map[string]any{"scope": "orders:read"})
+	plain, err := f.Issuer.IssueWith(context.Background(), "bob", map[string]any{"scope": "orders:read"})
 	require.NoError(t, err)
-	pv, err := dpop.NewVerifier(dpop.Config{Algs: []string{dpop.EdDSA, dpop.ES256}, Now: func() time.Time { return f.now }})
+	pv, err := dpop.NewVerifier(dpop.Config{Algs: []string{dpop.EdDSA, dpop.ES256}, Now: func() time.Time { return f.Now }})
 	require.NoError(t, err)
-	a := &authn.Authenticator{Verifier: f.verifier, Realm: "shop", DPoP: &authn.DPoPConfig{Verifier: pv}}
+	a := &authn.Authenticator{Verifier: f.Verifier, Realm: "shop", DPoP: &authn.DPoPConfig{Verifier: pv}}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	serve := func(h http.Handler, dpopScheme bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/orders", nil)
 		if dpopScheme {
-			proof, err := dpop.NewProof(key, "GET", "http://example.com/orders", dpop.ProofOptions{AccessToken: bound.Raw, Now: f.now})
+			proof, err := dpop.NewProof(key, "GET", "http://example.com/orders", dpop.ProofOptions{AccessToken: bound.Raw, Now: f.Now})
 			require.NoError(t, err)
 			r.Header.Set("Authorization", "DPoP "+bound.Raw)
 			r.Header.Set("DPoP", proof)
@@ -178,7 +178,7 @@ func TestDPoPSchemeMalformed(t *testing.T) {
 		{"DPoP off: two Authorization headers", nil, true, []string{"Authorization", "Bearer a.b.c", "Authorization", "DPoP a.b.c"}, bearerCh},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &authn.Authenticator{Verifier: f.verifier, Sources: tt.sources, DPoP: &authn.DPoPConfig{Verifier: pv}}
+			a := &authn.Authenticator{Verifier: f.Verifier, Sources: tt.sources, DPoP: &authn.DPoPConfig{Verifier: pv}}
 			if tt.dpopOff {
 				a.DPoP = nil
 			}
@@ -224,7 +224,7 @@ func TestDPoPMissingTokenNamesTheScheme(t *testing.T) {
 			[]string{`Bearer realm="jwtauth"`}, "an access token is required (" + sources + ")"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a := &authn.Authenticator{Verifier: f.verifier, DPoP: c.cfg}
+			a := &authn.Authenticator{Verifier: f.Verifier, DPoP: c.cfg}
 			w := httptest.NewRecorder()
 			reached := false
 			a.Middleware(c.reqs...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })).

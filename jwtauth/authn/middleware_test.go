@@ -116,7 +116,7 @@ func TestEmptyRequirementsPanicAtConstruction(t *testing.T) {
 // middleware or alone; the zero Requirement grants nothing.
 func TestRequirementMiddleware(t *testing.T) {
 	f := newFixture(t)
-	auth := &authn.Authenticator{Verifier: f.verifier, Realm: "core"}
+	auth := &authn.Authenticator{Verifier: f.Verifier, Realm: "core"}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	authenticate := func(a *authn.Authenticator, next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -128,9 +128,9 @@ func TestRequirementMiddleware(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	admin, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"admin"}})
+	admin, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"admin"}})
 	require.NoError(t, err)
-	user, err := f.issuer.IssueWith(context.Background(), "bob", map[string]any{"roles": []string{"user"}})
+	user, err := f.Issuer.IssueWith(context.Background(), "bob", map[string]any{"roles": []string{"user"}})
 	require.NoError(t, err)
 	serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -195,10 +195,10 @@ func TestTokenSourceNames(t *testing.T) {
 // with 403 insufficient_scope; the scope challenge lists the alternatives.
 func TestAnyOfRequirements(t *testing.T) {
 	f := newFixture(t)
-	auth := &authn.Authenticator{Verifier: f.verifier, Realm: "core"}
+	auth := &authn.Authenticator{Verifier: f.Verifier, Realm: "core"}
 	check := func(q authn.Requirement, claims map[string]any) *httptest.ResponseRecorder {
 		t.Helper()
-		tok, err := f.issuer.IssueWith(context.Background(), "alice", claims)
+		tok, err := f.Issuer.IssueWith(context.Background(), "alice", claims)
 		require.NoError(t, err)
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Authorization", "Bearer "+tok.Raw)
@@ -230,7 +230,7 @@ func TestAnyOfRequirements(t *testing.T) {
 	}
 
 	// Beside an all-of requirement, both must hold.
-	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"support"}, "scope": "billing"})
+	tok, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{"roles": []string{"support"}, "scope": "billing"})
 	require.NoError(t, err)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Authorization", "Bearer "+tok.Raw)

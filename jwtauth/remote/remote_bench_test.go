@@ -24,16 +24,16 @@ func BenchmarkVerifyRemoteCached(b *testing.B) { benchmarkVerifyRemote(b, 0) }
 func benchmarkVerifyRemote(b *testing.B, cacheSize int) {
 	f := newFixture(b)
 	ctx := context.Background()
-	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 0))
+	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.Mgr, 0))
 	defer srv.Close()
-	clock := func() time.Time { return f.now }
+	clock := func() time.Time { return f.Now }
 	v, ks, err := remote.NewVerifier(ctx, remote.Config{JWKSURL: srv.URL, Now: clock, Logger: quiet},
 		token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clock, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ks.Close()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,18 +50,18 @@ func benchmarkVerifyRemote(b *testing.B, cacheSize int) {
 func BenchmarkKeyLookup(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
-	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.mgr, 0))
+	srv := httptest.NewServer(jwtauth.NewJWKSHandler(f.Mgr, 0))
 	defer srv.Close()
 	ks, err := remote.NewKeySet(ctx, remote.Config{JWKSURL: srv.URL, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ks.Close()
-	for name, src := range map[string]token.KeySet{"local": f.mgr, "remote": ks} {
+	for name, src := range map[string]token.KeySet{"local": f.Mgr, "remote": ks} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := src.VerificationKey(ctx, f.kid); err != nil {
+				if _, err := src.VerificationKey(ctx, f.KID); err != nil {
 					b.Fatal(err)
 				}
 			}

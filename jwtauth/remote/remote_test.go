@@ -117,8 +117,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func newRemoteFixture(t *testing.T, mod func(*remote.Config)) *remoteFixture {
 	t.Helper()
 	rf := &remoteFixture{fixture: newFixture(t), logs: &syncBuffer{}}
-	rf.clk = newClock(rf.now)
-	rf.origin = newOrigin(t, jwtauth.NewJWKSHandler(rf.mgr, 5*time.Minute))
+	rf.clk = newClock(rf.Now)
+	rf.origin = newOrigin(t, jwtauth.NewJWKSHandler(rf.Mgr, 5*time.Minute))
 	cfg := remote.Config{
 		JWKSURL: rf.origin.srv.URL, Now: rf.clk.Now,
 		Logger: slog.New(slog.NewTextHandler(rf.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -136,7 +136,7 @@ func newRemoteFixture(t *testing.T, mod func(*remote.Config)) *remoteFixture {
 
 func (rf *remoteFixture) issue(t *testing.T) string {
 	t.Helper()
-	tok, err := rf.issuer.Issue(context.Background(), "alice")
+	tok, err := rf.Issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err)
 	return tok.Raw
 }
@@ -184,7 +184,7 @@ func TestRemoteKeySetVerifiesAndRevalidatesWith304(t *testing.T) {
 	assert.EqualValues(t, 1, rf.origin.requests.Load(), "the first fetch happens in NewKeySet, the cached path fetches nothing")
 	assert.EqualValues(t, 0, rf.origin.conditional.Load(), "the first fetch has no ETag to send")
 
-	_, etag, err := jwtauth.NewJWKSHandler(rf.mgr, 0).Document()
+	_, etag, err := jwtauth.NewJWKSHandler(rf.Mgr, 0).Document()
 	require.NoError(t, err)
 	for range 3 {
 		require.NoError(t, rf.ks.Refresh(ctx))
@@ -247,12 +247,12 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			return serveBody("application/json", []byte(`{"keys":[{"kty":"RSA",`))
 		}, "not a JSON JWK Set"},
 		{"private key member", func(rf *remoteFixture) http.HandlerFunc {
-			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
-			priv := jwkJSON(t, rf.outsider(t), "leak", nil)
+			pub := jwkJSON(t, &rf.Priv.PublicKey, rf.KID, nil)
+			priv := jwkJSON(t, rf.Outsider(t), "leak", nil)
 			return serveBody("application/json", jwksJSON(pub, priv))
 		}, `private member "d"`},
 		{"secret oct key", func(rf *remoteFixture) http.HandlerFunc {
-			pub := jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil)
+			pub := jwkJSON(t, &rf.Priv.PublicKey, rf.KID, nil)
 			return serveBody("application/json", jwksJSON(pub, json.RawMessage(`{"kty":"oct","kid":"h","k":"c2VjcmV0"}`)))
 		}, `private member "k"`},
 		{"10 MiB body", func(*remoteFixture) http.HandlerFunc { return big }, "byte limit"},
@@ -286,7 +286,7 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			assert.ErrorContains(t, err, tc.want)
 			assert.Equal(t, err, rf.ks.LastError(), "the failure is reported")
 			assert.Contains(t, rf.logs.String(), "remote jwks fetch failed", "the failure is logged")
-			assert.ElementsMatch(t, rf.ks.KIDs(), []string{rf.kid, rf.mgr.Current().Next().KID}, "the set is unchanged")
+			assert.ElementsMatch(t, rf.ks.KIDs(), []string{rf.KID, rf.Mgr.Current().Next().KID}, "the set is unchanged")
 
 			_, err = rf.v.Verify(ctx, tok)
 			require.NoError(t, err, "the last good set is still used")
@@ -294,7 +294,7 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			// An unknown kid after the interval tries again; it fails the
 			// same way and the last good set stays.
 			rf.clk.Advance(remote.DefaultUnknownKIDInterval)
-			_, err = rf.v.Verify(ctx, forge(t, rf.outsider(t), `{"alg":"RS256","kid":"other"}`, rf.claims(nil)))
+			_, err = rf.v.Verify(ctx, forge(t, rf.Outsider(t), `{"alg":"RS256","kid":"other"}`, rf.Claims(nil)))
 			require.ErrorIs(t, err, token.ErrUnknownKey)
 			_, err = rf.v.Verify(ctx, tok)
 			require.NoError(t, err)
@@ -311,12 +311,12 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 
 func TestRemoteKeySetColdFailsClosed(t *testing.T) {
 	f := newFixture(t)
-	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
+	o := newOrigin(t, jwtauth.NewJWKSHandler(f.Mgr, 0))
 	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
-	clk := newClock(f.now)
+	clk := newClock(f.Now)
 	cfg := remote.Config{JWKSURL: o.srv.URL, Now: clk.Now, Logger: quiet}
 	vcfg := token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: clk.Now}
-	tok, err := f.issuer.Issue(t.Context(), "alice")
+	tok, err := f.Issuer.Issue(t.Context(), "alice")
 	require.NoError(t, err)
 
 	// By default construction fetches, and fails without a usable set.
@@ -349,7 +349,7 @@ func TestRemoteKeySetUnknownKIDFlood(t *testing.T) {
 	for i := range tokens {
 		var kid [16]byte
 		_, _ = rand.Read(kid[:])
-		tokens[i] = b64(fmt.Sprintf(`{"alg":"RS256","kid":"%x"}`, kid)) + "." + b64(rf.claims(nil)) + ".c2ln"
+		tokens[i] = b64(fmt.Sprintf(`{"alg":"RS256","kid":"%x"}`, kid)) + "." + b64(rf.Claims(nil)) + ".c2ln"
 	}
 	flood := func() {
 		var wg sync.WaitGroup
@@ -388,16 +388,16 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	rf := newRemoteFixture(t, nil)
 	ctx := t.Context()
 	tokA := rf.issue(t) // by the first active key
-	kidA := rf.kid
+	kidA := rf.KID
 	_, err := rf.v.Verify(ctx, tokA)
 	require.NoError(t, err)
 
 	// Rotation: the next key was published before it signs, so the remote
 	// set already holds it.
-	_, err = rf.mgr.Rotate(ctx, true)
+	_, err = rf.Mgr.Rotate(ctx, true)
 	require.NoError(t, err)
 	tokB := rf.issue(t)
-	require.NotEqual(t, kidA, rf.mgr.Current().Active().KID)
+	require.NotEqual(t, kidA, rf.Mgr.Current().Active().KID)
 	_, err = rf.v.Verify(ctx, tokB)
 	require.NoError(t, err)
 	_, err = rf.v.Verify(ctx, tokA)
@@ -406,7 +406,7 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 
 	// A second rotation promotes a key this verifier has never seen: the
 	// unknown kid fetches the set (once the interval has passed).
-	_, err = rf.mgr.Rotate(ctx, true)
+	_, err = rf.Mgr.Rotate(ctx, true)
 	require.NoError(t, err)
 	tokC := rf.issue(t)
 	_, err = rf.v.Verify(ctx, tokC)
@@ -418,7 +418,7 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 
 	// Revocation removes the key from the JWKS: its tokens verify until the
 	// next refresh and never after.
-	require.NoError(t, rf.mgr.Revoke(ctx, kidA))
+	require.NoError(t, rf.Mgr.Revoke(ctx, kidA))
 	_, err = rf.v.Verify(ctx, tokA)
 	require.NoError(t, err, "not refreshed yet")
 	require.NoError(t, rf.ks.Refresh(ctx))
@@ -433,11 +433,11 @@ func TestRemoteKeySetRotationRevocationAndRemoval(t *testing.T) {
 	}
 
 	// Plain removal: a set without the active key stops it at once.
-	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, rf.mgr.Current().Next().Public(), rf.mgr.Current().Next().KID, nil))))
+	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, rf.Mgr.Current().Next().Public(), rf.Mgr.Current().Next().KID, nil))))
 	require.NoError(t, rf.ks.Refresh(ctx))
 	_, err = rf.v.Verify(ctx, tokC)
 	require.ErrorIs(t, err, token.ErrUnknownKey)
-	assert.Equal(t, []string{rf.mgr.Current().Next().KID}, rf.ks.KIDs())
+	assert.Equal(t, []string{rf.Mgr.Current().Next().KID}, rf.ks.KIDs())
 }
 
 // TestRemoteKeySetDropsRevokedKeyAtFirstTokenAfterRevoke is issue 22 item 1
@@ -451,12 +451,12 @@ func TestRemoteKeySetDropsRevokedKeyAtFirstTokenAfterRevoke(t *testing.T) {
 	rf := newRemoteFixture(t, nil)
 	ctx := t.Context()
 	leaked := rf.issue(t)
-	leakedKID, next := rf.kid, rf.mgr.Current().Next().KID
+	leakedKID, next := rf.KID, rf.Mgr.Current().Next().KID
 	_, err := rf.v.Verify(ctx, leaked)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{leakedKID, next}, rf.ks.KIDs())
 
-	require.NoError(t, rf.mgr.Revoke(ctx, leakedKID))
+	require.NoError(t, rf.Mgr.Revoke(ctx, leakedKID))
 	_, err = rf.v.Verify(ctx, leaked)
 	require.NoError(t, err, "no fetch yet: the revoked key is still cached")
 
@@ -483,7 +483,7 @@ func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
 	ks := keystest.Keys(t)
 	var others []*rsa.PrivateKey
 	for _, k := range ks {
-		if k.N.Cmp(rf.priv.N) != 0 {
+		if k.N.Cmp(rf.Priv.N) != 0 {
 			others = append(others, k)
 		}
 	}
@@ -492,7 +492,7 @@ func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
 	weak := keystest.Weak(t)
 	weakJWK := fmt.Sprintf(`{"kty":"RSA","kid":"weak","n":%q,"e":"AQAB"}`, b64(string(weak.N.Bytes())))
 	set := jwksJSON(
-		jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "sig", "alg": "RS256"}),
+		jwkJSON(t, &rf.Priv.PublicKey, rf.KID, map[string]any{"use": "sig", "alg": "RS256"}),
 		jwkJSON(t, &others[0].PublicKey, "enc", map[string]any{"use": "enc"}),
 		jwkJSON(t, &others[1].PublicKey, "rs384", map[string]any{"alg": "RS384"}),
 		jwkJSON(t, &others[2].PublicKey, "ops", map[string]any{"key_ops": []string{"encrypt"}}),
@@ -500,16 +500,16 @@ func TestRemoteKeySetSkipsUnusableKeys(t *testing.T) {
 		jwkJSON(t, &ec.PublicKey, "ec", nil),
 		json.RawMessage(weakJWK),
 		json.RawMessage(`{"kty":"AKP","kid":"pq","alg":"ML-DSA-44","pub":"AAAA"}`),
-		jwkJSON(t, &others[4].PublicKey, rf.kid, nil), // duplicate kid: the first one wins
+		jwkJSON(t, &others[4].PublicKey, rf.KID, nil), // duplicate kid: the first one wins
 	)
 	rf.origin.set(serveBody("application/json", set))
 	require.NoError(t, rf.ks.Refresh(ctx))
-	assert.Equal(t, []string{rf.kid}, rf.ks.KIDs())
+	assert.Equal(t, []string{rf.KID}, rf.ks.KIDs())
 
 	_, err = rf.v.Verify(ctx, rf.issue(t))
 	require.NoError(t, err)
-	for kid, priv := range map[string]*rsa.PrivateKey{"enc": others[0], "rs384": others[1], "ops": others[2], "weak": weak, rf.kid: others[4]} {
-		tok := forge(t, priv, fmt.Sprintf(`{"alg":"RS256","kid":%q}`, kid), rf.claims(nil))
+	for kid, priv := range map[string]*rsa.PrivateKey{"enc": others[0], "rs384": others[1], "ops": others[2], "weak": weak, rf.KID: others[4]} {
+		tok := forge(t, priv, fmt.Sprintf(`{"alg":"RS256","kid":%q}`, kid), rf.Claims(nil))
 		_, err := rf.v.Verify(ctx, tok)
 		assert.Error(t, err, kid)
 	}
@@ -520,7 +520,7 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	f := newFixture(t)
 	var docIssuer atomic.Pointer[string]
 	mux := http.NewServeMux()
-	mux.Handle("GET /.well-known/jwks.json", jwtauth.NewJWKSHandler(f.mgr, 0))
+	mux.Handle("GET /.well-known/jwks.json", jwtauth.NewJWKSHandler(f.Mgr, 0))
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		d, err := jwtauth.NewDiscoveryHandler(*docIssuer.Load())
 		require.NoError(t, err)
@@ -533,9 +533,9 @@ func TestRemoteKeySetDiscovery(t *testing.T) {
 	ks, err := remote.NewKeySet(t.Context(), remote.Config{Issuer: srv.URL, Logger: quiet})
 	require.NoError(t, err)
 	defer ks.Close()
-	pub, err := ks.VerificationKey(t.Context(), f.kid)
+	pub, err := ks.VerificationKey(t.Context(), f.KID)
 	require.NoError(t, err)
-	assert.True(t, pub.Equal(&f.priv.PublicKey))
+	assert.True(t, pub.Equal(&f.Priv.PublicKey))
 
 	for name, tc := range map[string]struct{ configured, served, want string }{
 		"other issuer":   {srv.URL, "https://evil.example", "does not match"},
@@ -706,12 +706,12 @@ func TestRemoteKeySetKeySizeBounds(t *testing.T) {
 	ctx := t.Context()
 	weak := keystest.Weak(t)
 	require.Equal(t, 1024, weak.N.BitLen())
-	require.Equal(t, 2048, rf.priv.N.BitLen())
+	require.Equal(t, 2048, rf.Priv.N.BitLen())
 	fake := func(kid string, bits int) json.RawMessage {
 		return json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":%q,"n":%q,"e":"AQAB"}`, kid, fakeModulus(t, bits)))
 	}
 	rf.origin.set(serveBody("application/json", jwksJSON(
-		jwkJSON(t, &rf.priv.PublicKey, rf.kid, nil),
+		jwkJSON(t, &rf.Priv.PublicKey, rf.KID, nil),
 		json.RawMessage(fmt.Sprintf(`{"kty":"RSA","kid":"rsa1024","n":%q,"e":"AQAB"}`, b64(string(weak.N.Bytes())))),
 		fake("rsa2047", 2047),
 		fake("rsa8192", 8192),
@@ -719,7 +719,7 @@ func TestRemoteKeySetKeySizeBounds(t *testing.T) {
 		fake("rsa16384", 16384),
 	)))
 	require.NoError(t, rf.ks.Refresh(ctx))
-	assert.ElementsMatch(t, []string{rf.kid, "rsa8192"}, rf.ks.KIDs(), "2048 and 8192 bits are in bounds")
+	assert.ElementsMatch(t, []string{rf.KID, "rsa8192"}, rf.ks.KIDs(), "2048 and 8192 bits are in bounds")
 	logs := rf.logs.String()
 	for kid, bits := range map[string]int{"rsa1024": 1024, "rsa2047": 2047, "rsa8193": 8193, "rsa16384": 16384} {
 		assert.Contains(t, logs, fmt.Sprintf(`kid \"%s\"): RSA modulus of %d bits (want 2048 to 8192)`, kid, bits))
@@ -727,7 +727,7 @@ func TestRemoteKeySetKeySizeBounds(t *testing.T) {
 
 	_, err := rf.v.Verify(ctx, rf.issue(t))
 	require.NoError(t, err, "the 2048-bit key verifies")
-	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.claims(nil)))
+	_, err = rf.v.Verify(ctx, forge(t, weak, `{"alg":"RS256","kid":"rsa1024"}`, rf.Claims(nil)))
 	require.ErrorIs(t, err, token.ErrUnknownKey, "the 1024-bit key is not in the set")
 }
 
@@ -743,7 +743,7 @@ func TestRemoteKeySetHonoursWithdrawnKeys(t *testing.T) {
 	}{
 		{"empty set", func(*remoteFixture) []byte { return jwksJSON() }},
 		{"only unusable keys", func(rf *remoteFixture) []byte {
-			return jwksJSON(jwkJSON(t, &rf.priv.PublicKey, rf.kid, map[string]any{"use": "enc"}))
+			return jwksJSON(jwkJSON(t, &rf.Priv.PublicKey, rf.KID, map[string]any{"use": "enc"}))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -868,15 +868,15 @@ func TestRemoteKeySetUnknownKIDWaitIsBounded(t *testing.T) {
 // last good set stays, and the attacker's token is rejected.
 func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 	f := newFixture(t)
-	attacker := f.outsider(t)
+	attacker := f.Outsider(t)
 	evilJWKS := serveBody("application/json", jwksJSON(jwkJSON(t, &attacker.PublicKey, "evil", nil)))
 	evilHTTP := httptest.NewServer(evilJWKS) // plain http, loopback
 	defer evilHTTP.Close()
 	evilTLS := httptest.NewTLSServer(evilJWKS) // https, another port
 	defer evilTLS.Close()
-	forged := forge(t, attacker, `{"alg":"RS256","kid":"evil"}`, f.claims(func(m map[string]any) { m["sub"] = "admin" }))
+	forged := forge(t, attacker, `{"alg":"RS256","kid":"evil"}`, f.Claims(func(m map[string]any) { m["sub"] = "admin" }))
 
-	real := jwtauth.NewJWKSHandler(f.mgr, 5*time.Minute)
+	real := jwtauth.NewJWKSHandler(f.Mgr, 5*time.Minute)
 	var redirectTo atomic.Pointer[string]
 	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch to := redirectTo.Load(); {
@@ -892,14 +892,14 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 	client := origin.Client() // trusts the test certificate of every httptest TLS server
 	newVerifier := func(url string) (*token.Verifier, *remote.KeySet, error) {
 		return remote.NewVerifier(t.Context(), remote.Config{JWKSURL: url, HTTPClient: client, Logger: quiet},
-			token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+			token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.Now }})
 	}
 
 	// A redirect within the origin is followed.
 	v, ks, err := newVerifier(origin.URL + "/old")
 	require.NoError(t, err)
 	defer ks.Close()
-	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	_, err = v.Verify(t.Context(), forge(t, f.Priv, f.Header(), f.Claims(nil)))
 	require.NoError(t, err)
 	assert.Nil(t, client.CheckRedirect, "the caller's client is not modified")
 
@@ -916,7 +916,7 @@ func TestRemoteKeySetRefusesRedirectToAnotherOrigin(t *testing.T) {
 			assert.ErrorContains(t, err, "changes the scheme or host")
 			_, err = v.Verify(t.Context(), forged)
 			require.ErrorIs(t, err, token.ErrUnknownKey, "the attacker's key is not trusted")
-			_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+			_, err = v.Verify(t.Context(), forge(t, f.Priv, f.Header(), f.Claims(nil)))
 			require.NoError(t, err, "the last good set stays")
 
 			_, _, err = newVerifier(origin.URL + "/jwks.json")
@@ -995,16 +995,16 @@ func TestRemoteConfigRequiresHTTPS(t *testing.T) {
 // fetch failed: …"), and errors.Is still finds each sentinel.
 func TestRemoteErrorTextCarriesThePrefixOnce(t *testing.T) {
 	f := newFixture(t)
-	o := newOrigin(t, jwtauth.NewJWKSHandler(f.mgr, 0))
+	o := newOrigin(t, jwtauth.NewJWKSHandler(f.Mgr, 0))
 	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	v, ks, err := remote.NewVerifier(t.Context(), remote.Config{JWKSURL: o.srv.URL + "/jwks.json", Lazy: true, Logger: quiet},
-		token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+		token.VerifierConfig{Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.Now }})
 	require.NoError(t, err)
 	defer ks.Close()
 
-	_, err = v.Verify(t.Context(), forge(t, f.priv, f.header(), f.claims(nil)))
+	_, err = v.Verify(t.Context(), forge(t, f.Priv, f.Header(), f.Claims(nil)))
 	require.Error(t, err)
-	assert.Equal(t, `jwtauth: unknown signing key: kid "`+f.kid+`": remote key set unavailable: no good key set yet: jwks fetch failed: `+o.srv.URL+`/jwks.json: HTTP status 503`, err.Error())
+	assert.Equal(t, `jwtauth: unknown signing key: kid "`+f.KID+`": remote key set unavailable: no good key set yet: jwks fetch failed: `+o.srv.URL+`/jwks.json: HTTP status 503`, err.Error())
 	assert.ErrorIs(t, err, token.ErrUnknownKey)
 	assert.ErrorIs(t, err, remote.ErrKeySetUnavailable)
 	assert.ErrorIs(t, err, remote.ErrJWKSFetch)
@@ -1028,7 +1028,7 @@ func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
 	require.NoError(t, verify())
 	require.True(t, hit, "cached")
 
-	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.outsider(t).PublicKey, rf.kid, nil))))
+	rf.origin.set(serveBody("application/json", jwksJSON(jwkJSON(t, &rf.Outsider(t).PublicKey, rf.KID, nil))))
 	require.NoError(t, rf.ks.Refresh(ctx))
 	assert.ErrorIs(t, verify(), token.ErrInvalidSignature, "the kid names another key now")
 	assert.False(t, hit, "the cached verification does not answer for another key")
@@ -1039,7 +1039,7 @@ func TestCacheRemoteKeySetRefreshWhileCached(t *testing.T) {
 	require.NoError(t, verify())
 	require.True(t, hit, "cached again")
 
-	require.NoError(t, rf.mgr.Revoke(ctx, rf.kid))
+	require.NoError(t, rf.Mgr.Revoke(ctx, rf.KID))
 	require.NoError(t, verify(), "not refreshed yet")
 	require.NoError(t, rf.ks.Refresh(ctx))
 	assert.ErrorIs(t, verify(), token.ErrUnknownKey)

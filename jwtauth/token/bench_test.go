@@ -19,7 +19,7 @@ import (
 
 func BenchmarkFloorSignPKCS1v15(b *testing.B) {
 	f := newFixture(b)
-	tok, err := f.issuer.Issue(context.Background(), "alice")
+	tok, err := f.Issuer.Issue(context.Background(), "alice")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func BenchmarkFloorSignPKCS1v15(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sum := sha256.Sum256([]byte(input))
-		if _, err := rsa.SignPKCS1v15(rand.Reader, f.priv, crypto.SHA256, sum[:]); err != nil {
+		if _, err := rsa.SignPKCS1v15(rand.Reader, f.Priv, crypto.SHA256, sum[:]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func BenchmarkIssue(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := f.issuer.Issue(ctx, "alice"); err != nil {
+		if _, err := f.Issuer.Issue(ctx, "alice"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkFloorVerifyPKCS1v15(b *testing.B) {
 	f := newFixture(b)
-	tok, err := f.issuer.Issue(context.Background(), "alice")
+	tok, err := f.Issuer.Issue(context.Background(), "alice")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func BenchmarkFloorVerifyPKCS1v15(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	input, pub := tok.Raw[:dot], &f.priv.PublicKey
+	input, pub := tok.Raw[:dot], &f.Priv.PublicKey
 	b.ReportAllocs()
 	for b.Loop() {
 		sum := sha256.Sum256([]byte(input))
@@ -88,14 +88,14 @@ func BenchmarkVerifyCached(b *testing.B) {
 func benchmarkVerify(b *testing.B, cacheSize, tokens int) {
 	f := newFixture(b)
 	ctx := context.Background()
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
-		Now: func() time.Time { return f.now }, CacheSize: cacheSize})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Now: func() time.Time { return f.Now }, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
 	raws := make([]string, tokens)
 	for i := range raws {
-		tok, err := f.issuer.Issue(ctx, "alice")
+		tok, err := f.Issuer.Issue(ctx, "alice")
 		if err != nil {
 			b.Fatal(err)
 		}

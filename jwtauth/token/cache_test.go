@@ -20,14 +20,14 @@ import (
 func TestCacheIsOnByDefaultAndCanBeTurnedOff(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
-	_, err = f.verifier.Verify(ctx, tok.Raw)
+	_, err = f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	assert.True(t, token.IsCached(f.verifier, tok.Raw))
-	assert.Equal(t, 1, token.CachedTokens(f.verifier))
+	assert.True(t, token.IsCached(f.Verifier, tok.Raw))
+	assert.Equal(t, 1, token.CachedTokens(f.Verifier))
 
-	off, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, CacheSize: -1, Now: func() time.Time { return f.now }})
+	off, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, CacheSize: -1, Now: func() time.Time { return f.Now }})
 	require.NoError(t, err)
 	_, err = off.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
@@ -39,27 +39,27 @@ func TestCacheIsOnByDefaultAndCanBeTurnedOff(t *testing.T) {
 func TestCacheExpiryWhileCached(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	exp := f.now.Add(time.Minute)
-	tok := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["exp"] = exp.Unix() }))
-	_, err := f.verifier.Verify(ctx, tok)
+	exp := f.Now.Add(time.Minute)
+	tok := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["exp"] = exp.Unix() }))
+	_, err := f.Verifier.Verify(ctx, tok)
 	require.NoError(t, err)
 
-	f.now = exp.Add(token.DefaultLeeway - time.Nanosecond)
-	require.True(t, token.IsCached(f.verifier, tok))
-	c, err := f.verifier.Verify(ctx, tok)
+	f.Now = exp.Add(token.DefaultLeeway - time.Nanosecond)
+	require.True(t, token.IsCached(f.Verifier, tok))
+	c, err := f.Verifier.Verify(ctx, tok)
 	require.NoError(t, err, "a hit inside the leeway")
 	assert.Equal(t, "alice", c.Subject)
 
-	f.now = exp.Add(token.DefaultLeeway)
-	require.True(t, token.IsCached(f.verifier, tok))
-	c, err = f.verifier.Verify(ctx, tok)
+	f.Now = exp.Add(token.DefaultLeeway)
+	require.True(t, token.IsCached(f.Verifier, tok))
+	c, err = f.Verifier.Verify(ctx, tok)
 	assert.ErrorIs(t, err, token.ErrTokenExpired)
 	assert.Nil(t, c)
-	assert.False(t, token.IsCached(f.verifier, tok), "an expired entry is dropped")
+	assert.False(t, token.IsCached(f.Verifier, tok), "an expired entry is dropped")
 
 	// The clock going back is answered as a first sight would be.
-	f.now = exp.Add(-time.Hour)
-	_, err = f.verifier.Verify(ctx, tok)
+	f.Now = exp.Add(-time.Hour)
+	_, err = f.Verifier.Verify(ctx, tok)
 	assert.ErrorIs(t, err, token.ErrTokenNotYetValid, "nbf and iat are checked on a hit too")
 }
 
@@ -68,28 +68,28 @@ func TestCacheExpiryWhileCached(t *testing.T) {
 func TestCacheNeverKeepsFailures(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["nbf"] = f.now.Add(time.Minute).Unix() }))
-	_, err := f.verifier.Verify(ctx, tok)
+	tok := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["nbf"] = f.Now.Add(time.Minute).Unix() }))
+	_, err := f.Verifier.Verify(ctx, tok)
 	require.ErrorIs(t, err, token.ErrTokenNotYetValid)
-	assert.False(t, token.IsCached(f.verifier, tok))
-	f.now = f.now.Add(time.Minute)
-	_, err = f.verifier.Verify(ctx, tok)
+	assert.False(t, token.IsCached(f.Verifier, tok))
+	f.Now = f.Now.Add(time.Minute)
+	_, err = f.Verifier.Verify(ctx, tok)
 	assert.NoError(t, err)
 }
 
 func TestCacheRevokeWhileCached(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
-	_, err = f.verifier.Verify(ctx, tok.Raw)
+	_, err = f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
-	require.NoError(t, f.mgr.Revoke(ctx, tok.KID))
-	require.True(t, token.IsCached(f.verifier, tok.Raw))
-	_, err = f.verifier.Verify(ctx, tok.Raw)
+	require.NoError(t, f.Mgr.Revoke(ctx, tok.KID))
+	require.True(t, token.IsCached(f.Verifier, tok.Raw))
+	_, err = f.Verifier.Verify(ctx, tok.Raw)
 	require.ErrorIs(t, err, token.ErrUnknownKey)
 	assert.Contains(t, err.Error(), "was revoked")
-	assert.False(t, token.IsCached(f.verifier, tok.Raw))
+	assert.False(t, token.IsCached(f.Verifier, tok.Raw))
 }
 
 // TestCacheRemovalWhileCached removes the key through the manager's own
@@ -152,15 +152,15 @@ func (s *swapKeySet) swap(ks token.KeySet) { s.mu.Lock(); s.set = ks; s.mu.Unloc
 func TestCacheReplacedKeyWhileCached(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	ks := &swapKeySet{set: f.mgr}
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }})
+	ks := &swapKeySet{set: f.Mgr}
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: ks, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.Now }})
 	require.NoError(t, err)
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
 	_, err = v.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 
-	other := f.outsider(t)
+	other := f.Outsider(t)
 	ks.swap(keySetFunc(func(_ context.Context, kid string) (*rsa.PublicKey, error) {
 		return &other.PublicKey, nil
 	}))
@@ -170,7 +170,7 @@ func TestCacheReplacedKeyWhileCached(t *testing.T) {
 
 	// An equal key in a new value (a reloaded set) keeps the token valid.
 	ks.swap(keySetFunc(func(_ context.Context, kid string) (*rsa.PublicKey, error) {
-		pub := f.priv.PublicKey
+		pub := f.Priv.PublicKey
 		return &pub, nil
 	}))
 	_, err = v.Verify(ctx, tok.Raw)
@@ -185,16 +185,16 @@ func TestCacheReplacedKeyWhileCached(t *testing.T) {
 func TestCacheIsPerVerifier(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
-	_, err = f.verifier.Verify(ctx, tok.Raw)
+	_, err = f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	for name, cfg := range map[string]token.VerifierConfig{
-		"audience":  {Keys: f.mgr, Issuer: testIssuer, Audience: []string{"https://other.example.com"}},
-		"issuer":    {Keys: f.mgr, Issuer: "https://other.example.com", Audience: []string{testAudience}},
-		"algorithm": {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"PS256"}},
+		"audience":  {Keys: f.Mgr, Issuer: testIssuer, Audience: []string{"https://other.example.com"}},
+		"issuer":    {Keys: f.Mgr, Issuer: "https://other.example.com", Audience: []string{testAudience}},
+		"algorithm": {Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"PS256"}},
 	} {
-		cfg.Now = func() time.Time { return f.now }
+		cfg.Now = func() time.Time { return f.Now }
 		v, err := token.NewVerifier(cfg)
 		require.NoError(t, err)
 		_, err = v.Verify(ctx, tok.Raw)
@@ -207,22 +207,22 @@ func TestCacheIsPerVerifier(t *testing.T) {
 func TestCacheClaimsAreOwnedByTheCaller(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) {
+	tok := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) {
 		m["aud"] = []string{testAudience, "b"}
 		m["role"] = "reader"
 		m["roles"] = []string{"reader", "writer"}
 	}))
 	for range 2 { // the miss, then a hit
-		c, err := f.verifier.Verify(ctx, tok)
+		c, err := f.Verifier.Verify(ctx, tok)
 		require.NoError(t, err)
-		require.True(t, token.IsCached(f.verifier, tok))
+		require.True(t, token.IsCached(f.Verifier, tok))
 		c.Subject = "mallory"
 		c.Audience[0] = "changed"
 		c.Audience = append(c.Audience[:1], "more")
 		roles := c.Roles()
 		roles[0] = "admin"
 	}
-	c, err := f.verifier.Verify(ctx, tok)
+	c, err := f.Verifier.Verify(ctx, tok)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", c.Subject)
 	assert.Equal(t, []string{testAudience, "b"}, c.Audience)
@@ -238,11 +238,11 @@ func TestCacheFloodStaysWithinBound(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	const bound = 8
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: bound})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.Now }, CacheSize: bound})
 	require.NoError(t, err)
 	var toks []string
 	for i := range 5 * bound {
-		toks = append(toks, forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["jti"] = fmt.Sprint(i) })))
+		toks = append(toks, forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["jti"] = fmt.Sprint(i) })))
 	}
 	for i, tok := range toks {
 		c, err := v.Verify(ctx, tok)
@@ -261,11 +261,11 @@ func TestCacheFloodStaysWithinBound(t *testing.T) {
 func TestCacheConcurrentHitsAndEvictions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.now }, CacheSize: 4})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: func() time.Time { return f.Now }, CacheSize: 4})
 	require.NoError(t, err)
 	var toks []string
 	for i := range 6 {
-		toks = append(toks, forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["jti"] = fmt.Sprint(i) })))
+		toks = append(toks, forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["jti"] = fmt.Sprint(i) })))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -295,9 +295,9 @@ func TestCacheConcurrentHitsAndEvictions(t *testing.T) {
 func TestCacheReencodedTokenNeverHits(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
-	_, err = f.verifier.Verify(ctx, tok.Raw)
+	_, err = f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	p := strings.Split(tok.Raw, ".")
 	std := strings.NewReplacer("-", "+", "_", "/")
@@ -309,8 +309,8 @@ func TestCacheReencodedTokenNeverHits(t *testing.T) {
 		"trailing newline": tok.Raw + "\n",
 		"leading space":    " " + tok.Raw,
 	} {
-		_, err := f.verifier.Verify(ctx, raw)
+		_, err := f.Verifier.Verify(ctx, raw)
 		assert.ErrorIs(t, err, token.ErrTokenMalformed, name)
-		assert.False(t, token.IsCached(f.verifier, raw), name)
+		assert.False(t, token.IsCached(f.Verifier, raw), name)
 	}
 }

@@ -22,7 +22,7 @@ func TestIssueWithClaimsSurviveVerification(t *testing.T) {
 		ID   int    `json:"id"`
 		Name string `json:"name"`
 	}
-	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{
+	tok, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{
 		"scope":        "orders:read orders:write",
 		"roles":        []string{"admin", "user"},
 		"groups":       []any{"ops"},
@@ -31,7 +31,7 @@ func TestIssueWithClaimsSurviveVerification(t *testing.T) {
 		"email":        "alice@example.com",
 	})
 	require.NoError(t, err)
-	c, err := f.verifier.Verify(context.Background(), tok.Raw)
+	c, err := f.Verifier.Verify(context.Background(), tok.Raw)
 	require.NoError(t, err)
 	for name, got := range map[string]*token.Claims{"verified": c, "issued": &tok.Claims} {
 		assert.Equal(t, []string{"orders:read", "orders:write"}, got.Scopes(), name)
@@ -73,8 +73,8 @@ func TestIssueWithClaimsSurviveVerification(t *testing.T) {
 // role.
 func TestVerifierKeepsIllTypedAuthzClaimsInert(t *testing.T) {
 	f := newFixture(t)
-	raw := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["roles"], m["scope"] = "admin", []string{"a"} }))
-	c, err := f.verifier.Verify(context.Background(), raw)
+	raw := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["roles"], m["scope"] = "admin", []string{"a"} }))
+	c, err := f.Verifier.Verify(context.Background(), raw)
 	require.NoError(t, err)
 	assert.Nil(t, c.Roles())
 	assert.Nil(t, c.Scopes())
@@ -121,7 +121,7 @@ func TestIssueWithRefusesBadClaims(t *testing.T) {
 		{"over 8 KiB", map[string]any{"pad": strings.Repeat("a", 6000)}, token.ErrTokenTooLarge, "over the 8192 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := f.issuer.IssueWith(context.Background(), "alice", tc.extra)
+			tok, err := f.Issuer.IssueWith(context.Background(), "alice", tc.extra)
 			require.Error(t, err)
 			assert.Nil(t, tok)
 			assert.ErrorIs(t, err, tc.is)
@@ -130,9 +130,9 @@ func TestIssueWithRefusesBadClaims(t *testing.T) {
 		})
 	}
 	// Just under the cap is fine, and verifies.
-	tok, err := f.issuer.IssueWith(context.Background(), "alice", map[string]any{"pad": strings.Repeat("a", 5500)})
+	tok, err := f.Issuer.IssueWith(context.Background(), "alice", map[string]any{"pad": strings.Repeat("a", 5500)})
 	require.NoError(t, err)
 	assert.LessOrEqual(t, len(tok.Raw), token.MaxTokenSize)
-	_, err = f.verifier.Verify(context.Background(), tok.Raw)
+	_, err = f.Verifier.Verify(context.Background(), tok.Raw)
 	require.NoError(t, err)
 }

@@ -20,9 +20,9 @@ const jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 func TestConfirmationClaim(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.IssueWith(ctx, "alice", map[string]any{"cnf": map[string]string{"jkt": jkt}})
+	tok, err := f.Issuer.IssueWith(ctx, "alice", map[string]any{"cnf": map[string]string{"jkt": jkt}})
 	require.NoError(t, err)
-	c, err := f.verifier.Verify(ctx, tok.Raw)
+	c, err := f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	for name, got := range map[string]*token.Claims{"verified": c, "issued": &tok.Claims} {
 		assert.Equal(t, jkt, got.JKT(), name)
@@ -32,23 +32,23 @@ func TestConfirmationClaim(t *testing.T) {
 		assert.Equal(t, map[string]string{"jkt": jkt}, cnf, name)
 	}
 	// The cached token's claims keep it too.
-	c2, err := f.verifier.Verify(ctx, tok.Raw)
+	c2, err := f.Verifier.Verify(ctx, tok.Raw)
 	require.NoError(t, err)
 	assert.Equal(t, jkt, c2.JKT())
 	b, err := json.Marshal(c2)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"cnf":{"jkt":"`+jkt+`"}`)
 
-	plain, err := f.issuer.Issue(ctx, "bob")
+	plain, err := f.Issuer.Issue(ctx, "bob")
 	require.NoError(t, err)
-	c, err = f.verifier.Verify(ctx, plain.Raw)
+	c, err = f.Verifier.Verify(ctx, plain.Raw)
 	require.NoError(t, err)
 	assert.Equal(t, "", c.JKT())
 	assert.False(t, c.Bound())
 
 	// Another confirmation method (RFC 8705 mTLS): bound, no jkt.
-	other := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["cnf"] = map[string]any{"x5t#S256": "abc"} }))
-	c, err = f.verifier.Verify(ctx, other)
+	other := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["cnf"] = map[string]any{"x5t#S256": "abc"} }))
+	c, err = f.Verifier.Verify(ctx, other)
 	require.NoError(t, err)
 	assert.Equal(t, "", c.JKT())
 	assert.True(t, c.Bound())
@@ -72,13 +72,13 @@ func TestConfirmationClaimStrict(t *testing.T) {
 		"jkt stray bit": `{"jkt":"` + jkt[:42] + `t"}`,
 		"jkt twice":     `{"jkt":"` + jkt + `","jkt":"` + jkt + `"}`,
 	} {
-		payload := f.claims(nil)
+		payload := f.Claims(nil)
 		payload = payload[:len(payload)-1] + `,"cnf":` + cnf + `}`
-		_, err := f.verifier.Verify(ctx, forge(t, f.priv, f.header(), payload))
+		_, err := f.Verifier.Verify(ctx, forge(t, f.Priv, f.Header(), payload))
 		assert.ErrorIs(t, err, token.ErrTokenMalformed, name)
 	}
-	_, err := f.issuer.IssueWith(ctx, "alice", map[string]any{"cnf": map[string]string{"jkt": "short"}})
+	_, err := f.Issuer.IssueWith(ctx, "alice", map[string]any{"cnf": map[string]string{"jkt": "short"}})
 	assert.ErrorIs(t, err, token.ErrInvalidClaims)
-	_, err = f.issuer.IssueWith(ctx, "alice", map[string]any{"cnf": jkt})
+	_, err = f.Issuer.IssueWith(ctx, "alice", map[string]any{"cnf": jkt})
 	assert.ErrorIs(t, err, token.ErrInvalidClaims)
 }

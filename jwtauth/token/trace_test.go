@@ -17,7 +17,7 @@ import (
 func TestVerifierTrace(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.issuer.Issue(ctx, "alice")
+	tok, err := f.Issuer.Issue(ctx, "alice")
 	require.NoError(t, err)
 
 	var results []error
@@ -28,8 +28,8 @@ func TestVerifierTrace(t *testing.T) {
 	}
 	for _, cacheSize := range []int{0, -1} {
 		results, lookups = nil, nil
-		v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
-			Now: func() time.Time { return f.now }, CacheSize: cacheSize, Trace: trace})
+		v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience},
+			Now: func() time.Time { return f.Now }, CacheSize: cacheSize, Trace: trace})
 		require.NoError(t, err)
 		_, err = v.Verify(ctx, tok.Raw)
 		require.NoError(t, err)
@@ -51,8 +51,8 @@ func TestVerifierTrace(t *testing.T) {
 		}
 	}
 
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
-		Now: func() time.Time { return f.now }, Trace: &token.VerifierTrace{}})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Now: func() time.Time { return f.Now }, Trace: &token.VerifierTrace{}})
 	require.NoError(t, err)
 	_, err = v.Verify(ctx, tok.Raw)
 	assert.NoError(t, err, "nil hooks are skipped")

@@ -17,96 +17,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/jwtauth/jwtauth/adapters/memory"
+	"github.com/jwtauth/jwtauth/internal/tokentest"
 	"github.com/jwtauth/jwtauth/jwtauth/token"
 	"github.com/jwtauth/jwtauth/keys"
 	"github.com/jwtauth/jwtauth/keys/keystest"
-	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
+// The fixture (internal/tokentest): a key manager, an issuer and a
+// verifier on a settable clock, and token forging.
+
 const (
-	testIssuer   = "https://auth.example.com"
-	testAudience = "https://api.example.com"
+	testIssuer   = tokentest.Issuer
+	testAudience = tokentest.Audience
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// fixture is a key manager, an issuer and a verifier sharing a fixed clock.
-type fixture struct {
-	now      time.Time
-	mgr      *keys.Manager
-	issuer   *token.Issuer
-	verifier *token.Verifier
-	kid      string
-	priv     *rsa.PrivateKey
-}
+type fixture = tokentest.Fixture
 
-func newFixture(t testing.TB) *fixture {
-	t.Helper()
-	f := &fixture{now: time.Unix(1_800_000_000, 0)}
-	clock := func() time.Time { return f.now }
-	var err error
-	f.mgr, err = keys.Open(context.Background(), keys.Config{Store: memory.New(), Now: clock, Generate: keystest.Generator(t), Logger: quiet})
-	require.NoError(t, err)
-	f.issuer, err = token.NewIssuer(token.IssuerConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
-	require.NoError(t, err)
-	f.verifier, err = token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Now: clock})
-	require.NoError(t, err)
-	f.kid, f.priv = f.mgr.Current().Active().KID, f.mgr.Current().Active().Private
-	return f
-}
+func newFixture(t testing.TB) *fixture { return tokentest.New(t) }
 
-// outsider returns a fixed test key that is not in the fixture's key set.
-func (f *fixture) outsider(t testing.TB) *rsa.PrivateKey {
-	for _, k := range keystest.Keys(t) {
-		in := false
-		for _, sk := range f.mgr.Current().Keys() {
-			in = in || sk.Private.N.Cmp(k.N) == 0
-		}
-		if !in {
-			return k
-		}
-	}
-	t.Fatal("no outsider key")
-	return nil
-}
-
-func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-// forge signs header.payload (raw JSON strings) with RS256 and priv.
-func forge(t testing.TB, priv *rsa.PrivateKey, header, payload string) string {
-	t.Helper()
-	input := b64(header) + "." + b64(payload)
-	sig, err := jwsbb.SignRSA(priv, []byte(input), crypto.SHA256, false, rand.Reader)
-	require.NoError(t, err)
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-func (f *fixture) header() string {
-	return fmt.Sprintf(`{"alg":"RS256","typ":"JWT","kid":%q}`, f.kid)
-}
-
-func (f *fixture) claims(mod func(m map[string]any)) string {
-	m := map[string]any{"iss": testIssuer, "sub": "alice", "aud": testAudience,
-		"exp": f.now.Add(15 * time.Minute).Unix(), "nbf": f.now.Unix(), "iat": f.now.Unix(), "jti": "j1"}
-	if mod != nil {
-		mod(m)
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
+var (
+	b64   = tokentest.B64
+	forge = tokentest.Forge
+)
 
 func TestIssueThenVerify(t *testing.T) {
 	f := newFixture(t)
-	tok, err := f.issuer.Issue(context.Background(), "alice")
+	tok, err := f.Issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err)
 	parts := strings.Split(tok.Raw, ".")
 	require.Len(t, parts, 3)
 	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
 	require.NoError(t, err)
-	assert.JSONEq(t, fmt.Sprintf(`{"alg":"RS256","typ":"JWT","kid":%q}`, f.kid), string(hdr))
+	assert.JSONEq(t, fmt.Sprintf(`{"alg":"RS256","typ":"JWT","kid":%q}`, f.KID), string(hdr))
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	require.NoError(t, err)
 	var m map[string]any
@@ -114,19 +62,19 @@ func TestIssueThenVerify(t *testing.T) {
 	assert.Equal(t, testIssuer, m["iss"])
 	assert.Equal(t, "alice", m["sub"])
 	assert.Equal(t, testAudience, m["aud"])
-	assert.Equal(t, float64(f.now.Unix()), m["iat"])
-	assert.Equal(t, float64(f.now.Unix()), m["nbf"])
-	assert.Equal(t, float64(f.now.Add(15*time.Minute).Unix()), m["exp"])
+	assert.Equal(t, float64(f.Now.Unix()), m["iat"])
+	assert.Equal(t, float64(f.Now.Unix()), m["nbf"])
+	assert.Equal(t, float64(f.Now.Add(15*time.Minute).Unix()), m["exp"])
 	assert.Len(t, m["jti"], 22)
 
-	c, err := f.verifier.Verify(context.Background(), tok.Raw)
+	c, err := f.Verifier.Verify(context.Background(), tok.Raw)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", c.Subject)
 	assert.Equal(t, []string{testAudience}, c.Audience)
 	assert.Equal(t, tok.Claims.ID, c.ID)
-	assert.Equal(t, f.now.Add(15*time.Minute).Unix(), c.ExpiresAt.Unix())
+	assert.Equal(t, f.Now.Add(15*time.Minute).Unix(), c.ExpiresAt.Unix())
 
-	tok2, err := f.issuer.Issue(context.Background(), "alice")
+	tok2, err := f.Issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err)
 	assert.NotEqual(t, tok.Claims.ID, tok2.Claims.ID, "jti is unique")
 }
@@ -151,21 +99,21 @@ func TestTokenFromBeforeRestartVerifies(t *testing.T) {
 
 func TestVerifyRejects(t *testing.T) {
 	f := newFixture(t)
-	other := f.outsider(t)
-	pubDER, err := x509.MarshalPKIXPublicKey(&f.priv.PublicKey)
+	other := f.Outsider(t)
+	pubDER, err := x509.MarshalPKIXPublicKey(&f.Priv.PublicKey)
 	require.NoError(t, err)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	hs256 := func(secret []byte) string {
-		in := b64(`{"alg":"HS256","typ":"JWT","kid":"`+f.kid+`"}`) + "." + b64(f.claims(nil))
+		in := b64(`{"alg":"HS256","typ":"JWT","kid":"`+f.KID+`"}`) + "." + b64(f.Claims(nil))
 		mac := hmac.New(sha256.New, secret)
 		mac.Write([]byte(in))
 		return in + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 	}
-	valid := forge(t, f.priv, f.header(), f.claims(nil))
+	valid := forge(t, f.Priv, f.Header(), f.Claims(nil))
 	vp := strings.Split(valid, ".")
-	withClaims := func(mod func(m map[string]any)) string { return forge(t, f.priv, f.header(), f.claims(mod)) }
-	withHeader := func(h string) string { return forge(t, f.priv, h, f.claims(nil)) }
-	rawClaims := func(c string) string { return forge(t, f.priv, f.header(), c) }
+	withClaims := func(mod func(m map[string]any)) string { return forge(t, f.Priv, f.Header(), f.Claims(mod)) }
+	withHeader := func(h string) string { return forge(t, f.Priv, h, f.Claims(nil)) }
+	rawClaims := func(c string) string { return forge(t, f.Priv, f.Header(), c) }
 	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
 	del := func(k string) func(map[string]any) { return func(m map[string]any) { delete(m, k) } }
 
@@ -182,32 +130,32 @@ func TestVerifyRejects(t *testing.T) {
 		{"JSON serialization", `{"payload":"` + vp[1] + `","signatures":[]}`, token.ErrTokenMalformed},
 		{"over 8 KiB", valid + strings.Repeat("A", token.MaxTokenSize), token.ErrTokenTooLarge},
 		{"alg none unsigned", b64(`{"alg":"none"}`) + "." + vp[1] + ".", token.ErrUnsupportedAlgorithm},
-		{"alg None", b64(`{"alg":"None","kid":"`+f.kid+`"}`) + "." + vp[1] + ".", token.ErrUnsupportedAlgorithm},
-		{"alg none with signature", b64(`{"alg":"none","kid":"`+f.kid+`"}`) + "." + vp[1] + "." + vp[2], token.ErrUnsupportedAlgorithm},
+		{"alg None", b64(`{"alg":"None","kid":"`+f.KID+`"}`) + "." + vp[1] + ".", token.ErrUnsupportedAlgorithm},
+		{"alg none with signature", b64(`{"alg":"none","kid":"`+f.KID+`"}`) + "." + vp[1] + "." + vp[2], token.ErrUnsupportedAlgorithm},
 		{"HS256 keyed with the public key PEM", hs256(pubPEM), token.ErrUnsupportedAlgorithm},
 		{"HS256 keyed with the public key DER", hs256(pubDER), token.ErrUnsupportedAlgorithm},
 		{"signature stripped", vp[0] + "." + vp[1] + ".", token.ErrInvalidSignature},
-		{"payload tampered", vp[0] + "." + b64(f.claims(set("sub", "admin"))) + "." + vp[2], token.ErrInvalidSignature},
-		{"signed by another key under our kid", forge(t, other, f.header(), f.claims(nil)), token.ErrInvalidSignature},
-		{"embedded jwk header is not trusted", forge(t, other, `{"alg":"RS256","kid":"attacker","jwk":{"kty":"RSA"}}`, f.claims(nil)), token.ErrUnknownKey},
-		{"jku header is not followed", forge(t, other, `{"alg":"RS256","kid":"`+f.kid+`","jku":"https://evil.example/jwks"}`, f.claims(nil)), token.ErrInvalidSignature},
+		{"payload tampered", vp[0] + "." + b64(f.Claims(set("sub", "admin"))) + "." + vp[2], token.ErrInvalidSignature},
+		{"signed by another key under our kid", forge(t, other, f.Header(), f.Claims(nil)), token.ErrInvalidSignature},
+		{"embedded jwk header is not trusted", forge(t, other, `{"alg":"RS256","kid":"attacker","jwk":{"kty":"RSA"}}`, f.Claims(nil)), token.ErrUnknownKey},
+		{"jku header is not followed", forge(t, other, `{"alg":"RS256","kid":"`+f.KID+`","jku":"https://evil.example/jwks"}`, f.Claims(nil)), token.ErrInvalidSignature},
 		{"unknown kid", withHeader(`{"alg":"RS256","kid":"nope"}`), token.ErrUnknownKey},
 		{"no kid", withHeader(`{"alg":"RS256"}`), token.ErrUnknownKey},
 		{"kid not a string", withHeader(`{"alg":"RS256","kid":5}`), token.ErrTokenMalformed},
-		{"unknown crit", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","crit":["exp"],"exp":1}`), token.ErrUnsupportedCritical},
-		{"b64 false", withHeader(`{"alg":"RS256","kid":"` + f.kid + `","b64":false,"crit":["b64"]}`), token.ErrUnsupportedCritical},
-		{"duplicate header member", withHeader(`{"alg":"RS256","alg":"RS256","kid":"` + f.kid + `"}`), token.ErrTokenMalformed},
-		{"typ not JWT", withHeader(`{"alg":"RS256","typ":"JWE","kid":"` + f.kid + `"}`), token.ErrTokenMalformed},
+		{"unknown crit", withHeader(`{"alg":"RS256","kid":"` + f.KID + `","crit":["exp"],"exp":1}`), token.ErrUnsupportedCritical},
+		{"b64 false", withHeader(`{"alg":"RS256","kid":"` + f.KID + `","b64":false,"crit":["b64"]}`), token.ErrUnsupportedCritical},
+		{"duplicate header member", withHeader(`{"alg":"RS256","alg":"RS256","kid":"` + f.KID + `"}`), token.ErrTokenMalformed},
+		{"typ not JWT", withHeader(`{"alg":"RS256","typ":"JWE","kid":"` + f.KID + `"}`), token.ErrTokenMalformed},
 		{"header not an object", withHeader(`["RS256"]`), token.ErrTokenMalformed},
-		{"padding in header", b64(f.header()) + "=." + vp[1] + "." + vp[2], token.ErrTokenMalformed},
+		{"padding in header", b64(f.Header()) + "=." + vp[1] + "." + vp[2], token.ErrTokenMalformed},
 		{"standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(vp[0]+"."+vp[1]+"."+vp[2]) + "+/", token.ErrTokenMalformed},
 		{"non-zero trailing bits", vp[0] + "." + vp[1] + "." + vp[2][:len(vp[2])-1] + "B", token.ErrTokenMalformed},
-		{"expired", withClaims(set("exp", f.now.Add(-31*time.Second).Unix())), token.ErrTokenExpired},
-		{"not yet valid", withClaims(set("nbf", f.now.Add(31*time.Second).Unix())), token.ErrTokenNotYetValid},
-		{"issued in the future", withClaims(set("iat", f.now.Add(time.Hour).Unix())), token.ErrTokenNotYetValid},
+		{"expired", withClaims(set("exp", f.Now.Add(-31*time.Second).Unix())), token.ErrTokenExpired},
+		{"not yet valid", withClaims(set("nbf", f.Now.Add(31*time.Second).Unix())), token.ErrTokenNotYetValid},
+		{"issued in the future", withClaims(set("iat", f.Now.Add(time.Hour).Unix())), token.ErrTokenNotYetValid},
 		{"missing exp", withClaims(del("exp")), token.ErrMissingClaim},
-		{"exp as string", withClaims(set("exp", fmt.Sprint(f.now.Add(time.Hour).Unix()))), token.ErrTokenMalformed},
-		{"exp as RFC 3339 text", withClaims(set("exp", f.now.Add(time.Hour).Format(time.RFC3339))), token.ErrTokenMalformed},
+		{"exp as string", withClaims(set("exp", fmt.Sprint(f.Now.Add(time.Hour).Unix()))), token.ErrTokenMalformed},
+		{"exp as RFC 3339 text", withClaims(set("exp", f.Now.Add(time.Hour).Format(time.RFC3339))), token.ErrTokenMalformed},
 		{"nbf as string", withClaims(set("nbf", "0")), token.ErrTokenMalformed},
 		{"exp negative", withClaims(set("exp", -1)), token.ErrTokenMalformed},
 		{"exp huge", withClaims(set("exp", 1e300)), token.ErrTokenMalformed},
@@ -218,22 +166,22 @@ func TestVerifyRejects(t *testing.T) {
 		{"missing audience", withClaims(del("aud")), token.ErrInvalidAudience},
 		{"aud not string", withClaims(set("aud", 7)), token.ErrTokenMalformed},
 		{"iss not string", withClaims(set("iss", 7)), token.ErrTokenMalformed},
-		{"duplicate claim", rawClaims(strings.Replace(f.claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), token.ErrTokenMalformed},
+		{"duplicate claim", rawClaims(strings.Replace(f.Claims(nil), `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)), token.ErrTokenMalformed},
 		{"claims not an object", rawClaims(`"alice"`), token.ErrTokenMalformed},
-		{"trailing data after claims", rawClaims(f.claims(nil) + `{}`), token.ErrTokenMalformed},
-		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.kid + `"` + manyMembers(100) + `}`), token.ErrTokenMalformed},
+		{"trailing data after claims", rawClaims(f.Claims(nil) + `{}`), token.ErrTokenMalformed},
+		{"too many header members", withHeader(`{"alg":"RS256","kid":"` + f.KID + `"` + manyMembers(100) + `}`), token.ErrTokenMalformed},
 		{"deep nesting", rawClaims(`{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`), token.ErrTokenMalformed},
 	}
 	// The table runs against a verifier without a cache and against the
 	// fixture's, warm with the valid token every case is derived from; each
 	// case twice, so that no refusal is remembered as a success.
-	uncached, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
-		Now: func() time.Time { return f.now }, CacheSize: -1})
+	uncached, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Now: func() time.Time { return f.Now }, CacheSize: -1})
 	require.NoError(t, err)
-	_, err = f.verifier.Verify(context.Background(), valid)
+	_, err = f.Verifier.Verify(context.Background(), valid)
 	require.NoError(t, err)
-	require.True(t, token.IsCached(f.verifier, valid))
-	for mode, v := range map[string]*token.Verifier{"uncached": uncached, "warm cache": f.verifier} {
+	require.True(t, token.IsCached(f.Verifier, valid))
+	for mode, v := range map[string]*token.Verifier{"uncached": uncached, "warm cache": f.Verifier} {
 		for _, tc := range cases {
 			t.Run(mode+"/"+tc.name, func(t *testing.T) {
 				for range 2 {
@@ -245,25 +193,25 @@ func TestVerifyRejects(t *testing.T) {
 			})
 		}
 	}
-	assert.Equal(t, 1, token.CachedTokens(f.verifier), "only the valid token is cached")
+	assert.Equal(t, 1, token.CachedTokens(f.Verifier), "only the valid token is cached")
 }
 
 func TestVerifyLeewayAndAudienceArrays(t *testing.T) {
 	f := newFixture(t)
 	accept := func(mod func(m map[string]any)) {
 		t.Helper()
-		tok := forge(t, f.priv, f.header(), f.claims(mod))
+		tok := forge(t, f.Priv, f.Header(), f.Claims(mod))
 		for range 2 { // a first sight, then a cache hit
-			_, err := f.verifier.Verify(context.Background(), tok)
+			_, err := f.Verifier.Verify(context.Background(), tok)
 			assert.NoError(t, err)
 		}
-		assert.True(t, token.IsCached(f.verifier, tok))
+		assert.True(t, token.IsCached(f.Verifier, tok))
 	}
-	accept(func(m map[string]any) { m["iat"] = f.now.Add(2 * time.Second).Unix() })  // clock skew
-	accept(func(m map[string]any) { m["nbf"] = f.now.Add(29 * time.Second).Unix() }) // within leeway
-	accept(func(m map[string]any) { m["exp"] = f.now.Add(-29 * time.Second).Unix() })
+	accept(func(m map[string]any) { m["iat"] = f.Now.Add(2 * time.Second).Unix() })  // clock skew
+	accept(func(m map[string]any) { m["nbf"] = f.Now.Add(29 * time.Second).Unix() }) // within leeway
+	accept(func(m map[string]any) { m["exp"] = f.Now.Add(-29 * time.Second).Unix() })
 	accept(func(m map[string]any) { m["aud"] = []string{"x", testAudience} })
-	accept(func(m map[string]any) { m["exp"] = float64(f.now.Add(time.Minute).Unix()) + 0.5 })
+	accept(func(m map[string]any) { m["exp"] = float64(f.Now.Add(time.Minute).Unix()) + 0.5 })
 	accept(func(m map[string]any) { m["custom"] = map[string]any{"role": "admin"} })
 }
 
@@ -271,11 +219,11 @@ func TestVerifierConfigRefusesInsecureChoices(t *testing.T) {
 	f := newFixture(t)
 	for name, cfg := range map[string]token.VerifierConfig{
 		"no keys":     {Issuer: testIssuer, Audience: []string{testAudience}},
-		"no issuer":   {Keys: f.mgr, Audience: []string{testAudience}},
-		"no audience": {Keys: f.mgr, Issuer: testIssuer},
-		"HS256":       {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"HS256"}},
-		"none":        {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"none"}},
-		"odd claim":   {Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience}, RequiredClaims: []string{"role"}},
+		"no issuer":   {Keys: f.Mgr, Audience: []string{testAudience}},
+		"no audience": {Keys: f.Mgr, Issuer: testIssuer},
+		"HS256":       {Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"HS256"}},
+		"none":        {Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"none"}},
+		"odd claim":   {Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience}, RequiredClaims: []string{"role"}},
 	} {
 		_, err := token.NewVerifier(cfg)
 		assert.Error(t, err, name)
@@ -284,15 +232,15 @@ func TestVerifierConfigRefusesInsecureChoices(t *testing.T) {
 
 func TestRevokedKeyIsRejectedAtOnce(t *testing.T) {
 	f := newFixture(t)
-	tok, err := f.issuer.Issue(context.Background(), "alice")
+	tok, err := f.Issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err)
-	require.NoError(t, f.mgr.Revoke(context.Background(), tok.KID))
-	_, err = f.verifier.Verify(context.Background(), tok.Raw)
+	require.NoError(t, f.Mgr.Revoke(context.Background(), tok.KID))
+	_, err = f.Verifier.Verify(context.Background(), tok.Raw)
 	assert.ErrorIs(t, err, token.ErrUnknownKey)
-	tok2, err := f.issuer.Issue(context.Background(), "alice")
+	tok2, err := f.Issuer.Issue(context.Background(), "alice")
 	require.NoError(t, err, "signing goes on with the promoted key")
 	assert.NotEqual(t, tok.KID, tok2.KID)
-	_, err = f.verifier.Verify(context.Background(), tok2.Raw)
+	_, err = f.Verifier.Verify(context.Background(), tok2.Raw)
 	assert.NoError(t, err)
 }
 
@@ -313,16 +261,16 @@ func manyMembers(n int) string {
 func TestTimeClaimBoundaries(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	leeway := f.verifier.Leeway()
+	leeway := f.Verifier.Leeway()
 	require.Equal(t, token.DefaultLeeway, leeway)
-	base := f.now
+	base := f.Now
 	exp := base.Add(15 * time.Minute)
 	later := base.Add(time.Hour)
-	expiring := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) { m["exp"] = exp.Unix() }))
-	notBefore := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) {
+	expiring := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) { m["exp"] = exp.Unix() }))
+	notBefore := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) {
 		m["nbf"], m["exp"] = later.Unix(), later.Add(time.Hour).Unix()
 	}))
-	issuedLater := forge(t, f.priv, f.header(), f.claims(func(m map[string]any) {
+	issuedLater := forge(t, f.Priv, f.Header(), f.Claims(func(m map[string]any) {
 		m["iat"], m["exp"] = later.Unix(), later.Add(time.Hour).Unix()
 	}))
 	for _, tc := range []struct {
@@ -341,8 +289,8 @@ func TestTimeClaimBoundaries(t *testing.T) {
 		{"iat-leeway", issuedLater, later.Add(-leeway), nil},
 		{"iat-leeway+1ns", issuedLater, later.Add(-leeway + time.Nanosecond), nil},
 	} {
-		f.now = tc.at
-		c, err := f.verifier.Verify(ctx, tc.token)
+		f.Now = tc.at
+		c, err := f.Verifier.Verify(ctx, tc.token)
 		if tc.wantErr == nil {
 			if assert.NoError(t, err, tc.name) {
 				assert.Equal(t, "alice", c.Subject, tc.name)
@@ -363,22 +311,22 @@ func TestEveryRSAAlgorithmVerifies(t *testing.T) {
 	f := newFixture(t)
 	hashes := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
 	sign := func(alg string, h crypto.Hash, salt int) string {
-		input := b64(fmt.Sprintf(`{"alg":%q,"kid":%q}`, alg, f.kid)) + "." + b64(f.claims(nil))
+		input := b64(fmt.Sprintf(`{"alg":%q,"kid":%q}`, alg, f.KID)) + "." + b64(f.Claims(nil))
 		d := h.New()
 		d.Write([]byte(input))
 		var sig []byte
 		var err error
 		if alg[0] == 'P' {
-			sig, err = rsa.SignPSS(rand.Reader, f.priv, h, d.Sum(nil), &rsa.PSSOptions{SaltLength: salt})
+			sig, err = rsa.SignPSS(rand.Reader, f.Priv, h, d.Sum(nil), &rsa.PSSOptions{SaltLength: salt})
 		} else {
-			sig, err = rsa.SignPKCS1v15(nil, f.priv, h, d.Sum(nil))
+			sig, err = rsa.SignPKCS1v15(nil, f.Priv, h, d.Sum(nil))
 		}
 		require.NoError(t, err)
 		return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 	}
 	all := []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.mgr, Issuer: testIssuer, Audience: []string{testAudience},
-		Algorithms: all, Now: func() time.Time { return f.now }, CacheSize: -1})
+	v, err := token.NewVerifier(token.VerifierConfig{Keys: f.Mgr, Issuer: testIssuer, Audience: []string{testAudience},
+		Algorithms: all, Now: func() time.Time { return f.Now }, CacheSize: -1})
 	require.NoError(t, err)
 	for _, alg := range all {
 		h := hashes[alg[2:]]
@@ -406,11 +354,11 @@ func TestEveryRSAAlgorithmVerifies(t *testing.T) {
 // so it is compared byte for byte).
 func TestIssuedSignatureIsRS256(t *testing.T) {
 	f := newFixture(t)
-	tok, err := f.issuer.Issue(t.Context(), "alice")
+	tok, err := f.Issuer.Issue(t.Context(), "alice")
 	require.NoError(t, err)
 	dot := strings.LastIndexByte(tok.Raw, '.')
 	sum := sha256.Sum256([]byte(tok.Raw[:dot]))
-	want, err := rsa.SignPKCS1v15(nil, f.priv, crypto.SHA256, sum[:])
+	want, err := rsa.SignPKCS1v15(nil, f.Priv, crypto.SHA256, sum[:])
 	require.NoError(t, err)
 	assert.Equal(t, base64.RawURLEncoding.EncodeToString(want), tok.Raw[dot+1:])
 }
