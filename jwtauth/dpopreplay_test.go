@@ -25,24 +25,12 @@ import (
 // (pgtest.SchemaDSN).
 func postgresSchemaDSN(t *testing.T) string { return pgtest.SchemaDSN(t, "jwtauth_face_") }
 
-// dpopInstance is dpopService for one of several instances on one store:
-// alice is registered by the first.
+// dpopInstance is dpopService's handler, for one of several instances on
+// one store.
 func dpopInstance(t *testing.T, cfg jwtauth.Config) http.Handler {
 	t.Helper()
-	cfg.Issuer, cfg.ServeProtected = dpopIssuer, true
-	svc, _ := newTestService(t, cfg)
-	mux := http.NewServeMux()
-	for _, rt := range svc.Routes() {
-		h := rt.Handler
-		if rt.Protected {
-			h = svc.Authenticator().Middleware()(h)
-		}
-		mux.Handle(rt.Method+" /auth"+rt.Path, h)
-	}
-	if err := svc.Accounts().Register(t.Context(), "alice", "correct horse battery"); !errors.Is(err, account.ErrUserExists) {
-		require.NoError(t, err)
-	}
-	return mux
+	_, h := dpopService(t, cfg)
+	return h
 }
 
 // twoStores opens two handles of one database, as two instances hold them.
