@@ -335,3 +335,28 @@ func TestDPoPOffBoundFamilyCookie(t *testing.T) {
 	}
 	assert.True(t, cleared, "the dead refresh cookie is cleared: %v", w.Result().Header["Set-Cookie"])
 }
+
+// TestDPoPLoginFloodSparesResourceCache: proofs at /login cost nothing to
+// make (a fresh key each, no account), so they get a replay cache of their
+// own, even when the store offers none: a flood of them never fills the
+// Authenticator's cache, whose full state would refuse fresh proofs.
+func TestDPoPLoginFloodSparesResourceCache(t *testing.T) {
+	st := struct{ account.Store }{memory.New()} // a store without a replay cache
+	_, h := dpopService(t, jwtauth.Config{Store: st, DPoPProofs: dpop.Config{ReplayCacheSize: 50}})
+	victim := newP256(t)
+	w := postJSON(t, h, "/auth/login", aliceCreds, proofFor(t, victim, http.MethodPost, loginURL, dpop.ProofOptions{}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	tok := decodeBody(t, w).AccessToken
+	call := func() int {
+		return getProtected(t, h, "DPoP", tok, proofFor(t, victim, http.MethodGet, dpopIssuer+"/protected", dpop.ProofOptions{AccessToken: tok})).Code
+	}
+	require.Equal(t, http.StatusOK, call())
+	for range 200 {
+		w := postJSON(t, h, "/auth/login", map[string]string{"username": "nobody", "password": "wrong password here"},
+			proofFor(t, newP256(t), http.MethodPost, loginURL, dpop.ProofOptions{}))
+		// 401, 429, or 400 once the login cache, full within an instant,
+		// cannot tell fresh proofs from replays any more.
+		require.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusBadRequest}, w.Code, w.Body.String())
+	}
+	assert.Equal(t, http.StatusOK, call(), "the victim's fresh proof after 200 login proofs")
+}

@@ -141,14 +141,10 @@ type failingReplay struct {
 }
 
 func (s *failingReplay) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	return s.SeenBy(ctx, "", key, expires, now)
-}
-
-func (s *failingReplay) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if s.fail.Load() {
 		return false, errors.New("replay table unavailable")
 	}
-	return s.Store.SeenBy(ctx, jkt, key, expires, now)
+	return s.Store.Seen(ctx, key, expires, now)
 }
 
 // TestDPoPReplayStoreFailing: while the store's replay cache fails, /login
@@ -190,12 +186,8 @@ type stalledReplay struct {
 }
 
 func (s *stalledReplay) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	return s.SeenBy(ctx, "", key, expires, now)
-}
-
-func (s *stalledReplay) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if !s.stall.Load() {
-		return s.Store.SeenBy(ctx, jkt, key, expires, now)
+		return s.Store.Seen(ctx, key, expires, now)
 	}
 	d, ok := ctx.Deadline()
 	if !ok {

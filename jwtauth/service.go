@@ -396,10 +396,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 		}
-		iv := pv // the issuing endpoints': the Authenticator's unless a replay cache is shared
-		if rc := issuingReplay(cfg); rc != nil {
+		// The issuing endpoints' verifier: the store's shared replay cache,
+		// or one of its own, so that proofs anyone can make at /login
+		// (a fresh key each) never crowd the resources' cache; the
+		// Authenticator's only when DPoPProofs.Replay names one for both.
+		iv := pv
+		if cfg.DPoPProofs.Replay == nil {
 			icfg := cfg.DPoPProofs
-			icfg.Replay = rc
+			icfg.Replay = issuingReplay(cfg) // nil: a new in-memory cache
 			if iv, err = dpop.NewVerifier(icfg); err != nil {
 				return nil, fmt.Errorf("jwtauth: Config.DPoPProofs: %w", err)
 			}
@@ -612,14 +616,11 @@ func issuerPath(issuer string) (string, error) {
 	return p, nil
 }
 
-// issuingReplay returns the replay cache of the issuing endpoints' proofs
-// when it is not the Authenticator's: Config.DPoPReplay, else the Store
-// when it implements dpop.ReplayCache; nil when DPoPProofs.Replay is set
-// (then both use it) or there is none.
+// issuingReplay returns the shared replay cache of the issuing endpoints'
+// proofs: Config.DPoPReplay, else the Store when it implements
+// dpop.ReplayCache, else nil (then they get an in-memory one of their own).
+// Unused when DPoPProofs.Replay is set: then both use that.
 func issuingReplay(cfg Config) dpop.ReplayCache {
-	if cfg.DPoPProofs.Replay != nil {
-		return nil
-	}
 	if cfg.DPoPReplay != nil {
 		return cfg.DPoPReplay
 	}

@@ -109,28 +109,18 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// The replay cache tells the proofs' keys apart (fair eviction).
-var _ dpop.KeyedReplayCache = (*Store)(nil)
-
 // Seen implements dpop.ReplayCache with a dpop.MemoryReplayCache of
 // dpop.DefaultReplayCacheSize keys that every user of the store shares (the
 // Services of a test on one store, say), in this process only. It fails
 // with ctx's error when ctx is done and with an error wrapping
 // account.ErrStoreUnavailable after Close, recording nothing.
 func (s *Store) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	return s.SeenBy(ctx, "", key, expires, now)
-}
-
-// SeenBy implements dpop.KeyedReplayCache: Seen for a proof by the key
-// whose thumbprint is jkt, so that the full cache forgets the busiest
-// key's entries first (dpop.MemoryReplayCache).
-func (s *Store) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if err := s.lock(ctx, "dpop replay cache"); err != nil {
 		return false, err
 	}
 	c := s.replay
 	s.mu.Unlock()
-	return c.SeenBy(ctx, jkt, key, expires, now)
+	return c.Seen(ctx, key, expires, now)
 }
 
 // CreateUser inserts u, its CreatedAt normalized to UTC. It returns

@@ -25,6 +25,14 @@ func (failingReplay) Seen(context.Context, string, time.Time, time.Time) (bool, 
 	return false, errors.New("replay store down")
 }
 
+// blockingReplay waits for its context, as a store behind a held lock does.
+type blockingReplay struct{}
+
+func (blockingReplay) Seen(ctx context.Context, _ string, _, _ time.Time) (bool, error) {
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
 // TestDPoPPublicURLNonceAndStore: htu is PublicURL plus the request's path
 // (behind a prefix-stripping proxy), a server nonce is asked for with
 // use_dpop_nonce and DPoP-Nonce (RFC 9449 §9), and a failing replay cache
@@ -74,6 +82,10 @@ func TestDPoPPublicURLNonceAndStore(t *testing.T) {
 	w = serve(dpop.Config{Replay: failingReplay{}}, "", "http://example.com/orders/7", "")
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.NotContains(t, w.Body.String(), "replay store down")
+	// A replay cache past its ReplayTimeout is the DPoP check's failure, not the signing keys'.
+	w = serve(dpop.Config{Replay: blockingReplay{}, ReplayTimeout: time.Millisecond}, "", "http://example.com/orders/7", "")
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.JSONEq(t, `{"error":"temporarily_unavailable","error_description":"DPoP proofs cannot be checked right now; try again later"}`, w.Body.String())
 }
 
 // A request authenticated with the DPoP scheme that a requirement refuses

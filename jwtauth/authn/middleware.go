@@ -426,7 +426,7 @@ func (a *Authenticator) challenge(w http.ResponseWriter, err error, dpopOnly boo
 	if realm == "" {
 		realm = "jwtauth"
 	}
-	if errors.Is(err, remote.ErrKeySetUnavailable) || errors.Is(err, token.ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, errDPoPUnavailable) && (errors.Is(err, remote.ErrKeySetUnavailable) || errors.Is(err, token.ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
 		// The token may well be good: the keys to check it are out of
 		// reach. Still no access, but not "your token is bad" either.
 		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",

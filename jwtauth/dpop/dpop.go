@@ -369,11 +369,11 @@ func (v *Verifier) Verify(ctx context.Context, r ProofRequest) (*Proof, error) {
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, v.replayWait)
-	var seen bool
-	if kc, ok := v.replay.(KeyedReplayCache); ok {
-		seen, err = kc.SeenBy(rctx, p.JKT, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
-	} else {
-		seen, err = v.replay.Seen(rctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	seen, err := v.replay.Seen(rctx, replayKey(p.JKT, p.JTI), p.IAT.Add(v.window), now)
+	if err == nil && !seen && rctx.Err() != nil {
+		// An answer past the deadline is not trusted: the request may have
+		// been given up on, and a cache that ignores ctx must not decide.
+		err = rctx.Err()
 	}
 	cancel()
 	if err != nil {

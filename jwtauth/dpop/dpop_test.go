@@ -551,8 +551,8 @@ func TestMemoryReplayCache(t *testing.T) {
 	if seen("b", exp, testNow) || seen("c", exp, testNow) || c.Evicted() != 1 || c.Len() != 2 {
 		t.Fatalf("full cache: evicted %d, len %d; want 1, 2", c.Evicted(), c.Len())
 	}
-	if seen("a", exp, testNow) { // a was evicted, the oldest, before its expiry
-		t.Fatal("evicted a still seen")
+	if !seen("a", exp, testNow) { // a was evicted, the oldest, before its expiry: it cannot be told from a replay
+		t.Fatal("a, evicted early, answered unseen")
 	}
 	if !seen("c", exp, exp) {
 		t.Fatal("c forgotten at its expiry")
@@ -680,14 +680,11 @@ func TestMemoryReplayCacheGrows(t *testing.T) {
 			t.Fatalf("k-%d forgotten while the ring grew", i)
 		}
 	}
-	if seen("one-more", later, now) || c.Evicted() != 1 {
+	if seen("one-more", later.Add(time.Second), now.Add(time.Second)) || c.Evicted() != 1 {
 		t.Fatalf("full: evicted %d, want 1", c.Evicted())
 	}
-	if seen("k-0", later, now) { // the oldest was forgotten, not another
-		t.Fatal("k-0 still seen after the full cache took one more key")
-	}
-	if !seen("k-2", later, now) {
-		t.Fatal("k-2 forgotten; want only the oldest (k-0, then k-1) gone")
+	if c.Len() != size || !seen("k-1", later, now) || !seen("k-299", later, now) {
+		t.Fatal("a key other than the oldest (k-0) forgotten")
 	}
 }
 
@@ -734,7 +731,8 @@ func TestHTUMismatchNamesTheURL(t *testing.T) {
 // flood (the adversarial trial: 100,147 proofs in 17 s against serve).
 func TestReplayFloodByOneKey(t *testing.T) {
 	const size = 64
-	v := newTestVerifier(t, Config{ReplayCacheSize: size})
+	now := testNow
+	v := newTestVerifier(t, Config{ReplayCacheSize: size, Now: func() time.Time { return now }})
 	victim, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -747,7 +745,7 @@ func TestReplayFloodByOneKey(t *testing.T) {
 		_, err := v.Verify(context.Background(), ProofRequest{Header: []string{proof}, Method: "GET", URL: testURL})
 		return err
 	}
-	captured, err := NewProof(victim, "GET", testURL, ProofOptions{Now: testNow})
+	captured, err := NewProof(victim, "GET", testURL, ProofOptions{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,7 +753,8 @@ func TestReplayFloodByOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 4 * size {
-		p, err := NewProof(flooder, "GET", testURL, ProofOptions{Now: testNow, JTI: fmt.Sprintf("flood-%d", i)})
+		now = now.Add(200 * time.Millisecond) // the cache spans 12.8 s of proofs
+		p, err := NewProof(flooder, "GET", testURL, ProofOptions{Now: now, JTI: fmt.Sprintf("flood-%d", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -769,52 +768,113 @@ func TestReplayFloodByOneKey(t *testing.T) {
 	}
 	c := v.replay.(*MemoryReplayCache)
 	if c.Len() != size || c.Evicted() != 3*size+1 {
-		t.Fatalf("len %d, evicted %d; want %d, %d (the flooder's own oldest)", c.Len(), c.Evicted(), size, 3*size+1)
+		t.Fatalf("len %d, evicted %d; want %d, %d", c.Len(), c.Evicted(), size, 3*size+1)
 	}
 }
 
-// TestMemoryReplayCacheEvictsTheBusiestKey: a full cache forgets the oldest
-// entry of the proof key holding the most entries (the inserting key's own
-// when it holds as many), sweeps expired entries of idle keys, and keeps
-// its counts right while keys come and go.
-func TestMemoryReplayCacheEvictsTheBusiestKey(t *testing.T) {
+// TestReplayFloodCannotReopenABusyVictim: the trial's cases against the
+// rule that a full cache forgets the busiest key's entries first, which
+// left a victim busier than each flooding key exposed: a victim with 40
+// proofs in the cache and two flooding keys (35 and 26 proofs), and a
+// victim with 10 proofs among 89 other clients and one flooding key.
+// Either way the captured proof stays refused; fresh proofs, the victim's
+// included, are still accepted.
+func TestReplayFloodCannotReopenABusyVictim(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		victim, others int
+		flooders       []int
+	}{
+		{"two flooding keys", 40, 0, []int{35, 26}},
+		{"one flooding key among other clients", 10, 89, []int{2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			now := testNow
+			v := newTestVerifier(t, Config{ReplayCacheSize: 100, Now: func() time.Time { return now }})
+			key := func() *ecdsa.PrivateKey {
+				k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return k
+			}
+			send := func(k *ecdsa.PrivateKey) (string, error) {
+				now = now.Add(100 * time.Millisecond) // the cache spans 10 s of proofs
+				p, err := NewProof(k, "GET", testURL, ProofOptions{Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = v.Verify(context.Background(), ProofRequest{Header: []string{p}, Method: "GET", URL: testURL})
+				return p, err
+			}
+			victim := key()
+			captured, err := send(victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range c.victim - 1 {
+				if _, err := send(victim); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range c.others {
+				if _, err := send(key()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, n := range c.flooders {
+				k := key()
+				for range n {
+					if _, err := send(k); err != nil {
+						t.Fatalf("a flood proof refused: %v", err) // a full cache never refuses a fresh proof
+					}
+				}
+			}
+			if v.replay.(*MemoryReplayCache).Evicted() == 0 {
+				t.Fatal("the cache never overflowed: the test checks nothing")
+			}
+			_, err = v.Verify(context.Background(), ProofRequest{Header: []string{captured}, Method: "GET", URL: testURL})
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != "jti already used (replay)" {
+				t.Fatalf("the captured proof after the flood: %v, want refused", err)
+			}
+			if _, err := send(victim); err != nil {
+				t.Fatalf("a fresh proof by the victim after the flood: %v", err)
+			}
+		})
+	}
+}
+
+// TestMemoryReplayCacheForgetsNothingItCannotTell: once a full cache has
+// forgotten a key early, it answers "seen" for every key that could have
+// been recorded by the forgotten one's recording time (expiry less the
+// longest lifetime recorded), and records keys that could not.
+func TestMemoryReplayCacheForgetsNothingItCannotTell(t *testing.T) {
 	ctx := context.Background()
-	c := NewMemoryReplayCache(6)
-	exp := testNow.Add(time.Minute)
-	seen := func(jkt, key string, expires, now time.Time) bool {
+	c := NewMemoryReplayCache(2)
+	seen := func(key string, expires, now time.Time) bool {
 		t.Helper()
-		s, err := c.SeenBy(ctx, jkt, key, expires, now)
+		s, err := c.Seen(ctx, key, expires, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	seen("a", "a1", exp, testNow)
-	seen("b", "b1", exp, testNow)
-	for i := range 4 {
-		seen("c", fmt.Sprintf("c%d", i), exp, testNow) // full: a1, b1, c0..c3
-	}
-	if seen("a", "a2", exp, testNow) || c.Evicted() != 1 {
+	const life = time.Minute
+	t1, t2, t3 := testNow, testNow.Add(time.Second), testNow.Add(2*time.Second)
+	seen("a", t1.Add(life), t1)
+	seen("b", t2.Add(life), t2)
+	if seen("c", t3.Add(life), t3) || c.Evicted() != 1 { // a is forgotten: recorded at t1
 		t.Fatalf("evicted %d, want 1", c.Evicted())
 	}
-	if seen("c", "c0", exp, testNow) { // c0, the busiest key's oldest, was forgotten (and is recorded again, evicting c1)
-		t.Fatal("c0 still held: the full cache forgot another key's entry")
+	if !seen("a", t1.Add(life), t3) {
+		t.Fatal("a, forgotten early, accepted again")
 	}
-	for _, k := range [][2]string{{"a", "a1"}, {"a", "a2"}, {"b", "b1"}, {"c", "c2"}, {"c", "c3"}} {
-		if !seen(k[0], k[1], exp, testNow) {
-			t.Fatalf("%s forgotten; only c's oldest entries should go", k[1])
-		}
+	if !seen("never", t1.Add(life), t3) { // could have been recorded at t1
+		t.Fatal("a key as old as the forgotten one recorded")
 	}
-	if !seen("c", "c0", exp, testNow) || seen("c", "c1", exp, testNow) {
-		t.Fatal("c0 (recorded again) forgotten, or c1 (evicted for it) still held")
-	}
-	// A minute on, every entry has expired: the next one sweeps them all.
-	later := exp.Add(time.Second)
-	if seen("d", "d1", later.Add(time.Minute), later) {
-		t.Fatal("d1 seen")
-	}
-	if c.Len() != 1 || len(c.owners) != 1 || c.most != 1 {
-		t.Fatalf("after the sweep: len %d, owners %d, most %d; want 1, 1, 1", c.Len(), len(c.owners), c.most)
+	if seen("fresh", t3.Add(life), t3) { // recorded after t1 or not at all
+		t.Fatal("a fresh key answered seen")
 	}
 }
 
@@ -844,5 +904,29 @@ func TestVerifyReplayTimeout(t *testing.T) {
 	}
 	if _, err := NewVerifier(Config{ReplayTimeout: -time.Second}); err == nil {
 		t.Fatal("a negative ReplayTimeout accepted")
+	}
+}
+
+// lateCache answers "unseen" only after its context is done, as a cache
+// that ignores ctx and answers late does.
+type lateCache struct{}
+
+func (lateCache) Seen(ctx context.Context, _ string, _, _ time.Time) (bool, error) {
+	<-ctx.Done()
+	return false, nil
+}
+
+// TestVerifyDistrustsALateAnswer: an "unseen" that arrives after
+// ReplayTimeout is not trusted: Verify fails as a server failure.
+func TestVerifyDistrustsALateAnswer(t *testing.T) {
+	k := newKeys(t)
+	v := newTestVerifier(t, Config{Replay: lateCache{}, ReplayTimeout: time.Millisecond})
+	proof, err := NewProof(k.ec, "GET", testURL, ProofOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(context.Background(), ProofRequest{Header: []string{proof}, Method: "GET", URL: testURL})
+	if p != nil || !errors.Is(err, context.DeadlineExceeded) || ErrorCode(err) != "" {
+		t.Fatalf("Verify = %v, %v; want no proof and the deadline's error", p, err)
 	}
 }

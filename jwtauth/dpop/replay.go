@@ -26,169 +26,98 @@ type ReplayCache interface {
 	Seen(ctx context.Context, key string, expires, now time.Time) (bool, error)
 }
 
-// KeyedReplayCache is a ReplayCache that is also told which proof key made
-// each proof: the Verifier calls SeenBy instead of Seen, with jkt the key's
-// RFC 7638 thumbprint, so that a bounded cache can share its room fairly
-// among keys (MemoryReplayCache forgets the busiest key's entries first).
-type KeyedReplayCache interface {
-	ReplayCache
-	// SeenBy is Seen for a proof by the key whose thumbprint is jkt.
-	SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error)
-}
-
 // MemoryReplayCache is the in-memory ReplayCache: a map of at most size
-// keys with their expiry, each filed under the proof key (jkt) that made
-// it, oldest first.
+// keys with their expiry, dropped in the order they were recorded.
 //
-// When it is full of unexpired keys, recording one more forgets one before
-// its expiry (counted by Evicted), never refusing a valid proof: the
-// oldest of the proof key holding the most entries (SeenBy), so a client flooding
-// the cache with its own proofs forgets its own first. One client's flood
-// therefore cannot reopen other clients' proofs to replay (a flood of
-// 100,000 proofs by one key did, when the oldest key of all was
-// forgotten); that takes as many flooding keys, each with its own bound
-// token, as the victims hold entries. Keys recorded through Seen, without
-// a proof key, share one anonymous owner.
+// When it is full of unexpired keys, recording one more forgets the oldest
+// before its expiry (counted by Evicted) rather than refusing a valid
+// proof, and from then on answers "seen" for any proof that could have
+// been recorded as early as the last key it forgot: a key's expiry less
+// the longest lifetime it was given (IATWindow + Leeway for a Verifier)
+// at or before that key's recording time. So a flood of proofs, by one
+// client or many, never reopens a forgotten proof to replay; it shrinks
+// the window instead, refusing proofs older than the time the cache's
+// contents span (about 17 s for 100,000 keys at 6,000 proofs a second),
+// while fresh proofs pass.
 type MemoryReplayCache struct {
-	mu      sync.Mutex
-	size    int                  // the most entries held
-	n       int                  // entries held, in the owners' queues
-	seen    map[string]time.Time // key -> expiry
-	owners  map[string]*replayOwner
-	buckets map[int]map[*replayOwner]struct{} // owners by entry count
-	most    int                               // the largest count with an owner
-	swept   time.Time                         // the last sweep of every owner
-	evicted uint64
+	mu        sync.Mutex
+	seen      map[string]time.Time
+	ring      []replayEntry // in recording order, from head, n entries
+	head, n   int
+	size      int           // the most entries ring may hold
+	span      time.Duration // the longest expires-now recorded
+	forgotten time.Time     // the latest recording time of a key evicted early
+	evicted   uint64
 }
-
-// replayOwner is one proof key's entries, in recording order from head.
-type replayOwner struct {
-	jkt     string
-	entries []replayEntry
-	head    int
-}
-
-func (o *replayOwner) count() int { return len(o.entries) - o.head }
 
 type replayEntry struct {
 	key     string
 	expires time.Time
+	at      time.Time // the now it was recorded at
 }
 
 // NewMemoryReplayCache returns an empty cache of at most size keys (size <
 // 1 is taken as 1). Each key held costs about 150 bytes; memory grows with
 // the keys held, up to size, and is not reserved up front.
 func NewMemoryReplayCache(size int) *MemoryReplayCache {
-	return &MemoryReplayCache{size: max(size, 1), seen: make(map[string]time.Time),
-		owners: make(map[string]*replayOwner), buckets: make(map[int]map[*replayOwner]struct{})}
+	size = max(size, 1)
+	return &MemoryReplayCache{seen: make(map[string]time.Time), size: size, ring: make([]replayEntry, min(size, 64))}
 }
 
-// Seen implements ReplayCache, filing key under an anonymous proof key. It
-// fails only for a done ctx (with its error), recording nothing.
+// Seen implements ReplayCache. It fails only for a done ctx (with its
+// error), recording nothing.
 func (c *MemoryReplayCache) Seen(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	return c.SeenBy(ctx, "", key, expires, now)
-}
-
-// SeenBy implements KeyedReplayCache: Seen for a proof by the key whose
-// thumbprint is jkt, so that a full cache forgets the entries of the
-// busiest key first.
-func (c *MemoryReplayCache) SeenBy(ctx context.Context, jkt, key string, expires, now time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the Verifier wraps it
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for c.n > 0 && c.ring[c.head].expires.Before(now) {
+		c.drop()
+	}
 	if exp, ok := c.seen[key]; ok && !exp.Before(now) {
 		return true, nil
 	}
-	o := c.owners[jkt]
-	if o == nil {
-		o = &replayOwner{jkt: jkt}
-		c.owners[jkt] = o
+	c.span = max(c.span, expires.Sub(now))
+	if !c.forgotten.IsZero() && !expires.Add(-c.span).After(c.forgotten) {
+		// It may have been recorded by the time of a key forgotten early:
+		// it cannot be told from a replay.
+		return true, nil
 	}
-	c.prune(o, now)
-	if c.n >= c.size && now.Sub(c.swept) >= time.Second {
-		c.swept = now // at most once a second: a sweep visits every owner
-		for _, other := range c.owners {
-			c.prune(other, now)
-		}
+	if c.n == len(c.ring) && len(c.ring) < c.size {
+		c.grow()
 	}
-	if c.n >= c.size {
-		victim := o
-		if o.count() < c.most {
-			for v := range c.buckets[c.most] {
-				victim = v
-				break
-			}
+	if c.n == len(c.ring) {
+		if at := c.ring[c.head].at; at.After(c.forgotten) {
+			c.forgotten = at
 		}
-		c.pop(victim)
+		c.drop()
 		c.evicted++
-		if victim != o && victim.count() == 0 {
-			delete(c.owners, victim.jkt)
-		}
 	}
-	c.owners[jkt] = o // again, if pruning left it empty and dropped it
 	c.seen[key] = expires
-	before := o.count()
-	o.entries = append(o.entries, replayEntry{key, expires})
+	c.ring[(c.head+c.n)%len(c.ring)] = replayEntry{key, expires, now}
 	c.n++
-	c.recount(o, before)
 	return false, nil
 }
 
-// prune forgets o's entries that expired before now, from its oldest, and
-// drops o when it has none left.
-func (c *MemoryReplayCache) prune(o *replayOwner, now time.Time) {
-	for o.count() > 0 && o.entries[o.head].expires.Before(now) {
-		c.pop(o)
+// grow doubles the ring, up to size, keeping the entries in recording order.
+func (c *MemoryReplayCache) grow() {
+	ring := make([]replayEntry, min(2*len(c.ring), c.size))
+	for i := range c.n {
+		ring[i] = c.ring[(c.head+i)%len(c.ring)]
 	}
-	if o.count() == 0 {
-		delete(c.owners, o.jkt)
-	}
+	c.ring, c.head = ring, 0
 }
 
-// pop forgets o's oldest entry; the map keeps a later record of its key.
-func (c *MemoryReplayCache) pop(o *replayOwner) {
-	before := o.count()
-	e := o.entries[o.head]
+// drop forgets the oldest entry; the map keeps a later record of its key.
+func (c *MemoryReplayCache) drop() {
+	e := c.ring[c.head]
 	if exp, ok := c.seen[e.key]; ok && exp.Equal(e.expires) {
 		delete(c.seen, e.key)
 	}
-	o.entries[o.head] = replayEntry{}
-	o.head++
-	switch {
-	case o.head == len(o.entries):
-		o.entries, o.head = o.entries[:0], 0
-	case o.head >= 32 && 2*o.head >= len(o.entries):
-		n := copy(o.entries, o.entries[o.head:])
-		clear(o.entries[n:])
-		o.entries, o.head = o.entries[:n], 0
-	}
+	c.ring[c.head] = replayEntry{}
+	c.head = (c.head + 1) % len(c.ring)
 	c.n--
-	c.recount(o, before)
-}
-
-// recount moves o from the bucket of before entries to that of its count.
-func (c *MemoryReplayCache) recount(o *replayOwner, before int) {
-	if before > 0 {
-		b := c.buckets[before]
-		delete(b, o)
-		if len(b) == 0 {
-			delete(c.buckets, before)
-		}
-	}
-	if now := o.count(); now > 0 {
-		b := c.buckets[now]
-		if b == nil {
-			b = make(map[*replayOwner]struct{})
-			c.buckets[now] = b
-		}
-		b[o] = struct{}{}
-		c.most = max(c.most, now)
-	}
-	for c.most > 0 && len(c.buckets[c.most]) == 0 {
-		c.most--
-	}
 }
 
 // Len returns the number of keys held.
